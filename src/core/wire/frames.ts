@@ -1,0 +1,93 @@
+// The wire frames of PROTOCOL.md §1, as types. This file is the contract between the relay
+// (src/relay), the client core (src/core/client) and the tests: change it only together with
+// docs/protocol.md.
+
+/** Protocol version spoken by every SMC program (§1.3). */
+export const PROTOCOL_VERSION = 1;
+
+/** Defaults and fixed limits of §1 (the relay's options may change the defaults). */
+export const LIMITS = {
+  /** §1.1: bound on every line in both directions, `\r` and `\n` included. */
+  maxFrame: 65_536,
+  /** §1.2: a body is at most maxFrame - BODY_OVERHEAD chars. */
+  bodyOverhead: 512,
+  /** §1.2: a presence tag is at most this many chars. */
+  maxTag: 2_048,
+  /** §1.3: a connection must complete `hello` within this time. */
+  helloTimeoutMs: 10_000,
+  /** §1.3: a client pings after this much silence. */
+  pingAfterMs: 25_000,
+  /** §1.3: the relay closes a connection silent for this long. */
+  idleTimeoutMs: 90_000,
+  /** §1.4: join/history default and maximum `limit`. */
+  defaultLimit: 200,
+  maxLimit: 1_000,
+  /** §1.4: rooms per connection. */
+  maxRoomsPerConnection: 32,
+  /** §1.4: presence `members` is cut at this many entries. */
+  maxPresenceMembers: 256,
+  /** §1.4: presence changes of a room may be coalesced over this window. */
+  presenceCoalesceMs: 100,
+  /** §1.6: messages kept per room at least. */
+  retain: 10_000,
+  /** §1.7: sends per second per connection, and burst. */
+  rate: 100,
+  burst: 200,
+  /** §1.7: bytes accepted for a connection and not yet handed to the OS. */
+  maxOutputBytes: 8 * 1024 * 1024,
+  /** §1.7: connections in all, and per remote address. */
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 1_000,
+  /** §1.7: a stopping relay exits within this time. */
+  shutdownMs: 10_000,
+} as const;
+
+/** §1.7 error codes, and whether the relay closes the connection after sending each. */
+export const ERROR_CODES = {
+  bad_frame: { closes: true },
+  frame_too_large: { closes: true },
+  hello_required: { closes: true },
+  unsupported_version: { closes: true },
+  unknown_type: { closes: false },
+  bad_request: { closes: false },
+  not_joined: { closes: false },
+  too_many_rooms: { closes: false },
+  rate_limited: { closes: false },
+  server_busy: { closes: true },
+  shutting_down: { closes: true },
+  internal: { closes: false },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+// ---- client → relay -------------------------------------------------------------------
+
+export interface HelloFrame { t: 'hello'; v: number; agent?: string; rid?: number }
+export interface PingFrame { t: 'ping'; rid?: number }
+export interface JoinFrame { t: 'join'; rid?: number; room: string; since?: number; limit?: number; tag?: string }
+export interface LeaveFrame { t: 'leave'; rid?: number; room: string }
+export interface SendFrame { t: 'send'; rid?: number; room: string; id: string; body: string; eph?: boolean }
+export interface HistoryFrame { t: 'history'; rid?: number; room: string; before?: number; limit?: number }
+export interface AdminFrame { t: 'admin'; rid?: number; op: 'shutdown'; token?: string }
+
+export type ClientFrame = HelloFrame | PingFrame | JoinFrame | LeaveFrame | SendFrame | HistoryFrame | AdminFrame;
+
+// ---- relay → client -------------------------------------------------------------------
+
+export interface WelcomeFrame { t: 'welcome'; v: number; agent: string; maxFrame: number; time: number }
+export interface PongFrame { t: 'pong'; rid?: number }
+export interface JoinedFrame { t: 'joined'; rid?: number; room: string; head: number; sid: string }
+export interface SyncedFrame { t: 'synced'; rid?: number; room: string; head: number; from: number }
+export interface PresenceMember { sid: string; tag?: string }
+export interface PresenceFrame { t: 'presence'; room: string; online: number; members: PresenceMember[] }
+export interface LeftFrame { t: 'left'; rid?: number; room: string }
+/** A stored message has `seq` and `ts`; an ephemeral one has `eph: true` and neither. */
+export interface MsgFrame { t: 'msg'; room: string; seq?: number; ts?: number; id: string; body: string; eph?: true }
+export interface AckFrame { t: 'ack'; rid?: number; room: string; id: string; seq?: number; ts?: number }
+export interface PageFrame { t: 'page'; rid?: number; room: string; from: number; to: number; more: boolean }
+export interface ErrorFrame { t: 'error'; rid?: number; code: ErrorCode; message: string }
+export interface ByeFrame { t: 'bye'; reason: string }
+
+export type RelayFrame =
+  | WelcomeFrame | PongFrame | JoinedFrame | SyncedFrame | PresenceFrame | LeftFrame
+  | MsgFrame | AckFrame | PageFrame | ErrorFrame | ByeFrame;
