@@ -1,0 +1,236 @@
+// The public types of the client core: what a UI (the VS Code extension, `smc chat`) sees of
+// RelayClient. Everything here is data a UI can show as it is; nothing here ever carries a key,
+// a body or a presence tag. No vscode, no DOM, no Node built-ins: this file is imported by the
+// extension host and (through src/shared) its types may be mirrored in the webview.
+
+/** Shapes of the crypto module's Identity and Snippet (src/core/crypto, "Shared APIs"). */
+export interface Identity { publicKey: Buffer; seed: Buffer }
+export interface Snippet { lang: string; path: string; start: number; end: number; code: string }
+
+// ---- transport ------------------------------------------------------------------------
+
+/**
+ * A minimal duplex of lines (PROTOCOL.md §1.1): one connection to one relay. `line` carries
+ * one frame without its `\n`; the transport bounds incoming lines itself (maxFrame) and closes
+ * with an error when a line is too long. After `close` no other event follows.
+ */
+export interface TransportEvents {
+  /** The connection is established; writes are accepted from now on. */
+  open: [];
+  /** One received line (without `\r\n`), never empty. */
+  line: [line: string];
+  /** The connection is over (once). `error` says why when it was not a clean close. */
+  close: [error?: Error];
+}
+
+export interface Transport {
+  /** Queues one frame; the transport appends `\n`. Ignored once closed. */
+  write(line: string): void;
+  /** Closes the connection; `close` is emitted once. */
+  close(): void;
+  on<E extends keyof TransportEvents>(event: E, listener: (...args: TransportEvents[E]) => void): void;
+}
+
+/** Opens a connection to host:port; the result emits `open` or `close`. */
+export type TransportFactory = (host: string, port: number) => Transport;
+
+// ---- client options ---------------------------------------------------------------------
+
+/**
+ * The first key seen per name per room (PROTOCOL.md §2.4), like SSH's known_hosts. The
+ * crypto engineer's `KnownKeys` (src/core/keys) satisfies this; RelayClient keeps an
+ * in-memory one when none is given.
+ */
+export interface KnownKeysLike {
+  check(room: string, name: string, fingerprint: string): 'new' | 'same' | 'changed';
+  trust(room: string, name: string, fingerprint: string): unknown;
+}
+
+/** A debug log sink. Receives event names and non-secret fields only. */
+export type ClientLog = (event: string, fields?: Record<string, unknown>) => void;
+
+export interface RelayClientOptions {
+  host: string;
+  port: number;
+  /** `agent` of the hello frame (§1.3), e.g. "smc-cli/0.1.0". */
+  agent: string;
+  identity: Identity;
+  displayName: string;
+  /** Defaults to the Node TCP transport when created through src/node (createNodeRelayClient). */
+  transport?: TransportFactory;
+  log?: ClientLog;
+  knownKeys?: KnownKeysLike;
+  /**
+   * Called with the highest seq seen per room so that a restart resumes (§1.4 `since`).
+   * Batched: at most once per `lastSeqFlushMs` per room, and on synced/leave/disconnect.
+   */
+  saveLastSeq?: (room: string, seq: number) => void;
+  /** Timing and sizing knobs; the defaults follow PROTOCOL.md. Tests shorten them. */
+  tuning?: Partial<ClientTuning>;
+}
+
+export interface ClientTuning {
+  /** §1.3: ping after this much silence (default 25 000). */
+  pingAfterMs: number;
+  /** No byte for this long after a ping: the connection is dead (default 10 000). */
+  deadAfterMs: number;
+  /** Reconnect backoff: first ceiling, maximum ceiling (full jitter below the ceiling). */
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  /** A connection that lasted this long resets the backoff (default 10 000). */
+  stableAfterMs: number;
+  /** rate_limited: first resend delay ceiling and its maximum. */
+  rateLimitBaseMs: number;
+  rateLimitMaxMs: number;
+  /** An un-acked message is shown as failed after this long (it stays in the outbox). */
+  failAfterMs: number;
+  /** `limit` of join (§1.4) and of history pages (§1.6). */
+  joinLimit: number;
+  historyLimit: number;
+  /** On a fresh join (nothing seen yet), how many of the newest messages to load. */
+  initialHistory: number;
+  /** Ids remembered per room to drop replays (§2.8). */
+  dedupIds: number;
+  /** Typing indicators: at most one per this interval per room. */
+  typingIntervalMs: number;
+  /** How often lastSeq is handed to saveLastSeq at most. */
+  lastSeqFlushMs: number;
+}
+
+// ---- state and events -------------------------------------------------------------------
+
+export type ConnectionState = 'offline' | 'connecting' | 'connected';
+
+/** A verified message, ready to show. Unverifiable ones are `UnverifiableMessage`. */
+export interface ChatMessage {
+  room: string;
+  /** Relay seq (§1.4); absent only for messages of this client not yet acked. */
+  seq?: number;
+  /** The sender's clock (signed payload `ts`, §2.3). */
+  ts: number;
+  id: string;
+  /** The sender's claimed display name (§2.3: a claim, not an identity). */
+  name: string;
+  /** Full fingerprint, 8 groups (§2.1). */
+  fingerprint: string;
+  /** First 2 groups, for compact display. */
+  shortFingerprint: string;
+  type: string;
+  text?: string;
+  snippet?: Snippet;
+  verified: true;
+  /** §2.4: this name was seen in this room with another key, not verified since. */
+  keyChanged: boolean;
+  /** Sent by this installation's identity. */
+  own: boolean;
+  /** Loaded from history (join catch-up or loadOlder), not received live. */
+  history: boolean;
+}
+
+/** A message that failed one of the steps of §2.4: never its content. */
+export interface UnverifiableMessage {
+  room: string;
+  seq?: number;
+  id: string;
+}
+
+export type OutgoingState = 'sending' | 'sent' | 'failed';
+
+export interface OutgoingUpdate {
+  room: string;
+  id: string;
+  state: OutgoingState;
+  seq?: number;
+  /** User-facing reason for `failed`. */
+  error?: string;
+}
+
+/** What sendText/sendSnippet return: the message as it will show, and its id for retry. */
+export interface OutgoingMessage {
+  room: string;
+  id: string;
+  state: OutgoingState;
+  message: ChatMessage;
+}
+
+export interface PresenceMemberInfo {
+  sid: string;
+  /** Present when the tag was verified. */
+  name?: string;
+  fingerprint?: string;
+  verified: boolean;
+  /** This connection's own entry. */
+  self: boolean;
+}
+
+export interface PresenceUpdate {
+  room: string;
+  online: number;
+  members: PresenceMemberInfo[];
+}
+
+export interface TypingEvent {
+  room: string;
+  name: string;
+  fingerprint: string;
+}
+
+export interface SyncedEvent {
+  room: string;
+  /** Relay head at join time. */
+  head: number;
+  /** Highest seq this client has now seen in the room. */
+  lastSeq: number;
+  /** Older messages remain on the relay (loadOlder can fetch them). */
+  more: boolean;
+}
+
+export type ClientErrorCode =
+  /** The relay could not be reached or the connection dropped; the client retries. */
+  | 'connection_failed'
+  /** The relay answered with an error frame (§1.7); `relayCode` holds its code. */
+  | 'relay_error'
+  /** A message is over the payload limits (§2.3); nothing was sent. */
+  | 'message_too_large'
+  /** A message was refused before sending (empty, bad snippet...). */
+  | 'invalid_message'
+  /** A call named a room this client has not joined. */
+  | 'unknown_room'
+  /** The relay sent something that is not PROTOCOL.md; the client reconnects. */
+  | 'protocol_error';
+
+/** An error with a code and a message a UI can show as it is (no stack, no secrets). */
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    readonly room?: string,
+    readonly relayCode?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface RelayClientEvents {
+  state: [state: ConnectionState, detail?: string];
+  message: [message: ChatMessage];
+  unverifiable: [message: UnverifiableMessage];
+  outgoing: [update: OutgoingUpdate];
+  presence: [update: PresenceUpdate];
+  typing: [event: TypingEvent];
+  synced: [event: SyncedEvent];
+  error: [error: ClientError];
+}
+
+/** What join() returns. */
+export interface RoomHandle {
+  room: string;
+  name: string;
+}
+
+export interface JoinOptions {
+  key: Uint8Array;
+  name: string;
+  lastSeq?: number;
+}
