@@ -1,0 +1,105 @@
+// The envelope of PROTOCOL.md §2.3-2.4: sign P bound to the room, then AES-256-GCM with the
+// room and id as associated data. openEnvelope runs the four steps of §2.4 in order and stops
+// at the first that fails; its failure reason is precise but only for the client's debug log.
+import { KeyObject } from 'node:crypto';
+import { decodeB64u, encodeB64u } from './b64u';
+import { fingerprint, Identity, signingKey } from './identity';
+import { Payload, parsePayload } from './payload';
+import {
+  aesGcmOpen, aesGcmSeal, ed25519PublicKey, ed25519Sign, ed25519Verify,
+  ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, GCM_NONCE_BYTES, GCM_TAG_BYTES, secureRandom,
+} from './primitives';
+import { MAX_PAYLOAD_BYTES } from './payload';
+
+export const ENVELOPE_VERSION = 0x01;
+const SIGNED_PREFIX_BYTES = ED25519_SIGNATURE_BYTES + ED25519_PUBLIC_KEY_BYTES;
+/** §2.4 step 1: version, nonce, sig || pub, tag (P may not be empty, but step 4 catches that). */
+export const MIN_ENVELOPE_BYTES = 1 + GCM_NONCE_BYTES + SIGNED_PREFIX_BYTES + GCM_TAG_BYTES;
+/** The largest envelope a conforming sender makes: P is at most MAX_PAYLOAD_BYTES. */
+export const MAX_ENVELOPE_BYTES = MIN_ENVELOPE_BYTES + MAX_PAYLOAD_BYTES;
+/** Base64url length of MAX_ENVELOPE_BYTES; longer strings are refused before decoding. */
+export const MAX_ENVELOPE_CHARS = Math.ceil((MAX_ENVELOPE_BYTES * 4) / 3);
+
+const SIG_LABEL = Buffer.from('smc/v1 sig', 'utf8');
+const AAD_LABEL = Buffer.from('smc/v1', 'utf8');
+const ZERO = Buffer.from([0]);
+
+export type OpenResult =
+  | { ok: true; payload: Payload; publicKey: Buffer; fingerprint: string }
+  | { ok: false; reason: string };
+
+/** §2.3: the bytes signed: utf8("smc/v1 sig") || 0x00 || utf8(room) || 0x00 || P. */
+export function signedBytes(room: string, p: Uint8Array): Buffer {
+  return Buffer.concat([SIG_LABEL, ZERO, Buffer.from(room, 'utf8'), ZERO, p]);
+}
+
+/** §2.4: aad = utf8("smc/v1") || 0x00 || utf8(room) || 0x00 || utf8(id). */
+export function envelopeAad(room: string, id: string): Buffer {
+  return Buffer.concat([AAD_LABEL, ZERO, Buffer.from(room, 'utf8'), ZERO, Buffer.from(id, 'utf8')]);
+}
+
+/** Seals the payload bytes P (already checked by encodePayload) into a b64u body. */
+export function sealEnvelope(mkey: KeyObject, room: string, id: string, p: Uint8Array, identity: Identity, nonce?: Uint8Array): string {
+  const iv = nonce ?? secureRandom(GCM_NONCE_BYTES);
+  if (iv.length !== GCM_NONCE_BYTES) throw new RangeError(`nonce must be ${GCM_NONCE_BYTES} bytes`);
+  const sig = ed25519Sign(signingKey(identity), signedBytes(room, p));
+  const m = Buffer.concat([sig, identity.publicKey, p]);
+  const sealed = aesGcmSeal(mkey, iv, envelopeAad(room, id), m);
+  return encodeB64u(Buffer.concat([Buffer.from([ENVELOPE_VERSION]), iv, sealed]));
+}
+
+// Public keys seen recently, as KeyObjects: a room's history comes from few senders, and
+// importing the key for every message would cost as much as verifying it. Bounded.
+const PUBLIC_KEY_CACHE_MAX = 1024;
+const publicKeyCache = new Map<string, KeyObject>();
+
+function publicKeyObject(raw: Buffer): KeyObject | undefined {
+  const k = raw.toString('latin1');
+  let key = publicKeyCache.get(k);
+  if (key === undefined) {
+    key = ed25519PublicKey(raw);
+    if (key === undefined) return undefined;
+    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_MAX) publicKeyCache.clear();
+    publicKeyCache.set(k, key);
+  }
+  return key;
+}
+
+const fail = (reason: string): OpenResult => ({ ok: false, reason });
+
+/**
+ * Opens a body received in room `room` under wire id `id` (§2.4), with `expectedId` the id P
+ * must carry (the wire id, or "presence" for tags). Never throws on hostile input.
+ */
+export function openEnvelope(mkey: KeyObject, room: string, id: string, body: string): OpenResult {
+  // Step 1: decode; version byte; length (checked before any decryption).
+  if (typeof body !== 'string' || body.length > MAX_ENVELOPE_CHARS) return fail('body longer than any envelope');
+  let bytes: Buffer;
+  try {
+    bytes = decodeB64u(body);
+  } catch (e) {
+    return fail(`body ${(e as Error).message}`);
+  }
+  if (bytes.length < MIN_ENVELOPE_BYTES) return fail(`body is ${bytes.length} bytes, shorter than an envelope`);
+  if (bytes.length > MAX_ENVELOPE_BYTES) return fail('body longer than any envelope');
+  if (bytes[0] !== ENVELOPE_VERSION) return fail(`unknown envelope version ${bytes[0]}`);
+
+  // Step 2: AES-256-GCM with aad from the frame's room and id.
+  const nonce = bytes.subarray(1, 1 + GCM_NONCE_BYTES);
+  const m = aesGcmOpen(mkey, nonce, envelopeAad(room, id), bytes.subarray(1 + GCM_NONCE_BYTES));
+  if (m === undefined) return fail('decryption failed: wrong key, room or id, or the body was altered');
+
+  // Step 3: sig || pub || P; the signature binds P to the room.
+  const sig = m.subarray(0, ED25519_SIGNATURE_BYTES);
+  const pub = Buffer.from(m.subarray(ED25519_SIGNATURE_BYTES, SIGNED_PREFIX_BYTES));
+  const p = m.subarray(SIGNED_PREFIX_BYTES);
+  const key = publicKeyObject(pub);
+  if (key === undefined) return fail('sender public key is not a valid Ed25519 key');
+  if (!ed25519Verify(key, signedBytes(room, p), sig)) return fail('signature does not verify');
+
+  // Step 4: parse P; P.id must equal the frame's id.
+  const parsed = parsePayload(p);
+  if (!parsed.ok) return fail(parsed.reason);
+  if (parsed.payload.id !== id) return fail('payload id differs from the wire id');
+  return { ok: true, payload: parsed.payload, publicKey: pub, fingerprint: fingerprint(pub) };
+}

@@ -1,0 +1,17 @@
+// The envelope cryptography of PROTOCOL.md §2, for the client core, the CLI and the extension.
+export { encodeB64u, decodeB64u, isB64u } from './b64u';
+export {
+  generateRoomKey, roomKeyFromPassphrase, deriveRoomId, deriveMessageKey, isWeakPassphrase,
+  PASSPHRASE_WARN_LENGTH, ROOM_KEY_BYTES,
+} from './roomKey';
+export type { Identity } from './identity';
+export { generateIdentity, identityFromSeed, fingerprint, shortFingerprint } from './identity';
+export type { PayloadType, Snippet, Payload } from './payload';
+export {
+  PayloadError, PayloadTooLargeError,
+  MAX_PAYLOAD_BYTES, MAX_TEXT_BYTES, MAX_NAME_CHARS,
+} from './payload';
+export type { OpenResult } from './envelope';
+export { RoomCipher, PRESENCE_ID, MAX_TAG_CHARS, isMessageId, generateMessageId } from './roomCipher';
+export type { Invite } from './invite';
+export { formatInvite, parseInvite, InviteError, normalizeCertFingerprint, MAX_ROOM_NAME_CHARS } from './invite';

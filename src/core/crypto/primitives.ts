@@ -1,0 +1,140 @@
+// Thin wrappers over node:crypto for the only primitives SMC uses (PROTOCOL.md §2): AES-256-GCM
+// with a 12-byte nonce and a 16-byte tag, Ed25519, HKDF-SHA256, scrypt, SHA-256. Every wrapper
+// checks its lengths itself, because node:crypto is permissive in ways that matter here: it
+// accepts a GCM tag shorter than 16 bytes, IVs of any length, and throws rather than returning
+// false on malformed keys. These wrappers are what test/unit/wycheproof.test.ts exercises.
+// Only algorithms present in VS Code's Electron (BoringSSL) are used; no ChaCha20.
+import {
+  createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, createSecretKey,
+  hkdfSync, KeyObject, randomBytes, scrypt, sign, verify,
+} from 'node:crypto';
+
+export const AES_KEY_BYTES = 32;
+export const GCM_NONCE_BYTES = 12;
+export const GCM_TAG_BYTES = 16;
+export const ED25519_SEED_BYTES = 32;
+export const ED25519_PUBLIC_KEY_BYTES = 32;
+export const ED25519_SIGNATURE_BYTES = 64;
+/** RFC 5869: HKDF-SHA256 output is at most 255 blocks of 32 bytes. */
+export const HKDF_SHA256_MAX_BYTES = 255 * 32;
+
+// DER prefixes that wrap a raw Ed25519 key (RFC 8410): PKCS#8 for the 32-byte seed, SPKI for
+// the 32-byte public key. Both are fixed-length, so prefix || raw is the whole encoding.
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** Cryptographically secure random bytes. */
+export function secureRandom(n: number): Buffer {
+  return randomBytes(n);
+}
+
+export function sha256(data: Uint8Array): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+/** An AES-256 key as a KeyObject, so a RoomCipher imports its key once, not per message. */
+export function aesKey(key: Uint8Array): KeyObject {
+  if (key.length !== AES_KEY_BYTES) throw new RangeError(`AES-256 key must be ${AES_KEY_BYTES} bytes`);
+  return createSecretKey(key);
+}
+
+function checkGcmParams(key: Uint8Array | KeyObject, nonce: Uint8Array): KeyObject {
+  const k = key instanceof KeyObject ? key : aesKey(key);
+  if (k.symmetricKeySize !== AES_KEY_BYTES) throw new RangeError(`AES-256 key must be ${AES_KEY_BYTES} bytes`);
+  if (nonce.length !== GCM_NONCE_BYTES) throw new RangeError(`GCM nonce must be ${GCM_NONCE_BYTES} bytes`);
+  return k;
+}
+
+/** AES-256-GCM encryption. Returns ciphertext || 16-byte tag. */
+export function aesGcmSeal(key: Uint8Array | KeyObject, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Buffer {
+  const k = checkGcmParams(key, nonce);
+  const cipher = createCipheriv('aes-256-gcm', k, nonce, { authTagLength: GCM_TAG_BYTES });
+  cipher.setAAD(aad);
+  const head = cipher.update(plaintext);
+  const tail = cipher.final();
+  return Buffer.concat([head, tail, cipher.getAuthTag()]);
+}
+
+/**
+ * AES-256-GCM decryption of ciphertext || 16-byte tag. Returns the plaintext, or undefined when
+ * the input is too short or the tag does not verify. Never returns unauthenticated bytes.
+ */
+export function aesGcmOpen(key: Uint8Array | KeyObject, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Buffer | undefined {
+  const k = checkGcmParams(key, nonce);
+  if (sealed.length < GCM_TAG_BYTES) return undefined;
+  const ct = sealed.subarray(0, sealed.length - GCM_TAG_BYTES);
+  const tag = sealed.subarray(sealed.length - GCM_TAG_BYTES);
+  const decipher = createDecipheriv('aes-256-gcm', k, nonce, { authTagLength: GCM_TAG_BYTES });
+  decipher.setAuthTag(tag);
+  decipher.setAAD(aad);
+  const head = decipher.update(ct);
+  try {
+    return Buffer.concat([head, decipher.final()]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** HKDF-SHA256 (RFC 5869). PROTOCOL.md §2.2 uses an empty salt. */
+export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Buffer {
+  if (!Number.isSafeInteger(length) || length < 1 || length > HKDF_SHA256_MAX_BYTES) {
+    throw new RangeError(`HKDF-SHA256 output must be 1-${HKDF_SHA256_MAX_BYTES} bytes`);
+  }
+  return Buffer.from(hkdfSync('sha256', ikm, salt, info, length));
+}
+
+/** scrypt parameters of PROTOCOL.md §2.6. */
+export const SCRYPT_PARAMS = { N: 131_072, r: 8, p: 1 } as const;
+// scrypt needs 128 * N * r bytes (128 MiB here); node's default maxmem is 32 MiB.
+const SCRYPT_MAXMEM = 256 * 1024 * 1024;
+
+/** Asynchronous scrypt (it takes a few hundred milliseconds; never block the event loop). */
+export function scryptAsync(password: Uint8Array, salt: Uint8Array, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(password, salt, length, { ...SCRYPT_PARAMS, maxmem: SCRYPT_MAXMEM }, (err, key) => {
+      if (err) reject(err);
+      else resolve(key);
+    });
+  });
+}
+
+/** An Ed25519 private key from its raw 32-byte seed. */
+export function ed25519PrivateKey(seed: Uint8Array): KeyObject {
+  if (seed.length !== ED25519_SEED_BYTES) throw new RangeError(`Ed25519 seed must be ${ED25519_SEED_BYTES} bytes`);
+  return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+}
+
+/** The raw 32-byte public key of an Ed25519 private key. */
+export function ed25519RawPublicKey(privateKey: KeyObject): Buffer {
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  return Buffer.from(spki.subarray(spki.length - ED25519_PUBLIC_KEY_BYTES));
+}
+
+/**
+ * An Ed25519 public key object from 32 raw bytes, or undefined if the bytes are not an
+ * acceptable encoding (wrong length, or rejected by the library).
+ */
+export function ed25519PublicKey(raw: Uint8Array): KeyObject | undefined {
+  if (raw.length !== ED25519_PUBLIC_KEY_BYTES) return undefined;
+  try {
+    return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+  } catch {
+    return undefined;
+  }
+}
+
+export function ed25519Sign(privateKey: KeyObject, message: Uint8Array): Buffer {
+  return sign(null, message, privateKey);
+}
+
+/** Ed25519 verification (RFC 8032, as OpenSSL/BoringSSL implement it: S must be < L). */
+export function ed25519Verify(publicKey: Uint8Array | KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== ED25519_SIGNATURE_BYTES) return false;
+  const key = publicKey instanceof KeyObject ? publicKey : ed25519PublicKey(publicKey);
+  if (key === undefined || key.asymmetricKeyType !== 'ed25519') return false;
+  try {
+    return verify(null, message, key, signature);
+  } catch {
+    return false;
+  }
+}
