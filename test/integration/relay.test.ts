@@ -1,0 +1,143 @@
+// SMC: Start Relay runs `smc relay` as a separate process that a plain TCP client can use
+// (PROTOCOL.md §1.3 hello/welcome), SMC: Stop Relay ends it and its port closes; the status
+// bar follows the connection to it (issue 4 §1, §2).
+import { strict as assert } from 'node:assert';
+import { connect, createServer } from 'node:net';
+import * as vscode from 'vscode';
+import { activateExtension, eventually, setSetting, type TestingApi } from './extension';
+
+/** One line-framed exchange: sends `hello`, resolves with the first frame the relay answers. */
+function helloWelcome(port: number): Promise<Record<string, unknown>> {
+  return new Promise((res, rej) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      rej(new Error('no answer to hello within 10 s'));
+    }, 10_000);
+    sock.once('error', (e) => {
+      clearTimeout(timer);
+      rej(e);
+    });
+    sock.on('data', (d) => {
+      buf += d.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      sock.destroy();
+      res(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+    });
+    sock.write(`${JSON.stringify({ t: 'hello', v: 1, agent: 'smc-integration-test/1' })}\n`);
+  });
+}
+
+/** True when nothing accepts connections on the port any more. */
+function portClosed(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    sock.once('connect', () => {
+      sock.destroy();
+      res(false);
+    });
+    sock.once('error', () => res(true));
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => res(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/** Runs a command without waiting for prompts it may leave open (a failure is logged; the state checks that follow fail the test). */
+function fire(command: string): void {
+  vscode.commands.executeCommand(command).then(undefined, (e: unknown) => {
+    console.error(`command ${command} failed: ${e instanceof Error ? e.message : String(e)}`);
+  });
+}
+
+describe('local relay and the status bar', function () {
+  this.timeout(90_000);
+  let testing: TestingApi;
+  const restore: (() => Promise<void>)[] = [];
+  let port = 0;
+
+  before(async () => {
+    ({ testing } = await activateExtension());
+    port = await freePort();
+    restore.push(await setSetting('smc.localRelay.port', port));
+    restore.push(await setSetting('smc.localRelay.host', '127.0.0.1'));
+    restore.push(await setSetting('smc.relay.host', '127.0.0.1'));
+    restore.push(await setSetting('smc.relay.port', port));
+  });
+
+  after(async () => {
+    await vscode.commands.executeCommand('smc.disconnect');
+    await vscode.commands.executeCommand('smc.stopRelay');
+    for (const r of restore.reverse()) await r();
+  });
+
+  it('starts with the status bar offline', () => {
+    assert.equal(testing.connectionState(), 'offline');
+    assert.match(testing.statusText(), /SMC offline/);
+  });
+
+  it('Start Relay runs a relay process, outside the extension host, that answers hello', async () => {
+    await vscode.commands.executeCommand('smc.startRelay');
+    const relayPort = await eventually('the relay to listen', () => testing.relayPort());
+    assert.equal(relayPort, port, 'the relay does not listen on smc.localRelay.port');
+    const pid = testing.relayPid();
+    assert.ok(pid !== undefined && processAlive(pid), 'no live relay process');
+    assert.notEqual(pid, process.pid, 'the relay runs inside the extension host');
+    const welcome = await eventually('welcome from the relay', () => helloWelcome(port));
+    assert.equal(welcome.t, 'welcome');
+    assert.equal(welcome.v, 1);
+    assert.equal(typeof welcome.maxFrame, 'number');
+  });
+
+  it('the status bar follows the connection: connecting/connected, then offline', async () => {
+    fire('smc.connect');
+    await eventually('state connected', () => (testing.connectionState() === 'connected' ? true : undefined));
+    assert.match(testing.statusText(), /SMC connected|\$\(lock\)/);
+    await vscode.commands.executeCommand('smc.disconnect');
+    await eventually('state offline', () => (testing.connectionState() === 'offline' ? true : undefined));
+    assert.match(testing.statusText(), /SMC offline/);
+  });
+
+  it('Stop Relay ends the process and closes the port', async () => {
+    const pid = testing.relayPid();
+    assert.ok(pid !== undefined, 'no relay running before Stop Relay');
+    await vscode.commands.executeCommand('smc.stopRelay');
+    await eventually('the relay port to close', async () => ((await portClosed(port)) ? true : undefined));
+    await eventually('the relay process to exit', () => (processAlive(pid) ? undefined : true));
+    assert.equal(testing.relayPort(), undefined);
+  });
+
+  it('the status bar goes to connecting and back to offline when the relay is gone', async () => {
+    // Not awaited: a failed connect may show an error with a "Start Relay" button, whose
+    // promise settles only when the notification is dismissed.
+    fire('smc.connect');
+    const seen = await eventually('a state other than connected', () => {
+      const s = testing.connectionState();
+      return s === 'connecting' || s === 'offline' ? s : undefined;
+    });
+    assert.notEqual(seen, 'connected');
+    assert.doesNotMatch(testing.statusText(), /SMC connected/);
+    await vscode.commands.executeCommand('smc.disconnect');
+    await eventually('state offline', () => (testing.connectionState() === 'offline' ? true : undefined));
+  });
+});
