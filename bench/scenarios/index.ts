@@ -1,0 +1,8 @@
+// Every benchmark scenario, in report order.
+import type { Scenario } from '../lib/report';
+import { durableAcks } from './durableAcks';
+import { fanout } from './fanout';
+import { idleMemory } from './idleMemory';
+import { manyRooms } from './manyRooms';
+
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory];
