@@ -61,11 +61,15 @@ export const QUIET_SETTINGS: Readonly<Record<string, unknown>> = {
 
 const groups = new Set<ChildProcess>();
 
-/** Spawns `cmd` as the leader of a new process group, registered for `stopAll()`. */
-export function spawnGroup(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; log?: string }): ChildProcess {
-  const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Spawns `cmd` as the leader of a new process group, registered for `stopAll()`. Its output
+ * goes to `log`, or stays with the caller when `capture` is set (stdin is then a pipe too).
+ */
+export function spawnGroup(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; log?: string; capture?: boolean }): ChildProcess {
+  const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, detached: true, stdio: [opts.capture ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   groups.add(child);
   child.once('exit', () => groups.delete(child));
+  if (opts.capture) return child;
   if (opts.log) {
     const out = createWriteStream(opts.log);
     child.stdout?.pipe(out, { end: false });
