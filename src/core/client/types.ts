@@ -3,9 +3,9 @@
 // a body or a presence tag. No vscode, no DOM, no Node built-ins: this file is imported by the
 // extension host and (through src/shared) its types may be mirrored in the webview.
 
-/** Shapes of the crypto module's Identity and Snippet (src/core/crypto, "Shared APIs"). */
-export interface Identity { publicKey: Buffer; seed: Buffer }
-export interface Snippet { lang: string; path: string; start: number; end: number; code: string }
+import type { Identity, Snippet } from '../crypto/index';
+
+export type { Identity, Snippet };
 
 // ---- transport ------------------------------------------------------------------------
 

@@ -1,0 +1,70 @@
+// The outbox of PROTOCOL.md §1.5: every message keeps its id until the relay acks it, and is
+// sent again, with the same id, after a reconnect or a `rate_limited` refusal. The relay's
+// idempotence turns a resend of a message it already stored into a plain ack, so nothing is
+// lost and nothing is doubled. Entries keep their insertion order, which is the send order.
+import type { ChatMessage, OutgoingState } from './types';
+
+export interface OutboxEntry {
+  room: string;
+  id: string;
+  /** The sealed envelope (§2.4), kept as-is: a resend is byte-identical. */
+  body: string;
+  state: OutgoingState;
+  /** The message as shown locally; gets its seq on ack. */
+  message: ChatMessage;
+  /** rid of the send frame in flight on the current connection, if any. */
+  rid?: number;
+  /** Refused by the relay for good (e.g. bad_request): not resent until retry(). */
+  held: boolean;
+  /** User-facing reason of the last failure. */
+  error?: string;
+  /** Marks the entry failed when no ack came in time (it stays queued). */
+  failTimer?: ReturnType<typeof setTimeout>;
+}
+
+export class Outbox {
+  private readonly entries = new Map<string, OutboxEntry>();
+
+  private static key(room: string, id: string): string {
+    return `${room}/${id}`;
+  }
+
+  add(entry: OutboxEntry): void {
+    this.entries.set(Outbox.key(entry.room, entry.id), entry);
+  }
+
+  get(room: string, id: string): OutboxEntry | undefined {
+    return this.entries.get(Outbox.key(room, id));
+  }
+
+  delete(room: string, id: string): OutboxEntry | undefined {
+    const k = Outbox.key(room, id);
+    const e = this.entries.get(k);
+    if (e !== undefined) {
+      this.entries.delete(k);
+      if (e.failTimer !== undefined) clearTimeout(e.failTimer);
+    }
+    return e;
+  }
+
+  /** Entries in send order. */
+  values(): IterableIterator<OutboxEntry> {
+    return this.entries.values();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Entries the client still tries to deliver (not held). */
+  get deliverable(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (!e.held) n++;
+    return n;
+  }
+
+  /** Removes every entry of a room (the user left it). */
+  dropRoom(room: string): void {
+    for (const e of [...this.entries.values()]) if (e.room === room) this.delete(e.room, e.id);
+  }
+}

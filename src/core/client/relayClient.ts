@@ -1,0 +1,941 @@
+// RelayClient: one connection to one relay, any number of rooms (PROTOCOL.md §1.3-1.7), and
+// the envelope layer on top (§2.4-2.5). It never loses or doubles a message whatever the
+// network does: an outbox resends un-acked messages with their id after every reconnect
+// (§1.5 idempotence), joins resume from the last contiguous seq seen (§1.4), gaps are filled
+// with history (§1.6), and ids already shown are dropped when a relay replays them (§2.8).
+// No vscode import: the extension host and `smc chat` share this class.
+import {
+  RoomCipher, PayloadError, PayloadTooLargeError, fingerprint, shortFingerprint, generateMessageId,
+  MAX_NAME_CHARS,
+} from '../crypto/index';
+import type { OpenResult, Payload, Snippet } from '../crypto/index';
+import { LIMITS, PROTOCOL_VERSION } from '../wire/frames';
+import type { ClientFrame, ErrorFrame, JoinedFrame, MsgFrame, PageFrame, PresenceFrame, SyncedFrame, AckFrame } from '../wire/frames';
+import { createTcpTransport } from '../../node/tcpTransport';
+import { Backoff } from './backoff';
+import { TypedEmitter } from './emitter';
+import { Outbox, type OutboxEntry } from './outbox';
+import { RecentIds } from './recentIds';
+import { SeqTracker } from './seqTracker';
+import { relayErrorMessage } from './relayErrors';
+import {
+  ClientError, type ChatMessage, type ClientLog, type ClientTuning, type ConnectionState, type JoinOptions,
+  type KnownKeysLike, type OutgoingMessage, type PresenceMemberInfo, type PresenceUpdate, type RelayClientEvents,
+  type RelayClientOptions, type RoomHandle, type Transport, type TransportFactory, type UnverifiableMessage,
+} from './types';
+
+export const DEFAULT_TUNING: ClientTuning = {
+  pingAfterMs: LIMITS.pingAfterMs,
+  deadAfterMs: 10_000,
+  reconnectBaseMs: 500,
+  reconnectMaxMs: 30_000,
+  stableAfterMs: 10_000,
+  rateLimitBaseMs: 100,
+  rateLimitMaxMs: 5_000,
+  failAfterMs: 15_000,
+  joinLimit: LIMITS.maxLimit,
+  historyLimit: LIMITS.maxLimit,
+  initialHistory: LIMITS.defaultLimit,
+  dedupIds: 20_000,
+  typingIntervalMs: 3_000,
+  lastSeqFlushMs: 1_000,
+};
+
+/** Sends in flight at once; more wait in the outbox (bounds what a rate_limited burst refuses). */
+const SEND_WINDOW = 64;
+/** Seqs waiting above a hole before the client asks the relay for the hole (§1.6). */
+const LIVE_GAP_THRESHOLD = 256;
+/** Decrypted presence tags remembered (a tag is re-sent in every presence frame). */
+const TAG_CACHE = 4_096;
+
+/** A message opened (or not) while its room is still catching up, shown in seq order later. */
+type Item = { kind: 'msg'; seq?: number; message: ChatMessage } | { kind: 'bad'; seq?: number; bad: UnverifiableMessage };
+
+interface SyncState {
+  rid: number;
+  /** `since` sent in the join. */
+  since: number;
+  /** Nothing seen before: load only the newest `initialHistory` (§1.4 `limit`). */
+  fresh: boolean;
+  items: Item[];
+}
+
+interface RoomState {
+  room: string;
+  name: string;
+  cipher: RoomCipher;
+  seqs: SeqTracker;
+  savedSeq: number;
+  seen: RecentIds;
+  joined: boolean;
+  sync?: SyncState;
+  head: number;
+  /** Lowest seq shown, for loadOlder (§1.6 `before`). */
+  oldest: number;
+  more: boolean;
+  sid?: string;
+  lastTypingAt: number;
+  gapFilling: boolean;
+}
+
+type Pending =
+  | { kind: 'join'; room: string }
+  | { kind: 'send'; room: string; id: string }
+  | { kind: 'eph' }
+  | { kind: 'ping' }
+  | { kind: 'leave'; resolve: () => void }
+  | {
+      kind: 'history'; room: string; purpose: 'sync' | 'older' | 'gap'; before: number; limit: number;
+      resolve?: (r: { more: boolean }) => void; reject?: (e: Error) => void;
+    };
+
+export class RelayClient extends TypedEmitter<RelayClientEvents> {
+  private readonly tuning: ClientTuning;
+  private readonly factory: TransportFactory;
+  private readonly log: ClientLog;
+  private readonly knownKeys: KnownKeysLike;
+  private readonly ownFingerprint: string;
+  private readonly ownShort: string;
+  private displayName: string;
+
+  private connState: ConnectionState = 'offline';
+  private wanted = false;
+  private transport?: Transport;
+  private closedWaiters: (() => void)[] = [];
+  private byeReceived = false;
+  private nextRid = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly rooms = new Map<string, RoomState>();
+  private readonly outbox = new Outbox();
+  private inFlight = 0;
+  private sendPausedUntil = 0;
+  private pumpTimer?: ReturnType<typeof setTimeout>;
+  private readonly reconnectBackoff: Backoff;
+  private readonly rateBackoff: Backoff;
+  private reconnectTimer?: ReturnType<typeof setTimeout>;
+  private stableTimer?: ReturnType<typeof setTimeout>;
+  private keepaliveTimer?: ReturnType<typeof setInterval>;
+  private seqFlushTimer?: ReturnType<typeof setTimeout>;
+  private openedAt = 0;
+  private lastRx = 0;
+  private pingSentAt?: number;
+  private outageReported = false;
+  private drainWaiters: (() => void)[] = [];
+  private readonly tagCache = new Map<string, OpenResult>();
+
+  constructor(private readonly options: RelayClientOptions) {
+    super();
+    this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
+    this.factory = options.transport ?? createTcpTransport;
+    this.log = options.log ?? (() => undefined);
+    this.knownKeys = options.knownKeys ?? new MemoryKnownKeys();
+    this.ownFingerprint = fingerprint(options.identity.publicKey);
+    this.ownShort = shortFingerprint(options.identity.publicKey);
+    this.displayName = checkName(options.displayName);
+    this.reconnectBackoff = new Backoff(this.tuning.reconnectBaseMs, this.tuning.reconnectMaxMs);
+    this.rateBackoff = new Backoff(this.tuning.rateLimitBaseMs, this.tuning.rateLimitMaxMs);
+  }
+
+  // ---- public API -----------------------------------------------------------------------
+
+  get state(): ConnectionState {
+    return this.connState;
+  }
+
+  get name(): string {
+    return this.displayName;
+  }
+
+  get fingerprint(): string {
+    return this.ownFingerprint;
+  }
+
+  /** Rooms joined (or waiting to be joined when offline). */
+  get joinedRooms(): RoomHandle[] {
+    return [...this.rooms.values()].map((r) => ({ room: r.room, name: r.name }));
+  }
+
+  /** The last presence of a room, decrypted (undefined before the first presence frame). */
+  presence(room: string): PresenceUpdate | undefined {
+    return this.presenceByRoom.get(room);
+  }
+
+  /** Highest seq below which every message of the room has been shown. */
+  lastSeq(room: string): number | undefined {
+    return this.rooms.get(room)?.seqs.last;
+  }
+
+  /** Messages not acked yet (held ones included). */
+  get pendingCount(): number {
+    return this.outbox.size;
+  }
+
+  /** Starts connecting; reconnects by itself until disconnect(). */
+  connect(): void {
+    if (this.wanted) return;
+    this.wanted = true;
+    this.outageReported = false;
+    this.reconnectBackoff.reset();
+    this.open();
+  }
+
+  /** Closes the connection and stops reconnecting. The outbox is kept for the next connect(). */
+  async disconnect(): Promise<void> {
+    this.wanted = false;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.flushSeqs();
+    const t = this.transport;
+    if (t !== undefined) {
+      const closed = new Promise<void>((resolve) => this.closedWaiters.push(resolve));
+      t.close();
+      await closed;
+    }
+    this.setState('offline');
+  }
+
+  /** Joins a room (now, or as soon as connected) and returns its id. Joining again renames it. */
+  join(opts: JoinOptions): RoomHandle {
+    const cipher = new RoomCipher(opts.key);
+    const existing = this.rooms.get(cipher.room);
+    if (existing !== undefined) {
+      existing.name = opts.name;
+      return { room: existing.room, name: existing.name };
+    }
+    const last = opts.lastSeq ?? 0;
+    const rs: RoomState = {
+      room: cipher.room, name: opts.name, cipher, seqs: new SeqTracker(last), savedSeq: last,
+      seen: new RecentIds(this.tuning.dedupIds), joined: false, head: 0, oldest: Number.POSITIVE_INFINITY,
+      more: false, lastTypingAt: 0, gapFilling: false,
+    };
+    this.rooms.set(rs.room, rs);
+    if (this.connState === 'connected') this.sendJoin(rs);
+    return { room: rs.room, name: rs.name };
+  }
+
+  /** Leaves a room; its un-acked messages are dropped (the user chose to leave). */
+  async leave(room: string): Promise<void> {
+    const rs = this.rooms.get(room);
+    if (rs === undefined) return;
+    this.flushSeq(rs);
+    this.rooms.delete(room);
+    this.presenceByRoom.delete(room);
+    this.outbox.dropRoom(room);
+    this.checkDrain();
+    if (this.connState !== 'connected' || !rs.joined || this.transport === undefined) return;
+    await new Promise<void>((resolve) => {
+      this.request({ t: 'leave', room }, { kind: 'leave', resolve });
+    });
+  }
+
+  sendText(room: string, text: string): OutgoingMessage {
+    if (text.length === 0) throw new ClientError('invalid_message', 'An empty message cannot be sent.', room);
+    return this.enqueue(room, { type: 'text', text });
+  }
+
+  sendSnippet(room: string, snippet: Snippet, caption?: string): OutgoingMessage {
+    return this.enqueue(room, caption === undefined || caption === '' ? { type: 'snippet', snippet } : { type: 'snippet', snippet, text: caption });
+  }
+
+  /** Sends a failed message again now (same id, so the relay cannot store it twice). */
+  retry(room: string, id: string): void {
+    const e = this.outbox.get(room, id);
+    if (e === undefined) return;
+    e.held = false;
+    this.setOutgoing(e, 'sending');
+    this.armFailTimer(e);
+    this.sendPausedUntil = 0;
+    this.pump();
+  }
+
+  /** A typing indicator (§1.5 ephemeral), at most one per typingIntervalMs per room. */
+  setTyping(room: string): void {
+    const rs = this.rooms.get(room);
+    if (rs === undefined || !rs.joined || this.connState !== 'connected' || this.byeReceived) return;
+    const now = Date.now();
+    if (now - rs.lastTypingAt < this.tuning.typingIntervalMs) return;
+    rs.lastTypingAt = now;
+    const id = generateMessageId();
+    const body = rs.cipher.seal({ id, ts: now, name: this.displayName, type: 'typing' }, this.options.identity);
+    this.request({ t: 'send', room, id, body, eph: true }, { kind: 'eph' });
+  }
+
+  /** Loads one page of older messages (§1.6); they arrive as `message` events with history. */
+  loadOlder(room: string): Promise<{ more: boolean }> {
+    const rs = this.rooms.get(room);
+    if (rs === undefined) return Promise.reject(new ClientError('unknown_room', 'This room is not joined.', room));
+    if (!rs.more || rs.oldest <= 1) return Promise.resolve({ more: false });
+    if (this.connState !== 'connected' || !rs.joined || rs.sync !== undefined) {
+      return Promise.reject(new ClientError('connection_failed', 'Not connected to the relay; older messages load once it is back.', room));
+    }
+    return new Promise((resolve, reject) => {
+      const before = Number.isFinite(rs.oldest) ? rs.oldest : rs.head + 1;
+      this.requestHistory(rs, 'older', before, this.tuning.historyLimit, resolve, reject);
+    });
+  }
+
+  /** Changes the display name; presence tags are renewed by joining again (§1.4). */
+  setDisplayName(name: string): void {
+    this.displayName = checkName(name);
+    if (this.connState !== 'connected') return;
+    for (const rs of this.rooms.values()) if (rs.joined) this.sendJoin(rs);
+  }
+
+  /**
+   * Resolves once every queued message is acked or held as failed by the relay; `failed` counts
+   * the held ones. Does not time out: callers that need a bound race it with their own timer.
+   */
+  drain(): Promise<{ failed: number }> {
+    return new Promise((resolve) => {
+      const check = (): boolean => {
+        if (this.outbox.deliverable > 0) return false;
+        resolve({ failed: this.outbox.size });
+        return true;
+      };
+      if (!check()) this.drainWaiters.push(() => void check());
+    });
+  }
+
+  // ---- connection -----------------------------------------------------------------------
+
+  private open(): void {
+    if (!this.wanted || this.transport !== undefined) return;
+    this.reconnectTimer = undefined;
+    this.byeReceived = false;
+    this.setState('connecting');
+    const { host, port } = this.options;
+    this.log('connecting', { host, port });
+    let t: Transport;
+    try {
+      t = this.factory(host, port);
+    } catch (err) {
+      this.onClose(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    this.transport = t;
+    this.openedAt = Date.now();
+    this.lastRx = this.openedAt;
+    this.pingSentAt = undefined;
+    this.startKeepalive();
+    t.on('open', () => {
+      if (this.transport !== t) return;
+      this.write({ t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent });
+    });
+    t.on('line', (line) => {
+      if (this.transport === t) this.onLine(line);
+    });
+    t.on('close', (err) => {
+      if (this.transport === t) this.onClose(err);
+    });
+  }
+
+  private onClose(err?: Error): void {
+    const wasConnected = this.connState === 'connected';
+    this.transport = undefined;
+    this.stopKeepalive();
+    if (this.stableTimer !== undefined) clearTimeout(this.stableTimer);
+    this.stableTimer = undefined;
+    if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer);
+    this.pumpTimer = undefined;
+    this.log('closed', { reason: err?.message ?? 'closed', wasConnected });
+    // Everything in flight on this connection is void; the outbox keeps every message.
+    const lost = new ClientError('connection_failed', 'The connection to the relay was lost.');
+    for (const p of this.pending.values()) {
+      if (p.kind === 'leave') p.resolve();
+      else if (p.kind === 'history') p.reject?.(lost);
+    }
+    this.pending.clear();
+    this.inFlight = 0;
+    for (const e of this.outbox.values()) e.rid = undefined;
+    for (const rs of this.rooms.values()) {
+      rs.joined = false;
+      rs.sync = undefined;
+      rs.gapFilling = false;
+      if (this.presenceByRoom.has(rs.room)) {
+        this.presenceByRoom.delete(rs.room);
+        this.emit('presence', { room: rs.room, online: 0, members: [] });
+      }
+    }
+    this.flushSeqs();
+    for (const w of this.closedWaiters.splice(0)) w();
+    if (!this.wanted) {
+      this.setState('offline');
+      return;
+    }
+    const delay = this.reconnectBackoff.next();
+    const why = err?.message ?? (this.byeReceived ? 'the relay is shutting down' : 'connection closed');
+    if (!this.outageReported) {
+      this.outageReported = true;
+      const where = `${this.options.host}:${this.options.port}`;
+      const msg = wasConnected ? `Lost the connection to the relay at ${where} (${why}); reconnecting.` : `Cannot reach the relay at ${where} (${why}); retrying.`;
+      this.emit('error', new ClientError('connection_failed', msg));
+    }
+    this.setState('connecting', `${why}; retrying in ${(delay / 1000).toFixed(1)} s`);
+    this.reconnectTimer = setTimeout(() => this.open(), delay);
+  }
+
+  private onWelcome(f: Record<string, unknown>): void {
+    if (f.v !== PROTOCOL_VERSION) return this.protocolError('welcome with another version');
+    this.outageReported = false;
+    this.setState('connected');
+    this.log('connected', { relayAgent: typeof f.agent === 'string' ? f.agent.slice(0, 64) : undefined });
+    this.stableTimer = setTimeout(() => this.reconnectBackoff.reset(), this.tuning.stableAfterMs);
+    unref(this.stableTimer);
+    for (const rs of this.rooms.values()) this.sendJoin(rs);
+  }
+
+  private startKeepalive(): void {
+    const tick = Math.max(20, Math.floor(Math.min(this.tuning.pingAfterMs, this.tuning.deadAfterMs) / 4));
+    this.keepaliveTimer = setInterval(() => this.keepalive(), tick);
+    unref(this.keepaliveTimer);
+  }
+
+  private stopKeepalive(): void {
+    if (this.keepaliveTimer !== undefined) clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = undefined;
+  }
+
+  /** §1.3: ping after pingAfterMs of silence; no answer within deadAfterMs means a dead link. */
+  private keepalive(): void {
+    const t = this.transport;
+    if (t === undefined) return;
+    const now = Date.now();
+    if (this.connState !== 'connected') {
+      if (now - this.openedAt >= this.tuning.deadAfterMs) {
+        this.log('connect_timeout', {});
+        this.dropTransport(new Error('no answer from the relay'));
+      }
+      return;
+    }
+    if (this.pingSentAt === undefined) {
+      if (now - this.lastRx >= this.tuning.pingAfterMs) {
+        this.pingSentAt = now;
+        this.request({ t: 'ping' }, { kind: 'ping' });
+      }
+    } else if (now - this.pingSentAt >= this.tuning.deadAfterMs) {
+      this.log('dead_connection', { silentMs: now - this.lastRx });
+      this.dropTransport(new Error('the relay stopped answering'));
+    }
+  }
+
+  /** Ends a connection that is not usable any more; onClose then reconnects. */
+  private dropTransport(err: Error): void {
+    const t = this.transport;
+    if (t === undefined) return;
+    this.onClose(err);
+    t.close();
+  }
+
+  private protocolError(what: string): void {
+    this.log('protocol_error', { what });
+    this.emit('error', new ClientError('protocol_error', 'The relay sent something SMC does not understand; reconnecting.'));
+    this.dropTransport(new Error('protocol error'));
+  }
+
+  // ---- frames in -------------------------------------------------------------------------
+
+  private onLine(line: string): void {
+    this.lastRx = Date.now();
+    this.pingSentAt = undefined;
+    let f: unknown;
+    try {
+      f = JSON.parse(line);
+    } catch {
+      return this.protocolError('a line that is not JSON');
+    }
+    if (typeof f !== 'object' || f === null || Array.isArray(f) || typeof (f as { t?: unknown }).t !== 'string') {
+      return this.protocolError('a frame without a type');
+    }
+    const frame = f as Record<string, unknown> & { t: string };
+    if (this.connState !== 'connected' && frame.t !== 'welcome' && frame.t !== 'error' && frame.t !== 'bye') {
+      return this.protocolError(`${frame.t.slice(0, 32)} before welcome`);
+    }
+    switch (frame.t) {
+      case 'welcome': return this.onWelcome(frame);
+      case 'pong': return this.settle(frame.rid);
+      case 'joined': return this.onJoined(frame as unknown as JoinedFrame);
+      case 'msg': return this.onMsg(frame as unknown as MsgFrame);
+      case 'synced': return this.onSynced(frame as unknown as SyncedFrame);
+      case 'presence': return this.onPresence(frame as unknown as PresenceFrame);
+      case 'left': return this.settle(frame.rid);
+      case 'ack': return this.onAck(frame as unknown as AckFrame);
+      case 'page': return this.onPage(frame as unknown as PageFrame);
+      case 'error': return this.onError(frame as unknown as ErrorFrame);
+      case 'bye':
+        // §1.7: acks for sends received before `bye` may still follow; the relay closes.
+        this.byeReceived = true;
+        this.log('bye', { reason: typeof frame.reason === 'string' ? frame.reason.slice(0, 64) : undefined });
+        return;
+      default:
+        this.log('unknown_frame', { t: frame.t.slice(0, 32) });
+    }
+  }
+
+  /** Removes a request that needs no more handling than "it is answered". */
+  private settle(rid: unknown): void {
+    if (typeof rid !== 'number') return;
+    const p = this.pending.get(rid);
+    this.pending.delete(rid);
+    if (p?.kind === 'leave') p.resolve();
+  }
+
+  private onJoined(f: JoinedFrame): void {
+    if (typeof f.rid === 'number') this.pending.delete(f.rid);
+    const rs = this.rooms.get(f.room);
+    if (rs === undefined || rs.sync === undefined || rs.sync.rid !== f.rid || !isSeq(f.head)) return;
+    rs.joined = true;
+    rs.head = f.head;
+    rs.sid = typeof f.sid === 'string' ? f.sid : undefined;
+    if (rs.sync.since > f.head) {
+      // §1.4: since > head means the relay lost messages this client saw: sync again from 0.
+      // Ids already shown are still in `seen`, so what comes again is not shown twice.
+      this.log('relay_behind', { room: rs.room, since: rs.sync.since, head: f.head });
+      rs.seqs = new SeqTracker(0);
+      rs.sync.since = 0;
+      rs.sync.fresh = false;
+    }
+    this.pump();
+  }
+
+  private onMsg(f: MsgFrame): void {
+    if (typeof f.room !== 'string' || typeof f.id !== 'string' || typeof f.body !== 'string') return this.protocolError('msg without room, id or body');
+    const rs = this.rooms.get(f.room);
+    if (rs === undefined) return;
+    if (f.eph === true) return this.onEphemeral(rs, f);
+    if (!isSeq(f.seq)) return this.protocolError('stored msg without seq');
+    const item = this.openMessage(rs, f.id, f.body, f.seq);
+    if (rs.sync !== undefined) {
+      rs.sync.items.push(item);
+      return;
+    }
+    this.deliver(rs, item);
+    if (rs.seqs.aheadCount > LIVE_GAP_THRESHOLD) this.fillLiveGap(rs);
+  }
+
+  /** §2.4 steps 1-4 (RoomCipher.open); the precise reason goes to the debug log only. */
+  private openMessage(rs: RoomState, id: string, body: string, seq: number): Item {
+    const r = rs.cipher.open(id, body);
+    if (!r.ok) {
+      this.log('unverifiable', { room: rs.room, seq, id: safeId(id), reason: r.reason });
+      return { kind: 'bad', seq, bad: { room: rs.room, seq, id: safeId(id) } };
+    }
+    const p = r.payload;
+    const message: ChatMessage = {
+      room: rs.room, seq, ts: p.ts, id, name: p.name, fingerprint: r.fingerprint,
+      shortFingerprint: r.fingerprint.slice(0, 9), type: p.type, verified: true, keyChanged: false,
+      own: r.publicKey.equals(this.options.identity.publicKey), history: seq <= rs.head,
+    };
+    if (p.text !== undefined) message.text = p.text;
+    if (p.snippet !== undefined) message.snippet = p.snippet;
+    return { kind: 'msg', seq, message };
+  }
+
+  /** Shows one message: counts its seq, drops a replayed id, marks a key change (§2.4). */
+  private deliver(rs: RoomState, item: Item): void {
+    if (item.seq !== undefined) {
+      rs.seqs.see(item.seq);
+      if (item.seq < rs.oldest) rs.oldest = item.seq;
+      this.scheduleSeqFlush();
+    }
+    if (item.kind === 'bad') {
+      this.emit('unverifiable', item.bad);
+      return;
+    }
+    const m = item.message;
+    if (!rs.seen.add(m.id)) {
+      this.log('duplicate', { room: rs.room, seq: m.seq, id: m.id });
+      return;
+    }
+    const known = this.knownKeys.check(rs.room, m.name, m.fingerprint);
+    if (known === 'new') this.knownKeys.trust(rs.room, m.name, m.fingerprint);
+    m.keyChanged = known === 'changed';
+    this.emit('message', m);
+  }
+
+  private onEphemeral(rs: RoomState, f: MsgFrame): void {
+    const r = rs.cipher.open(f.id, f.body);
+    if (!r.ok) {
+      this.log('unverifiable_ephemeral', { room: rs.room, reason: r.reason });
+      return;
+    }
+    if (r.payload.type !== 'typing' || r.publicKey.equals(this.options.identity.publicKey)) return;
+    this.emit('typing', { room: rs.room, name: r.payload.name, fingerprint: r.fingerprint });
+  }
+
+  private onSynced(f: SyncedFrame): void {
+    const rs = this.rooms.get(f.room);
+    const sync = rs?.sync;
+    if (rs === undefined || sync === undefined || sync.rid !== f.rid || !isSeq(f.head) || !isSeq(f.from)) return;
+    rs.head = f.head;
+    if (f.from > 0 && f.from < rs.oldest) rs.oldest = f.from;
+    this.continueSync(rs, f.from, f.from > 1);
+  }
+
+  /**
+   * Pages back (§1.6) until the hole between `since` and what came is closed, or, on a fresh
+   * join, until `initialHistory` messages are loaded; then shows everything in seq order.
+   */
+  private continueSync(rs: RoomState, lowest: number, more: boolean): void {
+    const sync = rs.sync!;
+    if (more && lowest > 1) {
+      if (sync.fresh) {
+        const want = this.tuning.initialHistory - sync.items.length;
+        if (want > 0) return this.requestHistory(rs, 'sync', lowest, Math.min(want, this.tuning.historyLimit));
+      } else if (lowest > sync.since + 1) {
+        return this.requestHistory(rs, 'sync', lowest, Math.min(lowest - sync.since - 1, this.tuning.historyLimit));
+      }
+    }
+    this.finishSync(rs, more && lowest > 1);
+  }
+
+  private finishSync(rs: RoomState, more: boolean): void {
+    const sync = rs.sync!;
+    rs.sync = undefined;
+    let items = sync.items.sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity));
+    if (sync.fresh && items.length > this.tuning.initialHistory) {
+      // The relay's `limit` is at least 1; a client asking for less keeps only the newest.
+      items = items.slice(items.length - this.tuning.initialHistory);
+      more = true;
+    }
+    for (const item of items) this.deliver(rs, item);
+    // Older messages were skipped on purpose (fresh join) or are gone (retention).
+    rs.seqs.jumpTo(rs.head);
+    if (!Number.isFinite(rs.oldest) || items.length === 0) rs.oldest = Math.min(rs.oldest, rs.head + 1);
+    if (items.length > 0 && items[0]!.seq !== undefined) rs.oldest = items[0]!.seq;
+    rs.more = more;
+    this.flushSeq(rs);
+    this.emit('synced', { room: rs.room, head: rs.head, lastSeq: rs.seqs.last, more });
+  }
+
+  private fillLiveGap(rs: RoomState): void {
+    if (rs.gapFilling) return;
+    const top = rs.seqs.firstAhead;
+    if (top === undefined) return;
+    rs.gapFilling = true;
+    this.log('gap', { room: rs.room, from: rs.seqs.last + 1, to: top - 1 });
+    this.requestHistory(rs, 'gap', top, Math.min(top - rs.seqs.last - 1, this.tuning.historyLimit));
+  }
+
+  private requestHistory(
+    rs: RoomState, purpose: 'sync' | 'older' | 'gap', before: number, limit: number,
+    resolve?: (r: { more: boolean }) => void, reject?: (e: Error) => void,
+  ): void {
+    const p: Pending = { kind: 'history', room: rs.room, purpose, before, limit };
+    if (resolve !== undefined) p.resolve = resolve;
+    if (reject !== undefined) p.reject = reject;
+    this.request({ t: 'history', room: rs.room, before, limit: Math.max(1, limit) }, p);
+  }
+
+  private onPage(f: PageFrame): void {
+    if (typeof f.rid !== 'number') return;
+    const p = this.pending.get(f.rid);
+    if (p === undefined || p.kind !== 'history') return;
+    this.pending.delete(f.rid);
+    const rs = this.rooms.get(p.room);
+    if (rs === undefined) return p.resolve?.({ more: false });
+    const from = isSeq(f.from) ? f.from : 0;
+    const more = f.more === true;
+    if (p.purpose === 'sync') {
+      if (rs.sync === undefined) return;
+      return this.continueSync(rs, from === 0 ? 1 : from, more && from > 0);
+    }
+    if (p.purpose === 'gap') {
+      rs.gapFilling = false;
+      // Everything the relay holds below `before` down to `from` came; a covered hole is closed.
+      if (from === 0 || from <= rs.seqs.last + 1 || !more) rs.seqs.jumpTo(p.before - 1);
+      this.scheduleSeqFlush();
+      if (rs.seqs.aheadCount > LIVE_GAP_THRESHOLD) this.fillLiveGap(rs);
+      return;
+    }
+    if (from > 0 && from < rs.oldest) rs.oldest = from;
+    rs.more = more && from !== 1;
+    if (from === 0) rs.more = false;
+    p.resolve?.({ more: rs.more });
+  }
+
+  private onPresence(f: PresenceFrame): void {
+    const rs = this.rooms.get(f.room);
+    if (rs === undefined || !Array.isArray(f.members)) return;
+    const members: PresenceMemberInfo[] = [];
+    for (const m of f.members) {
+      if (typeof m !== 'object' || m === null || typeof m.sid !== 'string') continue;
+      const info: PresenceMemberInfo = { sid: m.sid, verified: false, self: m.sid === rs.sid };
+      if (typeof m.tag === 'string') {
+        const r = this.openTag(rs, m.tag);
+        if (r.ok) {
+          info.verified = true;
+          info.name = r.payload.name;
+          info.fingerprint = r.fingerprint;
+        }
+      }
+      members.push(info);
+    }
+    const update: PresenceUpdate = { room: rs.room, online: isSeq(f.online) ? f.online : members.length, members };
+    this.presenceByRoom.set(rs.room, update);
+    this.emit('presence', update);
+  }
+
+  private readonly presenceByRoom = new Map<string, PresenceUpdate>();
+
+  private openTag(rs: RoomState, tag: string): OpenResult {
+    const key = `${rs.room}/${tag}`;
+    let r = this.tagCache.get(key);
+    if (r === undefined) {
+      r = rs.cipher.openPresence(tag);
+      if (!r.ok) this.log('unverifiable_presence', { room: rs.room, reason: r.reason });
+      if (this.tagCache.size >= TAG_CACHE) this.tagCache.clear();
+      this.tagCache.set(key, r);
+    }
+    return r;
+  }
+
+  private onAck(f: AckFrame): void {
+    if (typeof f.rid === 'number') {
+      const p = this.pending.get(f.rid);
+      if (p !== undefined && (p.kind === 'send' || p.kind === 'eph')) {
+        this.pending.delete(f.rid);
+        if (p.kind === 'send') this.inFlight = Math.max(0, this.inFlight - 1);
+      }
+    }
+    if (f.seq === undefined) return; // §1.5: an ephemeral send's ack has no seq.
+    if (typeof f.room !== 'string' || typeof f.id !== 'string' || !isSeq(f.seq)) return this.protocolError('ack without room, id or seq');
+    const e = this.outbox.get(f.room, f.id);
+    const rs = this.rooms.get(f.room);
+    if (rs !== undefined) {
+      rs.seqs.see(f.seq);
+      this.scheduleSeqFlush();
+    }
+    if (e === undefined) return;
+    this.outbox.delete(f.room, f.id);
+    this.rateBackoff.reset();
+    e.message.seq = f.seq;
+    e.state = 'sent';
+    this.emit('outgoing', { room: e.room, id: e.id, state: 'sent', seq: f.seq });
+    this.checkDrain();
+    this.pump();
+  }
+
+  private onError(f: ErrorFrame): void {
+    const code = typeof f.code === 'string' ? f.code : 'internal';
+    const p = typeof f.rid === 'number' ? this.pending.get(f.rid) : undefined;
+    if (typeof f.rid === 'number') this.pending.delete(f.rid);
+    this.log('relay_error', { code, rid: f.rid, kind: p?.kind });
+    switch (p?.kind) {
+      case 'send': return this.onSendError(p.room, p.id, code);
+      case 'eph': case 'ping': return;
+      case 'leave': return p.resolve();
+      case 'history': {
+        const rs = this.rooms.get(p.room);
+        if (p.purpose === 'sync' && rs?.sync !== undefined) return this.finishSync(rs, false);
+        if (p.purpose === 'gap' && rs !== undefined) rs.gapFilling = false;
+        p.reject?.(new ClientError('relay_error', relayErrorMessage(code), p.room, code));
+        return;
+      }
+      case 'join': {
+        const rs = this.rooms.get(p.room);
+        if (rs !== undefined) rs.sync = undefined;
+        this.emit('error', new ClientError('relay_error', relayErrorMessage(code), p.room, code));
+        return;
+      }
+      default:
+        this.emit('error', new ClientError('relay_error', relayErrorMessage(code), undefined, code));
+    }
+  }
+
+  private onSendError(room: string, id: string, code: string): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    const e = this.outbox.get(room, id);
+    if (e === undefined) return;
+    e.rid = undefined;
+    if (code === 'rate_limited' || code === 'internal' || code === 'not_joined' || code === 'shutting_down') {
+      // §1.7: the refused frame was not processed; send it again later, same id.
+      if (code === 'internal') this.setOutgoing(e, 'failed', relayErrorMessage(code));
+      if (code === 'not_joined') {
+        const rs = this.rooms.get(room);
+        if (rs !== undefined && rs.sync === undefined) this.sendJoin(rs);
+      }
+      const delay = this.rateBackoff.next();
+      this.sendPausedUntil = Math.max(this.sendPausedUntil, Date.now() + delay);
+      this.pump();
+      return;
+    }
+    e.held = true;
+    this.setOutgoing(e, 'failed', relayErrorMessage(code));
+    this.checkDrain();
+  }
+
+  // ---- frames out ------------------------------------------------------------------------
+
+  private write(frame: ClientFrame): void {
+    this.transport?.write(JSON.stringify(frame));
+  }
+
+  private request(frame: ClientFrame, p: Pending): void {
+    const rid = this.nextRid++;
+    this.pending.set(rid, p);
+    this.write({ ...frame, rid });
+  }
+
+  private sendJoin(rs: RoomState): void {
+    const since = rs.seqs.last;
+    const fresh = since === 0;
+    const limit = fresh ? Math.min(Math.max(1, this.tuning.initialHistory), LIMITS.maxLimit) : this.tuning.joinLimit;
+    const tag = rs.cipher.sealPresence(this.displayName, this.options.identity);
+    const rid = this.nextRid++;
+    rs.sync = { rid, since, fresh, items: [] };
+    this.pending.set(rid, { kind: 'join', room: rs.room });
+    this.write({ t: 'join', rid, room: rs.room, since, limit, tag });
+  }
+
+  private enqueue(room: string, content: Pick<Payload, 'type' | 'text' | 'snippet'>): OutgoingMessage {
+    const rs = this.rooms.get(room);
+    if (rs === undefined) throw new ClientError('unknown_room', 'This room is not joined.', room);
+    const id = generateMessageId();
+    const payload: Payload = { id, ts: Date.now(), name: this.displayName, ...content };
+    let body: string;
+    try {
+      body = rs.cipher.seal(payload, this.options.identity);
+    } catch (err) {
+      if (err instanceof PayloadTooLargeError) throw new ClientError('message_too_large', err.message, room);
+      if (err instanceof PayloadError) throw new ClientError('invalid_message', err.message, room);
+      throw err;
+    }
+    const message: ChatMessage = {
+      room, ts: payload.ts, id, name: this.displayName, fingerprint: this.ownFingerprint,
+      shortFingerprint: this.ownShort, type: payload.type, verified: true, keyChanged: false, own: true, history: false,
+    };
+    if (payload.text !== undefined) message.text = payload.text;
+    if (payload.snippet !== undefined) message.snippet = payload.snippet;
+    rs.seen.add(id);
+    const entry: OutboxEntry = { room, id, body, state: 'sending', message, held: false };
+    this.outbox.add(entry);
+    this.armFailTimer(entry);
+    this.emit('outgoing', { room, id, state: 'sending' });
+    this.pump();
+    return { room, id, state: 'sending', message };
+  }
+
+  /** Writes queued sends, in order, up to SEND_WINDOW in flight, unless paused by rate_limited. */
+  private pump(): void {
+    if (this.transport === undefined || this.connState !== 'connected' || this.byeReceived) return;
+    const wait = this.sendPausedUntil - Date.now();
+    if (wait > 0) {
+      if (this.pumpTimer === undefined) {
+        this.pumpTimer = setTimeout(() => {
+          this.pumpTimer = undefined;
+          this.pump();
+        }, wait);
+      }
+      return;
+    }
+    for (const e of this.outbox.values()) {
+      if (this.inFlight >= SEND_WINDOW) break;
+      if (e.rid !== undefined || e.held) continue;
+      const rs = this.rooms.get(e.room);
+      if (rs === undefined || !rs.joined) continue;
+      const rid = this.nextRid++;
+      e.rid = rid;
+      this.inFlight++;
+      this.pending.set(rid, { kind: 'send', room: e.room, id: e.id });
+      this.write({ t: 'send', rid, room: e.room, id: e.id, body: e.body });
+    }
+  }
+
+  private armFailTimer(e: OutboxEntry): void {
+    if (e.failTimer !== undefined) clearTimeout(e.failTimer);
+    e.failTimer = setTimeout(() => {
+      e.failTimer = undefined;
+      if (this.outbox.get(e.room, e.id) === e && e.state === 'sending') {
+        this.setOutgoing(e, 'failed', 'Not delivered yet: the relay has not confirmed it. It is sent again automatically when the connection is back.');
+      }
+    }, this.tuning.failAfterMs);
+    unref(e.failTimer);
+  }
+
+  private setOutgoing(e: OutboxEntry, state: 'sending' | 'failed', error?: string): void {
+    e.state = state;
+    e.error = error;
+    this.emit('outgoing', error === undefined ? { room: e.room, id: e.id, state } : { room: e.room, id: e.id, state, error });
+  }
+
+  private checkDrain(): void {
+    if (this.outbox.deliverable > 0) return;
+    for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  // ---- lastSeq persistence ---------------------------------------------------------------
+
+  /** Batched (§ "no per-message disk writes"): at most one save per room per lastSeqFlushMs. */
+  private scheduleSeqFlush(): void {
+    if (this.seqFlushTimer !== undefined || this.options.saveLastSeq === undefined) return;
+    this.seqFlushTimer = setTimeout(() => {
+      this.seqFlushTimer = undefined;
+      this.flushSeqs();
+    }, this.tuning.lastSeqFlushMs);
+    unref(this.seqFlushTimer);
+  }
+
+  private flushSeqs(): void {
+    if (this.seqFlushTimer !== undefined) clearTimeout(this.seqFlushTimer);
+    this.seqFlushTimer = undefined;
+    for (const rs of this.rooms.values()) this.flushSeq(rs);
+  }
+
+  private flushSeq(rs: RoomState): void {
+    const last = rs.seqs.last;
+    if (last === rs.savedSeq || this.options.saveLastSeq === undefined) return;
+    rs.savedSeq = last;
+    try {
+      this.options.saveLastSeq(rs.room, last);
+    } catch (err) {
+      this.log('save_last_seq_failed', { room: rs.room, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private setState(state: ConnectionState, detail?: string): void {
+    if (state === this.connState && detail === undefined) return;
+    this.connState = state;
+    this.emit('state', state, detail);
+  }
+
+  protected override listenerFailed(event: string, err: unknown): void {
+    this.log('listener_error', { event, error: err instanceof Error ? err.message : String(err) });
+    super.listenerFailed(event, err);
+  }
+}
+
+/** §2.4 known keys kept in memory, when the caller persists none. */
+class MemoryKnownKeys implements KnownKeysLike {
+  private readonly keys = new Map<string, string>();
+
+  check(room: string, name: string, fp: string): 'new' | 'same' | 'changed' {
+    const known = this.keys.get(`${room}\0${name}`);
+    if (known === undefined) return 'new';
+    return known === fp ? 'same' : 'changed';
+  }
+
+  trust(room: string, name: string, fp: string): void {
+    this.keys.set(`${room}\0${name}`, fp);
+  }
+}
+
+function checkName(name: string): string {
+  const chars = [...name].length;
+  if (chars < 1 || chars > MAX_NAME_CHARS) {
+    throw new ClientError('invalid_message', `A display name must be 1 to ${MAX_NAME_CHARS} characters.`);
+  }
+  return name;
+}
+
+function isSeq(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
+
+/** An id from the network, cut to its legal length before it reaches a log or an event. */
+function safeId(id: string): string {
+  return id.length <= 22 ? id : id.slice(0, 22);
+}
+
+function unref(t: { unref?: () => unknown }): void {
+  t.unref?.();
+}

@@ -1,0 +1,21 @@
+// User-facing sentences for the relay's error codes (PROTOCOL.md §1.7). They say what happens
+// next, because the client handles most of them by itself (retry, reconnect).
+
+const MESSAGES: Record<string, string> = {
+  rate_limited: 'Sending faster than the relay allows; messages are being sent again more slowly.',
+  too_many_rooms: 'This relay allows at most 32 rooms per connection. Leave a room, then join again.',
+  server_busy: 'The relay is at its connection limit; retrying later.',
+  shutting_down: 'The relay is shutting down; reconnecting when it is back.',
+  unsupported_version: 'This relay speaks another SMC protocol version. Update SMC, or use another relay.',
+  internal: 'The relay could not store the message (its disk may be full); it is sent again automatically.',
+  not_joined: 'The relay lost track of this room; joining it again.',
+  bad_request: 'The relay refused a request as malformed (bad_request). This is a bug in SMC; please report it.',
+  bad_frame: 'The relay refused a frame as malformed (bad_frame). This is a bug in SMC; please report it.',
+  frame_too_large: 'The relay refused a frame as too large for it (frame_too_large); reconnecting.',
+  hello_required: 'The relay expected a hello first (hello_required). This is a bug in SMC; please report it.',
+  unknown_type: 'The relay does not know a request SMC sent (unknown_type); it may be an older relay.',
+};
+
+export function relayErrorMessage(code: string): string {
+  return MESSAGES[code] ?? `The relay reported an error (${code.slice(0, 32)}).`;
+}

@@ -1,0 +1,83 @@
+// The Node transport of the client core: one TCP connection (node:net) carrying NDJSON lines
+// (PROTOCOL.md §1.1). Incoming lines go through FrameDecoder, so a relay (or anything posing
+// as one) cannot make the client buffer an endless line. Used by `smc chat` and by the VS Code
+// extension host, which is Node too.
+import { connect, type Socket } from 'node:net';
+import { FrameDecoder } from '../core/wire/codec';
+import { TypedEmitter } from '../core/client/emitter';
+import type { Transport, TransportEvents } from '../core/client/types';
+
+/**
+ * Lines from the relay are bounded by its maxFrame (§1.1), which the client learns only from
+ * `welcome`; this bound is far above any relay's sensible maxFrame and still caps memory.
+ */
+export const MAX_INCOMING_LINE = 4 * 1024 * 1024;
+
+/** How long a graceful close may take before the socket is destroyed. */
+const CLOSE_GRACE_MS = 1_000;
+
+class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
+  private readonly socket: Socket;
+  private readonly decoder: FrameDecoder;
+  private closed = false;
+  private failure?: Error;
+
+  constructor(host: string, port: number, maxLine: number) {
+    super();
+    this.decoder = new FrameDecoder(maxLine, {
+      line: (text) => this.emit('line', text),
+      error: (code) => this.fail(new Error(code === 'frame_too_large' ? `the relay sent a line over ${maxLine} bytes` : 'the relay sent invalid UTF-8')),
+    });
+    this.socket = connect({ host, port });
+    this.socket.setNoDelay(true);
+    this.socket.on('connect', () => this.emit('open'));
+    this.socket.on('data', (chunk: Buffer) => {
+      if (!this.closed) this.decoder.push(chunk);
+    });
+    this.socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.failure ??= new Error(describeSocketError(err));
+    });
+    this.socket.on('close', () => this.finish());
+    // The far side closing its half ends the conversation (§1.7: the relay closes after bye).
+    this.socket.on('end', () => this.socket.end());
+  }
+
+  write(line: string): void {
+    if (this.closed || this.socket.destroyed) return;
+    this.socket.write(line + '\n');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    this.socket.destroy();
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.decoder.stop();
+    this.emit('close', this.failure);
+  }
+}
+
+function describeSocketError(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ECONNREFUSED': return 'connection refused: no relay listening there';
+    case 'ECONNRESET': return 'connection reset by the relay';
+    case 'ETIMEDOUT': return 'connection timed out';
+    case 'ENOTFOUND': case 'EAI_AGAIN': return 'host name not found';
+    case 'EHOSTUNREACH': case 'ENETUNREACH': return 'host unreachable';
+    default: return err.code !== undefined ? `network error ${err.code}` : err.message;
+  }
+}
+
+/** The TransportFactory for Node (the RelayClient default). */
+export function createTcpTransport(host: string, port: number): Transport {
+  return new TcpTransport(host, port, MAX_INCOMING_LINE);
+}
