@@ -4,5 +4,6 @@ import { durableAcks } from './durableAcks';
 import { fanout } from './fanout';
 import { idleMemory } from './idleMemory';
 import { manyRooms } from './manyRooms';
+import { openVerify } from './openVerify';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, openVerify];
