@@ -55,6 +55,7 @@ function checkPort(port: number): void {
 }
 
 function checkName(name: string): void {
+  if (/\p{Cs}/u.test(name)) throw new InviteError('the room name is not valid Unicode');
   if (name.length === 0) throw new InviteError('the invite has no room name after the port');
   if ([...name].length > MAX_ROOM_NAME_CHARS) throw new InviteError(`the room name is longer than ${MAX_ROOM_NAME_CHARS} characters`);
 }
