@@ -1,9 +1,10 @@
 // Every benchmark scenario, in report order.
 import type { Scenario } from '../lib/report';
+import { clientJoin } from './clientJoin';
 import { durableAcks } from './durableAcks';
 import { fanout } from './fanout';
 import { idleMemory } from './idleMemory';
 import { manyRooms } from './manyRooms';
 import { openVerify } from './openVerify';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, openVerify];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, openVerify, clientJoin];
