@@ -1,0 +1,179 @@
+// `smc relay`: runs the relay of PROTOCOL.md §1 on an embedded store in a data directory.
+// Options are flags, each also an environment variable (relay/options.ts). Exit codes:
+// 0 stopped cleanly, 1 other error, 2 usage, 3 cannot listen, 4 data directory unusable or locked.
+import { mkdir, access, constants } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { AdminToken } from '../relay/adminToken';
+import { createLogger, type RelayLogger } from '../relay/log';
+import { OPTION_SPECS, UsageError, resolveRelayOptions, type RelayOptions } from '../relay/options';
+import { RelayServer } from '../relay/server';
+import { FileStore } from '../relay/store/fileStore';
+import type { MessageStore } from '../relay/store/types';
+import { EXIT, type Command } from './command';
+import { SMC_VERSION } from './version';
+
+function help(): string {
+  const flags = OPTION_SPECS.map((s) => {
+    const left = `  --${s.flag} ${s.arg}`;
+    return `${left.padEnd(30)} ${s.help}\n${''.padEnd(31)}[env ${s.env}]`;
+  });
+  return [
+    'Usage: smc relay [options]',
+    '',
+    'Runs an SMC relay: it stores and forwards end-to-end encrypted messages it cannot read.',
+    '',
+    'Options (each also an environment variable; a flag wins over its variable):',
+    ...flags,
+    '  -h, --help                     show this help',
+    '',
+    'Defaults: --host 127.0.0.1 --port 7878 --data ./.smc/relay --max-frame 65536 --retain 10000',
+    '          --rate 100 --burst 200 --max-conns 10000 --max-conns-per-ip 1000',
+    '          --max-output 8388608 --log-format text',
+    '',
+    'Examples:',
+    '  smc relay                                  local relay on 127.0.0.1:7878',
+    '  smc relay --host 0.0.0.0 --data /var/lib/smc    a relay for the LAN',
+    '  SMC_RELAY_PORT=9000 smc relay --log-format json',
+    '  smc relay --rate 0                         no send rate limit (benchmarks, trusted networks)',
+    '',
+    'Talk to it by hand: nc 127.0.0.1 7878, then type {"t":"hello","v":1}',
+    'Stop it with Ctrl-C or SIGTERM (clients get "bye"), or the admin frame with the token',
+    'in <data>/admin-token (an empty file disables admin).',
+    '',
+    'Exit codes: 0 stopped cleanly, 1 other error, 2 usage error,',
+    '            3 cannot listen (port in use, address not available), 4 data directory unusable or locked.',
+    '',
+  ].join('\n');
+}
+
+function parseFlags(args: string[]): { help: boolean; flags: Record<string, string | undefined> } {
+  const spec: Record<string, { type: 'string' } | { type: 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const s of OPTION_SPECS) spec[s.flag] = { type: 'string' };
+  try {
+    const { values } = parseArgs({ args, options: spec, allowPositionals: false, strict: true });
+    const flags: Record<string, string | undefined> = {};
+    for (const s of OPTION_SPECS) flags[s.flag] = values[s.flag] as string | undefined;
+    return { help: values.help === true, flags };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** A one-line reason the data directory cannot be used, or undefined when it can. */
+async function prepareDataDir(dir: string): Promise<string | undefined> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+    return undefined;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EACCES' || e.code === 'EPERM') return `data directory ${dir} is not writable (${e.code}); choose another with --data or fix its permissions`;
+    if (e.code === 'ENOTDIR' || e.code === 'EEXIST') return `data directory ${dir} is not a directory; choose another with --data`;
+    if (e.code === 'EROFS') return `data directory ${dir} is on a read-only file system; choose another with --data`;
+    return `data directory ${dir} cannot be used: ${e.code ?? ''} ${e.message}`.trim();
+  }
+}
+
+function listenProblem(err: NodeJS.ErrnoException, options: RelayOptions): string {
+  const where = `${options.host}:${options.port}`;
+  if (err.code === 'EADDRINUSE') return `port ${options.port} is already in use on ${options.host}; stop the other program or choose another with --port`;
+  if (err.code === 'EACCES') return `not allowed to listen on ${where} (ports below 1024 need privileges); choose another with --port`;
+  if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') return `address ${options.host} is not available on this machine; choose another with --host`;
+  return `cannot listen on ${where}: ${err.message}`;
+}
+
+async function runRelay(args: string[]): Promise<number> {
+  let options: RelayOptions;
+  try {
+    const parsed = parseFlags(args);
+    if (parsed.help) {
+      process.stdout.write(help());
+      return EXIT.ok;
+    }
+    options = resolveRelayOptions(parsed.flags, process.env);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`smc relay: ${err.message}\nRun "smc relay --help" for the options.\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+  const dataDir = resolve(options.dataDir);
+  const log = createLogger({ format: options.logFormat });
+  const fail = (code: number, message: string): number => {
+    process.stderr.write(`smc relay: ${message}\n`);
+    log.error('start_failed', { error: message, exit: code });
+    return code;
+  };
+
+  const dirProblem = await prepareDataDir(dataDir);
+  if (dirProblem) return fail(EXIT.dataDir, dirProblem);
+
+  const store: MessageStore = new FileStore({
+    dir: dataDir,
+    retain: options.retain,
+    log: (event: string, fields?: object) => log.info(event, fields as Record<string, string | number | boolean | undefined>),
+  });
+  let adminToken: AdminToken;
+  try {
+    await store.open();
+    adminToken = await AdminToken.load(dataDir);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ELOCKED') return fail(EXIT.dataDir, `data directory ${dataDir} is in use by another relay (locked); stop it or choose another --data`);
+    if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' || e.code === 'ENOSPC' || e.code === 'ENOTDIR') {
+      await store.close().catch(() => {});
+      return fail(EXIT.dataDir, `data directory ${dataDir} is unusable: ${e.code} ${e.message}`);
+    }
+    await store.close().catch(() => {});
+    return fail(EXIT.other, `cannot open the store in ${dataDir}: ${e.message}`);
+  }
+
+  log.info('start', {
+    version: SMC_VERSION, pid: process.pid, data: dataDir, maxFrame: options.maxFrame, retain: options.retain,
+    rate: options.rate, burst: options.burst, maxConns: options.maxConns, maxConnsPerIp: options.maxConnsPerIp,
+    maxOutput: options.maxOutput, admin: adminToken.enabled,
+  });
+  const server = new RelayServer(options, { store, log, adminToken, agent: `smc-relay/${SMC_VERSION}` });
+  let port: number;
+  try {
+    port = (await server.listen()).port;
+  } catch (err) {
+    await server.shutdown('listen_failed');
+    return fail(EXIT.cannotListen, listenProblem(err as NodeJS.ErrnoException, options));
+  }
+  if (options.logFormat === 'text') {
+    process.stdout.write(`SMC relay listening on ${options.host}:${port} (data in ${dataDir}).\n`
+      + `Connect by hand: nc ${connectHost(options.host)} ${port}   then type {"t":"hello","v":1}\n`);
+  }
+  return waitForStop(server, log);
+}
+
+function connectHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '::1';
+  return host;
+}
+
+/** Resolves with the exit code once the relay stopped (signal or admin shutdown). */
+async function waitForStop(server: RelayServer, log: RelayLogger): Promise<number> {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (server.state !== 'running') {
+      log.warn('signal_ignored', { signal, state: server.state });
+      return;
+    }
+    void server.shutdown(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  await server.closed;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  return EXIT.ok;
+}
+
+export const relayCommand: Command = {
+  summary: 'run a relay (stores and forwards encrypted messages it cannot read)',
+  run: runRelay,
+};

@@ -1,0 +1,184 @@
+// One client connection: its socket, line decoder, request queue and output bound. The relay's
+// protocol logic (server.ts) sees only whole lines in and frames out.
+//
+// Flow control, after ws: requests are handled one at a time in arrival order; a request that
+// waits for the disk (join, history) holds the ones behind it, and so does output the socket
+// cannot take (write() returned false) until 'drain'. Reading is paused meanwhile, so a client
+// that does not read cannot make the relay do more work. What others send to it (fan-out) is
+// still queued, up to `maxOutput` bytes (§1.7 slow readers); beyond that the connection is
+// closed without a frame.
+import type { Socket } from 'node:net';
+import { FrameDecoder, encodeFrame, type FrameDecodeError } from '../core/wire/codec';
+import type { ErrorCode } from '../core/wire/frames';
+import type { Member, RoomPeer } from './room';
+import { TokenBucket } from './rateLimiter';
+
+export interface ConnectionHooks {
+  /** Handles one line; a returned promise holds the connection's later lines until it settles. */
+  line(conn: Connection, line: string): void | Promise<void>;
+  /** The decoder gave up (§1.1): reply and close. */
+  decodeError(conn: Connection, code: FrameDecodeError): void;
+  /** Called once, whatever closed the connection. */
+  closed(conn: Connection, reason: string): void;
+}
+
+export interface ConnectionLimits {
+  maxFrame: number;
+  maxOutput: number;
+  rate: number;
+  burst: number;
+}
+
+export class Connection implements RoomPeer {
+  readonly address: string;
+  readonly remoteIp: string;
+  readonly openedAt: number;
+  lastReceived: number;
+  helloed = false;
+  /** `bye` was sent (§1.7): later frames get `shutting_down`. */
+  byeSent = false;
+  closed = false;
+  /** When `end()` was called, so the sweeper can destroy a peer that never closes its side. */
+  endedAt = 0;
+  /** Rooms joined, by room id. */
+  readonly rooms = new Map<string, Member>();
+  readonly bucket: TokenBucket;
+  rateLimited = 0;
+  /** Sends this connection made that are not yet durable (for shutdown accounting). */
+  inflight = 0;
+
+  private readonly decoder: FrameDecoder;
+  private backlog: string[] = [];
+  private busy = false;
+  private outputBlocked = false;
+  private readingPaused = false;
+
+  constructor(
+    readonly id: number,
+    readonly socket: Socket,
+    private readonly limits: ConnectionLimits,
+    private readonly hooks: ConnectionHooks,
+    now: number,
+  ) {
+    this.remoteIp = socket.remoteAddress ?? 'unknown';
+    this.address = `${this.remoteIp}:${socket.remotePort ?? 0}`;
+    this.openedAt = now;
+    this.lastReceived = now;
+    this.bucket = new TokenBucket(limits.rate, limits.burst, now);
+    this.decoder = new FrameDecoder(limits.maxFrame, {
+      line: (text) => this.backlog.push(text),
+      error: (code) => {
+        this.backlog = [];
+        this.hooks.decodeError(this, code);
+      },
+    });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => {
+      this.outputBlocked = false;
+      this.pump();
+    });
+    socket.on('error', () => {
+      // ECONNRESET and the like: 'close' follows and does the cleanup.
+    });
+    socket.on('close', () => this.markClosed('peer_closed'));
+  }
+
+  /** Bytes accepted for this connection and not yet handed to the OS. */
+  get queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  write(data: string | Buffer): void {
+    if (this.closed) return;
+    const flushed = this.socket.write(data);
+    if (this.socket.writableLength > this.limits.maxOutput) {
+      this.abort('slow_reader');
+      return;
+    }
+    if (!flushed) this.outputBlocked = true;
+  }
+
+  sendFrame(frame: object): void {
+    this.write(encodeFrame(frame));
+  }
+
+  /** Sends `error` (§1.7); closes the connection after it when the code says so. */
+  sendError(code: ErrorCode, message: string, rid: number | undefined, close: boolean): void {
+    const frame: Record<string, unknown> = { t: 'error' };
+    if (rid !== undefined) frame.rid = rid;
+    frame.code = code;
+    frame.message = message;
+    this.sendFrame(frame);
+    if (close) this.end(code);
+  }
+
+  /** Closes after what is queued is flushed. */
+  end(reason: string): void {
+    if (this.closed) return;
+    this.endedAt = Date.now();
+    this.socket.end();
+    this.markClosed(reason);
+  }
+
+  /** Closes at once, without a frame (timeouts, slow readers, §1.3 / §1.7). */
+  abort(reason: string): void {
+    if (this.closed) return;
+    this.markClosed(reason);
+    this.socket.destroy();
+  }
+
+  /** Used by the relay's sweeper for sockets that were ended and linger. */
+  destroySocket(): void {
+    this.socket.destroy();
+  }
+
+  private markClosed(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.decoder.stop();
+    this.backlog = [];
+    this.hooks.closed(this, reason);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastReceived = Date.now();
+    this.decoder.push(chunk);
+    this.pump();
+  }
+
+  /** Handles queued lines in order until one waits for the disk or the output is blocked. */
+  private pump(): void {
+    while (!this.closed && !this.busy && !this.outputBlocked && this.backlog.length > 0) {
+      const line = this.backlog.shift() as string;
+      const pending = this.hooks.line(this, line);
+      if (pending) {
+        this.busy = true;
+        pending.then(
+          () => this.afterRequest(),
+          () => this.afterRequest(),
+        );
+      }
+    }
+    this.updateReading();
+  }
+
+  private afterRequest(): void {
+    this.busy = false;
+    this.pump();
+  }
+
+  /** Reads only while the backlog is empty and nothing holds it (see the header comment). */
+  private updateReading(): void {
+    if (this.closed) return;
+    const shouldPause = this.busy || this.outputBlocked || this.backlog.length > 0;
+    if (shouldPause && !this.readingPaused) {
+      this.readingPaused = true;
+      this.socket.pause();
+    } else if (!shouldPause && this.readingPaused) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
+  }
+}

@@ -1,0 +1,136 @@
+// The relay's options: each a flag of `smc relay` and an environment variable (issue 2 §2).
+// Defaults are those of PROTOCOL.md §1 (LIMITS). Parsing and checking live here so that the
+// CLI, the tests and the benchmarks build a relay the same way.
+import { LIMITS } from '../core/wire/frames';
+import type { LogFormat } from './log';
+
+export interface RelayOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  maxFrame: number;
+  retain: number;
+  /** Sends per second per connection; 0 lifts the limit (§1.7). */
+  rate: number;
+  burst: number;
+  maxConns: number;
+  maxConnsPerIp: number;
+  /** Bytes accepted for one connection and not yet handed to the OS (§1.7 slow readers). */
+  maxOutput: number;
+  logFormat: LogFormat;
+  /** §1.3 fixes these at 10 s and 90 s; only the tests shorten them (hidden env overrides). */
+  helloTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** §1.7: a stopping relay exits within this time. */
+  shutdownMs: number;
+}
+
+export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
+  host: '127.0.0.1',
+  port: 7878,
+  dataDir: './.smc/relay',
+  maxFrame: LIMITS.maxFrame,
+  retain: LIMITS.retain,
+  rate: LIMITS.rate,
+  burst: LIMITS.burst,
+  maxConns: LIMITS.maxConnections,
+  maxConnsPerIp: LIMITS.maxConnectionsPerIp,
+  maxOutput: LIMITS.maxOutputBytes,
+  logFormat: 'text',
+  helloTimeoutMs: LIMITS.helloTimeoutMs,
+  idleTimeoutMs: LIMITS.idleTimeoutMs,
+  shutdownMs: LIMITS.shutdownMs,
+};
+
+/** One option as a flag, its environment variable, and how to read and check it. */
+export interface OptionSpec {
+  key: keyof RelayOptions;
+  flag: string;
+  env: string;
+  /** Placeholder in --help. */
+  arg: string;
+  help: string;
+  parse(raw: string): RelayOptions[keyof RelayOptions];
+}
+
+/** A problem with the command line or the environment: exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+function integer(name: string, min: number, max: number): (raw: string) => number {
+  return (raw) => {
+    const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new UsageError(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+    }
+    return n;
+  };
+}
+
+function text(name: string): (raw: string) => string {
+  return (raw) => {
+    if (raw.trim() === '') throw new UsageError(`${name} must not be empty`);
+    return raw;
+  };
+}
+
+/** The public options, in --help order. */
+export const OPTION_SPECS: readonly OptionSpec[] = [
+  { key: 'host', flag: 'host', env: 'SMC_RELAY_HOST', arg: 'ADDR', help: 'address to listen on (0.0.0.0 for all interfaces)', parse: text('--host') },
+  { key: 'port', flag: 'port', env: 'SMC_RELAY_PORT', arg: 'N', help: 'TCP port (0 picks a free one)', parse: integer('--port', 0, 65535) },
+  { key: 'dataDir', flag: 'data', env: 'SMC_RELAY_DATA', arg: 'DIR', help: 'data directory (message log, lock, admin-token)', parse: text('--data') },
+  { key: 'maxFrame', flag: 'max-frame', env: 'SMC_RELAY_MAX_FRAME', arg: 'BYTES', help: 'longest line in either direction', parse: integer('--max-frame', 4096, 16 * 1024 * 1024) },
+  { key: 'retain', flag: 'retain', env: 'SMC_RELAY_RETAIN', arg: 'N', help: 'messages kept per room at least', parse: integer('--retain', 1, 1_000_000_000) },
+  { key: 'rate', flag: 'rate', env: 'SMC_RELAY_RATE', arg: 'N', help: 'sends per second per connection (0: no limit)', parse: integer('--rate', 0, 1_000_000_000) },
+  { key: 'burst', flag: 'burst', env: 'SMC_RELAY_BURST', arg: 'N', help: 'sends allowed at once above the rate', parse: integer('--burst', 1, 1_000_000_000) },
+  { key: 'maxConns', flag: 'max-conns', env: 'SMC_RELAY_MAX_CONNS', arg: 'N', help: 'connections in all', parse: integer('--max-conns', 1, 10_000_000) },
+  { key: 'maxConnsPerIp', flag: 'max-conns-per-ip', env: 'SMC_RELAY_MAX_CONNS_PER_IP', arg: 'N', help: 'connections per remote address', parse: integer('--max-conns-per-ip', 1, 10_000_000) },
+  { key: 'maxOutput', flag: 'max-output', env: 'SMC_RELAY_MAX_OUTPUT', arg: 'BYTES', help: 'output queued for one connection before it is closed as a slow reader', parse: integer('--max-output', 65536, 1024 * 1024 * 1024) },
+  {
+    key: 'logFormat', flag: 'log-format', env: 'SMC_RELAY_LOG_FORMAT', arg: 'text|json', help: 'log line format',
+    parse: (raw) => {
+      if (raw !== 'text' && raw !== 'json') throw new UsageError(`--log-format must be "text" or "json" (got "${raw}")`);
+      return raw;
+    },
+  },
+];
+
+/**
+ * Test-only environment overrides of the timeouts that §1.3 fixes (10 s hello, 90 s idle), so
+ * that the conformance tests need not wait for them. Not in --help; documented for testers.
+ */
+export const TEST_ENV = {
+  helloTimeoutMs: 'SMC_RELAY_HELLO_TIMEOUT_MS',
+  idleTimeoutMs: 'SMC_RELAY_IDLE_TIMEOUT_MS',
+} as const;
+
+/**
+ * Resolves options: a flag beats its environment variable, which beats the default.
+ * `flags` maps flag names (without "--") to their raw strings.
+ */
+export function resolveRelayOptions(
+  flags: Record<string, string | undefined>,
+  env: Record<string, string | undefined>,
+): RelayOptions {
+  const options: RelayOptions = { ...DEFAULT_RELAY_OPTIONS };
+  const target = options as unknown as Record<string, unknown>;
+  for (const spec of OPTION_SPECS) {
+    const fromFlag = flags[spec.flag];
+    const fromEnv = env[spec.env];
+    if (fromFlag !== undefined) target[spec.key] = spec.parse(fromFlag);
+    else if (fromEnv !== undefined && fromEnv !== '') {
+      try {
+        target[spec.key] = spec.parse(fromEnv);
+      } catch (err) {
+        throw new UsageError(`${spec.env}: ${(err as Error).message}`);
+      }
+    }
+  }
+  for (const [key, name] of Object.entries(TEST_ENV)) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '') target[key] = integer(name, 10, 3_600_000)(raw);
+  }
+  if (options.burst < 1) throw new UsageError('--burst must be at least 1');
+  return options;
+}
