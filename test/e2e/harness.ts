@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, writeFileSync, createWriteStream, readFileSync,
 import { tmpdir } from 'node:os';
 import { join, resolve, delimiter } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium, type Browser, type Page, type FrameLocator, type Locator } from 'playwright-core';
+import { chromium, type Browser, type Page, type Frame, type FrameLocator, type Locator } from 'playwright-core';
 
 /** The repository root (this file compiles to out/test/e2e/harness.js). */
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
@@ -276,6 +276,13 @@ export class CodeServer {
     return server;
   }
 
+  /** Changes user settings on disk; the workbench watches the file and applies them. */
+  updateUserSettings(patch: Record<string, unknown>): void {
+    const file = join(this.userDataDir, 'User', 'settings.json');
+    const current = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    writeFileSync(file, JSON.stringify({ ...current, ...patch }, null, 2));
+  }
+
   async stop(): Promise<void> {
     await stopGroup(this.child);
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
@@ -375,13 +382,20 @@ function escapeRegExp(s: string): string {
 export class Workbench {
   constructor(readonly page: Page, readonly server: CodeServer) {}
 
-  /** Opens the workbench in a new page of `browser` and waits until it is usable. */
-  static async open(browser: Browser, server: CodeServer): Promise<Workbench> {
+  /**
+   * Opens the workbench in a new page of `browser` and waits until it is usable. With
+   * `developmentPath`, that folder is loaded as an extension under development (when no
+   * packaged .vsix is installed).
+   */
+  static async open(browser: Browser, server: CodeServer, opts: { developmentPath?: string } = {}): Promise<Workbench> {
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
     const page = await context.newPage();
     page.on('pageerror', (e) => console.error(`[workbench ${server.name}] page error: ${e.message}`));
-    await page.goto(server.workbenchUrl());
+    const payload: [string, string][] | undefined = opts.developmentPath
+      ? [['extensionDevelopmentPath', server.remoteUri(opts.developmentPath)], ['skipWelcome', 'true']]
+      : undefined;
+    await page.goto(server.workbenchUrl(payload));
     const wb = new Workbench(page, server);
     await wb.waitUntilReady();
     return wb;
@@ -400,6 +414,11 @@ export class Workbench {
 
   /** Runs a command through the palette, choosing the row whose label is exactly `title`. */
   async runCommand(title: string): Promise<void> {
+    await (await this.findCommand(title)).click();
+  }
+
+  /** Opens the palette on `title` and returns its row, for a caller that clicks it itself (to time it). */
+  async findCommand(title: string): Promise<Locator> {
     await this.openPalette();
     const input = this.quickInput.locator('input');
     await input.fill(`>${title}`);
@@ -410,7 +429,7 @@ export class Workbench {
       const rows = await this.quickInput.locator('.quick-input-list .monaco-list-row').allInnerTexts().catch(() => []);
       throw new Error(`command "${title}" not in the palette; rows shown: ${JSON.stringify(rows)}`);
     });
-    await row.click();
+    return row;
   }
 
   /** Every row the palette offers for `query` (e.g. "SMC:"), as label text. */
@@ -465,6 +484,37 @@ export class Workbench {
   /** The content frame of the first webview (two iframes deep). */
   webview(): FrameLocator {
     return this.page.frameLocator('iframe.webview').first().frameLocator('#active-frame');
+  }
+
+  /** The content frame of the first webview as a Playwright Frame, for `evaluate`. */
+  async webviewFrame(): Promise<Frame> {
+    const outer = await this.page.locator('iframe.webview').first().elementHandle({ timeout: 60_000 });
+    const outerFrame = await outer.contentFrame();
+    if (!outerFrame) throw new Error('the webview iframe has no frame');
+    const inner = await outerFrame.locator('#active-frame').elementHandle({ timeout: 60_000 });
+    const frame = await inner.contentFrame();
+    if (!frame) throw new Error('the webview has no active frame');
+    return frame;
+  }
+
+  /** Opens a workspace file through Quick Open. */
+  async openFile(relPath: string): Promise<void> {
+    await this.page.keyboard.press('Control+P');
+    await this.answerInput(relPath);
+    const base = relPath.split('/').pop() ?? relPath;
+    await this.page.locator('.tabs-container .tab.active', { hasText: base }).waitFor({ state: 'visible', timeout: 30_000 });
+  }
+
+  /** Moves the cursor of the active editor to `line` (Go to Line). */
+  async goToLine(line: number): Promise<void> {
+    await this.page.keyboard.press('Control+G');
+    await this.answerInput(String(line));
+    await this.cursorAt(line);
+  }
+
+  /** Waits until the status bar shows the cursor on `line`. */
+  async cursorAt(line: number, timeoutMs = 30_000): Promise<void> {
+    await this.page.locator('.statusbar-item', { hasText: new RegExp(`Ln ${line}\b`) }).first().waitFor({ state: 'visible', timeout: timeoutMs });
   }
 
   async screenshot(name: string): Promise<string> {

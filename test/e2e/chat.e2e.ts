@@ -1,0 +1,379 @@
+// End to end, in a real browser against a real VS Code (code-server) with the packaged
+// extension installed (issue 4 §6): Alice uses the chat panel, Bob the terminal client
+// (`smc chat --json`); the relay is the one Alice starts with SMC: Start Relay. The steps run
+// in order and share one code-server, one page and one relay (TESTING.md: start once per suite).
+import { strict as assert } from 'node:assert';
+import { createServer, type Server } from 'node:http';
+import { mkdirSync, writeFileSync, copyFileSync, rmSync, existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import type { Browser, Frame } from 'playwright-core';
+import {
+  CodeServer, Workbench, REPO_ROOT, RESULTS_DIR, freePort, hostPathsFromEnv, launchBrowser, makeTempDir, stopAll, waitFor,
+} from './harness';
+import { JsonChat, newRoomInvite } from './cli';
+import { seedRoom } from './seed';
+import { formatInvite, generateRoomKey } from '../../src/core/crypto';
+
+// Browser globals for the callbacks Playwright runs inside the webview. The project compiles
+// without the DOM library on purpose (src/core must not use it), so the few used are declared
+// here, locally, with only what these callbacks touch.
+interface DomAttr { name: string }
+interface DomEl {
+  tagName: string;
+  attributes: ArrayLike<DomAttr>;
+  textContent: string | null;
+  getAttribute(name: string): string | null;
+  querySelectorAll(selector: string): ArrayLike<DomEl>;
+}
+interface CspEvent { violatedDirective: string; blockedURI: string }
+declare const document: {
+  querySelector(selector: string): DomEl | null;
+  addEventListener(type: 'securitypolicyviolation', listener: (e: CspEvent) => void): void;
+};
+declare const window: { parent: unknown; location: { href: string } };
+declare const requestAnimationFrame: (callback: () => void) => number;
+
+/** Every palette title of issue 4 §1 (exact titles: src/shared/messages.ts). */
+const SMC_COMMANDS = [
+  'SMC: Start Relay', 'SMC: Stop Relay', 'SMC: Open Chat', 'SMC: Create Room', 'SMC: Join Room',
+  'SMC: Copy Invite Link', 'SMC: Share Selection', 'SMC: Show My Fingerprint',
+  'SMC: Connect to Relay', 'SMC: Disconnect from Relay',
+];
+
+const GREET_TS = [
+  '// A small file to share from.',
+  'export interface Greeting {',
+  '  name: string;',
+  '}',
+  'export function greet(g: Greeting): string {',
+  '  return `Hello, ${g.name}!`;',
+  '}',
+  '',
+  'export const everyone = greet({ name: "everyone" });',
+  '',
+].join('\n');
+
+/** Resolves true once the port accepts a TCP connection, false once it refuses. */
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
+    s.once('error', () => res(false));
+  });
+}
+
+/** Messages rendered in the panel (`.message` items), as their text. */
+async function panelTexts(frame: Frame): Promise<string[]> {
+  return frame.locator('#messages .message').allTextContents();
+}
+
+function print(msg: string): void {
+  console.log(`      [e2e] ${msg}`);
+}
+
+describe('SMC in a real browser: a panel in code-server and a terminal client', function () {
+  this.timeout(180_000);
+  const vsix = process.env.SMC_VSIX;
+  let server: CodeServer;
+  let browser: Browser;
+  let wb: Workbench;
+  let workspace: string;
+  let cliHome: string;
+  let relayPort: number;
+  let invite: string;
+  let bob: JsonChat | undefined;
+  const chats: JsonChat[] = [];
+  const measurements: Record<string, number> = {};
+
+  before(async function () {
+    this.timeout(240_000);
+    const paths = hostPathsFromEnv();
+    workspace = makeTempDir('ws-e2e');
+    mkdirSync(join(workspace, 'src'));
+    writeFileSync(join(workspace, 'src', 'greet.ts'), GREET_TS);
+    cliHome = makeTempDir('cli-home');
+    relayPort = await freePort();
+    server = await CodeServer.start(paths, {
+      name: 'alice',
+      workspace,
+      install: vsix ? [vsix] : [],
+      settings: {
+        'workbench.colorTheme': 'Default Dark Modern',
+        'smc.displayName': 'Alice',
+        'smc.relay.host': '127.0.0.1',
+        'smc.relay.port': relayPort,
+        'smc.localRelay.host': '127.0.0.1',
+        'smc.localRelay.port': relayPort,
+        'smc.notifications': false,
+      },
+    });
+    browser = await launchBrowser(paths);
+    wb = await Workbench.open(browser, server, vsix ? {} : { developmentPath: REPO_ROOT });
+    print(vsix ? `extension installed from ${vsix}` : 'extension loaded from the work tree (no .vsix given)');
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && wb) {
+      const name = `failed-${(this.currentTest.title || 'step').replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`;
+      await wb.screenshot(name).catch(() => undefined);
+    }
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    for (const c of chats) await c.stop().catch(() => undefined);
+    if (Object.keys(measurements).length) {
+      mkdirSync(RESULTS_DIR, { recursive: true });
+      writeFileSync(join(RESULTS_DIR, 'measurements.json'), `${JSON.stringify(measurements, null, 2)}\n`);
+    }
+    await stopAll();
+    for (const d of [workspace, cliHome]) if (d) rmSync(d, { recursive: true, force: true });
+  });
+
+  function startChat(name: string, inv = invite): JsonChat {
+    const c = JsonChat.start(inv, name);
+    chats.push(c);
+    return c;
+  }
+
+  it('the palette shows every SMC command', async () => {
+    const labels = await wb.paletteLabels('SMC:');
+    for (const c of SMC_COMMANDS) assert.ok(labels.includes(c), `"${c}" missing from the palette; it shows: ${labels.join(', ')}`);
+  });
+
+  it('SMC: Start Relay (palette) starts a relay on the configured port', async () => {
+    await wb.runCommand('SMC: Start Relay');
+    await waitFor(`a relay listening on ${relayPort}`, async () => ((await portOpen(relayPort)) ? true : undefined), 60_000);
+  });
+
+  it('joins a room created by `smc room new` and opens the chat panel', async () => {
+    invite = newRoomInvite(cliHome, `127.0.0.1:${relayPort}`, 'e2e-team');
+    await wb.runCommand('SMC: Join Room');
+    await wb.answerInput(invite);
+    await wb.statusItem(/e2e-team/).first().waitFor({ state: 'visible', timeout: 60_000 });
+    await wb.runCommand('SMC: Open Chat');
+    await wb.webview().locator('#composer').waitFor({ state: 'visible', timeout: 60_000 });
+  });
+
+  it('two people exchange messages: panel -> terminal and terminal -> panel', async () => {
+    bob = startChat('Bob');
+    await wb.statusItem(/2 online/).first().waitFor({ state: 'visible', timeout: 60_000 });
+    const composer = wb.webview().locator('#composer textarea');
+    await composer.fill('Hello Bob, this is Alice');
+    await composer.press('Enter');
+    const got = await bob.waitForLine('Alice\'s message at Bob', (l) => l.text === 'Hello Bob, this is Alice');
+    assert.equal(got.name, 'Alice');
+    await wb.webview().locator('#messages .message[data-state="sent"]', { hasText: 'Hello Bob, this is Alice' }).waitFor({ state: 'visible', timeout: 30_000 });
+
+    bob.send('Hi Alice, **this** is Bob');
+    const item = wb.webview().locator('#messages .message', { hasText: 'is Bob' });
+    await item.waitFor({ state: 'visible', timeout: 60_000 });
+    assert.equal(await item.locator('.body strong').textContent(), 'this', 'Markdown bold not rendered');
+    assert.match((await item.textContent()) ?? '', /Bob/);
+  });
+
+  it('the status bar toggles the connection', async () => {
+    await wb.statusItem(/e2e-team/).first().click();
+    await wb.statusItem(/SMC offline/).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.statusItem(/SMC offline/).first().click();
+    await wb.statusItem(/e2e-team/).first().waitFor({ state: 'visible', timeout: 60_000 });
+  });
+
+  it('a selection shared with SMC: Share Selection arrives with its path and lines, and opens there', async () => {
+    assert.ok(bob);
+    await wb.openFile('src/greet.ts');
+    await wb.goToLine(5);
+    await wb.page.keyboard.press('Shift+Down');
+    await wb.page.keyboard.press('Shift+Down');
+    await wb.page.keyboard.press('Shift+End');
+    await wb.runCommand('SMC: Share Selection');
+    const line = await bob.waitForLine('the snippet at Bob', (l) => typeof l.snippet === 'object' && l.snippet !== null);
+    const snippet = line.snippet as { path: string; start: number; end: number; lang: string; code: string };
+    assert.equal(snippet.path, 'src/greet.ts');
+    assert.equal(snippet.start, 5);
+    assert.equal(snippet.end, 7);
+    assert.equal(snippet.lang, 'typescript');
+    assert.match(snippet.code, /export function greet/);
+
+    // "Open in editor" from the panel: the file opens with the cursor on the snippet's first line.
+    await wb.runCommand('View: Close All Editors');
+    await wb.runCommand('SMC: Open Chat');
+    const open = wb.webview().locator('#messages .snippet .open-snippet').last();
+    await open.waitFor({ state: 'visible', timeout: 30_000 });
+    await open.click();
+    await wb.page.locator('.tabs-container .tab.active', { hasText: 'greet.ts' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.cursorAt(5);
+  });
+
+  it('screenshots of the panel in a dark and a light theme', async () => {
+    await wb.runCommand('View: Close All Editors');
+    await wb.runCommand('SMC: Open Chat');
+    await wb.webview().locator('#messages .snippet').first().waitFor({ state: 'visible', timeout: 30_000 });
+    const shots: string[] = [];
+    for (const [theme, file] of [['Default Dark Modern', 'panel-dark'], ['Default Light Modern', 'panel-light']] as const) {
+      server.updateUserSettings({ 'workbench.colorTheme': theme });
+      const dark = theme.includes('Dark');
+      await waitFor(`the ${theme} theme`, async () => {
+        const classes = await wb.page.locator('.monaco-workbench').evaluate((el) => [...el.classList]);
+        return classes.includes(dark ? 'vs-dark' : 'vs') ? true : undefined;
+      }, 30_000);
+      await wb.page.waitForTimeout(1_000); // let the webview repaint with the new theme variables
+      shots.push(await wb.screenshot(file));
+    }
+    if (process.env.SMC_UPDATE_SCREENSHOTS) {
+      const dir = join(REPO_ROOT, 'docs', 'screenshots');
+      mkdirSync(dir, { recursive: true });
+      for (const s of shots) copyFileSync(s, join(dir, s.split('/').pop()!));
+      print(`screenshots copied to ${dir}`);
+    }
+    for (const s of shots) assert.ok(existsSync(s), `${s} not written`);
+  });
+
+  it('the relay is stopped and restarted from the palette and nothing is lost', async () => {
+    assert.ok(bob);
+    await wb.runCommand('SMC: Stop Relay');
+    await waitFor('the relay port to close', async () => ((await portOpen(relayPort)) ? undefined : true), 60_000);
+    await wb.statusItem(/SMC (offline|connecting)/).first().waitFor({ state: 'visible', timeout: 60_000 });
+
+    // Both sides write while the relay is down; their clients resend after the reconnect (§1.5).
+    const composer = wb.webview().locator('#composer textarea');
+    await composer.fill('Written by Alice while the relay was down');
+    await composer.press('Enter');
+    bob.send('Written by Bob while the relay was down');
+    await wb.webview().locator('#messages .message', { hasText: 'Written by Alice while the relay was down' }).waitFor({ state: 'visible', timeout: 30_000 });
+
+    await wb.runCommand('SMC: Start Relay');
+    await waitFor('the relay to listen again', async () => ((await portOpen(relayPort)) ? true : undefined), 60_000);
+    await wb.statusItem(/e2e-team/).first().waitFor({ state: 'visible', timeout: 90_000 });
+    await bob.waitForLine('Alice\'s offline message at Bob', (l) => l.text === 'Written by Alice while the relay was down', 90_000);
+    await wb.webview().locator('#messages .message', { hasText: 'Written by Bob while the relay was down' }).waitFor({ state: 'visible', timeout: 90_000 });
+    await wb.webview().locator('#messages .message[data-state="sent"]', { hasText: 'Written by Alice while the relay was down' }).waitFor({ state: 'visible', timeout: 60_000 });
+
+    // A newcomer reads the whole history from the restarted relay: every message exactly once.
+    const carol = startChat('Carol');
+    const expected = [
+      'Hello Bob, this is Alice', 'Hi Alice, **this** is Bob',
+      'Written by Alice while the relay was down', 'Written by Bob while the relay was down',
+    ];
+    for (const text of expected) await carol.waitForLine(`"${text}" in Carol's history`, (l) => l.text === text, 60_000);
+    for (const text of expected) {
+      assert.equal(carol.messages().filter((l) => l.text === text).length, 1, `"${text}" is in the history more than once`);
+    }
+    await carol.waitForLine('the snippet in Carol\'s history', (l) => typeof l.snippet === 'object' && l.snippet !== null);
+  });
+
+  it('a hostile-message corpus renders inert in the panel', async () => {
+    assert.ok(bob);
+    // A local server that records any request a message manages to make.
+    const beaconHits: string[] = [];
+    const beacon: Server = createServer((req, res) => {
+      beaconHits.push(req.url ?? '');
+      res.end();
+    });
+    const beaconPort = await new Promise<number>((res) => beacon.listen(0, '127.0.0.1', () => {
+      const a = beacon.address();
+      res(typeof a === 'object' && a ? a.port : 0);
+    }));
+    const cspConsole: string[] = [];
+    wb.page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspConsole.push(m.text());
+    });
+    try {
+      const frame = await wb.webviewFrame();
+      await frame.evaluate(() => {
+        const w = window as unknown as { __smcCsp: string[] };
+        w.__smcCsp = [];
+        document.addEventListener('securitypolicyviolation', (e) => w.__smcCsp.push(`${e.violatedDirective} ${e.blockedURI}`));
+      });
+      const b = `http://127.0.0.1:${beaconPort}`;
+      const big = `BEGIN${'x'.repeat(16_384 - 8)}END`; // exactly 16 KiB of UTF-8, the §2.3 maximum
+      const corpus = [
+        '<script>window.__smcPwned = "script"</script>',
+        '<img src=x onerror="window.__smcPwned = \'onerror\'">',
+        '<svg onload="window.__smcPwned = \'svg\'"><circle r="5"/></svg>',
+        '<iframe src="javascript:parent.__smcPwned = \'iframe\'"></iframe>',
+        '[click me](javascript:window.__smcPwned=\'link\')',
+        '<a href="javascript:window.__smcPwned=\'anchor\'">anchor</a>',
+        '[data link](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)',
+        `![beacon](${b}/markdown-image.png)`,
+        `<img src="${b}/html-image.png">`,
+        `<link rel="stylesheet" href="${b}/style.css"><style>body { display: none }</style>`,
+        `<form action="${b}/form"><button>submit</button></form>`,
+        '<div style="position:fixed;inset:0;background:red">overlay</div>',
+        'access = "user\u202E \u2066// admin only\u2069 \u2066"; bidi \u200F\u061C marks',
+        big,
+      ];
+      const before = (await panelTexts(frame)).length;
+      for (const line of corpus) bob.send(line);
+      await waitFor('every hostile message in the panel', async () => ((await panelTexts(frame)).length >= before + corpus.length ? true : undefined), 90_000);
+      await frame.locator('#messages .message', { hasText: 'END' }).last().waitFor({ state: 'attached', timeout: 30_000 });
+
+      // Click every link a message produced: none may run script or navigate.
+      const links = frame.locator('#messages .message a');
+      for (let i = 0; i < (await links.count()); i++) await links.nth(i).click({ timeout: 5_000 }).catch(() => undefined);
+      await wb.page.keyboard.press('Escape'); // dismiss a "open this link?" prompt, if any
+
+      const report = await frame.evaluate(() => {
+        const root = document.querySelector('#messages');
+        const w = window as unknown as { __smcPwned?: string; __smcCsp: string[] };
+        const all = root ? Array.from(root.querySelectorAll('*')) : [];
+        return {
+          pwned: w.__smcPwned ?? (window.parent as unknown as { __smcPwned?: string }).__smcPwned,
+          csp: w.__smcCsp,
+          dangerous: all.filter((e) => ['SCRIPT', 'IFRAME', 'OBJECT', 'EMBED', 'FORM', 'STYLE', 'LINK', 'SVG', 'svg', 'META', 'BASE'].includes(e.tagName)).map((e) => e.tagName),
+          handlers: all.flatMap((e) => Array.from(e.attributes).filter((a) => a.name.toLowerCase().startsWith('on')).map((a) => `${e.tagName}[${a.name}]`)),
+          styled: all.filter((e) => /position\s*:\s*fixed/i.test(e.getAttribute('style') ?? '')).length,
+          remoteImages: Array.from(root?.querySelectorAll('img') ?? []).map((i) => i.getAttribute('src') ?? '').filter((s) => /^(https?:|\/\/)/i.test(s)),
+          hrefs: Array.from(root?.querySelectorAll('a[href]') ?? []).map((a) => a.getAttribute('href') ?? ''),
+          text: root?.textContent ?? '',
+          location: window.location.href,
+        };
+      });
+      assert.equal(report.pwned, undefined, `a message ran script: ${report.pwned}`);
+      assert.deepEqual(report.csp, [], 'the webview reported CSP violations');
+      assert.deepEqual(cspConsole, [], 'the console reported CSP violations');
+      assert.deepEqual(report.dangerous, [], 'active elements rendered from messages');
+      assert.deepEqual(report.handlers, [], 'event-handler attributes rendered from messages');
+      assert.equal(report.styled, 0, 'a message controls layout through a style attribute');
+      assert.deepEqual(report.remoteImages, [], 'remote images rendered');
+      for (const h of report.hrefs) assert.match(h, /^(https?:|mailto:)/i, `unsafe link target rendered: ${h}`);
+      assert.doesNotMatch(report.text, /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/, 'raw bidi control characters reach the screen');
+      assert.ok(report.text.includes(big) || (report.text.includes('BEGIN') && report.text.includes('END')), 'the 16 KiB message is not shown');
+      assert.ok(report.text.includes('<script>'), 'markup should be shown as text, not dropped silently');
+      assert.deepEqual(beaconHits, [], `a message made the browser fetch: ${beaconHits.join(', ')}`);
+      await wb.screenshot('hostile-corpus');
+    } finally {
+      await new Promise<void>((res) => beacon.close(() => res()));
+    }
+  });
+
+  it('measures the time to open the panel on a room with 10 000 messages (to first paint)', async function () {
+    this.timeout(300_000);
+    const key = generateRoomKey();
+    const t0 = Date.now();
+    await seedRoom('127.0.0.1', relayPort, key, 10_000);
+    print(`seeded 10 000 messages in ${Date.now() - t0} ms`);
+    const bigInvite = formatInvite({ host: '127.0.0.1', port: relayPort, name: 'ten-thousand', key });
+    await wb.runCommand('SMC: Join Room');
+    await wb.answerInput(bigInvite);
+    await wb.statusItem(/ten-thousand/).first().waitFor({ state: 'visible', timeout: 120_000 });
+    await wb.runCommand('SMC: Open Chat');
+    await wb.webview().locator('#messages .message', { hasText: 'Seeded message' }).first().waitFor({ state: 'visible', timeout: 120_000 });
+    await wb.runCommand('View: Close All Editors');
+
+    // Timed: from the click on "SMC: Open Chat" to the first message painted in the panel.
+    const row = await wb.findCommand('SMC: Open Chat');
+    const start = Date.now();
+    await row.click();
+    await wb.webview().locator('#messages .message', { hasText: 'Seeded message' }).first().waitFor({ state: 'visible', timeout: 120_000 });
+    const frame = await wb.webviewFrame();
+    await frame.evaluate(() => new Promise<void>((res) => requestAnimationFrame(() => requestAnimationFrame(() => res()))));
+    const ms = Date.now() - start;
+    measurements.panelOpen10kMs = ms;
+    print(`time to open the panel on a room with 10 000 messages (to first paint): ${ms} ms`);
+  });
+});
