@@ -2,66 +2,9 @@
 // (PROTOCOL.md §1.3 hello/welcome), SMC: Stop Relay ends it and its port closes; the status
 // bar follows the connection to it (issue 4 §1, §2).
 import { strict as assert } from 'node:assert';
-import { connect, createServer } from 'node:net';
 import * as vscode from 'vscode';
 import { activateExtension, eventually, setSetting, type TestingApi } from './extension';
-
-/** One line-framed exchange: sends `hello`, resolves with the first frame the relay answers. */
-function helloWelcome(port: number): Promise<Record<string, unknown>> {
-  return new Promise((res, rej) => {
-    const sock = connect({ host: '127.0.0.1', port });
-    let buf = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      rej(new Error('no answer to hello within 10 s'));
-    }, 10_000);
-    sock.once('error', (e) => {
-      clearTimeout(timer);
-      rej(e);
-    });
-    sock.on('data', (d) => {
-      buf += d.toString('utf8');
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      clearTimeout(timer);
-      sock.destroy();
-      res(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-    });
-    sock.write(`${JSON.stringify({ t: 'hello', v: 1, agent: 'smc-integration-test/1' })}\n`);
-  });
-}
-
-/** True when nothing accepts connections on the port any more. */
-function portClosed(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const sock = connect({ host: '127.0.0.1', port });
-    sock.once('connect', () => {
-      sock.destroy();
-      res(false);
-    });
-    sock.once('error', () => res(true));
-  });
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => res(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
+import { freePort, helloWelcome, portClosed, processAlive } from './net';
 
 /** Runs a command without waiting for prompts it may leave open (a failure is logged; the state checks that follow fail the test). */
 function fire(command: string): void {
