@@ -1,0 +1,8 @@
+// Key storage (issue 3 §2): secrets in a SecretStore, the room list and known keys in a StateStore.
+export type { SecretStore, StateStore } from './stores';
+export { MemorySecretStore, MemoryStateStore } from './stores';
+export { KeyStore, KeyStoreError, IDENTITY_SECRET, ROOM_SECRET_PREFIX } from './keyStore';
+export type { RoomEntry } from './roomList';
+export { RoomList, ROOM_LIST_STATE } from './roomList';
+export type { KeyCheck } from './knownKeys';
+export { KnownKeys, KNOWN_KEYS_STATE, MAX_KNOWN_NAMES_PER_ROOM, nameKey } from './knownKeys';

@@ -1,0 +1,95 @@
+// The secrets of PROTOCOL.md §2.1 in a SecretStore: the identity seed, created on first use,
+// under `smc.identity`, and each room key under `smc.room.<roomId>`, all as base64url. The
+// non-secret room list lives apart, in a StateStore (roomList.ts).
+import { decodeB64u, encodeB64u } from '../crypto/b64u';
+import { generateIdentity, Identity, identityFromSeed } from '../crypto/identity';
+import { ED25519_SEED_BYTES } from '../crypto/primitives';
+import { deriveRoomId, ROOM_KEY_BYTES } from '../crypto/roomKey';
+import { SecretStore } from './stores';
+
+export const IDENTITY_SECRET = 'smc.identity';
+export const ROOM_SECRET_PREFIX = 'smc.room.';
+
+/** A stored secret that cannot be used, or a key that does not belong to its room. */
+export class KeyStoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyStoreError';
+  }
+}
+
+const ROOM_ID = /^[A-Za-z0-9_-]{22}$/;
+
+function checkRoomId(room: string): void {
+  if (!ROOM_ID.test(room)) throw new KeyStoreError('a room id is 22 base64url characters');
+}
+
+function decodeSecret(value: string, bytes: number): Buffer | undefined {
+  try {
+    const b = decodeB64u(value);
+    return b.length === bytes ? b : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class KeyStore {
+  private identityPromise: Promise<Identity> | undefined;
+
+  constructor(private readonly secrets: SecretStore) {}
+
+  /**
+   * This installation's identity, created and stored on first use. Concurrent first calls
+   * share one creation, so an installation never has two identities. A damaged stored seed
+   * is an error, never silently replaced: a new identity shows as a key change to everyone.
+   */
+  identity(): Promise<Identity> {
+    this.identityPromise ??= this.loadOrCreateIdentity().catch((e: unknown) => {
+      this.identityPromise = undefined;
+      throw e;
+    });
+    return this.identityPromise;
+  }
+
+  private async loadOrCreateIdentity(): Promise<Identity> {
+    const stored = await this.secrets.get(IDENTITY_SECRET);
+    if (stored !== undefined) {
+      const seed = decodeSecret(stored, ED25519_SEED_BYTES);
+      if (seed === undefined) {
+        throw new KeyStoreError(
+          `The identity key stored as '${IDENTITY_SECRET}' is damaged (it is not a 32-byte base64url seed). ` +
+            'SMC does not replace it on its own; remove that entry to create a new identity ' +
+            '(the members of your rooms will then see a key change).');
+      }
+      return identityFromSeed(seed);
+    }
+    const identity = generateIdentity();
+    await this.secrets.store(IDENTITY_SECRET, encodeB64u(identity.seed));
+    return identity;
+  }
+
+  /** The key of a room, or undefined if this installation does not hold it. */
+  async roomKey(room: string): Promise<Buffer | undefined> {
+    checkRoomId(room);
+    const stored = await this.secrets.get(ROOM_SECRET_PREFIX + room);
+    if (stored === undefined) return undefined;
+    const key = decodeSecret(stored, ROOM_KEY_BYTES);
+    if (key === undefined || deriveRoomId(key) !== room) {
+      throw new KeyStoreError(`The key stored for room ${room} is damaged; join the room again from its invite.`);
+    }
+    return key;
+  }
+
+  /** Stores a room key. `room` must be the room id derived from `key` (§2.2). */
+  async setRoomKey(room: string, key: Uint8Array): Promise<void> {
+    checkRoomId(room);
+    if (key.length !== ROOM_KEY_BYTES) throw new KeyStoreError(`a room key is ${ROOM_KEY_BYTES} bytes`);
+    if (deriveRoomId(key) !== room) throw new KeyStoreError('this key does not belong to that room');
+    await this.secrets.store(ROOM_SECRET_PREFIX + room, encodeB64u(key));
+  }
+
+  async deleteRoomKey(room: string): Promise<void> {
+    checkRoomId(room);
+    await this.secrets.delete(ROOM_SECRET_PREFIX + room);
+  }
+}
