@@ -6,5 +6,6 @@ import { fanout } from './fanout';
 import { idleMemory } from './idleMemory';
 import { manyRooms } from './manyRooms';
 import { openVerify } from './openVerify';
+import { restart } from './restart';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, openVerify, clientJoin];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin];
