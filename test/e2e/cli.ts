@@ -78,13 +78,15 @@ export class JsonChat {
     return this.lines.filter((l) => typeof l.text === 'string' || typeof l.snippet === 'object');
   }
 
+  /** Ends input (the client then waits for its acks and exits, issue 3 §4); kills it if it does not. */
   async stop(): Promise<void> {
     if (this.exited) return;
     const done = new Promise<void>((res) => this.child.once('exit', () => res()));
     this.child.stdin!.end();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-    this.child.kill('SIGTERM');
+    const term = setTimeout(() => this.child.kill('SIGTERM'), 5_000);
+    const kill = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
     await done;
-    clearTimeout(timer);
+    clearTimeout(term);
+    clearTimeout(kill);
   }
 }

@@ -239,6 +239,8 @@ export class CodeServer {
       // Keep code-server's own state (logs, heartbeat) inside D, not in the user's home.
       XDG_DATA_HOME: join(dir, 'xdg-data'),
       XDG_CONFIG_HOME: join(dir, 'xdg-config'),
+      // Everything this code-server writes is under D: the keys test searches it for key bytes.
+      SMC_TEST_USER_DATA_DIR: dir,
       ...opts.env,
     };
     const node = join(paths.nodeBinDir, 'node');
@@ -338,7 +340,10 @@ export async function runExtensionTests(paths: HostPaths, opts: ExtensionTestOpt
   let browser: Browser | undefined;
   try {
     browser = await launchBrowser(paths);
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    // The extension host's vscode.env.clipboard is the browser's clipboard in code-server.
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    const page = await context.newPage();
     let resolveExit: (code: number) => void = () => undefined;
     const exited = new Promise<number>((res) => (resolveExit = res));
     await page.exposeFunction('codeAutomationLog', (type: string, args: unknown[]) => {
