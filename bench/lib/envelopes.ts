@@ -17,8 +17,7 @@ export interface SealedRoom {
 const NAMES = ['George', 'Jacques', 'Amélie'];
 
 /** `count` text messages of about 120 characters each, round-robin over three senders. */
-export function sealRoom(count: number): SealedRoom {
-  const key = generateRoomKey();
+export function sealRoom(count: number, key: Buffer = generateRoomKey()): SealedRoom {
   const cipher = new RoomCipher(key);
   const senders = NAMES.map(() => generateIdentity());
   const messages: SealedMessage[] = [];

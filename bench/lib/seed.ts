@@ -37,7 +37,7 @@ export async function seedMessages(port: number, room: string, messages: SealedM
  * `history` (§1.6) until seq 1, counting `msg` lines; no parsing beyond finding the frame type,
  * no crypto. Resolves with the number of messages received.
  */
-export async function rawCatchUp(port: number, room: string, expected: number): Promise<number> {
+export async function rawCatchUp(port: number, room: string, expected: number, onMsg?: (line: string) => void): Promise<number> {
   const c = await LineConn.connect(port);
   try {
     await c.hello();
@@ -48,6 +48,7 @@ export async function rawCatchUp(port: number, room: string, expected: number): 
     c.onLine((line) => {
       if (line.startsWith('{"t":"msg"')) {
         received++;
+        onMsg?.(line);
         return;
       }
       const isEnd = line.startsWith('{"t":"synced"') || line.startsWith('{"t":"page"');

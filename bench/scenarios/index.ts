@@ -1,5 +1,6 @@
 // Every benchmark scenario, in report order.
 import type { Scenario } from '../lib/report';
+import { chatJson } from './chatJson';
 import { clientJoin } from './clientJoin';
 import { durableAcks } from './durableAcks';
 import { fanout } from './fanout';
@@ -8,4 +9,4 @@ import { manyRooms } from './manyRooms';
 import { openVerify } from './openVerify';
 import { restart } from './restart';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson];
