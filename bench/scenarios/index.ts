@@ -1,6 +1,7 @@
 // Every benchmark scenario, in report order.
 import type { Scenario } from '../lib/report';
 import { chatJson } from './chatJson';
+import { bundleSize } from './bundleSize';
 import { clientJoin } from './clientJoin';
 import { durableAcks } from './durableAcks';
 import { fanout } from './fanout';
@@ -9,4 +10,4 @@ import { manyRooms } from './manyRooms';
 import { openVerify } from './openVerify';
 import { restart } from './restart';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize];
