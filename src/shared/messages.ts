@@ -1,0 +1,173 @@
+// The host <-> webview message map of the chat panel: one set of types imported by both sides
+// (src/vscode/chatPanel.ts and webview/), so that neither can drift from the other
+// (the continue `core/protocol` style: { name: [request, response] }).
+//
+// Trust: the webview renders strings that came from the network, so it is LESS trusted than
+// the host. The host validates every message from the webview at runtime (validate.ts) and
+// never sends it a key, a seed, a body, or anything it did not mean to display.
+//
+// ---- Stable hooks for the integration and end-to-end tests -------------------------------
+// Command ids:  smc.startRelay, smc.stopRelay, smc.openChat, smc.createRoom, smc.joinRoom,
+//               smc.copyInvite, smc.shareSelection, smc.showFingerprint, smc.connect,
+//               smc.disconnect, smc.toggleConnection (status bar click)
+// Palette titles: "SMC: Start Relay", "SMC: Stop Relay", "SMC: Open Chat", "SMC: Create Room",
+//               "SMC: Join Room", "SMC: Copy Invite Link", "SMC: Share Selection",
+//               "SMC: Show My Fingerprint", "SMC: Connect to Relay", "SMC: Disconnect from Relay",
+//               "SMC: Toggle Connection"
+// Status bar item text (id "smc.status"):
+//               "$(circle-slash) SMC offline" | "$(sync~spin) SMC connecting…" |
+//               "$(plug) SMC connected" (no room) | "$(lock) <room name> · <N> online",
+//               followed by " $(bell-dot) <unread>" when there are unread messages.
+// Settings:     smc.relay.host, smc.relay.port, smc.displayName, smc.localRelay.host,
+//               smc.localRelay.port, smc.notifications
+// Output channels: "SMC" (extension log), "SMC Relay" (the local relay's log)
+// Webview panel: viewType "smc.chat", title "SMC Chat" or "SMC: <room name>"
+// Webview DOM:  #messages (role=log, aria-live=polite, aria-label "Messages"),
+//               .message[data-key=<id>][data-state=sending|sent|failed|received]
+//                 [data-kind=message|unverifiable], .message .body (rendered Markdown),
+//               .message .retry (button "Retry sending"), .key-changed, .unverifiable,
+//               .snippet .open-snippet (button "Open in editor"),
+//               #composer (vscode-textarea, aria-label "Message"), #send (button "Send"),
+//               #presence (list, aria-label "Members online"), #typing (aria-live=polite),
+//               #connection (connection state text), #unread-marker, #empty-state buttons
+//               [data-command=<command id>].
+// extension API (for tests only; free of secrets): activate() returns
+//   { testing: { relayPort(): number | undefined, relayPid(): number | undefined,
+//                connectionState(): string, currentRoom(): { room, name, relay } | undefined,
+//                statusText(): string, onlineCount(): number } }
+
+export type ConnectionView = 'offline' | 'connecting' | 'connected';
+
+/** The state of one item: own messages go sending -> sent | failed; others are received. */
+export type ItemState = 'sending' | 'sent' | 'failed' | 'received';
+
+export interface SnippetView {
+  lang: string;
+  path: string;
+  start: number;
+  end: number;
+  code: string;
+}
+
+/** One line of the timeline as the webview sees it. `key` is the message id (§1.2). */
+export interface ChatItem {
+  key: string;
+  /** `unverifiable`: a message that failed §2.4; nothing of it but its place is shown. */
+  kind: 'message' | 'unverifiable';
+  seq?: number;
+  ts: number;
+  name: string;
+  fingerprint: string;
+  shortFingerprint: string;
+  /** §2.3 `type`; anything but text/snippet is shown as unsupported. */
+  type: string;
+  text?: string;
+  snippet?: SnippetView;
+  own: boolean;
+  state: ItemState;
+  error?: string;
+  /** §2.4: a later key under a name already seen with another key. */
+  keyChanged: boolean;
+}
+
+export interface MemberView {
+  sid: string;
+  name?: string;
+  fingerprint?: string;
+  shortFingerprint?: string;
+  verified: boolean;
+}
+
+export interface PresenceView {
+  online: number;
+  members: MemberView[];
+}
+
+export interface RoomView {
+  room: string;
+  name: string;
+  relay: string;
+}
+
+/** Everything the panel needs to draw itself from nothing. */
+export interface PanelSnapshot {
+  room?: RoomView;
+  connection: ConnectionView;
+  relay: string;
+  items: ChatItem[];
+  hasOlder: boolean;
+  presence: PresenceView;
+  /** Items with a seq above this one are new to the user (the unread marker). */
+  lastReadSeq: number;
+  selfName: string;
+  selfShortFingerprint?: string;
+}
+
+/** Commands the panel may ask the host to run (its empty state and toolbar buttons). */
+export const PANEL_COMMANDS = [
+  'smc.createRoom',
+  'smc.joinRoom',
+  'smc.connect',
+  'smc.copyInvite',
+  'smc.showFingerprint',
+  'smc.startRelay',
+] as const;
+export type PanelCommand = (typeof PANEL_COMMANDS)[number];
+
+/** Direction webview -> host. Each entry is [request, response]. */
+export interface WebviewRequests {
+  /** The webview is listening; the host answers with the first snapshot and only then posts. */
+  ready: [Record<string, never>, PanelSnapshot];
+  send: [{ text: string }, { key: string }];
+  retry: [{ key: string }, null];
+  typing: [Record<string, never>, null];
+  loadOlder: [{ before: string }, { items: ChatItem[]; hasOlder: boolean }];
+  loadNewer: [{ after: string }, { items: ChatItem[]; hasNewer: boolean }];
+  /** Opens only after the user confirms, and only http(s)/mailto. */
+  openLink: [{ href: string }, null];
+  /** The host looks up the snippet by key in its own copy; the path is guarded again. */
+  openSnippet: [{ key: string }, null];
+  markRead: [{ seq: number }, null];
+  verifyMember: [{ name: string; fingerprint: string }, null];
+  runCommand: [{ command: PanelCommand }, null];
+}
+
+/** Direction host -> webview: notifications, no response. */
+export interface HostEvents {
+  snapshot: PanelSnapshot;
+  item: { room: string; item: ChatItem };
+  presence: { room: string; presence: PresenceView };
+  typing: { room: string; name: string; shortFingerprint: string };
+  connection: { state: ConnectionView; relay: string };
+  focusComposer: Record<string, never>;
+}
+
+export type RequestName = keyof WebviewRequests;
+export type RequestOf<N extends RequestName> = WebviewRequests[N][0];
+export type ResponseOf<N extends RequestName> = WebviewRequests[N][1];
+export type EventName = keyof HostEvents;
+
+/** The frames that cross postMessage, in both directions. */
+export type WebviewToHost = {
+  [N in RequestName]: { kind: 'request'; id: number; name: N; payload: RequestOf<N> };
+}[RequestName];
+
+export type HostToWebview =
+  | { kind: 'response'; id: number; ok: true; result: unknown }
+  | { kind: 'response'; id: number; ok: false; error: string }
+  | { [E in EventName]: { kind: 'event'; name: E; payload: HostEvents[E] } }[EventName];
+
+/** Bounds the host enforces on what the webview sends (validate.ts). */
+export const WEBVIEW_LIMITS = {
+  /** PROTOCOL.md §2.3: text is at most 16 384 bytes of UTF-8. */
+  maxTextBytes: 16_384,
+  maxHrefChars: 2_048,
+  maxNameChars: 64,
+  maxKeyChars: 64,
+  /** How long the webview waits for the host's answer to a request. */
+  requestTimeoutMs: 15_000,
+  /** Items per page when the webview pages through the host's timeline. */
+  pageSize: 100,
+  /** Items the webview keeps in memory at once (a bounded window over the timeline). */
+  windowSize: 600,
+} as const;

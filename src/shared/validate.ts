@@ -1,0 +1,119 @@
+// Runtime validation of everything the webview posts to the host. The webview renders
+// network-supplied strings, so the host treats it as less trusted than itself: a frame that
+// is not exactly one of WebviewRequests, with fields of the right type and size, is dropped.
+import {
+  PANEL_COMMANDS,
+  WEBVIEW_LIMITS,
+  type PanelCommand,
+  type RequestName,
+  type WebviewToHost,
+} from './messages';
+
+export type Validated = { ok: true; frame: WebviewToHost } | { ok: false; error: string; id?: number };
+
+type PayloadCheck = (p: Record<string, unknown>) => string | undefined;
+
+const KEY_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** §2.1: 8 groups of 4 uppercase hex digits separated by spaces. */
+const FINGERPRINT_PATTERN = /^[0-9A-F]{4}( [0-9A-F]{4}){7}$/;
+
+function onlyFields(p: Record<string, unknown>, allowed: readonly string[]): string | undefined {
+  for (const k of Object.keys(p)) if (!allowed.includes(k)) return `unexpected field "${k}"`;
+  return undefined;
+}
+
+function utf8Length(s: string): number {
+  // TextEncoder exists in Node and in browsers; no Node built-in needed.
+  return new TextEncoder().encode(s).length;
+}
+
+function key(p: Record<string, unknown>, field: string): string | undefined {
+  const v = p[field];
+  if (typeof v !== 'string' || !KEY_PATTERN.test(v)) return `"${field}" must be a message key`;
+  return undefined;
+}
+
+const checks: { [N in RequestName]: PayloadCheck } = {
+  ready: (p) => onlyFields(p, []),
+  typing: (p) => onlyFields(p, []),
+  send: (p) => {
+    const extra = onlyFields(p, ['text']);
+    if (extra) return extra;
+    if (typeof p.text !== 'string') return '"text" must be a string';
+    if (p.text.trim().length === 0) return '"text" is empty';
+    if (utf8Length(p.text) > WEBVIEW_LIMITS.maxTextBytes) return '"text" is longer than 16 KiB';
+    return undefined;
+  },
+  retry: (p) => onlyFields(p, ['key']) ?? key(p, 'key'),
+  openSnippet: (p) => onlyFields(p, ['key']) ?? key(p, 'key'),
+  loadOlder: (p) => onlyFields(p, ['before']) ?? key(p, 'before'),
+  loadNewer: (p) => onlyFields(p, ['after']) ?? key(p, 'after'),
+  openLink: (p) => {
+    const extra = onlyFields(p, ['href']);
+    if (extra) return extra;
+    if (typeof p.href !== 'string' || p.href.length === 0 || p.href.length > WEBVIEW_LIMITS.maxHrefChars) {
+      return '"href" must be a non-empty string of at most 2048 characters';
+    }
+    if (!isSafeHref(p.href)) return '"href" must be an http, https or mailto link';
+    return undefined;
+  },
+  markRead: (p) => {
+    const extra = onlyFields(p, ['seq']);
+    if (extra) return extra;
+    return Number.isSafeInteger(p.seq) && (p.seq as number) >= 0 ? undefined : '"seq" must be a non-negative integer';
+  },
+  verifyMember: (p) => {
+    const extra = onlyFields(p, ['name', 'fingerprint']);
+    if (extra) return extra;
+    if (typeof p.name !== 'string' || p.name.length === 0 || [...p.name].length > WEBVIEW_LIMITS.maxNameChars) {
+      return '"name" must be 1 to 64 characters';
+    }
+    if (typeof p.fingerprint !== 'string' || !FINGERPRINT_PATTERN.test(p.fingerprint)) {
+      return '"fingerprint" must be a full fingerprint';
+    }
+    return undefined;
+  },
+  runCommand: (p) => {
+    const extra = onlyFields(p, ['command']);
+    if (extra) return extra;
+    return PANEL_COMMANDS.includes(p.command as PanelCommand) ? undefined : '"command" is not one the panel may run';
+  },
+};
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Links the host may open after asking: http(s) and mailto only, no credentials in the URL. */
+export function isSafeHref(href: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(href);
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'mailto:') return true;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+  return url.username === '' && url.password === '' && url.hostname !== '';
+}
+
+/** Validates one frame from the webview; the result's error never echoes the payload. */
+export function validateWebviewMessage(raw: unknown): Validated {
+  if (!isPlainObject(raw)) return { ok: false, error: 'not an object' };
+  const extra = onlyFields(raw, ['kind', 'id', 'name', 'payload']);
+  if (extra) return { ok: false, error: extra };
+  if (raw.kind !== 'request') return { ok: false, error: '"kind" must be "request"' };
+  if (!Number.isSafeInteger(raw.id) || (raw.id as number) < 0) return { ok: false, error: '"id" must be a non-negative integer' };
+  const id = raw.id as number;
+  const name = raw.name;
+  if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(checks, name)) {
+    return { ok: false, error: 'unknown request', id };
+  }
+  const payload = raw.payload;
+  if (!isPlainObject(payload)) return { ok: false, error: '"payload" must be an object', id };
+  const problem = checks[name as RequestName](payload);
+  if (problem) return { ok: false, error: `${name}: ${problem}`, id };
+  return { ok: true, frame: raw as unknown as WebviewToHost };
+}

@@ -1,0 +1,213 @@
+// The chat panel host: one webview panel (viewType smc.chat) showing the current room.
+// Security (issue 4 §3): a strict CSP with a script nonce from crypto.randomBytes, no
+// unsafe-*, no connect-src, no remote images; resources only from dist/; the webview never
+// receives a key; what it sends is validated (PanelMessenger).
+import * as vscode from 'vscode';
+import { randomBytes } from 'node:crypto';
+import type { ChatSession } from './chatSession';
+import { Disposable, toDisposable } from './lifecycle';
+import { PanelMessenger, type RequestHandlers } from './panelMessenger';
+import { openSnippet } from './snippetOpener';
+import { isSafeHref } from '../shared/validate';
+
+export const CHAT_VIEW_TYPE = 'smc.chat';
+
+export interface PanelDeps {
+  extensionUri: vscode.Uri;
+  session: ChatSession;
+  selfName: () => string;
+  log: (event: string, fields?: Record<string, unknown>) => void;
+}
+
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
+  return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist')] };
+}
+
+function escapeAttr(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+}
+
+export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
+  const nonce = randomBytes(18).toString('base64');
+  const asset = (name: string): string => escapeAttr(webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', name)).toString());
+  const src = webview.cspSource;
+  const csp = `default-src 'none'; script-src 'nonce-${nonce}'; style-src ${src}; font-src ${src}; img-src ${src}`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeAttr(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link id="vscode-codicon-stylesheet" rel="stylesheet" href="${asset('codicon.css')}">
+<link rel="stylesheet" href="${asset('webview.css')}">
+<title>SMC Chat</title>
+</head>
+<body>
+<div id="app"></div>
+<script nonce="${nonce}" src="${asset('webview.js')}"></script>
+</body>
+</html>`;
+}
+
+export class ChatPanel extends Disposable {
+  private readonly messenger: PanelMessenger;
+  private readonly disposedEmitter = new vscode.EventEmitter<void>();
+  readonly onDidDispose = this.disposedEmitter.event;
+
+  constructor(readonly panel: vscode.WebviewPanel, private readonly deps: PanelDeps) {
+    super();
+    const { session } = deps;
+    panel.webview.options = webviewOptions(deps.extensionUri);
+    panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'icon.png');
+    this.messenger = this._register(new PanelMessenger(panel.webview, this.handlers(), deps.log));
+    panel.webview.html = panelHtml(panel.webview, deps.extensionUri);
+    this.updateTitle();
+
+    this._register(toDisposable(session.on('item', (room, item) => this.messenger.post('item', { room, item }))));
+    this._register(toDisposable(session.on('presence', (room, presence) => this.messenger.post('presence', { room, presence }))));
+    this._register(toDisposable(session.on('typing', (room, name, shortFingerprint) => this.messenger.post('typing', { room, name, shortFingerprint }))));
+    this._register(toDisposable(session.on('connection', (state, relay) => this.messenger.post('connection', { state, relay }))));
+    this._register(toDisposable(session.on('room', () => {
+      this.updateTitle();
+      this.postSnapshot();
+    })));
+    this._register(toDisposable(session.on('resync', (room) => {
+      if (room === session.currentRoom?.room) this.postSnapshot();
+    })));
+    this._register(panel.onDidDispose(() => this.dispose()));
+    this._register(this.disposedEmitter);
+  }
+
+  get visible(): boolean {
+    return this.panel.visible;
+  }
+
+  reveal(): void {
+    this.panel.reveal(undefined, false);
+  }
+
+  focusComposer(): void {
+    this.messenger.post('focusComposer', {});
+  }
+
+  private postSnapshot(): void {
+    this.messenger.post('snapshot', this.deps.session.snapshot(this.deps.selfName()));
+  }
+
+  private updateTitle(): void {
+    const room = this.deps.session.currentRoom;
+    this.panel.title = room ? `SMC: ${room.name}` : 'SMC Chat';
+  }
+
+  private handlers(): RequestHandlers {
+    const { session } = this.deps;
+    return {
+      ready: () => session.snapshot(this.deps.selfName()),
+      send: async ({ text }) => ({ key: (await session.sendText(text)).key }),
+      retry: ({ key }) => {
+        session.retry(key);
+        return null;
+      },
+      typing: () => {
+        session.typing();
+        return null;
+      },
+      loadOlder: ({ before }) => session.loadOlder(before),
+      loadNewer: ({ after }) => session.loadNewer(after),
+      openLink: ({ href }) => {
+        // Links come from other people: open only after the user has seen the full address.
+        if (!isSafeHref(href)) throw new Error('Only http, https and mailto links are opened.');
+        void vscode.window
+          .showWarningMessage('Open a link from a chat message?', { modal: true, detail: href }, 'Open Link')
+          .then((choice) => {
+            if (choice === 'Open Link') void vscode.env.openExternal(vscode.Uri.parse(href, true));
+          });
+        return null;
+      },
+      openSnippet: async ({ key }) => {
+        const room = session.currentRoom;
+        const item = room ? session.timeline(room.room).get(key) : undefined;
+        if (!item?.snippet) throw new Error('This snippet is no longer available.');
+        await openSnippet(item.snippet);
+        return null;
+      },
+      markRead: async ({ seq }) => {
+        if (this.panel.visible) await session.markRead(seq);
+        return null;
+      },
+      verifyMember: ({ name, fingerprint }) => {
+        void vscode.window
+          .showWarningMessage(
+            `Trust the new key of "${name}"?`,
+            {
+              modal: true,
+              detail: `Their fingerprint is now:\n\n${fingerprint}\n\nCompare it with ${name} over another channel (in person, on a call). Trust it only if it matches exactly; otherwise someone else may be using this name.`,
+            },
+            'It Matches',
+          )
+          .then((choice) => {
+            if (choice === 'It Matches') session.trustMember(name, fingerprint);
+          });
+        return null;
+      },
+      runCommand: ({ command }) => {
+        void vscode.commands.executeCommand(command);
+        return null;
+      },
+    };
+  }
+
+  override dispose(): void {
+    if (this.isDisposed) return;
+    this.disposedEmitter.fire();
+    super.dispose();
+    this.panel.dispose();
+  }
+}
+
+/** Keeps at most one chat panel; creates it, reveals it, or revives it after a reload. */
+export class ChatPanelManager extends Disposable {
+  private current: ChatPanel | undefined;
+
+  constructor(private readonly deps: PanelDeps) {
+    super();
+    this._register(toDisposable(() => this.current?.dispose()));
+  }
+
+  get panel(): ChatPanel | undefined {
+    return this.current;
+  }
+
+  get isVisible(): boolean {
+    return this.current?.visible ?? false;
+  }
+
+  open(preserveFocus = false): ChatPanel {
+    if (this.current) {
+      this.current.panel.reveal(undefined, preserveFocus);
+      return this.current;
+    }
+    const panel = vscode.window.createWebviewPanel(
+      CHAT_VIEW_TYPE,
+      'SMC Chat',
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
+      webviewOptions(this.deps.extensionUri),
+    );
+    return this.adopt(panel);
+  }
+
+  /** WebviewPanelSerializer: the panel comes back after a window reload. */
+  revive(panel: vscode.WebviewPanel): ChatPanel {
+    this.current?.dispose();
+    return this.adopt(panel);
+  }
+
+  private adopt(panel: vscode.WebviewPanel): ChatPanel {
+    const chat = new ChatPanel(panel, this.deps);
+    this.current = chat;
+    chat.onDidDispose(() => {
+      if (this.current === chat) this.current = undefined;
+    });
+    return chat;
+  }
+}

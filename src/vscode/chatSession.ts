@@ -1,0 +1,493 @@
+// The extension's chat state: one RelayClient (the relay of the current room), the rooms the
+// user has, each room's timeline, presence, unread counts. The commands, the status bar and
+// the chat panel are thin views over this. No vscode import: every dependency is passed in
+// (activate() wires the real ones), so this runs in plain Node tests with a fake client.
+//
+// Keys (PROTOCOL.md §2.1): the room keys and the identity live only in the KeyStore
+// (SecretStorage); RoomList keeps the non-secret room list (name, relay, last read seq).
+// Nothing here logs or emits a key.
+import { TypedEmitter } from '../core/client/emitter';
+import type {
+  ChatMessage, ClientError, ConnectionState, Identity, JoinOptions, KnownKeysLike, OutgoingMessage,
+  PresenceUpdate, RelayClientEvents, RoomHandle, Snippet,
+} from '../core/client/types';
+import { WEBVIEW_LIMITS, type ChatItem, type PanelSnapshot, type PresenceView, type RoomView } from '../shared/messages';
+import { itemFromMessage, Timeline } from './timeline';
+
+/** The parts of RelayClient the session uses (src/core/client/relayClient.ts). */
+export interface ClientLike {
+  readonly state: ConnectionState;
+  on<K extends keyof RelayClientEvents>(event: K, listener: (...args: RelayClientEvents[K]) => void): () => void;
+  connect(): void;
+  disconnect(): Promise<void>;
+  join(opts: JoinOptions): RoomHandle;
+  leave(room: string): Promise<void>;
+  sendText(room: string, text: string): OutgoingMessage;
+  sendSnippet(room: string, snippet: Snippet, caption?: string): OutgoingMessage;
+  retry(room: string, id: string): void;
+  setTyping(room: string): void;
+  loadOlder(room: string): Promise<{ more: boolean }>;
+  setDisplayName(name: string): void;
+}
+
+export interface ClientParams {
+  host: string;
+  port: number;
+  identity: Identity;
+  displayName: string;
+  knownKeys: KnownKeysLike;
+  log: (event: string, fields?: Record<string, unknown>) => void;
+}
+
+/** The Shared APIs' KeyStore / RoomList shapes (src/core/keys). */
+export interface KeyStoreLike {
+  identity(): Promise<Identity>;
+  roomKey(room: string): Promise<Buffer | undefined>;
+  setRoomKey(room: string, key: Uint8Array): Promise<void>;
+  deleteRoomKey(room: string): Promise<void>;
+}
+export interface RoomEntry { room: string; name: string; relay: string; lastSeq: number }
+export interface RoomListLike {
+  all(): RoomEntry[];
+  get(room: string): RoomEntry | undefined;
+  upsert(e: RoomEntry): Promise<void>;
+  remove(room: string): Promise<void>;
+  setLastSeq(room: string, seq: number): Promise<void>;
+}
+export interface MementoLike {
+  get<T>(key: string): T | undefined;
+  update(key: string, value: unknown): Promise<void>;
+}
+
+export interface SessionSettings { relayHost: string; relayPort: number; displayName: string }
+
+export interface SessionDeps {
+  keys: KeyStoreLike;
+  rooms: RoomListLike;
+  knownKeys: KnownKeysLike;
+  /** Where the current room id is remembered (globalState). */
+  state: MementoLike;
+  settings: () => SessionSettings;
+  createClient: (p: ClientParams) => ClientLike;
+  /** Fingerprint helpers (src/core/crypto), injected to keep this file light at activation. */
+  fingerprint: (publicKey: Uint8Array) => string;
+  log: (event: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface SessionEvents {
+  /** Connection state of the session's client and the relay it talks to. */
+  connection: [state: ConnectionState, relay: string];
+  /** The current room changed (or its entry did). */
+  room: [room: RoomEntry | undefined];
+  /** An item to show at the live end of a timeline, or a changed one. */
+  item: [room: string, item: ChatItem];
+  /** Items went into the middle of a timeline: views should redraw it from a snapshot. */
+  resync: [room: string];
+  presence: [room: string, presence: PresenceView];
+  typing: [room: string, name: string, shortFingerprint: string];
+  /** A live message from someone else (for notifications). */
+  incoming: [room: string, item: ChatItem];
+  unread: [count: number];
+  error: [error: ClientError];
+}
+
+const CURRENT_ROOM_KEY = 'smc.currentRoom';
+
+/** "host:port" with IPv6 hosts in brackets, as RoomEntry.relay stores it. */
+export function formatRelay(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export function parseRelay(relay: string): { host: string; port: number } | undefined {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(relay) ?? /^([^:[\]]+):(\d{1,5})$/.exec(relay);
+  if (!m?.[1] || !m[2]) return undefined;
+  const port = Number(m[2]);
+  return port >= 1 && port <= 65_535 ? { host: m[1], port } : undefined;
+}
+
+export function shortOf(fp: string): string {
+  return fp.split(' ').slice(0, 2).join(' ');
+}
+
+export class ChatSession extends TypedEmitter<SessionEvents> {
+  private client: ClientLike | undefined;
+  private clientRelay = '';
+  private unsubscribe: (() => void)[] = [];
+  private readonly timelines = new Map<string, Timeline>();
+  private readonly presenceByRoom = new Map<string, PresenceView>();
+  private readonly dirty = new Set<string>();
+  private loadingOlder = new Set<string>();
+  private ownFingerprint: string | undefined;
+  private connecting: Promise<void> | undefined;
+
+  constructor(private readonly deps: SessionDeps) {
+    super();
+  }
+
+  // ---- state for views --------------------------------------------------------------
+
+  get connectionState(): ConnectionState {
+    return this.client?.state ?? 'offline';
+  }
+
+  /** The relay the session talks to, or would connect to now. */
+  get relay(): string {
+    return this.client && this.client.state !== 'offline' ? this.clientRelay : this.targetRelay();
+  }
+
+  get currentRoom(): RoomEntry | undefined {
+    const id = this.deps.state.get<string>(CURRENT_ROOM_KEY);
+    const fromState = id ? this.deps.rooms.get(id) : undefined;
+    return fromState ?? this.deps.rooms.all()[0];
+  }
+
+  get rooms(): RoomEntry[] {
+    return this.deps.rooms.all();
+  }
+
+  /** The own fingerprint once the identity has been loaded (it is not read at activation). */
+  get knownOwnFingerprint(): string | undefined {
+    return this.ownFingerprint;
+  }
+
+  async ownIdentityFingerprint(): Promise<string> {
+    const id = await this.deps.keys.identity();
+    this.ownFingerprint = this.deps.fingerprint(id.publicKey);
+    return this.ownFingerprint;
+  }
+
+  onlineCount(room?: string): number {
+    const r = room ?? this.currentRoom?.room;
+    return r ? (this.presenceByRoom.get(r)?.online ?? 0) : 0;
+  }
+
+  unreadCount(): number {
+    let n = 0;
+    for (const e of this.deps.rooms.all()) n += this.timelines.get(e.room)?.countUnreadAfter(e.lastSeq) ?? 0;
+    return n;
+  }
+
+  timeline(room: string): Timeline {
+    let t = this.timelines.get(room);
+    if (!t) {
+      t = new Timeline();
+      this.timelines.set(room, t);
+    }
+    return t;
+  }
+
+  snapshot(selfName: string): PanelSnapshot {
+    const entry = this.currentRoom;
+    const base: PanelSnapshot = {
+      connection: this.connectionState,
+      relay: this.relay,
+      items: [],
+      hasOlder: false,
+      presence: { online: 0, members: [] },
+      lastReadSeq: 0,
+      selfName,
+    };
+    if (this.ownFingerprint) base.selfShortFingerprint = shortOf(this.ownFingerprint);
+    if (!entry) return base;
+    this.dirty.delete(entry.room);
+    const tl = this.timeline(entry.room);
+    const items = tl.tail(WEBVIEW_LIMITS.pageSize * 2);
+    const first = items[0];
+    const room: RoomView = { room: entry.room, name: entry.name, relay: entry.relay };
+    return {
+      ...base,
+      room,
+      items,
+      hasOlder: first ? tl.countOlderThan(first.key) > 0 || tl.relayHasOlder : tl.relayHasOlder,
+      presence: this.presenceByRoom.get(entry.room) ?? base.presence,
+      lastReadSeq: entry.lastSeq,
+    };
+  }
+
+  // ---- connection -------------------------------------------------------------------
+
+  /** The relay of the current room, else the configured one. */
+  targetRelay(): string {
+    const s = this.deps.settings();
+    return this.currentRoom?.relay ?? formatRelay(s.relayHost, s.relayPort);
+  }
+
+  /** Connects (or switches) to the target relay and joins every room on it. */
+  connect(): Promise<void> {
+    this.connecting ??= this.doConnect().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async doConnect(): Promise<void> {
+    const target = this.targetRelay();
+    if (this.client && this.clientRelay === target) {
+      if (this.client.state === 'offline') {
+        await this.joinRoomsOn(target);
+        this.client.connect();
+      }
+      return;
+    }
+    await this.dropClient();
+    const addr = parseRelay(target);
+    if (!addr) throw new Error(`"${target}" is not a relay address (HOST:PORT). Check the setting smc.relay.host.`);
+    const identity = await this.deps.keys.identity();
+    this.ownFingerprint = this.deps.fingerprint(identity.publicKey);
+    const settings = this.deps.settings();
+    const client = this.deps.createClient({
+      host: addr.host, port: addr.port, identity, displayName: settings.displayName,
+      knownKeys: this.deps.knownKeys, log: this.deps.log,
+    });
+    this.client = client;
+    this.clientRelay = target;
+    this.wire(client);
+    await this.joinRoomsOn(target);
+    client.connect();
+  }
+
+  async disconnect(): Promise<void> {
+    const c = this.client;
+    if (!c) return;
+    await c.disconnect();
+    this.emit('connection', 'offline', this.clientRelay);
+  }
+
+  private async dropClient(): Promise<void> {
+    const c = this.client;
+    if (!c) return;
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.client = undefined;
+    this.presenceByRoom.clear();
+    await c.disconnect();
+  }
+
+  private async joinRoomsOn(relay: string): Promise<void> {
+    const c = this.client;
+    if (!c) return;
+    for (const e of this.deps.rooms.all()) {
+      if (e.relay !== relay) continue;
+      const key = await this.deps.keys.roomKey(e.room);
+      if (!key) {
+        this.deps.log('room key missing', { room: e.room });
+        continue;
+      }
+      // A fresh join loads the newest messages; lastSeq is the user's read marker here.
+      c.join({ key, name: e.name });
+    }
+  }
+
+  private wire(c: ClientLike): void {
+    const on = <K extends keyof RelayClientEvents>(e: K, l: (...a: RelayClientEvents[K]) => void): void => {
+      this.unsubscribe.push(c.on(e, l));
+    };
+    on('state', (state) => {
+      if (state === 'offline') this.presenceByRoom.clear();
+      this.emit('connection', state, this.clientRelay);
+    });
+    on('message', (m) => this.onMessage(m));
+    on('unverifiable', (m) => {
+      const result = this.timeline(m.room).addUnverifiable(m, Date.now());
+      const item = this.timeline(m.room).get(m.id);
+      if (item) this.publish(m.room, item, result);
+    });
+    on('outgoing', (u) => {
+      const item = this.timeline(u.room).applyOutgoing(u);
+      if (item) this.emit('item', u.room, item);
+    });
+    on('presence', (p) => this.onPresence(p));
+    on('typing', (t) => this.emit('typing', t.room, t.name, shortOf(t.fingerprint)));
+    on('synced', (s) => {
+      const tl = this.timeline(s.room);
+      tl.relayHasOlder = s.more || (tl.oldestSeq() ?? 1) > 1;
+      if (this.dirty.has(s.room)) {
+        this.dirty.delete(s.room);
+        this.emit('resync', s.room);
+      }
+      this.emit('unread', this.unreadCount());
+    });
+    on('error', (e) => this.emit('error', e));
+  }
+
+  private onMessage(m: ChatMessage): void {
+    const item = itemFromMessage(m, m.own ? 'sent' : 'received');
+    const result = this.timeline(m.room).add(item);
+    const stored = this.timeline(m.room).get(m.id) ?? item;
+    this.publish(m.room, stored, result);
+    if (!m.own && !m.history && result === 'appended') {
+      this.emit('incoming', m.room, stored);
+      this.emit('unread', this.unreadCount());
+    }
+  }
+
+  private publish(room: string, item: ChatItem, result: string): void {
+    if (result === 'appended' || result === 'updated') this.emit('item', room, item);
+    else if (result === 'inserted' && !this.loadingOlder.has(room)) this.dirty.add(room);
+  }
+
+  private onPresence(p: PresenceUpdate): void {
+    const view: PresenceView = {
+      online: p.online,
+      members: p.members.map((m) => {
+        const v: PresenceView['members'][number] = { sid: m.sid, verified: m.verified };
+        if (m.name !== undefined) v.name = m.name;
+        if (m.fingerprint !== undefined) {
+          v.fingerprint = m.fingerprint;
+          v.shortFingerprint = shortOf(m.fingerprint);
+        }
+        return v;
+      }),
+    };
+    this.presenceByRoom.set(p.room, view);
+    this.emit('presence', p.room, view);
+  }
+
+  // ---- rooms ------------------------------------------------------------------------
+
+  /** Adds a room (created or joined) with its key, makes it current and joins it. */
+  async addRoom(key: Uint8Array, roomId: string, name: string, relay: string): Promise<RoomEntry> {
+    await this.deps.keys.setRoomKey(roomId, key);
+    const existing = this.deps.rooms.get(roomId);
+    const entry: RoomEntry = { room: roomId, name, relay, lastSeq: existing?.lastSeq ?? 0 };
+    await this.deps.rooms.upsert(entry);
+    await this.setCurrent(roomId);
+    return entry;
+  }
+
+  async setCurrent(room: string): Promise<void> {
+    await this.deps.state.update(CURRENT_ROOM_KEY, room);
+    const entry = this.deps.rooms.get(room);
+    this.emit('room', entry);
+    if (!entry || !this.client) return;
+    if (entry.relay === this.clientRelay) {
+      const key = await this.deps.keys.roomKey(room);
+      if (key) this.client.join({ key, name: entry.name });
+    } else if (this.client.state !== 'offline') {
+      await this.connect();
+    }
+  }
+
+  async leaveRoom(room: string): Promise<void> {
+    await this.client?.leave(room);
+    await this.deps.rooms.remove(room);
+    await this.deps.keys.deleteRoomKey(room);
+    this.timelines.delete(room);
+    this.presenceByRoom.delete(room);
+    if (this.deps.state.get<string>(CURRENT_ROOM_KEY) === room) await this.deps.state.update(CURRENT_ROOM_KEY, undefined);
+    this.emit('room', this.currentRoom);
+  }
+
+  roomKey(room: string): Promise<Buffer | undefined> {
+    return this.deps.keys.roomKey(room);
+  }
+
+  // ---- messages ---------------------------------------------------------------------
+
+  private requireRoom(): RoomEntry {
+    const r = this.currentRoom;
+    if (!r) throw new Error('No room yet: run "SMC: Create Room" or "SMC: Join Room" first.');
+    return r;
+  }
+
+  /** Queues a text message in the current room; it is sent once connected. */
+  async sendText(text: string): Promise<ChatItem> {
+    const room = this.requireRoom();
+    await this.ensureClient();
+    const out = this.requireClient().sendText(room.room, text);
+    return this.addOwn(room.room, out);
+  }
+
+  async sendSnippet(snippet: Snippet, caption?: string): Promise<ChatItem> {
+    const room = this.requireRoom();
+    await this.ensureClient();
+    const out = this.requireClient().sendSnippet(room.room, snippet, caption);
+    return this.addOwn(room.room, out);
+  }
+
+  private addOwn(room: string, out: OutgoingMessage): ChatItem {
+    const item = itemFromMessage(out.message, out.state);
+    this.timeline(room).add(item);
+    const stored = this.timeline(room).get(item.key) ?? item;
+    this.emit('item', room, stored);
+    return stored;
+  }
+
+  retry(key: string): void {
+    const room = this.currentRoom;
+    if (room) this.client?.retry(room.room, key);
+  }
+
+  typing(): void {
+    const room = this.currentRoom;
+    if (room && this.client?.state === 'connected') this.client.setTyping(room.room);
+  }
+
+  /** A page of items older than `before` in the current room, from the relay if needed. */
+  async loadOlder(before: string): Promise<{ items: ChatItem[]; hasOlder: boolean }> {
+    const room = this.currentRoom;
+    if (!room) return { items: [], hasOlder: false };
+    const tl = this.timeline(room.room);
+    const size = WEBVIEW_LIMITS.pageSize;
+    let page = tl.olderThan(before, size);
+    if (page.items.length < size && tl.relayHasOlder && this.client?.state === 'connected' && tl.countOlderThan(before) < size) {
+      this.loadingOlder.add(room.room);
+      try {
+        const r = await this.client.loadOlder(room.room);
+        tl.relayHasOlder = r.more;
+      } finally {
+        this.loadingOlder.delete(room.room);
+      }
+      page = tl.olderThan(before, size);
+    }
+    return page;
+  }
+
+  loadNewer(after: string): { items: ChatItem[]; hasNewer: boolean } {
+    const room = this.currentRoom;
+    if (!room) return { items: [], hasNewer: false };
+    return this.timeline(room.room).newerThan(after, WEBVIEW_LIMITS.pageSize);
+  }
+
+  /** Records what the user has read in the current room (the unread marker and count). */
+  async markRead(seq: number): Promise<void> {
+    const room = this.currentRoom;
+    if (!room) return;
+    const bounded = Math.min(seq, this.timeline(room.room).newestSeq());
+    if (bounded <= room.lastSeq) return;
+    await this.deps.rooms.setLastSeq(room.room, bounded);
+    this.emit('unread', this.unreadCount());
+  }
+
+  /** Marks everything shown in the current room as read (the panel became visible). */
+  async markAllRead(): Promise<void> {
+    const room = this.currentRoom;
+    if (room) await this.markRead(this.timeline(room.room).newestSeq());
+  }
+
+  /** After the user compared fingerprints: trust this key for this name (§2.4). */
+  trustMember(name: string, fingerprint: string): void {
+    const room = this.currentRoom;
+    if (room) this.deps.knownKeys.trust(room.room, name, fingerprint);
+  }
+
+  setDisplayName(name: string): void {
+    this.client?.setDisplayName(name);
+  }
+
+  private async ensureClient(): Promise<void> {
+    if (!this.client || this.clientRelay !== this.targetRelay()) await this.connect();
+  }
+
+  private requireClient(): ClientLike {
+    if (!this.client) throw new Error('Not connected.');
+    return this.client;
+  }
+
+  async dispose(): Promise<void> {
+    await this.dropClient();
+  }
+
+  protected override listenerFailed(event: string, err: unknown): void {
+    this.deps.log('listener failed', { event, error: err instanceof Error ? err.message : String(err) });
+  }
+}

@@ -1,0 +1,327 @@
+// The palette commands (issue 4 §1), each a thin adapter over ChatSession / RelayController.
+// Handlers never await a notification: a command resolves when its work is done, and the
+// buttons of the message that follows act on their own (tests and keybindings don't hang).
+import * as vscode from 'vscode';
+import { basename } from 'node:path';
+import { generateRoomKey, deriveRoomId, roomKeyFromPassphrase, isWeakPassphrase, PASSPHRASE_WARN_LENGTH } from '../core/crypto';
+import { formatInvite, parseInvite, InviteError } from '../core/crypto/invite';
+import type { ClientError, ConnectionState } from '../core/client/types';
+import type { ChatPanelManager } from './chatPanel';
+import { formatRelay, parseRelay, type ChatSession } from './chatSession';
+import { isLoopback, readSettings } from './config';
+import type { LogFn } from './log';
+import type { RelayController } from './relayController';
+import type { StatusBar } from './statusBar';
+
+export interface CommandDeps {
+  session: ChatSession;
+  relay: RelayController;
+  panels: ChatPanelManager;
+  status: StatusBar;
+  log: LogFn;
+}
+
+const CONNECT_WAIT_MS = 10_000;
+
+/** Room names are shown in titles and the status bar; keep them short and single-line. */
+function checkRoomName(v: string): string | undefined {
+  const s = v.trim();
+  if (s.length === 0) return 'A room needs a name.';
+  if ([...s].length > 64) return 'At most 64 characters.';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001F\u007F]/.test(s)) return 'No control characters.';
+  return undefined;
+}
+
+/** Waits for the session to connect, fail, or time out. */
+function connectOutcome(session: ChatSession): Promise<'connected' | 'failed' | 'timeout' | 'offline'> {
+  return new Promise((resolve) => {
+    if (session.connectionState === 'connected') {
+      resolve('connected');
+      return;
+    }
+    const offs: (() => void)[] = [];
+    const done = (r: 'connected' | 'failed' | 'timeout' | 'offline'): void => {
+      for (const off of offs) off();
+      clearTimeout(timer);
+      resolve(r);
+    };
+    const timer = setTimeout(() => done('timeout'), CONNECT_WAIT_MS);
+    offs.push(session.on('connection', (s: ConnectionState) => {
+      if (s === 'connected') done('connected');
+    }));
+    offs.push(session.on('error', (e: ClientError) => {
+      if (e.code === 'connection_failed') done('failed');
+    }));
+  });
+}
+
+export class Commands {
+  constructor(private readonly d: CommandDeps) {}
+
+  register(): vscode.Disposable[] {
+    const reg = (id: string, fn: (...args: unknown[]) => unknown): vscode.Disposable =>
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          await fn(...args);
+        } catch (e) {
+          this.d.log('command failed', { command: id, error: e instanceof Error ? e.message : String(e) });
+          void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
+        }
+      });
+    return [
+      reg('smc.startRelay', () => this.startRelay()),
+      reg('smc.stopRelay', () => this.d.relay.stop()),
+      reg('smc.openChat', () => this.openChat()),
+      reg('smc.createRoom', () => this.createRoom()),
+      reg('smc.joinRoom', (arg) => this.joinRoom(arg)),
+      reg('smc.switchRoom', () => this.switchRoom()),
+      reg('smc.leaveRoom', () => this.leaveRoom()),
+      reg('smc.copyInvite', () => this.copyInvite()),
+      reg('smc.shareSelection', () => this.shareSelection()),
+      reg('smc.showFingerprint', () => this.showFingerprint()),
+      reg('smc.connect', () => this.connect()),
+      reg('smc.disconnect', () => this.d.session.disconnect()),
+      reg('smc.toggleConnection', () => (this.d.session.connectionState === 'offline' ? this.connect() : this.d.session.disconnect())),
+    ];
+  }
+
+  private async startRelay(): Promise<void> {
+    const running = await this.d.relay.start();
+    // A session already trying to reach this address connects now instead of after its backoff.
+    if (running && this.d.session.connectionState === 'connecting' && this.isLocalRelay(this.d.session.relay)) {
+      await this.d.session.disconnect();
+      await this.d.session.connect();
+    }
+  }
+
+  private isLocalRelay(relay: string): boolean {
+    const addr = parseRelay(relay);
+    const s = readSettings();
+    return addr !== undefined && addr.port === s.localRelayPort && (isLoopback(addr.host) || addr.host === s.localRelayHost);
+  }
+
+  /** Connects with progress; if nothing answers, says so and offers the next step. */
+  async connect(): Promise<void> {
+    const { session } = this.d;
+    const relay = session.targetRelay();
+    const outcome = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Window, title: `SMC: connecting to ${relay}…` },
+      async () => {
+        const waiting = connectOutcome(session);
+        await session.connect();
+        return waiting;
+      },
+    );
+    if (outcome === 'connected' || outcome === 'offline' || session.connectionState === 'connected') return;
+    const local = this.isLocalRelay(relay) && !this.d.relay.running;
+    const message = local
+      ? `No relay at ${relay}. Start one with SMC: Start Relay?`
+      : `No relay answers at ${relay}. SMC keeps trying; check that the relay runs, or the settings smc.relay.host and smc.relay.port.`;
+    const buttons = local ? ['Start Relay', 'Open Settings'] : ['Open Settings', 'Disconnect'];
+    void vscode.window.showErrorMessage(message, ...buttons).then((choice) => {
+      if (choice === 'Start Relay') void vscode.commands.executeCommand('smc.startRelay');
+      else if (choice === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'smc.relay');
+      else if (choice === 'Disconnect') void session.disconnect();
+    });
+  }
+
+  private async openChat(): Promise<void> {
+    const chat = this.d.panels.open();
+    chat.focusComposer();
+    if (this.d.session.currentRoom && this.d.session.connectionState === 'offline') await this.connect();
+  }
+
+  private async createRoom(): Promise<void> {
+    const name = await vscode.window.showInputBox({
+      title: 'SMC: Create Room',
+      prompt: 'A name for the room. It travels inside the invite link; the relay never sees it.',
+      placeHolder: 'Team Chat',
+      validateInput: checkRoomName,
+      ignoreFocusOut: true,
+    });
+    if (name === undefined) return;
+    const s = readSettings();
+    const relay = formatRelay(s.relayHost, s.relayPort);
+    const key = generateRoomKey();
+    const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay);
+    key.fill(0);
+    this.d.log('room created', { room: entry.room, relay });
+    this.d.panels.open(true);
+    void vscode.window
+      .showInformationMessage(`Room "${entry.name}" created on ${relay}. Send its invite link to your teammates.`, 'Copy Invite Link')
+      .then((choice) => {
+        if (choice === 'Copy Invite Link') void vscode.commands.executeCommand('smc.copyInvite');
+      });
+    await this.connect();
+  }
+
+  /** Joins from an invite (argument, or asked), or from a room name + passphrase (§2.6). */
+  async joinRoom(arg?: unknown): Promise<void> {
+    if (typeof arg === 'string') return this.joinFromInvite(arg);
+    const pick = await vscode.window.showQuickPick(
+      [
+        { label: '$(link) Paste an invite link', detail: 'smc://HOST:PORT/NAME#KEY, as a teammate sent it', id: 'invite' as const },
+        { label: '$(key) Room name and passphrase', detail: 'Everyone types the same room name and passphrase', id: 'passphrase' as const },
+      ],
+      { title: 'SMC: Join Room', placeHolder: 'How do you want to join?', ignoreFocusOut: true },
+    );
+    if (!pick) return;
+    if (pick.id === 'invite') {
+      const text = await vscode.window.showInputBox({
+        title: 'SMC: Join Room — invite link',
+        prompt: 'Paste the invite link. It carries the room key, so it is hidden as you paste it.',
+        password: true,
+        ignoreFocusOut: true,
+        validateInput: (v) => {
+          if (v.trim() === '') return undefined;
+          try {
+            parseInvite(v);
+            return undefined;
+          } catch (e) {
+            return e instanceof InviteError ? `Not a valid invite: ${e.message}.` : 'Not a valid invite.';
+          }
+        },
+      });
+      if (text === undefined || text.trim() === '') return;
+      return this.joinFromInvite(text);
+    }
+    return this.joinWithPassphrase();
+  }
+
+  async joinFromInvite(text: string): Promise<void> {
+    let invite;
+    try {
+      invite = parseInvite(text);
+    } catch (e) {
+      throw new Error(e instanceof InviteError ? `This invite link is not valid: ${e.message}.` : 'This invite link is not valid.');
+    }
+    if (invite.tls) throw new Error('This invite is for a TLS relay (smcs://), which this version of the extension cannot connect to yet.');
+    const relay = formatRelay(invite.host, invite.port);
+    const name = checkRoomName(invite.name) === undefined ? invite.name.trim() : [...invite.name.replace(/[\u0000-\u001F\u007F]/g, '')].slice(0, 64).join('') || 'Room'; // eslint-disable-line no-control-regex
+    const entry = await this.d.session.addRoom(invite.key, deriveRoomId(invite.key), name, relay);
+    invite.key.fill(0);
+    this.d.log('room joined', { room: entry.room, relay });
+    this.d.panels.open(true);
+    await this.connect();
+  }
+
+  private async joinWithPassphrase(): Promise<void> {
+    const name = await vscode.window.showInputBox({
+      title: 'SMC: Join Room — room name',
+      prompt: 'The room name, exactly as the others type it.',
+      validateInput: checkRoomName,
+      ignoreFocusOut: true,
+    });
+    if (name === undefined) return;
+    const passphrase = await vscode.window.showInputBox({
+      title: 'SMC: Join Room — passphrase',
+      prompt: `The shared passphrase (${PASSPHRASE_WARN_LENGTH} characters or more).`,
+      password: true,
+      ignoreFocusOut: true,
+      validateInput: (v) => (v.length === 0 ? 'Type the passphrase.' : undefined),
+    });
+    if (!passphrase) return;
+    if (isWeakPassphrase(passphrase)) {
+      const choice = await vscode.window.showWarningMessage(
+        `This passphrase is shorter than ${PASSPHRASE_WARN_LENGTH} characters.`,
+        { modal: true, detail: 'The relay sees the room id, which is derived from the passphrase, so a short one can be guessed offline. Use a longer one, or create a room with a random key and share its invite link.' },
+        'Use It Anyway',
+      );
+      if (choice !== 'Use It Anyway') return;
+    }
+    const key = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'SMC: deriving the room key…' },
+      () => roomKeyFromPassphrase(name.trim(), passphrase),
+    );
+    const s = readSettings();
+    const relay = formatRelay(s.relayHost, s.relayPort);
+    const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay);
+    key.fill(0);
+    this.d.log('room joined', { room: entry.room, relay, passphrase: true });
+    this.d.panels.open(true);
+    await this.connect();
+  }
+
+  private async pickRoom(title: string): Promise<string | undefined> {
+    const rooms = this.d.session.rooms;
+    if (rooms.length === 0) {
+      void vscode.window
+        .showWarningMessage('No room yet. Create one, or join with an invite link.', 'Create Room', 'Join Room')
+        .then((choice) => {
+          if (choice === 'Create Room') void vscode.commands.executeCommand('smc.createRoom');
+          else if (choice === 'Join Room') void vscode.commands.executeCommand('smc.joinRoom');
+        });
+      return undefined;
+    }
+    const current = this.d.session.currentRoom?.room;
+    const pick = await vscode.window.showQuickPick(
+      rooms.map((r) => ({ label: r.name, description: `${r.relay}${r.room === current ? ' · current' : ''}`, room: r.room })),
+      { title, placeHolder: 'Room' },
+    );
+    return pick?.room;
+  }
+
+  private async switchRoom(): Promise<void> {
+    const room = await this.pickRoom('SMC: Switch Room');
+    if (!room) return;
+    await this.d.session.setCurrent(room);
+    this.d.panels.open();
+  }
+
+  private async leaveRoom(): Promise<void> {
+    const room = await this.pickRoom('SMC: Leave Room');
+    if (!room) return;
+    const entry = this.d.session.rooms.find((r) => r.room === room);
+    const choice = await vscode.window.showWarningMessage(
+      `Leave "${entry?.name ?? room}" and forget its key?`,
+      { modal: true, detail: 'You can join again only with a new invite link (or the passphrase).' },
+      'Leave Room',
+    );
+    if (choice === 'Leave Room') await this.d.session.leaveRoom(room);
+  }
+
+  private async copyInvite(): Promise<void> {
+    const entry = this.d.session.currentRoom;
+    if (!entry) {
+      await this.pickRoom('SMC: Copy Invite Link');
+      return;
+    }
+    const key = await this.d.session.roomKey(entry.room);
+    const addr = parseRelay(entry.relay);
+    if (!key || !addr) throw new Error(`The key of "${entry.name}" is missing from this machine's secret storage; join the room again.`);
+    const invite = formatInvite({ host: addr.host, port: addr.port, name: entry.name, key });
+    key.fill(0);
+    await vscode.env.clipboard.writeText(invite);
+    void vscode.window.showWarningMessage(
+      `Invite link for "${entry.name}" copied. It contains the room key: anyone who has it can read and write this room. Send it only over a channel you trust.`,
+    );
+  }
+
+  private async shareSelection(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || editor.selection.isEmpty) throw new Error('Select some code in an editor first, then run SMC: Share Selection.');
+    if (!this.d.session.currentRoom) throw new Error('No room yet: run "SMC: Create Room" or "SMC: Join Room" first.');
+    const doc = editor.document;
+    const sel = editor.selection;
+    const start = sel.start.line + 1;
+    // A selection that ends at the start of a line does not include that line.
+    const endLine = sel.end.character === 0 && sel.end.line > sel.start.line ? sel.end.line - 1 : sel.end.line;
+    const code = doc.getText(new vscode.Range(sel.start.line, 0, endLine, doc.lineAt(endLine).range.end.character));
+    const inWorkspace = vscode.workspace.getWorkspaceFolder(doc.uri) !== undefined;
+    // Only a workspace-relative path travels (§2.3); never an absolute path of this machine.
+    const path = inWorkspace ? vscode.workspace.asRelativePath(doc.uri, false) : basename(doc.uri.path);
+    await this.d.session.sendSnippet({ lang: doc.languageId, path, start, end: endLine + 1, code });
+    this.d.panels.open(true);
+  }
+
+  private async showFingerprint(): Promise<void> {
+    const fp = await this.d.session.ownIdentityFingerprint();
+    this.d.status.update();
+    void vscode.window
+      .showInformationMessage(`Your SMC fingerprint: ${fp}. Compare it with your teammates over another channel.`, 'Copy Fingerprint')
+      .then((choice) => {
+        if (choice === 'Copy Fingerprint') void vscode.env.clipboard.writeText(fp);
+      });
+  }
+}

@@ -1,0 +1,157 @@
+// The extension's entry point: wires every dependency explicitly (no singletons) and stays
+// small, because it runs at startup for the status bar (activation budget 50 ms). No secret is
+// read here: the identity and room keys are loaded on the first connect.
+import * as vscode from 'vscode';
+import { RelayClient } from '../core/client';
+import { fingerprint } from '../core/crypto';
+import { KeyStore, KnownKeys, RoomList, type SecretStore, type StateStore } from '../core/keys';
+import { SMC_VERSION } from '../cli/version';
+import { ChatPanelManager, CHAT_VIEW_TYPE, webviewOptions } from './chatPanel';
+import { ChatSession } from './chatSession';
+import { Commands } from './commands';
+import { readSettings } from './config';
+import { Disposable, toDisposable } from './lifecycle';
+import { Logs } from './log';
+import { RelayController } from './relayController';
+import { StatusBar } from './statusBar';
+import { JoinUriHandler } from './uriHandler';
+
+/** The test-only API returned by activate() (src/shared/messages.ts): no secrets. */
+export interface TestingApi {
+  relayPort(): number | undefined;
+  relayPid(): number | undefined;
+  connectionState(): string;
+  currentRoom(): { room: string; name: string; relay: string } | undefined;
+  statusText(): string;
+  onlineCount(): number;
+}
+
+/** New-message notifications: at most one per room in this interval. */
+const NOTIFY_INTERVAL_MS = 30_000;
+
+/** Names from the network in a notification: no Markdown links (a notification renders them). */
+function notificationText(s: string): string {
+  return [...s.replace(/[[\]()<>`*_\\]/g, '').replace(/\s+/g, ' ')].slice(0, 40).join('');
+}
+
+/** vscode's SecretStorage and Memento return Thenables; the core's stores want Promises. */
+function secretStore(s: vscode.SecretStorage): SecretStore {
+  return {
+    get: (k) => Promise.resolve(s.get(k)),
+    store: (k, v) => Promise.resolve(s.store(k, v)),
+    delete: (k) => Promise.resolve(s.delete(k)),
+  };
+}
+
+function stateStore(m: vscode.Memento): StateStore {
+  return {
+    get: <T>(k: string) => m.get<T>(k),
+    update: (k, v) => Promise.resolve(m.update(k, v)),
+  };
+}
+
+class Extension extends Disposable {
+  readonly session: ChatSession;
+  readonly status: StatusBar;
+  readonly relay: RelayController;
+  readonly panels: ChatPanelManager;
+  private readonly lastNotified = new Map<string, number>();
+
+  constructor(context: vscode.ExtensionContext) {
+    super();
+    const logs = this._register(new Logs());
+    const state = stateStore(context.globalState);
+    const knownKeys = new KnownKeys(state);
+    this.session = new ChatSession({
+      keys: new KeyStore(secretStore(context.secrets)),
+      rooms: new RoomList(state),
+      knownKeys,
+      state,
+      settings: () => readSettings(),
+      fingerprint,
+      log: logs.log,
+      createClient: (p) => new RelayClient({ ...p, agent: `smc-vscode/${SMC_VERSION}` }),
+    });
+    this._register(toDisposable(() => void this.session.dispose()));
+    this.status = this._register(new StatusBar(this.session));
+    this.relay = this._register(new RelayController(context, logs));
+    const selfName = (): string => readSettings().displayName;
+    this.panels = this._register(new ChatPanelManager({ extensionUri: context.extensionUri, session: this.session, selfName, log: logs.log }));
+
+    const commands = new Commands({ session: this.session, relay: this.relay, panels: this.panels, status: this.status, log: logs.log });
+    for (const d of commands.register()) this._register(d);
+    this._register(vscode.window.registerUriHandler(new JoinUriHandler((invite) => commands.joinFromInvite(invite))));
+    this._register(
+      vscode.window.registerWebviewPanelSerializer(CHAT_VIEW_TYPE, {
+        deserializeWebviewPanel: async (panel) => {
+          panel.webview.options = webviewOptions(context.extensionUri);
+          this.panels.revive(panel);
+          if (this.session.currentRoom && this.session.connectionState === 'offline') await commands.connect();
+        },
+      }),
+    );
+
+    this._register(vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('smc.displayName')) this.session.setDisplayName(readSettings().displayName);
+      if (e.affectsConfiguration('smc')) this.status.update();
+    }));
+    this._register(toDisposable(this.session.on('incoming', (room, item) => this.notify(room, item.name))));
+    this._register(toDisposable(this.session.on('error', (e) => {
+      // Connection failures are reported by the Connect command; others the user should see.
+      if (e.code === 'connection_failed' || e.code === 'protocol_error') return;
+      void vscode.window.showErrorMessage(`SMC: ${e.message}`);
+    })));
+  }
+
+  private notify(room: string, sender: string): void {
+    if (!readSettings().notifications) return;
+    const panel = this.panels.panel;
+    if (panel?.visible && panel.panel.active && vscode.window.state.focused) return;
+    const now = Date.now();
+    if (now - (this.lastNotified.get(room) ?? 0) < NOTIFY_INTERVAL_MS) return;
+    this.lastNotified.set(room, now);
+    const entry = this.session.rooms.find((r) => r.room === room);
+    void vscode.window
+      .showInformationMessage(`SMC: new message from ${notificationText(sender)} in ${notificationText(entry?.name ?? 'a room')}.`, 'Open Chat')
+      .then(async (choice) => {
+        if (choice !== 'Open Chat') return;
+        if (this.session.currentRoom?.room !== room) await this.session.setCurrent(room);
+        this.panels.open();
+      });
+  }
+
+  testing(): TestingApi {
+    return {
+      relayPort: () => this.relay.running?.port,
+      relayPid: () => this.relay.running?.pid,
+      connectionState: () => this.session.connectionState,
+      currentRoom: () => {
+        const r = this.session.currentRoom;
+        return r ? { room: r.room, name: r.name, relay: r.relay } : undefined;
+      },
+      statusText: () => this.status.text,
+      onlineCount: () => this.session.onlineCount(),
+    };
+  }
+
+  async shutdown(): Promise<void> {
+    await this.relay.stop(true);
+    await this.session.dispose();
+  }
+}
+
+let running: Extension | undefined;
+
+export function activate(context: vscode.ExtensionContext): { testing: TestingApi } {
+  const ext = new Extension(context);
+  running = ext;
+  context.subscriptions.push(ext);
+  return { testing: ext.testing() };
+}
+
+/** Stops the local relay gracefully (clients get `bye`) and closes the connection. */
+export async function deactivate(): Promise<void> {
+  const ext = running;
+  running = undefined;
+  await ext?.shutdown();
+}

@@ -1,0 +1,50 @@
+// What the status bar item says (issue 4 §1): offline / connecting / `$(lock) room · N online`,
+// with the unread count. Pure, so the exact strings (test hooks, src/shared/messages.ts) are
+// unit-tested.
+import type { ConnectionState } from '../core/client/types';
+
+export interface StatusInput {
+  state: ConnectionState;
+  relay: string;
+  roomName?: string;
+  online: number;
+  unread: number;
+  fingerprint?: string;
+}
+
+export interface StatusView {
+  text: string;
+  tooltip: string;
+  /** The command a click runs, and what it does, for the tooltip. */
+  command: 'smc.toggleConnection';
+}
+
+/** Status bar text may contain $(icon) syntax: a room name must not inject icons. */
+function plain(s: string): string {
+  const cleaned = s.replace(/\$\(/g, '$\u200B(').replace(/[\r\n]+/g, ' ');
+  return [...cleaned].length > 32 ? `${[...cleaned].slice(0, 32).join('')}…` : cleaned;
+}
+
+export function statusView(i: StatusInput): StatusView {
+  let text: string;
+  let action: string;
+  if (i.state === 'connected') {
+    text = i.roomName !== undefined ? `$(lock) ${plain(i.roomName)} · ${i.online} online` : '$(plug) SMC connected';
+    action = 'Click to disconnect.';
+  } else if (i.state === 'connecting') {
+    text = '$(sync~spin) SMC connecting…';
+    action = 'Click to stop connecting.';
+  } else {
+    text = '$(circle-slash) SMC offline';
+    action = 'Click to connect.';
+  }
+  if (i.unread > 0) text += ` $(bell-dot) ${i.unread}`;
+  const lines = [
+    i.state === 'connected' ? `SMC: connected to ${i.relay}` : i.state === 'connecting' ? `SMC: connecting to ${i.relay}` : `SMC: offline (relay ${i.relay})`,
+  ];
+  if (i.roomName !== undefined) lines.push(`Room: ${i.roomName}${i.state === 'connected' ? ` (${i.online} online)` : ''}`);
+  if (i.unread > 0) lines.push(`${i.unread} unread message${i.unread === 1 ? '' : 's'}`);
+  lines.push(`Your fingerprint: ${i.fingerprint ?? 'not created yet (run "SMC: Show My Fingerprint")'}`);
+  lines.push(action);
+  return { text, tooltip: lines.join('\n'), command: 'smc.toggleConnection' };
+}

@@ -1,0 +1,409 @@
+// The chat panel, in the browser. It renders what the host sends and collects input; it never
+// sees a key. Only the @vscode-elements components used are imported (bundle size).
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-textarea/index.js';
+import type { ChatItem, ConnectionView, PanelCommand, PanelSnapshot } from '../src/shared/messages';
+import { WEBVIEW_LIMITS } from '../src/shared/messages';
+import { WebviewMessenger, type VsCodeApi } from './messenger';
+import {
+  initialState, newestSeq, reduce, startsGroup, unreadCount, unreadMarkerKey,
+  type Action, type ViewState,
+} from './model';
+import { itemSignature, renderItem } from './render';
+import { displayName } from './text';
+
+declare function acquireVsCodeApi(): VsCodeApi;
+
+interface SavedState { draft?: string }
+
+const api = acquireVsCodeApi();
+const messenger = new WebviewMessenger(api, window);
+let state: ViewState = initialState();
+let loadingOlder = false;
+let loadingNewer = false;
+
+// ---- static layout -------------------------------------------------------------------
+
+function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function commandButton(command: PanelCommand, label: string, icon: string, secondary = false): HTMLElement {
+  const b = document.createElement('vscode-button');
+  b.dataset.command = command;
+  b.setAttribute('icon', icon);
+  b.setAttribute('aria-label', label);
+  if (secondary) b.setAttribute('secondary', '');
+  b.textContent = label;
+  return b;
+}
+
+const app = document.getElementById('app') ?? document.body;
+const header = h('header', { id: 'header' });
+const roomTitle = h('h1', { id: 'room-name' }, 'SMC');
+const connection = h('span', { id: 'connection', role: 'status' });
+const headerActions = h('div', { class: 'header-actions' });
+headerActions.append(commandButton('smc.copyInvite', 'Copy invite', 'link', true), commandButton('smc.showFingerprint', 'My fingerprint', 'key', true));
+header.append(roomTitle, connection, headerActions);
+
+const layout = h('div', { id: 'layout' });
+const timeline = h('div', { id: 'timeline' });
+const messagesEl = h('div', { id: 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', tabindex: '0' });
+const olderStatus = h('div', { id: 'older-status', class: 'older-status', 'aria-hidden': 'true' });
+const emptyState = h('div', { id: 'empty-state' });
+const newBelow = document.createElement('vscode-button');
+newBelow.id = 'new-below';
+newBelow.setAttribute('icon', 'arrow-down');
+newBelow.hidden = true;
+timeline.append(olderStatus, messagesEl, emptyState, newBelow);
+
+const aside = h('aside', { id: 'presence-panel', 'aria-labelledby': 'presence-title' });
+const presenceTitle = h('h2', { id: 'presence-title' }, 'Online');
+const presenceList = h('ul', { id: 'presence', 'aria-label': 'Members online' });
+aside.append(presenceTitle, presenceList);
+layout.append(timeline, aside);
+
+const typingEl = h('div', { id: 'typing', 'aria-live': 'polite' });
+const form = h('form', { id: 'composer-form', 'aria-label': 'Write a message' });
+const composer = document.createElement('vscode-textarea');
+composer.id = 'composer';
+composer.setAttribute('aria-label', 'Message');
+composer.setAttribute('label', 'Message');
+composer.setAttribute('placeholder', 'Message (Enter to send, Shift+Enter for a new line)');
+composer.setAttribute('resize', 'none');
+composer.setAttribute('rows', '3');
+const sendButton = document.createElement('vscode-button');
+sendButton.id = 'send';
+sendButton.setAttribute('icon', 'send');
+sendButton.setAttribute('aria-label', 'Send');
+sendButton.textContent = 'Send';
+const composerError = h('div', { id: 'composer-error', role: 'alert' });
+form.append(composer, sendButton);
+app.append(header, layout, typingEl, form, composerError);
+
+// ---- rendering -----------------------------------------------------------------------
+
+const rendered = new Map<string, { el: HTMLElement; sig: string }>();
+const marker = h('div', { id: 'unread-marker', class: 'unread-marker', role: 'separator', 'aria-label': 'New messages' }, 'New messages');
+
+function setConnectionText(c: ConnectionView, relay: string): void {
+  connection.textContent = c === 'connected' ? `connected to ${relay}` : c === 'connecting' ? `connecting to ${relay}…` : 'offline';
+  connection.dataset.state = c;
+}
+
+function renderEmptyState(): void {
+  emptyState.replaceChildren();
+  if (!state.room) {
+    emptyState.hidden = false;
+    emptyState.append(
+      h('p', {}, 'No room yet. Create one and send its invite to a teammate, or join with an invite link or a room name and passphrase.'),
+      commandButton('smc.createRoom', 'Create Room', 'add'),
+      commandButton('smc.joinRoom', 'Join Room', 'sign-in', true),
+      commandButton('smc.startRelay', 'Start a local relay', 'server-process', true),
+    );
+  } else if (state.connection === 'offline') {
+    emptyState.hidden = false;
+    emptyState.append(h('p', {}, 'Offline. Messages you write are kept and sent once connected.'), commandButton('smc.connect', 'Connect', 'plug'));
+  } else if (state.items.length === 0 && !state.hasOlder) {
+    emptyState.hidden = false;
+    emptyState.append(h('p', {}, 'No messages yet. Say hello, or select code in an editor and run "SMC: Share Selection".'));
+  } else {
+    emptyState.hidden = true;
+  }
+}
+
+function renderPresence(): void {
+  presenceTitle.textContent = `Online (${state.presence.online})`;
+  presenceList.replaceChildren();
+  for (const m of state.presence.members) {
+    const li = h('li', { class: m.verified ? 'member verified' : 'member unverified' });
+    if (m.verified && m.name) {
+      li.append(h('span', { class: 'name' }, displayName(m.name)), h('span', { class: 'fingerprint', title: `Fingerprint ${m.fingerprint ?? ''}` }, m.shortFingerprint ?? ''));
+    } else {
+      li.append(h('span', { class: 'name' }, 'unknown member (could not be verified)'));
+    }
+    presenceList.append(li);
+  }
+}
+
+function renderTyping(): void {
+  const names = state.typing.map((t) => displayName(t.name));
+  typingEl.textContent = names.length === 0 ? '' : names.length === 1 ? `${names[0] ?? ''} is typing…` : `${names.join(', ')} are typing…`;
+}
+
+function isNearBottom(): boolean {
+  return messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < 48;
+}
+
+/** Reconciles #messages with the window: elements are reused by key, rebuilt when changed. */
+function renderTimeline(): void {
+  const stick = isNearBottom();
+  // Keep what the user is looking at in place when items arrive or leave above it.
+  let anchor: { key: string; offset: number } | undefined;
+  if (!stick) {
+    for (const child of Array.from(messagesEl.children) as HTMLElement[]) {
+      if (child.offsetTop + child.offsetHeight > messagesEl.scrollTop && child.dataset.key) {
+        anchor = { key: child.dataset.key, offset: child.offsetTop - messagesEl.scrollTop };
+        break;
+      }
+    }
+  }
+  const now = Date.now();
+  const markerKey = unreadMarkerKey(state);
+  const wanted = new Set(state.items.map((x) => x.key));
+  for (const [key, r] of rendered) {
+    if (!wanted.has(key)) {
+      r.el.remove();
+      rendered.delete(key);
+    }
+  }
+  const desired: HTMLElement[] = [];
+  let prev: ChatItem | undefined;
+  for (const item of state.items) {
+    const isMarker = item.key === markerKey;
+    const groupStart = startsGroup(prev, item, isMarker);
+    const sig = itemSignature(item, groupStart);
+    let r = rendered.get(item.key);
+    if (!r || r.sig !== sig) {
+      const fresh = renderItem(item, groupStart, now);
+      if (r) r.el.replaceWith(fresh);
+      r = { el: fresh, sig };
+      rendered.set(item.key, r);
+    }
+    if (isMarker) desired.push(marker);
+    desired.push(r.el);
+    prev = item;
+  }
+  if (!markerKey) marker.remove();
+  let cursor: ChildNode | null = messagesEl.firstChild;
+  for (const node of desired) {
+    if (node === cursor) cursor = cursor.nextSibling;
+    else messagesEl.insertBefore(node, cursor);
+  }
+  while (cursor) {
+    const next: ChildNode | null = cursor.nextSibling;
+    cursor.remove();
+    cursor = next;
+  }
+  olderStatus.textContent = state.hasOlder ? (loadingOlder ? 'Loading older messages…' : 'Scroll up for older messages') : state.items.length > 0 ? 'Beginning of the room' : '';
+  if (stick && !state.hasNewer) messagesEl.scrollTop = messagesEl.scrollHeight;
+  else if (anchor) {
+    const a = rendered.get(anchor.key);
+    if (a) messagesEl.scrollTop = a.el.offsetTop - anchor.offset;
+  }
+  const unread = unreadCount(state);
+  newBelow.hidden = !(state.hasNewer || (!isNearBottom() && unread > 0));
+  newBelow.textContent = unread > 0 ? `${unread} new message${unread === 1 ? '' : 's'}` : 'Jump to newest';
+  newBelow.setAttribute('aria-label', newBelow.textContent);
+}
+
+function render(): void {
+  roomTitle.textContent = state.room ? displayName(state.room.name) : 'SMC';
+  document.title = state.room ? `SMC: ${displayName(state.room.name)}` : 'SMC Chat';
+  setConnectionText(state.connection, state.relay);
+  const canWrite = state.room !== undefined;
+  form.hidden = !canWrite;
+  (headerActions.querySelector('[data-command="smc.copyInvite"]') as HTMLElement | null)?.toggleAttribute('hidden', !canWrite);
+  renderEmptyState();
+  renderPresence();
+  renderTyping();
+  renderTimeline();
+}
+
+function dispatch(action: Action): void {
+  const next = reduce(state, action);
+  if (next === state) return;
+  state = next;
+  render();
+  maybeMarkRead();
+}
+
+// ---- reading, paging -----------------------------------------------------------------
+
+let markReadTimer: ReturnType<typeof setTimeout> | undefined;
+function maybeMarkRead(): void {
+  if (document.visibilityState !== 'visible' || state.hasNewer || !isNearBottom()) return;
+  const seq = newestSeq(state);
+  if (seq <= state.lastReadSeq) return;
+  clearTimeout(markReadTimer);
+  markReadTimer = setTimeout(() => {
+    dispatch({ type: 'read', seq });
+    messenger.request('markRead', { seq }).catch(() => undefined);
+  }, 300);
+}
+
+async function loadOlder(): Promise<void> {
+  const first = state.items[0];
+  if (loadingOlder || !state.hasOlder || !first) return;
+  loadingOlder = true;
+  messagesEl.setAttribute('aria-busy', 'true');
+  try {
+    const page = await messenger.request('loadOlder', { before: first.key });
+    dispatch({ type: 'older', items: page.items, hasOlder: page.hasOlder });
+  } catch (e) {
+    showError(e);
+  } finally {
+    loadingOlder = false;
+    messagesEl.removeAttribute('aria-busy');
+  }
+}
+
+async function loadNewer(): Promise<void> {
+  const last = state.items[state.items.length - 1];
+  if (loadingNewer || !state.hasNewer || !last) return;
+  loadingNewer = true;
+  try {
+    const page = await messenger.request('loadNewer', { after: last.key });
+    dispatch({ type: 'newer', items: page.items, hasNewer: page.hasNewer });
+  } catch (e) {
+    showError(e);
+  } finally {
+    loadingNewer = false;
+  }
+}
+
+messagesEl.addEventListener('scroll', () => {
+  if (messagesEl.scrollTop < 400) void loadOlder();
+  if (messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < 400) void loadNewer();
+  newBelow.hidden = !(state.hasNewer || (!isNearBottom() && unreadCount(state) > 0));
+  maybeMarkRead();
+}, { passive: true });
+
+newBelow.addEventListener('click', () => {
+  void (async () => {
+    while (state.hasNewer) {
+      const before = state.items.length;
+      await loadNewer();
+      if (state.items.length === before && state.hasNewer) break;
+    }
+    messagesEl.scrollTop = messagesEl.scrollHeight;
+    maybeMarkRead();
+  })();
+});
+
+document.addEventListener('visibilitychange', maybeMarkRead);
+
+// ---- input ---------------------------------------------------------------------------
+
+function showError(e: unknown): void {
+  composerError.textContent = e instanceof Error ? e.message : String(e);
+}
+
+function saveDraft(): void {
+  const saved: SavedState = { draft: composer.value };
+  api.setState(saved);
+}
+
+async function send(): Promise<void> {
+  const text = composer.value;
+  if (text.trim().length === 0) return;
+  composerError.textContent = '';
+  composer.value = '';
+  saveDraft();
+  try {
+    await messenger.request('send', { text });
+    messagesEl.scrollTop = messagesEl.scrollHeight;
+  } catch (e) {
+    // Nothing was queued: give the text back so nothing the user wrote is lost.
+    if (composer.value === '') composer.value = text;
+    saveDraft();
+    showError(e);
+  }
+}
+
+let lastTyping = 0;
+composer.addEventListener('input', () => {
+  saveDraft();
+  const now = Date.now();
+  if (now - lastTyping > 3_000 && composer.value.length > 0) {
+    lastTyping = now;
+    messenger.request('typing', {}).catch(() => undefined);
+  }
+});
+
+composer.addEventListener('keydown', (e: KeyboardEvent) => {
+  // Enter sends; Shift+Enter is a new line; nothing while an IME is composing (keyCode 229).
+  if (e.key === 'Enter' && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey && !e.isComposing && e.keyCode !== 229) {
+    e.preventDefault();
+    void send();
+  }
+});
+
+form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  void send();
+});
+sendButton.addEventListener('click', () => void send());
+
+document.addEventListener('click', (e) => {
+  const target = e.target as HTMLElement | null;
+  if (!target) return;
+  const link = target.closest('a');
+  if (link) {
+    // Links never navigate the webview; the host asks the user first.
+    e.preventDefault();
+    const href = link.getAttribute('href');
+    if (href) messenger.request('openLink', { href }).catch(showError);
+    return;
+  }
+  const command = target.closest<HTMLElement>('[data-command]')?.dataset.command;
+  if (command) {
+    messenger.request('runCommand', { command: command as PanelCommand }).catch(showError);
+    return;
+  }
+  const article = target.closest<HTMLElement>('article.message');
+  const key = article?.dataset.key;
+  if (!key) return;
+  if (target.closest('.retry')) messenger.request('retry', { key }).catch(showError);
+  else if (target.closest('.open-snippet')) messenger.request('openSnippet', { key }).catch(showError);
+  else {
+    const verify = target.closest<HTMLElement>('.verify-member');
+    if (verify?.dataset.name && verify.dataset.fingerprint) {
+      messenger.request('verifyMember', { name: verify.dataset.name, fingerprint: verify.dataset.fingerprint }).catch(showError);
+    }
+  }
+});
+
+// Middle clicks and keyboard activation of links go the same way as clicks.
+document.addEventListener('auxclick', (e) => {
+  if ((e.target as HTMLElement | null)?.closest('a')) e.preventDefault();
+});
+
+// ---- host events ----------------------------------------------------------------------
+
+messenger.on('snapshot', (s: PanelSnapshot) => {
+  rendered.clear();
+  messagesEl.replaceChildren();
+  dispatch({ type: 'snapshot', snapshot: s });
+  messagesEl.scrollTop = messagesEl.scrollHeight;
+});
+messenger.on('item', (p) => dispatch({ type: 'item', room: p.room, item: p.item }));
+messenger.on('presence', (p) => dispatch({ type: 'presence', room: p.room, presence: p.presence }));
+messenger.on('typing', (p) => dispatch({ type: 'typing', room: p.room, name: p.name, shortFingerprint: p.shortFingerprint, now: Date.now() }));
+messenger.on('connection', (p) => dispatch({ type: 'connection', state: p.state, relay: p.relay }));
+messenger.on('focusComposer', () => composer.focus());
+
+setInterval(() => dispatch({ type: 'tick', now: Date.now() }), 1_000);
+window.addEventListener('pagehide', () => messenger.dispose());
+
+const saved = api.getState() as SavedState | undefined;
+if (saved && typeof saved.draft === 'string') composer.value = saved.draft;
+
+render();
+messenger
+  .request('ready', {})
+  .then((snapshot) => {
+    rendered.clear();
+    messagesEl.replaceChildren();
+    dispatch({ type: 'snapshot', snapshot });
+    messagesEl.scrollTop = messagesEl.scrollHeight;
+    performance.mark('smc-first-paint');
+    document.body.dataset.ready = 'true';
+  })
+  .catch(showError);
+
+// Exposed for end-to-end measurements only: how many items the bounded window holds.
+document.body.dataset.windowSize = String(WEBVIEW_LIMITS.windowSize);

@@ -1,0 +1,137 @@
+// DOM for one timeline item. Every network string goes in as a text node, or through
+// renderMarkdown + sanitizedFragment; nothing sender-controlled is ever set as innerHTML
+// directly, and no attribute takes a sender-controlled value except a checked link href.
+import type { ChatItem } from '../src/shared/messages';
+import { highlight } from './highlight';
+import { renderMarkdown } from './markdown';
+import { sanitizedFragment } from './sanitize';
+import { displayName, formatTime, neutraliseBidi } from './text';
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function button(className: string, label: string, icon: string, secondary = true): HTMLElement {
+  const b = document.createElement('vscode-button');
+  b.className = className;
+  b.setAttribute('icon', icon);
+  if (secondary) b.setAttribute('secondary', '');
+  b.setAttribute('aria-label', label);
+  b.textContent = label;
+  return b;
+}
+
+function codicon(name: string, label?: string): HTMLElement {
+  const i = el('span', `codicon codicon-${name}`);
+  if (label) {
+    i.setAttribute('role', 'img');
+    i.setAttribute('aria-label', label);
+  } else {
+    i.setAttribute('aria-hidden', 'true');
+  }
+  return i;
+}
+
+function senderHeader(item: ChatItem, now: number): HTMLElement {
+  const header = el('header', 'sender');
+  header.append(el('span', 'name', displayName(item.name)));
+  const fp = el('span', 'fingerprint', item.shortFingerprint);
+  fp.title = `Fingerprint ${item.fingerprint}`;
+  header.append(fp);
+  const time = el('time', 'time', formatTime(item.ts, now));
+  time.dateTime = new Date(item.ts).toISOString();
+  time.title = new Date(item.ts).toLocaleString();
+  header.append(time);
+  if (item.keyChanged) {
+    const warn = el('span', 'key-changed');
+    warn.append(codicon('warning'), document.createTextNode(' key changed'));
+    warn.title = `${displayName(item.name)} now signs with another key (${item.fingerprint}). Compare it with them over another channel before trusting it.`;
+    header.append(warn);
+    const verify = button('verify-member', 'Verify…', 'verified');
+    verify.dataset.name = item.name;
+    verify.dataset.fingerprint = item.fingerprint;
+    header.append(verify);
+  }
+  return header;
+}
+
+function snippetBlock(item: ChatItem): HTMLElement {
+  const s = item.snippet;
+  const fig = el('figure', 'snippet');
+  if (!s) return fig;
+  const caption = el('figcaption');
+  const where = el('span', 'snippet-path', `${neutraliseBidi(s.path)}:${s.start}${s.end !== s.start ? `–${s.end}` : ''}`);
+  caption.append(codicon('file-code'), where, el('span', 'snippet-lang', neutraliseBidi(s.lang)));
+  const open = button('open-snippet', 'Open in editor', 'go-to-file');
+  open.title = `Open ${s.path} at line ${s.start} in your workspace`;
+  caption.append(open);
+  fig.append(caption);
+  const pre = el('pre', 'code');
+  const code = el('code');
+  for (const t of highlight(neutraliseBidi(s.code), s.lang)) {
+    if (t.cls) code.append(el('span', `tok-${t.cls}`, t.text));
+    else code.append(document.createTextNode(t.text));
+  }
+  pre.append(code);
+  pre.tabIndex = 0;
+  pre.setAttribute('aria-label', `Code from ${s.path}, lines ${s.start} to ${s.end}`);
+  fig.append(pre);
+  return fig;
+}
+
+function ownStatus(item: ChatItem): HTMLElement {
+  const status = el('div', 'status');
+  if (item.state === 'sending') status.append(codicon('loading codicon-modifier-spin'), document.createTextNode(' sending…'));
+  else if (item.state === 'sent') status.append(codicon('check', 'sent'));
+  else if (item.state === 'failed') {
+    status.append(codicon('error'), document.createTextNode(` not sent${item.error ? `: ${item.error}` : ''} `));
+    status.append(button('retry', 'Retry sending', 'refresh'));
+    status.setAttribute('role', 'alert');
+  }
+  return status;
+}
+
+/** The element for one item; `groupStart` shows the sender header above it. */
+export function renderItem(item: ChatItem, groupStart: boolean, now: number): HTMLElement {
+  const article = el('article', 'message');
+  article.dataset.key = item.key;
+  article.dataset.state = item.state;
+  article.dataset.kind = item.kind;
+  if (item.own) article.classList.add('own');
+  if (groupStart) article.classList.add('group-start');
+
+  if (item.kind === 'unverifiable') {
+    article.classList.add('unverifiable');
+    article.append(codicon('shield'), el('span', 'unverifiable-text', ' A message could not be verified and is not shown.'));
+    return article;
+  }
+  if (groupStart) article.append(senderHeader(item, now));
+  else {
+    // Screen readers read items one by one: keep the sender in each, off screen.
+    article.append(el('span', 'sr-only', `${displayName(item.name)}, ${formatTime(item.ts, now)}: `));
+  }
+  if (item.type === 'text') {
+    const body = el('div', 'body');
+    body.append(sanitizedFragment(renderMarkdown(item.text ?? '')));
+    article.append(body);
+  } else if (item.type === 'snippet') {
+    if (item.text) {
+      const body = el('div', 'body');
+      body.append(sanitizedFragment(renderMarkdown(item.text)));
+      article.append(body);
+    }
+    article.append(snippetBlock(item));
+  } else {
+    article.append(el('div', 'body unsupported', `(a "${neutraliseBidi(item.type).slice(0, 32)}" message this version cannot show)`));
+  }
+  if (item.own) article.append(ownStatus(item));
+  return article;
+}
+
+/** What decides whether an item's element must be rebuilt. */
+export function itemSignature(item: ChatItem, groupStart: boolean): string {
+  return `${item.state}|${item.seq ?? ''}|${groupStart ? 1 : 0}|${item.keyChanged ? 1 : 0}|${item.error ?? ''}`;
+}

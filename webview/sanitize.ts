@@ -1,0 +1,47 @@
+// Defence in depth behind markdown.ts: the HTML that markdown-it produced is parsed into an
+// inert <template> and rebuilt keeping only the elements and attributes that Markdown can
+// produce. Anything else (which markdown-it with html:false should never emit) is dropped,
+// its text kept. Inline `style` attributes (table alignment) are dropped too: the CSP forbids
+// them and they would be reported as violations.
+import { isAllowedLink } from './markdown';
+
+const ALLOWED_TAGS = new Set([
+  'P', 'BR', 'EM', 'STRONG', 'S', 'DEL', 'CODE', 'PRE', 'BLOCKQUOTE', 'UL', 'OL', 'LI', 'A', 'HR',
+  'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'TABLE', 'THEAD', 'TBODY', 'TR', 'TH', 'TD',
+]);
+const ALLOWED_ATTRS: Record<string, Set<string>> = {
+  A: new Set(['href', 'title', 'rel', 'class']),
+  OL: new Set(['start']),
+  CODE: new Set(['class']),
+};
+
+function cleanInto(source: Node, target: Node, doc: Document): void {
+  for (const child of Array.from(source.childNodes)) {
+    if (child.nodeType === Node.TEXT_NODE) {
+      target.appendChild(doc.createTextNode(child.textContent ?? ''));
+    } else if (child.nodeType === Node.ELEMENT_NODE) {
+      const el = child as Element;
+      if (!ALLOWED_TAGS.has(el.tagName)) {
+        cleanInto(el, target, doc);
+        continue;
+      }
+      const copy = doc.createElement(el.tagName.toLowerCase());
+      const allowed = ALLOWED_ATTRS[el.tagName];
+      for (const attr of Array.from(el.attributes)) {
+        if (!allowed?.has(attr.name)) continue;
+        if (attr.name === 'href' && !isAllowedLink(attr.value)) continue;
+        copy.setAttribute(attr.name, attr.value);
+      }
+      cleanInto(el, copy, doc);
+      target.appendChild(copy);
+    }
+  }
+}
+
+export function sanitizedFragment(html: string, doc: Document = document): DocumentFragment {
+  const template = doc.createElement('template');
+  template.innerHTML = html;
+  const out = doc.createDocumentFragment();
+  cleanInto(template.content, out, doc);
+  return out;
+}

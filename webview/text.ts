@@ -1,0 +1,38 @@
+// Text hygiene for strings that came from the network (PRODUCT.md: every string the panel
+// shows is hostile). Pure functions, no DOM, so they are unit-tested in plain Node.
+
+/**
+ * Bidirectional control characters (Trojan Source, CVE-2021-42574) and the invisible marks
+ * that reorder text. They are replaced by a visible token so that a message cannot make the
+ * text the reader sees differ from the text it contains.
+ */
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+export function neutraliseBidi(s: string): string {
+  return s.replace(BIDI_CONTROLS, (c) => `⟦U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}⟧`);
+}
+
+export function hasBidiControls(s: string): boolean {
+  BIDI_CONTROLS.lastIndex = 0;
+  const found = BIDI_CONTROLS.test(s);
+  BIDI_CONTROLS.lastIndex = 0;
+  return found;
+}
+
+/** A display name as shown: bidi neutralised, other control characters dropped, bounded. */
+export function displayName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  const cleaned = neutraliseBidi(name).replace(/[\u0000-\u001F\u007F-\u009F]/g, '');
+  const chars = [...cleaned];
+  return chars.length > 80 ? `${chars.slice(0, 80).join('')}…` : chars.join('') || '(no name)';
+}
+
+/** "14:05" for today, "12 Nov 14:05" otherwise; in the viewer's own time zone. */
+export function formatTime(ts: number, now: number): string {
+  const d = new Date(ts);
+  const n = new Date(now);
+  const hm = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  if (d.getFullYear() === n.getFullYear() && d.getMonth() === n.getMonth() && d.getDate() === n.getDate()) return hm;
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  return `${d.getDate()} ${months[d.getMonth()] ?? ''} ${hm}`;
+}
