@@ -3,9 +3,13 @@
 import { SMC_VERSION } from './version';
 import type { Command } from './command';
 import { relayCommand } from './relay';
+import { roomCommand } from './room';
+import { chatCommand } from './chat';
 
 const COMMANDS: Record<string, Command> = {
   relay: relayCommand,
+  room: roomCommand,
+  chat: chatCommand,
 };
 
 function usage(): string {

@@ -122,6 +122,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private outageReported = false;
   private drainWaiters: (() => void)[] = [];
   private readonly tagCache = new Map<string, OpenResult>();
+  private readonly presenceByRoom = new Map<string, PresenceUpdate>();
 
   constructor(private readonly options: RelayClientOptions) {
     super();
@@ -547,9 +548,19 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       return;
     }
     const known = this.knownKeys.check(rs.room, m.name, m.fingerprint);
-    if (known === 'new') this.knownKeys.trust(rs.room, m.name, m.fingerprint);
+    if (known === 'new') this.trust(rs.room, m.name, m.fingerprint);
     m.keyChanged = known === 'changed';
     this.emit('message', m);
+  }
+
+  /** Remembers a key (§2.4); a persisting store may answer with a promise, whose failure is logged. */
+  trust(room: string, name: string, fp: string): void {
+    try {
+      const r = this.knownKeys.trust(room, name, fp);
+      if (r instanceof Promise) r.catch((err: unknown) => this.log('known_keys_save_failed', { error: err instanceof Error ? err.message : String(err) }));
+    } catch (err) {
+      this.log('known_keys_save_failed', { error: err instanceof Error ? err.message : String(err) });
+    }
   }
 
   private onEphemeral(rs: RoomState, f: MsgFrame): void {
@@ -674,8 +685,6 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     this.presenceByRoom.set(rs.room, update);
     this.emit('presence', update);
   }
-
-  private readonly presenceByRoom = new Map<string, PresenceUpdate>();
 
   private openTag(rs: RoomState, tag: string): OpenResult {
     const key = `${rs.room}/${tag}`;

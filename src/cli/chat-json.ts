@@ -1,0 +1,77 @@
+// `smc chat --json`, for scripts (issue 3 §4): every line of stdin is sent as a text message;
+// every message received, history and live, is one JSON object per line on stdout; one that
+// cannot be verified is {"seq","id","error"}, never its content. Own messages are printed only
+// with --own, once acked (so a script can count its acks). At end of input it waits for the
+// first catch-up and for every ack, at most --timeout, then exits (0, or 5 on timeout).
+import { createInterface } from 'node:readline';
+import { ClientError } from '../core/client/index';
+import type { ChatContext } from './chat';
+import { CHAT_EXIT } from './chat-session';
+import { jsonMessage, jsonUnverifiable } from './chat-format';
+import { LineWriter } from './chat-output';
+
+export async function runJsonChat(ctx: ChatContext): Promise<number> {
+  const { client, room, flags } = ctx;
+  const out = new LineWriter(process.stdout);
+  const err = (msg: string): void => void process.stderr.write(`smc chat: ${msg}\n`);
+
+  let markSynced = (): void => undefined;
+  const firstSync = new Promise<void>((resolve) => (markSynced = resolve));
+  client.on('synced', (s) => {
+    if (s.room === room) markSynced();
+  });
+  client.on('message', (m) => {
+    if (m.room === room && (!m.own || flags.own)) out.line(jsonMessage(m, flags.own));
+  });
+  client.on('unverifiable', (u) => {
+    if (u.room === room) out.line(jsonUnverifiable(u));
+  });
+  // Own messages sent now: printed when the relay acks them (the object gets its seq then).
+  const sentNow = new Map<string, ReturnType<typeof client.sendText>['message']>();
+  client.on('outgoing', (o) => {
+    if (o.state !== 'sent' || !flags.own) return;
+    const m = sentNow.get(o.id);
+    sentNow.delete(o.id);
+    if (m !== undefined) out.line(jsonMessage(m, true));
+  });
+  client.on('error', (e) => err(e.message));
+
+  client.connect();
+  client.join({ key: ctx.key, name: ctx.roomName, lastSeq: ctx.lastSeq });
+
+  let refused = 0;
+  const input = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  input.on('line', (line) => {
+    if (line.length === 0) return;
+    try {
+      const o = client.sendText(room, line);
+      if (flags.own) sentNow.set(o.id, o.message);
+    } catch (e) {
+      if (!(e instanceof ClientError)) throw e;
+      refused++;
+      err(`not sent: ${e.message}`);
+    }
+  });
+  await new Promise<void>((resolve) => input.once('close', resolve));
+
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), flags.timeoutMs)));
+  const outcome = await Promise.race([Promise.all([firstSync, client.drain()]).then(([, d]) => d), timedOut]);
+  clearTimeout(timer);
+  out.flush();
+  let code: number = refused > 0 ? CHAT_EXIT.other : CHAT_EXIT.ok;
+  if (outcome === 'timeout') {
+    const n = client.pendingCount;
+    const secs = flags.timeoutMs / 1000;
+    err(n > 0
+      ? `${n} message(s) not acknowledged by the relay at ${ctx.relay} within ${secs} s; giving up (they were not necessarily lost: the relay may have stored some)`
+      : `could not reach the relay at ${ctx.relay} within ${secs} s`);
+    code = CHAT_EXIT.unacked;
+  } else if (outcome.failed > 0) {
+    err(`${outcome.failed} message(s) refused by the relay`);
+    code = CHAT_EXIT.other;
+  }
+  await client.disconnect();
+  out.flush();
+  return code;
+}

@@ -1,0 +1,97 @@
+// What `smc room` and `smc chat` share: the config directory ($SMC_HOME) with the identity and
+// room keys (secrets.json, mode 0600) and the room list (state.json), relay addresses, exit
+// codes, and the errors that end a command with one clear line.
+import { userInfo } from 'node:os';
+import { KeyStore, KnownKeys, RoomList } from '../core/keys/index';
+import type { Identity } from '../core/crypto/index';
+import { MAX_NAME_CHARS } from '../core/crypto/index';
+import { FileSecretStore, FileStateStore, FileStoreError, smcHome } from '../node/fileStores';
+
+/** Exit codes of `smc room` and `smc chat` (listed in their --help). */
+export const CHAT_EXIT = {
+  ok: 0,
+  /** Anything else: the message says what. */
+  other: 1,
+  /** Bad arguments or a malformed invite. */
+  usage: 2,
+  /** --json: messages still not acknowledged by the relay when --timeout ran out. */
+  unacked: 5,
+  /** The key store refused to load (file permissions too open, damaged file). */
+  keyStore: 6,
+} as const;
+
+export const DEFAULT_RELAY = '127.0.0.1:7878';
+/** The display name last used by `smc chat`, reused when --name is not given. */
+export const LAST_NAME_STATE = 'smc.cli.displayName';
+
+/** An error that ends the command: a one-line message on stderr and an exit code. */
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export const usageError = (message: string): CliError => new CliError(message, CHAT_EXIT.usage);
+
+/** Parses "HOST:PORT" or "[IPv6]:PORT". */
+export function parseRelayAddress(s: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw usageError(`--relay must be HOST:PORT (for example 127.0.0.1:7878 or [::1]:7878), not "${s}"`);
+  }
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export function formatRelayAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The stores of one `smc` invocation, all in $SMC_HOME. */
+export interface Session {
+  home: string;
+  state: FileStateStore;
+  keys: KeyStore;
+  rooms: RoomList;
+  known: KnownKeys;
+  identity: Identity;
+}
+
+/** Opens $SMC_HOME (creating it 0700), loads or creates the identity. */
+export async function openSession(): Promise<Session> {
+  const home = smcHome();
+  try {
+    const secrets = new FileSecretStore(home);
+    const state = new FileStateStore(home);
+    const keys = new KeyStore(secrets);
+    const identity = await keys.identity();
+    return { home, state, keys, rooms: new RoomList(state), known: new KnownKeys(state), identity };
+  } catch (err) {
+    if (err instanceof FileStoreError || (err instanceof Error && err.name === 'KeyStoreError')) {
+      throw new CliError(err.message, CHAT_EXIT.keyStore);
+    }
+    throw err;
+  }
+}
+
+/** Checks a display name (§2.3: 1-64 characters). */
+export function checkDisplayName(name: string): string {
+  const n = [...name].length;
+  if (n < 1 || n > MAX_NAME_CHARS) throw usageError(`--name must be 1 to ${MAX_NAME_CHARS} characters`);
+  return name;
+}
+
+/** --name, else the last name used, else the login name. */
+export function displayNameFor(session: Session, flag: string | undefined): string {
+  if (flag !== undefined) return checkDisplayName(flag);
+  const last = session.state.get<unknown>(LAST_NAME_STATE);
+  if (typeof last === 'string' && last.length > 0) return last;
+  let user = 'me';
+  try {
+    user = userInfo().username || user;
+  } catch {
+    // no passwd entry (some containers): keep the fallback
+  }
+  return [...user].slice(0, MAX_NAME_CHARS).join('');
+}

@@ -1,0 +1,167 @@
+// Interactive `smc chat` (issue 3 §4): history, then live messages, above a prompt that incoming
+// messages never break: each batch of output clears the prompt line, prints, and redraws the
+// prompt with what the user had typed (readline keeps the line buffer and cursor).
+import { clearLine, createInterface, cursorTo, moveCursor } from 'node:readline';
+import { ClientError } from '../core/client/index';
+import type { ChatMessage, PresenceUpdate } from '../core/client/index';
+import { nameKey } from '../core/keys/index';
+import type { ChatContext } from './chat';
+import { CHAT_EXIT } from './chat-session';
+import { ANSI, PLAIN, formatMessage, formatUnverifiable, terminalSafeLine, type Style } from './chat-format';
+import { LineWriter } from './chat-output';
+
+const HELP = [
+  'Commands:',
+  '  /who            who is online, with their short fingerprints',
+  "  /verify NAME    show NAME's full fingerprint and trust it (compare it with NAME by another channel)",
+  '  /fingerprint    your own full fingerprint',
+  '  /help           this list',
+  '  /stop           leave the room and exit (also Ctrl-D, Ctrl-C)',
+  'Anything else is sent as a message (Markdown).',
+].join('\n');
+
+/** How long /stop waits for the relay to acknowledge what was typed before leaving. */
+const STOP_DRAIN_MS = 3_000;
+
+export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
+  const { client, room } = ctx;
+  const tty = process.stdout.isTTY === true;
+  const style: Style = tty && process.env.NO_COLOR === undefined ? ANSI : PLAIN;
+  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: `${terminalSafeLine(client.name)}> `, terminal: tty });
+
+  const out = new LineWriter(process.stdout, {
+    before: () => {
+      if (tty) {
+        cursorTo(process.stdout, 0);
+        clearLine(process.stdout, 0);
+      }
+    },
+    after: () => rl.prompt(true),
+  });
+  const info = (text: string): void => out.line(style.dim(`-- ${text} --`));
+
+  // Latest fingerprint seen per name (messages and presence), for /verify.
+  const seenKeys = new Map<string, { name: string; fingerprint: string }>();
+  const remember = (name: string, fingerprint: string): void => void seenKeys.set(nameKey(name), { name, fingerprint });
+
+  let historyShown = 0;
+  let firstSync = true;
+  client.on('message', (m: ChatMessage) => {
+    if (m.room !== room) return;
+    remember(m.name, m.fingerprint);
+    if (m.history && firstSync) historyShown++;
+    out.line(formatMessage(m, style));
+  });
+  client.on('unverifiable', (u) => {
+    if (u.room === room) out.line(formatUnverifiable(u, style));
+  });
+  client.on('synced', (s) => {
+    if (s.room !== room || !firstSync) return;
+    firstSync = false;
+    if (historyShown > 0) info(`${historyShown} earlier message(s) above${s.more ? ' (older ones stay on the relay)' : ''}; new messages appear below`);
+    else info('no earlier messages; new messages appear below');
+  });
+  client.on('outgoing', (o) => {
+    if (o.room === room && o.state === 'failed') out.line(style.warn(`  !! not delivered yet: ${o.error ?? 'no answer from the relay'}`));
+  });
+  client.on('state', (state, detail) => {
+    if (state === 'connected') info(`connected to ${ctx.relay}, room "${terminalSafeLine(ctx.roomName)}"`);
+    else if (state === 'connecting' && detail !== undefined) info(`reconnecting: ${detail}`);
+  });
+  client.on('error', (e) => out.line(style.warn(`!! ${e.message}`)));
+
+  let members = new Map<string, string>();
+  client.on('presence', (p: PresenceUpdate) => {
+    if (p.room !== room || client.state !== 'connected') return;
+    const next = new Map<string, string>();
+    for (const m of p.members) {
+      if (m.self) continue;
+      next.set(m.sid, m.verified ? terminalSafeLine(m.name!) : 'an unverified member');
+      if (m.verified) remember(m.name!, m.fingerprint!);
+    }
+    for (const [sid, name] of next) if (!members.has(sid)) info(`${name} is here`);
+    for (const [sid, name] of members) if (!next.has(sid)) info(`${name} left`);
+    members = next;
+  });
+
+  const who = (): void => {
+    const p = client.presence(room);
+    if (p === undefined || client.state !== 'connected') return info('not connected; nobody is known to be online');
+    const lines = p.members.map((m) => {
+      const name = m.verified ? `${terminalSafeLine(m.name!)} (${m.fingerprint!.slice(0, 9)})` : 'someone whose presence could not be verified';
+      return `   ${name}${m.self ? ' (you)' : ''}`;
+    });
+    out.line([`${p.online} online:`, ...lines].join('\n'));
+  };
+
+  const verify = (name: string): void => {
+    if (name === '') return void out.line('Usage: /verify NAME');
+    const seen = seenKeys.get(nameKey(name));
+    if (seen === undefined) return void out.line(`No key seen for "${terminalSafeLine(name)}" in this room yet.`);
+    client.trust(room, seen.name, seen.fingerprint);
+    out.line([
+      `${terminalSafeLine(seen.name)}'s fingerprint: ${style.bold(seen.fingerprint)}`,
+      `Compare it with what ${terminalSafeLine(seen.name)} sees in /fingerprint, by phone or in person.`,
+      'It is now the trusted key for this name in this room: messages signed with it are no longer marked.',
+    ].join('\n'));
+  };
+
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((resolve) => (resolveDone = resolve));
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    info('leaving');
+    out.flush();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([client.drain(), new Promise((r) => (timer = setTimeout(r, STOP_DRAIN_MS)))]);
+    clearTimeout(timer);
+    const unsent = client.pendingCount;
+    if (unsent > 0) process.stdout.write(`${unsent} message(s) were not delivered.\n`);
+    await client.leave(room).catch(() => undefined);
+    await client.disconnect();
+    rl.close();
+    resolveDone(unsent > 0 ? CHAT_EXIT.unacked : CHAT_EXIT.ok);
+  };
+
+  rl.on('line', (line) => {
+    if (tty) {
+      // Replace the echoed input line by the formatted message (or the command's answer).
+      moveCursor(process.stdout, 0, -1);
+      clearLine(process.stdout, 0);
+    }
+    const text = line.trim();
+    if (text.startsWith('/')) {
+      const [cmd, ...rest] = text.split(/\s+/);
+      const arg = rest.join(' ');
+      switch (cmd) {
+        case '/help': out.line(HELP); break;
+        case '/who': who(); break;
+        case '/verify': verify(arg); break;
+        case '/fingerprint': out.line(`Your fingerprint: ${style.bold(client.fingerprint)}`); break;
+        case '/stop': case '/quit': case '/exit': void stop(); return;
+        default: out.line(`Unknown command ${terminalSafeLine(cmd ?? '')}; /help lists them.`);
+      }
+      if (!stopping) rl.prompt(true);
+      return;
+    }
+    if (text.length === 0) return void rl.prompt(true);
+    try {
+      const sent = client.sendText(room, line);
+      out.line(formatMessage(sent.message, style));
+    } catch (e) {
+      if (!(e instanceof ClientError)) throw e;
+      out.line(style.warn(`!! not sent: ${e.message}`));
+    }
+  });
+  rl.on('close', () => void stop());
+  rl.on('SIGINT', () => void stop());
+  if (tty) process.stdin.on('keypress', () => client.setTyping(room));
+
+  info(`joining "${terminalSafeLine(ctx.roomName)}" on ${ctx.relay} as ${terminalSafeLine(client.name)} (${client.fingerprint.slice(0, 9)}); /help for commands`);
+  client.connect();
+  client.join({ key: ctx.key, name: ctx.roomName, lastSeq: ctx.lastSeq });
+  rl.prompt();
+  return done;
+}

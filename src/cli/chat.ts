@@ -1,0 +1,251 @@
+// `smc chat`: the terminal client (issue 3 §4). Resolves which room to join (an invite, a room
+// name and a passphrase file, or a room stored by `smc room new`), stores its key, then runs
+// interactively (chat-tty.ts) or for scripts with --json (chat-json.ts).
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import {
+  InviteError, PASSPHRASE_WARN_LENGTH, deriveRoomId, isWeakPassphrase, parseInvite, roomKeyFromPassphrase,
+} from '../core/crypto/index';
+import { RelayClient } from '../core/client/index';
+import type { Command } from './command';
+import {
+  CHAT_EXIT, CliError, DEFAULT_RELAY, LAST_NAME_STATE, displayNameFor, formatRelayAddress, openSession,
+  parseRelayAddress, usageError, type Session,
+} from './chat-session';
+import { runJsonChat } from './chat-json';
+import { runInteractiveChat } from './chat-tty';
+import { SMC_VERSION } from './version';
+
+function help(): string {
+  return [
+    'Usage: smc chat INVITE [options]',
+    '       smc chat --room NAME --passphrase-file FILE [--relay HOST:PORT] [options]',
+    '       smc chat --room NAME [--relay HOST:PORT] [options]     (a room made by smc room new)',
+    '',
+    'Joins a room end to end encrypted: the relay stores and forwards only ciphertext.',
+    '',
+    'Options:',
+    '  --name NAME             your display name (default: the last one used, else your login name)',
+    '  --room NAME             the room name (with --passphrase-file, or a room stored by smc room new)',
+    '  --passphrase-file FILE  derive the room key from the passphrase in FILE (its trailing newline',
+    `                          is not part of it; shorter than ${PASSPHRASE_WARN_LENGTH} characters gets a warning)`,
+    `  --relay HOST:PORT       the relay (default ${DEFAULT_RELAY}; an invite names its own)`,
+    '  --history N             on the first join of a room, show the newest N messages (default 200);',
+    '                          later joins show everything since the last message seen',
+    '  --json                  for scripts: no prompt; each line of stdin is sent as a message; each',
+    '                          received message is printed as one JSON object per line:',
+    '                          {"seq","ts","id","name","fingerprint","type","text","verified","keyChanged"}',
+    '                          (+ "snippet" for snippets); one that cannot be verified is printed as',
+    '                          {"seq","id","error"} and never its content. Your own messages are not',
+    '                          printed unless --own is given. At end of input it waits until the',
+    '                          relay acknowledged every sent message, then exits 0.',
+    '  --own                   with --json: also print your own messages (with "own": true) once',
+    '                          the relay has acknowledged them (a script can count its acks)',
+    '  --timeout SECONDS       with --json: how long to wait at end of input for the relay to',
+    '                          acknowledge everything (default 30); then exit 5',
+    '  -h, --help              show this help',
+    '',
+    'Interactive commands: /who (who is online), /verify NAME (show and trust NAME\'s fingerprint),',
+    '  /fingerprint (yours), /help, /stop (leave and exit; also Ctrl-D or Ctrl-C).',
+    '',
+    'Environment: SMC_HOME  where keys and state live (default ~/.config/smc; files mode 0600)',
+    '             NO_COLOR  no colours',
+    '',
+    'Examples:',
+    "  smc chat 'smc://127.0.0.1:7878/design#…' --name alice",
+    '  smc chat --room design',
+    '  smc chat --relay 10.0.0.5:7878 --room standup --passphrase-file ~/.standup-pass',
+    "  echo 'build 421 failed' | smc chat --json 'smc://…'",
+    "  smc chat --json 'smc://…' < /dev/null | jq -r .text      # print the room's history",
+    '',
+    'Exit codes: 0 done, 1 other error, 2 usage error (bad option or invite),',
+    '            5 --json: messages not acknowledged within --timeout, 6 key store refused',
+    '            (e.g. secrets.json readable by others: fix with chmod 600).',
+    '',
+  ].join('\n');
+}
+
+interface ChatFlags {
+  invite?: string;
+  room?: string;
+  passphraseFile?: string;
+  relay?: string;
+  name?: string;
+  json: boolean;
+  own: boolean;
+  history: number;
+  timeoutMs: number;
+}
+
+function parseFlags(args: string[]): ChatFlags | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args, strict: true, allowPositionals: true,
+      options: {
+        room: { type: 'string' }, 'passphrase-file': { type: 'string' }, relay: { type: 'string' },
+        name: { type: 'string' }, json: { type: 'boolean' }, own: { type: 'boolean' },
+        history: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help === true) return 'help';
+  if (parsed.positionals.length > 1) throw usageError(`one invite at most, got ${parsed.positionals.length} arguments`);
+  const count = (flag: string, s: string | undefined, dflt: number, max: number): number => {
+    if (s === undefined) return dflt;
+    const n = Number(s);
+    if (!/^\d+$/.test(s) || !Number.isSafeInteger(n) || n > max) throw usageError(`--${flag} must be a whole number from 0 to ${max}, not "${s}"`);
+    return n;
+  };
+  const flags: ChatFlags = {
+    json: v.json === true, own: v.own === true,
+    history: count('history', v.history, 200, 100_000),
+    timeoutMs: count('timeout', v.timeout, 30, 86_400) * 1000,
+  };
+  if (parsed.positionals[0] !== undefined) flags.invite = parsed.positionals[0];
+  if (v.room !== undefined) flags.room = v.room;
+  if (v['passphrase-file'] !== undefined) flags.passphraseFile = v['passphrase-file'];
+  if (v.relay !== undefined) flags.relay = v.relay;
+  if (v.name !== undefined) flags.name = v.name;
+  if (flags.own && !flags.json) throw usageError('--own goes with --json');
+  return flags;
+}
+
+/** The room to join: its key, name, relay address. */
+interface Target {
+  key: Buffer;
+  name: string;
+  host: string;
+  port: number;
+}
+
+async function readPassphrase(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw usageError(`cannot read the passphrase file ${file}${code ? ` (${code})` : ''}`);
+  }
+  // The file's trailing newline is not part of the passphrase (issue 3 §4); one only.
+  const passphrase = text.replace(/\r?\n$/, '');
+  if (passphrase.length === 0) throw usageError(`the passphrase file ${file} is empty`);
+  return passphrase;
+}
+
+async function resolveTarget(flags: ChatFlags, session: Session): Promise<Target> {
+  if (flags.invite !== undefined) {
+    if (flags.room !== undefined || flags.passphraseFile !== undefined || flags.relay !== undefined) {
+      throw usageError('give either an invite, or --room (with --passphrase-file and --relay), not both');
+    }
+    let inv;
+    try {
+      inv = parseInvite(flags.invite);
+    } catch (err) {
+      if (err instanceof InviteError) throw usageError(`invalid invite: ${err.message}`);
+      throw err;
+    }
+    if (inv.tls !== undefined) throw usageError('this invite is for a TLS relay (smcs://), which smc chat does not support yet');
+    return { key: inv.key, name: inv.name, host: inv.host, port: inv.port };
+  }
+  if (flags.room === undefined) throw usageError('say which room: an invite, or --room NAME (see smc chat --help)');
+  if (flags.passphraseFile !== undefined) {
+    const { host, port } = parseRelayAddress(flags.relay ?? DEFAULT_RELAY);
+    const passphrase = await readPassphrase(flags.passphraseFile);
+    if (isWeakPassphrase(passphrase)) {
+      process.stderr.write(
+        `smc chat: warning: the passphrase is shorter than ${PASSPHRASE_WARN_LENGTH} characters; anyone who sees ` +
+        'the room id (the relay does) can try to guess it offline. Prefer a long one, or an invite.\n');
+    }
+    const key = await roomKeyFromPassphrase(flags.room, passphrase);
+    return { key, name: flags.room, host, port };
+  }
+  const relayFlag = flags.relay !== undefined ? parseRelayAddress(flags.relay) : undefined;
+  const wanted = relayFlag ? formatRelayAddress(relayFlag.host, relayFlag.port) : undefined;
+  const matches = session.rooms.all().filter((r) => r.name === flags.room && (wanted === undefined || r.relay === wanted));
+  if (matches.length === 0) {
+    throw usageError(`no stored room named "${flags.room}"${wanted ? ` on ${wanted}` : ''}; create one with smc room new --name NAME, or join with an invite or --passphrase-file`);
+  }
+  if (matches.length > 1) {
+    throw usageError(`several rooms are named "${flags.room}" (on ${matches.map((m) => m.relay).join(', ')}); add --relay HOST:PORT`);
+  }
+  const entry = matches[0]!;
+  const key = await session.keys.roomKey(entry.room);
+  if (key === undefined) throw new CliError(`the key of room "${entry.name}" is missing from ${session.home}/secrets.json; join again from its invite`, CHAT_EXIT.other);
+  const { host, port } = parseRelayAddress(entry.relay);
+  return { key, name: entry.name, host, port };
+}
+
+async function chat(args: string[]): Promise<number> {
+  const flags = parseFlags(args);
+  if (flags === 'help') {
+    process.stdout.write(help());
+    return CHAT_EXIT.ok;
+  }
+  const session = await openSession();
+  const target = await resolveTarget(flags, session);
+  const displayName = displayNameFor(session, flags.name);
+  const room = deriveRoomId(target.key);
+  const relay = formatRelayAddress(target.host, target.port);
+  const entry = session.rooms.get(room);
+  // A room met on another relay starts over there: seqs belong to one relay.
+  const lastSeq = entry !== undefined && entry.relay === relay ? entry.lastSeq : 0;
+  await session.keys.setRoomKey(room, target.key);
+  await session.rooms.upsert({ room, name: target.name, relay, lastSeq });
+  if (flags.name !== undefined) await session.state.update(LAST_NAME_STATE, displayName);
+
+  // Writes of state.json still in flight, awaited before exit so that nothing is lost.
+  const saves = new Set<Promise<void>>();
+  const track = (write: Promise<void>): Promise<void> => {
+    const p = write.catch((err: unknown) => {
+      process.stderr.write(`smc chat: could not save state: ${err instanceof Error ? err.message : String(err)}\n`);
+    });
+    saves.add(p);
+    void p.finally(() => saves.delete(p));
+    return p;
+  };
+  const client = new RelayClient({
+    host: target.host, port: target.port, agent: `smc-cli/${SMC_VERSION}`, identity: session.identity, displayName,
+    knownKeys: {
+      check: (r, n, fp) => session.known.check(r, n, fp),
+      trust: (r, n, fp) => track(session.known.trust(r, n, fp)),
+    },
+    tuning: { initialHistory: flags.history },
+    saveLastSeq: (r, seq) => void track(session.rooms.setLastSeq(r, seq)),
+  });
+  const ctx = { client, session, room, roomName: target.name, relay, key: target.key, lastSeq, flags };
+  const code = flags.json ? await runJsonChat(ctx) : await runInteractiveChat(ctx);
+  await track(session.rooms.setLastSeq(room, client.lastSeq(room) ?? lastSeq));
+  await Promise.all([...saves]);
+  return code;
+}
+
+/** What chat-json.ts and chat-tty.ts get. */
+export interface ChatContext {
+  client: RelayClient;
+  session: Session;
+  room: string;
+  roomName: string;
+  relay: string;
+  key: Buffer;
+  lastSeq: number;
+  flags: { history: number; own: boolean; timeoutMs: number };
+}
+
+export const chatCommand: Command = {
+  summary: 'chat in a room, interactively or for scripts with --json (smc chat INVITE)',
+  async run(args: string[]): Promise<number> {
+    try {
+      return await chat(args);
+    } catch (err) {
+      if (err instanceof CliError) {
+        process.stderr.write(`smc chat: ${err.message}\n`);
+        return err.exitCode;
+      }
+      throw err;
+    }
+  },
+};
