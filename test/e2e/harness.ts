@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, writeFileSync, createWriteStream, readFileSync,
 import { tmpdir } from 'node:os';
 import { join, resolve, delimiter } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { format } from 'node:util';
 import { chromium, type Browser, type Page, type Frame, type FrameLocator, type Locator } from 'playwright-core';
 
 /** The repository root (this file compiles to out/test/e2e/harness.js). */
@@ -347,7 +348,8 @@ export async function runExtensionTests(paths: HostPaths, opts: ExtensionTestOpt
     let resolveExit: (code: number) => void = () => undefined;
     const exited = new Promise<number>((res) => (resolveExit = res));
     await page.exposeFunction('codeAutomationLog', (type: string, args: unknown[]) => {
-      const text = (Array.isArray(args) ? args : [args]).map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+      // console.* arguments, format string first (mocha's reporter uses %s and %d).
+      const text = format(...(Array.isArray(args) ? args : [args]));
       if (type === 'error') console.error(text);
       else console.log(text);
     });

@@ -21,17 +21,19 @@ function* filesUnder(dir: string): Generator<string> {
   }
 }
 
-/** Files under `dirs` that contain any of `needles`. */
-function filesContaining(dirs: string[], needles: Buffer[]): string[] {
+/** Files under `dirs` that contain any of `needles`, and how many files were read. */
+function filesContaining(dirs: string[], needles: Buffer[]): { hits: string[]; scanned: string[] } {
   const hits: string[] = [];
+  const scanned: string[] = [];
   for (const dir of dirs) {
     for (const f of filesUnder(dir)) {
       if (lstatSync(f).size > 64 * 1024 * 1024) continue;
       const data = readFileSync(f);
+      scanned.push(f);
       if (needles.some((n) => data.includes(n))) hits.push(f);
     }
   }
-  return hits;
+  return { hits, scanned };
 }
 
 /**
@@ -92,8 +94,11 @@ describe('keys stay in SecretStorage', function () {
     await new Promise((r) => setTimeout(r, 1_500));
     const needles = [key, Buffer.from(encodeB64u(key)), Buffer.from(key.toString('base64')), Buffer.from(key.toString('hex')), Buffer.from(key.toString('hex').toUpperCase())];
     const dirs = writtenFolders();
-    const hits = filesContaining(dirs, needles);
+    const { hits, scanned } = filesContaining(dirs, needles);
     assert.deepEqual(hits, [], `the room key was found in: ${hits.join(', ')}`);
+    // The search must have covered what the host and the relay wrote, or it proves nothing.
+    assert.ok(scanned.some((f) => f.endsWith('settings.json')), `the user settings were not searched (${scanned.length} files)`);
+    assert.ok(scanned.some((f) => f.includes('globalStorage')), `the extension's global storage (relay data) was not searched (${scanned.length} files)`);
   });
 
   it('keeps the key out of the settings', () => {

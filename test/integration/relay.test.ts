@@ -3,6 +3,7 @@
 // bar follows the connection to it (issue 4 §1, §2).
 import { strict as assert } from 'node:assert';
 import * as vscode from 'vscode';
+import { formatInvite, generateRoomKey } from '../../src/core/crypto';
 import { activateExtension, eventually, setSetting, type TestingApi } from './extension';
 import { freePort, helloWelcome, portClosed, processAlive } from './net';
 
@@ -52,13 +53,19 @@ describe('local relay and the status bar', function () {
     assert.equal(typeof welcome.maxFrame, 'number');
   });
 
-  it('the status bar follows the connection: connecting/connected, then offline', async () => {
-    fire('smc.connect');
+  it('the status bar follows the connection: a room on this relay, online, then offline, then back', async () => {
+    await vscode.commands.executeCommand('smc.joinRoom', formatInvite({ host: '127.0.0.1', port, name: 'status-room', key: generateRoomKey() }));
     await eventually('state connected', () => (testing.connectionState() === 'connected' ? true : undefined));
-    assert.match(testing.statusText(), /SMC connected|\$\(lock\)/);
+    await eventually('the status bar to show the room', () => (/\$\(lock\) status-room · 1 online/.test(testing.statusText()) ? true : undefined));
+    assert.equal(testing.onlineCount(), 1);
     await vscode.commands.executeCommand('smc.disconnect');
     await eventually('state offline', () => (testing.connectionState() === 'offline' ? true : undefined));
     assert.match(testing.statusText(), /SMC offline/);
+    fire('smc.toggleConnection'); // the status bar item's command
+    await eventually('state connected again', () => (testing.connectionState() === 'connected' ? true : undefined));
+    await eventually('the status bar to show the room again', () => (/status-room/.test(testing.statusText()) ? true : undefined));
+    await vscode.commands.executeCommand('smc.toggleConnection');
+    await eventually('state offline again', () => (testing.connectionState() === 'offline' ? true : undefined));
   });
 
   it('Stop Relay ends the process and closes the port', async () => {
