@@ -1,0 +1,221 @@
+// `smc chat --json` end to end: two real `node dist/cli.js chat --json` processes and a real
+// relay process over TCP. The relay is SIGKILLed and restarted in the middle of the
+// conversation with messages in flight: both clients must end with the same messages, none
+// lost, none doubled. Also: key files 0600 and refused when wider, exit codes, --help.
+// Needs `node scripts/build.mjs` first (npm test does it).
+import { strict as assert } from 'node:assert';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
+
+type Line = Record<string, unknown>;
+
+async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function smc(home: string, args: string[], input = ''): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home }, input, encoding: 'utf8', timeout: 20_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function newInvite(home: string, relay: string, name: string): string {
+  const r = smc(home, ['room', 'new', '--name', name, '--relay', relay]);
+  assert.equal(r.code, 0, r.stderr);
+  const m = /smc:\/\/[^\s']+/.exec(r.stdout);
+  assert.ok(m, 'room new prints an invite');
+  return m[0];
+}
+
+/** A running `smc chat --json` process and what it printed. */
+class JsonChat {
+  readonly lines: Line[] = [];
+  readonly stderr: string[] = [];
+  readonly child: ChildProcess;
+  readonly exit: Promise<number | null>;
+
+  constructor(home: string, args: string[]) {
+    this.child = spawn(process.execPath, [CLI_PATH, 'chat', '--json', ...args], { env: { ...process.env, SMC_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
+    createInterface({ input: this.child.stdout! }).on('line', (l) => this.lines.push(JSON.parse(l) as Line));
+    createInterface({ input: this.child.stderr! }).on('line', (l) => this.stderr.push(l));
+    this.exit = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  send(text: string): void {
+    this.child.stdin!.write(`${text}\n`);
+  }
+
+  end(): void {
+    this.child.stdin!.end();
+  }
+
+  texts(): string[] {
+    return this.lines.map((l) => String(l.text));
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+describe('smc chat --json (two processes, real relay)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let relay: RelayProcess | undefined;
+  const chats: JsonChat[] = [];
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'smc-cli-json-'));
+  });
+
+  afterEach(async () => {
+    for (const c of chats.splice(0)) c.kill();
+    await relay?.cleanup();
+    relay = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('two clients keep the same messages, none lost or doubled, across a relay SIGKILL and restart', async () => {
+    const data = join(dir, 'relay');
+    relay = await RelayProcess.start({ dataDir: data });
+    const port = relay.port;
+    const invite = newInvite(join(dir, 'a'), `127.0.0.1:${port}`, 'crash room');
+    const alice = new JsonChat(join(dir, 'a'), ['--own', '--name', 'alice', invite]);
+    const bob = new JsonChat(join(dir, 'b'), ['--own', '--name', 'bob', invite]);
+    chats.push(alice, bob);
+
+    alice.send('a0');
+    await until('bob sees a0', () => bob.texts().includes('a0'));
+    bob.send('b0');
+    await until('alice sees b0', () => alice.texts().includes('b0'));
+
+    const expected = ['a0', 'b0'];
+    for (let i = 1; i <= 15; i++) {
+      alice.send(`a${i}`);
+      bob.send(`b${i}`);
+      expected.push(`a${i}`, `b${i}`);
+    }
+    await relay.kill(); // messages in flight: some acked, some written but not acked, some queued
+    for (let i = 16; i <= 30; i++) {
+      alice.send(`a${i}`);
+      bob.send(`b${i}`);
+      expected.push(`a${i}`, `b${i}`);
+    }
+    relay = await RelayProcess.start({ dataDir: data, args: ['--port', String(port)] });
+
+    await until('alice has every message', () => alice.lines.length >= expected.length, 40_000);
+    await until('bob has every message', () => bob.lines.length >= expected.length, 40_000);
+    alice.end();
+    bob.end();
+    assert.equal(await alice.exit, 0, alice.stderr.join('\n'));
+    assert.equal(await bob.exit, 0, bob.stderr.join('\n'));
+
+    for (const c of [alice, bob]) {
+      assert.equal(c.lines.length, expected.length, 'nothing doubled');
+      assert.deepEqual([...c.texts()].sort(), [...expected].sort(), 'nothing lost');
+      assert.deepEqual(c.lines.map((l) => l.seq).sort((x, y) => Number(x) - Number(y)), expected.map((_, i) => i + 1));
+      assert.ok(c.lines.every((l) => l.verified === true && l.keyChanged === false));
+    }
+    const bySeq = (c: JsonChat): string[] => [...c.lines].sort((x, y) => Number(x.seq) - Number(y.seq)).map((l) => `${String(l.seq)} ${String(l.id)} ${String(l.text)}`);
+    assert.deepEqual(bySeq(alice), bySeq(bob), 'both see the same ids under the same seqs');
+    assert.ok(alice.lines.filter((l) => l.own === true).every((l) => String(l.text).startsWith('a')));
+
+    // A third reader sees exactly the stored conversation, and the fields of issue 3 §4.
+    const carol = smc(join(dir, 'c'), ['chat', '--json', '--name', 'carol', invite]);
+    assert.equal(carol.code, 0, carol.stderr);
+    const stored = carol.stdout.trim().split('\n').map((l) => JSON.parse(l) as Line);
+    assert.equal(stored.length, expected.length);
+    assert.deepEqual(Object.keys(stored[0]!), ['seq', 'ts', 'id', 'name', 'fingerprint', 'type', 'text', 'verified', 'keyChanged']);
+  });
+
+  it('prints history and exits 0 at end of input; a later run prints only what is new', async () => {
+    relay = await RelayProcess.start();
+    const invite = newInvite(join(dir, 'a'), `127.0.0.1:${relay.port}`, 'history');
+    assert.equal(smc(join(dir, 'a'), ['chat', '--json', '--name', 'alice', invite], 'one\ntwo\n').code, 0);
+    const first = smc(join(dir, 'b'), ['chat', '--json', '--name', 'bob', invite]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(first.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Line).text), ['one', 'two']);
+    assert.equal(smc(join(dir, 'a'), ['chat', '--json', invite], 'three\n').code, 0);
+    const second = smc(join(dir, 'b'), ['chat', '--json', invite]);
+    assert.deepEqual(second.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Line).text), ['three']);
+  });
+
+  it('exits 5 with a message when the relay never acknowledges within --timeout', () => {
+    const home = join(dir, 'a');
+    // A port nothing listens on: bind-free by construction (port 1 needs root to listen).
+    const invite = newInvite(home, '127.0.0.1:1', 'nowhere');
+    const r = smc(home, ['chat', '--json', '--timeout', '1', invite], 'lost?\n');
+    assert.equal(r.code, 5);
+    assert.match(r.stderr, /1 message\(s\) not acknowledged by the relay at 127\.0\.0\.1:1 within 1 s/);
+    assert.equal(r.stdout, '');
+  });
+
+  it('creates key files 0600 in a 0700 directory and refuses a key file readable by others', async () => {
+    relay = await RelayProcess.start();
+    const home = join(dir, 'a');
+    const invite = newInvite(home, `127.0.0.1:${relay.port}`, 'perm');
+    assert.equal(statSync(join(home, 'secrets.json')).mode & 0o777, 0o600);
+    assert.equal(statSync(home).mode & 0o777, 0o700);
+    chmodSync(join(home, 'secrets.json'), 0o644);
+    const r = smc(home, ['chat', '--json', invite], 'should not be sent\n');
+    assert.equal(r.code, 6);
+    assert.match(r.stderr, /secrets\.json/);
+    assert.match(r.stderr, /chmod 600/);
+    const again = smc(home, ['room', 'new', '--name', 'x']);
+    assert.equal(again.code, 6);
+    chmodSync(join(home, 'secrets.json'), 0o600);
+    assert.equal(smc(home, ['chat', '--json', invite], 'now fine\n').code, 0);
+  });
+
+  it('documents itself and rejects bad arguments with exit 2 and one clear line', () => {
+    const home = join(dir, 'a');
+    for (const args of [['--help'], ['chat', '--help'], ['room', '--help'], ['room', 'new', '--help']]) {
+      const r = smc(home, args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, /Usage: smc/);
+    }
+    assert.match(smc(home, ['chat', '--help']).stdout, /Examples:[\s\S]*--json[\s\S]*Exit codes/);
+    const cases: [string[], RegExp][] = [
+      [['chat'], /say which room/],
+      [['chat', 'smc://127.0.0.1:7878/x#short'], /invalid invite/],
+      [['chat', '--room', 'nope'], /no stored room named "nope"/],
+      [['chat', '--relay', 'nohostport', '--room', 'x', '--passphrase-file', '/dev/null'], /HOST:PORT/],
+      [['chat', '--bogus'], /bogus/],
+      [['room', 'new'], /needs --name/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = smc(home, args);
+      assert.equal(r.code, 2, `${args.join(' ')} exits 2 (${r.stderr})`);
+      assert.match(r.stderr, msg);
+      assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+    }
+  });
+
+  it('joins a passphrase room (trailing newline ignored) and warns about a short passphrase', async () => {
+    relay = await RelayProcess.start();
+    const { writeFileSync } = await import('node:fs');
+    const long = join(dir, 'long'), longNoNl = join(dir, 'long2'), short = join(dir, 'short');
+    writeFileSync(long, 'correct horse battery staple\n');
+    writeFileSync(longNoNl, 'correct horse battery staple');
+    writeFileSync(short, 'tiny\n');
+    const relayAddr = `127.0.0.1:${relay.port}`;
+    const a = smc(join(dir, 'a'), ['chat', '--json', '--relay', relayAddr, '--room', 'pp', '--passphrase-file', long, '--name', 'a'], 'via passphrase\n');
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stderr, '');
+    const b = smc(join(dir, 'b'), ['chat', '--json', '--relay', relayAddr, '--room', 'pp', '--passphrase-file', longNoNl]);
+    assert.deepEqual(b.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Line).text), ['via passphrase']);
+    const c = smc(join(dir, 'c'), ['chat', '--json', '--relay', relayAddr, '--room', 'pp', '--passphrase-file', short]);
+    assert.equal(c.code, 0);
+    assert.match(c.stderr, /shorter than 16 characters/);
+    assert.equal(c.stdout, '', 'another passphrase is another room');
+  });
+});
