@@ -13,7 +13,7 @@ import { LineWriter } from './chat-output';
 const HELP = [
   'Commands:',
   '  /who            who is online, with their short fingerprints',
-  "  /verify NAME    show NAME's full fingerprint and trust it (compare it with NAME by another channel)",
+  "  /verify NAME    show NAME's full fingerprint and trust it (compare it with NAME's own)",
   '  /fingerprint    your own full fingerprint',
   '  /help           this list',
   '  /stop           leave the room and exit (also Ctrl-D, Ctrl-C)',

@@ -1,0 +1,185 @@
+// Interactive `smc chat` in a real terminal: tmux (its own server socket, so nothing else is
+// touched) runs the CLI in a 120x40 pane; the test types with send-keys and reads the screen
+// with capture-pane. The other members are `smc chat --json` processes. Checks: history then
+// live messages, a prompt (with half-typed text) that incoming messages do not break, /who,
+// key change marking and /verify, unverifiable messages, escape sequences shown inert, /stop.
+// Needs tmux and `node scripts/build.mjs` first.
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { deriveRoomId, generateMessageId, parseInvite } from '../../src/core/crypto/index';
+import { CLI_PATH, LineClient, RelayProcess } from '../helpers/relayProcess';
+
+async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000, detail: () => string = () => ''): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${detail()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const shq = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+
+/** One tmux server of our own (-L), one session running the CLI. */
+class Terminal {
+  private readonly socket = `smc-test-${randomBytes(6).toString('hex')}`;
+
+  constructor(command: string) {
+    // The trailing echo/sleep keep the pane readable after the CLI exits, to see its exit code.
+    this.tmux('new-session', '-d', '-x', '120', '-y', '40', '-s', 'chat', `${command}; echo "EXIT=$?"; sleep 60`);
+  }
+
+  tmux(...args: string[]): string {
+    return execFileSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
+  }
+
+  screen(): string {
+    return this.tmux('capture-pane', '-p', '-J', '-t', 'chat');
+  }
+
+  /** Non-empty lines of the screen. */
+  lines(): string[] {
+    return this.screen().split('\n').filter((l) => l.trim() !== '');
+  }
+
+  type(text: string): void {
+    this.tmux('send-keys', '-t', 'chat', '-l', text);
+  }
+
+  enter(): void {
+    this.tmux('send-keys', '-t', 'chat', 'Enter');
+  }
+
+  waitFor(what: string, pred: (screen: string) => boolean, timeoutMs?: number): Promise<string> {
+    return until(what, () => {
+      const s = this.screen();
+      return pred(s) ? s : undefined;
+    }, timeoutMs, () => this.screen());
+  }
+
+  kill(): void {
+    spawnSync('tmux', ['-L', this.socket, 'kill-server']);
+  }
+}
+
+class JsonChat {
+  readonly lines: Record<string, unknown>[] = [];
+  readonly child: ChildProcess;
+
+  constructor(home: string, args: string[]) {
+    this.child = spawn(process.execPath, [CLI_PATH, 'chat', '--json', ...args], { env: { ...process.env, SMC_HOME: home }, stdio: ['pipe', 'pipe', 'ignore'] });
+    createInterface({ input: this.child.stdout! }).on('line', (l) => this.lines.push(JSON.parse(l) as Record<string, unknown>));
+  }
+
+  send(text: string): void {
+    this.child.stdin!.write(`${text}\n`);
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+
+describe('smc chat, interactive in a terminal (tmux)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let relay: RelayProcess;
+  let term: Terminal | undefined;
+  const others: JsonChat[] = [];
+
+  before(function () {
+    // CI installs tmux (apt); a machine without it cannot run this suite at all.
+    if (!hasTmux) throw new Error('tmux is required for the interactive tests (apt-get install tmux)');
+  });
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'smc-cli-tty-'));
+    relay = await RelayProcess.start();
+  });
+
+  afterEach(async () => {
+    term?.kill();
+    term = undefined;
+    for (const o of others.splice(0)) o.kill();
+    await relay.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows history and live messages above an intact prompt; /who, /verify, /fingerprint, /stop', async () => {
+    const relayAddr = `127.0.0.1:${relay.port}`;
+    const made = spawnSync(process.execPath, [CLI_PATH, 'room', 'new', '--name', 'tty', '--relay', relayAddr], { env: { ...process.env, SMC_HOME: join(dir, 'alice') }, encoding: 'utf8' });
+    const invite = /smc:\/\/[^\s']+/.exec(made.stdout)![0];
+
+    const bob = new JsonChat(join(dir, 'bob'), ['--own', '--name', 'bob', invite]);
+    others.push(bob);
+    bob.send('an earlier message');
+    await until('bob acked', () => bob.lines.length === 1);
+
+    term = new Terminal(`env SMC_HOME=${shq(join(dir, 'alice'))} NO_COLOR=1 ${shq(process.execPath)} ${shq(CLI_PATH)} chat --name alice --room tty`);
+    const t = term;
+    await t.waitFor('history and the live marker', (s) => /bob \(\w{4} \w{4}\): an earlier message/.test(s) && s.includes('new messages appear below'));
+    await t.waitFor('connected', (s) => s.includes(`connected to ${relayAddr}`));
+
+    // Half-typed text survives an incoming message: the prompt is redrawn below it.
+    t.type('half typ');
+    await t.waitFor('typed', (s) => s.includes('alice> half typ'));
+    bob.send('live from bob');
+    await t.waitFor('live message', (s) => s.includes('live from bob'));
+    const lines = t.lines();
+    assert.match(lines.at(-2)!, /bob \(\w{4} \w{4}\): live from bob$/);
+    assert.equal(lines.at(-1), 'alice> half typ', 'the prompt and the typed text are intact');
+    t.type('ed');
+    t.enter();
+    await until('bob receives it', () => bob.lines.some((l) => l.text === 'half typed'));
+    await t.waitFor('own message shown', (s) => /alice \(\w{4} \w{4}\): half typed/.test(s));
+    assert.ok(!t.screen().includes('alice> half typed'), 'the echoed input line is replaced by the message');
+
+    t.type('/who');
+    t.enter();
+    const who = await t.waitFor('/who', (s) => s.includes('2 online:'));
+    assert.match(who, /bob \(\w{4} \w{4}\)/);
+    assert.match(who, /alice \(\w{4} \w{4}\) \(you\)/);
+
+    t.type('/fingerprint');
+    t.enter();
+    await t.waitFor('/fingerprint', (s) => /Your fingerprint: (\w{4} ){7}\w{4}/.test(s));
+
+    // Another key under the known name "bob": marked until verified.
+    const bob2 = new JsonChat(join(dir, 'bob2'), ['--own', '--name', 'bob', invite]);
+    others.push(bob2);
+    bob2.send('impostor or new laptop');
+    await t.waitFor('key change marked', (s) => /bob \(\w{4} \w{4}\) \[KEY CHANGED: verify with \/verify bob\]: impostor or new laptop/.test(s));
+    const own = await until('bob2 acked', () => bob2.lines.find((l) => l.own === true));
+    const newFp = String(own.fingerprint);
+    t.type('/verify bob');
+    t.enter();
+    await t.waitFor('/verify', (s) => s.includes(`bob's fingerprint: ${newFp}`));
+    bob2.send('verified now');
+    const after = await t.waitFor('message after verify', (s) => s.includes('verified now'));
+    assert.ok(!after.split('\n').find((l) => l.includes('verified now'))!.includes('KEY CHANGED'));
+
+    // A body nobody can open, and a message trying to drive the terminal.
+    const { client: raw } = await LineClient.open(relay.port);
+    const room = deriveRoomId(parseInvite(invite).key);
+    await raw.request({ t: 'join', room });
+    await raw.request({ t: 'send', room, id: generateMessageId(), body: 'AQ' + 'A'.repeat(200) });
+    await t.waitFor('unverifiable', (s) => s.includes('a message could not be verified'));
+    await raw.close();
+    bob.send('\x1b[2J\x1b]0;pwned\x07 bidi\u202Eevil');
+    const esc = await t.waitFor('escapes shown inert', (s) => s.includes('bidi'));
+    assert.match(esc, /\\u\{1B\}\[2J\\u\{1B\}\]0;pwned\\u\{7\} bidi\\u\{202E\}evil/);
+
+    t.type('/stop');
+    t.enter();
+    await t.waitFor('exit 0', (s) => s.includes('EXIT=0'));
+  });
+});
+
