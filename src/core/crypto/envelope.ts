@@ -4,12 +4,11 @@
 import { KeyObject } from 'node:crypto';
 import { decodeB64u, encodeB64u } from './b64u';
 import { fingerprint, Identity, signingKey } from './identity';
-import { Payload, parsePayload } from './payload';
+import { MAX_PAYLOAD_BYTES, Payload, parsePayload } from './payload';
 import {
   aesGcmOpen, aesGcmSeal, ed25519PublicKey, ed25519Sign, ed25519Verify,
   ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, GCM_NONCE_BYTES, GCM_TAG_BYTES, secureRandom,
 } from './primitives';
-import { MAX_PAYLOAD_BYTES } from './payload';
 
 export const ENVELOPE_VERSION = 0x01;
 const SIGNED_PREFIX_BYTES = ED25519_SIGNATURE_BYTES + ED25519_PUBLIC_KEY_BYTES;
@@ -48,28 +47,30 @@ export function sealEnvelope(mkey: KeyObject, room: string, id: string, p: Uint8
   return encodeB64u(Buffer.concat([Buffer.from([ENVELOPE_VERSION]), iv, sealed]));
 }
 
-// Public keys seen recently, as KeyObjects: a room's history comes from few senders, and
-// importing the key for every message would cost as much as verifying it. Bounded.
+// Public keys seen recently, as KeyObjects with their fingerprints: a room's history comes from
+// few senders, and importing the key for every message would cost as much as verifying it.
+// Bounded, so a flood of one-off keys cannot grow it.
 const PUBLIC_KEY_CACHE_MAX = 1024;
-const publicKeyCache = new Map<string, KeyObject>();
+const publicKeyCache = new Map<string, { key: KeyObject; fingerprint: string }>();
 
-function publicKeyObject(raw: Buffer): KeyObject | undefined {
+function sender(raw: Buffer): { key: KeyObject; fingerprint: string } | undefined {
   const k = raw.toString('latin1');
-  let key = publicKeyCache.get(k);
-  if (key === undefined) {
-    key = ed25519PublicKey(raw);
+  let entry = publicKeyCache.get(k);
+  if (entry === undefined) {
+    const key = ed25519PublicKey(raw);
     if (key === undefined) return undefined;
+    entry = { key, fingerprint: fingerprint(raw) };
     if (publicKeyCache.size >= PUBLIC_KEY_CACHE_MAX) publicKeyCache.clear();
-    publicKeyCache.set(k, key);
+    publicKeyCache.set(k, entry);
   }
-  return key;
+  return entry;
 }
 
 const fail = (reason: string): OpenResult => ({ ok: false, reason });
 
 /**
- * Opens a body received in room `room` under wire id `id` (§2.4), with `expectedId` the id P
- * must carry (the wire id, or "presence" for tags). Never throws on hostile input.
+ * Opens a body received in room `room` under wire id `id` (§2.4; for presence tags the id is
+ * "presence"). P.id must equal `id`. Never throws on hostile input.
  */
 export function openEnvelope(mkey: KeyObject, room: string, id: string, body: string): OpenResult {
   // Step 1: decode; version byte; length (checked before any decryption).
@@ -93,13 +94,13 @@ export function openEnvelope(mkey: KeyObject, room: string, id: string, body: st
   const sig = m.subarray(0, ED25519_SIGNATURE_BYTES);
   const pub = Buffer.from(m.subarray(ED25519_SIGNATURE_BYTES, SIGNED_PREFIX_BYTES));
   const p = m.subarray(SIGNED_PREFIX_BYTES);
-  const key = publicKeyObject(pub);
-  if (key === undefined) return fail('sender public key is not a valid Ed25519 key');
-  if (!ed25519Verify(key, signedBytes(room, p), sig)) return fail('signature does not verify');
+  const from = sender(pub);
+  if (from === undefined) return fail('sender public key is not a valid Ed25519 key');
+  if (!ed25519Verify(from.key, signedBytes(room, p), sig)) return fail('signature does not verify');
 
   // Step 4: parse P; P.id must equal the frame's id.
   const parsed = parsePayload(p);
   if (!parsed.ok) return fail(parsed.reason);
   if (parsed.payload.id !== id) return fail('payload id differs from the wire id');
-  return { ok: true, payload: parsed.payload, publicKey: pub, fingerprint: fingerprint(pub) };
+  return { ok: true, payload: parsed.payload, publicKey: pub, fingerprint: from.fingerprint };
 }
