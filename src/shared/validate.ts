@@ -18,7 +18,8 @@ const KEY_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const FINGERPRINT_PATTERN = /^[0-9A-F]{4}( [0-9A-F]{4}){7}$/;
 
 function onlyFields(p: Record<string, unknown>, allowed: readonly string[]): string | undefined {
-  for (const k of Object.keys(p)) if (!allowed.includes(k)) return `unexpected field "${k}"`;
+  // The field's name is not echoed: it is the webview's choice, and errors end up in a log.
+  for (const k of Object.keys(p)) if (!allowed.includes(k)) return 'unexpected field';
   return undefined;
 }
 
