@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  decodeB64u, deriveMessageKey, deriveRoomId, encodeB64u, fingerprint, identityFromSeed, Payload,
+  decodeB64u, deriveMessageKey, deriveRoomId, encodeB64u, fingerprint, identityFromSeed, isWeakPassphrase, PASSPHRASE_WARN_LENGTH, Payload,
   roomKeyFromPassphrase, RoomCipher, shortFingerprint,
 } from '../../src/core/crypto';
 import { openEnvelope } from '../../src/core/crypto/envelope';
@@ -70,6 +70,21 @@ describe('SMC vectors (smc-vectors.json)', () => {
     const k = await roomKeyFromPassphrase(v.passphrase.name, v.passphrase.passphrase);
     assert.equal(k.toString('hex'), v.passphrase.K_hex);
     assert.equal(deriveRoomId(k), v.passphrase.room);
+  });
+
+  it('normalises name and passphrase with NFKC, so the same words typed differently give the same room (§2.6)', async () => {
+    // A full-width 'Ｔ' in the name and an ideographic space in the passphrase are NFKC-equal to the vector's.
+    const k = await roomKeyFromPassphrase('\uFF34eam Chat', v.passphrase.passphrase.replace(' ', '\u3000'));
+    assert.equal(k.toString('hex'), v.passphrase.K_hex);
+    await assert.rejects(roomKeyFromPassphrase('Team Chat', ''), /empty/);
+  });
+
+  it('warns below 16 characters of passphrase (§2.6)', () => {
+    assert.equal(PASSPHRASE_WARN_LENGTH, 16);
+    assert.equal(isWeakPassphrase('a'.repeat(15)), true);
+    assert.equal(isWeakPassphrase('a'.repeat(16)), false);
+    assert.equal(isWeakPassphrase('😀'.repeat(15)), true);
+    assert.equal(isWeakPassphrase(v.passphrase.passphrase), false);
   });
 
   it('formats and parses the invite (§2.7)', () => {
