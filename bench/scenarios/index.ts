@@ -4,10 +4,11 @@ import { chatJson } from './chatJson';
 import { bundleSize } from './bundleSize';
 import { clientJoin } from './clientJoin';
 import { durableAcks } from './durableAcks';
+import { extensionHost } from './extensionHost';
 import { fanout } from './fanout';
 import { idleMemory } from './idleMemory';
 import { manyRooms } from './manyRooms';
 import { openVerify } from './openVerify';
 import { restart } from './restart';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost];
