@@ -7,11 +7,12 @@ import {
   decodeB64u, deriveMessageKey, encodeB64u, generateIdentity, generateMessageId, generateRoomKey,
   isB64u, MAX_NAME_CHARS, MAX_PAYLOAD_BYTES, MAX_TEXT_BYTES, Payload, PayloadError, PayloadTooLargeError, RoomCipher,
 } from '../../src/core/crypto';
-import { openEnvelope, sealEnvelope } from '../../src/core/crypto/envelope';
-import { aesKey } from '../../src/core/crypto/primitives';
+import { envelopeAad, openEnvelope, sealEnvelope } from '../../src/core/crypto/envelope';
+import { aesGcmOpen, aesGcmSeal, aesKey } from '../../src/core/crypto/primitives';
 
 const alice = generateIdentity();
 const key = generateRoomKey();
+const keyB = generateRoomKey();
 const cipher = new RoomCipher(key);
 
 const idArb = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => encodeB64u(b));
@@ -74,6 +75,20 @@ describe('envelope properties', () => {
       assert.equal(openEnvelope(mkey, otherRoom, p.id, body).ok, false);
       assert.equal(new RoomCipher(generateRoomKey()).open(p.id, body).ok, false);
     }), { numRuns: 100 });
+  });
+
+  it('a member of two rooms cannot move a signed message from one to the other (the signature binds the room)', () => {
+    const roomB = new RoomCipher(keyB);
+    const mkeyB = aesKey(deriveMessageKey(keyB));
+    fc.assert(fc.property(payloadArb, fc.uint8Array({ minLength: 12, maxLength: 12 }), (p, nonce) => {
+      // Decrypt a body of room A with A's key, then re-encrypt the same signed M for room B.
+      const bytes = decodeB64u(cipher.seal(p, alice));
+      const m = aesGcmOpen(aesKey(deriveMessageKey(key)), bytes.subarray(1, 13), envelopeAad(cipher.room, p.id), bytes.subarray(13))!;
+      const moved = Buffer.concat([Buffer.from([1]), nonce, aesGcmSeal(mkeyB, nonce, envelopeAad(roomB.room, p.id), m)]);
+      const result = roomB.open(p.id, encodeB64u(moved));
+      assert.ok(!result.ok);
+      assert.match(result.reason, /signature/);
+    }), { numRuns: 50 });
   });
 
   it('a presence tag opens only as a presence tag of its room', () => {
