@@ -74,7 +74,7 @@ export type ClientFrame = HelloFrame | PingFrame | JoinFrame | LeaveFrame | Send
 
 // ---- relay → client -------------------------------------------------------------------
 
-export interface WelcomeFrame { t: 'welcome'; v: number; agent: string; maxFrame: number; time: number }
+export interface WelcomeFrame { t: 'welcome'; rid?: number; v: number; agent: string; maxFrame: number; time: number }
 export interface PongFrame { t: 'pong'; rid?: number }
 export interface JoinedFrame { t: 'joined'; rid?: number; room: string; head: number; sid: string }
 export interface SyncedFrame { t: 'synced'; rid?: number; room: string; head: number; from: number }
