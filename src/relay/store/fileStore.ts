@@ -171,7 +171,10 @@ export class FileStore implements MessageStore {
     fileNos.sort((a, b) => a - b);
     for (const [i, fileNo] of fileNos.entries()) await this.recoverSegment(fileNo, i === fileNos.length - 1);
     if (this.segments.length === 0) await this.createSegment(1);
-    for (const idx of this.rooms.values()) idx.trim(this.retain, this.dropped);
+    for (const idx of this.rooms.values()) {
+      idx.trim(this.retain, this.dropped);
+      idx.rebuildDedup();
+    }
   }
 
   private async recoverSegment(fileNo: number, last: boolean): Promise<void> {
@@ -242,10 +245,10 @@ export class FileStore implements MessageStore {
     } else if (idx.count > 0 && seq > idx.head + 1) {
       this.log('store.seq_gap', { room, missingFrom: idx.head + 1, missingTo: seq - 1 });
     }
-    idx.push(seq, seg.id, fileOffset, length);
     const [idStart, idEnd] = idSpan(buf, off);
     hashId(buf, idStart, idEnd);
-    idx.dedup.insert(hashOut.hi, hashOut.lo, seq, idx.oldest);
+    // The dedup table is built once per room when recovery ends.
+    idx.push(seq, seg.id, fileOffset, length, hashOut.hi, hashOut.lo, false);
     seg.liveBytes += length;
     // Bound the index while recovering a room with far more records than it retains.
     if (idx.count >= this.retain * 2) idx.trim(this.retain, this.dropped);
@@ -323,7 +326,7 @@ export class FileStore implements MessageStore {
       };
       this.pending.set(key, p);
       const idx = this.rooms.get(room);
-      const candidates = idx === undefined ? [] : idx.dedup.find(p.hashHi, p.hashLo, idx.oldest);
+      const candidates = idx === undefined ? [] : idx.findByHash(p.hashHi, p.hashLo);
       if (candidates.length === 0) {
         this.enqueue(p);
       } else {
@@ -423,8 +426,7 @@ export class FileStore implements MessageStore {
         idx = new RoomIndex(p.room);
         this.rooms.set(p.room, idx);
       }
-      idx.push(p.seq, seg.id, p.offset, p.length);
-      idx.dedup.insert(p.hashHi, p.hashLo, p.seq, idx.oldest);
+      idx.push(p.seq, seg.id, p.offset, p.length, p.hashHi, p.hashLo);
       seg.liveBytes += p.length;
       touched.add(idx);
     }

@@ -1,27 +1,39 @@
-// The in-memory index of one room (docs/storage.md "Index"): where each retained seq lives on
-// disk, as three parallel typed arrays (segment, offset, length), 12 bytes a message; plus the
-// room's dedup table. Bodies never enter memory (PROTOCOL.md §1.6).
-
-import { DedupTable } from './dedupTable';
+// The in-memory index of one room (docs/storage.md "Index"). For each retained seq: where its
+// record lies (segment, offset, length) and the 64-bit hash of its id, as parallel typed arrays
+// (20 bytes a message). Bodies and ids never enter memory (PROTOCOL.md §1.6).
+//
+// Dedup (§1.5): an open-addressing table of seqs, probed by id hash, at most 70 % full (4 bytes
+// a slot); a slot's hash is read from the arrays above. A hit is only a candidate: the caller
+// confirms it by reading the id from disk. Slots of seqs that retention dropped go stale and are
+// purged when the table is rebuilt, so dedup covers at least every retained message.
 
 const MIN_CAPACITY = 8;
+const MIN_TABLE = 16;
+const MAX_LOAD = 0.7;
 
 export class RoomIndex {
   /** Lowest retained seq (head + 1 when none). */
   oldest = 1;
   /** Retained seqs, oldest..head; missing ones (lost to corruption) have length 0. */
   count = 0;
-  readonly dedup = new DedupTable();
   /** Array position of `oldest`. */
   private start = 0;
   private segs: Uint32Array;
   private offs: Uint32Array;
   private lens: Uint32Array;
+  private hashHi: Int32Array;
+  private hashLo: Int32Array;
+  /** Dedup table: seqs, 0 for an empty slot. */
+  private table: Uint32Array;
+  private tableUsed = 0;
 
   constructor(readonly room: string) {
     this.segs = new Uint32Array(MIN_CAPACITY);
     this.offs = new Uint32Array(MIN_CAPACITY);
     this.lens = new Uint32Array(MIN_CAPACITY);
+    this.hashHi = new Int32Array(MIN_CAPACITY);
+    this.hashLo = new Int32Array(MIN_CAPACITY);
+    this.table = new Uint32Array(MIN_TABLE);
   }
 
   get head(): number {
@@ -30,51 +42,56 @@ export class RoomIndex {
 
   /** Bytes held, for memory accounting. */
   get bytes(): number {
-    return this.segs.length * 12 + this.dedup.bytes;
+    return this.segs.length * 20 + this.table.length * 4;
   }
 
   /**
-   * Adds `seq` at (segment, offset, length). `seq` must be above head; a gap (possible only
-   * after a corrupt record) is filled with missing entries. An empty room starts at `seq`.
+   * Adds `seq` at (segment, offset, length) with its id hash. `seq` must be above head; a gap
+   * (possible only after a corrupt record) is filled with missing entries. An empty room starts
+   * at `seq`. With `dedup` false the table is left alone (recovery builds it once at the end).
    */
-  push(seq: number, seg: number, off: number, len: number): void {
+  push(seq: number, seg: number, off: number, len: number, hi: number, lo: number, dedup = true): void {
     if (this.count === 0) {
       this.oldest = seq;
     } else {
-      for (let missing = this.head + 1; missing < seq; missing++) this.add(0, 0, 0);
+      for (let missing = this.head + 1; missing < seq; missing++) this.add(0, 0, 0, 0, 0);
     }
-    this.add(seg, off, len);
+    this.add(seg, off, len, hi, lo);
+    if (dedup) {
+      if (this.tableUsed + 1 > this.table.length * MAX_LOAD) this.rebuildDedup();
+      else this.place(seq, hi, lo);
+    }
   }
 
-  private add(seg: number, off: number, len: number): void {
+  private add(seg: number, off: number, len: number, hi: number, lo: number): void {
     if (this.start + this.count === this.segs.length) this.grow();
     const i = this.start + this.count;
     this.segs[i] = seg;
     this.offs[i] = off;
     this.lens[i] = len;
+    this.hashHi[i] = hi;
+    this.hashLo[i] = lo;
     this.count++;
   }
 
   private grow(): void {
-    const needed = this.count + 1;
-    if (this.start > 0 && needed <= this.segs.length / 2) {
-      // Most of the array is dropped prefix: slide down instead of growing.
-      this.segs.copyWithin(0, this.start, this.start + this.count);
-      this.offs.copyWithin(0, this.start, this.start + this.count);
-      this.lens.copyWithin(0, this.start, this.start + this.count);
+    const { start, count } = this;
+    if (start > 0 && count + 1 <= this.segs.length / 2) {
+      // Most of the arrays are dropped prefix: slide down instead of growing.
+      for (const a of [this.segs, this.offs, this.lens, this.hashHi, this.hashLo]) a.copyWithin(0, start, start + count);
       this.start = 0;
       return;
     }
-    const cap = Math.max(MIN_CAPACITY, needed * 2);
-    const segs = new Uint32Array(cap);
-    const offs = new Uint32Array(cap);
-    const lens = new Uint32Array(cap);
-    segs.set(this.segs.subarray(this.start, this.start + this.count));
-    offs.set(this.offs.subarray(this.start, this.start + this.count));
-    lens.set(this.lens.subarray(this.start, this.start + this.count));
-    this.segs = segs;
-    this.offs = offs;
-    this.lens = lens;
+    const cap = Math.max(MIN_CAPACITY, (count + 1) * 2);
+    const move = <T extends Uint32Array | Int32Array>(a: T, b: T): T => {
+      b.set(a.subarray(start, start + count));
+      return b;
+    };
+    this.segs = move(this.segs, new Uint32Array(cap));
+    this.offs = move(this.offs, new Uint32Array(cap));
+    this.lens = move(this.lens, new Uint32Array(cap));
+    this.hashHi = move(this.hashHi, new Int32Array(cap));
+    this.hashLo = move(this.hashLo, new Int32Array(cap));
     this.start = 0;
   }
 
@@ -131,6 +148,42 @@ export class RoomIndex {
     for (let k = 0; k < this.count; k++) {
       const i = this.start + k;
       if (this.lens[i] !== 0) fn(this.oldest + k, this.segs[i] as number, this.offs[i] as number, this.lens[i] as number);
+    }
+  }
+
+  // ---- dedup ------------------------------------------------------------------------------
+
+  /** Retained present seqs whose id has hash (hi, lo): candidates to confirm against the disk. */
+  findByHash(hi: number, lo: number): number[] {
+    const out: number[] = [];
+    const { table } = this;
+    const mask = table.length - 1;
+    for (let slot = (hi ^ lo) & mask; ; slot = (slot + 1) & mask) {
+      const seq = table[slot] as number;
+      if (seq === 0) return out;
+      const i = this.pos(seq);
+      if (i >= 0 && this.lens[i] !== 0 && this.hashHi[i] === hi && this.hashLo[i] === lo) out.push(seq);
+    }
+  }
+
+  private place(seq: number, hi: number, lo: number): void {
+    const { table } = this;
+    const mask = table.length - 1;
+    let slot = (hi ^ lo) & mask;
+    while (table[slot] !== 0) slot = (slot + 1) & mask;
+    table[slot] = seq;
+    this.tableUsed++;
+  }
+
+  /** Builds the table afresh from the retained entries, at most half full; stale slots go. */
+  rebuildDedup(): void {
+    let size = MIN_TABLE;
+    while (size < (this.count + 1) * 2) size *= 2;
+    this.table = new Uint32Array(size);
+    this.tableUsed = 0;
+    for (let k = 0; k < this.count; k++) {
+      const i = this.start + k;
+      if (this.lens[i] !== 0) this.place(this.oldest + k, this.hashHi[i] as number, this.hashLo[i] as number);
     }
   }
 }
