@@ -52,6 +52,8 @@ const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Adjacent records closer than this are fetched by one read in range(). */
 const READ_MERGE_GAP = 64 * 1024;
 const READ_MAX_SPAN = 1024 * 1024;
+/** A group commit writes at most about this much: bounds the write buffer and a group's latency. */
+const MAX_GROUP_BYTES = 4 * 1024 * 1024;
 
 interface Waiter {
   resolve: (r: AppendResult) => void;
@@ -369,8 +371,12 @@ export class FileStore implements MessageStore {
     this.commitScheduled = false;
     if (this.committing || this.queue.length === 0) return;
     this.committing = true;
-    const batch = this.queue;
-    this.queue = [];
+    // One group takes what has arrived, up to MAX_GROUP_BYTES; the rest forms the next group.
+    let take = 0;
+    let bytes = 0;
+    while (take < this.queue.length && (take === 0 || bytes < MAX_GROUP_BYTES)) bytes += (this.queue[take++] as Pending).length;
+    const batch = take === this.queue.length ? this.queue : this.queue.slice(0, take);
+    this.queue = take === this.queue.length ? [] : this.queue.slice(take);
     try {
       await this.writeBatch(batch);
     } catch (err) {
