@@ -62,7 +62,9 @@ export class Connection implements RoomPeer {
   inflight = 0;
 
   private readonly decoder: FrameDecoder;
-  private backlog: string[] = [];
+  /** Lines received and not yet handled, from `backlogHead` on. */
+  private backlog: (string | { decodeError: FrameDecodeError })[] = [];
+  private backlogHead = 0;
   private busy = false;
   private outputBlocked = false;
   private readingPaused = false;
@@ -80,12 +82,10 @@ export class Connection implements RoomPeer {
     this.openedAt = now;
     this.lastReceived = now;
     this.bucket = new TokenBucket(limits.rate, limits.burst, now);
+    // A framing error is queued behind the lines before it, so those are still answered.
     this.decoder = new FrameDecoder(limits.maxFrame, {
       line: (text) => this.backlog.push(text),
-      error: (code) => {
-        this.backlog = [];
-        this.hooks.decodeError(this, code);
-      },
+      error: (code) => this.backlog.push({ decodeError: code }),
     });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -175,6 +175,7 @@ export class Connection implements RoomPeer {
     this.closed = true;
     this.decoder.stop();
     this.backlog = [];
+    this.backlogHead = 0;
     this.hooks.closed(this, reason);
   }
 
@@ -187,9 +188,17 @@ export class Connection implements RoomPeer {
 
   /** Handles queued lines in order until one waits for the disk or the output is blocked. */
   private pump(): void {
-    while (!this.closed && !this.busy && !this.outputBlocked && this.backlog.length > 0) {
-      const line = this.backlog.shift() as string;
-      const pending = this.hooks.line(this, line);
+    while (!this.closed && !this.busy && !this.outputBlocked && this.backlogHead < this.backlog.length) {
+      const entry = this.backlog[this.backlogHead++] as string | { decodeError: FrameDecodeError };
+      if (this.backlogHead === this.backlog.length) {
+        this.backlog = [];
+        this.backlogHead = 0;
+      }
+      if (typeof entry !== 'string') {
+        this.hooks.decodeError(this, entry.decodeError);
+        continue;
+      }
+      const pending = this.hooks.line(this, entry);
       if (pending) {
         this.busy = true;
         pending.then(
@@ -209,7 +218,7 @@ export class Connection implements RoomPeer {
   /** Reads only while the backlog is empty and nothing holds it (see the header comment). */
   private updateReading(): void {
     if (this.closed) return;
-    const shouldPause = this.busy || this.outputBlocked || this.backlog.length > 0;
+    const shouldPause = this.busy || this.outputBlocked || this.backlogHead < this.backlog.length;
     if (shouldPause && !this.readingPaused) {
       this.readingPaused = true;
       this.socket.pause();

@@ -160,7 +160,7 @@ export class RelayServer {
       return;
     }
     const conn = new Connection(this.nextConnectionId++, socket, this.options, {
-      line: (c, line) => this.handleLine(c, line),
+      line: (c, line) => this.handleLineSafely(c, line),
       decodeError: (c, code) => this.handleDecodeError(c, code),
       closed: (c, reason) => this.forget(c, reason),
     }, Date.now());
@@ -219,6 +219,16 @@ export class RelayServer {
       ? `line longer than maxFrame (${this.options.maxFrame} bytes)`
       : 'line is not valid UTF-8';
     conn.sendError(code, message, undefined, true);
+  }
+
+  /** A bug in a handler must cost one request, not the relay: `internal`, logged (§1.7). */
+  private handleLineSafely(conn: Connection, line: string): void | Promise<void> {
+    try {
+      return this.handleLine(conn, line);
+    } catch (err) {
+      this.deps.log.error('internal_error', { conn: conn.id, error: errorText(err) });
+      conn.sendError('internal', 'the relay failed to handle this frame', undefined, false);
+    }
   }
 
   private handleLine(conn: Connection, line: string): void | Promise<void> {
@@ -327,7 +337,7 @@ export class RelayServer {
         if (!conn.closed) conn.sendError('internal', 'could not read the room\'s messages', frame.rid, false);
         finish(head + 1);
       },
-    );
+    ).catch((err: unknown) => this.deps.log.error('internal_error', { conn: conn.id, error: errorText(err) }));
   }
 
   private leave(conn: Connection, frame: LeaveFrame): void {
@@ -396,7 +406,9 @@ export class RelayServer {
         this.storeError('append_failed', frame.room, err);
         conn.sendError('internal', 'the relay could not store the message; send it again later', frame.rid, false);
       },
-    ).finally(() => {
+    ).catch((err: unknown) => {
+      this.deps.log.error('internal_error', { conn: conn.id, error: errorText(err) });
+    }).finally(() => {
       conn.inflight--;
       if (--this.inflight === 0) this.inflightDrained?.();
     });
@@ -431,7 +443,7 @@ export class RelayServer {
         this.storeError('read_failed', frame.room, err);
         conn.sendError('internal', 'could not read the room\'s messages', frame.rid, false);
       },
-    );
+    ).catch((err: unknown) => this.deps.log.error('internal_error', { conn: conn.id, error: errorText(err) }));
   }
 
   /**

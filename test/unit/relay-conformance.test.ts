@@ -139,6 +139,17 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
       await assertClosedAfterError(d, 'bad_frame');
     });
 
+    it('§1.1 lines before a fatal framing error in the same packet are still answered; none after it', async () => {
+      const c = await client(relay);
+      c.sendRaw(Buffer.concat([
+        Buffer.from('{"t":"ping","rid":1}\n{"t":"ping","rid":2}\n'), Buffer.from([0xff, 0x0a]), Buffer.from('{"t":"ping","rid":3}\n'),
+      ]));
+      assert.deepEqual(await c.next(), { t: 'pong', rid: 1 });
+      assert.deepEqual(await c.next(), { t: 'pong', rid: 2 });
+      await assertClosedAfterError(c, 'bad_frame');
+      assert.equal(c.received.length, 4);
+    });
+
     it('§1.1 a line that is not a JSON object with a string t is bad_frame and closes', async () => {
       for (const line of ['not json', '[1,2]', '{"v":1}', '{"t":5}', 'null']) {
         const c = await client(relay);
