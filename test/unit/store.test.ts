@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import fc from 'fast-check';
 import { FileStore } from '../../src/relay/store/fileStore';
 import { segmentName } from '../../src/relay/store/segment';
+import { encodeRecord, SEGMENT_MAGIC } from '../../src/relay/store/record';
 
 const b64u = (n: number): string => randomBytes(n).toString('base64url');
 const newId = (): string => b64u(16);
@@ -208,6 +209,24 @@ describe('FileStore', function () {
       assert.equal(s.head(ROOM_A), r.seq);
     });
 
+    it('a large burst is written in several groups of bounded size', async () => {
+      const s = await openStore();
+      const body = b64u(45_000); // 60 000 chars
+      const results = await Promise.all(Array.from({ length: 200 }, () => s.append(ROOM_A, newId(), body)));
+      assert.deepEqual(results.map((r) => r.seq), results.map((_, i) => i + 1));
+      assert.ok(s.stats().syncs >= 3, `12 MB took ${s.stats().syncs} syncs`);
+    });
+
+    it('close waits for appends in flight, which all become durable', async () => {
+      const s = await openStore();
+      const pending = Array.from({ length: 100 }, (_, i) => s.append(ROOM_A, newId(), `m${i}`));
+      await s.close();
+      const results = await Promise.all(pending);
+      assert.deepEqual(results.map((r) => r.seq), results.map((_, i) => i + 1));
+      const s2 = await openStore();
+      assert.equal(s2.head(ROOM_A), 100);
+    });
+
     it('acks of one room resolve in seq order', async () => {
       const s = await openStore();
       const seen: number[] = [];
@@ -312,6 +331,28 @@ describe('FileStore', function () {
       assert.equal((await s.append(ROOM_A, newId(), 'x')).seq, 9);
     });
 
+    it('a seq gap in what is retained is reported; older gaps are dead records and are not', async () => {
+      const write = (no: number, seqs: number[]): void => {
+        const buf = Buffer.alloc(64 * 1024);
+        SEGMENT_MAGIC.copy(buf);
+        let pos = SEGMENT_MAGIC.length;
+        for (const seq of seqs) pos += encodeRecord(buf, pos, { room: ROOM_A, id: `id-${seq}`, body: `b${seq}`, seq, ts: 1000 + seq });
+        writeFileSync(segPath(no), buf.subarray(0, pos));
+      };
+      mkdirSync(dir, { recursive: true });
+      write(1, [1, 2, 3]);
+      write(2, [50, 51, 52]);
+      let s = await openStore({ retain: 100 });
+      assert.deepEqual((await s.range(ROOM_A, 0, 100, 100)).map((m) => m.seq), [1, 2, 3, 50, 51, 52]);
+      assert.deepEqual(events('store.seq_gap').map((e) => [e.fields?.missingFrom, e.fields?.missingTo]), [[4, 49]]);
+      logs.length = 0;
+      s = await reopen(s, { retain: 10 });
+      assert.deepEqual((await s.range(ROOM_A, 0, 100, 100)).map((m) => m.seq), [50, 51, 52]);
+      assert.equal(s.oldest(ROOM_A), 50);
+      assert.deepEqual(events('store.seq_gap'), []);
+      assert.deepEqual(await s.append(ROOM_A, 'id-51', 'again'), { seq: 51, ts: 1051, duplicate: true });
+    });
+
     it('opens a log whose last segment was created but never written, and drops unfinished compaction output', async () => {
       const { ids } = await fill(3);
       writeFileSync(segPath(2), Buffer.alloc(0));
@@ -375,6 +416,7 @@ describe('FileStore', function () {
       assert.deepEqual((await s2.range(ROOM_B, 0, 100, 100)).map((m) => m.id), slow);
       assert.equal(s2.head(ROOM_A), 400);
       assert.equal(s2.oldest(ROOM_A), 391);
+      assert.ok(!logs.some((l) => l.event === 'store.seq_gap' || l.event === 'store.corrupt_region'));
     });
 
     it('reads and appends stay correct while compaction runs', async () => {

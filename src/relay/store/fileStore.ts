@@ -106,6 +106,8 @@ export class FileStore implements MessageStore {
   private readonly scratch = Buffer.allocUnsafe(MAX_KEY_BYTES * 4);
   private compactor: Compactor | undefined;
   private counters = { syncs: 0, appended: 0 };
+  /** Seq gaps seen during recovery, reported once retention is applied. */
+  private recoveryGaps: Array<{ idx: RoomIndex; from: number; to: number }> = [];
   private closing: Promise<void> | undefined;
 
   constructor(options: { dir: string; retain: number; log?: StoreLog; segmentBytes?: number }) {
@@ -177,6 +179,12 @@ export class FileStore implements MessageStore {
       idx.trim(this.retain, this.dropped);
       idx.rebuildDedup();
     }
+    // Seqs missing inside what is retained were lost to a corrupt region; older gaps are only
+    // dead records that compaction already removed.
+    for (const { idx, from, to } of this.recoveryGaps) {
+      if (to >= idx.oldest) this.log('store.seq_gap', { room: idx.room, missingFrom: Math.max(from, idx.oldest), missingTo: to });
+    }
+    this.recoveryGaps = [];
   }
 
   private async recoverSegment(fileNo: number, last: boolean): Promise<void> {
@@ -245,7 +253,13 @@ export class FileStore implements MessageStore {
       // A second copy, left by a compaction that stopped between its rename and its deletes.
       return;
     } else if (idx.count > 0 && seq > idx.head + 1) {
-      this.log('store.seq_gap', { room, missingFrom: idx.head + 1, missingTo: seq - 1 });
+      if (seq - idx.head - 1 >= this.retain) {
+        // Everything indexed so far is older than what retention keeps once `seq` is in: these
+        // are dead records in a segment that compaction has not rewritten yet.
+        idx.trim(0, this.dropped);
+      } else {
+        this.recoveryGaps.push({ idx, from: idx.head + 1, to: seq - 1 });
+      }
     }
     const [idStart, idEnd] = idSpan(buf, off);
     hashId(buf, idStart, idEnd);
