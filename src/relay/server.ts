@@ -184,6 +184,9 @@ export class RelayServer {
     const rooms = conn.rooms.size;
     conn.rooms.clear();
     if (conn.endedAt !== 0) this.lingering.add({ socket: conn.socket, since: conn.endedAt });
+    if (reason === 'slow_reader') {
+      this.deps.log.warn('limit', { limit: 'max_output', conn: conn.id, addr: conn.address, maxOutput: this.options.maxOutput });
+    }
     this.deps.log.info('conn_close', {
       conn: conn.id, addr: conn.address, reason, ms: Date.now() - conn.openedAt, rooms,
       rateLimited: conn.rateLimited || undefined, conns: this.connections.size,
