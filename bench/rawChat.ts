@@ -5,8 +5,10 @@
 import { rawCatchUp } from './lib/seed';
 
 const [port, room, count] = process.argv.slice(2);
+// On success the process ends by itself once stdout is flushed (an explicit exit could cut
+// lines still queued for the pipe).
 rawCatchUp(Number(port), room ?? '', Number(count), (line) => process.stdout.write(line + '\n')).then(
-  () => process.exit(0),
+  () => undefined,
   (e: unknown) => {
     process.stderr.write(`rawChat: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(1);

@@ -132,6 +132,10 @@ async function main(): Promise<void> {
   log(`results written to docs/benchmarks.md in ${durationS.toFixed(0)} s`);
 }
 
+// An interrupted run exits through process.exit, so that the exit hooks of lib/servers.ts stop
+// every relay it started and remove their temp directories.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+
 main().catch((e: unknown) => {
   process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);

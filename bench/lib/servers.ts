@@ -35,12 +35,22 @@ export function listeningPort(line: string): number | undefined {
   return m?.[1] ? Number(m[1]) : undefined;
 }
 
+// Everything started here, so that a bench run that is interrupted leaves no relay and no
+// temp directory behind (the handlers run on process exit, also after SIGINT/SIGTERM in run.ts).
+const liveChildren = new Set<ChildProcess>();
+const ownedDirs = new Set<string>();
+process.once('exit', () => {
+  for (const c of liveChildren) c.kill('SIGKILL');
+  for (const d of ownedDirs) rmSync(d, { recursive: true, force: true });
+});
+
 function startProcess(kind: 'relay' | 'baseline', args: string[], env: NodeJS.ProcessEnv, dataDir?: string): Promise<ServerProcess> {
   const t0 = nowNs();
   const child: ChildProcess = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  liveChildren.add(child);
   const recent: string[] = [];
   let exited = false;
-  const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
+  const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => { exited = true; liveChildren.delete(child); resolve(); }));
   return new Promise((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => fail(new Error(`${kind} did not announce listening within 60 s`)), 60_000);
@@ -103,16 +113,27 @@ export interface RelayOptions {
 export async function startRelay(opts: RelayOptions = {}): Promise<ServerProcess> {
   const owned = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'smc-bench-relay-'));
+  if (owned) ownedDirs.add(dataDir);
   const args = [CLI, 'relay', '--host', '127.0.0.1', '--port', '0', '--data', dataDir, '--rate', '0', ...(opts.extraArgs ?? [])];
   const env = { ...process.env };
   // Flags win over the environment; drop any SMC_RELAY_* the caller's shell may carry.
   for (const k of Object.keys(env)) if (k.startsWith('SMC_RELAY_')) delete env[k];
-  const relay = await startProcess('relay', args, env, dataDir);
+  let relay: ServerProcess;
+  try {
+    relay = await startProcess('relay', args, env, dataDir);
+  } catch (e) {
+    if (owned) {
+      rmSync(dataDir, { recursive: true, force: true });
+      ownedDirs.delete(dataDir);
+    }
+    throw e;
+  }
   if (!owned) return relay;
   const stop = relay.stop;
   relay.stop = async () => {
     await stop();
     rmSync(dataDir, { recursive: true, force: true });
+    ownedDirs.delete(dataDir);
   };
   return relay;
 }

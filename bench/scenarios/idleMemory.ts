@@ -67,7 +67,7 @@ export const idleMemory: Scenario = {
       'RSS includes garbage the server\'s V8 heap has not collected yet, so these figures are an upper bound on what a connection really holds.',
     );
     if (relay.perConnHello > TARGET || relay.perConnJoined > TARGET) {
-      r.limits.push('Each connection holds a socket with its kernel-side buffers, a Node stream with its read buffer, the line decoder\'s partial line and per-connection state (rate limiter, rooms, output accounting).');
+      r.limits.push('Each connection holds a net.Socket (libuv handle, stream state) — the baseline column is that cost alone — plus the relay\'s per-connection state: line decoder, rate limiter, joined rooms with their presence entry and tag, output accounting. Kernel socket buffers are not in RSS.');
     }
     return r;
   },

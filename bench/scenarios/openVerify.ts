@@ -73,8 +73,8 @@ export const openVerify: Scenario = {
   title: '6. Client: messages opened and verified per second (RoomCipher.open)',
   async run(ctx: RunContext) {
     const r = result(this.id, this.title);
-    const count = ctx.quick ? 2_000 : 10_000;
-    const rounds = ctx.quick ? 2 : 5;
+    const count = ctx.quick ? 2_000 : 5_000;
+    const rounds = ctx.quick ? 2 : 3;
     ctx.log(`open/verify: sealing ${count} envelopes`);
     const room = sealRoom(count);
     const base = rate(room, rounds, rawOpenAll);
