@@ -132,5 +132,10 @@ export function resolveRelayOptions(
     if (raw !== undefined && raw !== '') target[key] = integer(name, 10, 3_600_000)(raw);
   }
   if (options.burst < 1) throw new UsageError('--burst must be at least 1');
+  // A join or history reply keeps two frames of room in the bound (server.ts), so the bound
+  // must hold a few frames for replies to carry any message at all.
+  if (options.maxOutput < 4 * options.maxFrame) {
+    throw new UsageError(`--max-output must be at least 4 × --max-frame (${4 * options.maxFrame})`);
+  }
   return options;
 }

@@ -134,6 +134,8 @@ describe('smc command line', function () {
       assert.throws(() => resolveRelayOptions({ 'max-frame': '100' }, {}), UsageError);
       assert.throws(() => resolveRelayOptions({ port: '65536' }, {}), UsageError);
       assert.throws(() => resolveRelayOptions({ burst: '0' }, {}), UsageError);
+      assert.throws(() => resolveRelayOptions({ 'max-output': '200000' }, {}), /at least 4 × --max-frame/);
+      assert.equal(resolveRelayOptions({ 'max-output': '200000', 'max-frame': '8192' }, {}).maxOutput, 200000);
     });
 
     it('logs one line per event, as text or JSON, with values that cannot forge a line', () => {

@@ -685,6 +685,49 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     await relay.cleanup();
   });
 
+  it('§1.4/§1.6 a limit over 1 000 counts as 1 000, for join and for history', async () => {
+    const relay = await startRelay(['--rate', '0']);
+    const c = await client(relay);
+    const room = randomId();
+    await join(c, room);
+    for (let i = 0; i < 3; i++) await sendMany(c, room, 335);
+    const r = await join(c, room, { since: 0, limit: 5000 });
+    assert.equal(r.joined.head, 1005);
+    assert.equal(r.msgs.length, 1000);
+    assert.deepEqual([r.msgs[0]?.seq, r.msgs[999]?.seq, r.synced.from], [6, 1005, 6]);
+    c.send({ t: 'history', rid: 77, room, limit: 100_000 });
+    let n = 0;
+    for (;;) {
+      const f = await c.next((x) => x.t === 'msg' || x.rid === 77);
+      if (f.t === 'page') {
+        assert.deepEqual([f.from, f.to, f.more], [6, 1005, true]);
+        break;
+      }
+      n++;
+    }
+    assert.equal(n, 1000);
+    await relay.cleanup();
+  });
+
+  it('§1.4/§1.6 replies are cut to the output bound, keeping the newest', async () => {
+    const relay = await startRelay(['--rate', '0', '--max-output', '262144']);
+    const c = await client(relay);
+    const room = randomId();
+    await join(c, room);
+    await sendMany(c, room, 12, body(30_000, 'm'));
+    const r = await join(c, room, { since: 0 });
+    const seqs = r.msgs.map((m) => m.seq as number);
+    assert.ok(seqs.length >= 1 && seqs.length < 12, `sent ${seqs.length}`);
+    assert.equal(seqs[seqs.length - 1], 12, 'the newest are kept');
+    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => 13 - seqs.length + i));
+    assert.equal(r.synced.from, seqs[0], 'from > since + 1 tells the client to page back');
+    const page = await c.request({ t: 'history', room, before: seqs[0] as number, limit: 1000 });
+    assert.equal(page.t, 'page');
+    assert.ok((page.to as number) === (seqs[0] as number) - 1 && (page.from as number) > 1 && page.more === true, JSON.stringify(page));
+    assert.ok(c.isOpen);
+    await relay.cleanup();
+  });
+
   it('§1.7 over --max-conns: server_busy, then close; a slot frees when a client leaves', async () => {
     const relay = await startRelay(['--max-conns', '3']);
     const held = [await client(relay), await client(relay), await client(relay)];
