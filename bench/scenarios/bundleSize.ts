@@ -2,25 +2,15 @@
 // webview (its own bundle), built as `npm run build:production` builds it — the same esbuild
 // options as scripts/build.mjs with --production — into a temp directory, so that the dist/
 // other engineers are using is left alone. esbuild's metafile splits the bytes by source.
-import * as esbuild from 'esbuild';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { buildExtension } from '../lib/productionBuild';
 import { fmt, result, type RunContext, type Scenario } from '../lib/report';
 import { REPO } from '../lib/servers';
 
 const ENTRY = path.join(REPO, 'src', 'vscode', 'extension.ts');
 const TARGET_BYTES = 300 * 1000;
-
-/** scripts/build.mjs's options for dist/extension.js with --production. */
-function productionOptions(entry: string, outfile: string): esbuild.BuildOptions {
-  const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
-  return {
-    entryPoints: [entry], outfile, bundle: true, minify: true, sourcemap: false, sourcesContent: false, logLevel: 'silent',
-    define: { __SMC_VERSION__: JSON.stringify(pkg.version) }, platform: 'node', format: 'cjs', target: 'node20',
-    external: ['vscode'], metafile: true, absWorkingDir: REPO,
-  };
-}
 
 export const bundleSize: Scenario = {
   id: 'bundle-size',
@@ -35,12 +25,12 @@ export const bundleSize: Scenario = {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'smc-bench-bundle-'));
     try {
       const outfile = path.join(dir, 'extension.js');
-      const built = await esbuild.build(productionOptions(ENTRY, outfile));
+      const built = await buildExtension(ENTRY, outfile);
       const bytes = statSync(outfile).size;
       const emptyEntry = path.join(dir, 'empty.ts');
       writeFileSync(emptyEntry, 'export function activate(): void {}\nexport function deactivate(): void {}\n');
       const emptyOut = path.join(dir, 'empty.js');
-      await esbuild.build(productionOptions(emptyEntry, emptyOut));
+      await buildExtension(emptyEntry, emptyOut);
       const emptyBytes = statSync(emptyOut).size;
       // Bytes in the output per input, grouped: our src/ folders and each npm package.
       const groups = new Map<string, number>();
