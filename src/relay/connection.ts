@@ -99,6 +99,10 @@ export class Connection implements RoomPeer {
     socket.on('close', () => this.markClosed('peer_closed'));
   }
 
+  get outputLimit(): number {
+    return this.limits.maxOutput;
+  }
+
   /** Bytes accepted for this connection and not yet handed to the OS. */
   get queuedBytes(): number {
     return this.socket.writableLength;

@@ -7,6 +7,10 @@ import { LIMITS } from '../core/wire/frames';
 /** What a room needs from a connection: somewhere to write frames. */
 export interface RoomPeer {
   write(data: string | Buffer): void;
+  /** The §1.7 output bound, which also bounds frames held back during a catch-up. */
+  readonly outputLimit: number;
+  /** Closes the connection without a frame. */
+  abort(reason: string): void;
 }
 
 export interface Member {
@@ -19,6 +23,8 @@ export interface Member {
    * only stored messages with seq ≤ head); null when the member is in sync.
    */
   pending: (string | Buffer)[] | null;
+  /** Bytes in `pending`. */
+  pendingBytes: number;
   /** The head announced in the last `joined`: catch-up covers seq ≤ joinHead. */
   joinHead: number;
 }
@@ -40,7 +46,7 @@ export class Room {
     let sid: string;
     do sid = randomBytes(9).toString('base64url');
     while (this.sids.has(sid));
-    const member: Member = { peer, sid, tag: undefined, pending: null, joinHead: 0 };
+    const member: Member = { peer, sid, tag: undefined, pending: null, pendingBytes: 0, joinHead: 0 };
     this.sids.add(sid);
     this.members.set(peer, member);
     return { member, added: true };
@@ -62,7 +68,11 @@ export class Room {
     for (const member of this.members.values()) {
       if (member.peer === except) continue;
       if (member.pending) {
-        if (seq === undefined || seq > member.joinHead) member.pending.push(frame);
+        if (seq !== undefined && seq <= member.joinHead) continue;
+        member.pending.push(frame);
+        member.pendingBytes += frame.length;
+        // Held-back output counts toward the output bound like queued output does (§1.7).
+        if (member.pendingBytes > member.peer.outputLimit) member.peer.abort('slow_reader');
       } else member.peer.write(frame);
     }
   }

@@ -306,6 +306,7 @@ export class RelayServer {
     const head = this.deps.store.head(frame.room);
     // From here until `synced`, fan-out to this member is queued (§1.4).
     member.pending = [];
+    member.pendingBytes = 0;
     member.joinHead = head;
     const joined: Record<string, unknown> = { t: 'joined' };
     if (frame.rid !== undefined) joined.rid = frame.rid;
@@ -323,6 +324,7 @@ export class RelayServer {
       conn.sendFrame(synced);
       const queued = member.pending ?? [];
       member.pending = null;
+      member.pendingBytes = 0;
       for (const data of queued) conn.write(data);
     };
     if (since >= head || limit === 0) {
@@ -367,10 +369,13 @@ export class RelayServer {
 
   private flushPresence(): void {
     this.presenceTimer = undefined;
-    for (const room of this.dirtyPresence) {
+    // Taken out first: a delivery may close a slow reader, which marks its rooms again for
+    // the next flush.
+    const rooms = [...this.dirtyPresence];
+    this.dirtyPresence.clear();
+    for (const room of rooms) {
       if (room.size > 0) room.deliver(room.presenceFrame(this.options.maxFrame), undefined);
     }
-    this.dirtyPresence.clear();
   }
 
   // ---- messages (§1.5) --------------------------------------------------------------------
