@@ -73,5 +73,7 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
   }
   await client.disconnect();
   out.flush();
+  // stdout may be an asynchronous pipe: the exit that follows must not cut the last lines.
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   return code;
 }
