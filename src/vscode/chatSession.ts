@@ -299,7 +299,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     on('typing', (t) => this.emit('typing', t.room, t.name, shortOf(t.fingerprint)));
     on('synced', (s) => {
       const tl = this.timeline(s.room);
-      tl.relayHasOlder = s.more || (tl.oldestSeq() ?? 1) > 1;
+      tl.relayHasOlder = s.more;
       if (this.dirty.has(s.room)) {
         this.dirty.delete(s.room);
         this.emit('resync', s.room);

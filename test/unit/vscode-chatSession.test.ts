@@ -1,0 +1,233 @@
+// The extension's chat state (src/vscode/chatSession.ts) over a fake RelayClient: rooms and
+// keys go to the right stores, messages reach the views in order, history paging, unread
+// counts, and no key ever appears in anything the session emits.
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { TypedEmitter } from '../../src/core/client/emitter';
+import type {
+  ChatMessage, ConnectionState, JoinOptions, OutgoingMessage, RelayClientEvents, RoomHandle, Snippet,
+} from '../../src/core/client/types';
+import { deriveRoomId, encodeB64u, fingerprint, generateIdentity } from '../../src/core/crypto';
+import { KeyStore, KnownKeys, MemorySecretStore, MemoryStateStore, RoomList } from '../../src/core/keys';
+import { ChatSession, formatRelay, parseRelay, type ClientLike, type ClientParams } from '../../src/vscode/chatSession';
+
+class FakeClient extends TypedEmitter<RelayClientEvents> implements ClientLike {
+  state: ConnectionState = 'offline';
+  joined: JoinOptions[] = [];
+  sent: { room: string; text?: string; snippet?: Snippet }[] = [];
+  olderPages: ChatMessage[][] = [];
+  constructor(readonly params: ClientParams) {
+    super();
+  }
+  fire<K extends keyof RelayClientEvents>(e: K, ...args: RelayClientEvents[K]): void {
+    this.emit(e, ...args);
+  }
+  connect(): void {
+    this.state = 'connecting';
+    this.emit('state', 'connecting');
+  }
+  async disconnect(): Promise<void> {
+    this.state = 'offline';
+    this.emit('state', 'offline');
+  }
+  join(opts: JoinOptions): RoomHandle {
+    this.joined.push(opts);
+    return { room: deriveRoomId(opts.key), name: opts.name };
+  }
+  async leave(): Promise<void> {}
+  private out(room: string, content: Partial<ChatMessage>): OutgoingMessage {
+    const id = encodeB64u(randomBytes(16));
+    const message: ChatMessage = {
+      room, ts: Date.now(), id, name: this.params.displayName, fingerprint: fingerprint(this.params.identity.publicKey),
+      shortFingerprint: 'XXXX XXXX', type: 'text', verified: true, keyChanged: false, own: true, history: false, ...content,
+    };
+    return { room, id, state: 'sending', message };
+  }
+  sendText(room: string, text: string): OutgoingMessage {
+    this.sent.push({ room, text });
+    return this.out(room, { type: 'text', text });
+  }
+  sendSnippet(room: string, snippet: Snippet): OutgoingMessage {
+    this.sent.push({ room, snippet });
+    return this.out(room, { type: 'snippet', snippet });
+  }
+  retry(): void {}
+  setTyping(): void {}
+  async loadOlder(room: string): Promise<{ more: boolean }> {
+    const page = this.olderPages.shift() ?? [];
+    for (const m of page) this.emit('message', { ...m, room, history: true });
+    return { more: this.olderPages.length > 0 };
+  }
+  setDisplayName(): void {}
+}
+
+const FP_B = 'BBBB BBBB BBBB BBBB BBBB BBBB BBBB BBBB';
+function incoming(room: string, seq: number, over: Partial<ChatMessage> = {}): ChatMessage {
+  return {
+    room, seq, ts: 1_000 + seq, id: `m${seq}`.padEnd(22, 'x'), name: 'bob', fingerprint: FP_B, shortFingerprint: 'BBBB BBBB',
+    type: 'text', text: `hello ${seq}`, verified: true, keyChanged: false, own: false, history: false, ...over,
+  };
+}
+
+function setup() {
+  const secrets = new MemorySecretStore();
+  const state = new MemoryStateStore();
+  const clients: FakeClient[] = [];
+  const logged: string[] = [];
+  const session = new ChatSession({
+    keys: new KeyStore(secrets),
+    rooms: new RoomList(state),
+    knownKeys: new KnownKeys(state),
+    state,
+    settings: () => ({ relayHost: '127.0.0.1', relayPort: 7878, displayName: 'alice' }),
+    createClient: (p) => {
+      const c = new FakeClient(p);
+      clients.push(c);
+      return c;
+    },
+    fingerprint,
+    log: (e, f) => logged.push(`${e} ${JSON.stringify(f ?? {})}`),
+  });
+  const emitted: string[] = [];
+  for (const e of ['connection', 'room', 'item', 'resync', 'presence', 'typing', 'incoming', 'unread', 'error'] as const) {
+    session.on(e, (...args: unknown[]) => emitted.push(`${e} ${JSON.stringify(args)}`));
+  }
+  return { session, secrets, state, clients, emitted, logged };
+}
+
+describe('chat session', () => {
+  it('parses and formats relay addresses, IPv6 included', () => {
+    assert.deepEqual(parseRelay('127.0.0.1:7878'), { host: '127.0.0.1', port: 7878 });
+    assert.deepEqual(parseRelay('[::1]:7878'), { host: '::1', port: 7878 });
+    assert.equal(formatRelay('::1', 1), '[::1]:1');
+    for (const bad of ['x', 'h:0', 'h:70000', '::1:7878', 'h:']) assert.equal(parseRelay(bad), undefined, bad);
+  });
+
+  it('connects to the configured relay with no room, and joins rooms of that relay with their keys', async () => {
+    const { session, clients } = setup();
+    await session.connect();
+    assert.equal(clients.length, 1);
+    assert.equal(clients[0]?.params.host, '127.0.0.1');
+    assert.equal(clients[0]?.params.port, 7878);
+    assert.equal(clients[0]?.params.displayName, 'alice');
+    assert.equal(session.connectionState, 'connecting');
+    const key = randomBytes(32);
+    const entry = await session.addRoom(key, deriveRoomId(key), 'Team', '127.0.0.1:7878');
+    assert.equal(session.currentRoom?.room, entry.room);
+    assert.equal(clients[0]?.joined.length, 1);
+    assert.deepEqual(Buffer.from(clients[0]?.joined[0]?.key ?? []), key);
+  });
+
+  it('keeps the room key in the secret store and nowhere in state, events or logs', async () => {
+    const { session, secrets, state, clients, emitted, logged } = setup();
+    const key = randomBytes(32);
+    const room = deriveRoomId(key);
+    await session.addRoom(key, room, 'Team', '127.0.0.1:7878');
+    await session.connect();
+    const c = clients[0];
+    assert.ok(c);
+    c.fire('message', incoming(room, 1));
+    await session.sendText('hi');
+    const b64 = encodeB64u(key);
+    assert.ok((await secrets.get(`smc.room.${room}`))?.includes(b64), 'the key is in the secret store');
+    const stateDump = JSON.stringify(['smc.rooms', 'smc.currentRoom', 'smc.knownKeys'].map((k) => state.get(k)));
+    assert.ok(!stateDump.includes(b64), 'no key in globalState');
+    assert.ok(!emitted.join('\n').includes(b64), 'no key in any event');
+    assert.ok(!logged.join('\n').includes(b64), 'no key in the log');
+    assert.ok(!JSON.stringify(session.snapshot('alice')).includes(b64), 'no key in the panel snapshot');
+  });
+
+  it('shows live messages at the end, own messages through their states, and counts unread', async () => {
+    const { session, clients, emitted } = setup();
+    const key = randomBytes(32);
+    const room = deriveRoomId(key);
+    await session.addRoom(key, room, 'Team', '127.0.0.1:7878');
+    await session.connect();
+    const c = clients[0];
+    assert.ok(c);
+    c.fire('message', incoming(room, 1));
+    c.fire('message', incoming(room, 2));
+    assert.equal(session.unreadCount(), 2);
+    assert.ok(emitted.some((e) => e.startsWith('incoming')));
+    const own = await session.sendText('hi there');
+    assert.equal(own.state, 'sending');
+    assert.deepEqual(c.sent, [{ room, text: 'hi there' }]);
+    c.fire('outgoing', { room, id: own.key, state: 'sent', seq: 3 });
+    const snap = session.snapshot('alice');
+    assert.deepEqual(snap.items.map((x) => `${x.seq}:${x.state}`), ['1:received', '2:received', '3:sent']);
+    await session.markRead(2);
+    assert.equal(session.unreadCount(), 0);
+    assert.equal(session.snapshot('alice').lastReadSeq, 2);
+    await session.markRead(99);
+    assert.equal(session.currentRoom?.lastSeq, 3, 'read marks are bounded by what was shown');
+  });
+
+  it('asks views to redraw when history lands in the middle, and pages older from the relay', async () => {
+    const { session, clients, emitted } = setup();
+    const key = randomBytes(32);
+    const room = deriveRoomId(key);
+    await session.addRoom(key, room, 'Team', '127.0.0.1:7878');
+    await session.connect();
+    const c = clients[0];
+    assert.ok(c);
+    for (let s = 300; s <= 310; s++) c.fire('message', incoming(room, s, { history: true }));
+    c.fire('message', incoming(room, 250, { history: true }));
+    c.fire('synced', { room, head: 310, lastSeq: 310, more: true });
+    assert.ok(emitted.some((e) => e.startsWith('resync')), 'a gap fill redraws the panel');
+    const first = session.snapshot('alice').items[0];
+    assert.equal(first?.seq, 250);
+    assert.equal(session.snapshot('alice').hasOlder, true);
+    c.state = 'connected';
+    c.olderPages = [Array.from({ length: 100 }, (_, i) => incoming(room, 150 + i))];
+    const before = emitted.length;
+    const page = await session.loadOlder(first?.key ?? '');
+    assert.equal(page.items.length, 100);
+    assert.equal(page.items[0]?.seq, 150);
+    assert.equal(page.hasOlder, false, 'the relay said no more (its `more`, not seq > 1, decides: retention may have dropped older ones)');
+    assert.ok(!emitted.slice(before).some((e) => e.startsWith('resync')), 'a page the panel asked for is not also a redraw');
+  });
+
+  it('maps presence to views with short fingerprints and counts who is online', async () => {
+    const { session, clients } = setup();
+    const key = randomBytes(32);
+    const room = deriveRoomId(key);
+    await session.addRoom(key, room, 'Team', '127.0.0.1:7878');
+    await session.connect();
+    clients[0]?.fire('presence', { room, online: 2, members: [
+      { sid: 's1', name: 'bob', fingerprint: FP_B, verified: true, self: false },
+      { sid: 's2', verified: false, self: false },
+    ] });
+    assert.equal(session.onlineCount(), 2);
+    const p = session.snapshot('alice').presence;
+    assert.equal(p.members[0]?.shortFingerprint, 'BBBB BBBB');
+    assert.equal(p.members[1]?.name, undefined);
+  });
+
+  it('switching to a room on another relay moves the connection there', async () => {
+    const { session, clients } = setup();
+    const k1 = randomBytes(32);
+    await session.addRoom(k1, deriveRoomId(k1), 'A', '127.0.0.1:7878');
+    await session.connect();
+    const k2 = randomBytes(32);
+    await session.addRoom(k2, deriveRoomId(k2), 'B', '127.0.0.1:9999');
+    assert.equal(clients.length, 2);
+    assert.equal(clients[1]?.params.port, 9999);
+    assert.equal(clients[0]?.state, 'offline', 'the old connection is closed');
+    assert.equal(clients[1]?.joined.length, 1, 'only the rooms of that relay are joined');
+  });
+
+  it('refuses to send without a room, with the next step in the message', async () => {
+    const { session } = setup();
+    await assert.rejects(session.sendText('x'), /Create Room/);
+  });
+
+  it('loads the identity only when needed, and reports its fingerprint', async () => {
+    const { session, secrets } = setup();
+    assert.equal(session.knownOwnFingerprint, undefined);
+    assert.equal(await secrets.get('smc.identity'), undefined, 'nothing created before use');
+    const fp = await session.ownIdentityFingerprint();
+    assert.match(fp, /^[0-9A-F]{4}( [0-9A-F]{4}){7}$/);
+    assert.equal(session.knownOwnFingerprint, fp);
+    assert.notEqual(fp, fingerprint(generateIdentity().publicKey));
+  });
+});
