@@ -628,7 +628,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
   });
 
   it('§1.3 a connection without a complete hello is closed without a frame (hello timeout)', async () => {
-    const relay = await startRelay([], { SMC_RELAY_HELLO_TIMEOUT_MS: '300' });
+    const relay = await startRelay([], { SMC_RELAY_HELLO_TIMEOUT_MS: '1000' });
     const silent = await raw(relay);
     const partial = await raw(relay);
     partial.sendRaw('{"t":"hello",');
@@ -642,7 +642,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
   });
 
   it('§1.3 a connection silent for the idle timeout is closed without a frame; one that pings stays', async () => {
-    const relay = await startRelay([], { SMC_RELAY_IDLE_TIMEOUT_MS: '600' });
+    const relay = await startRelay([], { SMC_RELAY_IDLE_TIMEOUT_MS: '1500' });
     const idle = await client(relay);
     const busy = await client(relay);
     const pinger = setInterval(() => busy.send({ t: 'ping' }), 100);
