@@ -271,6 +271,71 @@ describe('RelayClient against a real relay', function () {
     await raw.close();
   });
 
+  it('syncs again from 0 when the relay has less than the client saw (since > head)', async () => {
+    const key = generateRoomKey();
+    const alice = peer(relay, 'alice');
+    const room = await alice.joinAndSync(key);
+    for (const t of ['x', 'y', 'z']) alice.client.sendText(room, t);
+    await alice.client.drain();
+    const bob = peer(relay, 'bob');
+    await bob.joinAndSync(key, 100);
+    assert.deepEqual(bob.texts(), ['x', 'y', 'z']);
+    assert.equal(bob.client.lastSeq(room), 3);
+    assert.ok(bob.logs.some((l) => l.event === 'relay_behind'));
+  });
+
+  it('detects a dead connection with keepalive pings and reconnects', async () => {
+    const key = generateRoomKey();
+    let muted = false;
+    // A link that silently stops delivering (a half-dead NAT mapping): lines vanish while muted.
+    const flaky = (host: string, port: number): Transport => {
+      const inner = createTcpTransport(host, port);
+      return {
+        write: (l) => inner.write(l),
+        close: () => inner.close(),
+        on: (event, listener) => {
+          if (event !== 'line') return inner.on(event, listener);
+          inner.on('line', (line) => {
+            if (!muted) (listener as (l: string) => void)(line);
+          });
+        },
+      };
+    };
+    const alice = peer(relay, 'alice', { transport: flaky, tuning: { pingAfterMs: 100, deadAfterMs: 200 } });
+    const room = await alice.joinAndSync(key);
+    muted = true;
+    await until('dead connection noticed', () => alice.logs.some((l) => l.event === 'dead_connection'));
+    muted = false;
+    await until('reconnected and joined again', () => alice.synced >= 2 || undefined);
+    alice.client.sendText(room, 'still here');
+    assert.deepEqual(await alice.client.drain(), { failed: 0 });
+  });
+
+  it('shows an unacknowledged message as failed while the relay is away, then sent', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'smc-client-test-'));
+    try {
+      await relay.cleanup();
+      relay = await RelayProcess.start({ dataDir });
+      const port = relay.port;
+      const alice = peer(relay, 'alice', { tuning: { failAfterMs: 100 } });
+      const room = await alice.joinAndSync(generateRoomKey());
+      const updates: string[] = [];
+      alice.client.on('outgoing', (o) => updates.push(o.state));
+      await relay.kill();
+      const { id } = alice.client.sendText(room, 'waiting');
+      await until('failed', () => updates.includes('failed'));
+      alice.client.retry(room, id);
+      relay = await RelayProcess.start({ dataDir, args: ['--port', String(port)] });
+      await alice.client.drain();
+      assert.deepEqual(updates.slice(0, 3), ['sending', 'failed', 'sending']);
+      assert.equal(updates.at(-1), 'sent');
+      assert.equal(updates.filter((u) => u === 'sent').length, 1);
+    } finally {
+      await relay.cleanup();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('lists verified presence names, renews them on a name change, and relays typing once per interval', async () => {
     const key = generateRoomKey();
     const alice = peer(relay, 'alice');
