@@ -594,6 +594,28 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
       assert.deepEqual([p5.seqs, p5.page.from, p5.page.to, p5.page.more], [[], 0, 0, true]);
     });
 
+    it('logs connections with address and counts, and never a body or a tag', async () => {
+      const room = randomId();
+      const secretBody = 'U2VjcmV0Qm9keU5ldmVyTG9nZ2Vk';
+      const secretTag = 'U2VjcmV0VGFnTmV2ZXJMb2dnZWQ';
+      const a = await client(relay);
+      const b = await client(relay);
+      await join(a, room, { tag: secretTag });
+      await join(b, room);
+      await send(a, room, secretBody);
+      await b.nextOfType('msg');
+      a.send({ t: 'send', room, id: 'bad', body: secretBody });
+      await a.nextOfType('error');
+      a.destroy();
+      const close = await relay.waitForLog((r) => r.event === 'conn_close' && r.reason === 'peer_closed');
+      assert.equal(typeof close.addr, 'string');
+      assert.equal(typeof close.conns, 'number');
+      const open = relay.logs.find((r) => r.event === 'conn_open');
+      assert.match(String(open?.addr), /^127\.0\.0\.1:\d+$/);
+      const all = JSON.stringify(relay.logs) + relay.otherOutput.join('');
+      assert.ok(!all.includes(secretBody) && !all.includes(secretTag));
+    });
+
     // ---- §1.7 admin ---------------------------------------------------------------------
 
     it('§1.7 the admin token file is created at first start with mode 0600 and a random value', () => {
