@@ -250,6 +250,8 @@ describe('FileStore', function () {
         last = now;
       }
       await s.close();
+      // As after a crash: no index checkpoint, so recovery reads and checks every record.
+      rmSync(join(dir, 'index.ckpt'));
       return { ids, sizes };
     }
 
@@ -346,7 +348,9 @@ describe('FileStore', function () {
       assert.deepEqual((await s.range(ROOM_A, 0, 100, 100)).map((m) => m.seq), [1, 2, 3, 50, 51, 52]);
       assert.deepEqual(events('store.seq_gap').map((e) => [e.fields?.missingFrom, e.fields?.missingTo]), [[4, 49]]);
       logs.length = 0;
-      s = await reopen(s, { retain: 10 });
+      await s.close();
+      rmSync(join(dir, 'index.ckpt'));
+      s = await openStore({ retain: 10 });
       assert.deepEqual((await s.range(ROOM_A, 0, 100, 100)).map((m) => m.seq), [50, 51, 52]);
       assert.equal(s.oldest(ROOM_A), 50);
       assert.deepEqual(events('store.seq_gap'), []);
@@ -363,6 +367,100 @@ describe('FileStore', function () {
       assert.ok(!readdirSync(dir).some((f) => f.endsWith('.compact')));
       const s2 = await reopen(s);
       assert.equal(s2.head(ROOM_A), 4);
+    });
+  });
+
+  describe('index checkpoint', () => {
+    const events = (name: string): LogLine[] => logs.filter((l) => l.event === name);
+    /** Opens the store in a child process, runs `work` (source using `s` and `ROOM`), then SIGKILLs it. */
+    const crashAfter = (options: { retain: number; segmentBytes?: number }, work: string): void => {
+      const storePath = join(__dirname, '../../src/relay/store/fileStore.js');
+      const code = `const { FileStore } = require(${JSON.stringify(storePath)});
+        const ROOM = ${JSON.stringify(ROOM_A)};
+        const newId = () => require('node:crypto').randomBytes(16).toString('base64url');
+        (async () => {
+          const s = new FileStore({ dir: ${JSON.stringify(dir)}, retain: ${options.retain}, segmentBytes: ${options.segmentBytes ?? 4096} });
+          await s.open();
+          ${work}
+          process.kill(process.pid, 'SIGKILL');
+        })();`;
+      const child = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+      assert.equal(child.signal, 'SIGKILL', child.stderr);
+    };
+
+    it('a clean close writes it; the next open uses it and has the same index and dedup', async () => {
+      const s = await openStore();
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        ids.push(newId());
+        await s.append(i % 4 ? ROOM_A : ROOM_B, ids[i] as string, `m${i}`);
+      }
+      const before = await s.range(ROOM_A, 0, 100, 100);
+      const s2 = await reopen(s);
+      assert.equal(events('store.checkpoint_written').length, 1);
+      assert.equal(events('store.checkpoint_loaded').length, 1);
+      assert.deepEqual(await s2.range(ROOM_A, 0, 100, 100), before);
+      assert.equal(s2.head(ROOM_B), 10);
+      assert.deepEqual(await s2.append(ROOM_A, ids[1] as string, 'x'), { seq: 1, ts: before[0]?.ts, duplicate: true });
+      assert.equal((await s2.append(ROOM_A, newId(), 'x')).seq, 31);
+    });
+
+    it('after a crash, records written since the checkpoint are checked: a torn tail after it is cut', async () => {
+      const s = await openStore({ segmentBytes: 1 << 20 });
+      for (let i = 0; i < 10; i++) await s.append(ROOM_A, newId(), `m${i}`);
+      await s.close();
+      // A relay that uses the checkpoint, stores five more and is killed; the last write is torn.
+      crashAfter({ retain: 10_000, segmentBytes: 1 << 20 }, `
+        const later = [];
+        for (let i = 0; i < 5; i++) { later.push(newId()); await s.append(ROOM, later[i], 'n' + i); }
+        require('node:fs').writeFileSync(${JSON.stringify(join(dir, 'later.json'))}, JSON.stringify(later));`);
+      const later = JSON.parse(readFileSync(join(dir, 'later.json'), 'utf8')) as string[];
+      const fd = openSync(segPath(1), 'a');
+      writeSync(fd, randomBytes(40));
+      closeSync(fd);
+      const s3 = await openStore({ segmentBytes: 1 << 20 });
+      assert.equal(events('store.checkpoint_loaded').length, 1);
+      assert.equal(events('store.torn_tail').length, 1);
+      assert.equal(s3.head(ROOM_A), 15);
+      assert.deepEqual((await s3.range(ROOM_A, 10, 100, 100)).map((m) => m.id), later);
+      assert.equal((await s3.append(ROOM_A, later[2] as string, 'again')).seq, 13);
+    });
+
+    it('a damaged record inside the checkpointed part is caught when read, and left out', async () => {
+      const s = await openStore();
+      for (let i = 0; i < 5; i++) await s.append(ROOM_A, newId(), `body-${i}`);
+      await s.close();
+      const buf = readFileSync(segPath(1));
+      const at = buf.indexOf('body-2');
+      buf[at] = 0x58;
+      writeFileSync(segPath(1), buf);
+      const s2 = await openStore();
+      assert.deepEqual((await s2.range(ROOM_A, 0, 100, 100)).map((m) => m.seq), [1, 2, 4, 5]);
+      assert.equal(events('store.read_corrupt').length, 1);
+    });
+
+    it('is not used when it no longer matches the log: compaction replaced a segment, its checksum fails, or retain was raised', async () => {
+      const s = await openStore({ retain: 5, segmentBytes: 4096 });
+      for (let i = 0; i < 60; i++) await s.append(ROOM_A, newId(), b64u(100));
+      await s.close();
+      const reasons = (): unknown[] => events('store.checkpoint_unused').map((e) => e.fields?.reason);
+      // Compaction after the checkpoint was written, then a crash before the next clean close.
+      crashAfter({ retain: 5 }, "for (let i = 0; i < 60; i++) await s.append(ROOM, newId(), 'x'.repeat(130)); await s.compactNow();");
+      const s3 = await openStore({ retain: 5, segmentBytes: 4096 });
+      assert.match(String(reasons()[0]), /replaced|missing/);
+      assert.equal(s3.head(ROOM_A), 120);
+      assert.deepEqual((await s3.range(ROOM_A, 0, 1000, 100)).map((m) => m.seq), [116, 117, 118, 119, 120]);
+      await s3.close();
+      const ck = readFileSync(join(dir, 'index.ckpt'));
+      ck[20] = (ck[20] as number) ^ 0xff;
+      writeFileSync(join(dir, 'index.ckpt'), ck);
+      const s4 = await openStore({ retain: 5, segmentBytes: 4096 });
+      assert.match(String(reasons()[1]), /checksum/);
+      assert.equal(s4.head(ROOM_A), 120);
+      await s4.close();
+      const s5 = await openStore({ retain: 50, segmentBytes: 4096 });
+      assert.match(String(reasons()[2]), /retain raised/);
+      assert.equal(s5.head(ROOM_A), 120);
     });
   });
 

@@ -14,7 +14,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { RoomIndex } from './roomIndex';
 import { Segment, SEGMENT_HEADER, segmentName } from './segment';
-import { crcMatches, SEGMENT_MAGIC } from './record';
+import { recordIntact, SEGMENT_MAGIC } from './record';
 import { closeFd, describeError, fdatasync, openFd, readFully, syncDir, writeAll } from './fsUtil';
 
 export const COMPACT_SUFFIX = '.compact';
@@ -208,7 +208,7 @@ export class Compactor {
     let outLen = 0;
     for (const m of group) {
       const o = m.fromOff - start;
-      if (o + m.len > got || !crcMatches(inBuf, o, m.len)) {
+      if (o + m.len > got || !recordIntact(inBuf, o, m.len)) {
         this.host.log('store.read_corrupt', { file: src.name, offset: m.fromOff, seq: m.seq });
         m.len = 0;
         continue;

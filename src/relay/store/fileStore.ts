@@ -12,12 +12,13 @@ import { hashId, hashOut } from './idHash';
 import { Segment, SEGMENT_HEADER, parseSegmentName, segmentName } from './segment';
 import { scanSegment } from './scan';
 import { Compactor, COMPACT_SUFFIX } from './compactor';
+import { type Checkpoint, CHECKPOINT_FILE, readCheckpoint, writeCheckpoint } from './checkpoint';
 import {
-  checkEncodable, crcMatches, decodeRecord, encodeRecord, idSpan, MAX_KEY_BYTES, MAX_SEQ, recordLength,
-  roomOf, SEGMENT_MAGIC, seqOf, tsOf,
+  checkEncodable, decodeRecord, encodeRecord, idSpan, MAX_KEY_BYTES, MAX_SEQ, recordLength,
+  recordIntact, roomOf, roomSpan, SEGMENT_MAGIC, seqOf, tsOf,
 } from './record';
 import {
-  closeFd, describeError, fdatasync, fstatSize, ftruncate, openFd, readFully, syncDir, writeAll,
+  closeFd, describeError, fdatasync, fstatIno, fstatSize, ftruncate, openFd, readFully, syncDir, writeAll,
 } from './fsUtil';
 
 export type StoreLog = (event: string, fields?: Record<string, unknown>) => void;
@@ -108,6 +109,8 @@ export class FileStore implements MessageStore {
   private counters = { syncs: 0, appended: 0 };
   /** Seq gaps seen during recovery, reported once retention is applied. */
   private recoveryGaps: Array<{ idx: RoomIndex; from: number; to: number }> = [];
+  /** Recovery's room lookup by a hash of the room's bytes. */
+  private readonly recoveryRooms = new Map<number, { idx: RoomIndex; bytes: Buffer }>();
   private closing: Promise<void> | undefined;
 
   constructor(options: { dir: string; retain: number; log?: StoreLog; segmentBytes?: number }) {
@@ -163,6 +166,10 @@ export class FileStore implements MessageStore {
     const names = await fsp.readdir(this.dir);
     const fileNos: number[] = [];
     for (const name of names) {
+      if (name === CHECKPOINT_FILE + '.tmp') {
+        await fsp.unlink(join(this.dir, name));
+        continue;
+      }
       if (name.endsWith(COMPACT_SUFFIX)) {
         // An unfinished compaction: its source segments are intact, the output is not needed.
         await fsp.unlink(join(this.dir, name));
@@ -173,7 +180,10 @@ export class FileStore implements MessageStore {
       if (no !== undefined) fileNos.push(no);
     }
     fileNos.sort((a, b) => a - b);
-    for (const [i, fileNo] of fileNos.entries()) await this.recoverSegment(fileNo, i === fileNos.length - 1);
+    const loaded = await this.loadCheckpoint(fileNos);
+    for (const [i, fileNo] of fileNos.entries()) {
+      if (i >= loaded) await this.recoverSegment(fileNo, i === fileNos.length - 1);
+    }
     if (this.segments.length === 0) await this.createSegment(1);
     for (const idx of this.rooms.values()) {
       idx.trim(this.retain, this.dropped);
@@ -185,6 +195,81 @@ export class FileStore implements MessageStore {
       if (to >= idx.oldest) this.log('store.seq_gap', { room: idx.room, missingFrom: Math.max(from, idx.oldest), missingTo: to });
     }
     this.recoveryGaps = [];
+    this.recoveryRooms.clear();
+  }
+
+  /**
+   * Loads the index checkpoint if it still describes the first segments of the log, and scans
+   * what was appended to its last segment since. Returns how many segments it covered (0 when
+   * there is no usable checkpoint: recovery then reads the whole log).
+   */
+  private async loadCheckpoint(fileNos: number[]): Promise<number> {
+    const cp = await readCheckpoint(this.dir);
+    if (cp === undefined) return 0;
+    const stale = typeof cp === 'string' ? cp : await this.checkpointMismatch(cp, fileNos);
+    if (stale !== undefined || typeof cp === 'string') {
+      this.log('store.checkpoint_unused', { reason: stale });
+      return 0;
+    }
+    const ids: number[] = [];
+    const sizes: number[] = [];
+    for (const c of cp.segments) {
+      const fd = await openFd(join(this.dir, segmentName(c.fileNo)), 'r+');
+      const seg = new Segment(c.fileNo, fd, c.size);
+      this.addSegment(seg);
+      ids.push(seg.id);
+      sizes.push(await fstatSize(fd));
+    }
+    for (const r of cp.rooms) {
+      const segs = new Uint32Array(r.segIdx.length);
+      for (let k = 0; k < segs.length; k++) {
+        const len = r.lens[k] as number;
+        if (len === 0) continue;
+        const at = r.segIdx[k] as number;
+        segs[k] = ids[at] as number;
+        (this.segments[at] as Segment).liveBytes += len;
+      }
+      this.rooms.set(r.room, RoomIndex.restore(r.room, r.oldest, segs, r.offs, r.lens, r.hashHi, r.hashLo));
+    }
+    // Records appended to the last covered segment after the checkpoint are checked as usual.
+    const last = this.segments[this.segments.length - 1] as Segment;
+    const actual = sizes[sizes.length - 1] as number;
+    if (actual > last.size) {
+      const from = last.size;
+      last.size = actual;
+      await this.scanInto(last, from, actual);
+    }
+    this.log('store.checkpoint_loaded', { segments: cp.segments.length, rooms: cp.rooms.length, tailBytes: actual - (cp.segments[cp.segments.length - 1] as { size: number }).size });
+    return cp.segments.length;
+  }
+
+  /** Why a checkpoint does not describe the log on disk, or undefined when it does. */
+  private async checkpointMismatch(cp: Checkpoint, fileNos: number[]): Promise<string | undefined> {
+    if (cp.retain < this.retain) return `retain raised from ${cp.retain} to ${this.retain}`;
+    if (cp.segments.length === 0 || cp.segments.length > fileNos.length) return 'segments missing';
+    for (const [i, c] of cp.segments.entries()) {
+      if (fileNos[i] !== c.fileNo) return `segment ${segmentName(c.fileNo)} missing`;
+      const st = await fsp.stat(join(this.dir, segmentName(c.fileNo)), { bigint: true });
+      if (st.ino !== c.ino) return `segment ${segmentName(c.fileNo)} was replaced`;
+      const lastCovered = i === cp.segments.length - 1;
+      if (lastCovered ? Number(st.size) < c.size : Number(st.size) !== c.size) return `segment ${segmentName(c.fileNo)} changed size`;
+    }
+    return undefined;
+  }
+
+  /** Writes the index checkpoint (on a clean close, when every append is durable). */
+  private async writeIndexCheckpoint(): Promise<void> {
+    const started = process.hrtime.bigint();
+    const place = new Map<number, number>();
+    const segments: Checkpoint['segments'] = [];
+    for (const [i, seg] of this.segments.entries()) {
+      place.set(seg.id, i);
+      segments.push({ fileNo: seg.fileNo, size: seg.size, ino: await fstatIno(seg.fd) });
+    }
+    const rooms: Checkpoint['rooms'] = [];
+    for (const idx of this.rooms.values()) rooms.push({ room: idx.room, ...idx.snapshot((id) => place.get(id) ?? 0) });
+    await writeCheckpoint(this.dir, { retain: this.retain, segments, rooms });
+    this.log('store.checkpoint_written', { rooms: rooms.length, ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6) });
   }
 
   private async recoverSegment(fileNo: number, last: boolean): Promise<void> {
@@ -213,8 +298,17 @@ export class FileStore implements MessageStore {
     if (!header.equals(SEGMENT_MAGIC)) this.log('store.bad_segment_header', { file: name });
     const seg = new Segment(fileNo, fd, size);
     this.addSegment(seg);
+    await this.scanInto(seg, SEGMENT_HEADER, size);
+  }
+
+  /**
+   * Checks and indexes the records in bytes `from..size` of a segment; cuts a torn tail and
+   * keeps it aside; copies a corrupt region aside (once) and skips it.
+   */
+  private async scanInto(seg: Segment, from: number, size: number): Promise<void> {
+    const { fd, fileNo, name } = seg;
     const bad: Array<{ start: number; end: number; tail: boolean }> = [];
-    await scanSegment(fd, SEGMENT_HEADER, size, {
+    await scanSegment(fd, from, size, {
       record: (buf, off, length, fileOffset) => this.indexRecovered(seg, buf, off, length, fileOffset),
       bad: (start, badEnd, tail) => bad.push({ start, end: badEnd, tail }),
     });
@@ -243,16 +337,28 @@ export class FileStore implements MessageStore {
 
   /** Adds one intact record found by recovery to the index. */
   private indexRecovered(seg: Segment, buf: Buffer, off: number, length: number, fileOffset: number): void {
-    const room = roomOf(buf, off);
     const seq = seqOf(buf, off);
-    let idx = this.rooms.get(room);
-    if (idx === undefined) {
-      idx = new RoomIndex(room);
-      this.rooms.set(room, idx);
-    } else if (idx.count > 0 && seq <= idx.head) {
+    // Find the room by a hash of its bytes, so that most records need no string decoding.
+    const [roomStart, roomEnd] = roomSpan(buf, off);
+    hashId(buf, roomStart, roomEnd);
+    const cached = this.recoveryRooms.get(hashOut.lo);
+    let idx: RoomIndex | undefined;
+    if (cached !== undefined && cached.bytes.compare(buf, roomStart, roomEnd) === 0) {
+      idx = cached.idx;
+    } else {
+      const room = roomOf(buf, off);
+      idx = this.rooms.get(room);
+      if (idx === undefined) {
+        idx = new RoomIndex(room);
+        this.rooms.set(room, idx);
+      }
+      this.recoveryRooms.set(hashOut.lo, { idx, bytes: Buffer.from(buf.subarray(roomStart, roomEnd)) });
+    }
+    if (idx.count > 0 && seq <= idx.head) {
       // A second copy, left by a compaction that stopped between its rename and its deletes.
       return;
-    } else if (idx.count > 0 && seq > idx.head + 1) {
+    }
+    if (idx.count > 0 && seq > idx.head + 1) {
       if (seq - idx.head - 1 >= this.retain) {
         // Everything indexed so far is older than what retention keeps once `seq` is in: these
         // are dead records in a segment that compaction has not rewritten yet.
@@ -547,7 +653,7 @@ export class FileStore implements MessageStore {
         const got = await readFully(r.seg.fd, buf, 0, r.end - r.start, r.start);
         for (const it of r.items) {
           const o = it.off - r.start;
-          if (o + it.len > got || !crcMatches(buf, o, it.len) || seqOf(buf, o) !== it.seq || roomOf(buf, o) !== idx.room) {
+          if (o + it.len > got || !recordIntact(buf, o, it.len) || seqOf(buf, o) !== it.seq || roomOf(buf, o) !== idx.room) {
             this.log('store.read_corrupt', { file: r.seg.name, offset: it.off, seq: it.seq });
             continue;
           }
@@ -616,6 +722,12 @@ export class FileStore implements MessageStore {
     this.state = 'closing';
     if (this.pending.size > 0 || this.committing) await new Promise<void>((r) => this.idleWaiters.push(r));
     await this.compactor?.stop();
+    if (!this.needsRepair) {
+      await this.writeIndexCheckpoint().catch((err: unknown) => {
+        const { code, message } = describeError(err);
+        this.log('store.checkpoint_error', { code, message });
+      });
+    }
     await this.closeFiles();
     await this.lock?.release();
     this.state = 'closed';

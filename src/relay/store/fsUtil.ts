@@ -15,6 +15,11 @@ export function fstatSize(fd: number): Promise<number> {
   return new Promise((resolve, reject) => fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st.size))));
 }
 
+/** The inode number of an open file (identifies it across renames). */
+export function fstatIno(fd: number): Promise<bigint> {
+  return new Promise((resolve, reject) => fs.fstat(fd, { bigint: true }, (err, st) => (err ? reject(err) : resolve(st.ino))));
+}
+
 /** Writes all of `buf` at `position`, looping over short writes. */
 export async function writeAll(fd: number, buf: Uint8Array, position: number): Promise<void> {
   let done = 0;

@@ -111,6 +111,15 @@ export function crcMatches(buf: Buffer, offset: number, length: number): boolean
   return crc32(buf.subarray(offset + RECORD_HEADER, offset + length)) === buf.readUInt32LE(offset + 4);
 }
 
+/**
+ * True when the `length` bytes at `offset` are one whole intact record: its length field says
+ * `length`, its fixed fields are plausible and its CRC matches. Used when reading a record whose
+ * place comes from the index.
+ */
+export function recordIntact(buf: Buffer, offset: number, length: number): boolean {
+  return plausibleLength(buf, offset, length) === length && crcMatches(buf, offset, length);
+}
+
 /** The room of a checked record, for index building without decoding the body. */
 export function roomOf(buf: Buffer, offset: number): string {
   const p = offset + RECORD_HEADER;
@@ -123,6 +132,12 @@ export function seqOf(buf: Buffer, offset: number): number {
 
 export function tsOf(buf: Buffer, offset: number): number {
   return buf.readUIntLE(offset + RECORD_HEADER + 8, 6);
+}
+
+/** Start and end of the room bytes of a checked record. */
+export function roomSpan(buf: Buffer, offset: number): [number, number] {
+  const start = offset + RECORD_HEADER + PAYLOAD_FIXED;
+  return [start, start + buf.readUInt8(offset + RECORD_HEADER + 1)];
 }
 
 /** Start and end of the id bytes of a checked record. */

@@ -151,6 +151,39 @@ export class RoomIndex {
     }
   }
 
+  // ---- checkpoint ---------------------------------------------------------------------------
+
+  /** A room rebuilt from a checkpoint; `segs` already hold segment ids. Builds the dedup table. */
+  static restore(room: string, oldest: number, segs: Uint32Array, offs: Uint32Array, lens: Uint32Array, hashHi: Int32Array, hashLo: Int32Array): RoomIndex {
+    const idx = new RoomIndex(room);
+    idx.segs = segs;
+    idx.offs = offs;
+    idx.lens = lens;
+    idx.hashHi = hashHi;
+    idx.hashLo = hashLo;
+    idx.oldest = oldest;
+    idx.count = segs.length;
+    return idx;
+  }
+
+  /** Copies of the retained entries, for a checkpoint; `segIndex` maps a segment id to its place. */
+  snapshot(segIndex: (segId: number) => number): { oldest: number; segIdx: Uint32Array; offs: Uint32Array; lens: Uint32Array; hashHi: Int32Array; hashLo: Int32Array } {
+    const end = this.start + this.count;
+    const segIdx = new Uint32Array(this.count);
+    for (let k = 0; k < this.count; k++) {
+      const i = this.start + k;
+      segIdx[k] = this.lens[i] === 0 ? 0 : segIndex(this.segs[i] as number);
+    }
+    return {
+      oldest: this.oldest,
+      segIdx,
+      offs: this.offs.slice(this.start, end),
+      lens: this.lens.slice(this.start, end),
+      hashHi: this.hashHi.slice(this.start, end),
+      hashLo: this.hashLo.slice(this.start, end),
+    };
+  }
+
   // ---- dedup ------------------------------------------------------------------------------
 
   /** Retained present seqs whose id has hash (hi, lo): candidates to confirm against the disk. */
