@@ -336,6 +336,21 @@ describe('RelayClient against a real relay', function () {
     }
   });
 
+  it('holds a message too large for a relay with a small maxFrame as failed, without a reconnect loop', async () => {
+    await relay.cleanup();
+    relay = await RelayProcess.start({ args: ['--max-frame', '8192'] });
+    const alice = peer(relay, 'alice');
+    const room = await alice.joinAndSync(generateRoomKey());
+    const errors: string[] = [];
+    alice.client.on('outgoing', (o) => o.state === 'failed' && errors.push(o.error ?? ''));
+    alice.client.sendText(room, 'x'.repeat(10_000));
+    alice.client.sendText(room, 'small');
+    assert.deepEqual(await alice.client.drain(), { failed: 1 });
+    assert.match(errors[0]!, /too large for this relay \(it accepts frames of at most 8192 bytes\)/);
+    assert.equal(alice.client.state, 'connected');
+    assert.ok(!alice.logs.some((l) => l.event === 'closed'));
+  });
+
   it('lists verified presence names, renews them on a name change, and relays typing once per interval', async () => {
     const key = generateRoomKey();
     const alice = peer(relay, 'alice');

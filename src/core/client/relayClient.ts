@@ -116,6 +116,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private stableTimer?: ReturnType<typeof setTimeout>;
   private keepaliveTimer?: ReturnType<typeof setInterval>;
   private seqFlushTimer?: ReturnType<typeof setTimeout>;
+  /** The relay's maxFrame (§1.1), from its welcome. */
+  private maxFrame: number = LIMITS.maxFrame;
   private openedAt = 0;
   private lastRx = 0;
   private pingSentAt?: number;
@@ -378,6 +380,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private onWelcome(f: Record<string, unknown>): void {
     if (f.v !== PROTOCOL_VERSION) return this.protocolError('welcome with another version');
     this.outageReported = false;
+    this.maxFrame = isSeq(f.maxFrame) && f.maxFrame > 0 ? f.maxFrame : LIMITS.maxFrame;
     this.setState('connected');
     this.log('connected', { relayAgent: typeof f.agent === 'string' ? f.agent.slice(0, 64) : undefined });
     this.stableTimer = setTimeout(() => this.reconnectBackoff.reset(), this.tuning.stableAfterMs);
@@ -578,7 +581,6 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const sync = rs?.sync;
     if (rs === undefined || sync === undefined || sync.rid !== f.rid || !isSeq(f.head) || !isSeq(f.from)) return;
     rs.head = f.head;
-    if (f.from > 0 && f.from < rs.oldest) rs.oldest = f.from;
     this.continueSync(rs, f.from, f.from > 1);
   }
 
@@ -611,8 +613,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     for (const item of items) this.deliver(rs, item);
     // Older messages were skipped on purpose (fresh join) or are gone (retention).
     rs.seqs.jumpTo(rs.head);
-    if (!Number.isFinite(rs.oldest) || items.length === 0) rs.oldest = Math.min(rs.oldest, rs.head + 1);
-    if (items.length > 0 && items[0]!.seq !== undefined) rs.oldest = items[0]!.seq;
+    // deliver() lowered `oldest` to the lowest seq shown; with nothing shown, older means ≤ head.
+    if (!Number.isFinite(rs.oldest)) rs.oldest = rs.head + 1;
     rs.more = more;
     this.flushSeq(rs);
     this.emit('synced', { room: rs.room, head: rs.head, lastSeq: rs.seqs.last, more });
@@ -843,10 +845,19 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       const rs = this.rooms.get(e.room);
       if (rs === undefined || !rs.joined) continue;
       const rid = this.nextRid++;
+      const line = JSON.stringify({ t: 'send', rid, room: e.room, id: e.id, body: e.body });
+      // §1.1: a relay configured with a smaller maxFrame would close the connection on this
+      // frame, and every reconnect would resend it: hold it as failed instead (ASCII line).
+      if (line.length + 1 > this.maxFrame) {
+        e.held = true;
+        this.setOutgoing(e, 'failed', `This message is too large for this relay (it accepts frames of at most ${this.maxFrame} bytes).`);
+        this.checkDrain();
+        continue;
+      }
       e.rid = rid;
       this.inFlight++;
       this.pending.set(rid, { kind: 'send', room: e.room, id: e.id });
-      this.write({ t: 'send', rid, room: e.room, id: e.id, body: e.body });
+      this.transport.write(line);
     }
   }
 
