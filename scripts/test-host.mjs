@@ -8,8 +8,7 @@
 // Exit code 0 only if every suite passed. Everything started is killed (process groups) even on
 // failure; screenshots and logs land in test-results/. How it works: docs/testing.md.
 //
-// Options: --only integration|e2e, --grep PATTERN (both suites), --no-package (e2e then loads
-// the work tree as a development extension instead of the installed .vsix).
+// Options: --only integration|e2e, --grep PATTERN (both suites).
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, statSync, readdirSync, mkdirSync, rmSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
@@ -25,7 +24,6 @@ const opt = (name) => {
 };
 const only = opt('--only');
 const grep = opt('--grep');
-const wantPackage = !argv.includes('--no-package');
 const RESULTS = join(ROOT, 'test-results');
 const VSIX = join(RESULTS, 'smc.vsix');
 
@@ -123,16 +121,14 @@ async function main() {
     }
   }
   if (only !== 'integration') {
-    if (wantPackage) {
-      // The "done when": the packaged .vsix, installed into code-server, is what the
-      // end-to-end tests drive. Packaging rebuilds dist/ minified.
-      rmSync(VSIX, { force: true });
-      step('production build', process.execPath, ['scripts/build.mjs', '--production']);
-      step('package', 'npx', ['vsce', 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '-o', VSIX], {
-        env: { ...env, npm_config_yes: 'true' },
-      });
-      env.SMC_VSIX = VSIX;
-    }
+    // The "done when": the packaged .vsix, installed into code-server, is what the
+    // end-to-end tests drive. Packaging rebuilds dist/ minified.
+    rmSync(VSIX, { force: true });
+    step('production build', process.execPath, ['scripts/build.mjs', '--production']);
+    step('package', 'npx', ['vsce', 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '--no-rewrite-relative-links', '-o', VSIX], {
+      env: { ...env, npm_config_yes: 'true' },
+    });
+    env.SMC_VSIX = VSIX;
     results.e2e = await runE2e(env);
   }
   const failed = Object.entries(results).filter(([, c]) => c !== 0);

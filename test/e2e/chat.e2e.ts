@@ -77,7 +77,7 @@ function print(msg: string): void {
 
 describe('SMC in a real browser: a panel in code-server and a terminal client', function () {
   this.timeout(180_000);
-  const vsix = process.env.SMC_VSIX;
+  const vsix = process.env.SMC_VSIX ?? '';
   let server: CodeServer;
   let browser: Browser;
   let wb: Workbench;
@@ -91,6 +91,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
 
   before(async function () {
     this.timeout(240_000);
+    if (!vsix || !existsSync(vsix)) throw new Error('SMC_VSIX must name the packaged extension (scripts/test-host.mjs packages it)');
     const paths = hostPathsFromEnv();
     workspace = makeTempDir('ws-e2e');
     mkdirSync(join(workspace, 'src'));
@@ -100,7 +101,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     server = await CodeServer.start(paths, {
       name: 'alice',
       workspace,
-      install: vsix ? [vsix] : [],
+      install: [vsix],
       settings: {
         'workbench.colorTheme': 'Default Dark Modern',
         'smc.displayName': 'Alice',
@@ -112,8 +113,8 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
       },
     });
     browser = await launchBrowser(paths);
-    wb = await Workbench.open(browser, server, vsix ? {} : { developmentPath: REPO_ROOT });
-    print(vsix ? `extension installed from ${vsix}` : 'extension loaded from the work tree (no .vsix given)');
+    wb = await Workbench.open(browser, server);
+    print(`extension installed from ${vsix}`);
   });
 
   afterEach(async function () {
@@ -140,6 +141,13 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     return c;
   }
 
+  /** SMC: Join Room, "Paste an invite link", the invite pasted (as a person does it). */
+  async function joinWithInvite(text: string): Promise<void> {
+    await wb.runCommand('SMC: Join Room');
+    await wb.pick(/Paste an invite link/);
+    await wb.answerInput(text, { promptContains: 'Paste the invite link' });
+  }
+
   it('the palette shows every SMC command', async () => {
     const labels = await wb.paletteLabels('SMC:');
     for (const c of SMC_COMMANDS) assert.ok(labels.includes(c), `"${c}" missing from the palette; it shows: ${labels.join(', ')}`);
@@ -152,8 +160,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
 
   it('joins a room created by `smc room new` and opens the chat panel', async () => {
     invite = newRoomInvite(cliHome, `127.0.0.1:${relayPort}`, 'e2e-team');
-    await wb.runCommand('SMC: Join Room');
-    await wb.answerInput(invite);
+    await joinWithInvite(invite);
     await wb.statusItem(/e2e-team/).first().waitFor({ state: 'visible', timeout: 60_000 });
     await wb.runCommand('SMC: Open Chat');
     await wb.webview().locator('#composer').waitFor({ state: 'visible', timeout: 60_000 });
@@ -312,10 +319,19 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
       await waitFor('every hostile message in the panel', async () => ((await panelTexts(frame)).length >= before + corpus.length ? true : undefined), 90_000);
       await frame.locator('#messages .message', { hasText: 'END' }).last().waitFor({ state: 'attached', timeout: 30_000 });
 
-      // Click every link a message produced: none may run script or navigate.
+      // Every link a message produced asks first: the host shows the full address in a modal,
+      // and nothing is opened or fetched behind the user's back (no new page, no beacon hit).
       const links = frame.locator('#messages .message a');
-      for (let i = 0; i < (await links.count()); i++) await links.nth(i).click({ timeout: 5_000 }).catch(() => undefined);
-      await wb.page.keyboard.press('Escape'); // dismiss a "open this link?" prompt, if any
+      const linkCount = await links.count();
+      assert.ok(linkCount > 0, 'no link was rendered: the click checks would prove nothing');
+      for (let i = 0; i < linkCount; i++) {
+        await links.nth(i).click({ timeout: 10_000 });
+        await wb.page.locator('.monaco-dialog-box', { hasText: 'link' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+        await wb.dismissDialogs();
+      }
+      const opened = wb.page.context().pages().filter((p) => p !== wb.page).map((p) => p.url());
+      for (const p of wb.page.context().pages()) if (p !== wb.page) await p.close();
+      assert.deepEqual(opened, [], 'clicking a link opened it without asking');
 
       const report = await frame.evaluate(() => {
         const root = document.querySelector('#messages');
@@ -358,8 +374,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await seedRoom('127.0.0.1', relayPort, key, 10_000);
     print(`seeded 10 000 messages in ${Date.now() - t0} ms`);
     const bigInvite = formatInvite({ host: '127.0.0.1', port: relayPort, name: 'ten-thousand', key });
-    await wb.runCommand('SMC: Join Room');
-    await wb.answerInput(bigInvite);
+    await joinWithInvite(bigInvite);
     await wb.statusItem(/ten-thousand/).first().waitFor({ state: 'visible', timeout: 120_000 });
     await wb.runCommand('SMC: Open Chat');
     await wb.webview().locator('#messages .message', { hasText: 'Seeded message' }).first().waitFor({ state: 'visible', timeout: 120_000 });

@@ -389,20 +389,13 @@ function escapeRegExp(s: string): string {
 export class Workbench {
   constructor(readonly page: Page, readonly server: CodeServer) {}
 
-  /**
-   * Opens the workbench in a new page of `browser` and waits until it is usable. With
-   * `developmentPath`, that folder is loaded as an extension under development (when no
-   * packaged .vsix is installed).
-   */
-  static async open(browser: Browser, server: CodeServer, opts: { developmentPath?: string } = {}): Promise<Workbench> {
+  /** Opens the workbench in a new page of `browser` and waits until it is usable. */
+  static async open(browser: Browser, server: CodeServer): Promise<Workbench> {
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
     const page = await context.newPage();
     page.on('pageerror', (e) => console.error(`[workbench ${server.name}] page error: ${e.message}`));
-    const payload: [string, string][] | undefined = opts.developmentPath
-      ? [['extensionDevelopmentPath', server.remoteUri(opts.developmentPath)], ['skipWelcome', 'true']]
-      : undefined;
-    await page.goto(server.workbenchUrl(payload));
+    await page.goto(server.workbenchUrl());
     const wb = new Workbench(page, server);
     await wb.waitUntilReady();
     return wb;
@@ -424,29 +417,53 @@ export class Workbench {
     await (await this.findCommand(title)).click();
   }
 
-  /** Opens the palette on `title` and returns its row, for a caller that clicks it itself (to time it). */
-  async findCommand(title: string): Promise<Locator> {
-    await this.openPalette();
-    const input = this.quickInput.locator('input');
-    await input.fill(`>${title}`);
-    const row = this.quickInput.locator('.quick-input-list .monaco-list-row', {
-      has: this.page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRegExp(title)}\\s*$`) }),
-    }).first();
-    await row.waitFor({ state: 'visible', timeout: 30_000 }).catch(async () => {
-      const rows = await this.quickInput.locator('.quick-input-list .monaco-list-row').allInnerTexts().catch(() => []);
-      throw new Error(`command "${title}" not in the palette; rows shown: ${JSON.stringify(rows)}`);
-    });
-    return row;
+  /** Closes every modal dialog that is open (Escape), and fails if one will not close. */
+  async dismissDialogs(): Promise<void> {
+    const dialog = this.page.locator('.monaco-dialog-box');
+    for (let i = 0; i < 10 && (await dialog.count()) > 0; i++) {
+      await this.page.keyboard.press('Escape');
+      await dialog.first().waitFor({ state: 'detached', timeout: 5_000 }).catch(() => undefined);
+    }
+    if ((await dialog.count()) > 0) throw new Error('a modal dialog does not close');
   }
 
-  /** Every row the palette offers for `query` (e.g. "SMC:"), as label text. */
-  async paletteLabels(query: string): Promise<string[]> {
-    await this.openPalette();
-    await this.quickInput.locator('input').fill(`>${query}`);
-    await this.quickInput.locator('.quick-input-list .monaco-list-row').first().waitFor({ state: 'visible', timeout: 30_000 });
-    const labels = await this.quickInput.locator('.quick-input-list .monaco-list-row .label-name').allTextContents();
-    await this.page.keyboard.press('Escape');
-    return labels.map((l) => l.trim());
+  /**
+   * Opens the palette on `title` and returns its row, for a caller that clicks it itself (to
+   * time it). Retries while the row is missing: right after the workbench loads, extension
+   * contributions are still being registered.
+   */
+  async findCommand(title: string, timeoutMs = 60_000): Promise<Locator> {
+    const rowFor = this.quickInput.locator('.quick-input-list .monaco-list-row', {
+      has: this.page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRegExp(title)}\\s*$`) }),
+    }).first();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.openPalette();
+      await this.quickInput.locator('input').fill(`>${title}`);
+      try {
+        await rowFor.waitFor({ state: 'visible', timeout: 5_000 });
+        return rowFor;
+      } catch (e) {
+        if (Date.now() > deadline) {
+          const rows = await this.quickInput.locator('.quick-input-list .monaco-list-row').allInnerTexts().catch(() => []);
+          throw new Error(`command "${title}" not in the palette after ${timeoutMs / 1000}s; rows shown: ${JSON.stringify(rows)}`, { cause: e });
+        }
+        await this.page.keyboard.press('Escape');
+      }
+    }
+  }
+
+  /** Every row the palette offers for `query` (e.g. "SMC:"), as label text, once one starts with it. */
+  async paletteLabels(query: string, timeoutMs = 60_000): Promise<string[]> {
+    const labels = this.quickInput.locator('.quick-input-list .monaco-list-row .label-name');
+    return waitFor(`palette rows for "${query}"`, async () => {
+      await this.openPalette();
+      await this.quickInput.locator('input').fill(`>${query}`);
+      await labels.first().waitFor({ state: 'visible', timeout: 5_000 }).catch(() => undefined);
+      const texts = (await labels.allTextContents()).map((l) => l.trim());
+      await this.page.keyboard.press('Escape');
+      return texts.some((t) => t.startsWith(query)) ? texts : undefined;
+    }, timeoutMs, 500);
   }
 
   private async openPalette(): Promise<void> {
