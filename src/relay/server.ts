@@ -11,11 +11,13 @@ import {
   type AdminFrame, type ErrorCode, type HistoryFrame, type JoinFrame, type LeaveFrame, type SendFrame,
 } from '../core/wire/frames';
 import { parseClientFrame } from '../core/wire/validate';
-import type { MessageStore, StoredMessage } from '../relay/store/types';
+import type { MessageStore } from './store/types';
 import type { AdminToken } from './adminToken';
 import { Connection } from './connection';
 import type { RelayLogger } from './log';
 import type { RelayOptions } from './options';
+import { readNewest, type Reply } from './replyReader';
+import { PresenceCoalescer } from './presence';
 import { Room } from './room';
 
 export type RelayState = 'running' | 'closing' | 'closed';
@@ -28,14 +30,10 @@ export interface RelayDeps {
   agent: string;
 }
 
-/** Messages read from the store per call while filling a join or history reply. */
-const READ_CHUNK = 128;
 /** Kept free in the output bound for control frames and fan-out while a reply is queued. */
 const REPLY_RESERVE_FRAMES = 2;
 /** A socket we ended and whose peer never closes is destroyed after this long. */
 const LINGER_MS = 2_000;
-/** Presence changes of a room are coalesced for this long (§1.4 allows up to 100 ms). */
-const PRESENCE_DELAY_MS = 50;
 
 export class RelayServer {
   private stateValue: RelayState = 'running';
@@ -45,8 +43,7 @@ export class RelayServer {
   /** Sockets ended with a frame (busy, closed by the relay) that may linger; destroyed later. */
   private readonly lingering = new Set<{ socket: Socket; since: number }>();
   private readonly rooms = new Map<string, Room>();
-  private readonly dirtyPresence = new Set<Room>();
-  private presenceTimer: NodeJS.Timeout | undefined;
+  private readonly presence: PresenceCoalescer;
   private readonly sweeper: NodeJS.Timeout;
   private nextConnectionId = 1;
   private inflight = 0;
@@ -62,6 +59,7 @@ export class RelayServer {
     private readonly options: RelayOptions,
     private readonly deps: RelayDeps,
   ) {
+    this.presence = new PresenceCoalescer(options.maxFrame);
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     // One timer for every connection's hello and idle timeouts (§1.3), not one per connection.
     const sweepEvery = Math.max(5, Math.min(1_000, Math.floor(Math.min(options.helloTimeoutMs, options.idleTimeoutMs) / 4)));
@@ -129,7 +127,7 @@ export class RelayServer {
         for (const entry of this.lingering) entry.socket.destroy();
         this.lingering.clear();
         clearInterval(this.sweeper);
-        if (this.presenceTimer) clearTimeout(this.presenceTimer);
+        this.presence.dispose();
         this.stateValue = 'closed';
         this.deps.log.info('stopped', { ms: Date.now() - started });
         this.resolveClosed();
@@ -312,7 +310,7 @@ export class RelayServer {
     if (frame.rid !== undefined) joined.rid = frame.rid;
     Object.assign(joined, { room: frame.room, head, sid: member.sid });
     conn.sendFrame(joined);
-    this.markPresence(room);
+    this.presence.mark(room);
 
     const since = frame.since ?? 0;
     const limit = Math.min(frame.limit ?? LIMITS.defaultLimit, LIMITS.maxLimit);
@@ -357,25 +355,8 @@ export class RelayServer {
     if (!room || !room.remove(conn)) return;
     if (room.size === 0) {
       this.rooms.delete(roomId);
-      this.dirtyPresence.delete(room);
-    } else this.markPresence(room);
-  }
-
-  /** §1.4: presence changes are coalesced; one timer serves every room. */
-  private markPresence(room: Room): void {
-    this.dirtyPresence.add(room);
-    if (!this.presenceTimer) this.presenceTimer = setTimeout(() => this.flushPresence(), PRESENCE_DELAY_MS);
-  }
-
-  private flushPresence(): void {
-    this.presenceTimer = undefined;
-    // Taken out first: a delivery may close a slow reader, which marks its rooms again for
-    // the next flush.
-    const rooms = [...this.dirtyPresence];
-    this.dirtyPresence.clear();
-    for (const room of rooms) {
-      if (room.size > 0) room.deliver(room.presenceFrame(this.options.maxFrame), undefined);
-    }
+      this.presence.forget(room);
+    } else this.presence.mark(room);
   }
 
   // ---- messages (§1.5) --------------------------------------------------------------------
@@ -454,40 +435,11 @@ export class RelayServer {
     ).catch((err: unknown) => this.deps.log.error('internal_error', { conn: conn.id, error: errorText(err) }));
   }
 
-  /**
-   * Reads the newest `limit` messages with `after < seq < before`, as encoded msg frames oldest
-   * first, stopping early (dropping the oldest) where the reply would overflow the connection's
-   * output bound (§1.4, §1.6: the relay MAY send fewer, always the newest). Reads in chunks,
-   * newest first, so a capped reply never reads more than it sends plus one chunk.
-   */
-  private async readReply(conn: Connection, room: string, after: number, before: number, limit: number): Promise<{ frames: string[]; count: number; from: number; to: number }> {
+  /** §1.4/§1.6 reply messages within what the connection's output bound has left. */
+  private readReply(conn: Connection, room: string, after: number, before: number, limit: number): Promise<Reply> {
+    // Two frames of room stay free for control frames and fan-out while the reply is queued.
     const budget = this.options.maxOutput - conn.queuedBytes - REPLY_RESERVE_FRAMES * this.options.maxFrame;
-    const newestFirst: string[] = [];
-    let bytes = 0;
-    let upper = before;
-    let from = 0;
-    let to = 0;
-    let full = false;
-    while (!full && newestFirst.length < limit && upper > after + 1) {
-      const want = Math.min(READ_CHUNK, limit - newestFirst.length);
-      const batch: StoredMessage[] = await this.deps.store.range(room, after, upper, want);
-      if (conn.closed || batch.length === 0) break;
-      for (let i = batch.length - 1; i >= 0; i--) {
-        const m = batch[i] as StoredMessage;
-        const data = encodeFrame({ t: 'msg', room, seq: m.seq, ts: m.ts, id: m.id, body: m.body });
-        if (bytes + data.length > budget) {
-          full = true;
-          break;
-        }
-        bytes += data.length;
-        newestFirst.push(data);
-        if (to === 0) to = m.seq;
-        from = m.seq;
-      }
-      upper = (batch[0] as StoredMessage).seq;
-      if (batch.length < want) break;
-    }
-    return { frames: newestFirst.reverse(), count: newestFirst.length, from, to };
+    return readNewest(this.deps.store, room, after, before, limit, budget, () => !conn.closed);
   }
 
   // ---- admin and errors (§1.7) ------------------------------------------------------------
