@@ -26,20 +26,33 @@ memory from \`/proc/<pid>\`). It takes about 6 minutes on a 2-core machine.
 
 - \`npm run bench -- --only NAME\` runs one scenario (repeat \`--only\` for several) and updates
   only its section here; \`npm run bench -- --list\` names them.
-- \`npm run bench -- --quick\` is a smoke run with short phases and small data; it prints its
-  results and writes \`out/bench/quick.md\`, never this file.
+- \`npm run bench -- --quick\` is a smoke run with short phases and small data (2 000 instead of
+  10 000 messages, 100 000 instead of 1 000 000); it prints its results and writes
+  \`out/bench/quick.md\`, never this file.
 
 Every relay figure stands beside a **baseline measured in the same run under the same load
 generator**: a bare Node fan-out server (\`bench/baselineServer.ts\`, its own process) that splits
 lines, parses them, acks at once and writes each message to the other sockets of its room — no
 storage, no validation, no limits, no presence. The distance between the two columns is what
 durability and the protocol's checks cost. Client and extension figures have their own
-baselines, named in each section (the raw \`node:crypto\` operations, a bare client with no
-crypto, a plain Node start).
+baselines, named in each section.
+
+| scenario (\`--only\`) | what it measures | baseline |
+|---|---|---|
+| \`fanout\` | 1 publisher → 50 subscribers in one room, 200-char bodies, as fast as the server takes them: deliveries/s and server CPU µs per delivery | bare fan-out server |
+| \`durable-acks\` | one publisher with 64 sends in flight: acked msg/s, ack latency; then paced at 500 msg/s: ack latency | bare server (acks without disk); raw write + fdatasync of this disk |
+| \`many-rooms\` | 100 rooms × 5 members, 2 000 msg/s in total: latency of every delivery | bare fan-out server |
+| \`idle-memory\` | RSS per connection with 1 000 connections (after hello; after hello + join) | bare server |
+| \`restart\` | spawn to \`listening\` and RSS with 1 000 000 stored messages in 100 rooms | bare Node server start; reading the data directory once |
+| \`open-verify\` | RoomCipher.open (all of §2.4) on real envelopes, per second | raw node:crypto calls; Ed25519 alone |
+| \`client-join\` | a RelayClient joining a room with 10 000 stored messages, until all are verified | bare line client fetching the same frames |
+| \`chat-json\` | \`smc chat --json\` start to the last of 10 000 stored messages printed | Node start + bare catch-up printing raw lines |
+| \`bundle-size\` | production dist/extension.js (without the webview) | empty extension, same build |
+| \`extension-host\` | in code-server + Chromium: activation time as VS Code records it; panel open to first paint on 10 000 messages | built-in extensions' activation; panel on a 10-message room |
 
 Latencies are exact percentiles over every sample (nearest rank), taken with
-\`process.hrtime.bigint()\` after a warm-up; \`n\` is given for each. The figures below are
-generated: edit this header by hand, but not the results.
+\`process.hrtime.bigint()\` after a warm-up; \`n\` is given for each. Everything above this line is
+hand-written and kept by the runs; everything below is generated.
 
 ## Results
 

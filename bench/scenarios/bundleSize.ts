@@ -5,7 +5,7 @@
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildExtension } from '../lib/productionBuild';
+import { buildExtension, buildWebview } from '../lib/productionBuild';
 import { fmt, result, type RunContext, type Scenario } from '../lib/report';
 import { REPO } from '../lib/servers';
 
@@ -41,14 +41,16 @@ export const bundleSize: Scenario = {
           groups.set(group, (groups.get(group) ?? 0) + bytesInOutput);
         }
       }
-      const top = [...groups.entries()].filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]).slice(0, 8);
-      const webview = path.join(REPO, 'dist', 'webview.js');
+      const top = [...groups.entries()].filter(([, b]) => b >= 50).sort((a, b) => b[1] - a[1]).slice(0, 8);
+      const webviewOut = path.join(dir, 'webview.js');
+      const webviewBytes = existsSync(path.join(REPO, 'webview', 'main.ts')) ? (await buildWebview(webviewOut), statSync(webviewOut).size) : NaN;
       r.metrics.push(
         { name: 'dist/extension.js, production (minified, no source map)', value: fmt.kb(bytes), baseline: `${fmt.kb(emptyBytes)} (empty extension, same options)`, target: '≤ 300 KB', met: bytes <= TARGET_BYTES },
+        { name: 'for reference, not counted: dist/webview.js, production', value: fmt.kb(webviewBytes), baseline: '—', target: '—' },
       );
       r.notes.push(
         `Built from src/vscode/extension.ts with scripts/build.mjs's production options (bundle, minify, cjs, node20, \`vscode\` external) into a temp directory. Largest contributors (bytes in the output): ${top.map(([g, b]) => `${g} ${fmt.kb(b)}`).join(', ')}.`,
-        existsSync(webview) ? `For reference, not counted: the webview bundle dist/webview.js as last built in the work tree is ${fmt.kb(statSync(webview).size)} (it is loaded by the panel, not by activation).` : 'The webview bundle is separate and not counted.',
+        'The webview bundle is separate: the panel loads it in the browser when it opens, activation never does.',
       );
       if (bytes > TARGET_BYTES) r.limits.push(`The largest contributors above account for the size; ${top[0]?.[0]} alone is ${fmt.kb(top[0]?.[1] ?? 0)}.`);
     } catch (e) {
