@@ -41,7 +41,7 @@ export class PresenceCoalescer {
     const rooms = [...this.dirty];
     this.dirty.clear();
     for (const room of rooms) {
-      if (room.size > 0) room.deliver(room.presenceFrame(this.maxFrame), undefined);
+      if (room.size > 0) room.deliver(Buffer.from(room.presenceFrame(this.maxFrame)), undefined);
     }
   }
 }
