@@ -3,7 +3,7 @@
 // and compaction, the directory lock, and a model-based property test.
 
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, rmSync, readdirSync, statSync, writeFileSync, readFileSync, openSync, writeSync, closeSync, truncateSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, readdirSync, statSync, writeFileSync, readFileSync, openSync, writeSync, closeSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -548,6 +548,13 @@ describe('FileStore', function () {
       await openStore();
       const other = new FileStore({ dir, retain: 10 });
       await assert.rejects(other.open(), (err: NodeJS.ErrnoException) => err.code === 'ELOCKED' && /in use/.test(err.message));
+    });
+
+    it('a second store on the same directory under another name (symlink) fails too', async () => {
+      await openStore();
+      const link = join(root, 'link');
+      symlinkSync(dir, link);
+      await assert.rejects(new FileStore({ dir: link, retain: 10 }).open(), { code: 'ELOCKED' });
     });
 
     it('a lock held by another live process is respected', async () => {

@@ -50,7 +50,7 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Why the holder still holds the lock, or undefined when the lock is stale. */
+/** True while the lock's holder may still be using the directory. */
 function holderAlive(held: LockContent, dir: string): boolean {
   if (held.host !== hostname()) return true; // another machine: we cannot tell, so respect it
   if (held.pid === process.pid) return heldHere.has(dir);
@@ -80,7 +80,9 @@ export class DirLock {
    * Takes the lock of `dir` or throws a LockedError. A lock file that cannot be parsed is left in
    * place (a person should look at it) and reported as locked.
    */
-  static async acquire(dir: string): Promise<DirLock> {
+  static async acquire(dirPath: string): Promise<DirLock> {
+    // The real path, so that two names of one directory (a symlink) are one lock in this process.
+    const dir = await fsp.realpath(dirPath);
     const path = join(dir, LOCK_FILE);
     const content: LockContent = { pid: process.pid, start: processStart(process.pid), host: hostname(), token: randomBytes(12).toString('hex') };
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -116,7 +118,8 @@ export class DirLock {
       if (holderAlive(held, dir)) {
         throw new LockedError(`data directory ${dir} is in use by another relay (pid ${held.pid} on ${held.host}); stop it first, or give this relay another --data directory`);
       }
-      // Stale: its holder is gone. Remove it only if it is still the file we judged.
+      // Stale: its holder is gone. Remove it only if it is still the file we judged. (Two relays
+      // taking over one stale lock in the same instant could both succeed: docs/storage.md.)
       const again = await fsp.readFile(path, 'utf8').catch(() => '');
       if (again === text) await fsp.unlink(path).catch(() => undefined);
     }
