@@ -43,6 +43,8 @@ function help(): string {
     '                          the relay has acknowledged them (a script can count its acks)',
     '  --timeout SECONDS       with --json: how long to wait at end of input for the relay to',
     '                          acknowledge everything (default 30); then exit 5',
+    '  --debug                 write the client\'s debug log to stderr (connection events, and why a',
+    '                          message could not be verified); it never contains keys or contents',
     '  -h, --help              show this help',
     '',
     'Interactive commands: /who (who is online), /verify NAME (show and trust NAME\'s fingerprint),',
@@ -73,6 +75,7 @@ interface ChatFlags {
   name?: string;
   json: boolean;
   own: boolean;
+  debug: boolean;
   history: number;
   timeoutMs: number;
 }
@@ -84,7 +87,7 @@ function parseFlags(args: string[]): ChatFlags | 'help' {
       args, strict: true, allowPositionals: true,
       options: {
         room: { type: 'string' }, 'passphrase-file': { type: 'string' }, relay: { type: 'string' },
-        name: { type: 'string' }, json: { type: 'boolean' }, own: { type: 'boolean' },
+        name: { type: 'string' }, json: { type: 'boolean' }, own: { type: 'boolean' }, debug: { type: 'boolean' },
         history: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     });
@@ -101,7 +104,7 @@ function parseFlags(args: string[]): ChatFlags | 'help' {
     return n;
   };
   const flags: ChatFlags = {
-    json: v.json === true, own: v.own === true,
+    json: v.json === true, own: v.own === true, debug: v.debug === true,
     history: count('history', v.history, 200, 100_000),
     timeoutMs: count('timeout', v.timeout, 30, 86_400) * 1000,
   };
@@ -214,6 +217,7 @@ async function chat(args: string[]): Promise<number> {
       trust: (r, n, fp) => track(session.known.trust(r, n, fp)),
     },
     tuning: { initialHistory: flags.history },
+    ...(flags.debug ? { log: (event: string, fields?: Record<string, unknown>) => void process.stderr.write(`smc debug: ${event} ${JSON.stringify(fields ?? {})}\n`) } : {}),
     saveLastSeq: (r, seq) => void track(session.rooms.setLastSeq(r, seq)),
   });
   const ctx = { client, session, room, roomName: target.name, relay, key: target.key, lastSeq, flags };

@@ -9,7 +9,8 @@ import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
+import { CLI_PATH, LineClient, RelayProcess } from '../helpers/relayProcess';
+import { deriveRoomId, generateMessageId, parseInvite } from '../../src/core/crypto/index';
 
 type Line = Record<string, unknown>;
 
@@ -147,6 +148,24 @@ describe('smc chat --json (two processes, real relay)', function () {
     assert.equal(smc(join(dir, 'a'), ['chat', '--json', invite], 'three\n').code, 0);
     const second = smc(join(dir, 'b'), ['chat', '--json', invite]);
     assert.deepEqual(second.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Line).text), ['three']);
+  });
+
+  it('prints a message that cannot be verified as {"seq","id","error"}, never its content; --debug says why', async () => {
+    relay = await RelayProcess.start();
+    const invite = newInvite(join(dir, 'a'), `127.0.0.1:${relay.port}`, 'bad');
+    const room = deriveRoomId(parseInvite(invite).key);
+    const { client } = await LineClient.open(relay.port);
+    await client.request({ t: 'join', room });
+    const id = generateMessageId();
+    // A well-formed body (b64u, version byte 1) that no room key opens.
+    const body = Buffer.concat([Buffer.from([1]), Buffer.from('secret-looking bytes '.repeat(8))]).toString('base64url');
+    await client.request({ t: 'send', room, id, body });
+    await client.close();
+    const r = smc(join(dir, 'b'), ['chat', '--json', '--debug', invite]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { seq: 1, id, error: 'could not be verified' });
+    assert.match(r.stderr, /smc debug: unverifiable .*"reason":"decryption failed/);
+    assert.ok(!r.stdout.includes('secret-looking') && !r.stderr.includes(body));
   });
 
   it('exits 5 with a message when the relay never acknowledges within --timeout', () => {
