@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, readdirSync, statSync, writeFileSync, readFileSync, openSync, writeSync, closeSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import fc from 'fast-check';
@@ -53,6 +53,23 @@ describe('FileStore', function () {
     for (const s of open.splice(0)) await s.close();
     rmSync(root, { recursive: true, force: true });
   });
+
+  /** Opens the store in a child process, runs `work` (source using `s` and `ROOM`), then SIGKILLs it. */
+  const crashAfter = (options: { retain: number; segmentBytes?: number }, work: string, vars: Record<string, unknown> = {}): void => {
+    const storePath = join(__dirname, '../../src/relay/store/fileStore.js');
+    const code = `const { FileStore } = require(${JSON.stringify(storePath)});
+      const ROOM = ${JSON.stringify(ROOM_A)};
+      const newId = () => require('node:crypto').randomBytes(16).toString('base64url');
+      const VARS = ${JSON.stringify(vars)};
+      (async () => {
+        const s = new FileStore({ dir: ${JSON.stringify(dir)}, retain: ${options.retain}, segmentBytes: ${options.segmentBytes ?? 4096} });
+        await s.open();
+        ${work}
+        process.kill(process.pid, 'SIGKILL');
+      })();`;
+    const child = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+    assert.equal(child.signal, 'SIGKILL', child.stderr);
+  };
 
   describe('append, head, range, oldest', () => {
     it('numbers messages per room from 1 and reads them back oldest first', async () => {
@@ -372,22 +389,6 @@ describe('FileStore', function () {
 
   describe('index checkpoint', () => {
     const events = (name: string): LogLine[] => logs.filter((l) => l.event === name);
-    /** Opens the store in a child process, runs `work` (source using `s` and `ROOM`), then SIGKILLs it. */
-    const crashAfter = (options: { retain: number; segmentBytes?: number }, work: string): void => {
-      const storePath = join(__dirname, '../../src/relay/store/fileStore.js');
-      const code = `const { FileStore } = require(${JSON.stringify(storePath)});
-        const ROOM = ${JSON.stringify(ROOM_A)};
-        const newId = () => require('node:crypto').randomBytes(16).toString('base64url');
-        (async () => {
-          const s = new FileStore({ dir: ${JSON.stringify(dir)}, retain: ${options.retain}, segmentBytes: ${options.segmentBytes ?? 4096} });
-          await s.open();
-          ${work}
-          process.kill(process.pid, 'SIGKILL');
-        })();`;
-      const child = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
-      assert.equal(child.signal, 'SIGKILL', child.stderr);
-    };
-
     it('a clean close writes it; the next open uses it and has the same index and dedup', async () => {
       const s = await openStore();
       const ids: string[] = [];
@@ -532,6 +533,38 @@ describe('FileStore', function () {
         assert.equal(seqs[seqs.length - 1], 300);
       }
       assert.equal(s.head(ROOM_B), 20);
+    });
+
+    it('a crash at any point of compaction loses no retained message (child processes killed at random times)', async function () {
+      this.timeout(40_000);
+      const retain = 15;
+      const rooms = [ROOM_A, ROOM_B];
+      const journal = join(root, 'journal');
+      writeFileSync(journal, '');
+      for (let round = 0; round < 6; round++) {
+        crashAfter({ retain }, `
+          const fs = require('node:fs');
+          for (let i = 0; i < 120; i++) {
+            const room = VARS.rooms[i % 9 === 0 ? 1 : 0];
+            const id = newId();
+            await s.append(room, id, 'x'.repeat(100 + (i % 50)));
+            fs.appendFileSync(VARS.journal, room + ' ' + id + '\\n');
+          }
+          setTimeout(() => process.kill(process.pid, 'SIGKILL'), VARS.killAfterMs);
+          await s.compactNow();`, { rooms, journal, killAfterMs: randomInt(0, 25) });
+        const acked = readFileSync(journal, 'utf8').trim().split('\n').map((l) => l.split(' ') as [string, string]);
+        logs.length = 0;
+        const s = await openStore({ retain, segmentBytes: 4096 });
+        for (const room of rooms) {
+          const ids = acked.filter(([r]) => r === room).map(([, id]) => id);
+          const got = await s.range(room, 0, Infinity, 1000);
+          assert.equal(s.head(room), ids.length);
+          assert.deepEqual(got.map((m) => m.id), ids.slice(-retain), `round ${round}`);
+          assert.deepEqual(got.map((m) => m.seq), got.map((_, i) => ids.length - got.length + i + 1));
+        }
+        assert.ok(!logs.some((l) => l.event === 'store.seq_gap' || l.event === 'store.corrupt_region'), JSON.stringify(logs));
+        await s.close();
+      }
     });
 
     it('a lower retain at reopen trims at once', async () => {
