@@ -1,12 +1,11 @@
 // §1.4 presence: after a join or leave, every member of the room gets the member list. Changes
 // are coalesced: one timer for all rooms, and each dirty room gets one frame at most
 // PRESENCE_DELAY_MS after its first change, listing the members at that moment (§1.4 allows
-// up to 100 ms; 80 leaves room for timer lateness). In a large room with churn every flush
-// costs one frame per member, so the longer the window, the cheaper. The frame is encoded once
-// per room and written to every member.
+// up to 100 ms; 50 leaves room for timer lateness and keeps "X is here" prompt in clients).
+// The frame is encoded once per room and written to every member.
 import type { Room } from './room';
 
-export const PRESENCE_DELAY_MS = 80;
+export const PRESENCE_DELAY_MS = 50;
 
 export class PresenceCoalescer {
   private readonly dirty = new Set<Room>();
