@@ -521,18 +521,26 @@ export class Workbench {
     return frame;
   }
 
-  /** Opens a workspace file through Quick Open. */
+  /**
+   * Opens a workspace file through Quick Open (the palette's input without the ">" prefix),
+   * clicking its row once the file search has found it.
+   */
   async openFile(relPath: string): Promise<void> {
-    await this.page.keyboard.press('Control+P');
-    await this.answerInput(relPath);
     const base = relPath.split('/').pop() ?? relPath;
+    await this.openPalette();
+    await this.quickInput.locator('input').fill(relPath);
+    const row = this.quickInput.locator('.quick-input-list .monaco-list-row', { hasText: base }).first();
+    await row.waitFor({ state: 'visible', timeout: 30_000 });
+    await row.click();
     await this.page.locator('.tabs-container .tab.active', { hasText: base }).waitFor({ state: 'visible', timeout: 30_000 });
   }
 
-  /** Moves the cursor of the active editor to `line` (Go to Line). */
+  /** Moves the cursor of the active editor to `line` (the palette's ":" mode, Go to Line). */
   async goToLine(line: number): Promise<void> {
-    await this.page.keyboard.press('Control+G');
-    await this.answerInput(String(line));
+    await this.openPalette();
+    await this.quickInput.locator('input').fill(`:${line}`);
+    await this.quickInput.filter({ hasText: new RegExp(`line ${line}\\b`, 'i') }).waitFor({ state: 'visible', timeout: 15_000 }).catch(() => undefined);
+    await this.page.keyboard.press('Enter');
     await this.cursorAt(line);
   }
 
