@@ -129,6 +129,23 @@ describe('RelayClient against a real relay', function () {
     assert.ok(carol.messages.slice(10).every((m) => m.history));
   });
 
+  it('loads a fresh join larger than one join reply through prefetched pages, exactly initialHistory', async () => {
+    await relay.cleanup();
+    relay = await RelayProcess.start({ args: ['--rate', '0'] });
+    const key = generateRoomKey();
+    const alice = peer(relay, 'alice');
+    const room = await alice.joinAndSync(key);
+    for (let i = 1; i <= 1100; i++) alice.client.sendText(room, `n${i}`);
+    await alice.client.drain();
+    const bob = peer(relay, 'bob', { tuning: { initialHistory: 1050, historyLimit: 20 } });
+    let more: boolean | undefined;
+    bob.client.on('synced', (e) => (more = e.more));
+    await bob.joinAndSync(key);
+    assert.deepEqual(bob.messages.map((m) => m.seq), Array.from({ length: 1050 }, (_, i) => i + 51));
+    assert.equal(more, true);
+    assert.equal(bob.client.lastSeq(room), 1100);
+  });
+
   it('resends un-acked messages after the relay is killed and restarted: nothing lost, nothing doubled', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'smc-client-test-'));
     try {

@@ -58,6 +58,12 @@ interface SyncState {
   /** Nothing seen before: load only the newest `initialHistory` (§1.4 `limit`). */
   fresh: boolean;
   items: Item[];
+  /** rid of the latest step (the join, then each history page) whose end decides what follows. */
+  stepRid: number;
+  /** `before` of that step: its messages have lower seqs (the join's: head + 1). */
+  stepBefore: number;
+  /** The page after that step is already asked for (prefetched on its first message). */
+  successor: boolean;
 }
 
 interface RoomState {
@@ -489,6 +495,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     if (rs === undefined || rs.sync === undefined || rs.sync.rid !== f.rid || !isSeq(f.head)) return;
     rs.joined = true;
     rs.head = f.head;
+    rs.sync.stepBefore = f.head + 1;
     rs.sid = typeof f.sid === 'string' ? f.sid : undefined;
     if (rs.sync.since > f.head) {
       // §1.4: since > head means the relay lost messages this client saw: sync again from 0.
@@ -510,6 +517,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const item = this.openMessage(rs, f.id, f.body, f.seq);
     if (rs.sync !== undefined) {
       rs.sync.items.push(item);
+      this.prefetch(rs, f.seq);
       return;
     }
     this.deliver(rs, item);
@@ -581,7 +589,34 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const sync = rs?.sync;
     if (rs === undefined || sync === undefined || sync.rid !== f.rid || !isSeq(f.head) || !isSeq(f.from)) return;
     rs.head = f.head;
+    // The next page was already asked for on the first catch-up message: wait for it.
+    if (sync.stepRid !== sync.rid) return;
     this.continueSync(rs, f.from, f.from > 1);
+  }
+
+  /**
+   * A step's messages come oldest first (§1.4, §1.6), so its first message carries the lowest
+   * seq of the step: the next page (`before` = that seq) can be asked for at once, and the
+   * relay reads it while this client is still opening the current one. A relay that breaks
+   * the order only makes pages overlap; overlapping ids are dropped as duplicates.
+   */
+  private prefetch(rs: RoomState, seq: number): void {
+    const sync = rs.sync!;
+    if (sync.successor || seq >= sync.stepBefore) return;
+    sync.successor = true;
+    // Fresh join: the messages from seq to head are on their way (the estimate ignores holes,
+    // so it may fetch a little more than initialHistory; finishSync keeps the newest).
+    const limit = sync.fresh
+      ? this.tuning.initialHistory - (rs.head - seq + 1)
+      : seq - sync.since - 1;
+    if (seq > 1 && limit > 0) this.requestSyncPage(rs, seq, Math.min(limit, this.tuning.historyLimit));
+  }
+
+  private requestSyncPage(rs: RoomState, before: number, limit: number): void {
+    const sync = rs.sync!;
+    sync.stepRid = this.requestHistory(rs, 'sync', before, limit);
+    sync.stepBefore = before;
+    sync.successor = false;
   }
 
   /**
@@ -593,9 +628,9 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     if (more && lowest > 1) {
       if (sync.fresh) {
         const want = this.tuning.initialHistory - sync.items.length;
-        if (want > 0) return this.requestHistory(rs, 'sync', lowest, Math.min(want, this.tuning.historyLimit));
+        if (want > 0) return this.requestSyncPage(rs, lowest, Math.min(want, this.tuning.historyLimit));
       } else if (lowest > sync.since + 1) {
-        return this.requestHistory(rs, 'sync', lowest, Math.min(lowest - sync.since - 1, this.tuning.historyLimit));
+        return this.requestSyncPage(rs, lowest, Math.min(lowest - sync.since - 1, this.tuning.historyLimit));
       }
     }
     this.finishSync(rs, more && lowest > 1);
@@ -632,11 +667,11 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private requestHistory(
     rs: RoomState, purpose: 'sync' | 'older' | 'gap', before: number, limit: number,
     resolve?: (r: { more: boolean }) => void, reject?: (e: Error) => void,
-  ): void {
+  ): number {
     const p: Pending = { kind: 'history', room: rs.room, purpose, before, limit };
     if (resolve !== undefined) p.resolve = resolve;
     if (reject !== undefined) p.reject = reject;
-    this.request({ t: 'history', room: rs.room, before, limit: Math.max(1, limit) }, p);
+    return this.request({ t: 'history', room: rs.room, before, limit: Math.max(1, limit) }, p);
   }
 
   private onPage(f: PageFrame): void {
@@ -649,7 +684,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const from = isSeq(f.from) ? f.from : 0;
     const more = f.more === true;
     if (p.purpose === 'sync') {
-      if (rs.sync === undefined) return;
+      // A page whose successor was prefetched is done; the latest step decides.
+      if (rs.sync === undefined || rs.sync.stepRid !== f.rid) return;
       return this.continueSync(rs, from === 0 ? 1 : from, more && from > 0);
     }
     if (p.purpose === 'gap') {
@@ -781,10 +817,11 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     this.transport?.write(JSON.stringify(frame));
   }
 
-  private request(frame: ClientFrame, p: Pending): void {
+  private request(frame: ClientFrame, p: Pending): number {
     const rid = this.nextRid++;
     this.pending.set(rid, p);
     this.write({ ...frame, rid });
+    return rid;
   }
 
   private sendJoin(rs: RoomState): void {
@@ -793,7 +830,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const limit = fresh ? Math.min(Math.max(1, this.tuning.initialHistory), LIMITS.maxLimit) : this.tuning.joinLimit;
     const tag = rs.cipher.sealPresence(this.displayName, this.options.identity);
     const rid = this.nextRid++;
-    rs.sync = { rid, since, fresh, items: [] };
+    rs.sync = { rid, since, fresh, items: [], stepRid: rid, stepBefore: 0, successor: false };
     this.pending.set(rid, { kind: 'join', room: rs.room });
     this.write({ t: 'join', rid, room: rs.room, since, limit, tag });
   }
