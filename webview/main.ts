@@ -96,6 +96,8 @@ function setConnectionText(c: ConnectionView, relay: string): void {
 
 function renderEmptyState(): void {
   emptyState.replaceChildren();
+  messagesEl.hidden = !state.room;
+  olderStatus.hidden = !state.room;
   if (!state.room) {
     emptyState.hidden = false;
     emptyState.append(
@@ -314,6 +316,11 @@ async function send(): Promise<void> {
   }
 }
 
+function openLink(link: HTMLElement): void {
+  const href = link.dataset.href;
+  if (href) messenger.request('openLink', { href }).catch(showError);
+}
+
 let lastTyping = 0;
 composer.addEventListener('input', () => {
   saveDraft();
@@ -341,12 +348,12 @@ sendButton.addEventListener('click', () => void send());
 document.addEventListener('click', (e) => {
   const target = e.target as HTMLElement | null;
   if (!target) return;
-  const link = target.closest('a');
+  const link = target.closest<HTMLElement>('a');
   if (link) {
     // Links never navigate the webview; the host asks the user first.
     e.preventDefault();
-    const href = link.getAttribute('href');
-    if (href) messenger.request('openLink', { href }).catch(showError);
+    e.stopPropagation();
+    openLink(link);
     return;
   }
   const command = target.closest<HTMLElement>('[data-command]')?.dataset.command;
@@ -367,9 +374,19 @@ document.addEventListener('click', (e) => {
   }
 });
 
-// Middle clicks and keyboard activation of links go the same way as clicks.
+// Middle clicks do nothing; Enter on a focused link asks like a click does.
 document.addEventListener('auxclick', (e) => {
-  if ((e.target as HTMLElement | null)?.closest('a')) e.preventDefault();
+  if ((e.target as HTMLElement | null)?.closest('a')) {
+    e.preventDefault();
+    e.stopPropagation();
+  }
+});
+document.addEventListener('keydown', (e) => {
+  const link = (e.target as HTMLElement | null)?.closest<HTMLElement>('a[data-href]');
+  if (link && e.key === 'Enter') {
+    e.preventDefault();
+    openLink(link);
+  }
 });
 
 // ---- host events ----------------------------------------------------------------------

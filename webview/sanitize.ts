@@ -2,7 +2,7 @@
 // inert <template> and rebuilt keeping only the elements and attributes that Markdown can
 // produce. Anything else (which markdown-it with html:false should never emit) is dropped,
 // its text kept. Inline `style` attributes (table alignment) are dropped too: the CSP forbids
-// them and they would be reported as violations.
+// them and they would be reported as violations. Links keep their target in data-href only.
 import { isAllowedLink } from './markdown';
 
 const ALLOWED_TAGS = new Set([
@@ -29,7 +29,18 @@ function cleanInto(source: Node, target: Node, doc: Document): void {
       const allowed = ALLOWED_ATTRS[el.tagName];
       for (const attr of Array.from(el.attributes)) {
         if (!allowed?.has(attr.name)) continue;
-        if (attr.name === 'href' && !isAllowedLink(attr.value)) continue;
+        if (attr.name === 'href') {
+          // The link target goes to data-href, never href: VS Code's webview frame opens any
+          // clicked <a href> itself, without asking. The panel asks the host instead (openLink),
+          // and the host asks the user.
+          if (!isAllowedLink(attr.value)) continue;
+          copy.setAttribute('data-href', attr.value);
+          copy.setAttribute('title', attr.value);
+          copy.setAttribute('role', 'link');
+          copy.setAttribute('tabindex', '0');
+          continue;
+        }
+        if (attr.name === 'title' && el.hasAttribute('href')) continue;
         copy.setAttribute(attr.name, attr.value);
       }
       cleanInto(el, copy, doc);

@@ -190,7 +190,8 @@ export class ChatPanelManager extends Disposable {
     const panel = vscode.window.createWebviewPanel(
       CHAT_VIEW_TYPE,
       'SMC Chat',
-      { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
+      // Beside the code being discussed; in the active group when no editor is open.
+      { viewColumn: vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active, preserveFocus },
       webviewOptions(this.deps.extensionUri),
     );
     return this.adopt(panel);
