@@ -150,11 +150,25 @@ export const extensionHost: Scenario = {
       failureShot = () => wb.screenshot('bench-extension-host-failure');
 
       ctx.log('extension host: activation time');
-      const rows = await runningExtensions(wb);
-      const ours = rows.find((x) => EXTENSION_NAME.test(x.name));
-      const activationMs = msOf(ours?.time ?? '');
-      const others = rows.filter((x) => x !== ours && /\d+ms/.test(x.time));
-      const othersMs = others.map((x) => msOf(x.time));
+      // The first sample is the workbench's first start; more come from "Developer: Reload
+      // Window" (the web workbench has no "Restart Extension Host"): a new extension host in
+      // which every extension activates again and VS Code records anew.
+      const samples: { ours: number; others: RuntimeRow[] }[] = [];
+      const activationSamples = ctx.quick ? 1 : 5;
+      for (let i = 0; i < activationSamples; i++) {
+        if (i > 0) {
+          await wb.runCommand('Developer: Reload Window');
+          await wb.page.waitForTimeout(2_000);
+          await wb.waitUntilReady();
+          await wb.statusItem(/SMC/).first().waitFor({ state: 'visible', timeout: 90_000 });
+        }
+        const rows = await runningExtensions(wb);
+        const mine = rows.find((x) => EXTENSION_NAME.test(x.name));
+        samples.push({ ours: msOf(mine?.time ?? ''), others: rows.filter((x) => x !== mine && /\d+ms/.test(x.time)) });
+      }
+      const activationMs = median(samples.map((x) => x.ours));
+      const others = samples[samples.length - 1]?.others ?? [];
+      const othersMs = samples.map((x) => median(x.others.map((o) => msOf(o.time))));
 
       ctx.log('extension host: panel on 10 messages');
       await joinRoom(wb, formatInvite({ host: '127.0.0.1', port: relay.port, name: 'bench-small', key: smallKey }), 'bench-small');
@@ -167,15 +181,18 @@ export const extensionHost: Scenario = {
       ctx.log(`extension host: activation ${activationMs} ms; panel ${fmt.s(bigNs)}`);
 
       r.metrics.push(
-        { name: 'activation time (VS Code\'s record: code loading + activate())', value: fmt.ms(activationMs), baseline: othersMs.length ? `${fmt.ms(median(othersMs))} (median of ${othersMs.length} built-in extensions)` : 'none activated', target: '≤ 50 ms', met: activationMs <= TARGET_ACTIVATION_MS },
+        { name: `activation time (VS Code's record: code loading + activate()), median of ${samples.length}`, value: fmt.ms(activationMs), baseline: others.length ? `${fmt.ms(median(othersMs))} (built-in extensions' median, same activations)` : 'none activated', target: '≤ 50 ms', met: activationMs <= TARGET_ACTIVATION_MS },
         { name: `open the panel on ${fmt.int(count)} messages, to first paint (median)`, value: fmt.ms(bigNs / 1e6), baseline: `${fmt.ms(median(smallTimes) / 1e6)} (room of 10 messages)`, target: '≤ 1 s', met: bigNs <= TARGET_PANEL_NS },
       );
       r.notes.push(
-        `Activation: "${ours?.time ?? '?'}" in Running Extensions for a copy of the extension as it ships (package.json, media/, and dist/ with the production bundles built from the work tree as in scripts/build.mjs --production), loaded as the extension under development in code-server; it activates on \`onStartupFinished\`. Built-in extensions in the same view: ${others.map((x) => `${x.name} ${msOf(x.time)} ms`).join(', ') || 'none'}.`,
+        `Activation: ${samples.map((x) => `${x.ours} ms`).join(', ')} in Running Extensions (first at the workbench's first start, then after each "Developer: Reload Window") for a copy of the extension as it ships (package.json, media/, and dist/ with the production bundles built from the work tree as in scripts/build.mjs --production), loaded as the extension under development in code-server; it activates on \`onStartupFinished\`, together with the built-in extensions that start then, all competing for the same 2 cores. Built-in extensions in the last sample: ${others.map((x) => `${x.name} ${msOf(x.time)} ms`).join(', ') || 'none'}.`,
         `Panel: ${rounds} timed open(s) per room after one untimed open, each after "View: Close All Editors"; the clock runs from the click on the "SMC: Open Chat" palette row to the first message of that room visible in the webview plus two animation frames. Room of ${fmt.int(count)}: ${bigTimes.map((t) => fmt.ms(t / 1e6)).join(', ')}; room of 10: ${smallTimes.map((t) => fmt.ms(t / 1e6)).join(', ')}. The messages were already loaded by the extension host (the room was joined before), as when a user opens the panel on a room they are in.`,
         'Headless Chromium with no GPU on the shared 2-core machine: code-server, its extension host, the browser and the relay all ran on it at once.',
       );
-      if (!(activationMs <= TARGET_ACTIVATION_MS)) r.limits.push('Activation includes loading the bundle (code loading) and everything activate() does before it returns; see the bundle size in scenario 8.');
+      if (!(activationMs <= TARGET_ACTIVATION_MS)) {
+        const best = Math.min(...samples.map((x) => x.ours));
+        r.limits.push(`VS Code's figure is wall-clock time from starting to load the bundle to activate() returning, and the extension activates on \`onStartupFinished\` at the same moment as the built-in extensions, on 2 cores that code-server, Chromium and other engineers' work also use: the samples range from ${best} ms to ${Math.max(...samples.map((x) => x.ours))} ms, and the built-in extensions' median moves with them. The fastest sample (${best} ms) is the best estimate of the extension's own cost; the median is reported against the target.`);
+      }
       if (!(bigNs <= TARGET_PANEL_NS)) r.limits.push('The panel receives the room\'s messages from the extension host over postMessage and renders them; the difference from the 10-message room is what the 10 000 messages cost.');
     } catch (e) {
       // Keep a picture of the workbench for whoever reads the failure (test-results/ is git-ignored).
