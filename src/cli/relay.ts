@@ -5,7 +5,7 @@ import { mkdir, access, constants } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AdminToken } from '../relay/adminToken';
-import { createLogger, type RelayLogger } from '../relay/log';
+import { createLogger, type LogFields, type RelayLogger } from '../relay/log';
 import { OPTION_SPECS, UsageError, resolveRelayOptions, type RelayOptions } from '../relay/options';
 import { RelayServer } from '../relay/server';
 import { FileStore } from '../relay/store/fileStore';
@@ -114,7 +114,7 @@ async function runRelay(args: string[]): Promise<number> {
   const store: MessageStore = new FileStore({
     dir: dataDir,
     retain: options.retain,
-    log: (event: string, fields?: object) => log.info(event, fields as Record<string, string | number | boolean | undefined>),
+    log: (event: string, fields?: object) => storeLogLevel(log, event)(event, fields as LogFields),
   });
   let adminToken: AdminToken;
   try {
@@ -149,6 +149,13 @@ async function runRelay(args: string[]): Promise<number> {
       + `Connect by hand: nc ${connectHost(options.host)} ${port}   then type {"t":"hello","v":1}\n`);
   }
   return waitForStop(server, log);
+}
+
+/** The store names its events (`store.write_error`, `store.torn_tail`, ...); give them a level. */
+function storeLogLevel(log: RelayLogger, event: string): (event: string, fields?: LogFields) => void {
+  if (/error|failed|corrupt/.test(event)) return log.error;
+  if (/torn|gap|discarded|bad_|unused/.test(event)) return log.warn;
+  return log.info;
 }
 
 function connectHost(host: string): string {
