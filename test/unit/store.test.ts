@@ -442,11 +442,11 @@ describe('FileStore', function () {
 
     it('is not used when it no longer matches the log: compaction replaced a segment, its checksum fails, or retain was raised', async () => {
       const s = await openStore({ retain: 5, segmentBytes: 4096 });
-      for (let i = 0; i < 60; i++) await s.append(ROOM_A, newId(), b64u(100));
+      for (let i = 0; i < 60; i += 10) await Promise.all(Array.from({ length: 10 }, () => s.append(ROOM_A, newId(), b64u(100))));
       await s.close();
       const reasons = (): unknown[] => events('store.checkpoint_unused').map((e) => e.fields?.reason);
       // Compaction after the checkpoint was written, then a crash before the next clean close.
-      crashAfter({ retain: 5 }, "for (let i = 0; i < 60; i++) await s.append(ROOM, newId(), 'x'.repeat(130)); await s.compactNow();");
+      crashAfter({ retain: 5 }, "for (let i = 0; i < 60; i += 10) await Promise.all(Array.from({ length: 10 }, () => s.append(ROOM, newId(), 'x'.repeat(130)))); await s.compactNow();");
       const s3 = await openStore({ retain: 5, segmentBytes: 4096 });
       assert.match(String(reasons()[0]), /replaced|missing/);
       assert.equal(s3.head(ROOM_A), 120);
@@ -541,14 +541,16 @@ describe('FileStore', function () {
       const rooms = [ROOM_A, ROOM_B];
       const journal = join(root, 'journal');
       writeFileSync(journal, '');
-      for (let round = 0; round < 6; round++) {
+      for (let round = 0; round < 5; round++) {
         crashAfter({ retain }, `
           const fs = require('node:fs');
-          for (let i = 0; i < 120; i++) {
-            const room = VARS.rooms[i % 9 === 0 ? 1 : 0];
-            const id = newId();
-            await s.append(room, id, 'x'.repeat(100 + (i % 50)));
-            fs.appendFileSync(VARS.journal, room + ' ' + id + '\\n');
+          for (let i = 0; i < 120; i += 12) {
+            // Twelve in flight; each is journaled once acked (acks come in seq order).
+            await Promise.all(Array.from({ length: 12 }, (_, k) => {
+              const room = VARS.rooms[(i + k) % 9 === 0 ? 1 : 0];
+              const id = newId();
+              return s.append(room, id, 'x'.repeat(100 + k)).then(() => fs.appendFileSync(VARS.journal, room + ' ' + id + '\\n'));
+            }));
           }
           setTimeout(() => process.kill(process.pid, 'SIGKILL'), VARS.killAfterMs);
           await s.compactNow();`, { rooms, journal, killAfterMs: randomInt(0, 25) });
