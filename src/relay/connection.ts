@@ -27,6 +27,11 @@ function uncorkAll(): void {
   for (const conn of corked.splice(0)) conn.uncork();
 }
 
+/** "1.2.3.4:5" or "[::1]:5", for logs. */
+export function formatAddress(ip: string, port: number | undefined): string {
+  return ip.includes(':') ? `[${ip}]:${port ?? 0}` : `${ip}:${port ?? 0}`;
+}
+
 export interface ConnectionHooks {
   /** Handles one line; a returned promise holds the connection's later lines until it settles. */
   line(conn: Connection, line: string): void | Promise<void>;
@@ -78,7 +83,7 @@ export class Connection implements RoomPeer {
     now: number,
   ) {
     this.remoteIp = socket.remoteAddress ?? 'unknown';
-    this.address = `${this.remoteIp}:${socket.remotePort ?? 0}`;
+    this.address = formatAddress(this.remoteIp, socket.remotePort);
     this.openedAt = now;
     this.lastReceived = now;
     this.bucket = new TokenBucket(limits.rate, limits.burst, now);

@@ -13,7 +13,7 @@ import {
 import { parseClientFrame } from '../core/wire/validate';
 import type { MessageStore } from './store/types';
 import type { AdminToken } from './adminToken';
-import { Connection } from './connection';
+import { Connection, formatAddress } from './connection';
 import type { RelayLogger } from './log';
 import type { RelayOptions } from './options';
 import { readNewest, type Reply } from './replyReader';
@@ -139,7 +139,7 @@ export class RelayServer {
 
   private accept(socket: Socket): void {
     const ip = socket.remoteAddress ?? 'unknown';
-    const address = `${ip}:${socket.remotePort ?? 0}`;
+    const address = formatAddress(ip, socket.remotePort);
     socket.on('error', () => {});
     if (this.stateValue !== 'running') {
       this.refuse(socket, 'shutting_down', 'the relay is stopping');
