@@ -6,7 +6,7 @@ import { ClientError } from '../core/client/index';
 import type { ChatMessage, PresenceUpdate } from '../core/client/index';
 import { nameKey } from '../core/keys/index';
 import type { ChatContext } from './chat';
-import { CHAT_EXIT } from './chat-session';
+import { CHAT_EXIT, LAST_NAME_STATE } from './chat-session';
 import { ANSI, PLAIN, formatMessage, formatUnverifiable, terminalSafeLine, type Style } from './chat-format';
 import { LineWriter } from './chat-output';
 
@@ -15,6 +15,7 @@ const HELP = [
   '  /who            who is online, with their short fingerprints',
   "  /verify NAME    show NAME's full fingerprint and trust it (compare it with NAME's own)",
   '  /fingerprint    your own full fingerprint',
+  '  /name NAME      change your display name (others see it at once in /who)',
   '  /help           this list',
   '  /stop           leave the room and exit (also Ctrl-D, Ctrl-C)',
   'Anything else is sent as a message (Markdown).',
@@ -106,6 +107,18 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     ].join('\n'));
   };
 
+  const rename = (name: string): void => {
+    try {
+      client.setDisplayName(name);
+    } catch (e) {
+      if (!(e instanceof ClientError)) throw e;
+      return void out.line(style.warn(`!! ${e.message}`));
+    }
+    rl.setPrompt(`${terminalSafeLine(name)}> `);
+    void ctx.session.state.update(LAST_NAME_STATE, name).catch(() => undefined);
+    out.line(`You are now ${terminalSafeLine(name)}.`);
+  };
+
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
   let stopping = false;
@@ -140,6 +153,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
         case '/who': who(); break;
         case '/verify': verify(arg); break;
         case '/fingerprint': out.line(`Your fingerprint: ${style.bold(client.fingerprint)}`); break;
+        case '/name': rename(arg); break;
         case '/stop': case '/quit': case '/exit': void stop(); return;
         default: out.line(`Unknown command ${terminalSafeLine(cmd ?? '')}; /help lists them.`);
       }

@@ -177,6 +177,17 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     const esc = await t.waitFor('escapes shown inert', (s) => s.includes('bidi'));
     assert.match(esc, /\\u\{1B\}\[2J\\u\{1B\}\]0;pwned\\u\{7\} bidi\\u\{202E\}evil/);
 
+    t.type('/name alice2');
+    t.enter();
+    await t.waitFor('/name', (s) => s.includes('You are now alice2.'));
+    // The new presence tag reaches the relay with a re-join: ask /who until it shows.
+    await until('renamed in /who', () => {
+      t.type('/who');
+      t.enter();
+      return /alice2 \(\w{4} \w{4}\) \(you\)/.test(t.screen());
+    }, 15_000, () => t.screen());
+    assert.equal(t.lines().at(-1)!.trimEnd(), 'alice2>');
+
     t.type('/stop');
     t.enter();
     await t.waitFor('exit 0', (s) => s.includes('EXIT=0'));
