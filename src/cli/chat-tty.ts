@@ -73,7 +73,8 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
 
   let members = new Map<string, string>();
   client.on('presence', (p: PresenceUpdate) => {
-    if (p.room !== room || client.state !== 'connected') return;
+    // online 0 is the client's own "connection lost" update: not everyone left.
+    if (p.room !== room || client.state !== 'connected' || p.online === 0) return;
     const next = new Map<string, string>();
     for (const m of p.members) {
       if (m.self) continue;
