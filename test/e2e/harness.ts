@@ -544,9 +544,12 @@ export class Workbench {
     await this.cursorAt(line);
   }
 
-  /** Waits until the status bar shows the cursor on `line`. */
+  /** Waits until the status bar shows the cursor on `line` (the editor's "Ln L, Col C" item). */
   async cursorAt(line: number, timeoutMs = 30_000): Promise<void> {
-    await this.page.locator('.statusbar-item', { hasText: new RegExp(`Ln ${line}\b`) }).first().waitFor({ state: 'visible', timeout: timeoutMs });
+    await waitFor(`the cursor on line ${line}`, async () => {
+      const texts = await this.page.locator('[id="status.editor.selection"]').allTextContents();
+      return texts.some((t) => new RegExp(`Ln ${line}\\b`).test(t)) ? true : undefined;
+    }, timeoutMs);
   }
 
   async screenshot(name: string): Promise<string> {
