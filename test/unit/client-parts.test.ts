@@ -72,10 +72,16 @@ describe('client core parts', () => {
     o.add(entry('r2', 'y'));
     o.add(entry('r1', 'z'));
     assert.deepEqual([...o.values()].map((e) => e.id), ['x', 'y', 'z']);
-    o.get('r2', 'y')!.held = true;
+    o.hold(o.get('r2', 'y')!, true);
     assert.equal(o.deliverable, 2);
     o.dropRoom('r1');
     assert.deepEqual([...o.values()].map((e) => e.id), ['y']);
     assert.equal(o.deliverable, 0);
+    o.hold(o.get('r2', 'y')!, false);
+    assert.equal(o.deliverable, 1);
+    o.hold(o.get('r2', 'y')!, true);
+    o.delete('r2', 'y');
+    assert.equal(o.deliverable, 0);
+    assert.equal(o.size, 0);
   });
 });

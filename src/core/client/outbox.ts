@@ -14,8 +14,8 @@ export interface OutboxEntry {
   message: ChatMessage;
   /** rid of the send frame in flight on the current connection, if any. */
   rid?: number;
-  /** Refused by the relay for good (e.g. bad_request): not resent until retry(). */
-  held: boolean;
+  /** Refused by the relay for good (e.g. bad_request): not resent until retry(). Set through Outbox.hold. */
+  readonly held: boolean;
   /** User-facing reason of the last failure. */
   error?: string;
   /** Marks the entry failed when no ack came in time (it stays queued). */
@@ -24,6 +24,8 @@ export interface OutboxEntry {
 
 export class Outbox {
   private readonly entries = new Map<string, OutboxEntry>();
+  /** Held entries, counted as they change so that `deliverable` is O(1) on every ack. */
+  private heldCount = 0;
 
   private static key(room: string, id: string): string {
     return `${room}/${id}`;
@@ -31,6 +33,14 @@ export class Outbox {
 
   add(entry: OutboxEntry): void {
     this.entries.set(Outbox.key(entry.room, entry.id), entry);
+    if (entry.held) this.heldCount++;
+  }
+
+  /** Holds an entry (not resent until released) or releases it. */
+  hold(entry: OutboxEntry, held: boolean): void {
+    if (entry.held === held) return;
+    (entry as { held: boolean }).held = held;
+    if (this.entries.get(Outbox.key(entry.room, entry.id)) === entry) this.heldCount += held ? 1 : -1;
   }
 
   get(room: string, id: string): OutboxEntry | undefined {
@@ -42,6 +52,7 @@ export class Outbox {
     const e = this.entries.get(k);
     if (e !== undefined) {
       this.entries.delete(k);
+      if (e.held) this.heldCount--;
       if (e.failTimer !== undefined) clearTimeout(e.failTimer);
     }
     return e;
@@ -58,9 +69,7 @@ export class Outbox {
 
   /** Entries the client still tries to deliver (not held). */
   get deliverable(): number {
-    let n = 0;
-    for (const e of this.entries.values()) if (!e.held) n++;
-    return n;
+    return this.entries.size - this.heldCount;
   }
 
   /** Removes every entry of a room (the user left it). */

@@ -250,7 +250,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   retry(room: string, id: string): void {
     const e = this.outbox.get(room, id);
     if (e === undefined) return;
-    e.held = false;
+    this.outbox.hold(e, false);
     this.setOutgoing(e, 'sending');
     this.armFailTimer(e);
     this.sendPausedUntil = 0;
@@ -806,7 +806,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       this.pump();
       return;
     }
-    e.held = true;
+    this.outbox.hold(e, true);
     this.setOutgoing(e, 'failed', relayErrorMessage(code));
     this.checkDrain();
   }
@@ -886,7 +886,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       // §1.1: a relay configured with a smaller maxFrame would close the connection on this
       // frame, and every reconnect would resend it: hold it as failed instead (ASCII line).
       if (line.length + 1 > this.maxFrame) {
-        e.held = true;
+        this.outbox.hold(e, true);
         this.setOutgoing(e, 'failed', `This message is too large for this relay (it accepts frames of at most ${this.maxFrame} bytes).`);
         this.checkDrain();
         continue;
