@@ -19,6 +19,8 @@ interface SavedState { draft?: string }
 const api = acquireVsCodeApi();
 const messenger = new WebviewMessenger(api, window);
 let state: ViewState = initialState();
+/** False until the host's first snapshot: nothing is claimed about rooms before it. */
+let loaded = false;
 let loadingOlder = false;
 let loadingNewer = false;
 
@@ -98,7 +100,9 @@ function renderEmptyState(): void {
   emptyState.replaceChildren();
   messagesEl.hidden = !state.room;
   olderStatus.hidden = !state.room;
-  if (!state.room) {
+  if (!loaded) {
+    emptyState.hidden = true;
+  } else if (!state.room) {
     emptyState.hidden = false;
     emptyState.append(
       h('p', {}, 'No room yet. Create one and send its invite to a teammate, or join with an invite link or a room name and passphrase.'),
@@ -206,7 +210,7 @@ function render(): void {
   roomTitle.textContent = state.room ? displayName(state.room.name) : 'SMC';
   document.title = state.room ? `SMC: ${displayName(state.room.name)}` : 'SMC Chat';
   setConnectionText(state.connection, state.relay);
-  const canWrite = state.room !== undefined;
+  const canWrite = loaded && state.room !== undefined;
   form.hidden = !canWrite;
   (headerActions.querySelector('[data-command="smc.copyInvite"]') as HTMLElement | null)?.toggleAttribute('hidden', !canWrite);
   renderEmptyState();
@@ -392,6 +396,7 @@ document.addEventListener('keydown', (e) => {
 // ---- host events ----------------------------------------------------------------------
 
 messenger.on('snapshot', (s: PanelSnapshot) => {
+  loaded = true;
   rendered.clear();
   messagesEl.replaceChildren();
   dispatch({ type: 'snapshot', snapshot: s });
@@ -413,11 +418,13 @@ render();
 messenger
   .request('ready', {})
   .then((snapshot) => {
+    loaded = true;
     rendered.clear();
     messagesEl.replaceChildren();
     dispatch({ type: 'snapshot', snapshot });
     messagesEl.scrollTop = messagesEl.scrollHeight;
     performance.mark('smc-first-paint');
+    if (state.room) composer.focus();
     document.body.dataset.ready = 'true';
   })
   .catch(showError);

@@ -166,6 +166,8 @@ export const WEBVIEW_LIMITS = {
   maxKeyChars: 64,
   /** How long the webview waits for the host's answer to a request. */
   requestTimeoutMs: 15_000,
+  /** Items in the first snapshot of a room (a screenful and some). */
+  snapshotSize: 60,
   /** Items per page when the webview pages through the host's timeline. */
   pageSize: 100,
   /** Items the webview keeps in memory at once (a bounded window over the timeline). */

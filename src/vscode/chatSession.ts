@@ -191,7 +191,9 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     if (!entry) return base;
     this.dirty.delete(entry.room);
     const tl = this.timeline(entry.room);
-    const items = tl.tail(WEBVIEW_LIMITS.pageSize * 2);
+    // A screenful and some: the panel paints fast even on a 10 000-message room, and pages
+    // the rest in as the user scrolls up.
+    const items = tl.tail(WEBVIEW_LIMITS.snapshotSize);
     const first = items[0];
     const room: RoomView = { room: entry.room, name: entry.name, relay: entry.relay };
     return {

@@ -40,7 +40,9 @@ export async function openSnippet(snippet: SnippetView): Promise<void> {
     const doc = await vscode.workspace.openTextDocument(target);
     const { from, to } = snippetRange(snippet.start, snippet.end, doc.lineCount);
     const range = new vscode.Range(from, 0, to, doc.lineAt(to).range.end.character);
-    const editor = await vscode.window.showTextDocument(doc, { selection: range, preview: true, viewColumn: vscode.ViewColumn.One });
+    const editor = await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.One });
+    // The lines selected, with the cursor on the snippet's first line (anchor at its end).
+    editor.selection = new vscode.Selection(range.end, range.start);
     editor.revealRange(range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
     return;
   }
