@@ -22,6 +22,8 @@ let state: ViewState = initialState();
 /** False until the host's first snapshot: nothing is claimed about rooms before it. */
 let loaded = false;
 let loadingOlder = false;
+/** The last older-page request brought nothing (e.g. offline): don't ask again by itself. */
+let olderStalled = false;
 let loadingNewer = false;
 
 // ---- static layout -------------------------------------------------------------------
@@ -200,6 +202,10 @@ function renderTimeline(): void {
     const a = rendered.get(anchor.key);
     if (a) messagesEl.scrollTop = a.el.offsetTop - anchor.offset;
   }
+  // A window shorter than the panel cannot be scrolled up: fetch older items until it fills.
+  if (state.hasOlder && !olderStalled && !loadingOlder && messagesEl.scrollHeight <= messagesEl.clientHeight + 200 && messagesEl.clientHeight > 0) {
+    setTimeout(() => void loadOlder(), 0);
+  }
   const unread = unreadCount(state);
   newBelow.hidden = !(state.hasNewer || (!isNearBottom() && unread > 0));
   newBelow.textContent = unread > 0 ? `${unread} new message${unread === 1 ? '' : 's'}` : 'Jump to newest';
@@ -248,6 +254,7 @@ async function loadOlder(): Promise<void> {
   messagesEl.setAttribute('aria-busy', 'true');
   try {
     const page = await messenger.request('loadOlder', { before: first.key });
+    olderStalled = page.items.length === 0;
     dispatch({ type: 'older', items: page.items, hasOlder: page.hasOlder });
   } catch (e) {
     showError(e);
@@ -397,6 +404,7 @@ document.addEventListener('keydown', (e) => {
 
 messenger.on('snapshot', (s: PanelSnapshot) => {
   loaded = true;
+  olderStalled = false;
   rendered.clear();
   messagesEl.replaceChildren();
   dispatch({ type: 'snapshot', snapshot: s });
@@ -405,7 +413,10 @@ messenger.on('snapshot', (s: PanelSnapshot) => {
 messenger.on('item', (p) => dispatch({ type: 'item', room: p.room, item: p.item }));
 messenger.on('presence', (p) => dispatch({ type: 'presence', room: p.room, presence: p.presence }));
 messenger.on('typing', (p) => dispatch({ type: 'typing', room: p.room, name: p.name, shortFingerprint: p.shortFingerprint, now: Date.now() }));
-messenger.on('connection', (p) => dispatch({ type: 'connection', state: p.state, relay: p.relay }));
+messenger.on('connection', (p) => {
+  olderStalled = false;
+  dispatch({ type: 'connection', state: p.state, relay: p.relay });
+});
 messenger.on('focusComposer', () => composer.focus());
 
 setInterval(() => dispatch({ type: 'tick', now: Date.now() }), 1_000);
