@@ -1,13 +1,13 @@
 // `smc relay`: runs the relay of PROTOCOL.md §1 on an embedded store in a data directory.
 // Options are flags, each also an environment variable (relay/options.ts). Exit codes:
 // 0 stopped cleanly, 1 other error, 2 usage, 3 cannot listen, 4 data directory unusable or locked.
-import { mkdir, access, constants } from 'node:fs/promises';
+import { mkdir, access, constants, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AdminToken } from '../relay/adminToken';
 import { createLogger, type LogFields, type RelayLogger } from '../relay/log';
 import { OPTION_SPECS, UsageError, resolveRelayOptions, type RelayOptions } from '../relay/options';
-import { RelayServer } from '../relay/server';
+import { RelayServer, certificateFingerprint } from '../relay/server';
 import { FileStore } from '../relay/store/fileStore';
 import type { MessageStore } from '../relay/store/types';
 import { EXIT, type Command } from './command';
@@ -29,13 +29,14 @@ function help(): string {
     '',
     'Defaults: --host 127.0.0.1 --port 7878 --data ./.smc/relay --max-frame 65536 --retain 10000',
     '          --rate 100 --burst 200 --max-conns 10000 --max-conns-per-ip 1000',
-    '          --max-output 8388608 --log-format text',
+    '          --max-output 8388608 --log-format text (TLS off unless --tls-cert and --tls-key)',
     '',
     'Examples:',
     '  smc relay                                      a relay on 127.0.0.1:7878, data in ./.smc/relay',
     '  smc relay --host 0.0.0.0 --data /var/lib/smc   a relay for the LAN',
     '  SMC_RELAY_PORT=9000 smc relay --log-format json',
     '  smc relay --rate 0                             no send rate limit (benchmarks, trusted networks)',
+    '  smc relay --tls-cert relay.crt --tls-key relay.key   TLS; the log shows the fingerprint invites pin',
     '',
     'Talk to it by hand: nc 127.0.0.1 7878, then type {"t":"hello","v":1}',
     'Stop it with Ctrl-C or SIGTERM (clients get "bye"), or by sending',
@@ -100,6 +101,17 @@ async function runRelay(args: string[]): Promise<number> {
     }
     throw err;
   }
+  let tls: { cert: Buffer; key: Buffer; fingerprint: string } | undefined;
+  if (options.tlsCert !== undefined && options.tlsKey !== undefined) {
+    try {
+      const cert = await readFile(options.tlsCert);
+      const key = await readFile(options.tlsKey);
+      tls = { cert, key, fingerprint: certificateFingerprint(cert) };
+    } catch (err) {
+      process.stderr.write(`smc relay: cannot use --tls-cert ${options.tlsCert} / --tls-key ${options.tlsKey}: ${(err as Error).message}\n`);
+      return EXIT.usage;
+    }
+  }
   const dataDir = resolve(options.dataDir);
   const log = createLogger({ format: options.logFormat });
   const fail = (code: number, message: string): number => {
@@ -136,7 +148,9 @@ async function runRelay(args: string[]): Promise<number> {
     rate: options.rate, burst: options.burst, maxConns: options.maxConns, maxConnsPerIp: options.maxConnsPerIp,
     maxOutput: options.maxOutput, admin: adminToken.enabled,
   });
-  const server = new RelayServer(options, { store, log, adminToken, agent: `smc-relay/${SMC_VERSION}` });
+  const server = new RelayServer(options, {
+    store, log, adminToken, agent: `smc-relay/${SMC_VERSION}`, ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+  });
   let port: number;
   try {
     port = (await server.listen()).port;
@@ -145,8 +159,12 @@ async function runRelay(args: string[]): Promise<number> {
     return fail(EXIT.cannotListen, listenProblem(err as NodeJS.ErrnoException, options));
   }
   if (options.logFormat === 'text') {
-    process.stdout.write(`SMC relay listening on ${options.host}:${port} (data in ${dataDir}).\n`
-      + `Connect by hand: nc ${connectHost(options.host)} ${port}   then type {"t":"hello","v":1}\n`);
+    process.stdout.write(tls
+      ? `SMC relay listening with TLS on ${options.host}:${port} (data in ${dataDir}).\n`
+        + `Certificate SHA-256: ${tls.fingerprint} (invites: smcs://HOST:${port}/NAME?fp=${tls.fingerprint}#KEY)\n`
+        + `Connect by hand: openssl s_client -quiet -connect ${connectHost(options.host)}:${port}   then type {"t":"hello","v":1}\n`
+      : `SMC relay listening on ${options.host}:${port} (data in ${dataDir}).\n`
+        + `Connect by hand: nc ${connectHost(options.host)} ${port}   then type {"t":"hello","v":1}\n`);
   }
   return waitForStop(server, log);
 }

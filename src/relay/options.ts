@@ -18,6 +18,9 @@ export interface RelayOptions {
   /** Bytes accepted for one connection and not yet handed to the OS (§1.7 slow readers). */
   maxOutput: number;
   logFormat: LogFormat;
+  /** §1.8 optional TLS: PEM certificate and key files; both or neither. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
   /** §1.3 fixes these at 10 s and 90 s; only the tests shorten them (hidden env overrides). */
   helloTimeoutMs: number;
   idleTimeoutMs: number;
@@ -37,6 +40,8 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   maxConnsPerIp: LIMITS.maxConnectionsPerIp,
   maxOutput: LIMITS.maxOutputBytes,
   logFormat: 'text',
+  tlsCert: undefined,
+  tlsKey: undefined,
   helloTimeoutMs: LIMITS.helloTimeoutMs,
   idleTimeoutMs: LIMITS.idleTimeoutMs,
   shutdownMs: LIMITS.shutdownMs,
@@ -87,6 +92,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxConns', flag: 'max-conns', env: 'SMC_RELAY_MAX_CONNS', arg: 'N', help: 'connections in all', parse: integer('--max-conns', 1, 10_000_000) },
   { key: 'maxConnsPerIp', flag: 'max-conns-per-ip', env: 'SMC_RELAY_MAX_CONNS_PER_IP', arg: 'N', help: 'connections per remote address', parse: integer('--max-conns-per-ip', 1, 10_000_000) },
   { key: 'maxOutput', flag: 'max-output', env: 'SMC_RELAY_MAX_OUTPUT', arg: 'BYTES', help: 'output queued for one connection before it is closed as a slow reader', parse: integer('--max-output', 65536, 1024 * 1024 * 1024) },
+  { key: 'tlsCert', flag: 'tls-cert', env: 'SMC_RELAY_TLS_CERT', arg: 'FILE', help: 'listen with TLS (§1.8): PEM certificate, self-signed is fine', parse: text('--tls-cert') },
+  { key: 'tlsKey', flag: 'tls-key', env: 'SMC_RELAY_TLS_KEY', arg: 'FILE', help: 'PEM private key of --tls-cert', parse: text('--tls-key') },
   {
     key: 'logFormat', flag: 'log-format', env: 'SMC_RELAY_LOG_FORMAT', arg: 'text|json', help: 'log line format',
     parse: (raw) => {
@@ -132,6 +139,9 @@ export function resolveRelayOptions(
     if (raw !== undefined && raw !== '') target[key] = integer(name, 10, 3_600_000)(raw);
   }
   if (options.burst < 1) throw new UsageError('--burst must be at least 1');
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new UsageError('--tls-cert and --tls-key go together');
+  }
   // A join or history reply keeps two frames of room in the bound (server.ts), so the bound
   // must hold a few frames for replies to carry any message at all.
   if (options.maxOutput < 4 * options.maxFrame) {

@@ -4,7 +4,9 @@
 //
 // States, after ws's WebSocketServer: RUNNING (accepting) → CLOSING (bye sent, durable writes
 // finishing, new connections refused) → CLOSED.
+import { X509Certificate } from 'node:crypto';
 import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { encodeFrame, type FrameDecodeError } from '../core/wire/codec';
 import {
   ERROR_CODES, LIMITS, PROTOCOL_VERSION,
@@ -28,6 +30,13 @@ export interface RelayDeps {
   adminToken: AdminToken;
   /** `agent` in `welcome`, e.g. "smc-relay/0.1.0". */
   agent: string;
+  /** §1.8: listen with TLS with this PEM certificate and key. */
+  tls?: { cert: Buffer; key: Buffer };
+}
+
+/** SHA-256 of a PEM certificate as 64 lowercase hex digits, the form invites pin (§1.8, §2.7). */
+export function certificateFingerprint(pem: Buffer): string {
+  return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
 }
 
 /** Kept free in the output bound for control frames and fan-out while a reply is queued. */
@@ -60,7 +69,16 @@ export class RelayServer {
     private readonly deps: RelayDeps,
   ) {
     this.presence = new PresenceCoalescer(options.maxFrame);
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    if (deps.tls) {
+      // The handshake must fit in the hello timeout too (§1.3): a peer that stalls it is dropped.
+      const tlsServer = createTlsServer({ cert: deps.tls.cert, key: deps.tls.key, handshakeTimeout: options.helloTimeoutMs }, (socket) => this.accept(socket));
+      tlsServer.on('tlsClientError', (err, socket) => {
+        this.deps.log.info('tls_error', { addr: formatAddress(socket.remoteAddress ?? 'unknown', socket.remotePort), error: err.message });
+      });
+      this.server = tlsServer;
+    } else {
+      this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    }
     // One timer for every connection's hello and idle timeouts (§1.3), not one per connection.
     const sweepEvery = Math.max(5, Math.min(1_000, Math.floor(Math.min(options.helloTimeoutMs, options.idleTimeoutMs) / 4)));
     this.sweeper = setInterval(() => this.sweep(), sweepEvery);
@@ -84,7 +102,10 @@ export class RelayServer {
         this.server.off('error', onError);
         this.server.on('error', (err) => this.deps.log.error('server_error', { error: err.message }));
         const address = this.server.address() as AddressInfo;
-        this.deps.log.info('listening', { host: address.address, port: address.port });
+        this.deps.log.info('listening', {
+          host: address.address, port: address.port, tls: this.deps.tls !== undefined,
+          fingerprint: this.deps.tls ? certificateFingerprint(this.deps.tls.cert) : undefined,
+        });
         resolve(address);
       });
     });

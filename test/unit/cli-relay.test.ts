@@ -49,7 +49,10 @@ describe('smc command line', function () {
   });
 
   it('usage errors exit 2 with a one-line message', async () => {
-    for (const args of [['--port', 'eighty'], ['--bogus'], ['--log-format', 'xml'], ['--rate', '-1'], ['extra']]) {
+    for (const args of [
+      ['--port', 'eighty'], ['--bogus'], ['--log-format', 'xml'], ['--rate', '-1'], ['extra'],
+      ['--tls-cert', 'relay.crt'], ['--tls-cert', '/nonexistent/relay.crt', '--tls-key', '/nonexistent/relay.key'],
+    ]) {
       const r = await RelayProcess.run(['relay', ...args]);
       assert.equal(r.code, 2, args.join(' '));
       assert.match(r.stderr, /^smc relay: .+\n/);

@@ -5,7 +5,9 @@ import { strict as assert } from 'node:assert';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join as pathJoin } from 'node:path';
 import { LIMITS } from '../../src/core/wire/frames';
-import { LineClient, RelayProcess, randomId, type Frame } from '../helpers/relayProcess';
+import { once } from 'node:events';
+import { connect as tlsConnect } from 'node:tls';
+import { LineClient, RelayProcess, REPO_ROOT, randomId, type Frame } from '../helpers/relayProcess';
 
 /** A valid b64u body of exactly `n` chars (n not of the form 4k+1). */
 function body(n: number, fill = 'A'): string {
@@ -747,6 +749,31 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     assert.equal(page.t, 'page');
     assert.ok((page.to as number) === (seqs[0] as number) - 1 && (page.from as number) > 1 && page.more === true, JSON.stringify(page));
     assert.ok(c.isOpen);
+    await relay.cleanup();
+  });
+
+  it('§1.8 with --tls-cert/--tls-key the relay speaks TLS and logs the fingerprint that invites pin', async () => {
+    const tlsDir = pathJoin(REPO_ROOT, 'test', 'helpers', 'tls');
+    const relay = await startRelay(['--tls-cert', pathJoin(tlsDir, 'relay-test.crt'), '--tls-key', pathJoin(tlsDir, 'relay-test.key')]);
+    const listening = await relay.waitForLog((r) => r.event === 'listening');
+    assert.equal(listening.tls, true);
+    assert.match(String(listening.fingerprint), /^[0-9a-f]{64}$/);
+    const socket = tlsConnect({ host: '127.0.0.1', port: relay.port, rejectUnauthorized: false });
+    await once(socket, 'secureConnect');
+    assert.equal(socket.getPeerCertificate().fingerprint256.replace(/:/g, '').toLowerCase(), listening.fingerprint);
+    socket.setEncoding('utf8');
+    socket.write('{"t":"hello","v":1}\n{"t":"ping","rid":5}\n');
+    let text = '';
+    while (!text.includes('"pong"')) text += (await once(socket, 'data'))[0] as string;
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Frame);
+    assert.deepEqual(lines.map((f) => f.t), ['welcome', 'pong']);
+    socket.destroy();
+    // Clear text to a TLS relay gets no frame: the handshake fails and the relay logs it.
+    const plain = await raw(relay);
+    plain.send({ t: 'hello', v: 1 });
+    await plain.waitClosed();
+    assert.ok(!plain.received.some((f) => f.t === 'welcome'));
+    await relay.waitForLog((r) => r.event === 'tls_error');
     await relay.cleanup();
   });
 
