@@ -356,17 +356,21 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     this.pending.clear();
     this.inFlight = 0;
     for (const e of this.outbox.values()) e.rid = undefined;
+    const unknownPresence: string[] = [];
     for (const rs of this.rooms.values()) {
       rs.joined = false;
       rs.sync = undefined;
       rs.gapFilling = false;
-      if (this.presenceByRoom.has(rs.room)) {
-        this.presenceByRoom.delete(rs.room);
-        this.emit('presence', { room: rs.room, online: 0, members: [] });
-      }
+      if (this.presenceByRoom.delete(rs.room)) unknownPresence.push(rs.room);
     }
     this.flushSeqs();
+    this.scheduleReconnect(err, wasConnected);
+    // Who is online is unknown until the next join: say so after the state says why.
+    for (const room of unknownPresence) this.emit('presence', { room, online: 0, members: [] });
     for (const w of this.closedWaiters.splice(0)) w();
+  }
+
+  private scheduleReconnect(err: Error | undefined, wasConnected: boolean): void {
     if (!this.wanted) {
       this.setState('offline');
       return;
