@@ -305,10 +305,25 @@ export class FileStore implements MessageStore {
     this.notifyIdle();
   }
 
-  private async writeBatch(batch: Pending[]): Promise<void> {
+  private async writeBatch(group: Pending[]): Promise<void> {
     if (this.needsRepair) await this.repair();
+    // Seqs are given here, when no other group is in flight, so a failed group leaves no hole.
+    const next = new Map<string, number>();
+    const batch: Pending[] = [];
     let total = 0;
-    for (const p of batch) total += p.length;
+    for (const p of group) {
+      const seq = (next.get(p.room) ?? this.head(p.room)) + 1;
+      if (seq > MAX_SEQ) {
+        this.pending.delete(p.key);
+        for (const w of p.waiters) w.reject(new StoreWriteError(`room is full (seq ${MAX_SEQ})`, 'EFBIG'));
+        continue;
+      }
+      next.set(p.room, seq);
+      p.seq = seq;
+      batch.push(p);
+      total += p.length;
+    }
+    if (batch.length === 0) return;
     if (this.active.size > SEGMENT_HEADER && this.active.size + total > this.segmentBytes) {
       await this.createSegment(this.active.fileNo + 1);
       this.log('store.segment_rolled', { file: this.active.name });
@@ -317,14 +332,8 @@ export class FileStore implements MessageStore {
     const seg = this.active;
     const buf = Buffer.allocUnsafe(total);
     const ts = Date.now();
-    // Seqs are given here, when no other batch is in flight, so a failed batch leaves no hole.
-    const next = new Map<string, number>();
     let pos = 0;
     for (const p of batch) {
-      const seq = (next.get(p.room) ?? this.head(p.room)) + 1;
-      if (seq > MAX_SEQ) throw new StoreWriteError(`room is full (seq ${MAX_SEQ})`, 'EFBIG');
-      next.set(p.room, seq);
-      p.seq = seq;
       p.ts = ts;
       p.offset = seg.size + pos;
       pos += encodeRecord(buf, pos, p);
