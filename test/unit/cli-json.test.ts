@@ -105,7 +105,9 @@ describe('smc chat --json (two processes, real relay)', function () {
       bob.send(`b${i}`);
       expected.push(`a${i}`, `b${i}`);
     }
-    await relay.kill(); // messages in flight: some acked, some written but not acked, some queued
+    // Kill once the burst is being acked: some acked, some written but not acked, some queued.
+    await until('a first ack of the burst', () => alice.lines.some((l) => l.own === true && l.text !== 'a0'));
+    await relay.kill();
     for (let i = 16; i <= 30; i++) {
       alice.send(`a${i}`);
       bob.send(`b${i}`);
