@@ -197,8 +197,8 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     assert.ok(bob);
     await wb.openFile('src/greet.ts');
     await wb.goToLine(5);
-    await wb.page.keyboard.press('Shift+Down');
-    await wb.page.keyboard.press('Shift+Down');
+    await wb.page.keyboard.press('Shift+ArrowDown');
+    await wb.page.keyboard.press('Shift+ArrowDown');
     await wb.page.keyboard.press('Shift+End');
     await wb.runCommand('SMC: Share Selection');
     const line = await bob.waitForLine('the snippet at Bob', (l) => typeof l.snippet === 'object' && l.snippet !== null);

@@ -468,8 +468,13 @@ export class Workbench {
 
   private async openPalette(): Promise<void> {
     if (await this.quickInput.isVisible()) await this.page.keyboard.press('Escape');
-    await this.page.keyboard.press('F1');
-    await this.quickInput.locator('input').waitFor({ state: 'visible', timeout: 15_000 });
+    const input = this.quickInput.locator('input');
+    // F1 first; Ctrl+Shift+P if F1 went to something that kept it (both are VS Code defaults).
+    for (const key of ['F1', 'Control+Shift+P', 'F1']) {
+      await this.page.keyboard.press(key);
+      if (await input.waitFor({ state: 'visible', timeout: 5_000 }).then(() => true, () => false)) return;
+    }
+    throw new Error('the command palette does not open (F1, Ctrl+Shift+P)');
   }
 
   /** Answers an input box or quick pick shown by a command: types `text` and presses Enter. */
