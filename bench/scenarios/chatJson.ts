@@ -81,7 +81,7 @@ export const chatJson: Scenario = {
       return r;
     }
     const count = ctx.quick ? 2_000 : 10_000;
-    const rounds = ctx.quick ? 1 : 3;
+    const rounds = ctx.quick ? 1 : 2;
     const root = mkdtempSync(path.join(os.tmpdir(), 'smc-bench-home-'));
     const home = path.join(root, 'template');
     const env = { ...process.env, SMC_HOME: home };

@@ -57,7 +57,7 @@ export const clientJoin: Scenario = {
       // Warm-up: one pass of each, so both start with the relay's index and page cache warm.
       await rawCatchUp(relay.port, room.cipher.room, count);
       await clientCatchUp(relay.port, room.key, count);
-      const rounds = ctx.quick ? 1 : 3;
+      const rounds = ctx.quick ? 1 : 2;
       let bestRaw = Infinity;
       let bestClient = Infinity;
       let last = { verified: 0, unverifiable: 0 };

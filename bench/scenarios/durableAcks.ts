@@ -92,8 +92,8 @@ export const durableAcks: Scenario = {
   async run(ctx: RunContext) {
     const r = result(this.id, this.title);
     const warm = ctx.quick ? 500 : 2_000;
-    const run = ctx.quick ? 2_000 : 10_000;
-    const pacedMs = ctx.quick ? 2_000 : 10_000;
+    const run = ctx.quick ? 2_000 : 8_000;
+    const pacedMs = ctx.quick ? 2_000 : 8_000;
     ctx.log('durable acks: baseline');
     const base = await withServer(startBaseline, (s) => measure(s, warm, run, pacedMs));
     ctx.log(`baseline: ${JSON.stringify(base)}`);
@@ -124,7 +124,7 @@ export const durableAcks: Scenario = {
       const cpuBound = relay.cpuShare >= 0.85;
       r.limits.push(cpuBound
         ? `The relay was CPU-bound: ${relay.cpuShare.toFixed(2)} of a core busy, ${fmt.us(relay.cpuUsPerAck)} per acked message (the baseline spends ${fmt.us(base.cpuUsPerAck)}), so the rate is at most about ${fmt.int(1e6 / relay.cpuUsPerAck)}/s on this CPU. The extra work is validating the frame, encoding and checksumming the record, the id dedup index and the group-commit bookkeeping.`
-        : `The relay was not CPU-bound (${relay.cpuShare.toFixed(2)} of a core busy): acks waited for disk syncs. With 64 in flight a group commit holds at most 64 messages, so each sync must take under ${fmt.ms((64 / 15_000) * 1000)} for 15 000/s; this disk's sync of a small append measured ${fmt.ms(disk.p50Ms)} median and ${fmt.ms(disk.p99Ms)} at p99 in the same run, and the relay's own syncs ran under the same contention from other processes' I/O.`);
+        : `The relay was not CPU-bound (${relay.cpuShare.toFixed(2)} of a core busy), so its time went to waiting: for its disk syncs, and for a core on the shared machine. With 64 in flight a group commit holds at most 64 messages, so each sync must take under ${fmt.ms((64 / 15_000) * 1000)} for 15 000/s; this disk's sync of a small append measured ${fmt.ms(disk.p50Ms)} median and ${fmt.ms(disk.p99Ms)} at p99 in the same run, and the relay's own syncs ran under the same contention from other processes' I/O.`);
     }
     if (!(relay.paced.p99Ms <= 5)) {
       r.limits.push(`At 500 msg/s each message waits for a disk sync of its own; this disk's sync alone has a p99 of ${fmt.ms(disk.p99Ms)} (n = ${disk.n}) in this run, and scheduling delay on the shared 2 cores comes on top.`);

@@ -82,7 +82,7 @@ export const manyRooms: Scenario = {
   async run(ctx: RunContext) {
     const r = result(this.id, this.title);
     const warm = ctx.quick ? 500 : 2_000;
-    const run = ctx.quick ? 2_000 : 10_000;
+    const run = ctx.quick ? 2_000 : 8_000;
     ctx.log('100 rooms: baseline');
     const base = await withServer(startBaseline, (s) => measure(s, warm, run));
     ctx.log(`baseline: ${JSON.stringify(base)}`);
