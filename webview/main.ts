@@ -402,14 +402,19 @@ document.addEventListener('keydown', (e) => {
 
 // ---- host events ----------------------------------------------------------------------
 
-messenger.on('snapshot', (s: PanelSnapshot) => {
+function showSnapshot(s: PanelSnapshot): void {
   loaded = true;
   olderStalled = false;
+  // A redraw is not news: screen readers should not read the whole window again.
+  messagesEl.setAttribute('aria-busy', 'true');
   rendered.clear();
   messagesEl.replaceChildren();
   dispatch({ type: 'snapshot', snapshot: s });
   messagesEl.scrollTop = messagesEl.scrollHeight;
-});
+  messagesEl.removeAttribute('aria-busy');
+}
+
+messenger.on('snapshot', showSnapshot);
 messenger.on('item', (p) => dispatch({ type: 'item', room: p.room, item: p.item }));
 messenger.on('presence', (p) => dispatch({ type: 'presence', room: p.room, presence: p.presence }));
 messenger.on('typing', (p) => dispatch({ type: 'typing', room: p.room, name: p.name, shortFingerprint: p.shortFingerprint, now: Date.now() }));
@@ -429,11 +434,7 @@ render();
 messenger
   .request('ready', {})
   .then((snapshot) => {
-    loaded = true;
-    rendered.clear();
-    messagesEl.replaceChildren();
-    dispatch({ type: 'snapshot', snapshot });
-    messagesEl.scrollTop = messagesEl.scrollHeight;
+    showSnapshot(snapshot);
     performance.mark('smc-first-paint');
     if (state.room) composer.focus();
     document.body.dataset.ready = 'true';

@@ -7,6 +7,28 @@ import { renderMarkdown } from './markdown';
 import { sanitizedFragment } from './sanitize';
 import { displayName, formatTime, neutraliseBidi } from './text';
 
+/**
+ * Rendered Markdown by source text: items leaving and re-entering the window are not parsed
+ * again. Only short sources are kept, so the cache stays small (3 000 × 2 KB at most).
+ */
+const markdownCache = new Map<string, string>();
+const MARKDOWN_CACHE_SIZE = 3_000;
+const MARKDOWN_CACHE_MAX_SOURCE = 2_048;
+
+function markdownFor(source: string): string {
+  if (source.length > MARKDOWN_CACHE_MAX_SOURCE) return renderMarkdown(source);
+  let html = markdownCache.get(source);
+  if (html === undefined) {
+    html = renderMarkdown(source);
+    if (markdownCache.size >= MARKDOWN_CACHE_SIZE) {
+      const oldest = markdownCache.keys().next().value;
+      if (oldest !== undefined) markdownCache.delete(oldest);
+    }
+    markdownCache.set(source, html);
+  }
+  return html;
+}
+
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (className) e.className = className;
@@ -115,12 +137,12 @@ export function renderItem(item: ChatItem, groupStart: boolean, now: number): HT
   }
   if (item.type === 'text') {
     const body = el('div', 'body');
-    body.append(sanitizedFragment(renderMarkdown(item.text ?? '')));
+    body.append(sanitizedFragment(markdownFor(item.text ?? '')));
     article.append(body);
   } else if (item.type === 'snippet') {
     if (item.text) {
       const body = el('div', 'body');
-      body.append(sanitizedFragment(renderMarkdown(item.text)));
+      body.append(sanitizedFragment(markdownFor(item.text)));
       article.append(body);
     }
     article.append(snippetBlock(item));

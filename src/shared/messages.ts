@@ -169,7 +169,7 @@ export const WEBVIEW_LIMITS = {
   /** Items in the first snapshot of a room (a screenful and some). */
   snapshotSize: 60,
   /** Items per page when the webview pages through the host's timeline. */
-  pageSize: 100,
+  pageSize: 50,
   /** Items the webview keeps in memory at once (a bounded window over the timeline). */
   windowSize: 600,
 } as const;
