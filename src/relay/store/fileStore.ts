@@ -51,8 +51,8 @@ export interface StoreStats {
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Adjacent records closer than this are fetched by one read in range(). */
-const READ_MERGE_GAP = 64 * 1024;
-const READ_MAX_SPAN = 1024 * 1024;
+const READ_MERGE_GAP = 16 * 1024;
+const READ_MAX_SPAN = 256 * 1024;
 const READ_PARALLEL = 8;
 /** A group commit writes at most about this much: bounds the write buffer and a group's latency. */
 const MAX_GROUP_BYTES = 4 * 1024 * 1024;
@@ -452,30 +452,30 @@ export class FileStore implements MessageStore {
     for (const r of runs) r.seg.acquire();
     const out: Array<{ seq: number; ts: number; id: string; body: string }> = [];
     try {
-      // Up to READ_PARALLEL reads at once (the fs thread pool serves them side by side).
-      const bufs: Array<{ buf: Buffer; got: number } | undefined> = new Array(runs.length);
+      // Up to READ_PARALLEL reads at once (the fs thread pool serves them side by side); each
+      // read's buffer is parsed at once and dropped, so little is held whatever the range.
+      const perRun: Array<Array<{ seq: number; ts: number; id: string; body: string }>> = runs.map(() => []);
       let next = 0;
       const reader = async (): Promise<void> => {
         while (next < runs.length) {
           const k = next++;
           const r = runs[k] as Run;
           const buf = Buffer.allocUnsafe(r.end - r.start);
-          bufs[k] = { buf, got: await readFully(r.seg.fd, buf, 0, r.end - r.start, r.start) };
+          const got = await readFully(r.seg.fd, buf, 0, r.end - r.start, r.start);
+          const found = perRun[k] as Array<{ seq: number; ts: number; id: string; body: string }>;
+          for (const it of r.items) {
+            const o = it.off - r.start;
+            if (o + it.len > got || !recordIntact(buf, o, it.len) || seqOf(buf, o) !== it.seq || roomOf(buf, o) !== idx.room) {
+              this.log('store.read_corrupt', { file: r.seg.name, offset: it.off, seq: it.seq });
+              continue;
+            }
+            const rec = decodeRecord(buf, o, it.len);
+            found.push({ seq: rec.seq, ts: tsOf(buf, o), id: rec.id, body: rec.body });
+          }
         }
       };
       await Promise.all(Array.from({ length: Math.min(READ_PARALLEL, runs.length) }, reader));
-      for (const [k, r] of runs.entries()) {
-        const { buf, got } = bufs[k] as { buf: Buffer; got: number };
-        for (const it of r.items) {
-          const o = it.off - r.start;
-          if (o + it.len > got || !recordIntact(buf, o, it.len) || seqOf(buf, o) !== it.seq || roomOf(buf, o) !== idx.room) {
-            this.log('store.read_corrupt', { file: r.seg.name, offset: it.off, seq: it.seq });
-            continue;
-          }
-          const rec = decodeRecord(buf, o, it.len);
-          out.push({ seq: rec.seq, ts: tsOf(buf, o), id: rec.id, body: rec.body });
-        }
-      }
+      for (const found of perRun) out.push(...found);
     } finally {
       for (const r of runs) r.seg.release();
     }
