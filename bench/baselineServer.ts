@@ -6,7 +6,32 @@
 //
 // Run as its own process (`node out/bench/baselineServer.js`) so that its CPU and memory are
 // measured exactly like the relay's; it prints `listening port=N` when ready.
+//
+// With `--cork` it batches like the relay does (src/relay/connection.ts): the first write of a
+// tick corks the socket and one nextTick uncorks them all, so what a tick produces for a socket
+// goes to the OS as one writev. That variant is a second, stricter fan-out baseline.
 import * as net from 'node:net';
+
+const CORK = process.argv.includes('--cork');
+const corked: net.Socket[] = [];
+let uncorkScheduled = false;
+
+function uncorkAll(): void {
+  uncorkScheduled = false;
+  for (const s of corked.splice(0)) s.uncork();
+}
+
+function send(socket: net.Socket, data: string): void {
+  if (CORK && socket.writableCorked === 0) {
+    socket.cork();
+    corked.push(socket);
+    if (!uncorkScheduled) {
+      uncorkScheduled = true;
+      process.nextTick(uncorkAll);
+    }
+  }
+  socket.write(data);
+}
 
 interface Conn {
   socket: net.Socket;
@@ -21,7 +46,7 @@ function handle(conn: Conn, line: string): void {
   const room = f.room ?? '';
   switch (f.t) {
     case 'hello':
-      conn.socket.write(JSON.stringify({ t: 'welcome', v: 1, agent: 'bare-baseline', maxFrame: 65536, time: Date.now() }) + '\n');
+      send(conn.socket, JSON.stringify({ t: 'welcome', v: 1, agent: 'bare-baseline', maxFrame: 65536, time: Date.now() }) + '\n');
       return;
     case 'join': {
       let members = rooms.get(room);
@@ -29,7 +54,8 @@ function handle(conn: Conn, line: string): void {
       members.add(conn);
       conn.rooms.add(room);
       const head = heads.get(room) ?? 0;
-      conn.socket.write(
+      send(
+        conn.socket,
         JSON.stringify({ t: 'joined', rid: f.rid, room, head, sid: 's' }) + '\n' +
         JSON.stringify({ t: 'synced', rid: f.rid, room, head, from: head + 1 }) + '\n',
       );
@@ -39,13 +65,13 @@ function handle(conn: Conn, line: string): void {
       const seq = (heads.get(room) ?? 0) + 1;
       heads.set(room, seq);
       const ts = Date.now();
-      conn.socket.write(JSON.stringify({ t: 'ack', rid: f.rid, room, id: f.id, seq, ts }) + '\n');
+      send(conn.socket, JSON.stringify({ t: 'ack', rid: f.rid, room, id: f.id, seq, ts }) + '\n');
       const msg = JSON.stringify({ t: 'msg', room, seq, ts, id: f.id, body: f.body }) + '\n';
-      for (const other of rooms.get(room) ?? []) if (other !== conn) other.socket.write(msg);
+      for (const other of rooms.get(room) ?? []) if (other !== conn) send(other.socket, msg);
       return;
     }
     case 'ping':
-      conn.socket.write(JSON.stringify({ t: 'pong', rid: f.rid }) + '\n');
+      send(conn.socket, JSON.stringify({ t: 'pong', rid: f.rid }) + '\n');
       return;
     default:
       return;

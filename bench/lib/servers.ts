@@ -138,7 +138,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<ServerProcess
   return relay;
 }
 
-/** The bare in-process fan-out baseline (bench/baselineServer.ts). */
-export function startBaseline(): Promise<ServerProcess> {
-  return startProcess('baseline', [BASELINE], { ...process.env });
+/** The bare in-process fan-out baseline (bench/baselineServer.ts); `cork` batches writes per tick. */
+export function startBaseline(opts: { cork?: boolean } = {}): Promise<ServerProcess> {
+  return startProcess('baseline', [BASELINE, ...(opts.cork ? ['--cork'] : [])], { ...process.env });
 }
