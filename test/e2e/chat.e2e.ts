@@ -225,13 +225,10 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await wb.webview().locator('#messages .snippet').first().waitFor({ state: 'visible', timeout: 30_000 });
     const shots: string[] = [];
     for (const [theme, file] of [['Default Dark Modern', 'panel-dark'], ['Default Light Modern', 'panel-light']] as const) {
-      server.updateUserSettings({ 'workbench.colorTheme': theme });
-      const dark = theme.includes('Dark');
-      await waitFor(`the ${theme} theme`, async () => {
-        const classes = await wb.page.locator('.monaco-workbench').evaluate((el) => [...el.classList]);
-        return classes.includes(dark ? 'vs-dark' : 'vs') ? true : undefined;
-      }, 30_000);
-      await wb.page.waitForTimeout(1_000); // let the webview repaint with the new theme variables
+      await wb.setColorTheme(theme);
+      // The webview follows: VS Code sets vscode-light / vscode-dark on its body.
+      const bodyClass = theme.includes('Dark') ? 'vscode-dark' : 'vscode-light';
+      await wb.webview().locator(`body.${bodyClass}`).waitFor({ state: 'attached', timeout: 30_000 });
       shots.push(await wb.screenshot(file));
     }
     if (process.env.SMC_UPDATE_SCREENSHOTS) {

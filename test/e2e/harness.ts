@@ -417,6 +417,22 @@ export class Workbench {
     await (await this.findCommand(title)).click();
   }
 
+  /** Switches the colour theme with "Preferences: Color Theme", as a person does, and waits for it. */
+  async setColorTheme(theme: string): Promise<void> {
+    await this.runCommand('Preferences: Color Theme');
+    await this.quickInput.locator('input').fill(theme);
+    const row = this.quickInput.locator('.quick-input-list .monaco-list-row', {
+      has: this.page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRegExp(theme)}\\s*$`) }),
+    }).first();
+    await row.waitFor({ state: 'visible', timeout: 30_000 });
+    await row.click();
+    const id = theme.toLowerCase().includes('dark') ? 'vs-dark' : 'vs';
+    await waitFor(`the ${theme} theme`, async () => {
+      const classes = await this.page.locator('.monaco-workbench').evaluate((el) => [...el.classList]);
+      return classes.includes(id) ? true : undefined;
+    }, 30_000);
+  }
+
   /** Closes every modal dialog that is open (Escape), and fails if one will not close. */
   async dismissDialogs(): Promise<void> {
     const dialog = this.page.locator('.monaco-dialog-box');
