@@ -11,6 +11,7 @@ import { RoomIndex } from './roomIndex';
 import { hashId, hashOut } from './idHash';
 import { Segment, SEGMENT_HEADER, segmentName } from './segment';
 import { Compactor } from './compactor';
+import { Gate } from './gate';
 import { Recovery, type StoreLog } from './recovery';
 
 export type { StoreLog };
@@ -53,7 +54,9 @@ const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Adjacent records closer than this are fetched by one read in range(). */
 const READ_MERGE_GAP = 16 * 1024;
 const READ_MAX_SPAN = 256 * 1024;
+/** Reads in flight for one range(), and for the whole store (leaves thread-pool room for syncs). */
 const READ_PARALLEL = 8;
+const READS_IN_FLIGHT = 2;
 /** A group commit writes at most about this much: bounds the write buffer and a group's latency. */
 const MAX_GROUP_BYTES = 4 * 1024 * 1024;
 
@@ -109,6 +112,7 @@ export class FileStore implements MessageStore {
   private compactor: Compactor | undefined;
   private counters = { syncs: 0, appended: 0 };
   private closing: Promise<void> | undefined;
+  private readonly readGate = new Gate(READS_IN_FLIGHT);
 
   constructor(options: FileStoreOptions) {
     this.dir = resolve(options.dir);
@@ -461,7 +465,13 @@ export class FileStore implements MessageStore {
           const k = next++;
           const r = runs[k] as Run;
           const buf = Buffer.allocUnsafe(r.end - r.start);
-          const got = await readFully(r.seg.fd, buf, 0, r.end - r.start, r.start);
+          await this.readGate.enter();
+          let got: number;
+          try {
+            got = await readFully(r.seg.fd, buf, 0, r.end - r.start, r.start);
+          } finally {
+            this.readGate.release();
+          }
           const found = perRun[k] as Array<{ seq: number; ts: number; id: string; body: string }>;
           for (const it of r.items) {
             const o = it.off - r.start;
