@@ -171,5 +171,5 @@ export const WEBVIEW_LIMITS = {
   /** Items per page when the webview pages through the host's timeline. */
   pageSize: 50,
   /** Items the webview keeps in memory at once (a bounded window over the timeline). */
-  windowSize: 600,
+  windowSize: 300,
 } as const;

@@ -9,6 +9,7 @@ import type {
 } from '../../src/core/client/types';
 import { deriveRoomId, encodeB64u, fingerprint, generateIdentity } from '../../src/core/crypto';
 import { KeyStore, KnownKeys, MemorySecretStore, MemoryStateStore, RoomList } from '../../src/core/keys';
+import { WEBVIEW_LIMITS } from '../../src/shared/messages';
 import { ChatSession, formatRelay, parseRelay, type ClientLike, type ClientParams } from '../../src/vscode/chatSession';
 
 class FakeClient extends TypedEmitter<RelayClientEvents> implements ClientLike {
@@ -181,8 +182,8 @@ describe('chat session', () => {
     c.olderPages = [Array.from({ length: 100 }, (_, i) => incoming(room, 150 + i))];
     const before = emitted.length;
     const page = await session.loadOlder(first?.key ?? '');
-    assert.equal(page.items.length, 100);
-    assert.equal(page.items[0]?.seq, 150);
+    assert.equal(page.items.length, WEBVIEW_LIMITS.pageSize);
+    assert.equal(page.items[0]?.seq, 250 - WEBVIEW_LIMITS.pageSize, 'the page ends just before the oldest shown');
     assert.equal(page.hasOlder, false, 'the relay said no more (its `more`, not seq > 1, decides: retention may have dropped older ones)');
     assert.ok(!emitted.slice(before).some((e) => e.startsWith('resync')), 'a page the panel asked for is not also a redraw');
   });
