@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { FileStore } from '../../src/relay/store/fileStore';
 import { segmentName } from '../../src/relay/store/segment';
 import { encodeRecord, SEGMENT_MAGIC } from '../../src/relay/store/record';
+import { Gate } from '../../src/relay/store/gate';
 
 const b64u = (n: number): string => randomBytes(n).toString('base64url');
 const newId = (): string => b64u(16);
@@ -631,6 +632,26 @@ describe('FileStore', function () {
     it('a lock file without a holder is not taken over', async () => {
       writeFileSync(join(dir, 'lock'), 'garbage');
       await assert.rejects(new FileStore({ dir, retain: 10 }).open(), { code: 'ELOCKED' });
+    });
+  });
+
+  describe('read gate', () => {
+    it('lets at most `limit` in at once, the others in arrival order', async () => {
+      const gate = new Gate(2);
+      let inside = 0;
+      let most = 0;
+      const order: number[] = [];
+      await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+        await gate.enter();
+        inside++;
+        most = Math.max(most, inside);
+        order.push(i);
+        await new Promise((r) => setImmediate(r));
+        inside--;
+        gate.release();
+      }));
+      assert.equal(most, 2);
+      assert.deepEqual(order, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     });
   });
 
