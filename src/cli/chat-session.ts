@@ -4,7 +4,7 @@
 import { userInfo } from 'node:os';
 import { KeyStore, KnownKeys, RoomList } from '../core/keys/index';
 import type { Identity } from '../core/crypto/index';
-import { MAX_NAME_CHARS } from '../core/crypto/index';
+import { MAX_NAME_CHARS, normalizeCertFingerprint } from '../core/crypto/index';
 import { FileSecretStore, FileStateStore, FileStoreError, smcHome } from '../node/fileStores';
 
 /** Exit codes of `smc room` and `smc chat` (listed in their --help). */
@@ -23,6 +23,35 @@ export const CHAT_EXIT = {
 export const DEFAULT_RELAY = '127.0.0.1:7878';
 /** The display name last used by `smc chat`, reused when --name is not given. */
 export const LAST_NAME_STATE = 'smc.cli.displayName';
+/** Room id -> pinned relay certificate fingerprint, for rooms on TLS relays (§1.8). */
+export const TLS_PINS_STATE = 'smc.cli.tlsPins';
+
+/** The pinned certificate fingerprint of a room's relay, if it speaks TLS. */
+export function tlsPin(session: Session, room: string): string | undefined {
+  const pins = session.state.get<Record<string, unknown>>(TLS_PINS_STATE);
+  const fp = pins !== undefined && Object.hasOwn(pins, room) ? pins[room] : undefined;
+  return typeof fp === 'string' ? fp : undefined;
+}
+
+/** Remembers (or, with undefined, forgets) the certificate pin of a room's relay. */
+export async function setTlsPin(session: Session, room: string, fingerprint: string | undefined): Promise<void> {
+  const pins = { ...(session.state.get<Record<string, string>>(TLS_PINS_STATE) ?? {}) };
+  if (fingerprint === undefined) {
+    if (!Object.hasOwn(pins, room)) return;
+    delete pins[room];
+  } else {
+    if (pins[room] === fingerprint) return;
+    Object.defineProperty(pins, room, { value: fingerprint, enumerable: true, writable: true, configurable: true });
+  }
+  await session.state.update(TLS_PINS_STATE, pins);
+}
+
+/** --tls-fingerprint: 64 hex digits, colons allowed (as `openssl x509 -fingerprint -sha256` prints). */
+export function parseTlsFingerprint(s: string): string {
+  const fp = normalizeCertFingerprint(s);
+  if (fp === undefined) throw usageError('--tls-fingerprint must be the SHA-256 of the relay certificate: 64 hex digits (colons allowed)');
+  return fp;
+}
 
 /** An error that ends the command: a one-line message on stderr and an exit code. */
 export class CliError extends Error {

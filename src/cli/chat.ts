@@ -10,8 +10,9 @@ import { RelayClient } from '../core/client/index';
 import type { Command } from './command';
 import {
   CHAT_EXIT, CliError, DEFAULT_RELAY, LAST_NAME_STATE, displayNameFor, formatRelayAddress, openSession,
-  parseRelayAddress, usageError, type Session,
+  parseRelayAddress, parseTlsFingerprint, setTlsPin, tlsPin, usageError, type Session,
 } from './chat-session';
+import { createTlsTransportFactory } from '../node/tcpTransport';
 import { runJsonChat } from './chat-json';
 import { runInteractiveChat } from './chat-tty';
 import { SMC_VERSION } from './version';
@@ -30,6 +31,8 @@ function help(): string {
     '  --passphrase-file FILE  derive the room key from the passphrase in FILE (its trailing newline',
     `                          is not part of it; shorter than ${PASSPHRASE_WARN_LENGTH} characters gets a warning)`,
     `  --relay HOST:PORT       the relay (default ${DEFAULT_RELAY}; an invite names its own)`,
+    '  --tls-fingerprint SHA256  with --relay: the relay speaks TLS with this certificate (pinned;',
+    '                          an smcs:// invite carries it)',
     '  --history N             on the first join of a room, show the newest N messages (default 200);',
     '                          later joins show everything since the last message seen',
     '  --json                  for scripts: no prompt; each line of stdin is sent as a message; each',
@@ -72,6 +75,7 @@ interface ChatFlags {
   room?: string;
   passphraseFile?: string;
   relay?: string;
+  tlsFingerprint?: string;
   name?: string;
   json: boolean;
   own: boolean;
@@ -86,7 +90,7 @@ function parseFlags(args: string[]): ChatFlags | 'help' {
     parsed = parseArgs({
       args, strict: true, allowPositionals: true,
       options: {
-        room: { type: 'string' }, 'passphrase-file': { type: 'string' }, relay: { type: 'string' },
+        room: { type: 'string' }, 'passphrase-file': { type: 'string' }, relay: { type: 'string' }, 'tls-fingerprint': { type: 'string' },
         name: { type: 'string' }, json: { type: 'boolean' }, own: { type: 'boolean' }, debug: { type: 'boolean' },
         history: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
@@ -112,6 +116,7 @@ function parseFlags(args: string[]): ChatFlags | 'help' {
   if (v.room !== undefined) flags.room = v.room;
   if (v['passphrase-file'] !== undefined) flags.passphraseFile = v['passphrase-file'];
   if (v.relay !== undefined) flags.relay = v.relay;
+  if (v['tls-fingerprint'] !== undefined) flags.tlsFingerprint = parseTlsFingerprint(v['tls-fingerprint']);
   if (v.name !== undefined) flags.name = v.name;
   if (flags.own && !flags.json) throw usageError('--own goes with --json');
   return flags;
@@ -123,6 +128,8 @@ interface Target {
   name: string;
   host: string;
   port: number;
+  /** Pinned relay certificate (§1.8), for a TLS relay. */
+  tls?: string;
 }
 
 async function readPassphrase(file: string): Promise<string> {
@@ -141,7 +148,7 @@ async function readPassphrase(file: string): Promise<string> {
 
 async function resolveTarget(flags: ChatFlags, session: Session): Promise<Target> {
   if (flags.invite !== undefined) {
-    if (flags.room !== undefined || flags.passphraseFile !== undefined || flags.relay !== undefined) {
+    if (flags.room !== undefined || flags.passphraseFile !== undefined || flags.relay !== undefined || flags.tlsFingerprint !== undefined) {
       throw usageError('give either an invite, or --room (with --passphrase-file and --relay), not both');
     }
     let inv;
@@ -151,8 +158,7 @@ async function resolveTarget(flags: ChatFlags, session: Session): Promise<Target
       if (err instanceof InviteError) throw usageError(`invalid invite: ${err.message}`);
       throw err;
     }
-    if (inv.tls !== undefined) throw usageError('this invite is for a TLS relay (smcs://), which smc chat does not support yet');
-    return { key: inv.key, name: inv.name, host: inv.host, port: inv.port };
+    return { key: inv.key, name: inv.name, host: inv.host, port: inv.port, ...(inv.tls !== undefined ? { tls: inv.tls.fingerprint } : {}) };
   }
   if (flags.room === undefined) throw usageError('say which room: an invite, or --room NAME (see smc chat --help)');
   if (flags.passphraseFile !== undefined) {
@@ -164,7 +170,7 @@ async function resolveTarget(flags: ChatFlags, session: Session): Promise<Target
         'the room id (the relay does) can try to guess it offline. Prefer a long one, or an invite.\n');
     }
     const key = await roomKeyFromPassphrase(flags.room, passphrase);
-    return { key, name: flags.room, host, port };
+    return { key, name: flags.room, host, port, ...(flags.tlsFingerprint !== undefined ? { tls: flags.tlsFingerprint } : {}) };
   }
   const relayFlag = flags.relay !== undefined ? parseRelayAddress(flags.relay) : undefined;
   const wanted = relayFlag ? formatRelayAddress(relayFlag.host, relayFlag.port) : undefined;
@@ -179,7 +185,8 @@ async function resolveTarget(flags: ChatFlags, session: Session): Promise<Target
   const key = await session.keys.roomKey(entry.room);
   if (key === undefined) throw new CliError(`the key of room "${entry.name}" is missing from ${session.home}/secrets.json; join again from its invite`, CHAT_EXIT.other);
   const { host, port } = parseRelayAddress(entry.relay);
-  return { key, name: entry.name, host, port };
+  const tls = flags.tlsFingerprint ?? tlsPin(session, entry.room);
+  return { key, name: entry.name, host, port, ...(tls !== undefined ? { tls } : {}) };
 }
 
 async function chat(args: string[]): Promise<number> {
@@ -198,6 +205,7 @@ async function chat(args: string[]): Promise<number> {
   const lastSeq = entry !== undefined && entry.relay === relay ? entry.lastSeq : 0;
   await session.keys.setRoomKey(room, target.key);
   await session.rooms.upsert({ room, name: target.name, relay, lastSeq });
+  await setTlsPin(session, room, target.tls);
   if (flags.name !== undefined) await session.state.update(LAST_NAME_STATE, displayName);
 
   // Writes of state.json still in flight, awaited before exit so that nothing is lost.
@@ -212,6 +220,7 @@ async function chat(args: string[]): Promise<number> {
   };
   const client = new RelayClient({
     host: target.host, port: target.port, agent: `smc-cli/${SMC_VERSION}`, identity: session.identity, displayName,
+    ...(target.tls !== undefined ? { transport: createTlsTransportFactory(target.tls) } : {}),
     knownKeys: {
       check: (r, n, fp) => session.known.check(r, n, fp),
       trust: (r, n, fp) => track(session.known.trust(r, n, fp)),

@@ -5,12 +5,13 @@ import { parseArgs } from 'node:util';
 import { formatInvite, generateRoomKey, deriveRoomId, MAX_ROOM_NAME_CHARS } from '../core/crypto/index';
 import type { Command } from './command';
 import {
-  CHAT_EXIT, CliError, DEFAULT_RELAY, formatRelayAddress, openSession, parseRelayAddress, usageError,
+  CHAT_EXIT, CliError, DEFAULT_RELAY, formatRelayAddress, openSession, parseRelayAddress, parseTlsFingerprint,
+  setTlsPin, usageError,
 } from './chat-session';
 
 function help(): string {
   return [
-    'Usage: smc room new --name NAME [--relay HOST:PORT]',
+    'Usage: smc room new --name NAME [--relay HOST:PORT] [--tls-fingerprint SHA256]',
     '       smc room list',
     '',
     'new   creates a room with a new random key, keeps the key in $SMC_HOME/secrets.json (mode 0600)',
@@ -21,6 +22,9 @@ function help(): string {
     'Options:',
     '  --name NAME         the room name (shown to members; part of the invite)',
     `  --relay HOST:PORT   the relay the room lives on (default ${DEFAULT_RELAY})`,
+    '  --tls-fingerprint SHA256',
+    "                      the relay speaks TLS: its certificate's SHA-256 (smc relay --tls-cert",
+    '                      logs it at start); the invite becomes smcs:// and clients pin it',
     '  -h, --help          show this help',
     '',
     'Environment: SMC_HOME  where keys and state live (default ~/.config/smc)',
@@ -28,6 +32,7 @@ function help(): string {
     'Examples:',
     '  smc room new --name design',
     '  smc room new --name ops --relay relay.example.org:7878',
+    '  smc room new --name ops --relay relay.example.org:7879 --tls-fingerprint 3f9a…(64 hex digits)',
     '  smc chat --room design          join it yourself',
     "  smc chat 'smc://127.0.0.1:7878/design#…'   what the others run",
     '',
@@ -42,11 +47,11 @@ function shellQuote(s: string): string {
 }
 
 async function roomNew(args: string[]): Promise<number> {
-  let values: { name?: string; relay?: string; help?: boolean };
+  let values: { name?: string; relay?: string; 'tls-fingerprint'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args, strict: true, allowPositionals: false,
-      options: { name: { type: 'string' }, relay: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { name: { type: 'string' }, relay: { type: 'string' }, 'tls-fingerprint': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (err) {
     throw usageError((err as Error).message);
@@ -60,14 +65,16 @@ async function roomNew(args: string[]): Promise<number> {
   if ([...name].length > MAX_ROOM_NAME_CHARS) throw usageError(`--name must be at most ${MAX_ROOM_NAME_CHARS} characters`);
   const { host, port } = parseRelayAddress(values.relay ?? DEFAULT_RELAY);
   const relay = formatRelayAddress(host, port);
+  const pin = values['tls-fingerprint'] !== undefined ? parseTlsFingerprint(values['tls-fingerprint']) : undefined;
   const session = await openSession();
   const key = generateRoomKey();
   const room = deriveRoomId(key);
   await session.keys.setRoomKey(room, key);
   await session.rooms.upsert({ room, name, relay, lastSeq: 0 });
-  const invite = formatInvite({ host, port, name, key });
+  await setTlsPin(session, room, pin);
+  const invite = formatInvite({ host, port, name, key, ...(pin !== undefined ? { tls: { fingerprint: pin } } : {}) });
   process.stdout.write([
-    `Created room "${name}" on relay ${relay}.`,
+    `Created room "${name}" on relay ${relay}${pin !== undefined ? ' (TLS, certificate pinned)' : ''}.`,
     '',
     'Invite (it carries the room key: share it only with the people who should read this room):',
     `  ${invite}`,

@@ -1,11 +1,13 @@
 // The Node transport of the client core: one TCP connection (node:net) carrying NDJSON lines
-// (PROTOCOL.md §1.1). Incoming lines go through FrameDecoder, so a relay (or anything posing
-// as one) cannot make the client buffer an endless line. Used by `smc chat` and by the VS Code
-// extension host, which is Node too.
-import { connect, type Socket } from 'node:net';
+// (PROTOCOL.md §1.1), or TLS (node:tls) pinned to the relay certificate's SHA-256 fingerprint
+// from an smcs:// invite (§1.8). Incoming lines go through FrameDecoder, so a relay (or anything
+// posing as one) cannot make the client buffer an endless line. Used by `smc chat` and by the
+// VS Code extension host, which is Node too.
+import { isIP, connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { FrameDecoder } from '../core/wire/codec';
 import { TypedEmitter } from '../core/client/emitter';
-import type { Transport, TransportEvents } from '../core/client/types';
+import type { Transport, TransportEvents, TransportFactory } from '../core/client/types';
 
 /**
  * Lines from the relay are bounded by its maxFrame (§1.1), which the client learns only from
@@ -22,15 +24,30 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
   private closed = false;
   private failure?: Error;
 
-  constructor(host: string, port: number, maxLine: number) {
+  constructor(host: string, port: number, maxLine: number, pin?: string) {
     super();
     this.decoder = new FrameDecoder(maxLine, {
       line: (text) => this.emit('line', text),
       error: (code) => this.fail(new Error(code === 'frame_too_large' ? `the relay sent a line over ${maxLine} bytes` : 'the relay sent invalid UTF-8')),
     });
-    this.socket = connect({ host, port });
+    if (pin === undefined) {
+      this.socket = connect({ host, port });
+      this.socket.on('connect', () => this.emit('open'));
+    } else {
+      // §1.8: self-signed certificates are expected, so no CA check; the pin is the check, made
+      // before a single byte is written. SNI only for host names (never for IP addresses).
+      const tls: TLSSocket = tlsConnect({ host, port, rejectUnauthorized: false, ...(isIP(host) === 0 ? { servername: host } : {}) });
+      tls.on('secureConnect', () => {
+        const got = tls.getPeerCertificate().fingerprint256?.replace(/:/g, '').toLowerCase();
+        if (got !== pin) {
+          this.fail(new Error(`the relay's TLS certificate does not match the invite (expected SHA-256 ${pin}, got ${got ?? 'none'}): someone may be intercepting the connection`));
+          return;
+        }
+        this.emit('open');
+      });
+      this.socket = tls;
+    }
     this.socket.setNoDelay(true);
-    this.socket.on('connect', () => this.emit('open'));
     this.socket.on('data', (chunk: Buffer) => {
       if (!this.closed) this.decoder.push(chunk);
     });
@@ -80,4 +97,14 @@ function describeSocketError(err: NodeJS.ErrnoException): string {
 /** The TransportFactory for Node (the RelayClient default). */
 export function createTcpTransport(host: string, port: number): Transport {
   return new TcpTransport(host, port, MAX_INCOMING_LINE);
+}
+
+/**
+ * A TransportFactory speaking TLS to a relay whose certificate has this SHA-256 fingerprint
+ * (64 hex digits, as in an smcs:// invite, §2.7); any other certificate closes the connection.
+ */
+export function createTlsTransportFactory(fingerprint: string): TransportFactory {
+  const pin = fingerprint.replace(/:/g, '').toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(pin)) throw new Error('a TLS certificate fingerprint is 64 hex digits (SHA-256)');
+  return (host, port) => new TcpTransport(host, port, MAX_INCOMING_LINE, pin);
 }
