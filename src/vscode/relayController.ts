@@ -102,7 +102,9 @@ export class RelayController extends Disposable {
       if (!quiet) void vscode.window.showInformationMessage('No local SMC relay is running.');
       return;
     }
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'SMC: stopping the relay…' }, () => relay.stop());
+    // While the window closes (deactivate, quiet) no UI: just stop and wait.
+    if (quiet) await relay.stop();
+    else await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'SMC: stopping the relay…' }, () => relay.stop());
     if (this.relay === relay) this.relay = undefined;
     this.logs.log('local relay stopped');
   }
