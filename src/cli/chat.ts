@@ -231,7 +231,8 @@ async function chat(args: string[]): Promise<number> {
   });
   const ctx = { client, session, room, roomName: target.name, relay, key: target.key, lastSeq, flags };
   const code = flags.json ? await runJsonChat(ctx) : await runInteractiveChat(ctx);
-  await track(session.rooms.setLastSeq(room, client.lastSeq(room) ?? lastSeq));
+  // After a leave the client no longer knows the room; the room list has what it saved last.
+  await track(session.rooms.setLastSeq(room, client.lastSeq(room) ?? session.rooms.get(room)?.lastSeq ?? lastSeq));
   if (client.name !== displayName) await track(session.state.update(LAST_NAME_STATE, client.name));
   await Promise.all([...saves]);
   return code;

@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -191,6 +191,10 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     t.type('/stop');
     t.enter();
     await t.waitFor('exit 0', (s) => s.includes('EXIT=0'));
+    // The next start resumes after the 7 messages of this room (§1.4 since), name remembered.
+    const state = JSON.parse(readFileSync(join(dir, 'alice', 'state.json'), 'utf8')) as { 'smc.rooms': { lastSeq: number }[]; 'smc.cli.displayName': string };
+    assert.equal(state['smc.rooms'][0]!.lastSeq, 7);
+    assert.equal(state['smc.cli.displayName'], 'alice2');
   });
 });
 
