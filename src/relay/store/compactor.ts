@@ -144,18 +144,27 @@ export class Compactor {
   private async rewrite(segs: Segment[]): Promise<void> {
     const [first] = segs;
     if (first === undefined) return;
-    const rank = new Map<number, number>();
-    segs.forEach((s, i) => rank.set(s.id, i));
-    // Collect the live records of the run from the index, in log order.
-    const moves: Move[] = [];
+    // Collect the live records of the run from the index, then put them in log order: segment by
+    // segment, by offset (a native sort of offsets; a comparator sort of objects would stall).
+    const buckets = new Map<number, { offs: number[]; byOff: Map<number, Move> }>(segs.map((s) => [s.id, { offs: [], byOff: new Map() }]));
     const clock = { t: performance.now() };
     for (const idx of this.host.rooms.values()) {
       idx.forEach((seq, seg, off, len) => {
-        if (rank.has(seg)) moves.push({ room: idx.room, seq, fromSeg: seg, fromOff: off, toOff: 0, len });
+        const bucket = buckets.get(seg);
+        if (bucket === undefined) return;
+        bucket.offs.push(off);
+        bucket.byOff.set(off, { room: idx.room, seq, fromSeg: seg, fromOff: off, toOff: 0, len });
       });
       await this.slice(clock);
     }
-    moves.sort((a, b) => (rank.get(a.fromSeg) as number) - (rank.get(b.fromSeg) as number) || a.fromOff - b.fromOff);
+    const moves: Move[] = [];
+    for (const s of segs) {
+      const bucket = buckets.get(s.id);
+      if (bucket === undefined) continue;
+      for (const off of Uint32Array.from(bucket.offs).sort()) moves.push(bucket.byOff.get(off) as Move);
+      buckets.delete(s.id);
+      await this.slice(clock);
+    }
     const bySegId = new Map(segs.map((s) => [s.id, s]));
     const tmpPath = join(this.host.dir, segmentName(first.fileNo) + COMPACT_SUFFIX);
     const fd = await openFd(tmpPath, 'w+');
