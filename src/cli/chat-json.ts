@@ -14,6 +14,13 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
   const { client, room, flags } = ctx;
   const out = new LineWriter(process.stdout);
   const err = (msg: string): void => void process.stderr.write(`smc chat: ${msg}\n`);
+  // A reader that went away (`smc chat --json … | head -1`) ends the program quietly, as in
+  // any Unix filter; anything else on stdout is a real error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(CHAT_EXIT.ok);
+    err(`cannot write to standard output: ${e.message}`);
+    process.exit(CHAT_EXIT.other);
+  });
 
   let markSynced = (): void => undefined;
   const firstSync = new Promise<void>((resolve) => (markSynced = resolve));
