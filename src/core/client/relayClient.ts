@@ -568,7 +568,11 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     this.emit('message', m);
   }
 
-  /** Remembers a key (§2.4); a persisting store may answer with a promise, whose failure is logged. */
+  /**
+   * Marks `fp` as the trusted key of `name` in `room` (§2.4), e.g. after the user compared
+   * fingerprints (/verify): later messages signed with it are no longer keyChanged. A persisting
+   * store may answer with a promise; its failure is logged.
+   */
   trust(room: string, name: string, fp: string): void {
     try {
       const r = this.knownKeys.trust(room, name, fp);

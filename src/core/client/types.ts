@@ -56,7 +56,10 @@ export interface RelayClientOptions {
   agent: string;
   identity: Identity;
   displayName: string;
-  /** Defaults to the Node TCP transport when created through src/node (createNodeRelayClient). */
+  /**
+   * Defaults to plain TCP (src/node/tcpTransport.ts createTcpTransport); for a TLS relay
+   * (smcs:// invite, §1.8) pass createTlsTransportFactory(fingerprint) from the same file.
+   */
   transport?: TransportFactory;
   log?: ClientLog;
   knownKeys?: KnownKeysLike;
