@@ -129,7 +129,7 @@ function renderPresence(): void {
   for (const m of state.presence.members) {
     const li = h('li', { class: m.verified ? 'member verified' : 'member unverified' });
     if (m.verified && m.name) {
-      li.append(h('span', { class: 'name' }, displayName(m.name)), h('span', { class: 'fingerprint', title: `Fingerprint ${m.fingerprint ?? ''}` }, m.shortFingerprint ?? ''));
+      li.append(h('span', { class: 'name' }, `${displayName(m.name)}${m.self ? ' (you)' : ''}`), h('span', { class: 'fingerprint', title: `Fingerprint ${m.fingerprint ?? ''}` }, m.shortFingerprint ?? ''));
     } else {
       li.append(h('span', { class: 'name' }, 'unknown member (could not be verified)'));
     }

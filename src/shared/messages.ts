@@ -76,6 +76,8 @@ export interface MemberView {
   fingerprint?: string;
   shortFingerprint?: string;
   verified: boolean;
+  /** This installation's own connection. */
+  self?: boolean;
 }
 
 export interface PresenceView {

@@ -332,6 +332,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       online: p.online,
       members: p.members.map((m) => {
         const v: PresenceView['members'][number] = { sid: m.sid, verified: m.verified };
+        if (m.self) v.self = true;
         if (m.name !== undefined) v.name = m.name;
         if (m.fingerprint !== undefined) {
           v.fingerprint = m.fingerprint;
