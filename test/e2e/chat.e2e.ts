@@ -196,10 +196,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
   it('a selection shared with SMC: Share Selection arrives with its path and lines, and opens there', async () => {
     assert.ok(bob);
     await wb.openFile('src/greet.ts');
-    await wb.goToLine(5);
-    await wb.page.keyboard.press('Shift+ArrowDown');
-    await wb.page.keyboard.press('Shift+ArrowDown');
-    await wb.page.keyboard.press('Shift+End');
+    await wb.selectLines(5, 7);
     await wb.runCommand('SMC: Share Selection');
     const line = await bob.waitForLine('the snippet at Bob', (l) => typeof l.snippet === 'object' && l.snippet !== null);
     const snippet = line.snippet as { path: string; start: number; end: number; lang: string; code: string };

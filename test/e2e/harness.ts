@@ -565,6 +565,28 @@ export class Workbench {
     await this.cursorAt(line);
   }
 
+  /**
+   * Selects whole lines `from`..`to` of the active editor with the keyboard, and waits until the
+   * status bar reports the selection (retried: keys sent while the quick input is still closing
+   * would go elsewhere).
+   */
+  async selectLines(from: number, to: number): Promise<void> {
+    const status = this.page.locator('[id="status.editor.selection"]');
+    for (let attempt = 1; ; attempt++) {
+      await this.goToLine(from);
+      await this.quickInput.waitFor({ state: 'hidden', timeout: 15_000 });
+      await this.page.keyboard.press('Home');
+      for (let l = from; l < to; l++) await this.page.keyboard.press('Shift+ArrowDown');
+      await this.page.keyboard.press('Shift+End');
+      const ok = await waitFor(`lines ${from}-${to} selected`, async () => {
+        const t = (await status.allTextContents()).join(' ');
+        return new RegExp(`Ln ${to}\\b.*selected`).test(t) ? true : undefined;
+      }, 5_000).then(() => true, () => false);
+      if (ok) return;
+      if (attempt === 3) throw new Error(`could not select lines ${from}-${to}; status: ${(await status.allTextContents()).join(' ')}`);
+    }
+  }
+
   /** Waits until the status bar shows the cursor on `line` (the editor's "Ln L, Col C" item). */
   async cursorAt(line: number, timeoutMs = 30_000): Promise<void> {
     await waitFor(`the cursor on line ${line}`, async () => {
