@@ -40,6 +40,17 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     after: () => rl.prompt(true),
   });
   const info = (text: string): void => out.line(style.dim(`-- ${text} --`));
+  let stopping = false;
+
+  // Typing indicators (§1.5 ephemeral) show in the prompt, not as lines: "(bob typing) alice> ".
+  const typing = new Map<string, ReturnType<typeof setTimeout>>();
+  const renderPrompt = (): void => {
+    const who = [...typing.keys()];
+    const hint = who.length === 0 ? '' : style.dim(`(${who.length > 2 ? `${who.length} people` : who.join(', ')} typing) `);
+    rl.setPrompt(`${hint}${terminalSafeLine(client.name)}> `);
+    if (!stopping) rl.prompt(true);
+  };
+  const TYPING_SHOWN_MS = 4_000;
 
   // Latest fingerprint seen per name (messages and presence), for /verify.
   const seenKeys = new Map<string, { name: string; fingerprint: string }>();
@@ -49,6 +60,13 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
   let firstSync = true;
   client.on('message', (m: ChatMessage) => {
     if (m.room !== room) return;
+    const t = typing.get(terminalSafeLine(m.name));
+    if (t !== undefined) {
+      // Their message is here: they stopped typing it.
+      clearTimeout(t);
+      typing.delete(terminalSafeLine(m.name));
+      queueMicrotask(renderPrompt);
+    }
     remember(m.name, m.fingerprint);
     if (m.history && firstSync) historyShown++;
     out.line(formatMessage(m, style));
@@ -70,6 +88,17 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     else if (state === 'connecting' && detail !== undefined) info(`reconnecting: ${detail}`);
   });
   client.on('error', (e) => out.line(style.warn(`!! ${e.message}`)));
+  client.on('typing', (t) => {
+    if (t.room !== room) return;
+    const name = terminalSafeLine(t.name);
+    const old = typing.get(name);
+    if (old !== undefined) clearTimeout(old);
+    typing.set(name, setTimeout(() => {
+      typing.delete(name);
+      renderPrompt();
+    }, TYPING_SHOWN_MS));
+    if (old === undefined) renderPrompt();
+  });
 
   let members = new Map<string, string>();
   client.on('presence', (p: PresenceUpdate) => {
@@ -115,17 +144,18 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
       if (!(e instanceof ClientError)) throw e;
       return void out.line(style.warn(`!! ${e.message}`));
     }
-    rl.setPrompt(`${terminalSafeLine(name)}> `);
+    renderPrompt();
     void ctx.session.state.update(LAST_NAME_STATE, name).catch(() => undefined);
     out.line(`You are now ${terminalSafeLine(name)}.`);
   };
 
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
-  let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    for (const t of typing.values()) clearTimeout(t);
+    typing.clear();
     info('leaving');
     out.flush();
     let timer: NodeJS.Timeout | undefined;

@@ -11,7 +11,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { deriveRoomId, generateMessageId, parseInvite } from '../../src/core/crypto/index';
+import { deriveRoomId, generateIdentity, generateMessageId, parseInvite } from '../../src/core/crypto/index';
+import { RelayClient } from '../../src/core/client/index';
 import { CLI_PATH, LineClient, RelayProcess } from '../helpers/relayProcess';
 
 async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000, detail: () => string = () => ''): Promise<T> {
@@ -127,6 +128,7 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     const t = term;
     await t.waitFor('history and the live marker', (s) => /bob \(\w{4} \w{4}\): an earlier message/.test(s) && s.includes('new messages appear below'));
     await t.waitFor('connected', (s) => s.includes(`connected to ${relayAddr}`));
+    await t.waitFor('presence', (s) => s.includes('-- bob is here --'));
 
     // Half-typed text survives an incoming message: the prompt is redrawn below it.
     t.type('half typ');
@@ -188,12 +190,26 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     }, 15_000, () => t.screen());
     assert.equal(t.lines().at(-1)!.trimEnd(), 'alice2>');
 
+    // Someone typing shows in the prompt until their message arrives.
+    const carol = new RelayClient({ host: '127.0.0.1', port: relay.port, agent: 'smc-test/0', identity: generateIdentity(), displayName: 'carol' });
+    let carolSynced = false;
+    carol.on('synced', () => (carolSynced = true));
+    carol.connect();
+    carol.join({ key: parseInvite(invite).key, name: 'tty' });
+    await until('carol synced', () => carolSynced);
+    carol.setTyping(room);
+    await t.waitFor('typing in the prompt', () => t.lines().at(-1)!.trimEnd() === '(carol typing) alice2>');
+    carol.sendText(room, 'done typing');
+    await t.waitFor('message, prompt back', (s) => s.includes('done typing') && t.lines().at(-1)!.trimEnd() === 'alice2>');
+    await carol.drain();
+    await carol.disconnect();
+
     t.type('/stop');
     t.enter();
     await t.waitFor('exit 0', (s) => s.includes('EXIT=0'));
-    // The next start resumes after the 7 messages of this room (§1.4 since), name remembered.
+    // The next start resumes after the 8 messages of this room (§1.4 since), name remembered.
     const state = JSON.parse(readFileSync(join(dir, 'alice', 'state.json'), 'utf8')) as { 'smc.rooms': { lastSeq: number }[]; 'smc.cli.displayName': string };
-    assert.equal(state['smc.rooms'][0]!.lastSeq, 7);
+    assert.equal(state['smc.rooms'][0]!.lastSeq, 8);
     assert.equal(state['smc.cli.displayName'], 'alice2');
   });
 });
