@@ -235,6 +235,20 @@ describe('FileStore', function () {
       assert.ok(s.stats().syncs >= 3, `12 MB took ${s.stats().syncs} syncs`);
     });
 
+    it('recovery reads records that straddle its read chunks, small and larger than the chunk margin', async () => {
+      const s = await openStore();
+      const sent: Array<{ id: string; body: string }> = [];
+      // 60 000-char records (within the 64 KiB margin) and 150 000-char ones (beyond it), 14 MB.
+      for (let i = 0; i < 160; i++) sent.push({ id: newId(), body: b64u(i % 4 === 3 ? 112_500 : 45_000) });
+      await Promise.all(sent.map((m) => s.append(ROOM_A, m.id, m.body)));
+      await s.close();
+      rmSync(join(dir, 'index.ckpt'));
+      const s2 = await openStore();
+      const got = await s2.range(ROOM_A, 0, 1000, 1000);
+      assert.equal(got.length, 160);
+      assert.ok(got.every((m, i) => m.id === sent[i]?.id && m.body === sent[i]?.body));
+    });
+
     it('close waits for appends in flight, which all become durable', async () => {
       const s = await openStore();
       const pending = Array.from({ length: 100 }, (_, i) => s.append(ROOM_A, newId(), `m${i}`));
