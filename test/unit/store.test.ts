@@ -233,6 +233,8 @@ describe('FileStore', function () {
       const results = await Promise.all(Array.from({ length: 200 }, () => s.append(ROOM_A, newId(), body)));
       assert.deepEqual(results.map((r) => r.seq), results.map((_, i) => i + 1));
       assert.ok(s.stats().syncs >= 3, `12 MB took ${s.stats().syncs} syncs`);
+      // Memory holds an index, never bodies (§1.6): 12 MB stored, a few KiB of index.
+      assert.ok(s.stats().indexBytes < 32 * 1024, `index of ${s.stats().indexBytes} bytes`);
     });
 
     it('recovery reads records that straddle its read chunks, small and larger than the chunk margin', async () => {
