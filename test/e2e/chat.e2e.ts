@@ -221,7 +221,9 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await wb.runCommand('SMC: Open Chat');
     await wb.webview().locator('#messages .snippet').first().waitFor({ state: 'visible', timeout: 30_000 });
     const shots: string[] = [];
-    for (const [theme, file] of [['Default Dark Modern', 'panel-dark'], ['Default Light Modern', 'panel-light']] as const) {
+    // "Default Dark Modern" / "Default Light Modern" (the settings' names) are labelled
+    // "Dark Modern" / "Light Modern" in the theme picker of VS Code 1.139.
+    for (const [theme, file] of [['Dark Modern', 'panel-dark'], ['Light Modern', 'panel-light']] as const) {
       await wb.setColorTheme(theme);
       // The webview follows: VS Code sets vscode-light / vscode-dark on its body.
       const bodyClass = theme.includes('Dark') ? 'vscode-dark' : 'vscode-light';
