@@ -119,6 +119,16 @@ describe('FileStore', function () {
       assert.equal(s.head(ROOM_A), 0);
     });
 
+    it('a close during open waits for the open, then closes cleanly', async () => {
+      const s = new FileStore({ dir, retain: 10 });
+      const opened = s.open();
+      await s.close();
+      await opened;
+      await assert.rejects(s.append(ROOM_A, newId(), 'b'), /not open/);
+      const again = await openStore();
+      assert.equal(again.head(ROOM_A), 0);
+    });
+
     it('rejects appends after close', async () => {
       const s = await openStore();
       await s.close();

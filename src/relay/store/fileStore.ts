@@ -112,6 +112,7 @@ export class FileStore implements MessageStore {
   private compactor: Compactor | undefined;
   private counters = { syncs: 0, appended: 0 };
   private closing: Promise<void> | undefined;
+  private opening: Promise<void> | undefined;
   private readonly readGate = new Gate(READS_IN_FLIGHT);
 
   constructor(options: FileStoreOptions) {
@@ -127,9 +128,14 @@ export class FileStore implements MessageStore {
 
   // ---- open and recovery ------------------------------------------------------------------
 
-  async open(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`store already ${this.state}`);
+  open(): Promise<void> {
+    if (this.state !== 'new') return Promise.reject(new Error(`store already ${this.state}`));
     this.state = 'opening';
+    this.opening = this.doOpen();
+    return this.opening;
+  }
+
+  private async doOpen(): Promise<void> {
     const started = process.hrtime.bigint();
     try {
       await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -539,8 +545,16 @@ export class FileStore implements MessageStore {
       this.state = 'closed';
       return;
     }
+    // A close during open waits for the open to end (in success or failure) first.
+    await this.opening?.catch(() => undefined);
+    if (this.currentState() === 'closed') return;
     this.closing ??= this.shutDown();
     await this.closing;
+  }
+
+  /** The state, read afresh (after an await). */
+  private currentState(): FileStore['state'] {
+    return this.state;
   }
 
   private async shutDown(): Promise<void> {
