@@ -13,7 +13,7 @@ import {
 } from './harness';
 import { JsonChat, newRoomInvite } from './cli';
 import { seedRoom } from './seed';
-import { formatInvite, generateRoomKey } from '../../src/core/crypto';
+import { encodeB64u, formatInvite, generateRoomKey, parseInvite } from '../../src/core/crypto';
 
 // Browser globals for the callbacks Playwright runs inside the webview. The project compiles
 // without the DOM library on purpose (src/core must not use it), so the few used are declared
@@ -68,6 +68,37 @@ function portOpen(port: number): Promise<boolean> {
     s.once('error', () => res(false));
   });
 }
+
+/**
+ * Everything the workbench keeps in the browser (localStorage, and every IndexedDB store:
+ * globalState, logs, user data), as text. Run in the page as a string because the project
+ * compiles without the DOM library.
+ */
+const DUMP_BROWSER_STORAGE = `(async () => {
+  const out = [];
+  for (let i = 0; i < localStorage.length; i++) {
+    const k = localStorage.key(i);
+    out.push({ where: 'localStorage/' + k, text: k + ' ' + localStorage.getItem(k) });
+  }
+  const asText = (v) => {
+    if (typeof v === 'string') return v;
+    if (v instanceof Uint8Array || v instanceof ArrayBuffer) return new TextDecoder().decode(v);
+    try { return JSON.stringify(v); } catch { return String(v); }
+  };
+  for (const info of await indexedDB.databases()) {
+    const db = await new Promise((res, rej) => { const r = indexedDB.open(info.name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+    for (const store of db.objectStoreNames) {
+      const read = (what) => new Promise((res) => {
+        const r = db.transaction(store).objectStore(store)[what]();
+        r.onsuccess = () => res(r.result); r.onerror = () => res([]);
+      });
+      const [keys, values] = [await read('getAllKeys'), await read('getAll')];
+      out.push({ where: 'indexedDB/' + info.name + '/' + store, text: keys.map(asText).join(' ') + ' ' + values.map(asText).join(' ') });
+    }
+    db.close();
+  }
+  return out;
+})()`;
 
 /** Messages rendered in the panel (`.message` items), as their text. */
 async function panelTexts(frame: Frame): Promise<string[]> {
@@ -167,6 +198,16 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await wb.statusItem(/e2e-team/).first().waitFor({ state: 'visible', timeout: 60_000 });
     await wb.runCommand('SMC: Open Chat');
     await wb.webview().locator('#composer').waitFor({ state: 'visible', timeout: 60_000 });
+  });
+
+  it('keeps the room key out of the browser: SecretStorage holds it encrypted, nothing else holds it', async () => {
+    const key = parseInvite(invite).key;
+    const needles = [encodeB64u(key), key.toString('base64'), key.toString('hex'), key.toString('hex').toUpperCase()];
+    const stores = await wb.page.evaluate(DUMP_BROWSER_STORAGE) as { where: string; text: string }[];
+    assert.ok(stores.some((s) => s.where.startsWith('indexedDB/vscode-web-state-db')), `globalState was not searched: ${stores.map((s) => s.where).join(', ')}`);
+    assert.ok(stores.some((s) => s.where === 'localStorage/secrets.provider'), 'no SecretStorage entry in the browser: where did the key go?');
+    const hits = stores.filter((s) => needles.some((n) => s.text.includes(n))).map((s) => s.where);
+    assert.deepEqual(hits, [], `the room key is readable in: ${hits.join(', ')}`);
   });
 
   it('two people exchange messages: panel -> terminal and terminal -> panel', async () => {
