@@ -30,10 +30,12 @@ const shq = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 /** One tmux server of our own (-L), one session running the CLI. */
 class Terminal {
   private readonly socket = `smc-test-${randomBytes(6).toString('hex')}`;
+  private readonly socketPath: string;
 
   constructor(command: string) {
     // The trailing echo/sleep keep the pane readable after the CLI exits, to see its exit code.
     this.tmux('new-session', '-d', '-x', '120', '-y', '40', '-s', 'chat', `${command}; echo "EXIT=$?"; sleep 60`);
+    this.socketPath = this.tmux('display-message', '-p', '#{socket_path}').trim();
   }
 
   tmux(...args: string[]): string {
@@ -66,6 +68,8 @@ class Terminal {
 
   kill(): void {
     spawnSync('tmux', ['-L', this.socket, 'kill-server']);
+    // tmux leaves its socket file behind; it is ours (a random name), so remove it.
+    if (this.socketPath.includes(this.socket)) rmSync(this.socketPath, { force: true });
   }
 }
 
