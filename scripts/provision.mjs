@@ -62,6 +62,18 @@ function writeMarker(dir, value) {
   writeFileSync(join(dir, '.smc-provisioned'), `${value}\n`);
 }
 
+/**
+ * The environment for a nested `npm i`. Under `npm test`, npm exports its own config as
+ * `npm_config_*` variables (user agent included); the nested npm would take them as its config,
+ * and code-server's postinstall, which reads the Node version from `npm_config_user_agent`,
+ * would see the outer npm's Node 20 and refuse. So the nested npm starts from a clean slate.
+ */
+function npmEnv(extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
 /** Node 24 from the npm registry (the `node` package pulls a platform binary package). */
 export function provisionNode() {
   if (readMarker(NODE_DIR) === NODE_MAJOR && existsSync(NODE24)) {
@@ -73,7 +85,7 @@ export function provisionNode() {
     writeFileSync(join(NODE_DIR, 'package.json'), '{ "name": "smc-node24-cache", "private": true }\n');
   }
   say(`Node ${NODE_MAJOR}: installing into ${NODE_DIR}`);
-  run('npm', ['i', '--no-audit', '--no-fund', `node@${NODE_MAJOR}`], { cwd: NODE_DIR });
+  run('npm', ['i', '--no-audit', '--no-fund', `node@${NODE_MAJOR}`], { cwd: NODE_DIR, env: npmEnv() });
   const v = spawnSync(NODE24, ['-v'], { encoding: 'utf8' });
   if (v.status !== 0 || !v.stdout.startsWith(`v${NODE_MAJOR}.`)) {
     throw new Error(`Node ${NODE_MAJOR} install did not produce a working ${NODE24}`);
@@ -105,7 +117,7 @@ export function provisionCodeServer() {
   // npm_config_yes: node-pty's build calls `npx node-gyp`; --unsafe-perm: it refuses root otherwise.
   run('npm', ['i', '--no-audit', '--no-fund', '--foreground-scripts', '--unsafe-perm', `code-server@${CODE_SERVER_VERSION}`], {
     cwd: CODE_SERVER_DIR,
-    env: { ...process.env, npm_config_yes: 'true', PATH: `${NODE24_BIN_DIR}${delimiter}${process.env.PATH}` },
+    env: npmEnv({ npm_config_yes: 'true', PATH: `${NODE24_BIN_DIR}${delimiter}${process.env.PATH}` }),
   });
   if (!existsSync(CODE_SERVER_BIN)) {
     throw new Error(`code-server install finished but ${CODE_SERVER_BIN} is missing`);
