@@ -12,8 +12,10 @@ import {
   CodeServer, Workbench, REPO_ROOT, RESULTS_DIR, freePort, hostPathsFromEnv, launchBrowser, makeTempDir, stopAll, waitFor,
 } from './harness';
 import { JsonChat, newRoomInvite } from './cli';
-import { seedRoom } from './seed';
-import { encodeB64u, formatInvite, generateRoomKey, parseInvite } from '../../src/core/crypto';
+import { seedRoom, sendEnvelopes } from './seed';
+import {
+  RoomCipher, deriveRoomId, encodeB64u, formatInvite, generateIdentity, generateMessageId, generateRoomKey, parseInvite,
+} from '../../src/core/crypto';
 
 // Browser globals for the callbacks Playwright runs inside the webview. The project compiles
 // without the DOM library on purpose (src/core must not use it), so the few used are declared
@@ -405,6 +407,28 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     } finally {
       await new Promise<void>((res) => beacon.close(() => res()));
     }
+  });
+
+  it('marks a message sealed with another key as unverifiable, and a known name with a new key as changed', async () => {
+    const roomKey = parseInvite(invite).key;
+    const room = deriveRoomId(roomKey);
+    // Sealed for this room id but with another room's key: decryption fails (§2.4 step 2).
+    const forgedId = generateMessageId();
+    const forged = new RoomCipher(generateRoomKey()).seal({ id: forgedId, ts: Date.now(), name: 'Mallory', type: 'text', text: 'FORGED CONTENT' }, generateIdentity());
+    // Valid, but "Bob" signed by an identity this room has not seen for that name (§2.4).
+    const impostorId = generateMessageId();
+    const impostor = new RoomCipher(roomKey).seal({ id: impostorId, ts: Date.now(), name: 'Bob', type: 'text', text: 'Bob with a new key' }, generateIdentity());
+    await sendEnvelopes('127.0.0.1', relayPort, room, [{ id: forgedId, body: forged }, { id: impostorId, body: impostor }]);
+
+    const frame = await wb.webviewFrame();
+    const unverifiable = frame.locator(`#messages .message[data-key="${forgedId}"]`);
+    await unverifiable.waitFor({ state: 'attached', timeout: 60_000 });
+    assert.equal(await unverifiable.getAttribute('data-kind'), 'unverifiable');
+    assert.doesNotMatch((await unverifiable.textContent()) ?? '', /FORGED CONTENT|Mallory/, 'an unverifiable message shows its content');
+    const changed = frame.locator(`#messages .message[data-key="${impostorId}"]`);
+    await changed.waitFor({ state: 'attached', timeout: 60_000 });
+    assert.equal(await changed.locator('.key-changed').count() > 0, true, 'no "key changed" marker on a known name signed by a new key');
+    await wb.screenshot('unverifiable-and-key-changed');
   });
 
   it('measures the time to open the panel on a room with 10 000 messages (to first paint)', async function () {

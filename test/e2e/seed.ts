@@ -72,6 +72,30 @@ async function seedOne(host: string, port: number, cipher: RoomCipher, identity:
   }
 }
 
+/**
+ * Sends prepared envelopes into a room as a plain client would (hello, join, send, ack): for
+ * messages the panel must mark, such as a body sealed with another key or a known name
+ * signed by a new identity.
+ */
+export async function sendEnvelopes(host: string, port: number, room: string, envelopes: { id: string; body: string }[]): Promise<void> {
+  const c = await LineConnection.open(host, port);
+  try {
+    c.send({ t: 'hello', v: 1, agent: 'smc-e2e-forger/1' });
+    await c.next((f) => f.t === 'welcome', 'welcome');
+    c.send({ t: 'join', rid: 1, room, since: 0, limit: 1 });
+    await c.next((f) => f.t === 'synced' && f.rid === 1, 'synced');
+    const acks = envelopes.map((e, i) => {
+      const rid = 10 + i;
+      const ack = c.next((f) => f.t === 'ack' && f.rid === rid, `ack ${rid}`);
+      c.send({ t: 'send', rid, room, id: e.id, body: e.body });
+      return ack;
+    });
+    await Promise.all(acks);
+  } finally {
+    c.close();
+  }
+}
+
 /** Stores `total` text messages from one sender in the room of `key`; resolves once all are acked. */
 export async function seedRoom(host: string, port: number, key: Uint8Array, total: number, name = 'Seeder', perConnection = 100, parallel = 8): Promise<void> {
   const cipher = new RoomCipher(key);
