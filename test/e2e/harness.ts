@@ -416,9 +416,21 @@ export class Workbench {
     return this.page.locator('.quick-input-widget');
   }
 
-  /** Runs a command through the palette, choosing the row whose label is exactly `title`. */
+  /**
+   * Runs a command through the palette, choosing the row whose label is exactly `title`.
+   * Retried when the palette closes under the click (focus taken by a panel or editor that
+   * was still opening): the click either lands or throws, so a command never runs twice.
+   */
   async runCommand(title: string): Promise<void> {
-    await (await this.findCommand(title)).click();
+    for (let attempt = 1; ; attempt++) {
+      const row = await this.findCommand(title);
+      try {
+        await row.click({ timeout: 10_000 });
+        return;
+      } catch (e) {
+        if (attempt === 3) throw e;
+      }
+    }
   }
 
   /** Switches the colour theme with "Preferences: Color Theme", as a person does, and waits for it. */
