@@ -470,7 +470,11 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   /** After the user compared fingerprints: trust this key for this name (§2.4). */
   trustMember(name: string, fingerprint: string): void {
     const room = this.currentRoom;
-    if (room) this.deps.knownKeys.trust(room.room, name, fingerprint);
+    if (!room) return;
+    // KnownKeys persists asynchronously; a failed write is logged, not thrown at the panel.
+    Promise.resolve(this.deps.knownKeys.trust(room.room, name, fingerprint)).catch((e: unknown) => {
+      this.deps.log('trust failed', { error: e instanceof Error ? e.message : String(e) });
+    });
   }
 
   setDisplayName(name: string): void {
