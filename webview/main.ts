@@ -422,7 +422,9 @@ messenger.on('connection', (p) => {
   olderStalled = false;
   dispatch({ type: 'connection', state: p.state, relay: p.relay });
 });
-messenger.on('focusComposer', () => composer.focus());
+messenger.on('focusComposer', () => {
+  if (document.hasFocus()) composer.focus();
+});
 
 setInterval(() => dispatch({ type: 'tick', now: Date.now() }), 1_000);
 window.addEventListener('pagehide', () => messenger.dispose());
@@ -436,7 +438,8 @@ messenger
   .then((snapshot) => {
     showSnapshot(snapshot);
     performance.mark('smc-first-paint');
-    if (state.room) composer.focus();
+    // Only when the panel has the focus already: never steal it from the palette or an editor.
+    if (state.room && document.hasFocus()) composer.focus();
     document.body.dataset.ready = 'true';
   })
   .catch(showError);

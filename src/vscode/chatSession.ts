@@ -301,6 +301,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     on('typing', (t) => this.emit('typing', t.room, t.name, shortOf(t.fingerprint)));
     on('synced', (s) => {
       const tl = this.timeline(s.room);
+      // A panel that opened before the sync does not know yet that older history exists.
+      if (tl.relayHasOlder !== s.more) this.dirty.add(s.room);
       tl.relayHasOlder = s.more;
       if (this.dirty.has(s.room)) {
         this.dirty.delete(s.room);

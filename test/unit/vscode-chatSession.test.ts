@@ -191,6 +191,22 @@ describe('chat session', () => {
     assert.ok(!emitted.slice(before).some((e) => e.startsWith('resync')), 'a page the panel asked for is not also a redraw');
   });
 
+  it('tells a panel opened before the sync that older history exists', async () => {
+    const { session, clients, emitted } = setup();
+    const key = randomBytes(32);
+    const room = deriveRoomId(key);
+    await session.addRoom(key, room, 'Big', '127.0.0.1:7878');
+    await session.connect();
+    assert.equal(session.snapshot('alice').hasOlder, false, 'nothing known yet');
+    const c = clients[0];
+    assert.ok(c);
+    for (let s = 9801; s <= 10_000; s++) c.fire('message', incoming(room, s, { history: true }));
+    assert.ok(!emitted.some((e) => e.startsWith('resync')), 'appended history needs no redraw');
+    c.fire('synced', { room, head: 10_000, lastSeq: 10_000, more: true });
+    assert.ok(emitted.some((e) => e.startsWith('resync')), 'the panel is redrawn with hasOlder');
+    assert.equal(session.snapshot('alice').hasOlder, true);
+  });
+
   it('maps presence to views with short fingerprints and counts who is online', async () => {
     const { session, clients } = setup();
     const key = randomBytes(32);
