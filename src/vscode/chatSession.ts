@@ -301,6 +301,12 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     on('typing', (t) => this.emit('typing', t.room, t.name, shortOf(t.fingerprint)));
     on('synced', (s) => {
       const tl = this.timeline(s.room);
+      // The history found at the first join is not news: only what arrives later is unread.
+      const entry = this.deps.rooms.get(s.room);
+      if (entry && entry.lastSeq === 0 && s.lastSeq > 0) {
+        this.deps.rooms.setLastSeq(s.room, s.lastSeq).catch(() => undefined);
+        this.dirty.add(s.room);
+      }
       // A panel that opened before the sync does not know yet that older history exists.
       if (tl.relayHasOlder !== s.more) this.dirty.add(s.room);
       tl.relayHasOlder = s.more;

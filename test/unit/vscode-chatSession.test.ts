@@ -205,6 +205,9 @@ describe('chat session', () => {
     c.fire('synced', { room, head: 10_000, lastSeq: 10_000, more: true });
     assert.ok(emitted.some((e) => e.startsWith('resync')), 'the panel is redrawn with hasOlder');
     assert.equal(session.snapshot('alice').hasOlder, true);
+    assert.equal(session.unreadCount(), 0, 'history found at the first join is not unread');
+    c.fire('message', incoming(room, 10_001));
+    assert.equal(session.unreadCount(), 1);
   });
 
   it('maps presence to views with short fingerprints and counts who is online', async () => {
