@@ -68,8 +68,8 @@ const groups = new Set<ChildProcess>();
  */
 export function spawnGroup(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; log?: string; capture?: boolean }): ChildProcess {
   const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, detached: true, stdio: [opts.capture ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  // Kept registered after the leader exits: its children (a relay, an extension host) may not have.
   groups.add(child);
-  child.once('exit', () => groups.delete(child));
   if (opts.capture) return child;
   if (opts.log) {
     const out = createWriteStream(opts.log);
@@ -93,16 +93,16 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 
 /** Ends a process group: SIGTERM, then SIGKILL after `graceMs`. Resolves once the leader exited. */
 export async function stopGroup(child: ChildProcess, graceMs = 8_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    killGroup(child, 'SIGKILL'); // children of a leader that died may remain
-    return;
+  if (!groups.has(child)) return; // already stopped: its pid may belong to someone else by now
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((res) => child.once('exit', () => res()));
+    killGroup(child, 'SIGTERM');
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
   }
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  killGroup(child, 'SIGTERM');
-  const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-  killGroup(child, 'SIGKILL');
+  killGroup(child, 'SIGKILL'); // children of the leader that outlived it
+  groups.delete(child);
 }
 
 const browsers = new Set<Browser>();
@@ -112,6 +112,7 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...browsers].map((b) => b.close().catch(() => undefined)));
   browsers.clear();
   await Promise.all([...groups].map((g) => stopGroup(g)));
+  groups.clear();
 }
 
 let exitHooks = false;
