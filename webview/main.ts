@@ -130,6 +130,16 @@ function renderPresence(): void {
     const li = h('li', { class: m.verified ? 'member verified' : 'member unverified' });
     if (m.verified && m.name) {
       li.append(h('span', { class: 'name' }, `${displayName(m.name)}${m.self ? ' (you)' : ''}`), h('span', { class: 'fingerprint', title: `Fingerprint ${m.fingerprint ?? ''}` }, m.shortFingerprint ?? ''));
+      if (!m.self && m.fingerprint) {
+        const verify = document.createElement('vscode-button');
+        verify.className = 'verify-member';
+        verify.setAttribute('secondary', '');
+        verify.setAttribute('aria-label', `Verify ${displayName(m.name)}`);
+        verify.textContent = 'Verify…';
+        verify.dataset.name = m.name;
+        verify.dataset.fingerprint = m.fingerprint;
+        li.append(verify);
+      }
     } else {
       li.append(h('span', { class: 'name' }, 'unknown member (could not be verified)'));
     }
@@ -372,17 +382,16 @@ document.addEventListener('click', (e) => {
     messenger.request('runCommand', { command: command as PanelCommand }).catch(showError);
     return;
   }
+  const verify = target.closest<HTMLElement>('.verify-member');
+  if (verify?.dataset.name && verify.dataset.fingerprint) {
+    messenger.request('verifyMember', { name: verify.dataset.name, fingerprint: verify.dataset.fingerprint }).catch(showError);
+    return;
+  }
   const article = target.closest<HTMLElement>('article.message');
   const key = article?.dataset.key;
   if (!key) return;
   if (target.closest('.retry')) messenger.request('retry', { key }).catch(showError);
   else if (target.closest('.open-snippet')) messenger.request('openSnippet', { key }).catch(showError);
-  else {
-    const verify = target.closest<HTMLElement>('.verify-member');
-    if (verify?.dataset.name && verify.dataset.fingerprint) {
-      messenger.request('verifyMember', { name: verify.dataset.name, fingerprint: verify.dataset.fingerprint }).catch(showError);
-    }
-  }
 });
 
 // Middle clicks do nothing; Enter on a focused link asks like a click does.

@@ -138,10 +138,10 @@ export class ChatPanel extends Disposable {
       verifyMember: ({ name, fingerprint }) => {
         void vscode.window
           .showWarningMessage(
-            `Trust the new key of "${name}"?`,
+            `Verify "${name}"?`,
             {
               modal: true,
-              detail: `Their fingerprint is now:\n\n${fingerprint}\n\nCompare it with ${name} over another channel (in person, on a call). Trust it only if it matches exactly; otherwise someone else may be using this name.`,
+              detail: `Their fingerprint in this room:\n\n${fingerprint}\n\nCompare it with ${name} over another channel (in person, on a call). Trust it only if it matches exactly; otherwise someone else may be using this name.`,
             },
             'It Matches',
           )
