@@ -2,6 +2,7 @@
 // driven through `smc chat --json` (one line of stdin = one message to send, one JSON object
 // per line of stdout for each received message; PRODUCT.md "Terminal client").
 import { spawnSync, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { REPO_ROOT, makeTempDir, spawnGroup, waitFor } from './harness';
@@ -30,14 +31,16 @@ export type ChatLine = Record<string, unknown>;
 export class JsonChat {
   readonly lines: ChatLine[] = [];
   readonly stderr: string[] = [];
-  private constructor(private readonly child: ChildProcess, readonly home: string) {}
+  private constructor(private readonly child: ChildProcess, readonly home: string, private readonly ownsHome: boolean) {}
 
-  static start(invite: string, displayName: string, home = makeTempDir('cli-home')): JsonChat {
+  /** Starts `smc chat --json`; without `home`, in a fresh config folder removed by stop(). */
+  static start(invite: string, displayName: string, home?: string): JsonChat {
+    const dir = home ?? makeTempDir('cli-home');
     const child = spawnGroup(process.execPath, [CLI, 'chat', '--json', '--name', displayName, invite], {
-      env: { ...process.env, SMC_HOME: home },
+      env: { ...process.env, SMC_HOME: dir },
       capture: true,
     });
-    const chat = new JsonChat(child, home);
+    const chat = new JsonChat(child, dir, home === undefined);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (!line.trim()) return;
       try {
@@ -80,13 +83,15 @@ export class JsonChat {
 
   /** Ends input (the client then waits for its acks and exits, issue 3 §4); kills it if it does not. */
   async stop(): Promise<void> {
-    if (this.exited) return;
-    const done = new Promise<void>((res) => this.child.once('exit', () => res()));
-    this.child.stdin!.end();
-    const term = setTimeout(() => this.child.kill('SIGTERM'), 5_000);
-    const kill = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-    await done;
-    clearTimeout(term);
-    clearTimeout(kill);
+    if (!this.exited) {
+      const done = new Promise<void>((res) => this.child.once('exit', () => res()));
+      this.child.stdin!.end();
+      const term = setTimeout(() => this.child.kill('SIGTERM'), 5_000);
+      const kill = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+      await done;
+      clearTimeout(term);
+      clearTimeout(kill);
+    }
+    if (this.ownsHome) rmSync(this.home, { recursive: true, force: true });
   }
 }

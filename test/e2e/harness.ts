@@ -106,11 +106,13 @@ export async function stopGroup(child: ChildProcess, graceMs = 8_000): Promise<v
 }
 
 const browsers = new Set<Browser>();
+const servers = new Set<{ stop(): Promise<void> }>();
 
-/** Stops every browser and process group this harness started. */
+/** Stops every browser, code-server (removing its folder) and process group this harness started. */
 export async function stopAll(): Promise<void> {
   await Promise.all([...browsers].map((b) => b.close().catch(() => undefined)));
   browsers.clear();
+  await Promise.all([...servers].map((s) => s.stop()));
   await Promise.all([...groups].map((g) => stopGroup(g)));
   groups.clear();
 }
@@ -267,6 +269,7 @@ export class CodeServer {
     console.log(`[harness] code-server "${opts.name}" on ${port} (log: ${logFile})`);
     const child = spawnGroup(node, args, { env, log: logFile });
     const server = new CodeServer(opts.name, port, dir, opts.workspace, logFile, child);
+    servers.add(server);
     try {
       await waitFor(`code-server "${opts.name}" to answer /healthz`, async () => {
         if (child.exitCode !== null) throw new Error(`code-server exited (${child.exitCode}); log tail:\n${tail(logFile)}`);
@@ -288,6 +291,7 @@ export class CodeServer {
   }
 
   async stop(): Promise<void> {
+    servers.delete(this);
     await stopGroup(this.child);
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
