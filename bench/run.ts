@@ -97,11 +97,12 @@ async function main(): Promise<void> {
   const loadBefore = loadAverage();
   const t0 = performance.now();
   const results: ScenarioResult[] = [];
+  const shared = new Map<string, number>();
   for (const s of chosen) {
     log(`${s.id}: start`);
     let r: ScenarioResult;
     try {
-      r = await s.run({ quick: args.quick, log });
+      r = await s.run({ quick: args.quick, log, shared });
     } catch (e) {
       // A scenario that breaks is reported as such, with its reason; the others still run.
       const reason = e instanceof Error ? e.message.split('\n')[0] ?? String(e) : String(e);
@@ -114,10 +115,12 @@ async function main(): Promise<void> {
   }
   const durationS = (performance.now() - t0) / 1000;
   const loadAfter = loadAverage();
+  const cores = describeMachine().cores;
+  const busy = Math.max(loadBefore[0] ?? 0, loadAfter[0] ?? 0) > cores * 0.75;
   const sharedNote =
-    `The machine was shared with other engineers' builds and tests during the run (load average ${loadBefore[0]?.toFixed(2)} before, ` +
-    `${loadAfter[0]?.toFixed(2)} after, on ${describeMachine().cores} cores), so CPU-bound and latency figures carry that noise; ` +
-    'both columns of a row were measured minutes apart under the same conditions.';
+    `The machine is shared with other engineers, whose builds and tests may run at any time (load average ${loadBefore[0]?.toFixed(2)} ` +
+    `before the run, ${loadAfter[0]?.toFixed(2)} after, on ${cores} cores${busy ? ': busy' : ': fairly quiet'}), so CPU-bound and latency ` +
+    'figures carry that noise; the two columns of a row were measured seconds to minutes apart under the same conditions.';
   const header = renderRunHeader({
     machine: describeMachine(),
     startedAt,

@@ -30,6 +30,11 @@ export interface ScenarioResult {
 export interface RunContext {
   quick: boolean;
   log(message: string): void;
+  /**
+   * Figures one scenario leaves for a later one of the same run to explain itself with (e.g.
+   * the open/verify rate, used by the `smc chat` note). Absent when that scenario did not run.
+   */
+  shared: Map<string, number>;
 }
 
 export interface Scenario {

@@ -86,6 +86,8 @@ export const openVerify: Scenario = {
       if (b.perS > base.perS) Object.assign(base, b);
       if (c.perS > smc.perS) Object.assign(smc, c);
     }
+    ctx.shared.set('openPerS', smc.perS);
+    ctx.shared.set('verifyPerS', verifyOnly);
     ctx.log(`open/verify: RoomCipher ${Math.round(smc.perS)}/s, raw ${Math.round(base.perS)}/s`);
     r.metrics.push(
       { name: 'opened and verified / s (one core)', value: fmt.int(smc.perS), baseline: fmt.int(base.perS), target: '≥ 10 000 / s', met: smc.perS >= 10_000 },
