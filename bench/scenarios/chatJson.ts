@@ -132,11 +132,15 @@ export const chatJson: Scenario = {
       } else if (best.ns > 1.5e9) {
         const openPerS = ctx.shared.get('openPerS');
         const joinPerS = ctx.shared.get('clientJoinPerS');
+        const openNs = openPerS ? (count / openPerS) * 1e9 : undefined;
+        const joinNs = joinPerS ? (count / joinPerS) * 1e9 : undefined;
         const parts = [
           'Each message is opened and verified in the one client thread before it is printed',
-          openPerS ? `; at this run's RoomCipher.open rate (scenario 6, ${fmt.int(openPerS)}/s) that alone is ${fmt.s((count / openPerS) * 1e9)} of the 1.5 s budget` : '',
-          joinPerS ? `, and the RelayClient alone catches up on the room in ${fmt.s((count / joinPerS) * 1e9)} (scenario 6b)` : '',
-          `. The rest of the ${fmt.s(best.ns)} is the terminal client's own: starting Node and loading its bundle (the baseline column includes a Node start), opening its key store, and formatting and writing 10 000 lines; it was not broken down further.`,
+          openNs !== undefined ? `; at this run's RoomCipher.open rate (scenario 6, ${fmt.int(openPerS ?? 0)}/s) that alone takes ${fmt.s(openNs)}${openNs > 1.5e9 ? ', more than the whole 1.5 s budget' : ' of the 1.5 s budget'}` : '',
+          joinNs !== undefined ? `, and the RelayClient alone catches up on the same room in ${fmt.s(joinNs)} (scenario 6b)` : '',
+          joinNs !== undefined && best.ns > joinNs
+            ? `. The remaining ${fmt.s(best.ns - joinNs)} is the terminal client's own: starting Node and loading its bundle (the baseline column includes a Node start), opening its key store, and formatting and writing ${fmt.int(count)} lines.`
+            : `. Starting Node and loading the bundle (the baseline column includes a Node start), the key store and writing ${fmt.int(count)} lines come on top.`,
         ];
         r.limits.push(parts.join(''));
       }
