@@ -2,7 +2,7 @@
 // Options are flags, each also an environment variable (relay/options.ts). Exit codes:
 // 0 stopped cleanly, 1 other error, 2 usage, 3 cannot listen, 4 data directory unusable or locked.
 import { mkdir, access, constants, readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AdminToken } from '../relay/adminToken';
 import { createLogger, type LogFields, type RelayLogger } from '../relay/log';
@@ -164,7 +164,9 @@ async function runRelay(args: string[]): Promise<number> {
         + `Certificate SHA-256: ${tls.fingerprint} (invites: smcs://HOST:${port}/NAME?fp=${tls.fingerprint}#KEY)\n`
         + `Connect by hand: openssl s_client -quiet -connect ${connectHost(options.host)}:${port}   then type {"t":"hello","v":1}\n`
       : `SMC relay listening on ${options.host}:${port} (data in ${dataDir}).\n`
-        + `Connect by hand: nc ${connectHost(options.host)} ${port}   then type {"t":"hello","v":1}\n`);
+        + `Connect by hand: nc ${connectHost(options.host)} ${port}   then type {"t":"hello","v":1}\n`
+        + `Chat from a terminal: ${smcCommand()} room new --name NAME --relay ${connectHost(options.host)}:${port}, then ${smcCommand()} chat INVITE\n`
+        + `Chat from VS Code: set smc.relay.host/port to this address, then SMC: Create Room or SMC: Join Room.\n`);
   }
   return waitForStop(server, log);
 }
@@ -203,3 +205,11 @@ export const relayCommand: Command = {
   summary: 'run a relay (stores and forwards encrypted messages it cannot read)',
   run: runRelay,
 };
+
+/** How the user can run `smc` again: the installed command, or this very script from a checkout. */
+function smcCommand(): string {
+  const script = process.argv[1] ?? '';
+  if (basename(script) === 'smc') return 'smc';
+  const rel = relative(process.cwd(), script);
+  return `node ${rel.startsWith('..') || rel === '' ? script : rel}`;
+}
