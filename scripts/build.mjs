@@ -2,6 +2,7 @@
 //   dist/extension.js  the VS Code extension host side (CommonJS, `vscode` external)
 //   dist/cli.js        the `smc` command (relay, room, chat), plain Node
 //   dist/webview.js    the chat panel UI, browser-only
+//   dist/verifyWorker.js  the signature verification worker thread of the client
 // and copies the webview's static assets (CSS, codicons) into dist/, because the packaged
 // extension ships no node_modules (.vscodeignore) and the webview may load only from dist/.
 import * as esbuild from 'esbuild';
@@ -41,6 +42,16 @@ const targets = [
     format: 'cjs',
     target: 'node20',
     banner: { js: '#!/usr/bin/env node' },
+  },
+  {
+    // The signature verification worker the client's WorkerSignatureVerifier starts (next to
+    // dist/cli.js and dist/extension.js).
+    ...common,
+    entryPoints: ['src/node/verifyWorker.ts'],
+    outfile: 'dist/verifyWorker.js',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
   },
   {
     ...common,

@@ -13,6 +13,7 @@ import {
   parseRelayAddress, parseTlsFingerprint, setTlsPin, tlsPin, usageError, type Session,
 } from './chat-session';
 import { createTlsTransportFactory } from '../node/tcpTransport';
+import { WorkerSignatureVerifier } from '../node/verifyPool';
 import { runJsonChat } from './chat-json';
 import { runInteractiveChat } from './chat-tty';
 import { SMC_VERSION } from './version';
@@ -226,6 +227,8 @@ async function chat(args: string[]): Promise<number> {
       trust: (r, n, fp) => track(session.known.trust(r, n, fp)),
     },
     tuning: { initialHistory: flags.history },
+    // A room's history is verified on worker threads (§2.4 step 3); disconnect() stops them.
+    verifier: new WorkerSignatureVerifier(),
     ...(flags.debug ? { log: (event: string, fields?: Record<string, unknown>) => void process.stderr.write(`smc debug: ${event} ${JSON.stringify(fields ?? {})}\n`) } : {}),
     saveLastSeq: (r, seq) => void track(session.rooms.setLastSeq(r, seq)),
   });

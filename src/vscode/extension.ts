@@ -3,6 +3,7 @@
 // read here: the identity and room keys are loaded on the first connect.
 import * as vscode from 'vscode';
 import { RelayClient } from '../core/client';
+import { WorkerSignatureVerifier } from '../node/verifyPool';
 import { fingerprint } from '../core/crypto';
 import { KeyStore, KnownKeys, RoomList, type SecretStore, type StateStore } from '../core/keys';
 import { SMC_VERSION } from '../cli/version';
@@ -70,7 +71,7 @@ class Extension extends Disposable {
       settings: () => readSettings(),
       fingerprint,
       log: logs.log,
-      createClient: (p) => new RelayClient({ ...p, agent: `smc-vscode/${SMC_VERSION}` }),
+      createClient: (p) => new RelayClient({ ...p, agent: `smc-vscode/${SMC_VERSION}`, verifier: new WorkerSignatureVerifier() }),
     });
     this._register(toDisposable(() => void this.session.dispose()));
     this.status = this._register(new StatusBar(this.session));

@@ -6,9 +6,9 @@
 // No vscode import: the extension host and `smc chat` share this class.
 import {
   RoomCipher, PayloadError, PayloadTooLargeError, fingerprint, shortFingerprint, generateMessageId,
-  MAX_NAME_CHARS,
+  MAX_NAME_CHARS, verifySignature,
 } from '../crypto/index';
-import type { OpenResult, Payload, Snippet } from '../crypto/index';
+import type { OpenResult, Payload, PreparedOpen, SignatureVerifier, Snippet } from '../crypto/index';
 import { LIMITS, PROTOCOL_VERSION } from '../wire/frames';
 import type { ClientFrame, ErrorFrame, JoinedFrame, MsgFrame, PageFrame, PresenceFrame, SyncedFrame, AckFrame } from '../wire/frames';
 import { createTcpTransport } from '../../node/tcpTransport';
@@ -48,8 +48,26 @@ const LIVE_GAP_THRESHOLD = 256;
 /** Decrypted presence tags remembered (a tag is re-sent in every presence frame). */
 const TAG_CACHE = 4_096;
 
+/**
+ * Catch-up messages handed to the verifier at once: big enough for a worker to pay for its
+ * round trip, small enough that the workers start while later pages are still arriving.
+ */
+const VERIFY_CHUNK = 256;
+
 /** A message opened (or not) while its room is still catching up, shown in seq order later. */
-type Item = { kind: 'msg'; seq?: number; message: ChatMessage } | { kind: 'bad'; seq?: number; bad: UnverifiableMessage };
+type Opened = { kind: 'msg'; seq?: number; message: ChatMessage } | { kind: 'bad'; seq?: number; bad: UnverifiableMessage };
+type Item = Opened | PendingItem;
+
+/** A catch-up message past §2.4 steps 1-2 whose signature the verifier is checking. */
+interface PendingItem {
+  kind: 'pending';
+  seq: number;
+  prepared: PreparedOpen;
+  /** Decided on arrival, as for a message opened at once. */
+  history: boolean;
+  /** The verifier's answer (step 3), once it came. */
+  valid?: boolean;
+}
 
 interface SyncState {
   rid: number;
@@ -64,6 +82,10 @@ interface SyncState {
   stepBefore: number;
   /** The page after that step is already asked for (prefetched on its first message). */
   successor: boolean;
+  /** Prepared messages not yet handed to the verifier. */
+  unsent: PendingItem[];
+  /** Batches at the verifier; they settle once every item of theirs has `valid` (never reject). */
+  batches: Promise<void>[];
 }
 
 interface RoomState {
@@ -82,6 +104,11 @@ interface RoomState {
   sid?: string;
   lastTypingAt: number;
   gapFilling: boolean;
+  /**
+   * Set while a finished catch-up waits for its signatures: what would be shown meanwhile (live
+   * messages, a later catch-up) waits here, in arrival order, and is shown after it.
+   */
+  waiting?: (() => void)[];
 }
 
 type Pending =
@@ -100,6 +127,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private readonly factory: TransportFactory;
   private readonly log: ClientLog;
   private readonly knownKeys: KnownKeysLike;
+  private readonly verifier?: SignatureVerifier;
   private readonly ownFingerprint: string;
   private readonly ownShort: string;
   private displayName: string;
@@ -138,6 +166,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     this.factory = options.transport ?? createTcpTransport;
     this.log = options.log ?? (() => undefined);
     this.knownKeys = options.knownKeys ?? new MemoryKnownKeys();
+    if (options.verifier !== undefined) this.verifier = options.verifier;
     this.ownFingerprint = fingerprint(options.identity.publicKey);
     this.ownShort = shortFingerprint(options.identity.publicKey);
     this.displayName = checkName(options.displayName);
@@ -200,6 +229,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       t.close();
       await closed;
     }
+    // Stops the verifier's threads (a batch still in it is finished in this thread and shown).
+    await this.verifier?.close?.().catch((err: unknown) => this.log('verifier_close_failed', { error: err instanceof Error ? err.message : String(err) }));
     this.setState('offline');
   }
 
@@ -509,6 +540,9 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       rs.sync.since = 0;
       rs.sync.fresh = false;
     }
+    // A catch-up big enough for the verifier's threads: start them while its pages arrive.
+    const coming = rs.sync.fresh ? Math.min(f.head, this.tuning.initialHistory) : f.head - rs.sync.since;
+    if (coming >= VERIFY_CHUNK) this.verifier?.warm?.();
     this.pump();
   }
 
@@ -518,19 +552,77 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     if (rs === undefined) return;
     if (f.eph === true) return this.onEphemeral(rs, f);
     if (!isSeq(f.seq)) return this.protocolError('stored msg without seq');
-    const item = this.openMessage(rs, f.id, f.body, f.seq);
     if (rs.sync !== undefined) {
-      rs.sync.items.push(item);
+      rs.sync.items.push(this.verifier !== undefined ? this.prepareMessage(rs, rs.sync, f.id, f.body, f.seq) : this.openMessage(rs, f.id, f.body, f.seq));
       this.prefetch(rs, f.seq);
       return;
     }
+    const item = this.openMessage(rs, f.id, f.body, f.seq);
+    if (rs.waiting !== undefined) {
+      rs.waiting.push(() => this.showLive(rs, item));
+      return;
+    }
+    this.showLive(rs, item);
+  }
+
+  private showLive(rs: RoomState, item: Opened): void {
     this.deliver(rs, item);
     if (rs.seqs.aheadCount > LIVE_GAP_THRESHOLD) this.fillLiveGap(rs);
   }
 
   /** §2.4 steps 1-4 (RoomCipher.open); the precise reason goes to the debug log only. */
-  private openMessage(rs: RoomState, id: string, body: string, seq: number): Item {
-    const r = rs.cipher.open(id, body);
+  private openMessage(rs: RoomState, id: string, body: string, seq: number): Opened {
+    return this.openedItem(rs, id, seq, rs.cipher.open(id, body), seq <= rs.head);
+  }
+
+  /**
+   * §2.4 steps 1-2 of a catch-up message now; its signature (step 3) goes to the verifier with
+   * the others, and finishSync completes it (resolveItem) in seq order with the rest.
+   */
+  private prepareMessage(rs: RoomState, sync: SyncState, id: string, body: string, seq: number): Item {
+    const r = rs.cipher.prepareOpen(id, body);
+    if (!r.ok) return this.openedItem(rs, id, seq, r, false);
+    const item: PendingItem = { kind: 'pending', seq, prepared: r, history: seq <= rs.head };
+    sync.unsent.push(item);
+    if (sync.unsent.length >= VERIFY_CHUNK) this.sendToVerifier(sync);
+    return item;
+  }
+
+  private sendToVerifier(sync: SyncState): void {
+    const batch = sync.unsent;
+    sync.unsent = [];
+    if (batch.length === 0 || this.verifier === undefined) return;
+    // A verifier that fails or answers the wrong count costs time, never a message: this thread
+    // then checks the batch itself.
+    const inThread = (): void => {
+      for (const it of batch) it.valid = verifySignature(it.prepared.item);
+    };
+    let pending: Promise<boolean[]>;
+    try {
+      pending = this.verifier.verifyBatch(batch.map((it) => it.prepared.item));
+    } catch (err) {
+      pending = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    sync.batches.push(pending.then((results) => {
+      if (results.length !== batch.length) {
+        this.log('verifier_failed', { error: `answered ${results.length} of ${batch.length}` });
+        return inThread();
+      }
+      batch.forEach((it, i) => (it.valid = results[i] === true));
+    }, (err: unknown) => {
+      this.log('verifier_failed', { error: err instanceof Error ? err.message : String(err) });
+      inThread();
+    }));
+  }
+
+  /** Step 3's outcome and step 4 for a prepared message (RoomCipher.finishOpen). */
+  private resolveItem(rs: RoomState, item: Item): Opened {
+    if (item.kind !== 'pending') return item;
+    const valid = item.valid ?? verifySignature(item.prepared.item);
+    return this.openedItem(rs, item.prepared.id, item.seq, rs.cipher.finishOpen(item.prepared, valid), item.history);
+  }
+
+  private openedItem(rs: RoomState, id: string, seq: number, r: OpenResult, history: boolean): Opened {
     if (!r.ok) {
       this.log('unverifiable', { room: rs.room, seq, id: safeId(id), reason: r.reason });
       return { kind: 'bad', seq, bad: { room: rs.room, seq, id: safeId(id) } };
@@ -539,7 +631,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const message: ChatMessage = {
       room: rs.room, seq, ts: p.ts, id, name: p.name, fingerprint: r.fingerprint,
       shortFingerprint: r.fingerprint.slice(0, 9), type: p.type, verified: true, keyChanged: false,
-      own: r.publicKey.equals(this.options.identity.publicKey), history: seq <= rs.head,
+      own: r.publicKey.equals(this.options.identity.publicKey), history,
     };
     if (p.text !== undefined) message.text = p.text;
     if (p.snippet !== undefined) message.snippet = p.snippet;
@@ -547,7 +639,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   }
 
   /** Shows one message: counts its seq, drops a replayed id, marks a key change (§2.4). */
-  private deliver(rs: RoomState, item: Item): void {
+  private deliver(rs: RoomState, item: Opened): void {
     if (item.seq !== undefined) {
       rs.seqs.see(item.seq);
       if (item.seq < rs.oldest) rs.oldest = item.seq;
@@ -647,7 +739,46 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private finishSync(rs: RoomState, more: boolean): void {
     const sync = rs.sync!;
     rs.sync = undefined;
-    let items = sync.items.sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity));
+    const run = (): void => this.awaitSignatures(rs, sync, more);
+    if (rs.waiting !== undefined) rs.waiting.push(run);
+    else run();
+  }
+
+  /**
+   * Shows a finished catch-up once its signatures are checked. With nothing at the verifier
+   * this is synchronous, as without one; otherwise this thread checks the last partial batch
+   * while the workers finish theirs, and the room holds what comes meanwhile (`waiting`).
+   */
+  private awaitSignatures(rs: RoomState, sync: SyncState, more: boolean): void {
+    for (const it of sync.unsent) it.valid = verifySignature(it.prepared.item);
+    sync.unsent = [];
+    if (sync.batches.length === 0) return this.completeSync(rs, sync, more);
+    rs.waiting = [];
+    void Promise.all(sync.batches).then(() => {
+      const queued = rs.waiting ?? [];
+      rs.waiting = undefined;
+      // Left meanwhile: nothing of this room is shown any more.
+      if (this.rooms.get(rs.room) !== rs) return;
+      this.completeSync(rs, sync, more);
+      for (let i = 0; i < queued.length; i++) {
+        // A queued catch-up that waits for its own batches holds the rest behind it again.
+        const held = this.heldBy(rs);
+        if (held !== undefined) {
+          held.push(...queued.slice(i));
+          return;
+        }
+        queued[i]!();
+      }
+    });
+  }
+
+  /** The room's `waiting` list, read afresh (a call may have set it). */
+  private heldBy(rs: RoomState): (() => void)[] | undefined {
+    return rs.waiting;
+  }
+
+  private completeSync(rs: RoomState, sync: SyncState, more: boolean): void {
+    let items = sync.items.map((it) => this.resolveItem(rs, it)).sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity));
     if (sync.fresh && items.length > this.tuning.initialHistory) {
       // The relay's `limit` is at least 1; a client asking for less keeps only the newest.
       items = items.slice(items.length - this.tuning.initialHistory);
@@ -838,7 +969,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const limit = fresh ? Math.min(Math.max(1, this.tuning.initialHistory), LIMITS.maxLimit) : this.tuning.joinLimit;
     const tag = rs.cipher.sealPresence(this.displayName, this.options.identity);
     const rid = this.nextRid++;
-    rs.sync = { rid, since, fresh, items: [], stepRid: rid, stepBefore: 0, successor: false };
+    rs.sync = { rid, since, fresh, items: [], stepRid: rid, stepBefore: 0, successor: false, unsent: [], batches: [] };
     this.pending.set(rid, { kind: 'join', room: rs.room });
     this.write({ t: 'join', rid, room: rs.room, since, limit, tag });
   }

@@ -3,7 +3,7 @@
 // a body or a presence tag. No vscode, no DOM, no Node built-ins: this file is imported by the
 // extension host and (through src/shared) its types may be mirrored in the webview.
 
-import type { Identity, Snippet } from '../crypto/index';
+import type { Identity, SignatureVerifier, Snippet } from '../crypto/index';
 
 export type { Identity, Snippet };
 
@@ -70,6 +70,12 @@ export interface RelayClientOptions {
   saveLastSeq?: (room: string, seq: number) => void;
   /** Timing and sizing knobs; the defaults follow PROTOCOL.md. Tests shorten them. */
   tuning?: Partial<ClientTuning>;
+  /**
+   * Checks the signatures (§2.4 step 3) of a join's catch-up in batches, e.g. on worker threads
+   * (src/node/verifyPool.ts WorkerSignatureVerifier); closed by disconnect(). Without one, and
+   * for live messages always, every message is opened in this thread as it arrives.
+   */
+  verifier?: SignatureVerifier;
 }
 
 export interface ClientTuning {

@@ -1,14 +1,17 @@
 // The envelope of PROTOCOL.md §2.3-2.4: sign P bound to the room, then AES-256-GCM with the
 // room and id as associated data. openEnvelope runs the four steps of §2.4 in order and stops
-// at the first that fails; its failure reason is precise but only for the client's debug log.
+// at the first that fails (prepareOpen + finishOpen split it around step 3, so that a batch's
+// signatures can be checked elsewhere); its failure reason is precise but only for the debug log.
 import { KeyObject } from 'node:crypto';
 import { decodeB64u, encodeB64u } from './b64u';
-import { fingerprint, Identity, signingKey } from './identity';
+import { Identity, signingKey } from './identity';
 import { MAX_PAYLOAD_BYTES, Payload, parsePayload } from './payload';
 import {
-  aesGcmOpen, aesGcmSeal, ed25519PublicKey, ed25519Sign, ed25519Verify,
+  aesGcmOpen, aesGcmSeal, ed25519Sign,
   ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, GCM_NONCE_BYTES, GCM_TAG_BYTES, secureRandom,
 } from './primitives';
+import { senderKey } from './senderKeys';
+import { verifySignature, type SignatureItem } from './signatureVerifier';
 
 export const ENVELOPE_VERSION = 0x01;
 const SIGNED_PREFIX_BYTES = ED25519_SIGNATURE_BYTES + ED25519_PUBLIC_KEY_BYTES;
@@ -47,32 +50,30 @@ export function sealEnvelope(mkey: KeyObject, room: string, id: string, p: Uint8
   return encodeB64u(Buffer.concat([Buffer.from([ENVELOPE_VERSION]), iv, sealed]));
 }
 
-// Public keys seen recently, as KeyObjects with their fingerprints: a room's history comes from
-// few senders, and importing the key for every message would cost as much as verifying it.
-// Bounded, so a flood of one-off keys cannot grow it.
-const PUBLIC_KEY_CACHE_MAX = 1024;
-const publicKeyCache = new Map<string, { key: KeyObject; fingerprint: string }>();
-
-function sender(raw: Buffer): { key: KeyObject; fingerprint: string } | undefined {
-  const k = raw.toString('latin1');
-  let entry = publicKeyCache.get(k);
-  if (entry === undefined) {
-    const key = ed25519PublicKey(raw);
-    if (key === undefined) return undefined;
-    entry = { key, fingerprint: fingerprint(raw) };
-    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_MAX) publicKeyCache.clear();
-    publicKeyCache.set(k, entry);
-  }
-  return entry;
-}
-
-const fail = (reason: string): OpenResult => ({ ok: false, reason });
+const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 
 /**
- * Opens a body received in room `room` under wire id `id` (§2.4; for presence tags the id is
- * "presence"). P.id must equal `id`. Never throws on hostile input.
+ * A body past §2.4 steps 1-2 whose signature (step 3) is still to be checked: `item` holds only
+ * public data (signature, sender key, signed bytes) and may go to another thread.
  */
-export function openEnvelope(mkey: KeyObject, room: string, id: string, body: string): OpenResult {
+export interface PreparedOpen {
+  ok: true;
+  id: string;
+  item: SignatureItem;
+  /** The payload bytes P, parsed in step 4 once the signature is known to verify. */
+  p: Buffer;
+  publicKey: Buffer;
+  fingerprint: string;
+}
+
+export type PrepareResult = PreparedOpen | { ok: false; reason: string };
+
+/**
+ * §2.4 steps 1-2 and the first half of step 3 (the sender key must be an Ed25519 key): the
+ * failures come in the protocol's order, and what is left is the signature check itself.
+ * Never throws on hostile input.
+ */
+export function prepareOpen(mkey: KeyObject, room: string, id: string, body: string): PrepareResult {
   // Step 1: decode; version byte; length (checked before any decryption).
   if (typeof body !== 'string' || body.length > MAX_ENVELOPE_CHARS) return fail('body longer than any envelope');
   let bytes: Buffer;
@@ -90,17 +91,31 @@ export function openEnvelope(mkey: KeyObject, room: string, id: string, body: st
   const m = aesGcmOpen(mkey, nonce, envelopeAad(room, id), bytes.subarray(1 + GCM_NONCE_BYTES));
   if (m === undefined) return fail('decryption failed: wrong key, room or id, or the body was altered');
 
-  // Step 3: sig || pub || P; the signature binds P to the room.
+  // Step 3, first half: sig || pub || P; the signature will bind P to the room.
   const sig = m.subarray(0, ED25519_SIGNATURE_BYTES);
   const pub = Buffer.from(m.subarray(ED25519_SIGNATURE_BYTES, SIGNED_PREFIX_BYTES));
   const p = m.subarray(SIGNED_PREFIX_BYTES);
-  const from = sender(pub);
+  const from = senderKey(pub);
   if (from === undefined) return fail('sender public key is not a valid Ed25519 key');
-  if (!ed25519Verify(from.key, signedBytes(room, p), sig)) return fail('signature does not verify');
+  return { ok: true, id, item: { sig, pub, signed: signedBytes(room, p) }, p, publicKey: pub, fingerprint: from.fingerprint };
+}
 
+/** The rest of §2.4 once `signatureValid` (step 3) is known: step 4, parse P and match its id. */
+export function finishOpen(prepared: PreparedOpen, signatureValid: boolean): OpenResult {
+  if (!signatureValid) return fail('signature does not verify');
   // Step 4: parse P; P.id must equal the frame's id.
-  const parsed = parsePayload(p);
+  const parsed = parsePayload(prepared.p);
   if (!parsed.ok) return fail(parsed.reason);
-  if (parsed.payload.id !== id) return fail('payload id differs from the wire id');
-  return { ok: true, payload: parsed.payload, publicKey: pub, fingerprint: from.fingerprint };
+  if (parsed.payload.id !== prepared.id) return fail('payload id differs from the wire id');
+  return { ok: true, payload: parsed.payload, publicKey: prepared.publicKey, fingerprint: prepared.fingerprint };
+}
+
+/**
+ * Opens a body received in room `room` under wire id `id` (§2.4; for presence tags the id is
+ * "presence"), all four steps in this thread. P.id must equal `id`. Never throws on hostile input.
+ */
+export function openEnvelope(mkey: KeyObject, room: string, id: string, body: string): OpenResult {
+  const prepared = prepareOpen(mkey, room, id, body);
+  if (!prepared.ok) return prepared;
+  return finishOpen(prepared, verifySignature(prepared.item));
 }

@@ -11,7 +11,9 @@ export {
   PayloadError, PayloadTooLargeError,
   MAX_PAYLOAD_BYTES, MAX_TEXT_BYTES, MAX_NAME_CHARS,
 } from './payload';
-export type { OpenResult } from './envelope';
+export type { OpenResult, PreparedOpen, PrepareResult } from './envelope';
+export type { SignatureItem, SignatureVerifier } from './signatureVerifier';
+export { inThreadVerifier, verifySignature } from './signatureVerifier';
 export { RoomCipher, PRESENCE_ID, MAX_TAG_CHARS, isMessageId, generateMessageId } from './roomCipher';
 export type { Invite } from './invite';
 export { formatInvite, parseInvite, InviteError, normalizeCertFingerprint, MAX_ROOM_NAME_CHARS } from './invite';

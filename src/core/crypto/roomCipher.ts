@@ -2,7 +2,7 @@
 // tags with the keys derived from the room key K. The room key itself is not kept.
 import { KeyObject } from 'node:crypto';
 import { encodeB64u } from './b64u';
-import { openEnvelope, OpenResult, sealEnvelope } from './envelope';
+import { finishOpen, openEnvelope, OpenResult, prepareOpen, PrepareResult, PreparedOpen, sealEnvelope } from './envelope';
 import { Identity } from './identity';
 import { encodePayload, Payload, PayloadError } from './payload';
 import { aesKey, secureRandom } from './primitives';
@@ -48,6 +48,20 @@ export class RoomCipher {
   open(id: string, body: string): OpenResult {
     if (!isMessageId(id)) return { ok: false, reason: 'wire id is not a 22-character message id' };
     return openEnvelope(this.mkey, this.room, id, body);
+  }
+
+  /**
+   * §2.4 steps 1-2 (and the sender key check of step 3) of a `msg` body; the signature check
+   * is left to the caller (a SignatureVerifier), then finishOpen. Never throws.
+   */
+  prepareOpen(id: string, body: string): PrepareResult {
+    if (!isMessageId(id)) return { ok: false, reason: 'wire id is not a 22-character message id' };
+    return prepareOpen(this.mkey, this.room, id, body);
+  }
+
+  /** §2.4: the outcome of step 3 (`signatureValid`) and step 4, for a prepareOpen result. */
+  finishOpen(prepared: PreparedOpen, signatureValid: boolean): OpenResult {
+    return finishOpen(prepared, signatureValid);
   }
 
   /** §2.5: the presence tag announcing `name` with this identity. */
