@@ -6,6 +6,7 @@
 // worker pool (src/node/verifyPool.ts); a second row gives the same join verified in-thread.
 import { generateIdentity } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
+import { createTcpTransport } from '../../src/node/tcpTransport';
 import { WorkerSignatureVerifier } from '../../src/node/verifyPool';
 import { sealRoom } from '../lib/envelopes';
 import { fmt, result, type RunContext, type Scenario } from '../lib/report';
@@ -16,7 +17,7 @@ import { nowNs } from '../lib/stats';
 /** Joins with a fresh RelayClient; resolves with ns from connect() to the last message event. */
 async function clientCatchUp(port: number, key: Buffer, expected: number, pooled: boolean): Promise<{ ns: number; verified: number; unverifiable: number }> {
   const client = new RelayClient({
-    host: '127.0.0.1', port, agent: 'smc-bench/0.1.0', identity: generateIdentity(), displayName: 'Bench',
+    host: '127.0.0.1', port, agent: 'smc-bench/0.1.0', identity: generateIdentity(), displayName: 'Bench', transport: createTcpTransport,
     // A fresh join normally loads the newest 200 (§1.4 default); here the whole history.
     tuning: { initialHistory: expected },
     ...(pooled ? { verifier: new WorkerSignatureVerifier() } : {}),

@@ -12,7 +12,7 @@ import {
   CHAT_EXIT, CliError, DEFAULT_RELAY, LAST_NAME_STATE, displayNameFor, formatRelayAddress, openSession,
   parseRelayAddress, parseTlsFingerprint, setTlsPin, tlsPin, usageError, type Session,
 } from './chat-session';
-import { createTlsTransportFactory } from '../node/tcpTransport';
+import { createTcpTransport, createTlsTransportFactory } from '../node/tcpTransport';
 import { WorkerSignatureVerifier } from '../node/verifyPool';
 import { runJsonChat } from './chat-json';
 import { runInteractiveChat } from './chat-tty';
@@ -221,7 +221,7 @@ async function chat(args: string[]): Promise<number> {
   };
   const client = new RelayClient({
     host: target.host, port: target.port, agent: `smc-cli/${SMC_VERSION}`, identity: session.identity, displayName,
-    ...(target.tls !== undefined ? { transport: createTlsTransportFactory(target.tls) } : {}),
+    transport: target.tls !== undefined ? createTlsTransportFactory(target.tls) : createTcpTransport,
     knownKeys: {
       check: (r, n, fp) => session.known.check(r, n, fp),
       trust: (r, n, fp) => track(session.known.trust(r, n, fp)),

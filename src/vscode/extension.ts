@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import { RelayClient } from '../core/client';
 import { WorkerSignatureVerifier } from '../node/verifyPool';
+import { createTcpTransport } from '../node/tcpTransport';
 import { fingerprint } from '../core/crypto';
 import { KeyStore, KnownKeys, RoomList, type SecretStore, type StateStore } from '../core/keys';
 import { SMC_VERSION } from '../cli/version';
@@ -71,7 +72,7 @@ class Extension extends Disposable {
       settings: () => readSettings(),
       fingerprint,
       log: logs.log,
-      createClient: (p) => new RelayClient({ ...p, agent: `smc-vscode/${SMC_VERSION}`, verifier: new WorkerSignatureVerifier() }),
+      createClient: (p) => new RelayClient({ ...p, agent: `smc-vscode/${SMC_VERSION}`, transport: createTcpTransport, verifier: new WorkerSignatureVerifier() }),
     });
     this._register(toDisposable(() => void this.session.dispose()));
     this.status = this._register(new StatusBar(this.session));

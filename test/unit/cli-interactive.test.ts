@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { deriveRoomId, generateIdentity, generateMessageId, parseInvite } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
 import { CLI_PATH, LineClient, RelayProcess } from '../helpers/relayProcess';
+import { createTcpTransport } from '../../src/node/tcpTransport';
 
 async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000, detail: () => string = () => ''): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -195,7 +196,7 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     assert.equal(t.lines().at(-1)!.trimEnd(), 'alice2>');
 
     // Someone typing shows in the prompt until their message arrives.
-    const carol = new RelayClient({ host: '127.0.0.1', port: relay.port, agent: 'smc-test/0', identity: generateIdentity(), displayName: 'carol' });
+    const carol = new RelayClient({ host: '127.0.0.1', port: relay.port, agent: 'smc-test/0', identity: generateIdentity(), displayName: 'carol', transport: createTcpTransport });
     let carolSynced = false;
     carol.on('synced', () => (carolSynced = true));
     carol.connect();

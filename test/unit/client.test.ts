@@ -36,7 +36,7 @@ class Peer {
 
   constructor(relay: { host: string; port: number }, name: string, extra: Partial<RelayClientOptions> = {}, readonly identity: Identity = generateIdentity()) {
     this.client = new RelayClient({
-      host: relay.host, port: relay.port, agent: 'smc-test/0', identity, displayName: name,
+      host: relay.host, port: relay.port, agent: 'smc-test/0', identity, displayName: name, transport: createTcpTransport,
       log: (event, fields) => this.logs.push({ event, fields }), ...extra, tuning: { ...FAST, ...extra.tuning },
     });
     this.client.on('message', (m) => this.messages.push(m));

@@ -17,6 +17,7 @@ import {
 } from '../../src/core/crypto/index';
 import { RelayClient, type ChatMessage, type UnverifiableMessage } from '../../src/core/client/index';
 import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
+import { createTcpTransport } from '../../src/node/tcpTransport';
 
 async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -104,7 +105,7 @@ class Member {
 
   constructor(port: number, name: string, readonly identity: Identity = generateIdentity()) {
     this.client = new RelayClient({
-      host: '127.0.0.1', port, agent: 'smc-test/0', identity, displayName: name,
+      host: '127.0.0.1', port, agent: 'smc-test/0', identity, displayName: name, transport: createTcpTransport,
       log: (event) => this.logs.push(event), tuning: { reconnectBaseMs: 20, reconnectMaxMs: 200 },
     });
     this.client.on('message', (m) => this.messages.push(m));

@@ -11,7 +11,6 @@ import {
 import type { OpenResult, Payload, PreparedOpen, SignatureVerifier, Snippet } from '../crypto/index';
 import { LIMITS, PROTOCOL_VERSION } from '../wire/frames';
 import type { ClientFrame, ErrorFrame, JoinedFrame, MsgFrame, PageFrame, PresenceFrame, SyncedFrame, AckFrame } from '../wire/frames';
-import { createTcpTransport } from '../../node/tcpTransport';
 import { Backoff } from './backoff';
 import { TypedEmitter } from './emitter';
 import { Outbox, type OutboxEntry } from './outbox';
@@ -163,7 +162,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   constructor(private readonly options: RelayClientOptions) {
     super();
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
-    this.factory = options.transport ?? createTcpTransport;
+    this.factory = options.transport;
     this.log = options.log ?? (() => undefined);
     this.knownKeys = options.knownKeys ?? new MemoryKnownKeys();
     if (options.verifier !== undefined) this.verifier = options.verifier;

@@ -57,10 +57,11 @@ export interface RelayClientOptions {
   identity: Identity;
   displayName: string;
   /**
-   * Defaults to plain TCP (src/node/tcpTransport.ts createTcpTransport); for a TLS relay
-   * (smcs:// invite, §1.8) pass createTlsTransportFactory(fingerprint) from the same file.
+   * How to reach the relay. The core knows no sockets: in Node (the terminal and the extension
+   * host) pass createTcpTransport, or for a TLS relay (smcs:// invite, §1.8)
+   * createTlsTransportFactory(fingerprint), both from src/node/tcpTransport.ts.
    */
-  transport?: TransportFactory;
+  transport: TransportFactory;
   log?: ClientLog;
   knownKeys?: KnownKeysLike;
   /**
