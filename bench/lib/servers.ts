@@ -142,3 +142,13 @@ export async function startRelay(opts: RelayOptions = {}): Promise<ServerProcess
 export function startBaseline(opts: { cork?: boolean } = {}): Promise<ServerProcess> {
   return startProcess('baseline', [BASELINE, ...(opts.cork ? ['--cork'] : [])], { ...process.env });
 }
+
+/** Runs `fn` against a freshly started server, and stops the server whatever happens. */
+export async function withServer<T>(start: () => Promise<ServerProcess>, fn: (s: ServerProcess) => Promise<T>): Promise<T> {
+  const server = await start();
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}

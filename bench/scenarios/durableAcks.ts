@@ -7,7 +7,7 @@ import { cpuSeconds } from '../lib/proc';
 import { measureSyncLatency } from '../lib/disk';
 import { probeStore } from '../lib/storeProbe';
 import { fmt, result, type RunContext, type Scenario } from '../lib/report';
-import { startBaseline, startRelay, type ServerProcess } from '../lib/servers';
+import { startBaseline, startRelay, type ServerProcess, withServer } from '../lib/servers';
 import { LatencyRecorder, nowNs, sleep, type LatencySummary } from '../lib/stats';
 
 const IN_FLIGHT = 64;
@@ -76,15 +76,6 @@ async function measure(server: ServerProcess, warmMs: number, runMs: number, pac
   const pacedSummary = recorder.summary();
   pub.close();
   return { ackedPerS, cpuShare: cpu / secs, cpuUsPerAck: (cpu * 1e6) / (a1 - a0), windowed: windowedSummary, paced: pacedSummary };
-}
-
-async function withServer<T>(start: () => Promise<ServerProcess>, fn: (s: ServerProcess) => Promise<T>): Promise<T> {
-  const server = await start();
-  try {
-    return await fn(server);
-  } finally {
-    await server.stop();
-  }
 }
 
 export const durableAcks: Scenario = {

@@ -5,7 +5,7 @@ import { LineConn, NumberedIds, randomBody, randomId } from '../lib/lineConn';
 import { closeAll, connectMany } from '../lib/load';
 import { cpuSeconds } from '../lib/proc';
 import { fmt, result, type RunContext, type Scenario } from '../lib/report';
-import { startBaseline, startRelay, type ServerProcess } from '../lib/servers';
+import { startBaseline, startRelay, type ServerProcess, withServer } from '../lib/servers';
 import { sleep } from '../lib/stats';
 
 const SUBSCRIBERS = 50;
@@ -85,15 +85,6 @@ async function measure(server: ServerProcess, warmMs: number, runMs: number): Pr
     deliveries,
     disconnected,
   };
-}
-
-async function withServer<T>(start: () => Promise<ServerProcess>, fn: (s: ServerProcess) => Promise<T>): Promise<T> {
-  const server = await start();
-  try {
-    return await fn(server);
-  } finally {
-    await server.stop();
-  }
 }
 
 export const fanout: Scenario = {

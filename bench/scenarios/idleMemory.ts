@@ -6,7 +6,7 @@ import { randomId } from '../lib/lineConn';
 import { closeAll, connectMany } from '../lib/load';
 import { rssBytes } from '../lib/proc';
 import { fmt, result, type RunContext, type Scenario } from '../lib/report';
-import { startBaseline, startRelay, type ServerProcess } from '../lib/servers';
+import { startBaseline, startRelay, type ServerProcess, withServer } from '../lib/servers';
 import { sleep } from '../lib/stats';
 
 const CONNECTIONS = 1_000;
@@ -33,15 +33,6 @@ async function measure(server: ServerProcess, settleMs: number): Promise<MemoryF
   const rssJoined = rssBytes(server.pid);
   closeAll(conns);
   return { rss0, perConnHello: (rssHello - rss0) / CONNECTIONS, perConnJoined: (rssJoined - rss0) / CONNECTIONS };
-}
-
-async function withServer<T>(start: () => Promise<ServerProcess>, fn: (s: ServerProcess) => Promise<T>): Promise<T> {
-  const server = await start();
-  try {
-    return await fn(server);
-  } finally {
-    await server.stop();
-  }
 }
 
 export const idleMemory: Scenario = {

@@ -5,7 +5,7 @@ import { NumberedIds, randomBody, randomId, type LineConn } from '../lib/lineCon
 import { closeAll, connectMany, paced } from '../lib/load';
 import { cpuSeconds } from '../lib/proc';
 import { fmt, result, type RunContext, type Scenario } from '../lib/report';
-import { startBaseline, startRelay, type ServerProcess } from '../lib/servers';
+import { startBaseline, startRelay, type ServerProcess, withServer } from '../lib/servers';
 import { LatencyRecorder, nowNs, sleep, type LatencySummary } from '../lib/stats';
 
 const ROOMS = 100;
@@ -65,15 +65,6 @@ async function measure(server: ServerProcess, warmMs: number, runMs: number): Pr
   const latency = recorder.summary();
   closeAll(conns);
   return { latency, expected, cpuShare: (c1 - c0) / secs, cpuUsPerMessage: ((c1 - c0) * 1e6) / sent };
-}
-
-async function withServer<T>(start: () => Promise<ServerProcess>, fn: (s: ServerProcess) => Promise<T>): Promise<T> {
-  const server = await start();
-  try {
-    return await fn(server);
-  } finally {
-    await server.stop();
-  }
 }
 
 export const manyRooms: Scenario = {
