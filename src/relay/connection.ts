@@ -74,6 +74,8 @@ export class Connection implements RoomPeer {
   private outputBlocked = false;
   private readingPaused = false;
   private isCorked = false;
+  /** The peer half-closed: no more input; the relay ends its side once every reply is out. */
+  private peerEnded = false;
 
   constructor(
     readonly id: number,
@@ -101,7 +103,21 @@ export class Connection implements RoomPeer {
     socket.on('error', () => {
       // ECONNRESET and the like: 'close' follows and does the cleanup.
     });
+    socket.on('end', () => {
+      this.peerEnded = true;
+      this.finishIfDone();
+    });
     socket.on('close', () => this.markClosed('peer_closed'));
+  }
+
+  /**
+   * After the peer half-closed: ends our side once its received lines are handled and its
+   * sends are durable and answered, so nothing it sent before closing goes unanswered.
+   */
+  finishIfDone(): void {
+    if (this.peerEnded && !this.closed && !this.busy && this.inflight === 0 && this.backlogHead >= this.backlog.length) {
+      this.end('peer_closed');
+    }
   }
 
   get outputLimit(): number {
@@ -217,6 +233,7 @@ export class Connection implements RoomPeer {
       }
     }
     this.updateReading();
+    this.finishIfDone();
   }
 
   private afterRequest(): void {

@@ -71,13 +71,15 @@ export class RelayServer {
     this.presence = new PresenceCoalescer(options.maxFrame);
     if (deps.tls) {
       // The handshake must fit in the hello timeout too (§1.3): a peer that stalls it is dropped.
-      const tlsServer = createTlsServer({ cert: deps.tls.cert, key: deps.tls.key, handshakeTimeout: options.helloTimeoutMs }, (socket) => this.accept(socket));
+      const tlsServer = createTlsServer({ cert: deps.tls.cert, key: deps.tls.key, handshakeTimeout: options.helloTimeoutMs, allowHalfOpen: true }, (socket) => this.accept(socket));
       tlsServer.on('tlsClientError', (err, socket) => {
         this.deps.log.info('tls_error', { addr: formatAddress(socket.remoteAddress ?? 'unknown', socket.remotePort), error: err.message });
       });
       this.server = tlsServer;
     } else {
-      this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+      // allowHalfOpen: a client that sends its last frames and half-closes (`printf … | nc`) still
+      // gets every reply, the acks that wait for the disk included (Connection.finishIfDone).
+      this.server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     }
     // One timer for every connection's hello and idle timeouts (§1.3), not one per connection.
     const sweepEvery = Math.max(5, Math.min(1_000, Math.floor(Math.min(options.helloTimeoutMs, options.idleTimeoutMs) / 4)));
@@ -420,6 +422,7 @@ export class RelayServer {
       this.deps.log.error('internal_error', { conn: conn.id, error: errorText(err) });
     }).finally(() => {
       conn.inflight--;
+      conn.finishIfDone();
       if (--this.inflight === 0) this.inflightDrained?.();
     });
   }
