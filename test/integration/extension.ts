@@ -3,18 +3,12 @@
 // asynchronously.
 import * as vscode from 'vscode';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestingApi } from '../../src/vscode/extension';
 
 export const EXTENSION_ID = 'smc-chat.smc';
 
 /** The extension's `testing` export (src/shared/messages.ts, "extension API"). */
-export interface TestingApi {
-  relayPort(): number | undefined;
-  relayPid(): number | undefined;
-  connectionState(): string;
-  currentRoom(): { room: string; name: string; relay: string } | undefined;
-  statusText(): string;
-  onlineCount(): number;
-}
+export type { TestingApi };
 
 export async function activateExtension(): Promise<{ ext: vscode.Extension<unknown>; testing: TestingApi }> {
   const ext = vscode.extensions.getExtension(EXTENSION_ID);
