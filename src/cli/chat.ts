@@ -242,10 +242,11 @@ async function chat(args: string[]): Promise<number> {
     // Too late for whoever read /proc/PID/cmdline while Node started, hence the warning; but
     // from now on the key is not there (libuv overwrites the argument area with the title).
     process.title = 'smc chat';
-    process.stderr.write(INVITE_ARGUMENT_WARNING);
   }
   const session = await openSession();
   const target = await resolveTarget(flags, session);
+  // After the invite parsed: a malformed one gets its one-line error only.
+  if (flags.invite !== undefined) process.stderr.write(INVITE_ARGUMENT_WARNING);
   const displayName = displayNameFor(session, flags.name);
   const room = deriveRoomId(target.key);
   const relay = formatRelayAddress(target.host, target.port);
