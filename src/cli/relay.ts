@@ -161,10 +161,10 @@ async function runRelay(args: string[]): Promise<number> {
   }
   if (options.logFormat === 'text') {
     process.stdout.write(tls
-      ? `SMC relay listening with TLS on ${options.host}:${port} (data in ${dataDir}).\n`
+      ? `SMC relay listening with TLS on ${options.host}:${port} (data in ${terminalSafe(dataDir)}).\n`
         + `Certificate SHA-256: ${tls.fingerprint} (invites: smcs://HOST:${port}/NAME?fp=${tls.fingerprint}#KEY)\n`
         + `Connect by hand: openssl s_client -quiet -connect ${connectHost(options.host)}:${port}   then type {"t":"hello","v":1}\n`
-      : `SMC relay listening on ${options.host}:${port} (data in ${dataDir}).\n`
+      : `SMC relay listening on ${options.host}:${port} (data in ${terminalSafe(dataDir)}).\n`
         + `Connect by hand: nc ${connectHost(options.host)} ${port}   then type {"t":"hello","v":1}\n`
         + `Chat from a terminal: ${smcCommand()} room new --name NAME --relay ${connectHost(options.host)}:${port}, then ${smcCommand()} chat --room NAME\n`
         + `  (the others: ${smcCommand()} room join, paste the invite, then ${smcCommand()} chat --room NAME)\n`
