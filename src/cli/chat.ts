@@ -83,11 +83,12 @@ function help(): string {
 
 /**
  * Whether chat's positional argument is an invite rather than a room name: a scheme, or what
- * looks like a key after '#' (a pasted invite missing its scheme is still refused as an
- * invite, and its key never echoed in a "no room named ..." error).
+ * looks like a key (43 base64url characters) after a final '#': a pasted invite missing its
+ * scheme is still refused as an invite, its key never echoed in a "no room named ..." error;
+ * a room called "#general" is a name.
  */
 function looksLikeInvite(arg: string): boolean {
-  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(arg) || /#[A-Za-z0-9_-]{16,}/.test(arg);
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(arg) || /#[A-Za-z0-9_-]{40,}$/.test(arg);
 }
 
 /** Options that would put a secret on the command line: refused, with what to use instead. */

@@ -6,7 +6,7 @@
 // clearly and stores nothing; --passphrase is refused; no help text shows an invite on a
 // command line. Real relay and CLI processes; needs `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -144,6 +144,34 @@ describe('smc: the room key never on the command line (issue 7 §2.4)', function
     assert.ok(!cmdline(chat.pid!).includes(keyOf(invite)), 'the key is wiped from the arguments after start');
     chat.stdin!.end();
     assert.equal(await new Promise<number | null>((resolve) => chat.on('exit', resolve)), 0);
+  });
+
+  it('smc room join on a terminal (tmux): the pasted invite is not shown, and the room is stored', async function () {
+    if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is required (apt-get install tmux)');
+    relay = await RelayProcess.start();
+    const { invite } = roomNew(join(dir, 'alice'), '#general');
+    const bob = join(dir, 'bob');
+    const socket = `smc-join-${process.pid}-${Date.now()}`;
+    const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+    try {
+      tmux('new-session', '-d', '-x', '200', '-y', '20', '-s', 'j', `env SMC_HOME='${bob}' '${process.execPath}' '${CLI_PATH}' room join; echo "EXIT=$?"; sleep 60`);
+      const screen = (): string => tmux('capture-pane', '-p', '-J', '-t', 'j');
+      await until('the prompt', () => screen().includes('Paste the invite'), 20_000, screen);
+      tmux('send-keys', '-t', 'j', '-l', invite);
+      tmux('send-keys', '-t', 'j', 'Enter');
+      await until('joined', () => screen().includes('EXIT=0'), 20_000, screen);
+      assert.ok(!screen().includes(keyOf(invite).slice(0, 12)), `the invite is not echoed:\n${screen()}`);
+      assert.match(screen(), /Joined room "#general"/);
+    } finally {
+      const path = spawnSync('tmux', ['-L', socket, 'display-message', '-p', '#{socket_path}'], { encoding: 'utf8' }).stdout.trim();
+      spawnSync('tmux', ['-L', socket, 'kill-server']);
+      // tmux leaves its socket file behind; it is ours (a unique name), so remove it.
+      if (path.includes(socket)) rmSync(path, { force: true });
+    }
+    // A room called "#general" is a name, not an invite.
+    const r = smc(bob, ['chat', '--json', '#general'], 'hi\n');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
   });
 
   it('smc room join refuses bad input with one clear line, exit 2, and stores nothing', async () => {
