@@ -120,7 +120,8 @@ export class PostgresServer {
 
   /** The postmaster's pid while it runs. */
   get pid(): number | undefined {
-    return this.child?.exitCode === null ? this.child.pid : undefined;
+    const child = this.child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
   }
 
   /** initdb in a fresh temporary directory, then start. Call `destroy()` after (e.g. in `after`). */

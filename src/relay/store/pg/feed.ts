@@ -50,6 +50,12 @@ export class Feed<Origin> {
   constructor(
     private readonly db: Database,
     private readonly emit: (message: FeedMessage<Origin>) => void,
+    /**
+     * The origin of an append of this relay still waiting for its COMMIT's answer: the feed may
+     * read such a row (committed, visible) before the writer hears back, and must not lose
+     * whose it is (the sender gets the ack, never the msg, §1.5).
+     */
+    private readonly inFlightOrigin: (room: string, id: string) => Origin | undefined,
     private readonly pollMs: number,
     private readonly log: (event: string, fields: Record<string, unknown>) => void,
   ) {}
@@ -182,7 +188,7 @@ export class Feed<Origin> {
             }
             const own = rf.local.get(seq);
             if (own !== undefined) rf.local.delete(seq);
-            this.deliver(rf, seq, own ?? { ts: Number(row.ts), id: row.id, body: row.body, origin: undefined });
+            this.deliver(rf, seq, own ?? { ts: Number(row.ts), id: row.id, body: row.body, origin: this.inFlightOrigin(rf.room, row.id) });
             // Own commits may continue the run.
             for (;;) {
               const next = rf.local.get(rf.cursor + 1);

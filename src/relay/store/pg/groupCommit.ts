@@ -139,6 +139,11 @@ export class GroupCommit<Origin> {
     });
   }
 
+  /** The origin of an append of (room, id) not yet answered, if there is one. */
+  originOf(room: string, id: string): Origin | undefined {
+    return this.pending.get(room + '\u0000' + id)?.origin;
+  }
+
   /** Appends waiting or in a transaction. */
   get inFlight(): number {
     return this.pending.size;

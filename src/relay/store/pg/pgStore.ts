@@ -80,7 +80,7 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
       log: this.log,
     });
     this.retention = new Retention(this.db, { retain: options.retain }, this.log);
-    this.feed = new Feed<Origin>(this.db, (m) => this.emitMessage(m), options.pollMs ?? 1_000, this.log);
+    this.feed = new Feed<Origin>(this.db, (m) => this.emitMessage(m), (room, id) => this.commit.originOf(room, id), options.pollMs ?? 1_000, this.log);
     this.commit = new GroupCommit<Origin>(this.db, {
       maxQueued: options.maxQueued ?? 10_000,
       maxQueuedBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
