@@ -212,6 +212,33 @@ describe('PostgreSQL store', function () {
     assert.deepEqual(results.map((r) => r.seq), Array.from({ length: 11 }, (_, i) => i + 2));
   });
 
+  it('bounds the reads waiting for a connection: over the bound, StoreBusyError', async () => {
+    const store = await open({ readers: 1, maxWaitingReads: 5 });
+    const room = key();
+    await store.append(room, key(), 'x');
+    const { Client } = await import('pg');
+    const blocker = new Client({ connectionString: url });
+    await blocker.connect();
+    let reads: Array<Promise<unknown>> = [];
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE smc_messages IN ACCESS EXCLUSIVE MODE');
+      reads.push(store.range(room, 0, 10, 10));
+      await waitFor('the one read connection to be busy', async () => {
+        const rows = await pg.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT seq%'");
+        return rows.length > 0 ? true : undefined;
+      });
+      for (let i = 0; i < 5; i++) reads.push(store.range(room, 0, 10, 10));
+      await assert.rejects(store.range(room, 0, 10, 10), StoreBusyError);
+      await blocker.query('ROLLBACK');
+    } finally {
+      await blocker.end();
+    }
+    const done = await Promise.all(reads);
+    reads = [];
+    assert.equal(done.length, 6);
+  });
+
   it('runs migrations once when three relays start at once, and again is a no-op', async () => {
     const [a, b, c] = await Promise.all([open(), open(), open()]);
     assert.ok(a && b && c);

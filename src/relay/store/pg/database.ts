@@ -9,7 +9,7 @@
 // database answers again; then the listener and pool come back and the store is UP.
 import { randomInt } from 'node:crypto';
 import { Client, Pool, type ClientBase, type ClientConfig, type Notification, type QueryResultRow } from 'pg';
-import { StoreRefusedError, StoreUnavailableError } from './types';
+import { StoreBusyError, StoreRefusedError, StoreUnavailableError } from './types';
 
 export type DatabaseState = 'new' | 'up' | 'down' | 'closed';
 
@@ -20,6 +20,8 @@ export interface DatabaseOptions {
   channels: string[];
   /** Read connections at most (default 4). */
   readers?: number;
+  /** Reads waiting for a read connection at most (default 2 000); more get StoreBusyError. */
+  maxWaitingReads?: number;
   /** First and longest wait between reconnect attempts (defaults 100 ms and 5 s). */
   backoffMinMs?: number;
   backoffMaxMs?: number;
@@ -142,10 +144,21 @@ export class Database {
     return client;
   }
 
+  /**
+   * Bounds the reads waiting for the pool (pg's Pool queues without limit): a flood of joins on a
+   * slow database gets server_busy instead of growing the relay's memory.
+   */
+  private admitRead(): void {
+    const pool = this.pool;
+    const max = this.options.maxWaitingReads ?? 2_000;
+    if (pool !== undefined && pool.waitingCount >= max) throw new StoreBusyError(`more than ${max} reads are waiting for the database`);
+  }
+
   /** One read (or short autocommit write) on the pool; connection failures take the store down. */
   async query<R extends QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {
     const pool = this.pool;
     if (this.stateValue !== 'up' || pool === undefined) throw this.unavailable();
+    this.admitRead();
     try {
       const result = await pool.query<R>(text, params);
       return result.rows;
@@ -162,6 +175,7 @@ export class Database {
   async transaction<T>(work: (client: ClientBase) => Promise<T>): Promise<T> {
     const pool = this.pool;
     if (this.stateValue !== 'up' || pool === undefined) throw this.unavailable();
+    this.admitRead();
     let client;
     try {
       client = await pool.connect();

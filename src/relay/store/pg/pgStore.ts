@@ -36,6 +36,8 @@ export interface PgStoreOptions {
   presenceTtlMs?: number;
   /** Read connections (default 4). */
   readers?: number;
+  /** Reads waiting for a read connection at most (default 2 000; more get StoreBusyError). */
+  maxWaitingReads?: number;
   backoffMinMs?: number;
   backoffMaxMs?: number;
   connectTimeoutMs?: number;
@@ -73,6 +75,7 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
       url: options.url,
       channels: [MESSAGE_CHANNEL, PRESENCE_CHANNEL],
       readers: options.readers,
+      maxWaitingReads: options.maxWaitingReads,
       backoffMinMs: options.backoffMinMs,
       backoffMaxMs: options.backoffMaxMs,
       connectTimeoutMs: options.connectTimeoutMs,
