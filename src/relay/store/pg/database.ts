@@ -20,6 +20,12 @@ export interface DatabaseOptions {
   channels: string[];
   /** Read connections at most (default 4). */
   readers?: number;
+  /**
+   * Writer connections (default 2): group commits in flight at once. A second transaction is
+   * prepared and sent while the first waits for its WAL flush (on the same room it then waits
+   * for the room's lock inside the database, without another round trip to the relay).
+   */
+  writers?: number;
   /** Reads waiting for a read connection at most (default 2 000); more get StoreBusyError. */
   maxWaitingReads?: number;
   /** First and longest wait between reconnect attempts (defaults 100 ms and 5 s). */
@@ -90,7 +96,7 @@ function describe(err: unknown): string {
 
 export class Database {
   private stateValue: DatabaseState = 'new';
-  private writerClient: Client | undefined;
+  private writerClients: Client[] = [];
   private listenerClient: Client | undefined;
   private pool: Pool | undefined;
   private reconnecting: Promise<void> | undefined;
@@ -137,11 +143,20 @@ export class Database {
     this.notificationListeners.push(listener);
   }
 
-  /** The writer connection; throws StoreUnavailableError unless the store is up. */
-  writer(): Client {
-    const client = this.writerClient;
+  /** Writer connection `i`; throws StoreUnavailableError unless the store is up. */
+  writer(i: number): Client {
+    const client = this.writerClients[i];
     if (this.stateValue !== 'up' || client === undefined) throw this.unavailable();
     return client;
+  }
+
+  /** How many writer connections there are (each carries one group commit at a time). */
+  get writers(): number {
+    return this.options.writers ?? 2;
+  }
+
+  private owns(client: Client): boolean {
+    return this.writerClients.includes(client) || this.listenerClient === client;
   }
 
   /**
@@ -281,9 +296,12 @@ export class Database {
   /** Writer first (one attempt), then the listener; the pool connects on demand. */
   private async connectAll(prepare: (client: ClientBase) => Promise<void>): Promise<void> {
     this.prepareFn = prepare;
-    const writer = await this.connectClient();
-    this.writerClient = writer;
-    await prepare(writer);
+    // The first writer alone checks the server and migrates; then the others connect, one at a
+    // time (a reconnect never opens more than one connection at once).
+    const first = await this.connectClient();
+    this.writerClients = [first];
+    await prepare(first);
+    for (let i = 1; i < this.writers; i++) this.writerClients.push(await this.connectClient());
     const listener = await this.connectClient();
     this.listenerClient = listener;
     listener.on('notification', (n) => {
@@ -306,10 +324,10 @@ export class Database {
     // Without a listener, an error on an idle connection would crash the process.
     // A late error of a connection already replaced must not take the new ones down.
     client.on('error', (err) => {
-      if (this.writerClient === client || this.listenerClient === client) this.fail(err);
+      if (this.owns(client)) this.fail(err);
     });
     client.on('end', () => {
-      if (this.writerClient === client || this.listenerClient === client) this.fail(new Error('connection ended'));
+      if (this.owns(client)) this.fail(new Error('connection ended'));
     });
     this.connectAttempts++;
     try {
@@ -327,9 +345,9 @@ export class Database {
 
   /** Ends every connection (errors ignored: they are usually dead already). */
   private async teardown(): Promise<void> {
-    const clients = [this.writerClient, this.listenerClient];
+    const clients = [...this.writerClients, this.listenerClient];
     const pool = this.pool;
-    this.writerClient = undefined;
+    this.writerClients = [];
     this.listenerClient = undefined;
     this.pool = undefined;
     const ends: Array<Promise<unknown>> = [];

@@ -1,24 +1,22 @@
 // Appends and their group commit on PostgreSQL (issue 9 "Durability"). Appends that arrive
 // while a transaction is in flight wait in a bounded queue and go together into the next one:
-// one COMMIT (one WAL flush) for many messages. One transaction, on the writer connection:
-//
-//   BEGIN
-//   SELECT ... FROM smc_rooms WHERE room = ANY($rooms) ORDER BY room FOR UPDATE
-//       -- the rooms' rows, locked in one global order (no deadlock between relays); a relay
-//       -- appending to the same room waits here until this transaction ends
-//   SELECT ... FROM smc_messages JOIN unnest($rooms, $ids)      -- ids already stored: dedup
-//   WITH ins AS (INSERT INTO smc_messages ... ON CONFLICT DO NOTHING RETURNING 1),
-//        upd AS (UPDATE smc_rooms SET head = head + n, last_ts = ... RETURNING 1) ...
-//   COMMIT
-//   NOTIFY (room, head) per room, after the commit: a doorbell for the other relays.
-//
+// one COMMIT (one WAL flush) for many messages. A transaction is one call, in autocommit, on the
+// writer connection, of the function smc_append (schema.ts), which:
+//   1. creates the rooms' rows that do not exist yet (in room order);
+//   2. locks the rooms' rows FOR UPDATE in room order (one global order: relays never deadlock;
+//      a relay appending to the same room waits until this transaction ends);
+//   3. in a fresh snapshot, looks up every (room, id) already stored: dedup across relays (§1.5);
+//   4. `UPDATE smc_rooms SET head = head + n ... RETURNING` and inserts the new rows with
+//      seqs head+1..head+n (INSERT ... ON CONFLICT DO NOTHING: should a row conflict after all,
+//      the function raises a serialization failure, nothing is kept and the batch is retried,
+//      its dedup read then finding the original);
+//   5. commits (synchronous_commit on: the WAL is flushed before the answer comes back).
 // Seqs are allocated under the room's lock and in the transaction that inserts the messages,
-// so a rollback (of any cause) takes the allocation back too: no gap (PROTOCOL.md §1.4). The
-// dedup read runs after the lock, so it sees every copy another relay committed before it; the
-// ON CONFLICT clause is a second line: should a row conflict anyway, nothing is kept, the
-// transaction rolls back and the batch is tried again (its dedup read then finds the original).
-// ts = max(the database's clock, the room's previous ts): one clock for every relay of the
-// cluster, and never backwards within a room.
+// so a rollback (of any cause, a failed COMMIT included) takes the allocation back: no gap
+// (PROTOCOL.md §1.4). ts = max(the database's clock, the room's previous ts): one clock for
+// every relay of the cluster, never backwards within a room. One round trip per batch: on a
+// loaded machine each round trip costs a wake-up of the relay and of the backend.
+// After the commit, a NOTIFY (room, head) per room: the doorbell for the other relays.
 import type { Client } from 'pg';
 import type { Database } from './database';
 import { isConnectionError } from './database';
@@ -73,8 +71,6 @@ const MAX_ATTEMPTS = 4;
 /** SQLSTATEs after which the same transaction may simply be tried again. */
 const RETRYABLE = new Set(['40001', '40P01']);
 
-class RetryBatch extends Error {}
-
 export interface CommitStats {
   commits: number;
   appended: number;
@@ -88,14 +84,13 @@ export class GroupCommit<Origin> {
   private queue: Array<Pending<Origin>> = [];
   private queuedBytes = 0;
   private readonly pending = new Map<string, Pending<Origin>>();
-  private committing = false;
+  /** Writer connections carrying a batch now. */
+  private busyWriters: number[] = [];
   private scheduled = false;
+  /** The NOTIFY of the last commit on each writer, sent after its acks. */
+  private doorbells: Array<Promise<void>> = [];
   private closed = false;
-  /** The NOTIFY of the last commit, sent after its acks. */
-  private doorbell: Promise<void> = Promise.resolve();
   private idleWaiters: Array<() => void> = [];
-  /** Rooms known to have their row in smc_rooms (rows are never deleted). */
-  private readonly knownRooms = new Set<string>();
   readonly stats: CommitStats = { commits: 0, appended: 0, duplicates: 0, retries: 0, rejectedBusy: 0, rejectedUnavailable: 0 };
 
   constructor(
@@ -149,19 +144,24 @@ export class GroupCommit<Origin> {
     return this.pending.size;
   }
 
+  private get committing(): boolean {
+    return this.busyWriters.length > 0;
+  }
+
   private schedule(): void {
-    if (this.committing || this.scheduled) return;
+    if (this.scheduled || this.busyWriters.length >= this.db.writers) return;
     this.scheduled = true;
     // setImmediate, not a microtask: every append of this turn of the event loop (all frames of
     // one socket read) joins the same transaction.
-    setImmediate(() => void this.run());
+    setImmediate(() => this.run());
   }
 
-  private async run(): Promise<void> {
+  private run(): void {
     this.scheduled = false;
-    if (this.committing) return;
-    this.committing = true;
-    while (this.queue.length > 0) {
+    // One batch per free writer connection; each takes what has arrived by the time it starts.
+    while (this.queue.length > 0 && this.busyWriters.length < this.db.writers) {
+      let writer = 0;
+      while (this.busyWriters.includes(writer)) writer++;
       let take = 0;
       let bytes = 0;
       while (take < this.queue.length && take < this.options.maxBatch && (take === 0 || bytes + (this.queue[take] as Pending<Origin>).bytes <= this.options.maxBatchBytes)) {
@@ -170,151 +170,77 @@ export class GroupCommit<Origin> {
       }
       const batch = this.queue.splice(0, take);
       this.queuedBytes -= bytes;
-      try {
-        await this.commitBatch(batch);
-      } catch (err) {
-        this.failBatch(batch, err);
-      }
+      this.busyWriters.push(writer);
+      void this.commitBatch(writer, batch).catch((err: unknown) => this.failBatch(batch, err)).finally(() => {
+        this.busyWriters.splice(this.busyWriters.indexOf(writer), 1);
+        if (this.queue.length > 0) this.schedule();
+        else this.notifyIdle();
+      });
     }
-    this.committing = false;
-    this.notifyIdle();
   }
 
-  private async commitBatch(batch: Array<Pending<Origin>>): Promise<void> {
-    // The previous batch's doorbell goes first on the writer connection (one query at a time).
-    await this.doorbell;
-    const client = this.db.writer();
-    const rooms = [...new Set(batch.map((p) => p.room))].sort();
-    const missing = rooms.filter((r) => !this.knownRooms.has(r));
-    if (missing.length > 0) {
-      // Outside the transaction: creating a room row takes no lock the appends need, and the
-      // row is kept even if the batch then fails (an empty room, head 0, is harmless).
-      await this.run1(client, {
-        name: 'smc_rooms_create',
-        text: 'INSERT INTO smc_rooms (room) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING',
-        values: [missing],
-      });
-      for (const r of missing) this.knownRooms.add(r);
-    }
+  private async commitBatch(writer: number, batch: Array<Pending<Origin>>): Promise<void> {
+    // The previous batch's doorbell goes first on this writer connection (one query at a time).
+    await this.doorbells[writer];
+    const client = this.db.writer(writer);
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.transaction(client, batch, rooms);
+        await this.transaction(client, writer, batch);
         return;
       } catch (err) {
-        const retry = err instanceof RetryBatch || RETRYABLE.has(String((err as { code?: unknown }).code));
-        if (!retry || attempt >= MAX_ATTEMPTS) throw err;
+        if (!RETRYABLE.has(String((err as { code?: unknown }).code)) || attempt >= MAX_ATTEMPTS) throw err;
         this.stats.retries++;
         this.options.log('pg.batch_retry', { attempt, reason: err instanceof Error ? err.message : String(err) });
       }
     }
   }
 
-  private async run1(client: Client, query: { name: string; text: string; values: unknown[] }): Promise<Array<Record<string, unknown>>> {
-    return (await client.query<Record<string, unknown>>(query)).rows;
-  }
-
-  private async transaction(client: Client, batch: Array<Pending<Origin>>, rooms: string[]): Promise<void> {
-    await client.query('BEGIN');
-    let open = true;
-    try {
-      const locked = await this.run1(client, {
-        name: 'smc_rooms_lock',
-        text: `SELECT room, head, last_ts, floor(extract(epoch FROM clock_timestamp()) * 1000)::int8 AS now
-               FROM smc_rooms WHERE room = ANY($1::text[]) ORDER BY room FOR UPDATE`,
-        values: [rooms],
-      });
-      const state = new Map<string, { head: number; ts: number; n: number }>();
-      for (const row of locked) {
-        const now = Number(row.now);
-        state.set(String(row.room), { head: Number(row.head), ts: Math.max(now, Number(row.last_ts)), n: 0 });
+  private async transaction(client: Client, writer: number, batch: Array<Pending<Origin>>): Promise<void> {
+    // One statement in autocommit: its implicit transaction commits (WAL flushed, with
+    // synchronous_commit on) before the answer comes back. A failure anywhere, COMMIT
+    // included, rolls all of it back, the seq allocation too.
+    const result = await client.query<{ ord: number; seq: string; ts: string; duplicate: boolean }>({
+      name: 'smc_append',
+      text: 'SELECT ord, seq, ts, duplicate FROM smc_append($1::text[], $2::text[], $3::text[])',
+      values: [batch.map((p) => p.room), batch.map((p) => p.id), batch.map((p) => p.body)],
+    });
+    const placed: Array<{ seq: number; ts: number; duplicate: boolean } | undefined> = new Array(batch.length);
+    for (const row of result.rows) placed[row.ord - 1] = { seq: Number(row.seq), ts: Number(row.ts), duplicate: row.duplicate };
+    const fresh: Array<CommittedMessage<Origin>> = [];
+    const heads = new Map<string, number>();
+    batch.forEach((p, i) => {
+      const at = placed[i];
+      if (at === undefined || at.duplicate) return;
+      fresh.push({ room: p.room, seq: at.seq, ts: at.ts, id: p.id, body: p.body, origin: p.origin });
+      if (at.seq > (heads.get(p.room) ?? 0)) heads.set(p.room, at.seq);
+    });
+    this.stats.commits++;
+    this.stats.appended += fresh.length;
+    this.stats.duplicates += batch.length - fresh.length;
+    // Durable. Publish to the feed (in seq order per room), then answer.
+    if (fresh.length > 0) {
+      fresh.sort((a, b) => (a.room === b.room ? a.seq - b.seq : a.room < b.room ? -1 : 1));
+      this.committed(fresh, heads);
+    }
+    batch.forEach((p, i) => {
+      this.pending.delete(p.key);
+      const at = placed[i];
+      if (at === undefined) {
+        // Cannot happen (smc_append raises unless every message is placed); never ack blindly.
+        for (const w of p.waiters) w.reject(new StoreWriteError('the database did not place the message', 'EPLACE'));
+        return;
       }
-      if (state.size !== rooms.length) {
-        // A room row vanished (an operator deleted it): create it again and retry.
-        for (const r of rooms) if (!state.has(r)) this.knownRooms.delete(r);
-        throw new StoreWriteError('a room row is missing', 'EMISSINGROOM');
-      }
-      const found = await this.run1(client, {
-        name: 'smc_messages_dedup',
-        text: `SELECT m.room, m.id, m.seq, m.ts FROM smc_messages m
-               JOIN unnest($1::text[], $2::text[]) AS b(room, id) ON m.room = b.room AND m.id = b.id`,
-        values: [batch.map((p) => p.room), batch.map((p) => p.id)],
-      });
-      const stored = new Map<string, { seq: number; ts: number }>();
-      for (const row of found) stored.set(String(row.room) + '\u0000' + String(row.id), { seq: Number(row.seq), ts: Number(row.ts) });
-      const fresh: Array<{ p: Pending<Origin>; seq: number; ts: number }> = [];
-      for (const p of batch) {
-        if (stored.has(p.key)) continue;
-        const s = state.get(p.room) as { head: number; ts: number; n: number };
-        s.n++;
-        fresh.push({ p, seq: s.head + s.n, ts: s.ts });
-      }
-      if (fresh.length > 0) {
-        const changed = [...state.entries()].filter(([, s]) => s.n > 0);
-        const rows = await this.run1(client, {
-          name: 'smc_messages_write',
-          text: `WITH ins AS (
-                   INSERT INTO smc_messages (room, seq, ts, id, body)
-                   SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[])
-                   ON CONFLICT DO NOTHING RETURNING 1
-                 ), upd AS (
-                   UPDATE smc_rooms r SET head = r.head + v.n, last_ts = v.ts
-                   FROM unnest($6::text[], $7::int8[], $8::int8[], $9::int8[]) AS v(room, n, ts, head)
-                   WHERE r.room = v.room AND r.head + v.n = v.head
-                   RETURNING 1
-                 )
-                 SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM upd)::int AS updated`,
-          values: [
-            fresh.map((f) => f.p.room), fresh.map((f) => f.seq), fresh.map((f) => f.ts), fresh.map((f) => f.p.id), fresh.map((f) => f.p.body),
-            changed.map(([r]) => r), changed.map(([, s]) => s.n), changed.map(([, s]) => s.ts), changed.map(([, s]) => s.head + s.n),
-          ],
-        });
-        const counts = rows[0] ?? {};
-        if (Number(counts.inserted) !== fresh.length || Number(counts.updated) !== changed.length) {
-          // A conflicting row appeared (a copy stored meanwhile) or a head moved: keep nothing.
-          throw new RetryBatch(`conflict: ${String(counts.inserted)}/${fresh.length} inserted, ${String(counts.updated)}/${changed.length} rooms updated`);
-        }
-      }
-      open = false;
-      await client.query('COMMIT');
-      this.stats.commits++;
-      this.stats.appended += fresh.length;
-      this.stats.duplicates += batch.length - fresh.length;
-      // Durable. Publish to the feed (in seq order per room, as allocated), then answer.
-      const heads = new Map<string, number>();
-      for (const [r, s] of state) if (s.n > 0) heads.set(r, s.head + s.n);
-      if (fresh.length > 0) {
-        this.committed(fresh.map((f) => ({ room: f.p.room, seq: f.seq, ts: f.ts, id: f.p.id, body: f.p.body, origin: f.p.origin })), heads);
-      }
-      const placed = new Map(fresh.map((f) => [f.p, f]));
-      for (const p of batch) {
-        this.pending.delete(p.key);
-        const original = stored.get(p.key);
-        const mine = placed.get(p);
-        p.waiters.forEach((w, i) => {
-          if (original !== undefined) w.resolve({ seq: original.seq, ts: original.ts, duplicate: true });
-          else if (mine !== undefined) w.resolve({ seq: mine.seq, ts: mine.ts, duplicate: i > 0 });
-        });
-      }
-      if (heads.size > 0) {
-        // The doorbell, after the commit: a NOTIFY inside the transaction would take
-        // PostgreSQL's global notify lock across our WAL flush and serialise every relay's
-        // commits. A doorbell lost here (a crash right now) is made up by the feed's poll.
-        this.doorbell = client.query({
-          name: 'smc_messages_notify',
-          text: `SELECT pg_notify('${MESSAGE_CHANNEL}', r || ' ' || h) FROM unnest($1::text[], $2::int8[]) AS t(r, h)`,
-          values: [[...heads.keys()], [...heads.values()]],
-        }).then(() => undefined, () => undefined);
-      }
-    } catch (err) {
-      if (open && !isConnectionError(err)) {
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackErr) {
-          this.db.fail(rollbackErr);
-          throw new StoreUnavailableError('the database connection was lost; the message was not stored');
-        }
-      }
-      throw err;
+      // The first waiter is the original append; later ones are duplicates of it (§1.5).
+      p.waiters.forEach((w, k) => w.resolve({ seq: at.seq, ts: at.ts, duplicate: at.duplicate || k > 0 }));
+    });
+    if (heads.size > 0) {
+      // The doorbell, after the commit and in a transaction of its own that does not wait for
+      // the disk: a NOTIFY inside the append's transaction would hold PostgreSQL's global
+      // notify lock across our WAL flush and serialise every relay's commits. A doorbell lost
+      // (a crash right now) is made up by the feed's poll. Rooms and ids are [A-Za-z0-9_-]
+      // (checked in append), seqs integers: safe to inline in this one simple query.
+      const calls = [...heads].map(([r, h]) => `pg_notify('${MESSAGE_CHANNEL}', '${r} ${h}')`).join(', ');
+      this.doorbells[writer] = client.query(`BEGIN; SET LOCAL synchronous_commit TO off; SELECT ${calls}; COMMIT`).then(() => undefined, () => undefined);
     }
   }
 

@@ -36,6 +36,8 @@ export interface PgStoreOptions {
   presenceTtlMs?: number;
   /** Read connections (default 4). */
   readers?: number;
+  /** Writer connections: group commits in flight at once (default 2). */
+  writers?: number;
   /** Reads waiting for a read connection at most (default 2 000; more get StoreBusyError). */
   maxWaitingReads?: number;
   backoffMinMs?: number;
@@ -75,6 +77,7 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
       url: options.url,
       channels: [MESSAGE_CHANNEL, PRESENCE_CHANNEL],
       readers: options.readers,
+      writers: options.writers,
       maxWaitingReads: options.maxWaitingReads,
       backoffMinMs: options.backoffMinMs,
       backoffMaxMs: options.backoffMaxMs,

@@ -54,6 +54,62 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (room, instance, sid)
       );
       CREATE INDEX smc_presence_instance ON smc_presence (instance);
+
+      -- One group commit: stores a batch of messages (distinct (room, id) pairs) and returns,
+      -- for each by its position (ord), its seq and ts and whether it was stored before. Called
+      -- as one statement in autocommit, so one round trip carries BEGIN, the work and COMMIT.
+      -- Each statement of a plpgsql function takes a fresh snapshot (READ COMMITTED): the dedup
+      -- read after the room locks sees every copy committed by a relay we waited for.
+      CREATE FUNCTION smc_append(p_rooms text[], p_ids text[], p_bodies text[])
+      RETURNS TABLE (ord integer, seq bigint, ts bigint, duplicate boolean)
+      LANGUAGE plpgsql AS $fn$
+      #variable_conflict use_column
+      DECLARE
+        v_now   bigint;
+        v_count integer;
+      BEGIN
+        -- New rooms, in one order (two relays creating the same rooms wait, never deadlock).
+        INSERT INTO smc_rooms (room) SELECT DISTINCT r FROM unnest(p_rooms) AS r ORDER BY 1 ON CONFLICT DO NOTHING;
+        -- The rooms' rows, locked in one order: seqs of a room are allocated by one
+        -- transaction at a time, and the lock is held until COMMIT.
+        PERFORM 1 FROM smc_rooms WHERE room = ANY(p_rooms) ORDER BY room FOR UPDATE;
+        v_now := floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+        RETURN QUERY
+        WITH b AS (
+          SELECT t.o::integer AS ord, t.r AS room, t.i AS id, t.bd AS body
+          FROM unnest(p_rooms, p_ids, p_bodies) WITH ORDINALITY AS t(r, i, bd, o)
+        ), dup AS (
+          -- one (room, id) index lookup per message
+          SELECT b.ord, m.seq, m.ts FROM b CROSS JOIN LATERAL (
+            SELECT x.seq, x.ts FROM smc_messages x WHERE x.room = b.room AND x.id = b.id
+          ) AS m
+        ), fresh AS (
+          SELECT b.*, row_number() OVER (PARTITION BY b.room ORDER BY b.ord) AS k
+          FROM b WHERE NOT EXISTS (SELECT 1 FROM dup WHERE dup.ord = b.ord)
+        ), counts AS (
+          SELECT fresh.room, count(*) AS n FROM fresh GROUP BY fresh.room
+        ), upd AS (
+          -- ts never goes back within a room: max(now, the previous message's ts)
+          UPDATE smc_rooms r SET head = r.head + c.n, last_ts = GREATEST(r.last_ts, v_now)
+          FROM counts c WHERE r.room = c.room
+          RETURNING r.room, r.head - c.n AS base, r.last_ts AS ts
+        ), ins AS (
+          INSERT INTO smc_messages (room, seq, ts, id, body)
+          SELECT f.room, u.base + f.k, u.ts, f.id, f.body FROM fresh f JOIN upd u ON u.room = f.room
+          ON CONFLICT DO NOTHING
+          RETURNING smc_messages.room, smc_messages.seq, smc_messages.ts, smc_messages.id
+        )
+        SELECT dup.ord, dup.seq, dup.ts, true FROM dup
+        UNION ALL
+        SELECT b.ord, ins.seq, ins.ts, false FROM ins JOIN b ON b.room = ins.room AND b.id = ins.id;
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+        IF v_count <> coalesce(array_length(p_ids, 1), 0) THEN
+          -- A row conflicted after all (a copy stored meanwhile): keep nothing, retry the batch.
+          RAISE EXCEPTION 'smc_append: % of % messages placed', v_count, array_length(p_ids, 1)
+            USING ERRCODE = '40001';
+        END IF;
+      END
+      $fn$;
     `,
   },
 ];
