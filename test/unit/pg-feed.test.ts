@@ -101,6 +101,25 @@ describe('PostgreSQL store feed', function () {
     }
   });
 
+  it('shrugs off bogus doorbells: malformed, unknown rooms, seqs that do not exist', async () => {
+    const a = await open();
+    const b = await open({ pollMs: 200 });
+    const rec = new Recorder(b);
+    const room = key();
+    await b.watch(room);
+    await a.append(room, key(), 'one');
+    await waitFor('seq 1', () => (rec.seqs(room).length === 1 ? true : undefined));
+    // Anyone with access to the database can NOTIFY; the feed must stay exact.
+    for (const payload of ['garbage', '', `${room} x`, `${room} 1e400`, `${room} 9007199254740991`, `${key()} 5`, `${room} -3`]) {
+      await pg.sql("SELECT pg_notify('smc_messages', $1)", [payload], new URL(url).pathname.slice(1));
+    }
+    await a.append(room, key(), 'two');
+    await a.append(room, key(), 'three');
+    await waitFor('seqs 2 and 3', () => (rec.seqs(room).length === 3 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(rec.seqs(room), [1, 2, 3]);
+  });
+
   it('starts a late watch at the head: older messages are left to catch-up', async () => {
     const a = await open();
     const b = await open();

@@ -70,7 +70,10 @@ describe('PostgreSQL store', function () {
     await assert.rejects(store.append(room, 'has space', 'x'), (e: unknown) => e instanceof StoreWriteError && e.code === 'EINVAL');
     await assert.rejects(store.append(room, key(), ''), (e: unknown) => e instanceof StoreWriteError && /body/.test(e.message));
     await assert.rejects(store.append('', key(), 'x'), StoreWriteError);
-    assert.equal(await store.head(room), 0);
+    // A NUL in a body must not fail the group it would share with good messages.
+    const settled = await Promise.allSettled([store.append(room, key(), 'good'), store.append(room, key(), 'bad\u0000'), store.append(room, key(), 'good too')]);
+    assert.deepEqual(settled.map((s) => s.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.equal(await store.head(room), 2);
   });
 
   it('dedups an id on one relay, while pending and after commit', async () => {

@@ -122,6 +122,9 @@ export class GroupCommit<Origin> {
       if (bytes === 0 || bytes > this.options.maxBodyBytes) {
         return reject(new StoreWriteError(`body must be 1-${this.options.maxBodyBytes} bytes, got ${bytes}`, 'EINVAL'));
       }
+      // PostgreSQL text cannot hold NUL: such a body would fail its whole group, the other
+      // senders' messages with it. Refused here, alone (the relay only passes b64u, §1.2).
+      if (body.includes('\u0000')) return reject(new StoreWriteError('body contains a NUL character', 'EINVAL'));
       if (this.queue.length >= this.options.maxQueued || this.queuedBytes + bytes > this.options.maxQueuedBytes) {
         this.stats.rejectedBusy++;
         return reject(new StoreBusyError(`more than ${this.options.maxQueued} messages (or ${this.options.maxQueuedBytes} bytes) are waiting for the database`));
