@@ -9,6 +9,7 @@ import { KnownKeys, MemoryStateStore, nameKey } from '../../src/core/keys/index'
 import { displayNameProblem, namesLookAlike } from '../../src/core/keys/displayName';
 import { RelayClient } from '../../src/core/client/index';
 import { createTcpTransport } from '../../src/node/tcpTransport';
+import { displayName } from '../../webview/text';
 
 /** The look-alikes of "alice" the security review found passing as new people, and more. */
 const LOOK_ALIKES: [string, string][] = [
@@ -99,5 +100,17 @@ describe('display names that cannot be sent under', () => {
     const client = new RelayClient({ ...base, displayName: 'alice' });
     assert.throws(() => client.setDisplayName('alice\u200B'), /invisible|bidi/i);
     assert.equal(client.name, 'alice');
+  });
+});
+
+describe('names as the panel shows them (webview/text.ts displayName)', () => {
+  for (const [name, shown] of [
+    ['alice\u200B', 'alice⟦U+200B⟧'], ['al\u00ADice', 'al⟦U+00AD⟧ice'], ['ali\u2060ce', 'ali⟦U+2060⟧ce'],
+    ['alice\u3164', 'alice⟦U+3164⟧'], ['\u202Eecila', '⟦U+202E⟧ecila'], ['alice\u{E0041}', 'alice⟦U+E0041⟧'],
+  ] as const) {
+    it(`shows ${JSON.stringify(name)} as ${shown}, never as "alice"`, () => assert.equal(displayName(name), shown));
+  }
+  it('leaves ordinary names alone', () => {
+    for (const n of ['alice', 'Zoë', '李小龙', 'Ann Lee']) assert.equal(displayName(n), n);
   });
 });
