@@ -23,8 +23,8 @@ type Table = Record<string, Record<string, string>>;
 
 /** One room's names: as first trusted (what is stored), and indexed by both comparison keys. */
 class RoomNames {
-  /** Name as trusted -> fingerprint, in the order trusted (a later trust wins on load). */
-  readonly names = new Map<string, string>();
+  /** Name as trusted -> fingerprint and its two keys, in the order trusted (a later trust wins on load). */
+  readonly names = new Map<string, { fingerprint: string; key: string; shape: string }>();
   private readonly byKey = new Map<string, string>();
   private readonly byShape = new Map<string, string>();
 
@@ -43,8 +43,9 @@ class RoomNames {
     const k = nameKey(name);
     const s = nameShapeKey(name);
     // A stored name this one looks like is replaced, so that a reload gives the same answer.
-    for (const n of [...this.names.keys()]) if (nameKey(n) === k || nameShapeKey(n) === s) this.names.delete(n);
-    this.names.set(name, fingerprint);
+    // The keys are kept with the names: no skeleton is recomputed here, however many names.
+    for (const [n, e] of [...this.names]) if (e.key === k || e.shape === s) this.names.delete(n);
+    this.names.set(name, { fingerprint, key: k, shape: s });
     this.byKey.set(k, fingerprint);
     this.byShape.set(s, fingerprint);
   }
@@ -157,7 +158,7 @@ export class KnownKeys {
 
   private toJSON(): Table {
     // fromEntries, not assignment: a key such as "__proto__" stays an ordinary property.
-    return Object.fromEntries([...this.rooms].map(([room, r]) => [room, Object.fromEntries(r.names)]));
+    return Object.fromEntries([...this.rooms].map(([room, r]) => [room, Object.fromEntries([...r.names].map(([n, e]) => [n, e.fingerprint]))]));
   }
 
   private verifiedJSON(): Record<string, string[]> {
