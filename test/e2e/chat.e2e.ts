@@ -449,7 +449,9 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
       assert.equal(await item.locator('.key-changed').count(), 1, `no "key changed" on ${id} under (a look-alike of) the own name`);
       assert.equal(await item.locator('.identity-verified').count(), 0);
     }
-    await frame.locator(`#messages .message[data-key="${lookId}"]`).scrollIntoViewIfNeeded();
+    const last = frame.locator(`#messages .message[data-key="${lookId}"]`);
+    await last.scrollIntoViewIfNeeded();
+    await last.waitFor({ state: 'visible', timeout: 30_000 });
     await wb.screenshot('own-name-impersonation');
   });
 
