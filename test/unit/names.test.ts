@@ -28,6 +28,10 @@ const LOOK_ALIKES: [string, string][] = [
   ['\u202Ealice', 'right-to-left override'],
   ['alice\u180E', 'Mongolian vowel separator'],
   ['𝖆𝖑𝖎𝖈𝖊', 'mathematical fraktur'],
+  ['alice\u2800', 'Braille pattern blank U+2800'],
+  ['alice\uE000', 'a private-use character'],
+  ['\u0251lice', 'Latin alpha'],
+  ['a1ice', 'digit one for l'],
 ];
 
 describe('look-alike names (TR39 skeleton after NFKC, default-ignorables removed)', () => {
@@ -85,6 +89,9 @@ describe('display names that cannot be sent under', () => {
     ['', 'empty'],
     ['x'.repeat(65), '65 characters'],
     ['\uD800ab', 'a lone surrogate'],
+    ['alice\u2800', 'Braille pattern blank'],
+    ['\u2800', 'Braille pattern blank alone'],
+    ['alice\uE000', 'a private-use character'],
   ];
   for (const [name, what] of refused) {
     it(`refuses ${what}`, () => assert.ok(displayNameProblem(name) !== undefined, JSON.stringify(name)));
@@ -107,6 +114,7 @@ describe('names as the panel shows them (webview/text.ts displayName)', () => {
   for (const [name, shown] of [
     ['alice\u200B', 'alice⟦U+200B⟧'], ['al\u00ADice', 'al⟦U+00AD⟧ice'], ['ali\u2060ce', 'ali⟦U+2060⟧ce'],
     ['alice\u3164', 'alice⟦U+3164⟧'], ['\u202Eecila', '⟦U+202E⟧ecila'], ['alice\u{E0041}', 'alice⟦U+E0041⟧'],
+    ['alice\u2800', 'alice⟦U+2800⟧'],
   ] as const) {
     it(`shows ${JSON.stringify(name)} as ${shown}, never as "alice"`, () => assert.equal(displayName(name), shown));
   }

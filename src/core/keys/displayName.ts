@@ -9,10 +9,15 @@ import { MAX_NAME_CHARS } from '../crypto/payload';
 // draw as nothing (U+200B, U+00AD, U+2060, U+3164, variation selectors, bidi controls, tags...).
 // V8 knows the property (ES2018 property escapes), in Node and in VS Code's Electron alike.
 const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
+// Drawn as nothing too, though not default-ignorable: U+2800 BRAILLE PATTERN BLANK (a visible
+// character by Unicode's rules that fonts draw empty), private-use and unassigned code points
+// (a font draws them as nothing, a box, or anything). Left out of the comparison like the
+// ignorables, and refused in a name one sends.
+const BLANK_LOOKING = /[\u2800\p{Co}\p{Cn}]/gu;
 // What may not be in a name one sends: controls (C0, C1), format characters (which include the
 // bidi controls U+202A-U+202E, U+2066-U+2069, U+200E/F, U+061C), line and paragraph separators,
-// lone surrogates, and every default-ignorable character.
-const FORBIDDEN_IN_NAME = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Bidi_Control}\p{Default_Ignorable_Code_Point}]/u;
+// lone surrogates, and every default-ignorable or blank-looking character.
+const FORBIDDEN_IN_NAME = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Bidi_Control}\p{Default_Ignorable_Code_Point}\u2800]/u;
 
 /**
  * Why `name` cannot be sent under (a sentence for the user), or undefined if it can: 1-64
@@ -37,7 +42,8 @@ function skeleton(s: string): string {
 
 /** The folded, ignorable-free NFKC form the two keys start from. */
 function fold(name: string): string {
-  return name.replace(DEFAULT_IGNORABLE, '').normalize('NFKC').replace(DEFAULT_IGNORABLE, '');
+  const strip = (s: string): string => s.replace(DEFAULT_IGNORABLE, '').replace(BLANK_LOOKING, '');
+  return strip(strip(name).normalize('NFKC'));
 }
 
 function tidy(s: string): string {
