@@ -79,9 +79,10 @@ export const MIGRATIONS: readonly Migration[] = [
           SELECT t.o::integer AS ord, t.r AS room, t.i AS id, t.bd AS body
           FROM unnest(p_rooms, p_ids, p_bodies) WITH ORDINALITY AS t(r, i, bd, o)
         ), dup AS (
-          -- one (room, id) index lookup per message
+          -- one (room, id) index lookup per message: LIMIT 1 keeps the planner from turning
+          -- this into a join that reads the whole table
           SELECT b.ord, m.seq, m.ts FROM b CROSS JOIN LATERAL (
-            SELECT x.seq, x.ts FROM smc_messages x WHERE x.room = b.room AND x.id = b.id
+            SELECT x.seq, x.ts FROM smc_messages x WHERE x.room = b.room AND x.id = b.id LIMIT 1
           ) AS m
         ), fresh AS (
           SELECT b.*, row_number() OVER (PARTITION BY b.room ORDER BY b.ord) AS k
@@ -110,6 +111,9 @@ export const MIGRATIONS: readonly Migration[] = [
         END IF;
       END
       $fn$;
+      -- Plan each call with the tables' current statistics: a plan cached while the tables were
+      -- empty (sequential scans) would be kept for the session's life as they grow.
+      ALTER FUNCTION smc_append(text[], text[], text[]) SET plan_cache_mode = force_custom_plan;
     `,
   },
 ];
