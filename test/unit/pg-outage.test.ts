@@ -1,4 +1,5 @@
-// PostgreSQL SIGKILLed mid-stream, then started again, under two relays (store instances)
+// A relay (a child process with its store) SIGKILLed mid-stream; and PostgreSQL SIGKILLed
+// mid-stream, then started again, under two relays (store instances)
 // appending to one room as fast as they can: every append that resolved is stored exactly once
 // with the seq it was given; seqs stay contiguous; what was refused meanwhile failed fast with
 // StoreUnavailableError (never acked); resending every id gives the original seqs; each relay's
@@ -7,6 +8,7 @@
 // stay a handful however many appends were refused.
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { PostgresServer } from '../helpers/postgres';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
@@ -25,7 +27,24 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T 
   }
 }
 
-describe('PostgreSQL store when PostgreSQL is SIGKILLed mid-stream', function () {
+/** Child mode (SMC_PG_RELAY_CHILD=url): a relay's store appending 64 at a time, printing each ack. */
+async function childRelay(url: string, room: string): Promise<void> {
+  const store = new PgStore({ url, retain: 100_000 });
+  await store.open();
+  process.stdout.write('ready\n');
+  const loop = async (): Promise<void> => {
+    for (;;) {
+      const id = key();
+      const r = await store.append(room, id, 'from the child');
+      process.stdout.write(`ack ${id} ${r.seq}\n`);
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, loop));
+}
+
+const childUrl = process.env.SMC_PG_RELAY_CHILD;
+if (childUrl !== undefined) void childRelay(childUrl, process.env.SMC_PG_RELAY_ROOM ?? '');
+else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stream', function () {
   this.timeout(120_000);
   let pg: PostgresServer;
   const stores: PgStore[] = [];
@@ -36,6 +55,64 @@ describe('PostgreSQL store when PostgreSQL is SIGKILLed mid-stream', function ()
   after(async () => {
     await Promise.all(stores.splice(0).map((s) => s.close()));
     await pg?.destroy();
+  });
+
+  it('a relay SIGKILLed mid-stream: what it acked is stored once, seqs stay contiguous, resends get the original seqs', async () => {
+    const url = await pg.createDatabase();
+    const other = new PgStore({ url, retain: 100_000, pollMs: 200 });
+    stores.push(other);
+    await other.open();
+    const room = key();
+    const feed: number[] = [];
+    other.on('message', (m) => {
+      if (m.room === room) feed.push(m.seq);
+    });
+    await other.watch(room);
+    const child = spawn(process.execPath, [__filename], {
+      env: { ...process.env, SMC_PG_RELAY_CHILD: url, SMC_PG_RELAY_ROOM: room },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const acked = new Map<string, number>();
+    let buffered = '';
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (d: string) => {
+      buffered += d;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        const [t, id, seq] = line.split(' ');
+        if (t === 'ack' && id !== undefined) acked.set(id, Number(seq));
+      }
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // Meanwhile this relay appends too, to the same room.
+    let running = true;
+    const mine = new Map<string, number>();
+    const loops = Array.from({ length: 16 }, async () => {
+      while (running) {
+        const id = key();
+        mine.set(id, (await other.append(room, id, 'from the survivor')).seq);
+      }
+    });
+    await waitFor('the child to ack a few hundred', () => (acked.size >= 300 ? true : undefined));
+    child.kill('SIGKILL');
+    await exited;
+    const ackedAtKill = new Map(acked);
+    await waitFor('the survivor to keep storing', () => (mine.size >= 300 ? true : undefined));
+    running = false;
+    await Promise.all(loops);
+    const head = await other.head(room);
+    const rows = await other.range(room, 0, 1e12, 1e6);
+    assert.deepEqual(rows.map((m) => m.seq), oneTo(head), 'contiguous, none twice');
+    const byId = new Map(rows.map((m) => [m.id, m.seq]));
+    for (const [id, seq] of ackedAtKill) assert.equal(byId.get(id), seq, 'what the dead relay acked is stored with that seq');
+    for (const [id, seq] of mine) assert.equal(byId.get(id), seq);
+    // Its clients reconnect to this relay and resend: the original seqs, nothing new stored.
+    const resent = await Promise.all([...ackedAtKill.keys()].map((id) => other.append(room, id, 'resent')));
+    [...ackedAtKill.values()].forEach((seq, i) => assert.deepEqual([resent[i]?.seq, resent[i]?.duplicate], [seq, true]));
+    assert.equal(await other.head(room), head);
+    await waitFor('the survivor\'s feed to reach the head', () => ((feed.at(-1) ?? 0) >= head ? true : undefined));
+    assert.deepEqual(feed, oneTo(head), 'the survivor\'s feed: every seq once, in order, the dead relay\'s included');
   });
 
   it('loses no acked message, doubles none, and reconnects without a connection storm', async () => {
