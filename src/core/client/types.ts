@@ -46,6 +46,16 @@ export interface KnownKeysLike {
   trust(room: string, name: string, fingerprint: string): unknown;
 }
 
+/**
+ * Where a client keeps, per room, what it needs to recognise every id it has shown, across
+ * restarts (issue 7 §2.1, PROTOCOL.md §2.8): one opaque record per room (ShownWindow's), saved
+ * batched with lastSeq. src/core/keys ShownIdsState keeps it in a StateStore.
+ */
+export interface ShownIdsStore {
+  load(room: string): unknown;
+  save(room: string, record: unknown): unknown;
+}
+
 /** A debug log sink. Receives event names and non-secret fields only. */
 export type ClientLog = (event: string, fields?: Record<string, unknown>) => void;
 
@@ -69,6 +79,8 @@ export interface RelayClientOptions {
    * Batched: at most once per `lastSeqFlushMs` per room, and on synced/leave/disconnect.
    */
   saveLastSeq?: (room: string, seq: number) => void;
+  /** Keeps the ids shown per room across restarts (§2.8); without it they live in memory only. */
+  shownIds?: ShownIdsStore;
   /** Timing and sizing knobs; the defaults follow PROTOCOL.md. Tests shorten them. */
   tuning?: Partial<ClientTuning>;
   /**
