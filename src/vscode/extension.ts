@@ -6,7 +6,7 @@ import { RelayClient } from '../core/client';
 import { WorkerSignatureVerifier } from '../node/verifyPool';
 import { createTcpTransport } from '../node/tcpTransport';
 import { fingerprint } from '../core/crypto';
-import { KeyStore, KnownKeys, RoomList, type SecretStore, type StateStore } from '../core/keys';
+import { KeyStore, KnownKeys, RoomList, ShownIdsState, type SecretStore, type StateStore } from '../core/keys';
 import { SMC_VERSION } from '../cli/version';
 import { ChatPanelManager, CHAT_VIEW_TYPE, webviewOptions } from './chatPanel';
 import { ChatSession } from './chatSession';
@@ -64,6 +64,7 @@ class Extension extends Disposable {
     const logs = this._register(new Logs());
     const state = stateStore(context.globalState);
     const knownKeys = new KnownKeys(state);
+    const shownIds = new ShownIdsState(state);
     this.session = new ChatSession({
       keys: new KeyStore(secretStore(context.secrets)),
       rooms: new RoomList(state),
@@ -72,7 +73,11 @@ class Extension extends Disposable {
       settings: () => readSettings(),
       fingerprint,
       log: logs.log,
-      createClient: (p) => new RelayClient({ ...p, agent: `smc-vscode/${SMC_VERSION}`, transport: createTcpTransport, verifier: new WorkerSignatureVerifier() }),
+      // The ids shown per room persist in globalState, so that a relay cannot replay an earlier
+      // message under a new seq after a restart (issue 7 §2.1).
+      createClient: (p) => new RelayClient({
+        ...p, agent: `smc-vscode/${SMC_VERSION}`, transport: createTcpTransport, verifier: new WorkerSignatureVerifier(), shownIds,
+      }),
     });
     this._register(toDisposable(() => void this.session.dispose()));
     this.status = this._register(new StatusBar(this.session));

@@ -22,13 +22,13 @@ export class ReplayProxy {
   private constructor(private readonly server: Server, readonly port: number) {}
 
   static async start(relayPort: number, relayHost = '127.0.0.1'): Promise<ReplayProxy> {
-    let proxy: ReplayProxy | undefined;
-    const server = createServer((client) => proxy?.onClient(client, relayHost, relayPort));
+    const holder: { proxy?: ReplayProxy } = {};
+    const server = createServer((client) => holder.proxy?.onClient(client, relayHost, relayPort));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const addr = server.address();
     if (addr === null || typeof addr === 'string') throw new Error('proxy has no port');
-    proxy = new ReplayProxy(server, addr.port);
-    return proxy;
+    holder.proxy = new ReplayProxy(server, addr.port);
+    return holder.proxy;
   }
 
   /** From now on, after each `synced` the relay sends, `fn` says what to inject. */

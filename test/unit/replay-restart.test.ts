@@ -111,11 +111,14 @@ describe('replays across restarts (issue 7 §2.1)', function () {
 
       const bobId = generateIdentity();
       let saved = 0;
-      const bob1 = peer(proxy.port, 'bob', { shownIds: new ShownIdsState(new FileStateStore(join(dir, 'bob'))), saveLastSeq: (_r, s) => (saved = s) }, bobId);
+      const state1 = new FileStateStore(join(dir, 'bob'));
+      const bob1 = peer(proxy.port, 'bob', { shownIds: new ShownIdsState(state1), saveLastSeq: (_r, s) => (saved = s) }, bobId);
       await bob1.joinAndSync(key);
       assert.deepEqual(bob1.texts(), ['deploy approved', 'second']);
       const original = proxy.msgById(bob1.messages[0]!.id)!;
       await bob1.client.disconnect();
+      // Resolves once a write started after it is done, i.e. with everything saved before it.
+      await state1.update('test.flushed', true);
 
       // The restart: a new process would read the same state.json.
       // A fresh join loads only the newest message: the older one is not in this run's history.

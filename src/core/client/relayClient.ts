@@ -15,6 +15,7 @@ import { Backoff } from './backoff';
 import { TypedEmitter } from './emitter';
 import { Outbox, type OutboxEntry } from './outbox';
 import { RecentIds } from './recentIds';
+import { ShownWindow } from './shownWindow';
 import { SeqTracker } from './seqTracker';
 import { relayErrorMessage } from './relayErrors';
 import {
@@ -36,6 +37,7 @@ export const DEFAULT_TUNING: ClientTuning = {
   historyLimit: LIMITS.maxLimit,
   initialHistory: LIMITS.defaultLimit,
   dedupIds: 20_000,
+  shownIds: LIMITS.retain,
   typingIntervalMs: 3_000,
   lastSeqFlushMs: 1_000,
 };
@@ -94,6 +96,8 @@ interface RoomState {
   seqs: SeqTracker;
   savedSeq: number;
   seen: RecentIds;
+  /** Ids shown in this and earlier runs, with their seqs, kept across restarts (§2.8, issue 7 §2.1). */
+  shown: ShownWindow;
   joined: boolean;
   sync?: SyncState;
   head: number;
@@ -244,7 +248,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const last = opts.lastSeq ?? 0;
     const rs: RoomState = {
       room: cipher.room, name: opts.name, cipher, seqs: new SeqTracker(last), savedSeq: last,
-      seen: new RecentIds(this.tuning.dedupIds), joined: false, head: 0, oldest: Number.POSITIVE_INFINITY,
+      seen: new RecentIds(this.tuning.dedupIds), shown: this.loadShown(cipher.room), joined: false, head: 0, oldest: Number.POSITIVE_INFINITY,
       more: false, lastTypingAt: 0, gapFilling: false,
     };
     this.rooms.set(rs.room, rs);
@@ -653,6 +657,19 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       this.log('duplicate', { room: rs.room, seq: m.seq, id: m.id });
       return;
     }
+    // §2.8 across restarts (issue 7 §2.1): an id shown in an earlier run may come again only as
+    // the history it was (same seq, e.g. the extension's fresh join after a restart); under any
+    // other seq, or live, it is a replay. An unknown id at or below the highest seq shown is old.
+    const before = rs.shown.seqOf(m.id);
+    if (before !== undefined) {
+      if (!m.history || m.seq !== before) {
+        this.log('replay', { room: rs.room, seq: m.seq, id: m.id, shownAs: before });
+        return;
+      }
+    } else if (m.seq !== undefined && m.seq <= rs.shown.top) {
+      m.history = true;
+    }
+    if (m.seq !== undefined) rs.shown.record(m.id, m.seq);
     const known = this.knownKeys.check(rs.room, m.name, m.fingerprint);
     if (known === 'new') this.trust(rs.room, m.name, m.fingerprint);
     m.keyChanged = known === 'changed';
@@ -888,6 +905,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const rs = this.rooms.get(f.room);
     if (rs !== undefined) {
       rs.seqs.see(f.seq);
+      // Own messages are shown at once; their seq comes with the ack (§2.8: a replay of it later is caught).
+      if (e !== undefined) rs.shown.record(f.id, f.seq);
       this.scheduleSeqFlush();
     }
     if (e === undefined) return;
@@ -1062,7 +1081,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
 
   /** Batched (§ "no per-message disk writes"): at most one save per room per lastSeqFlushMs. */
   private scheduleSeqFlush(): void {
-    if (this.seqFlushTimer !== undefined || this.options.saveLastSeq === undefined) return;
+    if (this.seqFlushTimer !== undefined || (this.options.saveLastSeq === undefined && this.options.shownIds === undefined)) return;
     this.seqFlushTimer = setTimeout(() => {
       this.seqFlushTimer = undefined;
       this.flushSeqs();
@@ -1077,6 +1096,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   }
 
   private flushSeq(rs: RoomState): void {
+    this.flushShown(rs);
     const last = rs.seqs.last;
     if (last === rs.savedSeq || this.options.saveLastSeq === undefined) return;
     rs.savedSeq = last;
@@ -1084,6 +1104,32 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       this.options.saveLastSeq(rs.room, last);
     } catch (err) {
       this.log('save_last_seq_failed', { room: rs.room, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /** The shown ids of a room from the store (issue 7 §2.1); a damaged record is logged and starts empty. */
+  private loadShown(room: string): ShownWindow {
+    let stored: unknown;
+    try {
+      stored = this.options.shownIds?.load(room);
+    } catch (err) {
+      this.log('shown_ids_load_failed', { room, error: err instanceof Error ? err.message : String(err) });
+    }
+    const { window, damaged } = ShownWindow.fromRecord(this.tuning.shownIds, stored);
+    if (damaged !== undefined) this.log('shown_ids_damaged', { room, reason: damaged });
+    return window;
+  }
+
+  /** Saved with lastSeq, so at most once per lastSeqFlushMs, and on synced/leave/disconnect. */
+  private flushShown(rs: RoomState): void {
+    const store = this.options.shownIds;
+    if (store === undefined || !rs.shown.dirty) return;
+    const failed = (err: unknown): void => this.log('save_shown_ids_failed', { room: rs.room, error: err instanceof Error ? err.message : String(err) });
+    try {
+      const r = store.save(rs.room, rs.shown.toRecord());
+      if (r instanceof Promise) r.catch(failed);
+    } catch (err) {
+      failed(err);
     }
   }
 

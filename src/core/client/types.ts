@@ -113,6 +113,8 @@ export interface ClientTuning {
   initialHistory: number;
   /** Ids remembered per room to drop replays (§2.8). */
   dedupIds: number;
+  /** Ids kept per room across restarts, with their seqs (issue 7 §2.1; default: the relay's retain, §1.6). */
+  shownIds: number;
   /** Typing indicators: at most one per this interval per room. */
   typingIntervalMs: number;
   /** How often lastSeq is handed to saveLastSeq at most. */
