@@ -15,6 +15,8 @@ export class ReplayProxy {
   readonly msgs: ProxyFrame[] = [];
   /** Every line each connection's client sent, parsed (for asserting what a client sends). */
   readonly sent: ProxyFrame[][] = [];
+  /** Every line the relay sent on each connection, parsed. */
+  readonly received: ProxyFrame[][] = [];
   private injector: Injector | undefined;
   private connections = 0;
   private readonly sockets = new Set<Socket>();
@@ -54,6 +56,8 @@ export class ReplayProxy {
     const conn = this.connections++;
     const sent: ProxyFrame[] = [];
     this.sent.push(sent);
+    const received: ProxyFrame[] = [];
+    this.received.push(received);
     const upstream = connect(port, host);
     this.sockets.add(client).add(upstream);
     const end = (): void => {
@@ -80,6 +84,7 @@ export class ReplayProxy {
       } catch {
         return;
       }
+      received.push(f);
       if (f.t === 'msg' && typeof f.seq === 'number' && !this.msgs.some((m) => m.id === f.id)) this.msgs.push(f);
       if (f.t === 'synced' && this.injector !== undefined) {
         for (const extra of this.injector(conn, f)) client.write(`${JSON.stringify(extra)}\n`);

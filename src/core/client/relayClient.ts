@@ -99,6 +99,11 @@ interface RoomState {
   /** Ids shown in this and earlier runs, with their seqs, kept across restarts (§2.8, issue 7 §2.1). */
   shown: ShownWindow;
   joined: boolean;
+  /**
+   * The relay refused this room's join proof (§1.9: auth_required / auth_failed). Not retried,
+   * not even after a reconnect, until the user joins the room again.
+   */
+  refused?: string;
   sync?: SyncState;
   head: number;
   /** Lowest seq shown, for loadOlder (§1.6 `before`). */
@@ -155,6 +160,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private seqFlushTimer?: ReturnType<typeof setTimeout>;
   /** The relay's maxFrame (§1.1), from its welcome. */
   private maxFrame: number = LIMITS.maxFrame;
+  /** §1.9: this connection's challenge, from its welcome; every join signs it. */
+  private challenge: string | undefined;
   private openedAt = 0;
   private lastRx = 0;
   private pingSentAt?: number;
@@ -243,6 +250,11 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const existing = this.rooms.get(cipher.room);
     if (existing !== undefined) {
       existing.name = opts.name;
+      // Joining a refused room again is the user's choice to ask the relay once more.
+      if (existing.refused !== undefined) {
+        existing.refused = undefined;
+        if (this.connState === 'connected' && existing.sync === undefined) this.sendJoin(existing);
+      }
       return { room: existing.room, name: existing.name };
     }
     const last = opts.lastSeq ?? 0;
@@ -375,6 +387,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private onClose(err?: Error): void {
     const wasConnected = this.connState === 'connected';
     this.transport = undefined;
+    this.challenge = undefined;
     this.stopKeepalive();
     if (this.stableTimer !== undefined) clearTimeout(this.stableTimer);
     this.stableTimer = undefined;
@@ -422,14 +435,35 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   }
 
   private onWelcome(f: Record<string, unknown>): void {
-    if (f.v !== PROTOCOL_VERSION) return this.protocolError('welcome with another version');
+    // §1.3, §1.9: a v2 relay answers v 2 with a challenge; without one it cannot check a join
+    // proof, and this client does not join rooms on a relay that lets anyone in.
+    if (f.v !== PROTOCOL_VERSION || !isChallenge(f.challenge)) return this.stopForOldRelay();
+    this.challenge = f.challenge;
     this.outageReported = false;
     this.maxFrame = isSeq(f.maxFrame) && f.maxFrame > 0 ? f.maxFrame : LIMITS.maxFrame;
     this.setState('connected');
     this.log('connected', { relayAgent: typeof f.agent === 'string' ? f.agent.slice(0, 64) : undefined });
     this.stableTimer = setTimeout(() => this.reconnectBackoff.reset(), this.tuning.stableAfterMs);
     unref(this.stableTimer);
-    for (const rs of this.rooms.values()) this.sendJoin(rs);
+    for (const rs of this.rooms.values()) if (rs.refused === undefined) this.sendJoin(rs);
+  }
+
+  /**
+   * A relay of protocol v1 (no challenge, or `unsupported_version` for hello v 2): said once,
+   * plainly, and not retried, since every retry would get the same answer (no reconnect loop).
+   * connect() tries again, e.g. once the relay is updated.
+   */
+  private stopForOldRelay(): void {
+    const where = `${this.options.host}:${this.options.port}`;
+    this.log('relay_too_old', { where });
+    this.wanted = false;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.emit('error', new ClientError('relay_too_old',
+      `The relay at ${where} is too old (protocol v1): it cannot check that only members enter a room. ` +
+      'Ask its operator to update it (or use another relay). SMC does not retry until you connect again.'));
+    this.dropTransport(new Error('the relay is too old (protocol v1)'));
+    this.setState('offline', 'the relay is too old (protocol v1)');
   }
 
   private startKeepalive(): void {
@@ -924,6 +958,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const p = typeof f.rid === 'number' ? this.pending.get(f.rid) : undefined;
     if (typeof f.rid === 'number') this.pending.delete(f.rid);
     this.log('relay_error', { code, rid: f.rid, kind: p?.kind });
+    // §1.3: a relay that does not speak v2 answers hello with unsupported_version, then closes.
+    if (code === 'unsupported_version' && this.connState !== 'connected') return this.stopForOldRelay();
     switch (p?.kind) {
       case 'send': return this.onSendError(p.room, p.id, code);
       case 'eph': case 'ping': return;
@@ -938,12 +974,30 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       case 'join': {
         const rs = this.rooms.get(p.room);
         if (rs !== undefined) rs.sync = undefined;
+        if (rs !== undefined && (code === 'auth_required' || code === 'auth_failed')) return this.refuseRoom(rs, code);
         this.emit('error', new ClientError('relay_error', relayErrorMessage(code), p.room, code));
         return;
       }
       default:
         this.emit('error', new ClientError('relay_error', relayErrorMessage(code), undefined, code));
     }
+  }
+
+  /**
+   * §1.9: the relay refused this room's join proof. Retrying cannot help (the proof is what it
+   * is), so the room is marked, its messages fail, and one plain error says so.
+   */
+  private refuseRoom(rs: RoomState, code: string): void {
+    rs.refused = code;
+    rs.joined = false;
+    const name = safeName(rs.name);
+    for (const e of this.outbox.values()) {
+      if (e.room !== rs.room || e.held) continue;
+      this.outbox.hold(e, true);
+      this.setOutgoing(e, 'failed', `Not sent: the relay refused room "${name}" (${code}).`);
+    }
+    this.checkDrain();
+    this.emit('error', new ClientError('room_refused', `Room "${name}": ${relayErrorMessage(code)}`, rs.room, code));
   }
 
   private onSendError(room: string, id: string, code: string): void {
@@ -956,7 +1010,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       if (code === 'internal') this.setOutgoing(e, 'failed', relayErrorMessage(code));
       if (code === 'not_joined') {
         const rs = this.rooms.get(room);
-        if (rs !== undefined && rs.sync === undefined) this.sendJoin(rs);
+        if (rs !== undefined && rs.sync === undefined && rs.refused === undefined) this.sendJoin(rs);
       }
       const delay = this.rateBackoff.next();
       this.sendPausedUntil = Math.max(this.sendPausedUntil, Date.now() + delay);
@@ -982,6 +1036,9 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   }
 
   private sendJoin(rs: RoomState): void {
+    // §1.9: only on a connection whose welcome gave a challenge (sendJoin runs once connected).
+    const challenge = this.challenge;
+    if (challenge === undefined) return;
     const since = rs.seqs.last;
     const fresh = since === 0;
     const limit = fresh ? Math.min(Math.max(1, this.tuning.initialHistory), LIMITS.maxLimit) : this.tuning.joinLimit;
@@ -989,7 +1046,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const rid = this.nextRid++;
     rs.sync = { rid, since, fresh, items: [], stepRid: rid, stepBefore: 0, successor: false, unsent: [], batches: [] };
     this.pending.set(rid, { kind: 'join', room: rs.room });
-    this.write({ t: 'join', rid, room: rs.room, since, limit, tag });
+    this.write({ t: 'join', rid, room: rs.room, since, limit, tag, ...rs.cipher.joinProof(challenge) });
   }
 
   private enqueue(room: string, content: Pick<Payload, 'type' | 'text' | 'snippet'>): OutgoingMessage {
@@ -1014,6 +1071,12 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     rs.seen.add(id);
     const entry: OutboxEntry = { room, id, body, state: 'sending', message, held: false };
     this.outbox.add(entry);
+    if (rs.refused !== undefined) {
+      // §1.9: this room cannot be joined on this relay; the message waits, failed, for a retry.
+      this.outbox.hold(entry, true);
+      this.setOutgoing(entry, 'failed', `Not sent: the relay refused room "${safeName(rs.name)}" (${rs.refused}).`);
+      return { room, id, state: 'failed', message };
+    }
     this.armFailTimer(entry);
     this.emit('outgoing', { room, id, state: 'sending' });
     this.pump();
@@ -1170,6 +1233,19 @@ function checkName(name: string): string {
 
 function isSeq(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
+
+/** §1.9: a challenge is b64u of 32 bytes, 43 chars. */
+function isChallenge(c: unknown): c is string {
+  return typeof c === 'string' && /^[A-Za-z0-9_-]{43}$/.test(c);
+}
+
+/** A room name in an error sentence: control characters made visible (it came from an invite). */
+function safeName(name: string): string {
+  return [...name].map((ch) => {
+    const c = ch.codePointAt(0)!;
+    return c < 0x20 || (c >= 0x7f && c < 0xa0) ? '\u{FFFD}' : ch;
+  }).join('');
 }
 
 /** An id from the network, cut to its legal length before it reaches a log or an event. */

@@ -221,7 +221,14 @@ export type ClientErrorCode =
   /** A call named a room this client has not joined. */
   | 'unknown_room'
   /** The relay sent something that is not PROTOCOL.md; the client reconnects. */
-  | 'protocol_error';
+  | 'protocol_error'
+  /**
+   * The relay refused to let this client into a room (§1.9: auth_required or auth_failed,
+   * in `relayCode`). Not retried: the room stays out until the user joins it again.
+   */
+  | 'room_refused'
+  /** The relay speaks protocol v1 (no join proof, §1.3): not retried until connect() again. */
+  | 'relay_too_old';
 
 /** An error with a code and a message a UI can show as it is (no stack, no secrets). */
 export class ClientError extends Error {
