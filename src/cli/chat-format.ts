@@ -4,6 +4,7 @@
 // window) and bidi overrides (could make text read differently from its bytes) are made
 // visible instead of being interpreted.
 import type { ChatMessage, UnverifiableMessage } from '../core/client/index';
+import { formatMessageTime } from '../shared/messageTime';
 
 // C0 controls but \n and \t, DEL, C1 controls, and the Unicode bidi and invisible format marks.
 // eslint-disable-next-line no-control-regex
@@ -35,11 +36,6 @@ export const ANSI: Style = {
   error: (s) => `\x1b[31;1m${s}\x1b[39;22m`,
 };
 
-function clock(ts: number): string {
-  const d = new Date(ts);
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
-}
-
 /** Continuation lines of a multi-line message are indented under its first line. */
 function indent(text: string, pad: string): string {
   return text.split('\n').join(`\n${pad}`);
@@ -49,7 +45,7 @@ function indent(text: string, pad: string): string {
 export function formatMessage(m: ChatMessage, style: Style): string {
   const who = `${style.bold(terminalSafeLine(m.name))} ${style.dim(`(${m.shortFingerprint})`)}`;
   const mark = m.keyChanged ? ` ${style.warn('[KEY CHANGED: verify with /verify ' + terminalSafeLine(m.name) + ']')}` : '';
-  const head = `${style.dim(clock(m.ts))} ${who}${mark}`;
+  const head = `${style.dim(formatMessageTime(m.ts, Date.now()))} ${who}${mark}`;
   const pad = '      ';
   if (m.type === 'text') return `${head}: ${indent(terminalSafe(m.text ?? ''), pad)}`;
   if (m.type === 'snippet' && m.snippet !== undefined) {

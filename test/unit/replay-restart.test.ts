@@ -100,8 +100,11 @@ describe('replays across restarts (issue 7 §2.1)', function () {
     return p;
   };
 
-  for (const mode of ['fresh join (extension)', 'join with lastSeq (terminal)'] as const) {
-    it(`RelayClient with a persistent StateStore, ${mode}: an earlier message under a new seq is dropped after a restart`, async () => {
+  for (const [mode, under] of [
+    ['fresh join (extension)', 'a new seq'], ['join with lastSeq (terminal)', 'a new seq'],
+    ['fresh join (extension)', 'its own seq, unasked'], ['join with lastSeq (terminal)', 'its own seq, unasked'],
+  ] as const) {
+    it(`RelayClient with a persistent StateStore, ${mode}: an earlier message under ${under} is dropped after a restart`, async () => {
       const key = generateRoomKey();
       const alice = peer(relay.port, 'alice');
       const room = await alice.joinAndSync(key);
@@ -126,7 +129,7 @@ describe('replays across restarts (issue 7 §2.1)', function () {
       const bob2 = peer(proxy.port, 'bob', {
         shownIds: new ShownIdsState(new FileStateStore(join(dir, 'bob'))), tuning: { reconnectBaseMs: 20, initialHistory: 1 },
       }, bobId);
-      const replay = replayOnce(proxy, proxy.connectionCount, original, 1_000);
+      const replay = replayOnce(proxy, proxy.connectionCount, original, under === 'a new seq' ? 1_000 : Number(original.seq));
       await bob2.joinAndSync(key, fresh ? undefined : saved);
       await until('the replay was injected', () => replay.done());
       alice.client.sendText(room, 'marker');

@@ -56,7 +56,13 @@ const TAG_CACHE = 4_096;
 const VERIFY_CHUNK = 256;
 
 /** A message opened (or not) while its room is still catching up, shown in seq order later. */
-type Opened = { kind: 'msg'; seq?: number; message: ChatMessage } | { kind: 'bad'; seq?: number; bad: UnverifiableMessage };
+/**
+ * `solicited`: the message came in answer to this client's join or history request, so an id
+ * shown in an earlier run may legitimately come again (§2.8 across restarts, see deliver()).
+ */
+type Opened =
+  | { kind: 'msg'; seq?: number; message: ChatMessage; solicited?: boolean }
+  | { kind: 'bad'; seq?: number; bad: UnverifiableMessage };
 type Item = Opened | PendingItem;
 
 /** A catch-up message past §2.4 steps 1-2 whose signature the verifier is checking. */
@@ -595,11 +601,18 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       return;
     }
     const item = this.openMessage(rs, f.id, f.body, f.seq);
+    if (item.kind === 'msg') item.solicited = this.historyAsked(rs.room, f.seq);
     if (rs.waiting !== undefined) {
       rs.waiting.push(() => this.showLive(rs, item));
       return;
     }
     this.showLive(rs, item);
+  }
+
+  /** A history request of this client (loadOlder, a gap) is waiting for messages below `seq`. */
+  private historyAsked(room: string, seq: number): boolean {
+    for (const p of this.pending.values()) if (p.kind === 'history' && p.room === room && seq < p.before) return true;
+    return false;
   }
 
   private showLive(rs: RoomState, item: Opened): void {
@@ -692,11 +705,12 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       return;
     }
     // §2.8 across restarts (issue 7 §2.1): an id shown in an earlier run may come again only as
-    // the history it was (same seq, e.g. the extension's fresh join after a restart); under any
-    // other seq, or live, it is a replay. An unknown id at or below the highest seq shown is old.
+    // the history it was: in answer to a join or history request, under the same seq (the
+    // extension's fresh join after a restart). Under another seq, or unasked, it is a replay.
+    // An unknown id at or below the highest seq shown is old: shown as history, not as new.
     const before = rs.shown.seqOf(m.id);
     if (before !== undefined) {
-      if (!m.history || m.seq !== before) {
+      if (item.solicited !== true || !m.history || m.seq !== before) {
         this.log('replay', { room: rs.room, seq: m.seq, id: m.id, shownAs: before });
         return;
       }
@@ -834,7 +848,10 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       items = items.slice(items.length - this.tuning.initialHistory);
       more = true;
     }
-    for (const item of items) this.deliver(rs, item);
+    for (const item of items) {
+      if (item.kind === 'msg') item.solicited = true;
+      this.deliver(rs, item);
+    }
     // Older messages were skipped on purpose (fresh join) or are gone (retention).
     rs.seqs.jumpTo(rs.head);
     // deliver() lowered `oldest` to the lowest seq shown; with nothing shown, older means ≤ head.
