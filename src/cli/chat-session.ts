@@ -100,7 +100,7 @@ export async function openSession(): Promise<Session> {
     const rooms = new RoomList(state);
     // Protocol v2 (§2.2) derives room ids differently: rooms stored under a v1 id move first,
     // before KnownKeys reads its copy of the state.
-    const moved = await migrateV1RoomIds(keys, rooms, state, [TLS_PINS_STATE]);
+    const moved = (await migrateV1RoomIds(keys, rooms, state, [TLS_PINS_STATE])).length;
     if (moved > 0) {
       process.stderr.write(`smc: ${moved} room(s) moved to protocol v2 room ids; messages from before stay on the relay under the old id, which SMC no longer joins\n`);
     }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deriveRoomId, deriveRoomIdV1, encodeB64u, generateIdentity, generateRoomKey } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
+import { KeyStore, KnownKeys, MemorySecretStore, MemoryStateStore, RoomList, migrateV1RoomIds } from '../../src/core/keys/index';
 import { createTcpTransport } from '../../src/node/tcpTransport';
 import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
 
@@ -61,5 +62,35 @@ describe('v1 → v2 room ids in $SMC_HOME (issue 7 §1.3)', function () {
       await relay.cleanup();
       rmSync(home, { recursive: true, force: true });
     }
+  });
+
+  it('through a KnownKeys already loaded (the extension\'s path): idempotent, v2 rooms untouched', async () => {
+    const secrets = new MemorySecretStore();
+    const state = new MemoryStateStore();
+    const keys = new KeyStore(secrets);
+    const oldKey = generateRoomKey();
+    const newKey = generateRoomKey();
+    const v1 = deriveRoomIdV1(oldKey);
+    await secrets.store(`smc.room.${v1}`, encodeB64u(oldKey));
+    await keys.setRoomKey(deriveRoomId(newKey), newKey);
+    await state.update('smc.rooms', [
+      { room: v1, name: 'old', relay: '127.0.0.1:1', lastSeq: 3 },
+      { room: deriveRoomId(newKey), name: 'new', relay: '127.0.0.1:1', lastSeq: 9 },
+    ]);
+    await state.update('smc.knownKeys', { [v1]: { carol: 'FP-C' } });
+    const rooms = new RoomList(state);
+    const known = new KnownKeys(state);
+    const moveKnown = async (from: string, to: string): Promise<void> => {
+      const t = state.get<Record<string, Record<string, string>>>('smc.knownKeys')?.[from] ?? {};
+      for (const [n, fp] of Object.entries(t)) await known.trust(to, n, fp);
+      await known.forgetRoom(from);
+    };
+    const moves = await migrateV1RoomIds(keys, rooms, state, [], moveKnown);
+    assert.deepEqual(moves, [{ from: v1, to: deriveRoomId(oldKey) }]);
+    assert.deepEqual(rooms.all().map((e) => [e.name, e.room, e.lastSeq]).sort(), [['new', deriveRoomId(newKey), 9], ['old', deriveRoomId(oldKey), 0]]);
+    assert.deepEqual(await keys.roomKey(deriveRoomId(oldKey)), oldKey);
+    assert.equal(await secrets.get(`smc.room.${v1}`), undefined);
+    assert.equal(known.check(deriveRoomId(oldKey), 'carol', 'FP-C'), 'same');
+    assert.deepEqual(await migrateV1RoomIds(keys, rooms, state, [], moveKnown), [], 'a second run moves nothing');
   });
 });

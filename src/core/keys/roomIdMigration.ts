@@ -18,22 +18,29 @@ async function moveRoomIn(state: StateStore, stateKey: string, from: string, to:
   await state.update(stateKey, copy);
 }
 
+/** Moves the known keys of a room (§2.4) from one id to another. */
+export type KnownKeysMover = (from: string, to: string) => Promise<void>;
+
 /**
- * Moves every room of `rooms` stored under its v1 id to its v2 id; returns how many moved. The
- * v2 room starts at lastSeq 0: seqs belong to the v1 room, whose history stays on the relay
- * under the v1 id (readable by v1 clients only, §2.2). `roomMaps` names other StateStore
- * values keyed by room id (e.g. the terminal's TLS pins) that move too.
+ * Moves every room of `rooms` stored under its v1 id to its v2 id; returns the moves. The v2
+ * room starts at lastSeq 0: seqs belong to the v1 room, whose history stays on the relay under
+ * the v1 id (readable by v1 clients only, §2.2). `roomMaps` names other StateStore values keyed
+ * by room id (e.g. the terminal's TLS pins) that move too. Known keys move in the stored state,
+ * or through `moveKnown` when a KnownKeys already holds its copy (the extension).
  */
-export async function migrateV1RoomIds(keys: KeyStore, rooms: RoomList, state: StateStore, roomMaps: readonly string[] = []): Promise<number> {
-  let moved = 0;
+export async function migrateV1RoomIds(
+  keys: KeyStore, rooms: RoomList, state: StateStore, roomMaps: readonly string[] = [], moveKnown?: KnownKeysMover,
+): Promise<{ from: string; to: string }[]> {
+  const moves: { from: string; to: string }[] = [];
   for (const e of rooms.all()) {
     const v2 = await keys.copyV1RoomKey(e.room);
     if (v2 === undefined) continue;
     if (rooms.get(v2) === undefined) await rooms.upsert({ ...e, room: v2, lastSeq: 0 });
-    for (const key of [KNOWN_KEYS_STATE, ...roomMaps]) await moveRoomIn(state, key, e.room, v2);
+    if (moveKnown !== undefined) await moveKnown(e.room, v2);
+    for (const key of moveKnown !== undefined ? roomMaps : [KNOWN_KEYS_STATE, ...roomMaps]) await moveRoomIn(state, key, e.room, v2);
     await rooms.remove(e.room);
     await keys.deleteRoomKey(e.room);
-    moved++;
+    moves.push({ from: e.room, to: v2 });
   }
-  return moved;
+  return moves;
 }
