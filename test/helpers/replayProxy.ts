@@ -18,6 +18,7 @@ export class ReplayProxy {
   /** Every line the relay sent on each connection, parsed. */
   readonly received: ProxyFrame[][] = [];
   private injector: Injector | undefined;
+  private injectBefore = false;
   private connections = 0;
   private readonly sockets = new Set<Socket>();
 
@@ -33,9 +34,13 @@ export class ReplayProxy {
     return holder.proxy;
   }
 
-  /** From now on, after each `synced` the relay sends, `fn` says what to inject. */
-  arm(fn: Injector | undefined): void {
+  /**
+   * From now on, at each `synced` the relay sends, `fn` says what to inject: after it (live
+   * frames), or with `before` just before it (inside the join's catch-up).
+   */
+  arm(fn: Injector | undefined, where: 'after' | 'before' = 'after'): void {
     this.injector = fn;
+    this.injectBefore = where === 'before';
   }
 
   /** The first msg frame the relay sent for `id`. */
@@ -77,18 +82,19 @@ export class ReplayProxy {
       upstream.write(`${line}\n`);
     });
     lines(upstream, (line) => {
-      client.write(`${line}\n`);
-      let f: ProxyFrame;
+      let f: ProxyFrame | undefined;
       try {
         f = JSON.parse(line) as ProxyFrame;
       } catch {
-        return;
+        f = undefined;
       }
+      const extras = f?.t === 'synced' && this.injector !== undefined ? this.injector(conn, f) : [];
+      if (this.injectBefore) for (const extra of extras) client.write(`${JSON.stringify(extra)}\n`);
+      client.write(`${line}\n`);
+      if (!this.injectBefore) for (const extra of extras) client.write(`${JSON.stringify(extra)}\n`);
+      if (f === undefined) return;
       received.push(f);
       if (f.t === 'msg' && typeof f.seq === 'number' && !this.msgs.some((m) => m.id === f.id)) this.msgs.push(f);
-      if (f.t === 'synced' && this.injector !== undefined) {
-        for (const extra of this.injector(conn, f)) client.write(`${JSON.stringify(extra)}\n`);
-      }
     });
   }
 }
