@@ -55,8 +55,8 @@ const TAG_CACHE = 4_096;
  */
 const VERIFY_CHUNK = 256;
 
-/** A message opened (or not) while its room is still catching up, shown in seq order later. */
 /**
+ * A message opened (or not) while its room is still catching up, shown in seq order later.
  * `solicited`: the message came in answer to this client's join or history request, so an id
  * shown in an earlier run may legitimately come again (§2.8 across restarts, see deliver()).
  */
