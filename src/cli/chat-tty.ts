@@ -183,9 +183,15 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
 
   const answerTrust = (answer: string): void => {
     const seen = pendingTrust!;
+    const yes = /^y(es)?$/i.test(answer.trim());
+    if (!yes && !/^(no?)?$/i.test(answer.trim())) {
+      // Perhaps a message typed before reading the question: say it was not sent, ask again.
+      out.line('Answer y or n (that line was not sent).');
+      return;
+    }
     pendingTrust = undefined;
     renderPrompt();
-    if (!/^y(es)?$/i.test(answer.trim())) return void out.line(`Not trusted: nothing changed for ${terminalSafe(seen.name)}.`);
+    if (!yes) return void out.line(`Not trusted: nothing changed for ${terminalSafe(seen.name)}.`);
     client.trust(room, seen.name, seen.fingerprint);
     out.line(`Trusted: it is now the key for ${terminalSafe(seen.name)} in this room; messages signed with it are no longer marked.`);
   };

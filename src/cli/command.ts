@@ -41,7 +41,8 @@ export function smcNote(): string {
 
 /** The option or argument named in a node:util parseArgs error ('--bogus', '-z', 'x'). */
 function quotedWord(message: string): string {
-  const m = /'([^']*)'/.exec(message);
+  // Greedy: the word itself may contain a quote (--it's).
+  const m = /'(.*)'/s.exec(message.split(/\. (?:To specify|This command)/)[0]!);
   return (m?.[1] ?? '').replace(/ <value>$/, '');
 }
 

@@ -170,6 +170,10 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     t.type('/verify bob');
     t.enter();
     await t.waitFor('/verify asks', (s) => s.includes(`bob's fingerprint: ${newFp}`) && t.lines().at(-1)!.trimEnd() === 'Trust this key for bob in this room? (y/N)');
+    // A message typed instead of an answer is not sent, and the question stays.
+    t.type('oops a message');
+    t.enter();
+    await t.waitFor('asked again', (s) => s.includes('Answer y or n (that line was not sent).') && t.lines().at(-1)!.trimEnd() === 'Trust this key for bob in this room? (y/N)');
     t.enter();
     await t.waitFor('not trusted', (s) => s.includes('Not trusted: nothing changed for bob.'));
     bob2.send('still marked');
@@ -183,6 +187,7 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     bob2.send('verified now');
     const after = await t.waitFor('message after verify', (s) => s.includes('verified now'));
     assert.ok(!after.split('\n').find((l) => l.includes('verified now'))!.includes('KEY CHANGED'));
+    assert.ok(!bob.lines.some((l) => l.text === 'oops a message'), 'a line typed at the y/N question is not sent');
 
     // A body nobody can open, and a message trying to drive the terminal.
     const { client: raw } = await LineClient.open(relay.port);
