@@ -108,10 +108,10 @@ function refuseSecretOptions(args: string[]): void {
   }
 }
 
-const INVITE_ARGUMENT_WARNING =
+const inviteArgumentWarning = (smc: string): string =>
   'smc chat: warning: the invite (it carries the room key) is on the command line, where other local users can ' +
-  'read it (ps, /proc/PID/cmdline) and shell history keeps it. Store it once with "smc room join" (it reads the ' +
-  'invite from standard input or --invite-file FILE), then run "smc chat NAME".\n';
+  `read it (ps, /proc/PID/cmdline) and shell history keeps it. Store it once with "${smc} room join" (it reads the ` +
+  `invite from standard input or --invite-file FILE), then run "${smc} chat NAME".\n`;
 
 interface ChatFlags {
   invite?: string;
@@ -266,7 +266,7 @@ async function chat(args: string[]): Promise<number> {
   const session = await openSession();
   const target = await resolveTarget(flags, session);
   // After the invite parsed: a malformed one gets its one-line error only.
-  if (flags.invite !== undefined) process.stderr.write(INVITE_ARGUMENT_WARNING);
+  if (flags.invite !== undefined) process.stderr.write(inviteArgumentWarning(smcCommand()));
   const displayName = displayNameFor(session, flags.name);
   const room = deriveRoomId(target.key);
   const relay = formatRelayAddress(target.host, target.port);

@@ -129,7 +129,7 @@ describe('smc: the room key never on the command line (issue 7 §2.4)', function
     assert.equal(arg.code, 0, arg.stderr);
     const warnings = arg.stderr.trim().split('\n');
     assert.equal(warnings.length, 1, arg.stderr);
-    assert.match(warnings[0]!, /^smc chat: warning: the invite .*command line.*smc room join/);
+    assert.match(warnings[0]!, /^smc chat: warning: the invite .*command line.*node dist\/cli\.js room join/);
     assert.ok(!arg.stderr.includes(keyOf(invite)));
     assert.deepEqual(arg.stdout.trim().split('\n').map((l) => String((JSON.parse(l) as Line).text)).sort(), ['from bob', 'from carol']);
 

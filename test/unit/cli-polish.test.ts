@@ -116,6 +116,8 @@ describe('smc terminal client polish (issue 11)', function () {
     assert.match(unknown.stderr, /node dist\/cli\.js room list shows them/);
     assert.match(unknown.stderr, /create one with node dist\/cli\.js room new --name NAME/);
     assert.doesNotMatch(unknown.stderr, /with smc room/);
+    assert.match(smc(home, ['nope']).stderr, /Run "node dist\/cli\.js --help" for the list/);
+    assert.match(smc(home, ['--help']).stdout, /run "npm link" in the checkout/);
     for (const args of [['chat', '--help'], ['room', '--help']]) {
       assert.match(smc(home, args).stdout, /\(Here "smc" is node dist\/cli\.js; run "npm link" in the checkout to install the smc command\.\)\n$/);
     }
