@@ -42,7 +42,7 @@ export function smcNote(): string {
 /** The option or argument named in a node:util parseArgs error ('--bogus', '-z', 'x'). */
 function quotedWord(message: string): string {
   // Greedy: the word itself may contain a quote (--it's).
-  const m = /'(.*)'/s.exec(message.split(/\. (?:To specify|This command)/)[0]!);
+  const m = /'(.*)'/.exec(message.split(/\n|\. (?:To specify|This command|Did you)/)[0]!);
   return (m?.[1] ?? '').replace(/ <value>$/, '');
 }
 
@@ -60,7 +60,9 @@ export function describeArgumentError(err: unknown): string {
       what = `unknown option ${word}`;
       break;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      what = / does not take an argument/.test(message) ? `${word.replace(/=.*$/, '')} takes no value` : `${word} needs a value`;
+      what = / does not take an argument/.test(message) ? `${word.replace(/=.*$/, '')} takes no value`
+        : / is ambiguous/.test(message) ? `${word} needs a value (one that starts with a dash goes as ${word}=-VALUE)`
+          : `${word} needs a value`;
       break;
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       what = `unexpected argument ${shellQuote(word)}`;

@@ -88,6 +88,8 @@ describe('smc terminal client polish (issue 11)', function () {
     const missing = smc(home, ['chat', '--name']);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^smc chat: --name needs a value; the options are in: node dist\/cli\.js chat --help\n$/);
+    const ambiguous = smc(home, ['room', 'new', '--name', '--help']);
+    assert.equal(ambiguous.stderr, 'smc room: --name needs a value (one that starts with a dash goes as --name=-VALUE); the options are in: node dist/cli.js room new --help\n');
     const relayBogus = smc(home, ['relay', '--bogus']);
     assert.equal(relayBogus.code, 2);
     assert.equal(relayBogus.stderr, 'smc relay: unknown option --bogus\nRun "node dist/cli.js relay --help" for the options.\n');
