@@ -151,6 +151,7 @@ describe('relay restart: dedup holds for every retained message (§1.5)', functi
     assert.equal((await second.stop('SIGTERM')).code, 0);
     const third = await start(args);
     await third.waitForLog((r) => r.event === 'store.checkpoint_loaded');
-    await resendAndCheck(third, room, retained, acked, 81, () => 'AAAA');
+    // The fresh message of that check pushed seq 61 out of retention: 62..80 remain of these.
+    await resendAndCheck(third, room, retained.slice(1), acked, 81, () => 'AAAA');
   });
 });

@@ -149,7 +149,10 @@ describe('relay restart: the data directory lock', function () {
     await first.kill();
     const again = await RelayProcess.start({ dataDir });
     relays.push(again);
+    // (Serving first: a SIGTERM in the instant after `listening` meets no handler yet.)
+    await stillServes(again.port);
     assert.equal((await again.stop()).code, 0);
+    assert.deepEqual(readdirSync(dataDir).filter((n) => n.startsWith('lock')), [], 'a clean stop leaves no lock behind');
   });
 
   it('of relays started at the same instant on a directory with a stale lock, exactly one serves and the others exit 4', async function () {
