@@ -148,6 +148,15 @@ describe('data directory lock (Unix socket held by the kernel)', function () {
     assert.deepEqual(lockFiles(), []);
   });
 
+  it('the socket of a starter killed before it announced (`.new`) is removed too', async () => {
+    const name = `lock-${randomBytes(12).toString('hex')}.new`;
+    const code = `require('node:net').createServer().listen(${JSON.stringify(join(dir, name))}, () => process.kill(process.pid, 'SIGKILL'))`;
+    assert.equal(spawnSync(process.execPath, ['-e', code]).signal, 'SIGKILL');
+    assert.ok(statSync(join(dir, name)).isSocket());
+    held.push(await DirLock.acquire(dir));
+    assert.ok(!lockFiles().includes(name));
+  });
+
   it('of many acquires at once in one process, on a directory with dead sockets, exactly one wins', async () => {
     for (let round = 0; round < 5; round++) {
       for (let k = 0; k < 2; k++) assert.match(await contender({ die: true }).said, /^won/);

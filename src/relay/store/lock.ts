@@ -41,6 +41,9 @@ import { join } from 'node:path';
 /** The lock file of relays before this design (pid based): respected while its holder lives. */
 export const LEGACY_LOCK_FILE = 'lock';
 const LOCK_NAME = /^lock-([0-9a-f]{24})\.(sock|new)$/;
+const ANNOUNCED = '.sock';
+/** Lock sockets probed at once while checking. */
+const PROBES_AT_ONCE = 16;
 /** Bytes of path a Unix socket address holds, without its terminating NUL. */
 const MAX_SOCKET_PATH = process.platform === 'linux' ? 107 : 103;
 /** How long a socket that accepted a connection may take to say who holds it. */
@@ -176,7 +179,7 @@ export class DirLock {
   private readonly unannounced: string;
 
   private constructor(private readonly place: SocketPlace) {
-    this.announced = `lock-${this.nonce}.sock`;
+    this.announced = `lock-${this.nonce}${ANNOUNCED}`;
     this.unannounced = `lock-${this.nonce}.new`;
   }
 
@@ -201,6 +204,15 @@ export class DirLock {
 
   /** One round of announce and check: true when the lock is ours, false to try again. */
   private async tryOnce(): Promise<boolean> {
+    try {
+      return await this.announceAndCheck();
+    } catch (err) {
+      await this.withdraw();
+      throw err;
+    }
+  }
+
+  private async announceAndCheck(): Promise<boolean> {
     const { dir } = this.place;
     const server = createServer((conn) => {
       this.conns.add(conn);
@@ -256,21 +268,22 @@ export class DirLock {
   /** Other processes' announced sockets that are alive; removes dead lock sockets on the way. */
   private async others(): Promise<Array<{ name: string; who: Identity | undefined }>> {
     const { dir } = this.place;
-    const entries = await fsp.readdir(dir, { withFileTypes: true });
-    const probes = entries
+    const names = (await fsp.readdir(dir, { withFileTypes: true }))
       .filter((e) => e.isSocket() && LOCK_NAME.test(e.name) && e.name !== this.announced && e.name !== this.unannounced)
-      .map(async (e) => {
-        const p = await probe(this.place.address(e.name));
-        if (p.kind === 'dead') {
-          await fsp.unlink(join(dir, e.name)).catch(() => undefined);
-          return undefined;
-        }
+      .map((e) => e.name);
+    const alive: Array<{ name: string; who: Identity | undefined }> = [];
+    // A few at a time: many stale sockets must not run the process out of file descriptors
+    // (an EMFILE would read as "alive" and refuse the start).
+    for (let i = 0; i < names.length; i += PROBES_AT_ONCE) {
+      await Promise.all(names.slice(i, i + PROBES_AT_ONCE).map(async (name) => {
+        const p = await probe(this.place.address(name));
+        if (p.kind === 'dead') await fsp.unlink(join(dir, name)).catch(() => undefined);
         // A `.new` is a starter that has not announced yet: it checks after announcing, so it
         // will see us (step 2 above).
-        if (p.kind !== 'alive' || e.name.endsWith('.new')) return undefined;
-        return { name: e.name, who: p.who };
-      });
-    return (await Promise.all(probes)).filter((x) => x !== undefined);
+        else if (p.kind === 'alive' && name.endsWith(ANNOUNCED)) alive.push({ name, who: p.who });
+      }));
+    }
+    return alive;
   }
 
   /** Stops listening and removes our socket file (announced or not). */
