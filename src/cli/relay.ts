@@ -28,8 +28,8 @@ function help(): string {
     `${'  -h, --help'.padEnd(30)} show this help`,
     '',
     'Defaults: --host 127.0.0.1 --port 7878 --data ./.smc/relay --max-frame 65536 --retain 10000',
-    '          --rate 100 --burst 200 --max-conns 10000 --max-conns-per-ip 1000',
-    '          --max-output 8388608 --log-format text (TLS off unless --tls-cert and --tls-key)',
+    '          --rate 100 --burst 200 --max-conns 10000 --max-conns-per-ip 64',
+    '          --max-output 8388608 --max-output-total 67108864 --log-format text (TLS off unless --tls-cert and --tls-key)',
     '',
     'Examples:',
     '  smc relay                                      a relay on 127.0.0.1:7878, data in ./.smc/relay',
@@ -146,7 +146,7 @@ async function runRelay(args: string[]): Promise<number> {
   log.info('start', {
     version: SMC_VERSION, pid: process.pid, data: dataDir, maxFrame: options.maxFrame, retain: options.retain,
     rate: options.rate, burst: options.burst, maxConns: options.maxConns, maxConnsPerIp: options.maxConnsPerIp,
-    maxOutput: options.maxOutput, admin: adminToken.enabled,
+    maxOutput: options.maxOutput, maxOutputTotal: options.maxOutputTotal, admin: adminToken.enabled,
   });
   const server = new RelayServer(options, {
     store, log, adminToken, agent: `smc-relay/${SMC_VERSION}`, ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),

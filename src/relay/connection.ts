@@ -6,10 +6,13 @@
 // cannot take (write() returned false) until 'drain'. Reading is paused meanwhile, so a client
 // that does not read cannot make the relay do more work. What others send to it (fan-out) is
 // still queued, up to `maxOutput` bytes (§1.7 slow readers); beyond that the connection is
-// closed without a frame.
+// closed without a frame. Every byte queued is also accounted in the relay's global output
+// budget (outputBudget.ts, issue 7 §1.2), mirrored from the socket's writableLength at each
+// write and each write callback, so the total is exact without a timer.
 import type { Socket } from 'node:net';
 import { FrameDecoder, encodeFrame, type FrameDecodeError } from '../core/wire/codec';
 import type { ErrorCode } from '../core/wire/frames';
+import type { BudgetHolder, OutputBudget } from './outputBudget';
 import type { Member, RoomPeer } from './room';
 import { TokenBucket } from './rateLimiter';
 
@@ -48,7 +51,7 @@ export interface ConnectionLimits {
   burst: number;
 }
 
-export class Connection implements RoomPeer {
+export class Connection implements RoomPeer, BudgetHolder {
   readonly address: string;
   readonly remoteIp: string;
   readonly openedAt: number;
@@ -76,6 +79,13 @@ export class Connection implements RoomPeer {
   private isCorked = false;
   /** The peer half-closed: no more input; the relay ends its side once every reply is out. */
   private peerEnded = false;
+  /** Bytes of this socket's queue accounted in the global budget (its writableLength then). */
+  private accounted = 0;
+  /** See BudgetHolder.progressAt. */
+  progressAt = 0;
+  /** A reply stream waiting for the queue to fall to `bytes` (whenOutputBelow). */
+  private outputWaiter: { bytes: number; resolve: () => void } | undefined;
+  private readonly onFlushed = (): void => this.syncAccounted();
 
   constructor(
     readonly id: number,
@@ -83,6 +93,7 @@ export class Connection implements RoomPeer {
     private readonly limits: ConnectionLimits,
     private readonly hooks: ConnectionHooks,
     now: number,
+    private readonly budget: OutputBudget,
   ) {
     this.remoteIp = socket.remoteAddress ?? 'unknown';
     this.address = formatAddress(this.remoteIp, socket.remotePort);
@@ -129,6 +140,43 @@ export class Connection implements RoomPeer {
     return this.socket.writableLength;
   }
 
+  get accountedBytes(): number {
+    return this.accounted;
+  }
+
+  /**
+   * Resolves once this connection's queued output is at most `bytes` (or it closed): a reply
+   * stream reads its next chunk from disk only then (issue 7 §1.2 backpressure).
+   */
+  whenOutputBelow(bytes: number): Promise<void> {
+    if (this.closed || this.socket.writableLength <= bytes) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.outputWaiter = { bytes, resolve };
+    });
+  }
+
+  /** Mirrors writableLength into the budget; wakes a reply stream waiting for the queue. */
+  private syncAccounted(): void {
+    if (this.closed) return;
+    const now = this.socket.writableLength;
+    if (now > this.accounted) {
+      if (this.accounted === 0) this.progressAt = Date.now();
+      const grown = now - this.accounted;
+      this.accounted = now;
+      this.budget.add(this, grown);
+    } else if (now < this.accounted) {
+      const shrunk = this.accounted - now;
+      this.accounted = now;
+      this.progressAt = Date.now();
+      this.budget.remove(this, shrunk);
+    }
+    const waiter = this.outputWaiter;
+    if (waiter && !this.closed && now <= waiter.bytes) {
+      this.outputWaiter = undefined;
+      waiter.resolve();
+    }
+  }
+
   write(data: string | Buffer): void {
     if (this.closed) return;
     if (!this.isCorked) {
@@ -140,7 +188,9 @@ export class Connection implements RoomPeer {
         process.nextTick(uncorkAll);
       }
     }
-    const flushed = this.socket.write(data);
+    const flushed = this.socket.write(data, this.onFlushed);
+    this.syncAccounted();
+    if (this.closed) return;
     if (this.socket.writableLength > this.limits.maxOutput) {
       // Corked bytes are not the reader's fault: hand them to the OS first, then judge what
       // it could not take (§1.7).
@@ -198,6 +248,14 @@ export class Connection implements RoomPeer {
   private markClosed(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    // What is still queued is freed with the socket (abort), or flushed after end() — and
+    // destroyed by the relay's sweeper if the peer does not take it within its linger time.
+    const held = this.accounted;
+    this.accounted = 0;
+    this.budget.remove(this, held);
+    const waiter = this.outputWaiter;
+    this.outputWaiter = undefined;
+    waiter?.resolve();
     this.decoder.stop();
     this.backlog = [];
     this.backlogHead = 0;

@@ -17,6 +17,11 @@ export interface RelayOptions {
   maxConnsPerIp: number;
   /** Bytes accepted for one connection and not yet handed to the OS (§1.7 slow readers). */
   maxOutput: number;
+  /**
+   * Issue 7 §1.2: the same, summed over every connection, plus the chunks reply streams are
+   * reading: the total cannot grow with the number of connections (outputBudget.ts).
+   */
+  maxOutputTotal: number;
   logFormat: LogFormat;
   /** §1.8 optional TLS: PEM certificate and key files; both or neither. */
   tlsCert: string | undefined;
@@ -39,6 +44,7 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   maxConns: LIMITS.maxConnections,
   maxConnsPerIp: LIMITS.maxConnectionsPerIp,
   maxOutput: LIMITS.maxOutputBytes,
+  maxOutputTotal: 64 * 1024 * 1024,
   logFormat: 'text',
   tlsCert: undefined,
   tlsKey: undefined,
@@ -92,6 +98,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxConns', flag: 'max-conns', env: 'SMC_RELAY_MAX_CONNS', arg: 'N', help: 'connections in all', parse: integer('--max-conns', 1, 10_000_000) },
   { key: 'maxConnsPerIp', flag: 'max-conns-per-ip', env: 'SMC_RELAY_MAX_CONNS_PER_IP', arg: 'N', help: 'connections per remote address', parse: integer('--max-conns-per-ip', 1, 10_000_000) },
   { key: 'maxOutput', flag: 'max-output', env: 'SMC_RELAY_MAX_OUTPUT', arg: 'BYTES', help: 'output queued for one connection before it is closed as a slow reader', parse: integer('--max-output', 65536, 1024 * 1024 * 1024) },
+  { key: 'maxOutputTotal', flag: 'max-output-total', env: 'SMC_RELAY_MAX_OUTPUT_TOTAL', arg: 'BYTES', help: 'output queued for all connections together; over it the most stalled readers are closed', parse: integer('--max-output-total', 1024 * 1024, 64 * 1024 * 1024 * 1024) },
   { key: 'tlsCert', flag: 'tls-cert', env: 'SMC_RELAY_TLS_CERT', arg: 'FILE', help: 'listen with TLS (§1.8): PEM certificate, self-signed is fine', parse: text('--tls-cert') },
   { key: 'tlsKey', flag: 'tls-key', env: 'SMC_RELAY_TLS_KEY', arg: 'FILE', help: 'PEM private key of --tls-cert', parse: text('--tls-key') },
   {
@@ -146,6 +153,10 @@ export function resolveRelayOptions(
   // must hold a few frames for replies to carry any message at all.
   if (options.maxOutput < 4 * options.maxFrame) {
     throw new UsageError(`--max-output must be at least 4 × --max-frame (${4 * options.maxFrame})`);
+  }
+  // One connection may hold its whole bound, and a reply chunk must fit beside it.
+  if (options.maxOutputTotal < options.maxOutput) {
+    throw new UsageError(`--max-output-total must be at least --max-output (${options.maxOutput})`);
   }
   return options;
 }

@@ -18,9 +18,10 @@ import type { AdminToken } from './adminToken';
 import { Connection, formatAddress } from './connection';
 import type { RelayLogger } from './log';
 import type { RelayOptions } from './options';
-import { readNewest, type Reply } from './replyReader';
+import { OutputBudget } from './outputBudget';
+import { streamNewest, type ReplyResult } from './replyReader';
 import { PresenceCoalescer } from './presence';
-import { Room } from './room';
+import { Room, type Member } from './room';
 
 export type RelayState = 'running' | 'closing' | 'closed';
 
@@ -39,10 +40,13 @@ export function certificateFingerprint(pem: Buffer): string {
   return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
 }
 
-/** Kept free in the output bound for control frames and fan-out while a reply is queued. */
-const REPLY_RESERVE_FRAMES = 2;
 /** A socket we ended and whose peer never closes is destroyed after this long. */
 const LINGER_MS = 2_000;
+/**
+ * While a reply waits for the global output budget, a connection whose output made no
+ * progress for this long is closed as a slow reader to make room (outputBudget.ts).
+ */
+const BUDGET_STALL_MS = 2_000;
 
 export class RelayServer {
   private stateValue: RelayState = 'running';
@@ -53,6 +57,8 @@ export class RelayServer {
   private readonly lingering = new Set<{ socket: Socket; since: number }>();
   private readonly rooms = new Map<string, Room>();
   private readonly presence: PresenceCoalescer;
+  /** Issue 7 §1.2: what all connections together may hold in output (--max-output-total). */
+  private readonly outputBudget: OutputBudget;
   private readonly sweeper: NodeJS.Timeout;
   private nextConnectionId = 1;
   private inflight = 0;
@@ -69,6 +75,12 @@ export class RelayServer {
     private readonly deps: RelayDeps,
   ) {
     this.presence = new PresenceCoalescer(options.maxFrame);
+    this.outputBudget = new OutputBudget(options.maxOutputTotal, (holder) => {
+      const conn = holder as Connection;
+      this.deps.log.warn('limit', {
+        limit: 'max_output_total', conn: conn.id, addr: conn.address, queued: conn.accountedBytes, total: this.outputBudget.total,
+      });
+    });
     if (deps.tls) {
       // The handshake must fit in the hello timeout too (§1.3): a peer that stalls it is dropped.
       const tlsServer = createTlsServer({ cert: deps.tls.cert, key: deps.tls.key, handshakeTimeout: options.helloTimeoutMs, allowHalfOpen: true }, (socket) => this.accept(socket));
@@ -184,7 +196,7 @@ export class RelayServer {
       line: (c, line) => this.handleLineSafely(c, line),
       decodeError: (c, code) => this.handleDecodeError(c, code),
       closed: (c, reason) => this.forget(c, reason),
-    }, Date.now());
+    }, Date.now(), this.outputBudget);
     this.connections.add(conn);
     this.perIp.set(ip, fromIp + 1);
     this.deps.log.info('conn_open', { conn: conn.id, addr: conn.address, conns: this.connections.size, fromAddr: fromIp + 1 });
@@ -226,6 +238,7 @@ export class RelayServer {
         conn.abort('idle_timeout');
       }
     }
+    this.outputBudget.sweep(now, BUDGET_STALL_MS);
     for (const entry of this.lingering) {
       if (entry.socket.destroyed) this.lingering.delete(entry);
       else if (now - entry.since >= LINGER_MS) {
@@ -352,10 +365,9 @@ export class RelayServer {
       finish(head + 1);
       return;
     }
-    return this.readReply(conn, frame.room, since, head + 1, limit).then(
+    return this.streamReply(conn, frame.room, since, head + 1, limit, () => conn.rooms.get(frame.room) === member).then(
       (reply) => {
         if (conn.closed) return;
-        for (const data of reply.frames) conn.write(data);
         finish(reply.count > 0 ? reply.from : head + 1);
       },
       (err: unknown) => {
@@ -446,24 +458,38 @@ export class RelayServer {
       page(0, 0);
       return;
     }
-    return this.readReply(conn, frame.room, 0, before, limit).then(
+    // The reply streams over several ticks: live frames of the room wait until after `page`,
+    // so that they never land among the page's messages (as when the reply was written at once).
+    const member = conn.rooms.get(frame.room) as Member;
+    member.pending = [];
+    member.pendingBytes = 0;
+    member.joinHead = 0;
+    const release = (): void => {
+      if (conn.closed || conn.rooms.get(frame.room) !== member || member.pending === null) return;
+      const queued = member.pending;
+      member.pending = null;
+      member.pendingBytes = 0;
+      for (const data of queued) conn.write(data);
+    };
+    return this.streamReply(conn, frame.room, 0, before, limit, () => conn.rooms.get(frame.room) === member).then(
       (reply) => {
         if (conn.closed) return;
-        for (const data of reply.frames) conn.write(data);
         page(reply.count > 0 ? reply.from : 0, reply.count > 0 ? reply.to : 0);
+        release();
       },
       (err: unknown) => {
         this.storeError('read_failed', frame.room, err);
         conn.sendError('internal', 'could not read the room\'s messages', frame.rid, false);
+        release();
       },
     ).catch((err: unknown) => this.deps.log.error('internal_error', { conn: conn.id, error: errorText(err) }));
   }
 
-  /** §1.4/§1.6 reply messages within what the connection's output bound has left. */
-  private readReply(conn: Connection, room: string, after: number, before: number, limit: number): Promise<Reply> {
-    // Two frames of room stay free for control frames and fan-out while the reply is queued.
-    const budget = this.options.maxOutput - conn.queuedBytes - REPLY_RESERVE_FRAMES * this.options.maxFrame;
-    return readNewest(this.deps.store, room, after, before, limit, budget, () => !conn.closed);
+  /** §1.4/§1.6 reply messages, streamed as the connection drains (replyReader.ts). */
+  private streamReply(
+    conn: Connection, room: string, after: number, before: number, limit: number, stillWanted: () => boolean,
+  ): Promise<ReplyResult> {
+    return streamNewest(this.deps.store, room, after, before, limit, conn, this.outputBudget, this.options.maxFrame, this.options.maxOutput, stillWanted);
   }
 
   // ---- admin and errors (§1.7) ------------------------------------------------------------
