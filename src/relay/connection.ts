@@ -57,6 +57,8 @@ export class Connection implements RoomPeer, BudgetHolder {
   readonly openedAt: number;
   lastReceived: number;
   helloed = false;
+  /** §1.9: the challenge sent in this connection's welcome (empty before hello). */
+  challenge = '';
   /** `bye` was sent (§1.7): later frames get `shutting_down`. */
   byeSent = false;
   closed = false;

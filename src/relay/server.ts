@@ -9,9 +9,10 @@ import { createServer, type Server, type Socket, type AddressInfo } from 'node:n
 import { createServer as createTlsServer } from 'node:tls';
 import { encodeFrame, type FrameDecodeError } from '../core/wire/codec';
 import {
-  ERROR_CODES, LIMITS, PROTOCOL_VERSION,
+  ERROR_CODES, LIMITS, SUPPORTED_VERSIONS,
   type AdminFrame, type ErrorCode, type HistoryFrame, type JoinFrame, type LeaveFrame, type SendFrame,
 } from '../core/wire/frames';
+import { generateChallenge } from '../core/crypto/roomAuth';
 import { parseClientFrame } from '../core/wire/validate';
 import type { MessageStore } from './store/types';
 import type { AdminToken } from './adminToken';
@@ -285,12 +286,16 @@ export class RelayServer {
     const frame = parsed.frame;
     if (!conn.helloed) {
       if (frame.t !== 'hello') return this.fail(conn, 'hello_required', 'the first frame must be hello', frame.rid);
-      if (frame.v !== PROTOCOL_VERSION) {
-        return this.fail(conn, 'unsupported_version', `this relay speaks protocol version ${PROTOCOL_VERSION}`, frame.rid);
+      if (!SUPPORTED_VERSIONS.includes(frame.v)) {
+        return this.fail(conn, 'unsupported_version', `this relay speaks protocol versions ${SUPPORTED_VERSIONS.join(' and ')}`, frame.rid);
       }
       conn.helloed = true;
+      // §1.9: the challenge that this connection's join proofs sign; fresh per connection so
+      // that a proof seen on the wire cannot be replayed on another connection.
+      conn.challenge = generateChallenge();
       const welcome: Record<string, unknown> = {
-        t: 'welcome', v: PROTOCOL_VERSION, agent: this.deps.agent, maxFrame: this.options.maxFrame, time: Date.now(),
+        t: 'welcome', v: frame.v, agent: this.deps.agent, maxFrame: this.options.maxFrame, time: Date.now(),
+        challenge: conn.challenge,
       };
       if (frame.rid !== undefined) welcome.rid = frame.rid;
       conn.sendFrame(welcome);

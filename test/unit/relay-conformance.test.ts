@@ -260,7 +260,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.3 a missing or unknown v is unsupported_version and closes', async () => {
-      for (const hello of [{ t: 'hello' }, { t: 'hello', v: 2 }, { t: 'hello', v: 0 }, { t: 'hello', v: '1' }]) {
+      for (const hello of [{ t: 'hello' }, { t: 'hello', v: 3 }, { t: 'hello', v: 0 }, { t: 'hello', v: '1' }]) {
         const c = await raw(relay);
         c.send(hello);
         await assertClosedAfterError(c, 'unsupported_version');

@@ -315,7 +315,7 @@ describe('RelayClient with a SignatureVerifier for its catch-up', function () {
     const { room } = client.join({ key, name: 'r' });
     client.connect();
     t.open();
-    t.frame({ t: 'welcome', v: PROTOCOL_VERSION, agent: 'relay', maxFrame: 65_536, time: 0 });
+    t.frame({ t: 'welcome', v: PROTOCOL_VERSION, agent: 'relay', maxFrame: 65_536, time: 0, challenge: 'A'.repeat(43) });
     const join = t.sent.find((f) => f.t === 'join')!;
     t.frame({ t: 'joined', rid: join.rid, room, head: HISTORY, sid: 's1' });
     stored.forEach((e, i) => t.frame({ t: 'msg', room, seq: i + 1, ts: i, id: e.id, body: e.body }));

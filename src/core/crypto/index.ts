@@ -1,7 +1,7 @@
 // The envelope cryptography of PROTOCOL.md §2, for the client core, the CLI and the extension.
 export { encodeB64u, decodeB64u, isB64u } from './b64u';
 export {
-  generateRoomKey, roomKeyFromPassphrase, deriveRoomId, deriveMessageKey, isWeakPassphrase,
+  generateRoomKey, roomKeyFromPassphrase, deriveRoomId, deriveRoomIdV1, deriveMessageKey, isWeakPassphrase,
   PASSPHRASE_WARN_LENGTH, ROOM_KEY_BYTES,
 } from './roomKey';
 export type { Identity } from './identity';
@@ -17,3 +17,8 @@ export { inThreadVerifier, verifySignature } from './signatureVerifier';
 export { RoomCipher, PRESENCE_ID, MAX_TAG_CHARS, isMessageId, generateMessageId } from './roomCipher';
 export type { Invite } from './invite';
 export { formatInvite, parseInvite, InviteError, normalizeCertFingerprint, MAX_ROOM_NAME_CHARS } from './invite';
+export type { RoomAuthKey } from './roomAuth';
+export {
+  deriveRoomAuthKey, roomIdForAuthKey, generateChallenge, makeJoinProof, verifyJoinProof, joinProofMessage,
+  CHALLENGE_BYTES, CHALLENGE_CHARS,
+} from './roomAuth';

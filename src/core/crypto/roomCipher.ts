@@ -6,7 +6,8 @@ import { finishOpen, openEnvelope, OpenResult, prepareOpen, PrepareResult, Prepa
 import { Identity } from './identity';
 import { encodePayload, Payload, PayloadError } from './payload';
 import { aesKey, secureRandom } from './primitives';
-import { deriveMessageKey, deriveRoomId } from './roomKey';
+import { deriveRoomAuthKey, makeJoinProof, roomIdForAuthKey, type RoomAuthKey } from './roomAuth';
+import { deriveMessageKey } from './roomKey';
 
 /** §2.5: the id under which presence tags are sealed, in P and in the aad. */
 export const PRESENCE_ID = 'presence';
@@ -26,13 +27,20 @@ export function generateMessageId(): string {
 }
 
 export class RoomCipher {
-  /** §2.2: the room id the relay sees. */
+  /** §2.2: the room id the relay sees (v2: the hash of the room-auth public key). */
   readonly room: string;
   private readonly mkey: KeyObject;
+  private readonly auth: RoomAuthKey;
 
   constructor(key: Uint8Array) {
-    this.room = deriveRoomId(key);
     this.mkey = aesKey(deriveMessageKey(key));
+    this.auth = deriveRoomAuthKey(key);
+    this.room = roomIdForAuthKey(this.auth.publicKey);
+  }
+
+  /** §1.9: the `auth` and `proof` of a join of this room on a connection whose welcome had `challenge`. */
+  joinProof(challenge: string): { auth: string; proof: string } {
+    return makeJoinProof(this.auth, challenge, this.room);
   }
 
   /**

@@ -1,6 +1,7 @@
-// Room keys and what is derived from them (PROTOCOL.md §2.1, §2.2, §2.6).
+// Room keys and what is derived from them (docs/protocol.md §2.1, §2.2, §2.6).
 import { encodeB64u } from './b64u';
 import { AES_KEY_BYTES, hkdfSha256, scryptAsync, secureRandom } from './primitives';
+import { deriveRoomAuthKey, roomIdForAuthKey } from './roomAuth';
 
 export const ROOM_KEY_BYTES = AES_KEY_BYTES;
 /** §2.6: clients warn when a passphrase is shorter than this many characters. */
@@ -19,8 +20,20 @@ export function generateRoomKey(): Buffer {
   return secureRandom(ROOM_KEY_BYTES);
 }
 
-/** §2.2: room = b64u(HKDF(K, "smc/v1 room-id", 16)); what the relay sees. */
+/**
+ * §2.2 (v2): the room id the relay sees, the hash of the room-auth public key derived from K,
+ * so that the relay can check a join's proof against the id itself (§1.9).
+ */
 export function deriveRoomId(key: Uint8Array): string {
+  checkRoomKey(key);
+  return roomIdForAuthKey(deriveRoomAuthKey(key).publicKey);
+}
+
+/**
+ * §2.2 (v1): room = b64u(HKDF(K, "smc/v1 room-id", 16)), the id of protocol v1. Kept for the
+ * v1 vectors and for telling a user where a room's pre-v2 history lives; no v2 client joins it.
+ */
+export function deriveRoomIdV1(key: Uint8Array): string {
   checkRoomKey(key);
   return encodeB64u(hkdfSha256(key, EMPTY, ROOM_ID_INFO, 16));
 }

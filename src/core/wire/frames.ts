@@ -2,8 +2,10 @@
 // (src/relay), the client core (src/core/client) and the tests: change it only together with
 // docs/protocol.md.
 
-/** Protocol version spoken by every SMC program (§1.3). */
-export const PROTOCOL_VERSION = 1;
+/** Protocol version clients speak (§1.3): v2 adds the join proof (§1.9). */
+export const PROTOCOL_VERSION = 2;
+/** Versions the relay accepts in `hello` (§1.3); v1 clients cannot prove membership (§1.9). */
+export const SUPPORTED_VERSIONS: readonly number[] = [1, 2];
 
 /** Defaults and fixed limits of §1 (the relay's options may change the defaults). */
 export const LIMITS = {
@@ -53,6 +55,8 @@ export const ERROR_CODES = {
   not_joined: { closes: false },
   too_many_rooms: { closes: false },
   rate_limited: { closes: false },
+  auth_required: { closes: false },
+  auth_failed: { closes: false },
   server_busy: { closes: true },
   shutting_down: { closes: true },
   internal: { closes: false },
@@ -64,7 +68,10 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 export interface HelloFrame { t: 'hello'; v: number; agent?: string; rid?: number }
 export interface PingFrame { t: 'ping'; rid?: number }
-export interface JoinFrame { t: 'join'; rid?: number; room: string; since?: number; limit?: number; tag?: string }
+/** §1.4, §1.9: `auth` is the room-auth public key (b64u), `proof` its signature of the challenge. */
+export interface JoinFrame {
+  t: 'join'; rid?: number; room: string; since?: number; limit?: number; tag?: string; auth?: string; proof?: string;
+}
 export interface LeaveFrame { t: 'leave'; rid?: number; room: string }
 export interface SendFrame { t: 'send'; rid?: number; room: string; id: string; body: string; eph?: boolean }
 export interface HistoryFrame { t: 'history'; rid?: number; room: string; before?: number; limit?: number }
@@ -74,7 +81,8 @@ export type ClientFrame = HelloFrame | PingFrame | JoinFrame | LeaveFrame | Send
 
 // ---- relay → client -------------------------------------------------------------------
 
-export interface WelcomeFrame { t: 'welcome'; rid?: number; v: number; agent: string; maxFrame: number; time: number }
+/** §1.3, §1.9: `challenge` is fresh per connection (b64u of 32 random bytes). */
+export interface WelcomeFrame { t: 'welcome'; rid?: number; v: number; agent: string; maxFrame: number; time: number; challenge: string }
 export interface PongFrame { t: 'pong'; rid?: number }
 export interface JoinedFrame { t: 'joined'; rid?: number; room: string; head: number; sid: string }
 export interface SyncedFrame { t: 'synced'; rid?: number; room: string; head: number; from: number }

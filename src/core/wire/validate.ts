@@ -97,8 +97,17 @@ export function parseClientFrame(line: string, maxFrame: number = LIMITS.maxFram
       if (f.tag !== undefined && !isB64uForm(f.tag, LIMITS.maxTag)) {
         return bad(`"tag" must be base64url of at most ${LIMITS.maxTag} chars`);
       }
+      // §1.9: the proof's two fields come together; their form only (the relay verifies them).
+      if ((f.auth === undefined) !== (f.proof === undefined)) return bad('"auth" and "proof" come together');
+      if (f.auth !== undefined && !(isB64uForm(f.auth, 43) && f.auth.length === 43)) {
+        return bad('"auth" must be base64url of 32 bytes');
+      }
+      if (f.proof !== undefined && !(isB64uForm(f.proof, 86) && f.proof.length === 86)) {
+        return bad('"proof" must be base64url of 64 bytes');
+      }
       return ok(withOptional({ t: 'join', room: f.room }, {
         rid, since: f.since as number | undefined, limit: f.limit as number | undefined, tag: f.tag as string | undefined,
+        auth: f.auth as string | undefined, proof: f.proof as string | undefined,
       }));
     }
     case 'leave':
