@@ -15,7 +15,7 @@ import { SMC_VERSION } from './version';
 
 function help(): string {
   const flags = OPTION_SPECS.map((s) => {
-    const left = `  --${s.flag} ${s.arg}`;
+    const left = s.boolean ? `  --${s.flag}` : `  --${s.flag} ${s.arg}`;
     return `${left.padEnd(30)} ${s.help}\n${''.padEnd(31)}[env ${s.env}]`;
   });
   return [
@@ -36,6 +36,7 @@ function help(): string {
     '  smc relay --host 0.0.0.0 --data /var/lib/smc   a relay for the LAN',
     '  SMC_RELAY_PORT=9000 smc relay --log-format json',
     '  smc relay --rate 0                             no send rate limit (benchmarks, trusted networks)',
+    '  smc relay --allow-v1-joins                     also accept joins without a proof (v1 clients; see docs/relay.md)',
     '  smc relay --tls-cert relay.crt --tls-key relay.key   TLS; the log shows the fingerprint invites pin',
     '',
     'Talk to it by hand: nc 127.0.0.1 7878, then type {"t":"hello","v":1}',
@@ -51,11 +52,14 @@ function help(): string {
 
 function parseFlags(args: string[]): { help: boolean; flags: Record<string, string | undefined> } {
   const spec: Record<string, { type: 'string' } | { type: 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const s of OPTION_SPECS) spec[s.flag] = { type: 'string' };
+  for (const s of OPTION_SPECS) spec[s.flag] = s.boolean ? { type: 'boolean' } : { type: 'string' };
   try {
     const { values } = parseArgs({ args, options: spec, allowPositionals: false, strict: true });
     const flags: Record<string, string | undefined> = {};
-    for (const s of OPTION_SPECS) flags[s.flag] = values[s.flag] as string | undefined;
+    for (const s of OPTION_SPECS) {
+      const v = values[s.flag];
+      flags[s.flag] = typeof v === 'boolean' ? (v ? 'true' : undefined) : v;
+    }
     return { help: values.help === true, flags };
   } catch (err) {
     throw new UsageError((err as Error).message);
@@ -146,7 +150,7 @@ async function runRelay(args: string[]): Promise<number> {
   log.info('start', {
     version: SMC_VERSION, pid: process.pid, data: dataDir, maxFrame: options.maxFrame, retain: options.retain,
     rate: options.rate, burst: options.burst, maxConns: options.maxConns, maxConnsPerIp: options.maxConnsPerIp,
-    maxOutput: options.maxOutput, maxOutputTotal: options.maxOutputTotal, admin: adminToken.enabled,
+    maxOutput: options.maxOutput, maxOutputTotal: options.maxOutputTotal, allowV1Joins: options.allowV1Joins, admin: adminToken.enabled,
   });
   const server = new RelayServer(options, {
     store, log, adminToken, agent: `smc-relay/${SMC_VERSION}`, ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),

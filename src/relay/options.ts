@@ -23,6 +23,11 @@ export interface RelayOptions {
    */
   maxOutputTotal: number;
   logFormat: LogFormat;
+  /**
+   * §1.9: accept a join without a proof (v1 clients, tools, trusted networks). Off by default:
+   * it lets anyone who knows a room id store into the room and read its ciphertext.
+   */
+  allowV1Joins: boolean;
   /** §1.8 optional TLS: PEM certificate and key files; both or neither. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -46,6 +51,7 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   maxOutput: LIMITS.maxOutputBytes,
   maxOutputTotal: 64 * 1024 * 1024,
   logFormat: 'text',
+  allowV1Joins: false,
   tlsCert: undefined,
   tlsKey: undefined,
   helloTimeoutMs: LIMITS.helloTimeoutMs,
@@ -61,6 +67,8 @@ export interface OptionSpec {
   /** Placeholder in --help. */
   arg: string;
   help: string;
+  /** A flag without a value (`--allow-v1-joins`); its variable takes 1/true/yes or 0/false/no. */
+  boolean?: true;
   parse(raw: string): RelayOptions[keyof RelayOptions];
 }
 
@@ -99,6 +107,16 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxConnsPerIp', flag: 'max-conns-per-ip', env: 'SMC_RELAY_MAX_CONNS_PER_IP', arg: 'N', help: 'connections per remote address', parse: integer('--max-conns-per-ip', 1, 10_000_000) },
   { key: 'maxOutput', flag: 'max-output', env: 'SMC_RELAY_MAX_OUTPUT', arg: 'BYTES', help: 'output queued for one connection before it is closed as a slow reader', parse: integer('--max-output', 65536, 1024 * 1024 * 1024) },
   { key: 'maxOutputTotal', flag: 'max-output-total', env: 'SMC_RELAY_MAX_OUTPUT_TOTAL', arg: 'BYTES', help: 'output queued for all connections together; over it the most stalled readers are closed', parse: integer('--max-output-total', 1024 * 1024, 64 * 1024 * 1024 * 1024) },
+  {
+    key: 'allowV1Joins', flag: 'allow-v1-joins', env: 'SMC_RELAY_ALLOW_V1_JOINS', arg: '', boolean: true,
+    help: 'accept joins without a proof (v1 clients, tools; anyone who knows a room id may then write it)',
+    parse: (raw) => {
+      const v = raw.trim().toLowerCase();
+      if (v === '1' || v === 'true' || v === 'yes') return true;
+      if (v === '0' || v === 'false' || v === 'no') return false;
+      throw new UsageError(`--allow-v1-joins takes no value; its variable is 1/true/yes or 0/false/no (got "${raw}")`);
+    },
+  },
   { key: 'tlsCert', flag: 'tls-cert', env: 'SMC_RELAY_TLS_CERT', arg: 'FILE', help: 'listen with TLS (§1.8): PEM certificate, self-signed is fine', parse: text('--tls-cert') },
   { key: 'tlsKey', flag: 'tls-key', env: 'SMC_RELAY_TLS_KEY', arg: 'FILE', help: 'PEM private key of --tls-cert', parse: text('--tls-key') },
   {

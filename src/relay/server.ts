@@ -12,7 +12,7 @@ import {
   ERROR_CODES, LIMITS, SUPPORTED_VERSIONS,
   type AdminFrame, type ErrorCode, type HistoryFrame, type JoinFrame, type LeaveFrame, type SendFrame,
 } from '../core/wire/frames';
-import { generateChallenge } from '../core/crypto/roomAuth';
+import { generateChallenge, verifyJoinProof } from '../core/crypto/roomAuth';
 import { parseClientFrame } from '../core/wire/validate';
 import type { MessageStore } from './store/types';
 import type { AdminToken } from './adminToken';
@@ -329,6 +329,19 @@ export class RelayServer {
   // ---- rooms (§1.4) -----------------------------------------------------------------------
 
   private join(conn: Connection, frame: JoinFrame): void | Promise<void> {
+    // §1.9: only a holder of the room key may join, so only a member can send or read history
+    // (both need the room joined). One signature check per join; a join that carries a proof is
+    // always checked, even with --allow-v1-joins. A refused join changes nothing: a connection
+    // already in the room stays in it as it was.
+    if (frame.auth === undefined || frame.proof === undefined) {
+      if (!this.options.allowV1Joins) {
+        this.deps.log.info('join_refused', { conn: conn.id, addr: conn.address, code: 'auth_required' });
+        return this.fail(conn, 'auth_required', 'this relay needs a join proof (protocol v2, §1.9); update the client', frame.rid);
+      }
+    } else if (!verifyJoinProof(frame.room, conn.challenge, frame.auth, frame.proof)) {
+      this.deps.log.info('join_refused', { conn: conn.id, addr: conn.address, code: 'auth_failed' });
+      return this.fail(conn, 'auth_failed', 'the join proof does not match this room and connection', frame.rid);
+    }
     let room = this.rooms.get(frame.room);
     const already = conn.rooms.has(frame.room);
     if (!already && conn.rooms.size >= LIMITS.maxRoomsPerConnection) {

@@ -7,7 +7,7 @@ import { join as pathJoin } from 'node:path';
 import { LIMITS } from '../../src/core/wire/frames';
 import { once } from 'node:events';
 import { connect as tlsConnect } from 'node:tls';
-import { LineClient, RelayProcess, REPO_ROOT, randomId, type Frame } from '../helpers/relayProcess';
+import { LineClient, RelayProcess, REPO_ROOT, randomId, randomRoom, type Frame } from '../helpers/relayProcess';
 
 /** A valid b64u body of exactly `n` chars (n not of the form 4k+1). */
 function body(n: number, fill = 'A'): string {
@@ -187,7 +187,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.2 a malformed room, id, body or tag is bad_request; the connection stays open', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       await join(c, room);
       const cases: Record<string, unknown>[] = [
         { t: 'join', room: 'short' },
@@ -218,7 +218,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.2 body: maxFrame - 512 chars pass (and fan out within maxFrame)', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       await join(a, room);
@@ -232,7 +232,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.2 tag: 2048 chars pass', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       await join(c, room, { tag: body(2048, 't') });
       const p = await c.nextOfType('presence');
       assert.equal(((p.members as Frame[])[0] as Frame).tag, body(2048, 't'));
@@ -240,19 +240,22 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     // ---- §1.3 session -------------------------------------------------------------------
 
-    it('§1.3 hello gets welcome: v 1, agent, maxFrame, time', async () => {
-      const c = await raw(relay);
-      const before = Date.now();
-      const w = await c.hello();
-      assert.equal(w.t, 'welcome');
-      assert.equal(w.v, 1);
-      assert.match(w.agent as string, /^smc-relay\/\d+\.\d+\.\d+/);
-      assert.equal(w.maxFrame, LIMITS.maxFrame);
-      assert.ok((w.time as number) >= before - 2000 && (w.time as number) <= Date.now() + 2000);
+    it('§1.3 hello gets welcome: the client\'s v (1 or 2), agent, maxFrame, time, a challenge', async () => {
+      for (const v of [2, 1]) {
+        const c = await raw(relay);
+        const before = Date.now();
+        const w = await c.hello('smc-test/0', v);
+        assert.equal(w.t, 'welcome');
+        assert.equal(w.v, v);
+        assert.match(w.agent as string, /^smc-relay\/\d+\.\d+\.\d+/);
+        assert.equal(w.maxFrame, LIMITS.maxFrame);
+        assert.ok((w.time as number) >= before - 2000 && (w.time as number) <= Date.now() + 2000);
+        assert.match(w.challenge as string, /^[A-Za-z0-9_-]{43}$/);
+      }
     });
 
     it('§1.3 a first frame other than hello is hello_required and closes', async () => {
-      for (const frame of [{ t: 'ping', rid: 1 }, { t: 'join', room: randomId() }, { t: 'dance' }]) {
+      for (const frame of [{ t: 'ping', rid: 1 }, { t: 'join', room: randomRoom() }, { t: 'dance' }]) {
         const c = await raw(relay);
         c.send(frame);
         await assertClosedAfterError(c, 'hello_required', (frame as { rid?: number }).rid);
@@ -287,7 +290,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.4 join: joined (rid, room, head 0, sid), synced (head, from head+1), presence with the tag', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       const { joined, msgs, synced } = await join(c, room, { tag: 'dGFn' });
       assert.equal(joined.room, room);
       assert.equal(joined.head, 0);
@@ -301,7 +304,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.4 catch-up: stored messages with seq > since, oldest first, at most limit (the newest); from shows a gap', async () => {
       const a = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       await join(a, room);
       const acks = await sendMany(a, room, 5);
       assert.deepEqual(acks.map((x) => x.seq), [1, 2, 3, 4, 5]);
@@ -324,7 +327,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.4 since > head: joined with the head, nothing sent, synced from head + 1', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       await join(c, room);
       await sendMany(c, room, 2);
       const r = await join(c, room, { since: 50 });
@@ -335,7 +338,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.4 a join again syncs again, replaces the tag, keeps one presence entry', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       const first = await join(c, room, { tag: 'b25l' });
       await c.nextOfType('presence');
       const again = await join(c, room, { tag: 'dHdv' });
@@ -348,8 +351,8 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     it('§1.4 sids are unique per connection and per room', async () => {
       const a = await client(relay);
       const b = await client(relay);
-      const r1 = randomId();
-      const r2 = randomId();
+      const r1 = randomRoom();
+      const r2 = randomRoom();
       const sids = [
         (await join(a, r1)).joined.sid, (await join(a, r2)).joined.sid,
         (await join(b, r1)).joined.sid, (await join(b, r2)).joined.sid,
@@ -358,7 +361,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.4 presence goes to every member after a join, a leave and a disconnect', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const aj = await join(a, room, { tag: 'YWFh' });
       await a.nextOfType('presence', (p) => p.online === 1);
@@ -381,7 +384,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.4 presence changes are coalesced: changes made together give one frame with the final state', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       await join(a, room);
       await a.nextOfType('presence');
@@ -389,14 +392,14 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
       // Join, leave, join again with a new tag, all in one write.
       b.sendRaw([
         { t: 'join', room, tag: 'Zmlyc3Q' }, { t: 'leave', room }, { t: 'join', room, tag: 'bGFzdA' },
-      ].map((f) => JSON.stringify(f) + '\n').join(''));
+      ].map((f) => JSON.stringify(b.withProof(f)) + '\n').join(''));
       const p = await a.nextOfType('presence');
       assert.equal(p.online, 2);
       assert.equal(((p.members as Frame[])[1] as Frame).tag, 'bGFzdA', 'the first presence frame already shows the final state');
     });
 
     it('§1.4 presence members are cut where the frame would exceed maxFrame; online counts everyone', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const tag = body(2048, 'q');
       const members: LineClient[] = [];
       for (let i = 0; i < 40; i++) {
@@ -415,11 +418,11 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.4 presence members are cut at 256 entries', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const conns: LineClient[] = [];
       for (let i = 0; i < 260; i++) {
-        const c = await raw(relay);
-        c.sendRaw(`{"t":"hello","v":1}\n{"t":"join","room":"${room}"}\n`);
+        const c = await client(relay);
+        c.send({ t: 'join', room });
         conns.push(c);
       }
       const last = conns[conns.length - 1] as LineClient;
@@ -430,7 +433,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.4 leave gets left; leave, send and history in a room not joined are not_joined (open)', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       for (const frame of [{ t: 'leave', room }, { t: 'send', room, id: randomId(), body: 'AAAA' }, { t: 'history', room }]) {
         const e = await c.request(frame);
         assert.deepEqual([e.t, e.code], ['error', 'not_joined'], frame.t);
@@ -445,18 +448,18 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.4 at most 32 rooms per connection: the 33rd is too_many_rooms (open); a join again does not count', async () => {
       const c = await client(relay);
-      const rooms = Array.from({ length: 32 }, () => randomId());
+      const rooms = Array.from({ length: 32 }, () => randomRoom());
       for (const room of rooms) await join(c, room);
-      const e = await c.request({ t: 'join', room: randomId() });
+      const e = await c.request({ t: 'join', room: randomRoom() });
       assert.deepEqual([e.t, e.code], ['error', 'too_many_rooms']);
       await join(c, rooms[0] as string);
       await c.request({ t: 'leave', room: rooms[1] });
-      await join(c, randomId());
+      await join(c, randomRoom());
       await assertOpen(c);
     });
 
     it('§1.4 between joined and synced only seq ≤ head; later messages follow synced, in order, each once', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       await join(a, room);
       const b = await client(relay);
@@ -480,7 +483,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     // ---- §1.5 messages ------------------------------------------------------------------
 
     it('§1.5 send gets ack (rid, room, id, seq, ts); the others get msg; the sender never gets msg', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       await join(a, room);
@@ -498,7 +501,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.5 seq starts at 1 and grows by 1 per stored message, across senders, delivered in order', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       const c = await client(relay);
@@ -510,7 +513,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.5 a resend of an acked id is acked with the original seq and ts, whatever the body, and not forwarded', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       await join(a, room);
@@ -527,7 +530,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.5 a resend that arrives before the first copy is acked is stored once, acked twice with one seq', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       await join(a, room);
@@ -548,7 +551,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.5 ephemeral: ack without seq, forwarded with eph and no seq/ts, not stored, not deduplicated', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       await join(a, room);
@@ -568,7 +571,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     // ---- §1.6 history -------------------------------------------------------------------
 
     it('§1.6 history: newest `limit` before `before`, oldest first, then page with from/to/more', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const c = await client(relay);
       await join(c, room);
       await sendMany(c, room, 10);
@@ -598,7 +601,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('logs connections with address and counts, and never a body or a tag', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const secretBody = 'U2VjcmV0Qm9keU5ldmVyTG9nZ2Vk';
       const secretTag = 'U2VjcmV0VGFnTmV2ZXJMb2dnZWQ';
       const a = await client(relay);
@@ -644,7 +647,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
   it('§1.2 with --max-frame 4098: a body of maxFrame - 512 chars passes, one more is bad_request', async () => {
     const relay = await startRelay(['--max-frame', '4098']);
     const c = await client(relay);
-    const room = randomId();
+    const room = randomRoom();
     await join(c, room);
     await send(c, room, body(3586));
     const e = await c.request({ t: 'send', room, id: randomId(), body: body(3587) });
@@ -685,7 +688,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
   it('§1.7 rate limit: over --burst at --rate, send is rate_limited (open) and not processed; eph counts', async () => {
     const relay = await startRelay(['--rate', '1', '--burst', '10']);
     const c = await client(relay);
-    const room = randomId();
+    const room = randomRoom();
     await join(c, room);
     const frames = Array.from({ length: 12 }, (_, i) => ({ t: 'send', rid: 100 + i, room, id: randomId(), body: 'QUFB', ...(i === 0 ? { eph: true } : {}) }));
     c.sendRaw(frames.map((f) => JSON.stringify(f) + '\n').join(''));
@@ -703,7 +706,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
   it('§1.7 --rate 0 lifts the rate limit', async () => {
     const relay = await startRelay(['--rate', '0', '--burst', '1']);
     const c = await client(relay);
-    const room = randomId();
+    const room = randomRoom();
     await join(c, room);
     const acks = await sendMany(c, room, 300);
     assert.equal(acks[299]?.seq, 300);
@@ -713,7 +716,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
   it('§1.4/§1.6 a limit over 1 000 counts as 1 000, for join and for history', async () => {
     const relay = await startRelay(['--rate', '0']);
     const c = await client(relay);
-    const room = randomId();
+    const room = randomRoom();
     await join(c, room);
     for (let i = 0; i < 3; i++) await sendMany(c, room, 335);
     const r = await join(c, room, { since: 0, limit: 5000 });
@@ -739,7 +742,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     // stay within --max-output: 12 × 30 KB is above the 256 KiB bound, and all of it arrives.
     const relay = await startRelay(['--rate', '0', '--max-output', '262144']);
     const c = await client(relay);
-    const room = randomId();
+    const room = randomRoom();
     await join(c, room);
     await sendMany(c, room, 12, body(30_000, 'm'));
     const r = await join(c, room, { since: 0, limit: 10 });
@@ -810,7 +813,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
   it('§1.7 a slow reader over the output bound is closed without a frame; the others go on', async () => {
     const relay = await startRelay(['--rate', '0', '--max-output', '262144']);
-    const room = randomId();
+    const room = randomRoom();
     const sender = await client(relay);
     const reader = await client(relay);
     const slow = await client(relay);
@@ -839,12 +842,12 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
   it('§1.7 SIGTERM: bye to every client, acked messages survive, exit 0', async () => {
     const relay = await startRelay(['--rate', '0']);
-    const room = randomId();
+    const room = randomRoom();
     const a = await client(relay);
     const b = await client(relay);
     await join(a, room);
     await join(b, room);
-    const ids = Array.from({ length: 50 }, () => randomId());
+    const ids = Array.from({ length: 50 }, () => randomRoom());
     a.sendRaw(ids.map((id) => JSON.stringify({ t: 'send', room, id, body: 'QUFB' }) + '\n').join(''));
     await a.nextOfType('ack');
     const exit = relay.stop('SIGTERM');

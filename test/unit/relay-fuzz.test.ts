@@ -3,9 +3,10 @@
 // independently of src/core/wire/validate.ts. Bounded: a few hundred cases, a few seconds.
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
-import { LineClient, RelayProcess, randomId, type Frame } from '../helpers/relayProcess';
+import { LineClient, RelayProcess, randomId, randomRoom, type Frame } from '../helpers/relayProcess';
 
-const ROOM = 'Rm9vZmZ1enpyb29tMDAwMA';
+/** A v2 room whose key this process holds: LineClient.send signs its joins (§1.9). */
+const ROOM = randomRoom();
 
 /** What the oracle expects from one line. */
 type Expect = { kind: 'close'; code: 'bad_frame' } | { kind: 'error'; code: string } | { kind: 'reply'; t: string } | { kind: 'none' };
@@ -54,7 +55,8 @@ function frameOracle(f: Record<string, unknown>): Expect {
     case 'join':
       if (!isId(f.room) || (f.since !== undefined && !isInt(f.since)) || (f.limit !== undefined && !isInt(f.limit))) return bad;
       if (f.tag !== undefined && !isB64u(f.tag, 2048)) return bad;
-      return f.room === ROOM ? { kind: 'reply', t: 'joined' } : { kind: 'reply', t: 'joined_or_too_many' };
+      // §1.9: only ROOM's key is known here; a join of any other room has no proof.
+      return f.room === ROOM ? { kind: 'reply', t: 'joined' } : { kind: 'error', code: 'auth_required' };
     case 'send':
       if (!isId(f.room) || !isId(f.id) || !isB64u(f.body, 65536 - 512) || (f.eph !== undefined && typeof f.eph !== 'boolean')) return bad;
       return f.room === ROOM ? { kind: 'reply', t: 'ack' } : { kind: 'error', code: 'not_joined' };

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { LineClient, RelayProcess, randomId, type Frame } from '../helpers/relayProcess';
+import { LineClient, RelayProcess, randomId, randomRoom, type Frame } from '../helpers/relayProcess';
 
 const MiB = 1024 * 1024;
 
@@ -71,7 +71,7 @@ describe('relay memory against clients that never read (issue 7 §1.2)', functio
 
   it('60 never-reading joins of a 26 MB room keep the relay under 400 MiB, and it serves another client meanwhile', async () => {
     relay = await RelayProcess.start({ args: ['--rate', '0'] });
-    const room = randomId();
+    const room = randomRoom();
     const { client: filler } = await LineClient.open(relay.port);
     const joined = await filler.request({ t: 'join', room });
     assert.equal(joined.t, 'joined');
