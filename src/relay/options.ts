@@ -87,6 +87,20 @@ function integer(name: string, min: number, max: number): (raw: string) => numbe
   };
 }
 
+/**
+ * Issue 7 §1.6: --max-frame is capped at 1 MiB. Every line up to it is buffered and parsed in
+ * one piece, and 1 MiB is 16 default frames: more than any envelope of §2.3 needs.
+ */
+export const MAX_FRAME_CAP = 1024 * 1024;
+
+function maxFrame(raw: string): number {
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (Number.isSafeInteger(n) && n > MAX_FRAME_CAP) {
+    throw new UsageError(`--max-frame is at most ${MAX_FRAME_CAP} (1 MiB; got "${raw}"): longer lines cost the relay memory for every connection`);
+  }
+  return integer('--max-frame', 4096, MAX_FRAME_CAP)(raw);
+}
+
 function text(name: string): (raw: string) => string {
   return (raw) => {
     if (raw.trim() === '') throw new UsageError(`${name} must not be empty`);
@@ -99,7 +113,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'host', flag: 'host', env: 'SMC_RELAY_HOST', arg: 'ADDR', help: 'address to listen on (0.0.0.0 for all interfaces)', parse: text('--host') },
   { key: 'port', flag: 'port', env: 'SMC_RELAY_PORT', arg: 'N', help: 'TCP port (0 picks a free one)', parse: integer('--port', 0, 65535) },
   { key: 'dataDir', flag: 'data', env: 'SMC_RELAY_DATA', arg: 'DIR', help: 'data directory (message log, lock, admin-token)', parse: text('--data') },
-  { key: 'maxFrame', flag: 'max-frame', env: 'SMC_RELAY_MAX_FRAME', arg: 'BYTES', help: 'longest line in either direction', parse: integer('--max-frame', 4096, 16 * 1024 * 1024) },
+  { key: 'maxFrame', flag: 'max-frame', env: 'SMC_RELAY_MAX_FRAME', arg: 'BYTES', help: 'longest line in either direction', parse: maxFrame },
   { key: 'retain', flag: 'retain', env: 'SMC_RELAY_RETAIN', arg: 'N', help: 'messages kept per room at least', parse: integer('--retain', 1, 1_000_000_000) },
   { key: 'rate', flag: 'rate', env: 'SMC_RELAY_RATE', arg: 'N', help: 'sends per second per connection (0: no limit)', parse: integer('--rate', 0, 1_000_000_000) },
   { key: 'burst', flag: 'burst', env: 'SMC_RELAY_BURST', arg: 'N', help: 'sends allowed at once above the rate', parse: integer('--burst', 1, 1_000_000_000) },

@@ -3,8 +3,16 @@
 // of the room and can neither send nor read history. --allow-v1-joins accepts joins without a
 // proof, and still checks every proof it is given.
 import { strict as assert } from 'node:assert';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { makeJoinProof } from '../../src/core/crypto/roomAuth';
 import { LineClient, RelayProcess, randomId, randomRoom, roomAuthKeyOf, type Frame } from '../helpers/relayProcess';
+
+/** A data directory for a relay that must refuse to start (so a failure leaves nothing in cwd). */
+function scratchDir(): string {
+  return mkdtempSync(join(tmpdir(), 'smc-relay-usage-'));
+}
 
 describe('relay join proof (PROTOCOL.md §1.9)', function () {
   this.timeout(30_000);
@@ -134,7 +142,7 @@ describe('relay join proof (PROTOCOL.md §1.9)', function () {
     relays.push(relay);
     const c = await client(relay, 1);
     await joinOk(c, randomId());
-    const bad = await RelayProcess.run(['relay', '--port', '0'], { SMC_RELAY_ALLOW_V1_JOINS: 'maybe' });
+    const bad = await RelayProcess.run(['relay', '--port', '0', '--data', scratchDir()], { SMC_RELAY_ALLOW_V1_JOINS: 'maybe' });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /SMC_RELAY_ALLOW_V1_JOINS/);
   });
