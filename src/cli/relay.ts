@@ -5,7 +5,7 @@ import { mkdir, access, constants, readFile } from 'node:fs/promises';
 import { basename, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AdminToken } from '../relay/adminToken';
-import { createLogger, type LogFields, type RelayLogger } from '../relay/log';
+import { FoldingLogger, createLogger, type LogFields, type RelayLogger } from '../relay/log';
 import { OPTION_SPECS, UsageError, resolveRelayOptions, type RelayOptions } from '../relay/options';
 import { RelayServer, certificateFingerprint } from '../relay/server';
 import { FileStore } from '../relay/store/fileStore';
@@ -29,7 +29,8 @@ function help(): string {
     '',
     'Defaults: --host 127.0.0.1 --port 7878 --data ./.smc/relay --max-frame 65536 --retain 10000',
     '          --rate 100 --burst 200 --max-conns 10000 --max-conns-per-ip 64',
-    '          --max-output 8388608 --max-output-total 67108864 --log-format text (TLS off unless --tls-cert and --tls-key)',
+    '          --max-output 8388608 --max-output-total 67108864 --log-per-addr 600 --log-format text',
+    '          (TLS off unless --tls-cert and --tls-key; joins need a proof unless --allow-v1-joins)',
     '',
     'Examples:',
     '  smc relay                                      a relay on 127.0.0.1:7878, data in ./.smc/relay',
@@ -117,7 +118,8 @@ async function runRelay(args: string[]): Promise<number> {
     }
   }
   const dataDir = resolve(options.dataDir);
-  const log = createLogger({ format: options.logFormat });
+  // Issue 7 §1.5: per-address events are folded past --log-per-addr a minute.
+  const log = new FoldingLogger(createLogger({ format: options.logFormat }), { perWindow: options.logPerAddr, windowMs: options.logWindowMs });
   const fail = (code: number, message: string): number => {
     process.stderr.write(`smc relay: ${message}\n`);
     log.error('start_failed', { error: message, exit: code });
@@ -150,7 +152,8 @@ async function runRelay(args: string[]): Promise<number> {
   log.info('start', {
     version: SMC_VERSION, pid: process.pid, data: dataDir, maxFrame: options.maxFrame, retain: options.retain,
     rate: options.rate, burst: options.burst, maxConns: options.maxConns, maxConnsPerIp: options.maxConnsPerIp,
-    maxOutput: options.maxOutput, maxOutputTotal: options.maxOutputTotal, allowV1Joins: options.allowV1Joins, admin: adminToken.enabled,
+    maxOutput: options.maxOutput, maxOutputTotal: options.maxOutputTotal, allowV1Joins: options.allowV1Joins,
+    logPerAddr: options.logPerAddr, admin: adminToken.enabled,
   });
   const server = new RelayServer(options, {
     store, log, adminToken, agent: `smc-relay/${SMC_VERSION}`, ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),

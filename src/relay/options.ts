@@ -24,6 +24,13 @@ export interface RelayOptions {
   maxOutputTotal: number;
   logFormat: LogFormat;
   /**
+   * Issue 7 §1.5: log lines per remote address per window (one minute); more are folded into
+   * one `log_folded` line per address and window. 0 writes every line.
+   */
+  logPerAddr: number;
+  /** The window of `logPerAddr` (60 s; only the tests shorten it, hidden env override). */
+  logWindowMs: number;
+  /**
    * §1.9: accept a join without a proof (v1 clients, tools, trusted networks). Off by default:
    * it lets anyone who knows a room id store into the room and read its ciphertext.
    */
@@ -51,6 +58,8 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   maxOutput: LIMITS.maxOutputBytes,
   maxOutputTotal: 64 * 1024 * 1024,
   logFormat: 'text',
+  logPerAddr: 600,
+  logWindowMs: 60_000,
   allowV1Joins: false,
   tlsCert: undefined,
   tlsKey: undefined,
@@ -133,6 +142,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   },
   { key: 'tlsCert', flag: 'tls-cert', env: 'SMC_RELAY_TLS_CERT', arg: 'FILE', help: 'listen with TLS (§1.8): PEM certificate, self-signed is fine', parse: text('--tls-cert') },
   { key: 'tlsKey', flag: 'tls-key', env: 'SMC_RELAY_TLS_KEY', arg: 'FILE', help: 'PEM private key of --tls-cert', parse: text('--tls-key') },
+  { key: 'logPerAddr', flag: 'log-per-addr', env: 'SMC_RELAY_LOG_PER_ADDR', arg: 'N', help: 'log lines per remote address per minute; more are folded into one summary line (0: no folding)', parse: integer('--log-per-addr', 0, 1_000_000_000) },
   {
     key: 'logFormat', flag: 'log-format', env: 'SMC_RELAY_LOG_FORMAT', arg: 'text|json', help: 'log line format',
     parse: (raw) => {
@@ -149,6 +159,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
 export const TEST_ENV = {
   helloTimeoutMs: 'SMC_RELAY_HELLO_TIMEOUT_MS',
   idleTimeoutMs: 'SMC_RELAY_IDLE_TIMEOUT_MS',
+  logWindowMs: 'SMC_RELAY_LOG_WINDOW_MS',
 } as const;
 
 /**

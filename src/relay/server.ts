@@ -165,6 +165,7 @@ export class RelayServer {
         clearInterval(this.sweeper);
         this.presence.dispose();
         this.stateValue = 'closed';
+        this.deps.log.flush?.();
         this.deps.log.info('stopped', { ms: Date.now() - started });
         this.resolveClosed();
       });
