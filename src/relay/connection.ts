@@ -157,6 +157,10 @@ export class Connection implements RoomPeer, BudgetHolder {
     });
   }
 
+  resyncOutput(): void {
+    this.syncAccounted();
+  }
+
   /** Mirrors writableLength into the budget; wakes a reply stream waiting for the queue. */
   private syncAccounted(): void {
     if (this.closed) return;

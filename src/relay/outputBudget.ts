@@ -7,10 +7,13 @@
 // - A reply stream (catch-up §1.4, history §1.6) reserves its next chunk before reading it and
 //   waits, in arrival order, while the reservation does not fit.
 // - Everything else (acks, fan-out, presence, errors) is written at once, because it cannot
-//   wait without reordering a room. When such a write takes the total over the cap, the
-//   holders whose output has made no progress for the longest are closed as slow readers
-//   (§1.7: they lose nothing, they ask again with `since`), until the total fits. Holders that
-//   stall while a reply waits are closed the same way once stalled for `stallMs` (sweep()).
+//   wait without reordering a room. When such writes take the total over the cap, the relay
+//   recounts exactly on the next turn of the event loop (write callbacks that the OS's progress
+//   triggered have run by then) and, if still over, closes holders as slow readers (§1.7: they
+//   lose nothing, they ask again with `since`) until the total fits: first those stalled for
+//   `stallMs` or more, oldest first, then the largest queues.
+// - While a reply waits, holders stalled for `stallMs` or more are closed the same way, so that
+//   clients that never read cannot keep the budget from the others (sweep()).
 
 /** What the budget needs from a connection that holds queued output. */
 export interface BudgetHolder {
@@ -20,6 +23,8 @@ export interface BudgetHolder {
   readonly progressAt: number;
   /** Closes it without a frame; must release its bytes (synchronously). */
   abort(reason: string): void;
+  /** Re-reads its queue and updates the budget (exact: the socket's writableLength now). */
+  resyncOutput(): void;
 }
 
 interface Waiter {
@@ -28,17 +33,21 @@ interface Waiter {
   resolve: (granted: boolean) => void;
 }
 
-export const SLOW_READER_REASON = 'slow_reader';
+/** conn_close reason of a connection closed to keep the total under the cap. */
+export const OUTPUT_BUDGET_REASON = 'output_budget';
 
 export class OutputBudget {
   private used = 0;
   private readonly holders = new Set<BudgetHolder>();
   private readonly waiters: Waiter[] = [];
   private reclaiming = false;
+  private checkScheduled = false;
 
   constructor(
     /** The cap in bytes (--max-output-total). */
     readonly cap: number,
+    /** A holder whose output made no progress for this long counts as stalled. */
+    private readonly stallMs: number,
     /** Called for each holder closed to make room (for the log). */
     private readonly onEvict: (holder: BudgetHolder) => void = () => {},
   ) {}
@@ -57,7 +66,17 @@ export class OutputBudget {
     if (bytes <= 0) return;
     this.used += bytes;
     this.holders.add(holder);
-    if (this.used > this.cap) this.reclaim(0);
+    if (this.used > this.cap && !this.checkScheduled) {
+      this.checkScheduled = true;
+      setImmediate(() => this.checkOverCap());
+    }
+  }
+
+  /** See the header: recount exactly, then close holders while over the cap. */
+  private checkOverCap(): void {
+    this.checkScheduled = false;
+    for (const h of [...this.holders]) h.resyncOutput();
+    if (this.used > this.cap) this.reclaim(0, Date.now() - this.stallMs, true);
   }
 
   /** `holder`'s output shrank by `bytes` (the OS took them, or it closed). */
@@ -92,10 +111,13 @@ export class OutputBudget {
    * are closed, oldest first, until the first waiter fits. Also drops waiters whose connection
    * closed.
    */
-  sweep(now: number, stallMs: number): void {
+  sweep(now: number): void {
     this.wake();
     const first = this.waiters[0];
-    if (first) this.reclaim(first.bytes, now - stallMs);
+    if (first) {
+      for (const h of [...this.holders]) h.resyncOutput();
+      this.reclaim(first.bytes, now - this.stallMs, false);
+    }
   }
 
   /** Wakes waiters in order while they fit; forgets those no longer wanted. */
@@ -115,26 +137,29 @@ export class OutputBudget {
   }
 
   /**
-   * Closes the holders with the oldest progress until `room` more bytes fit under the cap.
-   * With `stalledBefore`, only holders whose last progress is older than it.
+   * Closes holders until `room` more bytes fit under the cap: those whose last progress is
+   * older than `stalledBefore`, oldest first; then, when `largestToo`, the largest queues.
    */
-  private reclaim(room: number, stalledBefore = Infinity): void {
+  private reclaim(room: number, stalledBefore: number, largestToo: boolean): void {
     if (this.reclaiming) return;
     this.reclaiming = true;
     try {
       while (this.used + room > this.cap) {
-        let victim: BudgetHolder | undefined;
+        let stalled: BudgetHolder | undefined;
+        let largest: BudgetHolder | undefined;
         for (const h of this.holders) {
           if (h.accountedBytes <= 0) {
             this.holders.delete(h);
             continue;
           }
-          if (h.progressAt < stalledBefore && (!victim || h.progressAt < victim.progressAt)) victim = h;
+          if (h.progressAt < stalledBefore && (!stalled || h.progressAt < stalled.progressAt)) stalled = h;
+          if (!largest || h.accountedBytes > largest.accountedBytes) largest = h;
         }
+        const victim = stalled ?? (largestToo ? largest : undefined);
         if (!victim) return;
         this.holders.delete(victim);
         this.onEvict(victim);
-        victim.abort(SLOW_READER_REASON);
+        victim.abort(OUTPUT_BUDGET_REASON);
       }
     } finally {
       this.reclaiming = false;

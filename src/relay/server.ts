@@ -76,7 +76,7 @@ export class RelayServer {
     private readonly deps: RelayDeps,
   ) {
     this.presence = new PresenceCoalescer(options.maxFrame);
-    this.outputBudget = new OutputBudget(options.maxOutputTotal, (holder) => {
+    this.outputBudget = new OutputBudget(options.maxOutputTotal, BUDGET_STALL_MS, (holder) => {
       const conn = holder as Connection;
       this.deps.log.warn('limit', {
         limit: 'max_output_total', conn: conn.id, addr: conn.address, queued: conn.accountedBytes, total: this.outputBudget.total,
@@ -240,7 +240,7 @@ export class RelayServer {
         conn.abort('idle_timeout');
       }
     }
-    this.outputBudget.sweep(now, BUDGET_STALL_MS);
+    this.outputBudget.sweep(now);
     for (const entry of this.lingering) {
       if (entry.socket.destroyed) this.lingering.delete(entry);
       else if (now - entry.since >= LINGER_MS) {

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { LineClient, RelayProcess, randomId, randomRoom, type Frame } from '../helpers/relayProcess';
+import { LineClient, RelayProcess, joinLine, randomId, randomRoom, type Frame } from '../helpers/relayProcess';
 
 const MiB = 1024 * 1024;
 
@@ -33,15 +33,29 @@ function watchRss(pid: number, limit: number): { peak: () => number; stop: () =>
   return { peak: () => peak, stop: () => clearInterval(timer), over };
 }
 
-/** A client that says hello, joins `room` from the start and never reads a byte. */
+/**
+ * A member that says hello, joins `room` from the start with a real proof (§1.9: the attack
+ * needs no stranger, anyone can make a room of their own) and never reads a byte after the
+ * welcome.
+ */
 function neverReader(port: number, room: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect({ port, host: '127.0.0.1' });
     socket.once('error', reject);
-    socket.once('connect', () => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('latin1');
+      const nl = text.indexOf('\n');
+      if (nl === -1) return;
+      socket.off('data', onData);
       socket.pause();
-      socket.write(JSON.stringify({ t: 'hello', v: 1 }) + '\n' + JSON.stringify({ t: 'join', room, since: 0, limit: 1000 }) + '\n');
+      const challenge = (JSON.parse(text.slice(0, nl)) as { challenge: string }).challenge;
+      socket.write(joinLine(room, challenge, { since: 0, limit: 1000 }));
       resolve(socket);
+    };
+    socket.once('connect', () => {
+      socket.on('data', onData);
+      socket.write(JSON.stringify({ t: 'hello', v: 2 }) + '\n');
     });
   });
 }
@@ -79,6 +93,7 @@ describe('relay memory against clients that never read (issue 7 §1.2)', functio
     await fill(filler, room, 1000, 26_000);
     filler.destroy();
 
+    const baseline = statusKb(relay.pid, 'VmRSS') * 1024;
     const watch = watchRss(relay.pid, 400 * MiB);
     try {
       const work = (async () => {
@@ -109,9 +124,40 @@ describe('relay memory against clients that never read (issue 7 §1.2)', functio
       await Promise.race([work, watch.over]);
       const hwm = statusKb(relay.pid, 'VmHWM') * 1024;
       assert.ok(hwm < 400 * MiB, `relay peak RSS ${Math.round(hwm / MiB)} MiB`);
-      console.log(`      relay RSS peak ${Math.round(hwm / MiB)} MiB (polled peak ${Math.round(watch.peak() / MiB)} MiB)`);
+      console.log(`      relay RSS ${Math.round(baseline / MiB)} MiB after filling the room, peak ${Math.round(hwm / MiB)} MiB (polled during the attack: ${Math.round(watch.peak() / MiB)} MiB)`);
     } finally {
       watch.stop();
     }
+  });
+
+  it('over --max-output-total, replies wait and the connections stalled longest are closed (output_budget); others are served', async () => {
+    relay = await RelayProcess.start({ args: ['--rate', '0', '--max-output', '262144', '--max-output-total', String(MiB)] });
+    const room = randomRoom();
+    const { client: filler } = await LineClient.open(relay.port);
+    const joined = await filler.request({ t: 'join', room });
+    assert.equal(joined.t, 'joined');
+    await filler.nextOfType('synced');
+    // 12 MB: more than the kernel takes for a socket whose peer never reads (about 4 MB).
+    await fill(filler, room, 400, 30_000);
+    filler.destroy();
+    for (let i = 0; i < 16; i++) sockets.push(await neverReader(relay.port, room));
+    const evicted = await relay.waitForLog((r) => r.event === 'limit' && r.limit === 'max_output_total', 60_000);
+    assert.equal(typeof evicted.queued, 'number');
+    await relay.waitForLog((r) => r.event === 'conn_close' && r.reason === 'output_budget', 10_000);
+    // A reader still gets the whole room: its reply waits for the budget, never fails.
+    const { client: other } = await LineClient.open(relay.port);
+    const j = await other.request({ t: 'join', room, since: 0, limit: 1000 }, 60_000);
+    assert.equal(j.t, 'joined', JSON.stringify(j));
+    let msgs = 0;
+    for (;;) {
+      const f = await other.next((x) => (x.t === 'msg' && x.room === room) || x.t === 'synced', 60_000);
+      if (f.t === 'synced') {
+        assert.equal(f.from, 1);
+        break;
+      }
+      assert.equal(f.seq, ++msgs);
+    }
+    assert.equal(msgs, 400);
+    other.destroy();
   });
 });
