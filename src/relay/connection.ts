@@ -35,6 +35,17 @@ export function formatAddress(ip: string, port: number | undefined): string {
   return ip.includes(':') ? `[${ip}]:${port ?? 0}` : `${ip}:${port ?? 0}`;
 }
 
+/** A queue this small counts as drained (outputBudget.ts stall detection); REPLY_LOW_WATER. */
+const DRAINED_BYTES = 64 * 1024;
+
+/**
+ * Join proofs a connection may have checked (§1.9): each costs one Ed25519 verification, a few
+ * hundred µs of the event loop, so a burst of 64 (two full sets of 32 rooms), then 16 a second.
+ * Past it a join gets `rate_limited` (open) and is not processed, as a send would.
+ */
+export const JOIN_PROOF_RATE = 16;
+export const JOIN_PROOF_BURST = 64;
+
 export interface ConnectionHooks {
   /** Handles one line; a returned promise holds the connection's later lines until it settles. */
   line(conn: Connection, line: string): void | Promise<void>;
@@ -67,6 +78,8 @@ export class Connection implements RoomPeer, BudgetHolder {
   /** Rooms joined, by room id. */
   readonly rooms = new Map<string, Member>();
   readonly bucket: TokenBucket;
+  /** §1.9: bounds the signature checks this connection can make the relay do. */
+  readonly joinProofBucket: TokenBucket;
   rateLimited = 0;
   /** Sends this connection made that are not yet durable (for shutdown accounting). */
   inflight = 0;
@@ -83,7 +96,11 @@ export class Connection implements RoomPeer, BudgetHolder {
   private peerEnded = false;
   /** Bytes of this socket's queue accounted in the global budget (its writableLength then). */
   private accounted = 0;
-  /** See BudgetHolder.progressAt. */
+  /**
+   * See BudgetHolder.progressAt: when this connection's queue was last seen drained to
+   * DRAINED_BYTES or less. Not "any byte taken": a client that reads one byte a second must
+   * count as stalled, or a few of them could hold the global budget for ever.
+   */
   progressAt = 0;
   /** A reply stream waiting for the queue to fall to `bytes` (whenOutputBelow). */
   private outputWaiter: { bytes: number; resolve: () => void } | undefined;
@@ -102,6 +119,7 @@ export class Connection implements RoomPeer, BudgetHolder {
     this.openedAt = now;
     this.lastReceived = now;
     this.bucket = new TokenBucket(limits.rate, limits.burst, now);
+    this.joinProofBucket = new TokenBucket(JOIN_PROOF_RATE, JOIN_PROOF_BURST, now);
     // A framing error is queued behind the lines before it, so those are still answered.
     this.decoder = new FrameDecoder(limits.maxFrame, {
       line: (text) => this.backlog.push(text),
@@ -165,15 +183,15 @@ export class Connection implements RoomPeer, BudgetHolder {
   private syncAccounted(): void {
     if (this.closed) return;
     const now = this.socket.writableLength;
+    if (this.accounted <= DRAINED_BYTES) this.progressAt = Date.now();
     if (now > this.accounted) {
-      if (this.accounted === 0) this.progressAt = Date.now();
       const grown = now - this.accounted;
       this.accounted = now;
       this.budget.add(this, grown);
     } else if (now < this.accounted) {
       const shrunk = this.accounted - now;
       this.accounted = now;
-      this.progressAt = Date.now();
+      if (now <= DRAINED_BYTES) this.progressAt = Date.now();
       this.budget.remove(this, shrunk);
     }
     const waiter = this.outputWaiter;

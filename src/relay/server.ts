@@ -16,7 +16,7 @@ import { generateChallenge, verifyJoinProof } from '../core/crypto/roomAuth';
 import { parseClientFrame } from '../core/wire/validate';
 import type { MessageStore } from './store/types';
 import type { AdminToken } from './adminToken';
-import { Connection, formatAddress } from './connection';
+import { Connection, JOIN_PROOF_RATE, formatAddress } from './connection';
 import type { RelayLogger } from './log';
 import type { RelayOptions } from './options';
 import { OutputBudget } from './outputBudget';
@@ -339,6 +339,9 @@ export class RelayServer {
         this.deps.log.info('join_refused', { conn: conn.id, addr: conn.address, code: 'auth_required' });
         return this.fail(conn, 'auth_required', 'this relay needs a join proof (protocol v2, §1.9); update the client', frame.rid);
       }
+    } else if (!conn.joinProofBucket.take(Date.now())) {
+      if (conn.rateLimited++ === 0) this.deps.log.info('limit', { limit: 'join_rate', conn: conn.id, addr: conn.address });
+      return this.fail(conn, 'rate_limited', `over ${JOIN_PROOF_RATE} join proofs per second; retry later`, frame.rid);
     } else if (!verifyJoinProof(frame.room, conn.challenge, frame.auth, frame.proof)) {
       this.deps.log.info('join_refused', { conn: conn.id, addr: conn.address, code: 'auth_failed' });
       return this.fail(conn, 'auth_failed', 'the join proof does not match this room and connection', frame.rid);

@@ -146,4 +146,26 @@ describe('relay join proof (PROTOCOL.md §1.9)', function () {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /SMC_RELAY_ALLOW_V1_JOINS/);
   });
+
+  it('a connection gets 64 proof checks at once, then 16 a second: a flood of bad joins is rate_limited, not verified', async () => {
+    const relay = await start();
+    const room = randomRoom();
+    const member = await client(relay);
+    const seen = member.withProof({ t: 'join', room });
+    const attacker = await client(relay);
+    // 200 joins with a proof that passes the hash check but not the signature (another challenge).
+    const sentAt = Date.now();
+    attacker.sendRaw(Array.from({ length: 200 }, (_, i) => JSON.stringify({ ...seen, rid: 1000 + i }) + '\n').join(''));
+    const codes: string[] = [];
+    for (let i = 0; i < 200; i++) codes.push(String((await attacker.next((f) => f.rid === 1000 + i, 20_000)).code));
+    const seconds = (Date.now() - sentAt) / 1000;
+    const failed = codes.filter((c) => c === 'auth_failed').length;
+    // The bucket's bound, whatever the machine's speed: the burst plus the refill meanwhile.
+    assert.ok(failed >= 64 && failed <= 64 + Math.ceil(16 * seconds) + 1, `${failed} checked in ${seconds} s`);
+    assert.equal(codes.filter((c) => c === 'rate_limited').length + failed, 200);
+    assert.ok(attacker.isOpen);
+    await relay.waitForLog((r) => r.event === 'limit' && r.limit === 'join_rate');
+    // The member's own join on its own connection is unaffected.
+    await joinOk(member, room);
+  });
 });
