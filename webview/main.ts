@@ -9,7 +9,7 @@ import {
   initialState, newestSeq, reduce, startsGroup, unreadCount, unreadMarkerKey,
   type Action, type ViewState,
 } from './model';
-import { itemSignature, renderItem } from './render';
+import { codicon, identityBadge, itemSignature, renderItem } from './render';
 import { displayName } from './text';
 
 declare function acquireVsCodeApi(): VsCodeApi;
@@ -130,7 +130,13 @@ function renderPresence(): void {
     const li = h('li', { class: m.verified ? 'member verified' : 'member unverified' });
     if (m.verified && m.name) {
       li.append(h('span', { class: 'name' }, `${displayName(m.name)}${m.self ? ' (you)' : ''}`), h('span', { class: 'fingerprint', title: `Fingerprint ${m.fingerprint ?? ''}` }, m.shortFingerprint ?? ''));
-      if (!m.self && m.fingerprint) {
+      if (!m.self) li.append(identityBadge(m.name, m.identityVerified === true));
+      if (m.keyChanged) {
+        const warn = h('span', { class: 'key-changed', title: `${displayName(m.name)} is known in this room under another key. Compare fingerprints before trusting it.` });
+        warn.append(codicon('warning'), document.createTextNode(' key changed'));
+        li.append(warn);
+      }
+      if (!m.self && m.fingerprint && m.identityVerified !== true) {
         const verify = document.createElement('vscode-button');
         verify.className = 'verify-member';
         verify.setAttribute('secondary', '');

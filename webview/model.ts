@@ -184,6 +184,7 @@ function sameSender(a: ChatItem, b: ChatItem): boolean {
   return (
     a.kind === 'message' && b.kind === 'message' &&
     a.fingerprint === b.fingerprint && a.name === b.name && a.keyChanged === b.keyChanged &&
+    (a.identityVerified === true) === (b.identityVerified === true) &&
     Math.abs(b.ts - a.ts) <= GROUP_GAP_MS
   );
 }

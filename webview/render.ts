@@ -46,7 +46,7 @@ function button(className: string, label: string, icon: string, secondary = true
   return b;
 }
 
-function codicon(name: string, label?: string): HTMLElement {
+export function codicon(name: string, label?: string): HTMLElement {
   const i = el('span', `codicon codicon-${name}`);
   if (label) {
     i.setAttribute('role', 'img');
@@ -55,6 +55,22 @@ function codicon(name: string, label?: string): HTMLElement {
     i.setAttribute('aria-hidden', 'true');
   }
   return i;
+}
+
+/**
+ * Whether the user verified this sender (Verify…, fingerprints compared over another channel),
+ * as Element's shields show it: a filled check for verified, an outlined shield for not yet.
+ */
+export function identityBadge(name: string, verified: boolean): HTMLElement {
+  const badge = el('span', verified ? 'identity-verified' : 'identity-unverified');
+  if (verified) {
+    badge.append(codicon('verified-filled'), document.createTextNode(' verified'));
+    badge.title = `You verified ${displayName(name)}'s fingerprint.`;
+  } else {
+    badge.append(codicon('unverified'), document.createTextNode(' unverified'));
+    badge.title = `You have not verified ${displayName(name)}: anyone can use a name. Compare fingerprints with Verify… in the member list.`;
+  }
+  return badge;
 }
 
 function senderHeader(item: ChatItem, now: number): HTMLElement {
@@ -67,6 +83,7 @@ function senderHeader(item: ChatItem, now: number): HTMLElement {
   time.dateTime = new Date(item.ts).toISOString();
   time.title = new Date(item.ts).toLocaleString();
   header.append(time);
+  if (!item.own) header.append(identityBadge(item.name, item.identityVerified === true));
   if (item.keyChanged) {
     const warn = el('span', 'key-changed');
     warn.append(codicon('warning'), document.createTextNode(' key changed'));
@@ -155,5 +172,5 @@ export function renderItem(item: ChatItem, groupStart: boolean, now: number): HT
 
 /** What decides whether an item's element must be rebuilt. */
 export function itemSignature(item: ChatItem, groupStart: boolean): string {
-  return `${item.state}|${item.seq ?? ''}|${groupStart ? 1 : 0}|${item.keyChanged ? 1 : 0}|${item.error ?? ''}`;
+  return `${item.state}|${item.seq ?? ''}|${groupStart ? 1 : 0}|${item.keyChanged ? 1 : 0}|${item.identityVerified === true ? 1 : 0}|${item.error ?? ''}`;
 }

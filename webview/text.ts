@@ -1,5 +1,6 @@
 // Text hygiene for strings that came from the network (PRODUCT.md: every string the panel
 // shows is hostile). Pure functions, no DOM, so they are unit-tested in plain Node.
+import { markInvisible } from '../src/shared/visibleText';
 
 /**
  * Bidirectional control characters (Trojan Source, CVE-2021-42574) and the invisible marks
@@ -19,11 +20,13 @@ export function hasBidiControls(s: string): boolean {
   return found;
 }
 
-/** A display name as shown: bidi neutralised, other control characters dropped, bounded. */
+/**
+ * A display name as shown: every bidi control, invisible (default-ignorable) or control
+ * character shown as ⟦U+XXXX⟧ (a look-alike of a name never looks the same, issue 7 item 2.2),
+ * bounded.
+ */
 export function displayName(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  const cleaned = neutraliseBidi(name).replace(/[\u0000-\u001F\u007F-\u009F]/g, '');
-  const chars = [...cleaned];
+  const chars = [...markInvisible(name)];
   return chars.length > 80 ? `${chars.slice(0, 80).join('')}…` : chars.join('') || '(no name)';
 }
 

@@ -6,6 +6,7 @@
 //     50 subscribers' traffic in one process would make the generator the bottleneck).
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { generateRoomKey, RoomCipher } from '../../src/core/crypto';
 
 export type LineHandler = (line: string) => void;
 
@@ -18,6 +19,8 @@ export class LineConn {
   private handler: LineHandler | undefined;
   private waiters: { match: (line: string) => boolean; resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
   private closedError: Error | undefined;
+  /** §1.9: the welcome's challenge, which every join proof of this connection signs. */
+  private challenge = '';
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -77,15 +80,20 @@ export class LineConn {
   /** hello → welcome (§1.3). */
   async hello(agent = 'smc-bench/0.1.0'): Promise<void> {
     const welcome = this.waitFor((l) => l.includes('"t":"welcome"'));
-    this.send({ t: 'hello', v: 1, agent });
-    await welcome;
+    this.send({ t: 'hello', v: 2, agent });
+    this.challenge = (JSON.parse(await welcome) as { challenge?: string }).challenge ?? '';
   }
 
-  /** join → joined … synced (§1.4); resolves with the synced line. */
-  async join(room: string, rid: number, extra: Record<string, unknown> = {}): Promise<string> {
+  /** join with its proof (§1.9) → joined … synced (§1.4); resolves with the synced line. */
+  async join(room: RoomCipher, rid: number, extra: Record<string, unknown> = {}): Promise<string> {
     const synced = this.waitFor((l) => l.includes('"t":"synced"') && l.includes(`"rid":${rid},`));
-    this.send({ t: 'join', rid, room, ...extra });
+    this.send(this.joinFrame(room, rid, extra));
     return synced;
+  }
+
+  /** The join frame of `room` for this connection, with its proof (§1.4, §1.9). */
+  joinFrame(room: RoomCipher, rid: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return { t: 'join', rid, room: room.room, ...extra, ...room.joinProof(this.challenge) };
   }
 
   close(): void {
@@ -165,4 +173,9 @@ export class NumberedIds {
     if (at === -1) return -1;
     return Number(line.slice(at + 16, at + 28));
   }
+}
+
+/** A room with a fresh random key (§2.1): its id is `.room`, and it can prove joins (§1.9). */
+export function randomRoom(): RoomCipher {
+  return new RoomCipher(generateRoomKey());
 }

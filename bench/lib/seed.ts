@@ -1,13 +1,15 @@
 // Stores sealed envelopes in a running relay through the wire protocol (§1.5), with many sends
 // in flight on one connection (the relay runs with --rate 0), and waits for every ack.
+import type { RoomCipher } from '../../src/core/crypto';
 import { LineConn } from './lineConn';
 import type { SealedMessage } from './envelopes';
 
-export async function seedMessages(port: number, room: string, messages: SealedMessage[], window = 256): Promise<void> {
+export async function seedMessages(port: number, cipher: RoomCipher, messages: SealedMessage[], window = 256): Promise<void> {
+  const room = cipher.room;
   const c = await LineConn.connect(port);
   try {
     await c.hello();
-    await c.join(room, 1, { limit: 1 });
+    await c.join(cipher, 1, { limit: 1 });
     let next = 0;
     let acked = 0;
     await new Promise<void>((resolve, reject) => {
@@ -37,7 +39,8 @@ export async function seedMessages(port: number, room: string, messages: SealedM
  * `history` (§1.6) until seq 1, counting `msg` lines; no parsing beyond finding the frame type,
  * no crypto. Resolves with the number of messages received.
  */
-export async function rawCatchUp(port: number, room: string, expected: number, onMsg?: (line: string) => void): Promise<number> {
+export async function rawCatchUp(port: number, cipher: RoomCipher, expected: number, onMsg?: (line: string) => void): Promise<number> {
+  const room = cipher.room;
   const c = await LineConn.connect(port);
   try {
     await c.hello();
@@ -57,7 +60,7 @@ export async function rawCatchUp(port: number, room: string, expected: number, o
       if (from > 1 && received < expected) c.send({ t: 'history', rid: ++rid, room, before: from, limit: 1000 });
       else done();
     });
-    c.send({ t: 'join', rid: 1, room, since: 0, limit: 1000 });
+    c.send(c.joinFrame(cipher, 1, { since: 0, limit: 1000 }));
     await finished;
     return received;
   } finally {

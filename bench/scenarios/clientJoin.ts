@@ -58,9 +58,9 @@ export const clientJoin: Scenario = {
     const relay = await startRelay();
     try {
       ctx.log('client join: seeding the relay');
-      await seedMessages(relay.port, room.cipher.room, room.messages);
+      await seedMessages(relay.port, room.cipher, room.messages);
       // Warm-up: one pass of each, so both start with the relay's index and page cache warm.
-      await rawCatchUp(relay.port, room.cipher.room, count);
+      await rawCatchUp(relay.port, room.cipher, count);
       await clientCatchUp(relay.port, room.key, count, true);
       const rounds = ctx.quick ? 1 : 2;
       let bestRaw = Infinity;
@@ -70,7 +70,7 @@ export const clientJoin: Scenario = {
       let rawReceived = 0;
       for (let i = 0; i < rounds; i++) {
         const t0 = nowNs();
-        rawReceived = await rawCatchUp(relay.port, room.cipher.room, count);
+        rawReceived = await rawCatchUp(relay.port, room.cipher, count);
         bestRaw = Math.min(bestRaw, nowNs() - t0);
         const c = await clientCatchUp(relay.port, room.key, count, true);
         bestClient = Math.min(bestClient, c.ns);

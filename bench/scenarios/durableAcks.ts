@@ -1,7 +1,7 @@
 // Scenario 2 (issue 2 §4): durable acks. One publisher alone in a room: (a) 64 sends in flight
 // as fast as acks come back: acked msg/s and ack latency; (b) paced at 500 msg/s: ack latency.
 // The relay acks only after the message is synced to disk (§1.5); the baseline acks at once.
-import { LineConn, NumberedIds, randomBody, randomId } from '../lib/lineConn';
+import { LineConn, NumberedIds, randomBody, randomRoom } from '../lib/lineConn';
 import { paced } from '../lib/load';
 import { cpuSeconds } from '../lib/proc';
 import { measureSyncLatency } from '../lib/disk';
@@ -24,10 +24,11 @@ interface AckFigures {
 }
 
 async function measure(server: ServerProcess, warmMs: number, runMs: number, pacedMs: number): Promise<AckFigures> {
-  const room = randomId();
+  const cipher = randomRoom();
+  const room = cipher.room;
   const pub = await LineConn.connect(server.port);
   await pub.hello();
-  await pub.join(room, 1);
+  await pub.join(cipher, 1);
   const body = randomBody(BODY_CHARS);
   const ids = new NumberedIds();
   const sentAt: number[] = [];

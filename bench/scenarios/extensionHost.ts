@@ -133,8 +133,8 @@ export const extensionHost: Scenario = {
       const smallKey = generateRoomKey();
       const big = sealRoom(count, bigKey, 'Big-room message');
       const small = sealRoom(10, smallKey, 'Small-room message');
-      await seedMessages(relay.port, big.cipher.room, big.messages);
-      await seedMessages(relay.port, small.cipher.room, small.messages);
+      await seedMessages(relay.port, big.cipher, big.messages);
+      await seedMessages(relay.port, small.cipher, small.messages);
       ctx.log('extension host: starting code-server and Chromium');
       server = await CodeServer.start(paths, {
         name: 'bench',

@@ -1,7 +1,7 @@
 // Scenario 1 (issue 2 §4): fan-out. One publisher and 50 subscribers in one room, 200-char
 // bodies, sent as fast as the server takes them. Reports delivered msg/s and server CPU per
 // delivery (utime + stime from /proc), the real relay against the bare baseline.
-import { LineConn, NumberedIds, randomBody, randomId } from '../lib/lineConn';
+import { LineConn, NumberedIds, randomBody, randomRoom } from '../lib/lineConn';
 import { closeAll, connectMany } from '../lib/load';
 import { cpuSeconds } from '../lib/proc';
 import { fmt, result, type RunContext, type Scenario } from '../lib/report';
@@ -25,12 +25,13 @@ interface FanoutFigures {
 }
 
 async function measure(server: ServerProcess, warmMs: number, runMs: number): Promise<FanoutFigures> {
-  const room = randomId();
+  const cipher = randomRoom();
+  const room = cipher.room;
   const subs = await connectMany(server.port, SUBSCRIBERS, 50);
-  await Promise.all(subs.map((s, i) => s.join(room, i + 1)));
+  await Promise.all(subs.map((s, i) => s.join(cipher, i + 1)));
   const pub = await LineConn.connect(server.port);
   await pub.hello();
-  await pub.join(room, 1);
+  await pub.join(cipher, 1);
   await sleep(300); // let the coalesced presence frames (§1.4) go out before counting
   let disconnected = 0;
   for (const s of subs) {

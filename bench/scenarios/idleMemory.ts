@@ -2,7 +2,7 @@
 // server's resident memory (VmRSS from /proc) is read before, after every connection has
 // completed hello, and again after each has also joined one room (100 rooms of 10). The
 // per-connection figure is the RSS delta ÷ 1 000, at each step.
-import { randomId } from '../lib/lineConn';
+import { randomRoom } from '../lib/lineConn';
 import { closeAll, connectMany } from '../lib/load';
 import { rssBytes } from '../lib/proc';
 import { fmt, result, type RunContext, type Scenario } from '../lib/report';
@@ -25,9 +25,9 @@ async function measure(server: ServerProcess, settleMs: number): Promise<MemoryF
   const conns = await connectMany(server.port, CONNECTIONS, 100);
   await sleep(settleMs);
   const rssHello = rssBytes(server.pid);
-  const rooms = Array.from({ length: ROOMS }, () => randomId());
+  const rooms = Array.from({ length: ROOMS }, () => randomRoom());
   for (let i = 0; i < CONNECTIONS; i += 100) {
-    await Promise.all(conns.slice(i, i + 100).map((c, j) => c.join(rooms[(i + j) % ROOMS] ?? '', 1)));
+    await Promise.all(conns.slice(i, i + 100).map((c, j) => c.join(rooms[(i + j) % ROOMS] ?? randomRoom(), 1)));
   }
   await sleep(settleMs);
   const rssJoined = rssBytes(server.pid);

@@ -1,7 +1,7 @@
 // Scenario 3 (issue 2 §4): 100 rooms × 5 members, 2 000 msg/s in total, spread evenly over the
 // rooms and their members. Every delivery's latency, from the sender writing `send` to each of
 // the 4 other members reading the `msg`, measured in the one load-generator process.
-import { NumberedIds, randomBody, randomId, type LineConn } from '../lib/lineConn';
+import { NumberedIds, randomBody, randomRoom, type LineConn } from '../lib/lineConn';
 import { closeAll, connectMany, paced } from '../lib/load';
 import { cpuSeconds } from '../lib/proc';
 import { fmt, result, type RunContext, type Scenario } from '../lib/report';
@@ -21,11 +21,11 @@ interface RoomsFigures {
 }
 
 async function measure(server: ServerProcess, warmMs: number, runMs: number): Promise<RoomsFigures> {
-  const rooms = Array.from({ length: ROOMS }, () => randomId());
+  const rooms = Array.from({ length: ROOMS }, () => randomRoom());
   const conns = await connectMany(server.port, ROOMS * MEMBERS, 100);
   const members: LineConn[][] = rooms.map((_, r) => conns.slice(r * MEMBERS, (r + 1) * MEMBERS));
   for (let r = 0; r < ROOMS; r++) {
-    const room = rooms[r] ?? '';
+    const room = rooms[r] ?? randomRoom();
     await Promise.all((members[r] ?? []).map((c, i) => c.join(room, i + 1)));
   }
   await sleep(300); // presence frames of the joins (§1.4) go out before measuring
@@ -49,7 +49,7 @@ async function measure(server: ServerProcess, warmMs: number, runMs: number): Pr
     const r = n % ROOMS;
     const sender = members[r]?.[Math.floor(n / ROOMS) % MEMBERS];
     sentAt[n] = nowNs();
-    sender?.write(`{"t":"send","rid":${n + 10},"room":"${rooms[r]}","id":"${ids.id(n)}","body":"${body}"}`);
+    sender?.write(`{"t":"send","rid":${n + 10},"room":"${rooms[r]?.room ?? ''}","id":"${ids.id(n)}","body":"${body}"}`);
   };
   base += await paced(RATE, warmMs, send);
   await sleep(200);

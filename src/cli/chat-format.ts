@@ -1,23 +1,9 @@
 // How `smc chat` shows things: one line per message on a terminal, one JSON object per line
-// with --json. Everything that came from the network is hostile: on a terminal, control
-// characters (escape sequences could move the cursor, rewrite earlier lines or retitle the
-// window) and bidi overrides (could make text read differently from its bytes) are made
-// visible instead of being interpreted.
+// with --json. Everything that came from the network is hostile: every string of it goes
+// through terminalSafe (or, with --json, jsonLine) of terminal-text.ts, which makes control,
+// bidi and invisible characters visible instead of letting the terminal interpret them.
 import type { ChatMessage, UnverifiableMessage } from '../core/client/index';
-
-// C0 controls but \n and \t, DEL, C1 controls, and the Unicode bidi and invisible format marks.
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
-
-/** Makes a network string safe to print on a terminal: unsafe characters become \u{XXXX}. */
-export function terminalSafe(s: string): string {
-  return s.replace(UNSAFE, (c) => `\\u{${c.codePointAt(0)!.toString(16).toUpperCase()}}`);
-}
-
-/** Same, for one-line fields (names): newlines and tabs are shown escaped too. */
-export function terminalSafeLine(s: string): string {
-  return terminalSafe(s).replace(/\n/g, '\\n').replace(/\t/g, ' ');
-}
+import { jsonLine, terminalSafe } from './terminal-text';
 
 export interface Style {
   dim(s: string): string;
@@ -47,19 +33,19 @@ function indent(text: string, pad: string): string {
 
 /** A verified message for the terminal: time, name, short fingerprint, text or snippet. */
 export function formatMessage(m: ChatMessage, style: Style): string {
-  const who = `${style.bold(terminalSafeLine(m.name))} ${style.dim(`(${m.shortFingerprint})`)}`;
-  const mark = m.keyChanged ? ` ${style.warn('[KEY CHANGED: verify with /verify ' + terminalSafeLine(m.name) + ']')}` : '';
+  const who = `${style.bold(terminalSafe(m.name))} ${style.dim(`(${terminalSafe(m.shortFingerprint)})`)}`;
+  const mark = m.keyChanged ? ` ${style.warn('[KEY CHANGED: verify with /verify ' + terminalSafe(m.name) + ']')}` : '';
   const head = `${style.dim(clock(m.ts))} ${who}${mark}`;
   const pad = '      ';
-  if (m.type === 'text') return `${head}: ${indent(terminalSafe(m.text ?? ''), pad)}`;
+  if (m.type === 'text') return `${head}: ${indent(terminalSafe(m.text ?? '', 'block'), pad)}`;
   if (m.type === 'snippet' && m.snippet !== undefined) {
     const s = m.snippet;
-    const where = `${terminalSafeLine(s.path)}:${s.start}-${s.end}${s.lang ? ` (${terminalSafeLine(s.lang)})` : ''}`;
-    const caption = m.text ? ` ${indent(terminalSafe(m.text), pad)}` : '';
-    const code = terminalSafe(s.code).split('\n').map((line) => `${pad}${style.dim('│')} ${line}`).join('\n');
+    const where = terminalSafe(`${s.path}:${s.start}-${s.end}${s.lang ? ` (${s.lang})` : ''}`);
+    const caption = m.text ? ` ${indent(terminalSafe(m.text, 'block'), pad)}` : '';
+    const code = terminalSafe(s.code, 'block').split('\n').map((line) => `${pad}${style.dim('│')} ${line}`).join('\n');
     return `${head} shared ${style.bold(where)}:${caption}\n${code}`;
   }
-  return `${head}: ${style.dim(`[a "${terminalSafeLine(m.type)}" message this version cannot show]`)}`;
+  return `${head}: ${style.dim(`[a "${terminalSafe(m.type)}" message this version cannot show]`)}`;
 }
 
 export function formatUnverifiable(u: UnverifiableMessage, style: Style): string {
@@ -75,9 +61,9 @@ export function jsonMessage(m: ChatMessage, withOwn: boolean): string {
   };
   if (m.snippet !== undefined) o.snippet = m.snippet;
   if (withOwn) o.own = m.own;
-  return JSON.stringify(o);
+  return jsonLine(o);
 }
 
 export function jsonUnverifiable(u: UnverifiableMessage): string {
-  return JSON.stringify({ seq: u.seq ?? null, id: u.id, error: 'could not be verified' });
+  return jsonLine({ seq: u.seq ?? null, id: u.id, error: 'could not be verified' });
 }

@@ -9,11 +9,13 @@ import type { ChatContext } from './chat';
 import { CHAT_EXIT } from './chat-session';
 import { jsonMessage, jsonUnverifiable } from './chat-format';
 import { LineWriter } from './chat-output';
+import { terminalSafe } from './terminal-text';
 
 export async function runJsonChat(ctx: ChatContext): Promise<number> {
   const { client, room, flags } = ctx;
   const out = new LineWriter(process.stdout);
-  const err = (msg: string): void => void process.stderr.write(`smc chat: ${msg}\n`);
+  // Errors can carry what the relay sent (an error code): shown inert, as on a terminal.
+  const err = (msg: string): void => void process.stderr.write(`smc chat: ${terminalSafe(msg)}\n`);
   // A reader that went away (`smc chat --json … | head -1`) ends the program quietly, as in
   // any Unix filter; anything else on stdout is a real error.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {

@@ -2,7 +2,7 @@
 // room keys (secrets.json, mode 0600) and the room list (state.json), relay addresses, exit
 // codes, and the errors that end a command with one clear line.
 import { userInfo } from 'node:os';
-import { KeyStore, KnownKeys, RoomList } from '../core/keys/index';
+import { KeyStore, KnownKeys, RoomList, displayNameProblem } from '../core/keys/index';
 import type { Identity } from '../core/crypto/index';
 import { MAX_NAME_CHARS, normalizeCertFingerprint } from '../core/crypto/index';
 import { FileSecretStore, FileStateStore, FileStoreError, smcHome } from '../node/fileStores';
@@ -104,10 +104,10 @@ export async function openSession(): Promise<Session> {
   }
 }
 
-/** Checks a display name (§2.3: 1-64 characters). */
+/** Checks a display name by the one rule of src/core/keys/displayName.ts (§2.3, issue 7 item 2.2). */
 export function checkDisplayName(name: string): string {
-  const n = [...name].length;
-  if (n < 1 || n > MAX_NAME_CHARS) throw usageError(`--name must be 1 to ${MAX_NAME_CHARS} characters`);
+  const problem = displayNameProblem(name);
+  if (problem !== undefined) throw usageError(`--name: ${problem}`);
   return name;
 }
 

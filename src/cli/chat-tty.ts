@@ -7,7 +7,8 @@ import type { ChatMessage, PresenceUpdate } from '../core/client/index';
 import { nameKey } from '../core/keys/index';
 import type { ChatContext } from './chat';
 import { CHAT_EXIT, LAST_NAME_STATE } from './chat-session';
-import { ANSI, PLAIN, formatMessage, formatUnverifiable, terminalSafeLine, type Style } from './chat-format';
+import { ANSI, PLAIN, formatMessage, formatUnverifiable, type Style } from './chat-format';
+import { terminalSafe } from './terminal-text';
 import { LineWriter } from './chat-output';
 
 const HELP = [
@@ -28,7 +29,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
   const { client, room } = ctx;
   const tty = process.stdout.isTTY === true;
   const style: Style = tty && process.env.NO_COLOR === undefined ? ANSI : PLAIN;
-  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: `${terminalSafeLine(client.name)}> `, terminal: tty });
+  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: `${terminalSafe(client.name)}> `, terminal: tty });
 
   const out = new LineWriter(process.stdout, {
     before: () => {
@@ -47,7 +48,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
   const renderPrompt = (): void => {
     const who = [...typing.keys()];
     const hint = who.length === 0 ? '' : style.dim(`(${who.length > 2 ? `${who.length} people` : who.join(', ')} typing) `);
-    rl.setPrompt(`${hint}${terminalSafeLine(client.name)}> `);
+    rl.setPrompt(`${hint}${terminalSafe(client.name)}> `);
     if (!stopping) rl.prompt(true);
   };
   const TYPING_SHOWN_MS = 4_000;
@@ -60,11 +61,11 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
   let firstSync = true;
   client.on('message', (m: ChatMessage) => {
     if (m.room !== room) return;
-    const t = typing.get(terminalSafeLine(m.name));
+    const t = typing.get(terminalSafe(m.name));
     if (t !== undefined) {
       // Their message is here: they stopped typing it.
       clearTimeout(t);
-      typing.delete(terminalSafeLine(m.name));
+      typing.delete(terminalSafe(m.name));
       queueMicrotask(renderPrompt);
     }
     remember(m.name, m.fingerprint);
@@ -81,16 +82,16 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     else info('no earlier messages; new messages appear below');
   });
   client.on('outgoing', (o) => {
-    if (o.room === room && o.state === 'failed') out.line(style.warn(`  !! not delivered yet: ${o.error ?? 'no answer from the relay'}`));
+    if (o.room === room && o.state === 'failed') out.line(style.warn(`  !! not delivered yet: ${terminalSafe(o.error ?? 'no answer from the relay')}`));
   });
   client.on('state', (state, detail) => {
-    if (state === 'connected') info(`connected to ${ctx.relay}, room "${terminalSafeLine(ctx.roomName)}"`);
-    else if (state === 'connecting' && detail !== undefined) info(`reconnecting: ${detail}`);
+    if (state === 'connected') info(`connected to ${terminalSafe(ctx.relay)}, room "${terminalSafe(ctx.roomName)}"`);
+    else if (state === 'connecting' && detail !== undefined) info(`reconnecting: ${terminalSafe(detail)}`);
   });
-  client.on('error', (e) => out.line(style.warn(`!! ${e.message}`)));
+  client.on('error', (e) => out.line(style.warn(`!! ${terminalSafe(e.message)}`)));
   client.on('typing', (t) => {
     if (t.room !== room) return;
-    const name = terminalSafeLine(t.name);
+    const name = terminalSafe(t.name);
     const old = typing.get(name);
     if (old !== undefined) clearTimeout(old);
     typing.set(name, setTimeout(() => {
@@ -107,7 +108,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     const next = new Map<string, string>();
     for (const m of p.members) {
       if (m.self) continue;
-      next.set(m.sid, m.verified ? terminalSafeLine(m.name!) : 'an unverified member');
+      next.set(m.sid, m.verified ? terminalSafe(m.name!) : 'an unverified member');
       if (m.verified) remember(m.name!, m.fingerprint!);
     }
     for (const [sid, name] of next) if (!members.has(sid)) info(`${name} is here`);
@@ -119,7 +120,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     const p = client.presence(room);
     if (p === undefined || client.state !== 'connected') return info('not connected; nobody is known to be online');
     const lines = p.members.map((m) => {
-      const name = m.verified ? `${terminalSafeLine(m.name!)} (${m.fingerprint!.slice(0, 9)})` : 'someone whose presence could not be verified';
+      const name = m.verified ? `${terminalSafe(m.name!)} (${terminalSafe(m.fingerprint!.slice(0, 9))})` : 'someone whose presence could not be verified';
       return `   ${name}${m.self ? ' (you)' : ''}`;
     });
     out.line([`${p.online} online:`, ...lines].join('\n'));
@@ -128,11 +129,11 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
   const verify = (name: string): void => {
     if (name === '') return void out.line('Usage: /verify NAME');
     const seen = seenKeys.get(nameKey(name));
-    if (seen === undefined) return void out.line(`No key seen for "${terminalSafeLine(name)}" in this room yet.`);
+    if (seen === undefined) return void out.line(`No key seen for "${terminalSafe(name)}" in this room yet.`);
     client.trust(room, seen.name, seen.fingerprint);
     out.line([
-      `${terminalSafeLine(seen.name)}'s fingerprint: ${style.bold(seen.fingerprint)}`,
-      `Compare it with what ${terminalSafeLine(seen.name)} sees in /fingerprint, by phone or in person.`,
+      `${terminalSafe(seen.name)}'s fingerprint: ${style.bold(terminalSafe(seen.fingerprint))}`,
+      `Compare it with what ${terminalSafe(seen.name)} sees in /fingerprint, by phone or in person.`,
       'It is now the trusted key for this name in this room: messages signed with it are no longer marked.',
     ].join('\n'));
   };
@@ -142,11 +143,11 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
       client.setDisplayName(name);
     } catch (e) {
       if (!(e instanceof ClientError)) throw e;
-      return void out.line(style.warn(`!! ${e.message}`));
+      return void out.line(style.warn(`!! ${terminalSafe(e.message)}`));
     }
     renderPrompt();
     void ctx.session.state.update(LAST_NAME_STATE, name).catch(() => undefined);
-    out.line(`You are now ${terminalSafeLine(name)}.`);
+    out.line(`You are now ${terminalSafe(name)}.`);
   };
 
   let resolveDone!: (code: number) => void;
@@ -186,7 +187,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
         case '/fingerprint': out.line(`Your fingerprint: ${style.bold(client.fingerprint)}`); break;
         case '/name': rename(arg); break;
         case '/stop': case '/quit': case '/exit': void stop(); return;
-        default: out.line(`Unknown command ${terminalSafeLine(cmd ?? '')}; /help lists them.`);
+        default: out.line(`Unknown command ${terminalSafe(cmd ?? '')}; /help lists them.`);
       }
       if (!stopping) rl.prompt(true);
       return;
@@ -197,14 +198,14 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
       out.line(formatMessage(sent.message, style));
     } catch (e) {
       if (!(e instanceof ClientError)) throw e;
-      out.line(style.warn(`!! not sent: ${e.message}`));
+      out.line(style.warn(`!! not sent: ${terminalSafe(e.message)}`));
     }
   });
   rl.on('close', () => void stop());
   rl.on('SIGINT', () => void stop());
   if (tty) process.stdin.on('keypress', () => client.setTyping(room));
 
-  info(`joining "${terminalSafeLine(ctx.roomName)}" on ${ctx.relay} as ${terminalSafeLine(client.name)} (${client.fingerprint.slice(0, 9)}); /help for commands`);
+  info(`joining "${terminalSafe(ctx.roomName)}" on ${terminalSafe(ctx.relay)} as ${terminalSafe(client.name)} (${client.fingerprint.slice(0, 9)}); /help for commands`);
   client.connect();
   client.join({ key: ctx.key, name: ctx.roomName, lastSeq: ctx.lastSeq });
   rl.prompt();

@@ -1,5 +1,6 @@
-// `smc chat`: the terminal client (issue 3 §4). Resolves which room to join (an invite, a room
-// name and a passphrase file, or a room stored by `smc room new`), stores its key, then runs
+// `smc chat`: the terminal client (issue 3 §4). Resolves which room to join (a room stored by
+// `smc room new` or `smc room join`, a room name and a passphrase file, or, with a warning
+// since it puts the key on the command line (issue 7 §2.4), an invite), stores its key, then runs
 // interactively (chat-tty.ts) or for scripts with --json (chat-json.ts).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -17,21 +18,27 @@ import { WorkerSignatureVerifier } from '../node/verifyPool';
 import { runJsonChat } from './chat-json';
 import { runInteractiveChat } from './chat-tty';
 import { SMC_VERSION } from './version';
+import { jsonLine, terminalSafe } from './terminal-text';
 
 function help(): string {
   return [
-    'Usage: smc chat INVITE [options]',
+    'Usage: smc chat NAME [options]                          (a room stored by smc room new or join)',
+    '       smc chat --room NAME [--relay HOST:PORT] [options]   (the same; --relay if names clash)',
     '       smc chat --room NAME --passphrase-file FILE [--relay HOST:PORT] [options]',
-    '       smc chat --room NAME [--relay HOST:PORT] [options]     (a room made by smc room new)',
     '',
-    'Joins a room end to end encrypted: the relay stores and forwards only ciphertext.',
+    'Joins a room end to end encrypted: the relay stores and forwards only ciphertext. To join',
+    'from an invite, store it first with smc room join (it reads the invite from standard input',
+    'or --invite-file FILE), then smc chat NAME. An invite given here as an argument still works,',
+    'with a warning: other local users can read command lines (ps, /proc/PID/cmdline), and shell',
+    'history keeps them; the invite carries the room key. For the same reason there is no',
+    '--passphrase, only --passphrase-file.',
     '',
     'Options:',
     '  --name NAME             your display name (default: the last one used, else your login name)',
-    '  --room NAME             the room name (with --passphrase-file, or a room stored by smc room new)',
+    '  --room NAME             the room name (a stored room, or with --passphrase-file)',
     '  --passphrase-file FILE  derive the room key from the passphrase in FILE (its trailing newline',
     `                          is not part of it; shorter than ${PASSPHRASE_WARN_LENGTH} characters gets a warning)`,
-    `  --relay HOST:PORT       the relay (default ${DEFAULT_RELAY}; an invite names its own)`,
+    `  --relay HOST:PORT       the relay (default ${DEFAULT_RELAY}; a stored room knows its own)`,
     '  --tls-fingerprint SHA256  with --relay: the relay speaks TLS with this certificate (pinned;',
     '                          an smcs:// invite carries it)',
     '  --history N             on the first join of a room, show the newest N messages (default 200);',
@@ -42,7 +49,8 @@ function help(): string {
     '                          (+ "snippet" for snippets); one that cannot be verified is printed as',
     '                          {"seq","id","error"} and never its content. Your own messages are not',
     '                          printed unless --own is given. At end of input it waits until the',
-    '                          relay acknowledged every sent message, then exits 0.',
+    '                          relay acknowledged every sent message, then exits 0. Strings are',
+    '                          JSON-escaped, control and invisible characters (C1, U+2028...) too.',
     '  --own                   with --json: also print your own messages (with "own": true) once',
     '                          the relay has acknowledged them (a script can count its acks)',
     '  --timeout SECONDS       with --json: how long to wait at end of input for the relay to',
@@ -52,17 +60,19 @@ function help(): string {
     '  -h, --help              show this help',
     '',
     'Interactive commands: /who (who is online), /verify NAME (show and trust NAME\'s fingerprint),',
-    '  /fingerprint (yours), /help, /stop (leave and exit; also Ctrl-D or Ctrl-C).',
+    '  /fingerprint (yours), /name NAME (rename yourself), /help, /stop (leave and exit; also Ctrl-D',
+    '  or Ctrl-C). Control, bidi and invisible characters in what others send are shown as \\u{XXXX}.',
     '',
     'Environment: SMC_HOME  where keys and state live (default ~/.config/smc; files mode 0600)',
     '             NO_COLOR  no colours',
     '',
     'Examples:',
-    "  smc chat 'smc://127.0.0.1:7878/design#…' --name alice",
+    '  smc room join                  paste the invite you were given (or: --invite-file FILE), then',
+    '  smc chat design --name alice',
     '  smc chat --room design',
     '  smc chat --relay 10.0.0.5:7878 --room standup --passphrase-file ~/.standup-pass',
-    "  echo 'build 421 failed' | smc chat --json 'smc://…'",
-    "  smc chat --json 'smc://…' < /dev/null | jq -r .text      # print the room's history",
+    "  echo 'build 421 failed' | smc chat --json --room design",
+    "  smc chat --json --room design < /dev/null | jq -r .text      # print the room's history",
     '',
     'Exit codes: 0 done, 1 other error, 2 usage error (bad option or invite),',
     '            5 --json: messages not acknowledged within --timeout, 6 key store refused',
@@ -70,6 +80,33 @@ function help(): string {
     '',
   ].join('\n');
 }
+
+/**
+ * Whether chat's positional argument is an invite rather than a room name: a scheme, or what
+ * looks like a key (43 base64url characters) after a final '#': a pasted invite missing its
+ * scheme is still refused as an invite, its key never echoed in a "no room named ..." error;
+ * a room called "#general" is a name.
+ */
+function looksLikeInvite(arg: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(arg) || /#[A-Za-z0-9_-]{40,}$/.test(arg);
+}
+
+/** Options that would put a secret on the command line: refused, with what to use instead. */
+function refuseSecretOptions(args: string[]): void {
+  for (const a of args) {
+    if (a === '--') return;
+    if (a === '--passphrase' || a.startsWith('--passphrase=')) {
+      // The value is not repeated: it is the secret.
+      throw usageError('--passphrase is not accepted: other local users can read command lines (ps, /proc/PID/cmdline) ' +
+        'and shell history keeps them. Put the passphrase in a file only you can read and give --passphrase-file FILE');
+    }
+  }
+}
+
+const INVITE_ARGUMENT_WARNING =
+  'smc chat: warning: the invite (it carries the room key) is on the command line, where other local users can ' +
+  'read it (ps, /proc/PID/cmdline) and shell history keeps it. Store it once with "smc room join" (it reads the ' +
+  'invite from standard input or --invite-file FILE), then run "smc chat NAME".\n';
 
 interface ChatFlags {
   invite?: string;
@@ -86,6 +123,7 @@ interface ChatFlags {
 }
 
 function parseFlags(args: string[]): ChatFlags | 'help' {
+  refuseSecretOptions(args);
   let parsed;
   try {
     parsed = parseArgs({
@@ -97,11 +135,11 @@ function parseFlags(args: string[]): ChatFlags | 'help' {
       },
     });
   } catch (err) {
-    throw usageError((err as Error).message);
+    throw usageError(`${(err as Error).message.replace(/\. To specify a positional argument.*$/s, '')} (see smc chat --help)`);
   }
   const v = parsed.values;
   if (v.help === true) return 'help';
-  if (parsed.positionals.length > 1) throw usageError(`one invite at most, got ${parsed.positionals.length} arguments`);
+  if (parsed.positionals.length > 1) throw usageError(`one room name (or invite) at most, got ${parsed.positionals.length} arguments`);
   const count = (flag: string, s: string | undefined, dflt: number, max: number): number => {
     if (s === undefined) return dflt;
     const n = Number(s);
@@ -113,7 +151,12 @@ function parseFlags(args: string[]): ChatFlags | 'help' {
     history: count('history', v.history, 200, 100_000),
     timeoutMs: count('timeout', v.timeout, 30, 86_400) * 1000,
   };
-  if (parsed.positionals[0] !== undefined) flags.invite = parsed.positionals[0];
+  const positional = parsed.positionals[0];
+  if (positional !== undefined && looksLikeInvite(positional)) flags.invite = positional;
+  else if (positional !== undefined) {
+    if (v.room !== undefined) throw usageError('give the room name once: smc chat NAME, or smc chat --room NAME');
+    flags.room = positional;
+  }
   if (v.room !== undefined) flags.room = v.room;
   if (v['passphrase-file'] !== undefined) flags.passphraseFile = v['passphrase-file'];
   if (v.relay !== undefined) flags.relay = v.relay;
@@ -150,7 +193,7 @@ async function readPassphrase(file: string): Promise<string> {
 async function resolveTarget(flags: ChatFlags, session: Session): Promise<Target> {
   if (flags.invite !== undefined) {
     if (flags.room !== undefined || flags.passphraseFile !== undefined || flags.relay !== undefined || flags.tlsFingerprint !== undefined) {
-      throw usageError('give either an invite, or --room (with --passphrase-file and --relay), not both');
+      throw usageError('give either an invite, or a room name (with --passphrase-file and --relay), not both');
     }
     let inv;
     try {
@@ -161,7 +204,7 @@ async function resolveTarget(flags: ChatFlags, session: Session): Promise<Target
     }
     return { key: inv.key, name: inv.name, host: inv.host, port: inv.port, ...(inv.tls !== undefined ? { tls: inv.tls.fingerprint } : {}) };
   }
-  if (flags.room === undefined) throw usageError('say which room: an invite, or --room NAME (see smc chat --help)');
+  if (flags.room === undefined) throw usageError('say which room: smc chat NAME (a room stored by smc room new or smc room join), or --room NAME --passphrase-file FILE (see smc chat --help)');
   if (flags.passphraseFile !== undefined) {
     const { host, port } = parseRelayAddress(flags.relay ?? DEFAULT_RELAY);
     const passphrase = await readPassphrase(flags.passphraseFile);
@@ -177,7 +220,7 @@ async function resolveTarget(flags: ChatFlags, session: Session): Promise<Target
   const wanted = relayFlag ? formatRelayAddress(relayFlag.host, relayFlag.port) : undefined;
   const matches = session.rooms.all().filter((r) => r.name === flags.room && (wanted === undefined || r.relay === wanted));
   if (matches.length === 0) {
-    throw usageError(`no stored room named "${flags.room}"${wanted ? ` on ${wanted}` : ''}; create one with smc room new --name NAME, or join with an invite or --passphrase-file`);
+    throw usageError(`no stored room named "${flags.room}"${wanted ? ` on ${wanted}` : ''}; create one with smc room new --name NAME, store one from its invite with smc room join, or use --passphrase-file`);
   }
   if (matches.length > 1) {
     throw usageError(`several rooms are named "${flags.room}" (on ${matches.map((m) => m.relay).join(', ')}); add --relay HOST:PORT`);
@@ -196,8 +239,15 @@ async function chat(args: string[]): Promise<number> {
     process.stdout.write(help());
     return CHAT_EXIT.ok;
   }
+  if (flags.invite !== undefined) {
+    // Too late for whoever read /proc/PID/cmdline while Node started, hence the warning; but
+    // from now on the key is not there (libuv overwrites the argument area with the title).
+    process.title = 'smc chat';
+  }
   const session = await openSession();
   const target = await resolveTarget(flags, session);
+  // After the invite parsed: a malformed one gets its one-line error only.
+  if (flags.invite !== undefined) process.stderr.write(INVITE_ARGUMENT_WARNING);
   const displayName = displayNameFor(session, flags.name);
   const room = deriveRoomId(target.key);
   const relay = formatRelayAddress(target.host, target.port);
@@ -213,7 +263,7 @@ async function chat(args: string[]): Promise<number> {
   const saves = new Set<Promise<void>>();
   const track = (write: Promise<void>): Promise<void> => {
     const p = write.catch((err: unknown) => {
-      process.stderr.write(`smc chat: could not save state: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`smc chat: could not save state: ${terminalSafe(err instanceof Error ? err.message : String(err))}\n`);
     });
     saves.add(p);
     void p.finally(() => saves.delete(p));
@@ -229,7 +279,7 @@ async function chat(args: string[]): Promise<number> {
     tuning: { initialHistory: flags.history },
     // A room's history is verified on worker threads (§2.4 step 3); disconnect() stops them.
     verifier: new WorkerSignatureVerifier(),
-    ...(flags.debug ? { log: (event: string, fields?: Record<string, unknown>) => void process.stderr.write(`smc debug: ${event} ${JSON.stringify(fields ?? {})}\n`) } : {}),
+    ...(flags.debug ? { log: (event: string, fields?: Record<string, unknown>) => void process.stderr.write(`smc debug: ${terminalSafe(event)} ${jsonLine(fields ?? {})}\n`) } : {}),
     saveLastSeq: (r, seq) => void track(session.rooms.setLastSeq(r, seq)),
   });
   const ctx = { client, session, room, roomName: target.name, relay, key: target.key, lastSeq, flags };
@@ -254,13 +304,13 @@ export interface ChatContext {
 }
 
 export const chatCommand: Command = {
-  summary: 'chat in a room, interactively or for scripts with --json (smc chat INVITE)',
+  summary: 'chat in a room, interactively or for scripts with --json (smc chat NAME)',
   async run(args: string[]): Promise<number> {
     try {
       return await chat(args);
     } catch (err) {
       if (err instanceof CliError) {
-        process.stderr.write(`smc chat: ${err.message}\n`);
+        process.stderr.write(`smc chat: ${terminalSafe(err.message)}\n`);
         return err.exitCode;
       }
       throw err;

@@ -5,6 +5,7 @@ import type { Command } from './command';
 import { relayCommand } from './relay';
 import { roomCommand } from './room';
 import { chatCommand } from './chat';
+import { terminalSafe } from './terminal-text';
 
 const COMMANDS: Record<string, Command> = {
   relay: relayCommand,
@@ -42,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`smc: unknown command "${name}". Run "smc --help" for the list.\n`);
+    process.stderr.write(`smc: unknown command "${terminalSafe(name)}". Run "smc --help" for the list.\n`);
     return 2;
   }
   return command.run(rest);
@@ -54,7 +55,7 @@ if (require.main === module) {
     // Standard output and error are synchronous on Linux for files and pipes, so no log is lost.
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`smc: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`smc: ${terminalSafe(err instanceof Error ? err.message : String(err))}\n`);
       process.exit(1);
     },
   );

@@ -2,7 +2,7 @@
 // Options are flags, each also an environment variable (relay/options.ts). Exit codes:
 // 0 stopped cleanly, 1 other error, 2 usage, 3 cannot listen, 4 data directory unusable or locked.
 import { mkdir, access, constants, readFile } from 'node:fs/promises';
-import { basename, relative, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AdminToken } from '../relay/adminToken';
 import { FoldingLogger, createLogger, type LogFields, type RelayLogger } from '../relay/log';
@@ -10,8 +10,9 @@ import { OPTION_SPECS, UsageError, resolveRelayOptions, type RelayOptions } from
 import { RelayServer, certificateFingerprint } from '../relay/server';
 import { FileStore } from '../relay/store/fileStore';
 import type { MessageStore } from '../relay/store/types';
-import { EXIT, type Command } from './command';
+import { EXIT, smcCommand, type Command } from './command';
 import { SMC_VERSION } from './version';
+import { terminalSafe } from './terminal-text';
 
 function help(): string {
   const flags = OPTION_SPECS.map((s) => {
@@ -101,7 +102,7 @@ async function runRelay(args: string[]): Promise<number> {
     options = resolveRelayOptions(parsed.flags, process.env);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`smc relay: ${err.message}\nRun "smc relay --help" for the options.\n`);
+      process.stderr.write(`smc relay: ${terminalSafe(err.message)}\nRun "smc relay --help" for the options.\n`);
       return EXIT.usage;
     }
     throw err;
@@ -113,7 +114,7 @@ async function runRelay(args: string[]): Promise<number> {
       const key = await readFile(options.tlsKey);
       tls = { cert, key, fingerprint: certificateFingerprint(cert) };
     } catch (err) {
-      process.stderr.write(`smc relay: cannot use --tls-cert ${options.tlsCert} / --tls-key ${options.tlsKey}: ${(err as Error).message}\n`);
+      process.stderr.write(`smc relay: ${terminalSafe(`cannot use --tls-cert ${options.tlsCert} / --tls-key ${options.tlsKey}: ${(err as Error).message}`)}\n`);
       return EXIT.usage;
     }
   }
@@ -121,7 +122,7 @@ async function runRelay(args: string[]): Promise<number> {
   // Issue 7 §1.5: per-address events are folded past --log-per-addr a minute.
   const log = new FoldingLogger(createLogger({ format: options.logFormat }), { perWindow: options.logPerAddr, windowMs: options.logWindowMs });
   const fail = (code: number, message: string): number => {
-    process.stderr.write(`smc relay: ${message}\n`);
+    process.stderr.write(`smc relay: ${terminalSafe(message)}\n`);
     log.error('start_failed', { error: message, exit: code });
     return code;
   };
@@ -167,12 +168,13 @@ async function runRelay(args: string[]): Promise<number> {
   }
   if (options.logFormat === 'text') {
     process.stdout.write(tls
-      ? `SMC relay listening with TLS on ${options.host}:${port} (data in ${dataDir}).\n`
+      ? `SMC relay listening with TLS on ${options.host}:${port} (data in ${terminalSafe(dataDir)}).\n`
         + `Certificate SHA-256: ${tls.fingerprint} (invites: smcs://HOST:${port}/NAME?fp=${tls.fingerprint}#KEY)\n`
         + `Connect by hand: openssl s_client -quiet -connect ${connectHost(options.host)}:${port}   then type {"t":"hello","v":1}\n`
-      : `SMC relay listening on ${options.host}:${port} (data in ${dataDir}).\n`
+      : `SMC relay listening on ${options.host}:${port} (data in ${terminalSafe(dataDir)}).\n`
         + `Connect by hand: nc ${connectHost(options.host)} ${port}   then type {"t":"hello","v":1}\n`
-        + `Chat from a terminal: ${smcCommand()} room new --name NAME --relay ${connectHost(options.host)}:${port}, then ${smcCommand()} chat INVITE\n`
+        + `Chat from a terminal: ${smcCommand()} room new --name NAME --relay ${connectHost(options.host)}:${port}, then ${smcCommand()} chat --room NAME\n`
+        + `  (the others: ${smcCommand()} room join, paste the invite, then ${smcCommand()} chat --room NAME)\n`
         + `Chat from VS Code: set smc.relay.host/port to this address, then SMC: Create Room or SMC: Join Room.\n`);
   }
   return waitForStop(server, log);
@@ -212,11 +214,3 @@ export const relayCommand: Command = {
   summary: 'run a relay (stores and forwards encrypted messages it cannot read)',
   run: runRelay,
 };
-
-/** How the user can run `smc` again: the installed command, or this very script from a checkout. */
-function smcCommand(): string {
-  const script = process.argv[1] ?? '';
-  if (basename(script) === 'smc') return 'smc';
-  const rel = relative(process.cwd(), script);
-  return `node ${rel.startsWith('..') || rel === '' ? script : rel}`;
-}

@@ -1,22 +1,31 @@
 // `smc room new` creates a room with a random key (PROTOCOL.md §2.1), stores the key in
 // $SMC_HOME/secrets.json and the room in state.json, and prints the invite (§2.7) and how to
-// join. `smc room list` shows the stored rooms (never their keys).
+// join. `smc room join` stores a room from an invite read from standard input or a file (never
+// the command line, where other local users can read it: issue 7 §2.4), for `smc chat --room`.
+// `smc room list` shows the stored rooms (never their keys).
 import { parseArgs } from 'node:util';
 import { formatInvite, generateRoomKey, deriveRoomId, MAX_ROOM_NAME_CHARS } from '../core/crypto/index';
-import type { Command } from './command';
+import { shellQuote, smcCommand, type Command } from './command';
 import {
   CHAT_EXIT, CliError, DEFAULT_RELAY, formatRelayAddress, openSession, parseRelayAddress, parseTlsFingerprint,
-  setTlsPin, usageError,
+  setTlsPin, usageError, type Session,
 } from './chat-session';
+import { readInvite } from './invite-input';
+import { terminalSafe } from './terminal-text';
 
 function help(): string {
   return [
     'Usage: smc room new --name NAME [--relay HOST:PORT] [--tls-fingerprint SHA256]',
+    '       smc room join [--invite-file FILE]',
     '       smc room list',
     '',
     'new   creates a room with a new random key, keeps the key in $SMC_HOME/secrets.json (mode 0600)',
     '      and prints its invite link. The invite carries the key: give it only to the people who',
     '      should read the room, by a channel you trust. The relay never sees it.',
+    'join  stores the room of an invite you were given, for smc chat --room NAME. It reads the',
+    '      invite from standard input (on a terminal: paste it; it is not shown) or from FILE,',
+    '      never from the command line: other local users can read command lines (ps), and shell',
+    '      history keeps them.',
     'list  shows the rooms stored in $SMC_HOME: name, relay, last message seen (no keys).',
     '',
     'Options:',
@@ -25,6 +34,7 @@ function help(): string {
     '  --tls-fingerprint SHA256',
     "                      the relay speaks TLS: its certificate's SHA-256 (smc relay --tls-cert",
     '                      logs it at start); the invite becomes smcs:// and clients pin it',
+    '  --invite-file FILE  join: read the invite from FILE instead of standard input',
     '  -h, --help          show this help',
     '',
     'Environment: SMC_HOME  where keys and state live (default ~/.config/smc)',
@@ -34,16 +44,20 @@ function help(): string {
     '  smc room new --name ops --relay relay.example.org:7878',
     '  smc room new --name ops --relay relay.example.org:7879 --tls-fingerprint 3f9a…(64 hex digits)',
     '  smc chat --room design          join it yourself',
-    "  smc chat 'smc://127.0.0.1:7878/design#…'   what the others run",
+    '  smc room join                   what the others run: paste the invite, then',
+    '  smc chat --room design',
+    '  smc room join --invite-file ~/invite.txt     the same from a file (then delete the file)',
     '',
-    'Exit codes: 0 done, 1 other error, 2 usage error, 6 key store refused (permissions, damaged file).',
+    'Exit codes: 0 done, 1 other error, 2 usage error (bad option, no or invalid invite),',
+    '            6 key store refused (permissions, damaged file).',
     '',
   ].join('\n');
 }
 
-/** Quotes a word for a POSIX shell, so that the printed commands can be pasted as they are. */
-function shellQuote(s: string): string {
-  return /^[\w.,:/@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+/** The command that opens a stored room by name (with --relay when the name alone is ambiguous). */
+function chatCommandFor(session: Session, name: string, relay: string): string {
+  const sameName = session.rooms.all().filter((r) => r.name === name).length;
+  return `${smcCommand()} chat --room ${shellQuote(name)}${sameName > 1 ? ` --relay ${relay}` : ''}`;
 }
 
 async function roomNew(args: string[]): Promise<number> {
@@ -73,14 +87,61 @@ async function roomNew(args: string[]): Promise<number> {
   await session.rooms.upsert({ room, name, relay, lastSeq: 0 });
   await setTlsPin(session, room, pin);
   const invite = formatInvite({ host, port, name, key, ...(pin !== undefined ? { tls: { fingerprint: pin } } : {}) });
+  const smc = smcCommand();
   process.stdout.write([
-    `Created room "${name}" on relay ${relay}${pin !== undefined ? ' (TLS, certificate pinned)' : ''}.`,
+    `Created room "${terminalSafe(name)}" on relay ${relay}${pin !== undefined ? ' (TLS, certificate pinned)' : ''}.`,
     '',
     'Invite (it carries the room key: share it only with the people who should read this room):',
-    `  ${invite}`,
+    `  ${terminalSafe(invite)}`,
     '',
-    `Join it yourself:  smc chat --room ${shellQuote(name)}`,
-    `Others join with:  smc chat ${shellQuote(invite)}`,
+    `Join it yourself:  ${terminalSafe(chatCommandFor(session, name, relay))}`,
+    `Others join with:  ${smc} room join        # it asks for the invite (or: --invite-file FILE)`,
+    `            then:  ${terminalSafe(`${smc} chat --room ${shellQuote(name)}`)}`,
+    '',
+  ].join('\n'));
+  return CHAT_EXIT.ok;
+}
+
+async function roomJoin(args: string[]): Promise<number> {
+  let values: { 'invite-file'?: string; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args, strict: true, allowPositionals: true,
+      options: { 'invite-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (err) {
+    throw usageError(`${(err as Error).message} (see smc room --help)`);
+  }
+  if (values.help === true) {
+    process.stdout.write(help());
+    return CHAT_EXIT.ok;
+  }
+  if (positionals.length > 0) {
+    // Refused, not only warned about: this command is new, nobody depends on the argument form.
+    throw usageError('smc room join reads the invite from standard input or --invite-file FILE, not from the ' +
+      'command line (other local users can read command lines); nothing was stored');
+  }
+  // Read and check the invite before touching $SMC_HOME: bad input stores nothing.
+  const inv = await readInvite(values['invite-file']);
+  const session = await openSession();
+  const room = deriveRoomId(inv.key);
+  const relay = formatRelayAddress(inv.host, inv.port);
+  const namesake = session.rooms.all().find((r) => r.name === inv.name && r.relay === relay && r.room !== room);
+  if (namesake !== undefined) {
+    throw new CliError(`another room named "${inv.name}" on relay ${relay} is already stored, with another key; ` +
+      'smc chat --room could not tell the two apart, so nothing was stored', CHAT_EXIT.other);
+  }
+  const known = session.rooms.get(room);
+  // Seqs belong to one relay: a room met again on its relay resumes, on another it starts over.
+  const lastSeq = known !== undefined && known.relay === relay ? known.lastSeq : 0;
+  await session.keys.setRoomKey(room, inv.key);
+  await session.rooms.upsert({ room, name: inv.name, relay, lastSeq });
+  await setTlsPin(session, room, inv.tls?.fingerprint);
+  process.stdout.write([
+    `${known !== undefined ? 'Updated' : 'Joined'} room "${terminalSafe(inv.name)}" on relay ${relay}${inv.tls !== undefined ? ' (TLS, certificate pinned)' : ''}; ` +
+      `its key is in ${terminalSafe(session.home)}/secrets.json.`,
+    `Chat in it:  ${terminalSafe(chatCommandFor(session, inv.name, relay))}`,
     '',
   ].join('\n'));
   return CHAT_EXIT.ok;
@@ -94,12 +155,12 @@ async function roomList(args: string[]): Promise<number> {
     process.stdout.write('No rooms yet. Create one with: smc room new --name NAME\n');
     return CHAT_EXIT.ok;
   }
-  for (const r of rooms) process.stdout.write(`${r.name}\t${r.relay}\tlast seen #${r.lastSeq}\n`);
+  for (const r of rooms) process.stdout.write(`${terminalSafe(r.name)}\t${terminalSafe(r.relay)}\tlast seen #${r.lastSeq}\n`);
   return CHAT_EXIT.ok;
 }
 
 export const roomCommand: Command = {
-  summary: 'create a room and print its invite (smc room new --name NAME), or list rooms',
+  summary: 'create a room and print its invite (smc room new), store one from an invite (smc room join), list rooms',
   async run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;
     try {
@@ -108,11 +169,12 @@ export const roomCommand: Command = {
         return sub === undefined ? CHAT_EXIT.usage : CHAT_EXIT.ok;
       }
       if (sub === 'new') return await roomNew(rest);
+      if (sub === 'join') return await roomJoin(rest);
       if (sub === 'list') return await roomList(rest);
-      throw usageError(`unknown "smc room ${sub}"; use "smc room new" or "smc room list"`);
+      throw usageError(`unknown "smc room ${sub}"; use "smc room new", "smc room join" or "smc room list"`);
     } catch (err) {
       if (err instanceof CliError) {
-        process.stderr.write(`smc room: ${err.message}\n`);
+        process.stderr.write(`smc room: ${terminalSafe(err.message)}\n`);
         return err.exitCode;
       }
       throw err;

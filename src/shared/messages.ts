@@ -26,6 +26,7 @@
 //               .message[data-key=<id>][data-state=sending|sent|failed|received]
 //                 [data-kind=message|unverifiable], .message .body (rendered Markdown),
 //               .message .retry (button "Retry sending"), .key-changed, .unverifiable,
+//               .identity-verified / .identity-unverified (beside a sender and a member),
 //               .snippet .open-snippet (button "Open in editor"),
 //               #composer (vscode-textarea, aria-label "Message"), #send (button "Send"),
 //               #presence (list, aria-label "Members online"), #typing (aria-live=polite),
@@ -68,6 +69,8 @@ export interface ChatItem {
   error?: string;
   /** §2.4: a later key under a name already seen with another key. */
   keyChanged: boolean;
+  /** The user compared this sender's fingerprint over another channel (Verify…) and it matched. */
+  identityVerified?: boolean;
 }
 
 export interface MemberView {
@@ -78,6 +81,10 @@ export interface MemberView {
   verified: boolean;
   /** This installation's own connection. */
   self?: boolean;
+  /** The user verified this member's fingerprint for this name (Verify…). */
+  identityVerified?: boolean;
+  /** §2.4: this name (or one that looks like it) is known under another key. */
+  keyChanged?: boolean;
 }
 
 export interface PresenceView {

@@ -9,6 +9,7 @@ import { Disposable, toDisposable } from './lifecycle';
 import { PanelMessenger, type RequestHandlers } from './panelMessenger';
 import { openSnippet } from './snippetOpener';
 import { isSafeHref } from '../shared/validate';
+import { markInvisible } from '../shared/visibleText';
 
 export const CHAT_VIEW_TYPE = 'smc.chat';
 
@@ -136,17 +137,27 @@ export class ChatPanel extends Disposable {
         return null;
       },
       verifyMember: ({ name, fingerprint }) => {
+        // "It Matches" is never the default (issue 7 item 2.6): the dialog's first button is
+        // what Enter picks, so it is "It Does Not Match", and trusting takes a deliberate click.
+        const matches = { title: 'It Matches' };
+        const differs = { title: 'It Does Not Match' };
+        const cancel = { title: 'Cancel', isCloseAffordance: true };
         void vscode.window
           .showWarningMessage(
-            `Verify "${name}"?`,
+            `Verify "${markInvisible(name)}"?`,
             {
               modal: true,
-              detail: `Their fingerprint in this room:\n\n${fingerprint}\n\nCompare it with ${name} over another channel (in person, on a call). Trust it only if it matches exactly; otherwise someone else may be using this name.`,
+              detail: `Their fingerprint in this room:\n\n${fingerprint}\n\nCompare it with ${markInvisible(name)} over another channel (in person, on a call). Choose "It Matches" only if every group matches exactly; otherwise someone else may be using this name.`,
             },
-            'It Matches',
+            differs,
+            matches,
+            cancel,
           )
           .then((choice) => {
-            if (choice === 'It Matches') session.trustMember(name, fingerprint);
+            if (choice === matches) session.trustMember(name, fingerprint);
+            else if (choice === differs) {
+              void vscode.window.showWarningMessage(`Not trusted. Messages from this key under "${markInvisible(name)}" may come from someone else; tell ${markInvisible(name)} over another channel.`);
+            }
           });
         return null;
       },

@@ -7,8 +7,10 @@
 // (SecretStorage); RoomList keeps the non-secret room list (name, relay, last read seq).
 // Nothing here logs or emits a key.
 import { TypedEmitter } from '../core/client/emitter';
+import { ClientError } from '../core/client/types';
+import { displayNameProblem, namesLookAlike } from '../core/keys/displayName';
 import type {
-  ChatMessage, ClientError, ConnectionState, Identity, JoinOptions, KnownKeysLike, OutgoingMessage,
+  ChatMessage, ConnectionState, Identity, JoinOptions, KnownKeysLike, OutgoingMessage,
   PresenceUpdate, RelayClientEvents, RoomHandle, Snippet,
 } from '../core/client/types';
 import { WEBVIEW_LIMITS, type ChatItem, type PanelSnapshot, type PresenceView, type RoomView } from '../shared/messages';
@@ -61,10 +63,17 @@ export interface MementoLike {
 
 export interface SessionSettings { relayHost: string; relayPort: number; displayName: string }
 
+/** The known keys of §2.4 with the user's verifications (src/core/keys/knownKeys.ts). */
+export interface SessionKnownKeys extends KnownKeysLike {
+  check(room: string, name: string, fingerprint: string): 'new' | 'same' | 'changed';
+  verify(room: string, name: string, fingerprint: string): Promise<void>;
+  isVerified(room: string, name: string, fingerprint: string): boolean;
+}
+
 export interface SessionDeps {
   keys: KeyStoreLike;
   rooms: RoomListLike;
-  knownKeys: KnownKeysLike;
+  knownKeys: SessionKnownKeys;
   /** Where the current room id is remembered (globalState). */
   state: MementoLike;
   settings: () => SessionSettings;
@@ -115,6 +124,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   private unsubscribe: (() => void)[] = [];
   private readonly timelines = new Map<string, Timeline>();
   private readonly presenceByRoom = new Map<string, PresenceView>();
+  /** The last presence of each room as the client reported it, to redraw after a verification. */
+  private readonly lastPresence = new Map<string, PresenceUpdate>();
   private readonly dirty = new Set<string>();
   private loadingOlder = new Set<string>();
   private ownFingerprint: string | undefined;
@@ -237,6 +248,9 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     const identity = await this.deps.keys.identity();
     this.ownFingerprint = this.deps.fingerprint(identity.publicKey);
     const settings = this.deps.settings();
+    // The name goes into every presence tag and message: refuse it before connecting (§2.3).
+    const problem = displayNameProblem(settings.displayName);
+    if (problem !== undefined) throw new Error(`${problem} Change the setting smc.displayName.`);
     const client = this.deps.createClient({
       host: addr.host, port: addr.port, identity, displayName: settings.displayName,
       knownKeys: this.deps.knownKeys, log: this.deps.log,
@@ -261,6 +275,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     for (const off of this.unsubscribe.splice(0)) off();
     this.client = undefined;
     this.presenceByRoom.clear();
+    this.lastPresence.clear();
     await c.disconnect();
   }
 
@@ -284,7 +299,10 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       this.unsubscribe.push(c.on(e, l));
     };
     on('state', (state) => {
-      if (state === 'offline') this.presenceByRoom.clear();
+      if (state === 'offline') {
+        this.presenceByRoom.clear();
+        this.lastPresence.clear();
+      }
       this.emit('connection', state, this.clientRelay);
     });
     on('message', (m) => this.onMessage(m));
@@ -321,6 +339,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
 
   private onMessage(m: ChatMessage): void {
     const item = itemFromMessage(m, m.own ? 'sent' : 'received');
+    if (!m.own && !m.keyChanged && this.deps.knownKeys.isVerified(m.room, m.name, m.fingerprint)) item.identityVerified = true;
     const result = this.timeline(m.room).add(item);
     const stored = this.timeline(m.room).get(m.id) ?? item;
     this.publish(m.room, stored, result);
@@ -336,6 +355,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   }
 
   private onPresence(p: PresenceUpdate): void {
+    this.lastPresence.set(p.room, p);
     const view: PresenceView = {
       online: p.online,
       members: p.members.map((m) => {
@@ -346,11 +366,29 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
           v.fingerprint = m.fingerprint;
           v.shortFingerprint = shortOf(m.fingerprint);
         }
+        if (!m.self && m.verified && m.name !== undefined && m.fingerprint !== undefined) {
+          const flags = this.identityFlags(p.room, m.name, m.fingerprint);
+          if (flags.keyChanged) v.keyChanged = true;
+          if (flags.identityVerified) v.identityVerified = true;
+        }
         return v;
       }),
     };
     this.presenceByRoom.set(p.room, view);
     this.emit('presence', p.room, view);
+  }
+
+  /**
+   * §2.4 as the user sees a sender now: another key under the own display name (or a look-alike
+   * of it) is always a key change; else the known key of the name decides; verified when the user
+   * verified this key for this name.
+   */
+  private identityFlags(room: string, name: string, fingerprint: string): { keyChanged: boolean; identityVerified: boolean } {
+    if (fingerprint === this.ownFingerprint) return { keyChanged: false, identityVerified: false };
+    if (namesLookAlike(name, this.deps.settings().displayName)) return { keyChanged: true, identityVerified: false };
+    const known = this.deps.knownKeys.check(room, name, fingerprint);
+    const identityVerified = known === 'same' && this.deps.knownKeys.isVerified(room, name, fingerprint);
+    return { keyChanged: known === 'changed', identityVerified };
   }
 
   // ---- rooms ------------------------------------------------------------------------
@@ -384,6 +422,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     await this.deps.keys.deleteRoomKey(room);
     this.timelines.delete(room);
     this.presenceByRoom.delete(room);
+    this.lastPresence.delete(room);
     if (this.deps.state.get<string>(CURRENT_ROOM_KEY) === room) await this.deps.state.update(CURRENT_ROOM_KEY, undefined);
     this.emit('room', this.currentRoom);
   }
@@ -475,17 +514,34 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     if (room) await this.markRead(this.timeline(room.room).newestSeq());
   }
 
-  /** After the user compared fingerprints: trust this key for this name (§2.4). */
+  /**
+   * After the user compared fingerprints and chose "It Matches": this key is the verified key of
+   * this name (§2.4). Messages already shown under the name (or a look-alike) are marked again:
+   * this key's lose "key changed" and gain the badge, another key's are "key changed".
+   */
   trustMember(name: string, fingerprint: string): void {
     const room = this.currentRoom;
     if (!room) return;
     // KnownKeys persists asynchronously; a failed write is logged, not thrown at the panel.
-    Promise.resolve(this.deps.knownKeys.trust(room.room, name, fingerprint)).catch((e: unknown) => {
+    this.deps.knownKeys.verify(room.room, name, fingerprint).catch((e: unknown) => {
       this.deps.log('trust failed', { error: e instanceof Error ? e.message : String(e) });
     });
+    const changed = this.timeline(room.room).remark((item) => {
+      if (item.kind !== 'message' || item.own || !namesLookAlike(item.name, name)) return undefined;
+      return this.identityFlags(room.room, item.name, item.fingerprint);
+    });
+    if (changed > 0) this.emit('resync', room.room);
+    const presence = this.lastPresence.get(room.room);
+    if (presence) this.onPresence(presence);
   }
 
+  /** A new display name from the settings; one the rule refuses is reported and not used. */
   setDisplayName(name: string): void {
+    const problem = displayNameProblem(name);
+    if (problem !== undefined) {
+      this.emit('error', new ClientError('invalid_message', `${problem} Change the setting smc.displayName.`));
+      return;
+    }
     this.client?.setDisplayName(name);
   }
 

@@ -1,6 +1,7 @@
 // The extension's settings (package.json contributes.configuration), read in one place.
 import * as vscode from 'vscode';
 import { userInfo } from 'node:os';
+import { displayNameProblem } from '../core/keys/displayName';
 
 export interface Settings {
   relayHost: string;
@@ -24,14 +25,22 @@ function defaultDisplayName(): string {
   }
 }
 
-/** A display name as §2.3 allows it: 1-64 characters, no control characters. */
+/**
+ * The configured display name, trimmed, or undefined when there is none. It is not cleaned
+ * further: a name with invisible or bidi control characters is refused where it would be sent
+ * (displayNameProblem in src/core/keys/displayName.ts, the one rule), with an error that says
+ * so, rather than silently changed into another name.
+ */
 export function cleanDisplayName(raw: unknown): string | undefined {
   if (typeof raw !== 'string') return undefined;
-  // eslint-disable-next-line no-control-regex
-  const s = raw.replace(/[\u0000-\u001F\u007F]/g, '').trim();
-  const chars = [...s];
-  if (chars.length === 0) return undefined;
-  return chars.slice(0, 64).join('');
+  const s = raw.trim();
+  return s.length === 0 ? undefined : s;
+}
+
+/** The login name as a display name, if the rule allows it as it is. */
+function fallbackDisplayName(): string | undefined {
+  const name = cleanDisplayName(defaultDisplayName());
+  return name !== undefined && displayNameProblem(name) === undefined ? name : undefined;
 }
 
 export function readSettings(): Settings {
@@ -41,7 +50,7 @@ export function readSettings(): Settings {
   return {
     relayHost: host,
     relayPort: port(c.get('relay.port'), 7878),
-    displayName: cleanDisplayName(c.get('displayName')) ?? cleanDisplayName(defaultDisplayName()) ?? 'anonymous',
+    displayName: cleanDisplayName(c.get('displayName')) ?? fallbackDisplayName() ?? 'anonymous',
     localRelayHost: localHost,
     localRelayPort: port(c.get('localRelay.port'), 7878),
     notifications: c.get<boolean>('notifications') ?? true,

@@ -106,6 +106,26 @@ export class Timeline {
     return this.byKey.get(u.id);
   }
 
+  /**
+   * Gives items new identity flags after the user verified a key (§2.4): `mark` returns an
+   * item's flags, or undefined to leave it. Says how many items changed.
+   */
+  remark(mark: (item: ChatItem) => Pick<ChatItem, 'keyChanged' | 'identityVerified'> | undefined): number {
+    let changed = 0;
+    for (let i = 0; i < this.items.length; i++) {
+      const item = this.items[i]!;
+      const flags = mark(item);
+      if (flags === undefined || (flags.keyChanged === item.keyChanged && (flags.identityVerified === true) === (item.identityVerified === true))) continue;
+      const next: ChatItem = { ...item, keyChanged: flags.keyChanged };
+      if (flags.identityVerified === true) next.identityVerified = true;
+      else delete next.identityVerified;
+      this.items[i] = next;
+      this.byKey.set(next.key, next);
+      changed++;
+    }
+    return changed;
+  }
+
   addUnverifiable(m: UnverifiableMessage, ts: number): AddResult {
     if (this.byKey.has(m.id)) return 'ignored';
     const item: ChatItem = {

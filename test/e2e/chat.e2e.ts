@@ -431,6 +431,81 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await wb.screenshot('unverifiable-and-key-changed');
   });
 
+  it('marks another key under Alice\'s own name, and under a look-alike of it, as key changed (issue 7 items 2.2, 2.6)', async () => {
+    const roomKey = parseInvite(invite).key;
+    const cipher = new RoomCipher(roomKey);
+    const stranger = generateIdentity();
+    // "Alice" is the panel's own display name: another key under it is always marked, and so is
+    // "Аlice" with a Cyrillic А (U+0410), which the panel would otherwise show exactly alike.
+    const sameId = generateMessageId();
+    const lookId = generateMessageId();
+    const same = cipher.seal({ id: sameId, ts: Date.now(), name: 'Alice', type: 'text', text: 'I am Alice, honestly' }, stranger);
+    const look = cipher.seal({ id: lookId, ts: Date.now(), name: '\u0410lice', type: 'text', text: 'Alice with a Cyrillic A' }, stranger);
+    await sendEnvelopes('127.0.0.1', relayPort, cipher.room, [{ id: sameId, body: same }, { id: lookId, body: look }]);
+    const frame = await wb.webviewFrame();
+    for (const id of [sameId, lookId]) {
+      const item = frame.locator(`#messages .message[data-key="${id}"]`);
+      await item.waitFor({ state: 'attached', timeout: 60_000 });
+      assert.equal(await item.locator('.key-changed').count(), 1, `no "key changed" on ${id} under (a look-alike of) the own name`);
+      assert.equal(await item.locator('.identity-verified').count(), 0);
+    }
+    const last = frame.locator(`#messages .message[data-key="${lookId}"]`);
+    await last.scrollIntoViewIfNeeded();
+    await last.waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.screenshot('own-name-impersonation');
+  });
+
+  it('shows members unverified until verified; "It Matches" is not the default; verifying shows a badge and clears "key changed" (issue 7 item 2.6)', async () => {
+    // Bob, on a new machine: a new key under a known name, so his messages are "key changed".
+    const newBob = startChat('Bob');
+    newBob.send('Bob here, new laptop');
+    const frame = await wb.webviewFrame();
+    const msg = frame.locator('#messages .message', { hasText: 'Bob here, new laptop' });
+    await msg.waitFor({ state: 'attached', timeout: 60_000 });
+    await msg.scrollIntoViewIfNeeded();
+    const header = frame.locator('#messages .message.group-start', { hasText: 'Bob here, new laptop' });
+    assert.equal(await header.locator('.key-changed').count(), 1, 'a new key under "Bob" is not marked');
+    assert.equal(await header.locator('.identity-unverified').count(), 1, 'an unverified sender has no "unverified" marker');
+    // The first Bob, in the presence list, not verified either.
+    await frame.locator('#presence .member .identity-unverified').first().waitFor({ state: 'attached', timeout: 60_000 });
+    await wb.screenshot('unverified-before-verify');
+
+    // Verify… on the new key. Enter in the dialog must not trust it.
+    const verify = header.locator('.verify-member');
+    const fp = await verify.getAttribute('data-fingerprint');
+    assert.ok(fp, 'the Verify… button carries the fingerprint');
+    await verify.click();
+    const dialog = wb.page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match((await dialog.textContent()) ?? '', new RegExp(fp.replace(/ /g, '\\s*')), 'the dialog shows the fingerprint');
+    await wb.screenshot('verify-dialog');
+    await wb.page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'detached', timeout: 30_000 });
+    await wb.dismissDialogs();
+    // Nothing changed: still "key changed", still unverified (give a wrong trust time to show).
+    await frame.locator('#messages .message.group-start', { hasText: 'Bob here, new laptop' }).locator('.key-changed').waitFor({ state: 'attached', timeout: 10_000 });
+    assert.equal(await frame.locator('#messages .identity-verified').count(), 0, 'Enter in the Verify dialog trusted the key');
+
+    // Now the person chooses "It Matches".
+    await frame.locator('#messages .message.group-start', { hasText: 'Bob here, new laptop' }).locator('.verify-member').click();
+    await dialog.waitFor({ state: 'visible', timeout: 30_000 });
+    await dialog.locator('.monaco-button', { hasText: /^It Matches$/ }).click();
+    await dialog.waitFor({ state: 'detached', timeout: 30_000 });
+    const after = frame.locator('#messages .message.group-start', { hasText: 'Bob here, new laptop' });
+    await after.locator('.identity-verified').waitFor({ state: 'attached', timeout: 30_000 });
+    assert.equal(await after.locator('.key-changed').count(), 0, 'verifying did not clear "key changed" on the earlier message');
+    // The verified member in the presence list has the badge (the presence shows its short fingerprint).
+    const short = fp.split(' ').slice(0, 2).join(' ');
+    const member = frame.locator('#presence .member', { hasText: short });
+    await member.locator('.identity-verified').waitFor({ state: 'attached', timeout: 30_000 });
+    newBob.send('Bob again, verified');
+    const later = frame.locator('#messages .message', { hasText: 'Bob again, verified' });
+    await later.waitFor({ state: 'attached', timeout: 60_000 });
+    await after.scrollIntoViewIfNeeded();
+    await wb.screenshot('verified-badge');
+    await newBob.stop();
+  });
+
   it('measures the time to open the panel on a room with 10 000 messages (to first paint)', async function () {
     this.timeout(300_000);
     const key = generateRoomKey();

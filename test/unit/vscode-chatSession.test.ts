@@ -59,7 +59,10 @@ class FakeClient extends TypedEmitter<RelayClientEvents> implements ClientLike {
     for (const m of page) this.emit('message', { ...m, room, history: true });
     return { more: this.olderPages.length > 0 };
   }
-  setDisplayName(): void {}
+  renamedTo: string[] = [];
+  setDisplayName(name: string): void {
+    this.renamedTo.push(name);
+  }
 }
 
 const FP_B = 'BBBB BBBB BBBB BBBB BBBB BBBB BBBB BBBB';
@@ -75,10 +78,11 @@ function setup() {
   const state = new MemoryStateStore();
   const clients: FakeClient[] = [];
   const logged: string[] = [];
+  const knownKeys = new KnownKeys(state);
   const session = new ChatSession({
     keys: new KeyStore(secrets),
     rooms: new RoomList(state),
-    knownKeys: new KnownKeys(state),
+    knownKeys,
     state,
     settings: () => ({ relayHost: '127.0.0.1', relayPort: 7878, displayName: 'alice' }),
     createClient: (p) => {
@@ -93,7 +97,7 @@ function setup() {
   for (const e of ['connection', 'room', 'item', 'resync', 'presence', 'typing', 'incoming', 'unread', 'error'] as const) {
     session.on(e, (...args: unknown[]) => emitted.push(`${e} ${JSON.stringify(args)}`));
   }
-  return { session, secrets, state, clients, emitted, logged };
+  return { session, secrets, state, clients, emitted, logged, knownKeys };
 }
 
 describe('chat session', () => {
@@ -252,5 +256,85 @@ describe('chat session', () => {
     assert.match(fp, /^[0-9A-F]{4}( [0-9A-F]{4}){7}$/);
     assert.equal(session.knownOwnFingerprint, fp);
     assert.notEqual(fp, fingerprint(generateIdentity().publicKey));
+  });
+});
+
+describe('chat session: identity signals (issue 7 item 2.6)', () => {
+  const FP_M = 'DDDD DDDD DDDD DDDD DDDD DDDD DDDD DDDD';
+
+  async function joined() {
+    const s = setup();
+    const key = randomBytes(32);
+    const room = deriveRoomId(key);
+    await s.session.addRoom(key, room, 'Team', '127.0.0.1:7878');
+    await s.session.connect();
+    const c = s.clients[0]!;
+    return { ...s, room, c };
+  }
+
+  it('marks members unverified until the user verifies one; then the badge shows and their earlier "key changed" clears', async () => {
+    const { session, room, c, knownKeys } = await joined();
+    // Mallory took the name "bob" first (TOFU, as RelayClient records it); the real Bob is then
+    // the one marked key changed.
+    await knownKeys.trust(room, 'bob', FP_M);
+    c.fire('message', incoming(room, 1, { fingerprint: FP_M, shortFingerprint: 'DDDD DDDD', text: 'fake bob' }));
+    c.fire('message', incoming(room, 2, { keyChanged: true, text: 'real bob' }));
+    c.fire('presence', { room, online: 2, members: [
+      { sid: 's1', name: 'bob', fingerprint: FP_B, verified: true, self: false },
+      { sid: 's2', name: 'alice', fingerprint: fingerprint(generateIdentity().publicKey), verified: true, self: true },
+    ] });
+    const tl = session.timeline(room);
+    assert.equal(tl.get(incoming(room, 2).id)?.keyChanged, true);
+    assert.equal(tl.get(incoming(room, 2).id)?.identityVerified, undefined);
+    const before = session.snapshot('alice').presence.members.find((m) => m.sid === 's1');
+    assert.equal(before?.identityVerified, undefined, 'an unverified member is shown as verified');
+    assert.equal(before?.keyChanged, true);
+
+    session.trustMember('bob', FP_B);
+    const real = tl.get(incoming(room, 2).id);
+    assert.equal(real?.keyChanged, false, 'verifying did not clear "key changed" on the earlier message');
+    assert.equal(real?.identityVerified, true);
+    const fake = tl.get(incoming(room, 1).id);
+    assert.equal(fake?.keyChanged, true, 'the other key under the verified name is not marked');
+    assert.equal(fake?.identityVerified, undefined);
+    const after = session.snapshot('alice').presence.members.find((m) => m.sid === 's1');
+    assert.equal(after?.identityVerified, true);
+    assert.equal(after?.keyChanged, undefined);
+    // Later messages of the verified key carry the badge too.
+    c.fire('message', incoming(room, 3, { text: 'bob again' }));
+    assert.equal(tl.get(incoming(room, 3).id)?.identityVerified, true);
+  });
+
+  it('marks another key under the own name, or a look-alike of it, in the presence list', async () => {
+    const { session, room, c } = await joined();
+    c.fire('presence', { room, online: 2, members: [
+      { sid: 's1', name: '\u0430lice', fingerprint: FP_M, verified: true, self: false },
+    ] });
+    assert.equal(session.snapshot('alice').presence.members[0]?.keyChanged, true);
+  });
+
+  it('refuses a display name with a bidi control: no client is made, and a rename is reported and not used', async () => {
+    const state = new MemoryStateStore();
+    let name = '\u202Eecila';
+    const made: FakeClient[] = [];
+    const session = new ChatSession({
+      keys: new KeyStore(new MemorySecretStore()), rooms: new RoomList(state), knownKeys: new KnownKeys(state), state,
+      settings: () => ({ relayHost: '127.0.0.1', relayPort: 7878, displayName: name }),
+      createClient: (p) => {
+        const c = new FakeClient(p);
+        made.push(c);
+        return c;
+      },
+      fingerprint, log: () => undefined,
+    });
+    await assert.rejects(session.connect(), /bidi control[\s\S]*smc\.displayName/);
+    assert.equal(made.length, 0);
+    name = 'alice';
+    await session.connect();
+    const errors: string[] = [];
+    session.on('error', (e) => errors.push(e.message));
+    session.setDisplayName('alice\u200B');
+    assert.deepEqual(made[0]!.renamedTo, []);
+    assert.match(errors[0] ?? '', /invisible/);
   });
 });

@@ -99,7 +99,7 @@ describe('Markdown rendering of hostile messages', () => {
     assert.match(html, /⟦U\+202E⟧evil⟦U\+202C⟧/);
     assert.equal(hasBidiControls(neutraliseBidi(s)), false);
     assert.equal(displayName('\u202Eadmin'), '⟦U+202E⟧admin');
-    assert.equal(displayName('a\u0000b\nc'), 'abc');
+    assert.equal(displayName('a\u0000b\nc'), 'a⟦U+0000⟧b⟦U+000A⟧c');
   });
 
   it('renders a 16 KiB message in full', () => {

@@ -6,11 +6,14 @@
 // No vscode import: the extension host and `smc chat` share this class.
 import {
   RoomCipher, PayloadError, PayloadTooLargeError, fingerprint, shortFingerprint, generateMessageId,
-  MAX_NAME_CHARS, verifySignature,
+  verifySignature,
 } from '../crypto/index';
 import type { OpenResult, Payload, PreparedOpen, SignatureVerifier, Snippet } from '../crypto/index';
 import { LIMITS, PROTOCOL_VERSION } from '../wire/frames';
 import type { ClientFrame, ErrorFrame, JoinedFrame, MsgFrame, PageFrame, PresenceFrame, SyncedFrame, AckFrame } from '../wire/frames';
+import { displayNameProblem, namesLookAlike } from '../keys/displayName';
+import { KnownKeys } from '../keys/knownKeys';
+import { MemoryStateStore } from '../keys/stores';
 import { Backoff } from './backoff';
 import { TypedEmitter } from './emitter';
 import { Outbox, type OutboxEntry } from './outbox';
@@ -164,7 +167,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
     this.factory = options.transport;
     this.log = options.log ?? (() => undefined);
-    this.knownKeys = options.knownKeys ?? new MemoryKnownKeys();
+    this.knownKeys = options.knownKeys ?? new KnownKeys(new MemoryStateStore());
     if (options.verifier !== undefined) this.verifier = options.verifier;
     this.ownFingerprint = fingerprint(options.identity.publicKey);
     this.ownShort = shortFingerprint(options.identity.publicKey);
@@ -653,7 +656,11 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       this.log('duplicate', { room: rs.room, seq: m.seq, id: m.id });
       return;
     }
-    const known = this.knownKeys.check(rs.room, m.name, m.fingerprint);
+    // Own display name is bound to own key (§2.4): another key under it, or under a look-alike
+    // of it, is a key change whatever was seen first; own messages never are.
+    const known = m.own ? 'same'
+      : namesLookAlike(m.name, this.displayName) ? 'changed'
+        : this.knownKeys.check(rs.room, m.name, m.fingerprint);
     if (known === 'new') this.trust(rs.room, m.name, m.fingerprint);
     m.keyChanged = known === 'changed';
     this.emit('message', m);
@@ -1099,26 +1106,10 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   }
 }
 
-/** §2.4 known keys kept in memory, when the caller persists none. */
-class MemoryKnownKeys implements KnownKeysLike {
-  private readonly keys = new Map<string, string>();
-
-  check(room: string, name: string, fp: string): 'new' | 'same' | 'changed' {
-    const known = this.keys.get(`${room}\0${name}`);
-    if (known === undefined) return 'new';
-    return known === fp ? 'same' : 'changed';
-  }
-
-  trust(room: string, name: string, fp: string): void {
-    this.keys.set(`${room}\0${name}`, fp);
-  }
-}
-
+/** The one rule for a name one sends under (src/core/keys/displayName.ts). */
 function checkName(name: string): string {
-  const chars = [...name].length;
-  if (chars < 1 || chars > MAX_NAME_CHARS) {
-    throw new ClientError('invalid_message', `A display name must be 1 to ${MAX_NAME_CHARS} characters.`);
-  }
+  const problem = displayNameProblem(name);
+  if (problem !== undefined) throw new ClientError('invalid_message', problem);
   return name;
 }
 

@@ -110,14 +110,80 @@ export function ed25519RawPublicKey(privateKey: KeyObject): Buffer {
   return Buffer.from(spki.subarray(spki.length - ED25519_PUBLIC_KEY_BYTES));
 }
 
+// Strict Ed25519 (issue 7 item 2.3). RFC 8032 §5.1.7 leaves open what a verifier does with a
+// public key of small order or a non-canonical encoding, and node:crypto (OpenSSL/BoringSSL)
+// accepts both: with the identity point as the key, the signature (R = identity, S = 0) verifies
+// on every message, so anyone could post under that key's fingerprint. Following "Taming the
+// many EdDSAs" (Chalkias, Garillot, Nikolaenko, SSR 2020) and libsodium, SMC refuses, before the
+// library sees them: public keys (and R) among the 8 points of small order, in any encoding;
+// public keys whose y is not canonical (y >= p); and S >= L (§5.1.7 step 1; the library checks
+// it too, the check here keeps it true whatever library runs). Byte comparisons only: these are
+// fixed constants, not curve arithmetic.
+
+/** The y coordinates (little-endian, sign bit cleared) of the small-order points (libsodium's list). */
+const SMALL_ORDER_Y = [
+  '0000000000000000000000000000000000000000000000000000000000000000', // y = 0: order 4 (two points)
+  '0100000000000000000000000000000000000000000000000000000000000000', // y = 1: the identity, order 1
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', // order 8 (two points)
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8 (two points)
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p - 1: order 2
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p (non-canonical 0)
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p + 1 (non-canonical 1)
+].map((h) => Buffer.from(h, 'hex'));
+
+/** The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian. */
+const ED25519_L = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
+
+/** Whether a 32-byte point encoding has small order, ignoring the sign bit of x (so both encodings of each point). */
+function isSmallOrderEncoding(enc: Uint8Array): boolean {
+  return SMALL_ORDER_Y.some((y) => {
+    for (let i = 0; i < 31; i++) if (enc[i] !== y[i]) return false;
+    return (enc[31]! & 0x7f) === y[31];
+  });
+}
+
+/** Whether y < p = 2^255 - 19: every y >= p is 0x7f 0xff .. 0xff 0xed..0xff (little-endian, sign bit cleared). */
+function isCanonicalY(enc: Uint8Array): boolean {
+  if ((enc[31]! & 0x7f) !== 0x7f) return true;
+  for (let i = 30; i > 0; i--) if (enc[i] !== 0xff) return true;
+  return enc[0]! < 0xed;
+}
+
+/** Whether the 32 little-endian bytes of S are below L (RFC 8032 §5.1.7 step 1). */
+function isCanonicalScalar(s: Uint8Array): boolean {
+  for (let i = 31; i >= 0; i--) {
+    if (s[i]! !== ED25519_L[i]!) return s[i]! < ED25519_L[i]!;
+  }
+  return false;
+}
+
+/**
+ * Whether 32 raw bytes may be an SMC public key: canonical y and not of small order. The
+ * remaining case, a y that is on no point of the curve, is for the library to refuse.
+ */
+export function isStrictEd25519PublicKey(raw: Uint8Array): boolean {
+  return raw.length === ED25519_PUBLIC_KEY_BYTES && isCanonicalY(raw) && !isSmallOrderEncoding(raw);
+}
+
+/** Whether a signature R || S passes the strict checks: S < L and R not of small order. */
+function isStrictEd25519Signature(sig: Uint8Array): boolean {
+  return sig.length === ED25519_SIGNATURE_BYTES && isCanonicalScalar(sig.subarray(32)) && !isSmallOrderEncoding(sig.subarray(0, 32));
+}
+
+// Key objects made by ed25519PublicKey, which checked their bytes: ed25519Verify trusts these
+// without exporting them again (the sender key cache hands them in for every message).
+const strictKeys = new WeakSet<KeyObject>();
+
 /**
  * An Ed25519 public key object from 32 raw bytes, or undefined if the bytes are not an
- * acceptable encoding (wrong length, or rejected by the library).
+ * acceptable encoding (wrong length, small order, non-canonical, or rejected by the library).
  */
 export function ed25519PublicKey(raw: Uint8Array): KeyObject | undefined {
-  if (raw.length !== ED25519_PUBLIC_KEY_BYTES) return undefined;
+  if (!isStrictEd25519PublicKey(raw)) return undefined;
   try {
-    return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+    const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+    strictKeys.add(key);
+    return key;
   } catch {
     return undefined;
   }
@@ -127,11 +193,23 @@ export function ed25519Sign(privateKey: KeyObject, message: Uint8Array): Buffer 
   return sign(null, message, privateKey);
 }
 
-/** Ed25519 verification (RFC 8032, as OpenSSL/BoringSSL implement it: S must be < L). */
+/** Whether a key object passes isStrictEd25519PublicKey (one made elsewhere is exported and checked). */
+function isStrictKeyObject(key: KeyObject): boolean {
+  if (strictKeys.has(key)) return true;
+  try {
+    const pub = key.type === 'public' ? key : createPublicKey(key);
+    const spki = pub.export({ format: 'der', type: 'spki' });
+    return isStrictEd25519PublicKey(spki.subarray(spki.length - ED25519_PUBLIC_KEY_BYTES));
+  } catch {
+    return false;
+  }
+}
+
+/** Strict Ed25519 verification (RFC 8032 §5.1.7 and the checks above), never throws. */
 export function ed25519Verify(publicKey: Uint8Array | KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
-  if (signature.length !== ED25519_SIGNATURE_BYTES) return false;
+  if (!isStrictEd25519Signature(signature)) return false;
   const key = publicKey instanceof KeyObject ? publicKey : ed25519PublicKey(publicKey);
-  if (key === undefined || key.asymmetricKeyType !== 'ed25519') return false;
+  if (key === undefined || key.asymmetricKeyType !== 'ed25519' || !isStrictKeyObject(key)) return false;
   try {
     return verify(null, message, key, signature);
   } catch {

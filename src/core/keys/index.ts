@@ -5,4 +5,5 @@ export { KeyStore, KeyStoreError, IDENTITY_SECRET, ROOM_SECRET_PREFIX } from './
 export type { RoomEntry } from './roomList';
 export { RoomList, ROOM_LIST_STATE } from './roomList';
 export type { KeyCheck } from './knownKeys';
-export { KnownKeys, KNOWN_KEYS_STATE, MAX_KNOWN_NAMES_PER_ROOM, nameKey } from './knownKeys';
+export { KnownKeys, KNOWN_KEYS_STATE, MAX_KNOWN_NAMES_PER_ROOM, VERIFIED_KEYS_STATE, nameKey } from './knownKeys';
+export { displayNameProblem, nameShapeKey, namesLookAlike } from './displayName';
