@@ -39,12 +39,13 @@ export function formatAddress(ip: string, port: number | undefined): string {
 const DRAINED_BYTES = 64 * 1024;
 
 /**
- * Join proofs a connection may have checked (§1.9): each costs one Ed25519 verification, a few
- * hundred µs of the event loop, so a burst of 64 (two full sets of 32 rooms), then 16 a second.
- * Past it a join gets `rate_limited` (open) and is not processed, as a send would.
+ * Join proofs a connection may have checked (§1.9): each costs one Ed25519 verification, 0.1 to
+ * 0.4 ms of the event loop, so a burst of 40 (a client joins at most 32 rooms, and re-joins a
+ * few when it resyncs), then 8 a second. Past it a join gets `rate_limited` (open) and is not
+ * processed, as a send would; the client retries it later.
  */
-export const JOIN_PROOF_RATE = 16;
-export const JOIN_PROOF_BURST = 64;
+export const JOIN_PROOF_RATE = 8;
+export const JOIN_PROOF_BURST = 40;
 
 export interface ConnectionHooks {
   /** Handles one line; a returned promise holds the connection's later lines until it settles. */
