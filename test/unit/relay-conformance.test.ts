@@ -740,6 +740,32 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     await relay.cleanup();
   });
 
+  it('§1.6 a history reply streams over many turns; live messages of the room wait until after page', async () => {
+    const relay = await startRelay(['--rate', '0']);
+    const room = randomRoom();
+    const reader = await client(relay);
+    const sender = await client(relay);
+    await join(reader, room);
+    await join(sender, room);
+    await sendMany(sender, room, 300, body(30_000, 'h'));
+    for (let i = 0; i < 300; i++) await reader.nextOfType('msg');
+    // The reader stops reading, so its 9 MB history stalls on the socket after a few chunks.
+    reader.socket.pause();
+    reader.send({ t: 'history', rid: 70, room, limit: 1000 });
+    const live = await send(sender, room, body(12, 'L'));
+    reader.socket.resume();
+    const order: string[] = [];
+    for (;;) {
+      const f = await reader.next((x) => x.t === 'msg' || x.rid === 70, 30_000);
+      if (f.t === 'page') order.push('page');
+      else order.push(f.seq === live.seq ? 'live' : 'history');
+      if (f.t === 'msg' && f.seq === live.seq) break;
+    }
+    assert.deepEqual(order.slice(-2), ['page', 'live'], 'the live message follows page');
+    assert.equal(order.filter((o) => o === 'history').length, 300);
+    await relay.cleanup();
+  });
+
   it('§1.4/§1.6 a reply larger than the output bound streams whole as the client reads, the newest limit oldest first', async () => {
     // Issue 7 §1.2: replies stream from disk as the socket drains, so a reply needs no cut to
     // stay within --max-output: 12 × 30 KB is above the 256 KiB bound, and all of it arrives.
