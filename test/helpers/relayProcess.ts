@@ -403,6 +403,17 @@ export function randomRoom(): string {
   return room;
 }
 
+/**
+ * Remembers the room-auth key of room key `key` (§2.2), so that LineClients of this process
+ * sign their joins of its room as `randomRoom()` rooms; returns the room id.
+ */
+export function rememberRoomKey(key: Uint8Array): string {
+  const auth = deriveRoomAuthKey(key);
+  const room = roomIdForAuthKey(auth.publicKey);
+  ROOM_AUTH_KEYS.set(room, auth);
+  return room;
+}
+
 /** The room-auth key of a `randomRoom()` room (to sign by hand in tests). */
 export function roomAuthKeyOf(room: string): RoomAuthKey {
   const key = ROOM_AUTH_KEYS.get(room);
