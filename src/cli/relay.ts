@@ -141,8 +141,9 @@ async function runRelay(args: string[]): Promise<number> {
     adminToken = await AdminToken.load(dataDir);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ELOCKED') return fail(EXIT.dataDir, `data directory ${dataDir} is in use by another relay (locked); stop it or choose another --data`);
-    if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' || e.code === 'ENOSPC' || e.code === 'ENOTDIR') {
+    // The store's message names the holder where it is known (docs/storage.md "Lock").
+    if (e.code === 'ELOCKED') return fail(EXIT.dataDir, e.message);
+    if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' || e.code === 'ENOSPC' || e.code === 'ENOTDIR' || e.code === 'ENAMETOOLONG') {
       await store.close().catch(() => {});
       return fail(EXIT.dataDir, `data directory ${dataDir} is unusable: ${e.code} ${e.message}`);
     }
