@@ -160,11 +160,15 @@ async function runRelay(args: string[]): Promise<number> {
   const server = new RelayServer(options, {
     store, log, adminToken, agent: `smc-relay/${SMC_VERSION}`, ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
   });
+  // Signals are handled from before `listen`: a SIGTERM that arrives as soon as the port is
+  // open (a supervisor, a test) still gets the clean stop of §1.7, with its checkpoint.
+  const stopped = waitForStop(server, log);
   let port: number;
   try {
     port = (await server.listen()).port;
   } catch (err) {
     await server.shutdown('listen_failed');
+    await stopped;
     return fail(EXIT.cannotListen, listenProblem(err as NodeJS.ErrnoException, options));
   }
   if (options.logFormat === 'text') {
@@ -178,7 +182,7 @@ async function runRelay(args: string[]): Promise<number> {
         + `  (the others: ${smcCommand()} room join, paste the invite, then ${smcCommand()} chat --room NAME)\n`
         + `Chat from VS Code: set smc.relay.host/port to this address, then SMC: Create Room or SMC: Join Room.\n`);
   }
-  return waitForStop(server, log);
+  return stopped;
 }
 
 /** The store names its events (`store.write_error`, `store.torn_tail`, ...); give them a level. */
