@@ -132,6 +132,13 @@ export interface WebviewRequests {
   typing: [Record<string, never>, null];
   loadOlder: [{ before: string }, { items: ChatItem[]; hasOlder: boolean }];
   loadNewer: [{ after: string }, { items: ChatItem[]; hasNewer: boolean }];
+  /** The newest items of the room at once ("Jump to newest"), as a snapshot has them. */
+  loadNewest: [Record<string, never>, { items: ChatItem[]; hasOlder: boolean }];
+  /**
+   * `count` items from `from` on (inclusive): the window's own range again, fresh, when the
+   * room is redrawn while the reader is scrolled up. An unknown key gives the newest items.
+   */
+  loadRange: [{ from: string; count: number }, { items: ChatItem[]; hasOlder: boolean; hasNewer: boolean }];
   /** Opens only after the user confirms, and only http(s)/mailto. */
   openLink: [{ href: string }, null];
   /** The host looks up the snippet by key in its own copy; the path is guarded again. */

@@ -492,6 +492,24 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     return page;
   }
 
+  /** The newest items of the current room, as a snapshot holds them ("Jump to newest"). */
+  loadNewest(): { items: ChatItem[]; hasOlder: boolean } {
+    const room = this.currentRoom;
+    if (!room) return { items: [], hasOlder: false };
+    const tl = this.timeline(room.room);
+    const items = tl.tail(WEBVIEW_LIMITS.snapshotSize);
+    const first = items[0];
+    return { items, hasOlder: first ? tl.countOlderThan(first.key) > 0 || tl.relayHasOlder : tl.relayHasOlder };
+  }
+
+  /** The panel's window again, fresh (a redraw while the reader is scrolled up). */
+  loadRange(from: string, count: number): { items: ChatItem[]; hasOlder: boolean; hasNewer: boolean } {
+    const room = this.currentRoom;
+    if (!room) return { items: [], hasOlder: false, hasNewer: false };
+    const range = this.timeline(room.room).range(from, Math.min(count, WEBVIEW_LIMITS.windowSize));
+    return range ?? { ...this.loadNewest(), hasNewer: false };
+  }
+
   loadNewer(after: string): { items: ChatItem[]; hasNewer: boolean } {
     const room = this.currentRoom;
     if (!room) return { items: [], hasNewer: false };

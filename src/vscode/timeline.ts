@@ -157,6 +157,14 @@ export class Timeline {
     return { items: this.items.slice(at + 1, end), hasNewer: end < this.items.length };
   }
 
+  /** Up to `limit` items from `key` on (inclusive); undefined when `key` is not here. */
+  range(key: string, limit: number): { items: ChatItem[]; hasOlder: boolean; hasNewer: boolean } | undefined {
+    const at = this.indexOf(key);
+    if (at === -1) return undefined;
+    const end = Math.min(this.items.length, at + limit);
+    return { items: this.items.slice(at, end), hasOlder: at > 0 || this.relayHasOlder, hasNewer: end < this.items.length };
+  }
+
   /** How many items older than `key` this timeline holds. */
   countOlderThan(key: string): number {
     const at = this.indexOf(key);

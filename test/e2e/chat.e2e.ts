@@ -432,15 +432,17 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
         '<div style="position:fixed;inset:0;background:red">overlay</div>',
         'access = "user\u202E \u2066// admin only\u2069 \u2066"; bidi \u200F\u061C marks',
         big,
-        // Aligned columns: markdown-it writes style="text-align:…" on every cell (a CSP violation each).
-        '| left | centre | right |\n|:-----|:------:|------:|\n| l1 | c1 | r1 |\n| l2 | c2 | r2 |',
         // Deep nesting: markdown-it gives up past its nesting limit and the text is lost.
         `${'>'.repeat(1000)} deepquote-text`,
         `${'- '.repeat(500)}deeplist-text`,
       ];
+      // Aligned columns: markdown-it writes style="text-align:…" on every cell (a CSP violation
+      // each). Several lines, so it goes over plain TCP (`smc chat --json` sends one line).
+      const tableText = '| left | centre | right |\n|:-----|:------:|------:|\n| l1 | c1 | r1 |\n| l2 | c2 | r2 |';
       const before = (await panelTexts(frame)).length;
       for (const line of corpus) bob.send(line);
-      await waitFor('every hostile message in the panel', async () => ((await panelTexts(frame)).length >= before + corpus.length ? true : undefined), 90_000);
+      await postToRoom(relayPort, parseInvite(invite).key, tableText);
+      await waitFor('every hostile message in the panel', async () => ((await panelTexts(frame)).length >= before + corpus.length + 1 ? true : undefined), 90_000);
       await frame.locator('#messages .message', { hasText: 'END' }).last().waitFor({ state: 'attached', timeout: 30_000 });
 
       // The table's alignment comes from classes: the cells are aligned, and no CSP report.
@@ -766,7 +768,10 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     const dirs = readdirSync(server.extensionsDir, { withFileTypes: true }).filter((d) => d.isDirectory() && /smc/i.test(d.name));
     assert.equal(dirs.length, 1, `one SMC extension folder expected in ${server.extensionsDir}`);
     const root = join(server.extensionsDir, dirs[0]!.name);
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    // vsce stores the README as readme.md.
+    const readmeName = readdirSync(root).find((f) => f.toLowerCase() === 'readme.md');
+    assert.ok(readmeName, 'no README in the installed extension');
+    const readme = readFileSync(join(root, readmeName), 'utf8');
     const targets = [...readme.matchAll(/\]\(([^)\s#]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!).filter((t) => !/^[a-z][a-z0-9+.-]*:/i.test(t));
     assert.ok(targets.some((t) => t.endsWith('.png')), `the README links no image: ${targets.join(', ')}`);
     const missing = targets.filter((t) => !existsSync(join(root, t)));
