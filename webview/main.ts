@@ -525,9 +525,9 @@ function showSnapshot(s: PanelSnapshot): void {
 
 messenger.on('snapshot', showSnapshot);
 messenger.on('item', (p) => {
-  // Read as it arrives when the reader watches the live end of a visible panel with nothing
-  // unread above: no "New messages" divider for it.
-  const watching = document.visibilityState === 'visible' && pinned && !state.hasNewer && unreadMarkerKey(state) === undefined;
+  // Read as it arrives when the reader watches the live end of a visible panel (and nothing
+  // above is unread, model.ts): no "New messages" divider for it.
+  const watching = document.visibilityState === 'visible' && pinned && !state.hasNewer;
   dispatch({ type: 'item', room: p.room, item: p.item, seen: watching });
 });
 messenger.on('presence', (p) => dispatch({ type: 'presence', room: p.room, presence: p.presence }));

@@ -141,7 +141,8 @@ export function reduce(state: ViewState, action: Action): ViewState {
         hasOlder = true;
       }
       const seq = action.item.seq;
-      const seen = action.seen === true && !action.item.own && seq !== undefined && seq > state.markerSeq;
+      // Seen as it arrives only while nothing above it is unread: an existing marker stays.
+      const seen = action.seen === true && !action.item.own && seq !== undefined && seq > state.markerSeq && unreadMarkerKey(state) === undefined;
       return seen ? { ...state, items, hasOlder, typing, markerSeq: seq } : { ...state, items, hasOlder, typing };
     }
     case 'newest': {

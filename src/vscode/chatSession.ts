@@ -178,6 +178,16 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     return n;
   }
 
+  /** The unread count of each room that has unread messages, by room name. */
+  unreadByRoom(): { name: string; count: number }[] {
+    const out: { name: string; count: number }[] = [];
+    for (const e of this.deps.rooms.all()) {
+      const count = this.timelines.get(e.room)?.countUnreadAfter(e.lastSeq) ?? 0;
+      if (count > 0) out.push({ name: e.name, count });
+    }
+    return out;
+  }
+
   timeline(room: string): Timeline {
     let t = this.timelines.get(room);
     if (!t) {

@@ -84,4 +84,17 @@ describe('host timeline', () => {
     assert.equal(t.oldestSeq(), 11);
     assert.equal(t.relayHasOlder, true);
   });
+
+  it('gives a range from a key on, inclusive, and undefined for an unknown key', () => {
+    const t = new Timeline();
+    for (let n = 1; n <= 10; n++) t.add(itemFromMessage(msg(n, id(n)), 'received'));
+    const r = t.range(id(3), 4);
+    assert.deepEqual(r?.items.map((x) => x.seq), [3, 4, 5, 6]);
+    assert.equal(r?.hasOlder, true);
+    assert.equal(r?.hasNewer, true);
+    const end = t.range(id(8), 50);
+    assert.deepEqual(end?.items.map((x) => x.seq), [8, 9, 10]);
+    assert.equal(end?.hasNewer, false);
+    assert.equal(t.range(id(99), 5), undefined);
+  });
 });
