@@ -63,6 +63,14 @@ const roomTitle = h('h1', { id: 'room-name' }, 'SMC');
 const connection = h('span', { id: 'connection', role: 'status' });
 const headerActions = h('div', { class: 'header-actions' });
 headerActions.append(commandButton('smc.copyInvite', 'Copy invite', 'link', true), commandButton('smc.showFingerprint', 'My fingerprint', 'key', true));
+// Narrow panels (media/webview.css) hide the member list; this shows it over the timeline.
+const presenceToggle = document.createElement('vscode-button');
+presenceToggle.id = 'presence-toggle';
+presenceToggle.setAttribute('secondary', '');
+presenceToggle.setAttribute('icon', 'account');
+presenceToggle.setAttribute('aria-expanded', 'false');
+presenceToggle.setAttribute('aria-controls', 'presence-panel');
+headerActions.prepend(presenceToggle);
 header.append(roomTitle, connection, headerActions);
 
 const layout = h('div', { id: 'layout' });
@@ -83,6 +91,8 @@ aside.append(presenceTitle, presenceList);
 layout.append(timeline, aside);
 
 const typingEl = h('div', { id: 'typing', 'aria-live': 'polite' });
+const offlineBanner = h('div', { id: 'offline-banner', role: 'status' });
+offlineBanner.hidden = true;
 const form = h('form', { id: 'composer-form', 'aria-label': 'Write a message' });
 const composer = document.createElement('vscode-textarea');
 composer.id = 'composer';
@@ -98,7 +108,7 @@ sendButton.setAttribute('aria-label', 'Send');
 sendButton.textContent = 'Send';
 const composerError = h('div', { id: 'composer-error', role: 'alert' });
 form.append(composer, sendButton);
-app.append(header, layout, typingEl, form, composerError);
+app.append(header, layout, offlineBanner, typingEl, form, composerError);
 
 // ---- rendering -----------------------------------------------------------------------
 
@@ -137,6 +147,9 @@ function renderEmptyState(): void {
 
 function renderPresence(): void {
   presenceTitle.textContent = `Online (${state.presence.online})`;
+  presenceToggle.textContent = `${state.presence.online} online`;
+  presenceToggle.setAttribute('aria-label', `Members online (${state.presence.online})`);
+  presenceToggle.hidden = !state.room;
   presenceList.replaceChildren();
   for (const m of state.presence.members) {
     const li = h('li', { class: m.verified ? 'member verified' : 'member unverified' });
@@ -163,6 +176,16 @@ function renderPresence(): void {
     }
     presenceList.append(li);
   }
+}
+
+/** Own messages still queued while the relay is unreachable: one calm line, no per-message alarm. */
+function renderOfflineBanner(): void {
+  const queued = state.connection === 'connected' ? 0 : state.items.filter((x) => x.own && (x.state === 'sending' || (x.state === 'failed' && x.waiting === true))).length;
+  offlineBanner.hidden = queued === 0;
+  if (queued === 0) return;
+  offlineBanner.replaceChildren(codicon('cloud-upload'), document.createTextNode(
+    `Offline — ${queued} message${queued === 1 ? '' : 's'} will be sent when the relay is back.`,
+  ));
 }
 
 function renderTyping(): void {
@@ -269,6 +292,7 @@ function render(): void {
   renderEmptyState();
   renderPresence();
   renderTyping();
+  renderOfflineBanner();
   renderTimeline();
 }
 
@@ -355,6 +379,11 @@ async function jumpToNewest(): Promise<void> {
 }
 
 newBelow.addEventListener('click', () => void jumpToNewest());
+
+presenceToggle.addEventListener('click', () => {
+  const open = document.body.classList.toggle('presence-open');
+  presenceToggle.setAttribute('aria-expanded', String(open));
+});
 
 document.addEventListener('visibilitychange', maybeMarkRead);
 

@@ -322,7 +322,10 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       if (item) this.publish(m.room, item, result);
     });
     on('outgoing', (u) => {
-      const item = this.timeline(u.room).applyOutgoing(u);
+      // The fail timer fires while the relay is unreachable: nothing is wrong with the message,
+      // the client sends it again once connected (§1.5). Only a failure while connected (the
+      // relay refused it, or did not ack) asks the user to act.
+      const item = this.timeline(u.room).applyOutgoing(u, u.state === 'failed' && c.state !== 'connected');
       if (item) this.emit('item', u.room, item);
     });
     on('presence', (p) => this.onPresence(p));

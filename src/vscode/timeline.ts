@@ -94,11 +94,16 @@ export class Timeline {
     return 'inserted';
   }
 
-  /** Applies an outgoing state change (§1.5 ack) to an own message; false if unknown. */
-  applyOutgoing(u: OutgoingUpdate): ChatItem | undefined {
+  /**
+   * Applies an outgoing state change (§1.5 ack) to an own message; undefined if unknown.
+   * `waiting`: a failure that is only the connection being down (the message stays queued).
+   */
+  applyOutgoing(u: OutgoingUpdate, waiting = false): ChatItem | undefined {
     const existing = this.byKey.get(u.id);
     if (!existing) return undefined;
     const next: ChatItem = { ...existing, state: u.state };
+    if (waiting && u.state === 'failed') next.waiting = true;
+    else delete next.waiting;
     if (u.seq !== undefined) next.seq = u.seq;
     if (u.error !== undefined) next.error = u.error;
     else delete next.error;

@@ -359,6 +359,42 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     for (const s of shots) assert.ok(existsSync(s), `${s} not written`);
   });
 
+  it('a narrow panel (about 650 px) folds the member list and wraps its header without cutting it', async () => {
+    await wb.page.setViewportSize({ width: 1000, height: 900 });
+    try {
+      const frame = await wb.webviewFrame();
+      await waitFor('the panel to be narrow', async () => {
+        const w = await frame.evaluate('document.body.clientWidth') as number;
+        return w > 0 && w <= 720 ? w : undefined;
+      }, 30_000);
+      const width = await frame.evaluate('document.body.clientWidth') as number;
+      print(`narrow panel: ${width} px wide`);
+      assert.equal(await frame.locator('#presence-panel').isVisible(), false, 'the member list keeps its column in a narrow panel');
+      const toggle = frame.locator('#presence-toggle');
+      await toggle.waitFor({ state: 'visible', timeout: 10_000 });
+      assert.match((await toggle.textContent()) ?? '', /\d+ online/);
+      const cut = await frame.evaluate(`(() => {
+        const out = [];
+        for (const el of document.querySelectorAll('#room-name, .snippet-lang, #header vscode-button')) {
+          if (el.scrollWidth > el.clientWidth + 1) out.push(el.id || el.className || el.tagName);
+        }
+        for (const el of document.querySelectorAll('.snippet-lang')) {
+          const r = document.createRange(); r.selectNodeContents(el);
+          if (r.getClientRects().length > 1) out.push('snippet-lang wrapped: ' + el.textContent);
+        }
+        return out;
+      })()`) as string[];
+      assert.deepEqual(cut, [], 'cut or broken header text in a narrow panel');
+      await wb.screenshot('panel-narrow');
+      await toggle.click();
+      await frame.locator('#presence-panel').waitFor({ state: 'visible', timeout: 10_000 });
+      await wb.screenshot('panel-narrow-members');
+      await toggle.click();
+    } finally {
+      await wb.page.setViewportSize({ width: 1400, height: 900 });
+    }
+  });
+
   it('the relay is stopped and restarted from the palette and nothing is lost', async () => {
     assert.ok(bob);
     await wb.runCommand('SMC: Stop Relay');
@@ -371,6 +407,19 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await composer.press('Enter');
     bob.send('Written by Bob while the relay was down');
     await wb.webview().locator('#messages .message', { hasText: 'Written by Alice while the relay was down' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await composer.fill('Also written by Alice while the relay was down');
+    await composer.press('Enter');
+    // One calm line for both, also once the client gives up waiting for their acks (the
+    // fail timer, §1.5): no red error and no Retry on each (issue 11, "Offline sends").
+    const banner = wb.webview().locator('#offline-banner');
+    await banner.filter({ hasText: /Offline — 2 messages will be sent when the relay is back/ }).waitFor({ state: 'visible', timeout: 30_000 });
+    await waitFor('the unacked messages past the fail timer', async () => (
+      (await wb.webview().locator('#messages .message.own[data-state="failed"]').count()) === 2 ? true : undefined
+    ), 60_000);
+    assert.equal(await wb.webview().locator('#messages .message .retry').count(), 0, 'a Retry button on a message that is only waiting for the relay');
+    assert.equal(await wb.webview().locator('#messages [role="alert"]').count(), 0, 'an alarm on a message that is only waiting for the relay');
+    assert.match((await banner.textContent()) ?? '', /2 messages will be sent/);
+    await wb.screenshot('offline-queued');
 
     await wb.runCommand('SMC: Start Relay');
     await waitFor('the relay to listen again', async () => ((await portOpen(relayPort)) ? true : undefined), 60_000);
@@ -378,6 +427,8 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await bob.waitForLine('Alice\'s offline message at Bob', (l) => l.text === 'Written by Alice while the relay was down', 90_000);
     await wb.webview().locator('#messages .message', { hasText: 'Written by Bob while the relay was down' }).waitFor({ state: 'visible', timeout: 90_000 });
     await wb.webview().locator('#messages .message[data-state="sent"]', { hasText: 'Written by Alice while the relay was down' }).waitFor({ state: 'visible', timeout: 60_000 });
+    await wb.webview().locator('#messages .message[data-state="sent"]', { hasText: 'Also written by Alice while the relay was down' }).waitFor({ state: 'attached', timeout: 60_000 });
+    await banner.waitFor({ state: 'hidden', timeout: 30_000 });
 
     // A newcomer reads the whole history from the restarted relay: every message exactly once.
     const carol = startChat('Carol');
@@ -463,6 +514,8 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
         })()`) as number;
         assert.ok(width >= 60, `"${needle}" is not readable in the panel (text width ${width}px; -1: no such message, -2: text lost)`);
       }
+      await frame.locator('#messages .message', { hasText: 'deepquote-text' }).last().scrollIntoViewIfNeeded();
+      await wb.screenshot('table-and-nesting');
 
       // Every link a message produced asks first: the host shows the full address in a modal,
       // and nothing is opened or fetched behind the user's back (no new page, no beacon hit).

@@ -97,4 +97,13 @@ describe('host timeline', () => {
     assert.equal(end?.hasNewer, false);
     assert.equal(t.range(id(99), 5), undefined);
   });
+
+  it('marks an own message that failed only because the relay was unreachable as waiting, until it is sent', () => {
+    const t = new Timeline();
+    t.add(itemFromMessage(msg(undefined, id(100), true), 'sending'));
+    assert.equal(t.applyOutgoing({ room: ROOM, id: id(100), state: 'failed', error: 'x' }, true)?.waiting, true);
+    assert.equal(t.applyOutgoing({ room: ROOM, id: id(100), state: 'sending' })?.waiting, undefined);
+    assert.equal(t.applyOutgoing({ room: ROOM, id: id(100), state: 'failed', error: 'refused' }, false)?.waiting, undefined);
+    assert.equal(t.applyOutgoing({ room: ROOM, id: id(100), state: 'sent', seq: 4 }, true)?.waiting, undefined, 'only a failure waits');
+  });
 });
