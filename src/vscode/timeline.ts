@@ -72,6 +72,8 @@ export class Timeline {
       // A replayed copy never downgrades what is shown (§2.8: replays are caught by id).
       const merged: ChatItem = { ...existing, ...item, state: item.own ? item.state : existing.state };
       if (item.seq === undefined && existing.seq !== undefined) merged.seq = existing.seq;
+      // Waiting is a kind of failure: a message stored since (its copy from the relay) is not.
+      if (merged.state !== 'failed') delete merged.waiting;
       const at = this.items.indexOf(existing);
       this.byKey.set(item.key, merged);
       if (merged.seq !== existing.seq) {

@@ -407,7 +407,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await composer.press('Enter');
     bob.send('Written by Bob while the relay was down');
     await wb.webview().locator('#messages .message', { hasText: 'Written by Alice while the relay was down' }).waitFor({ state: 'visible', timeout: 30_000 });
-    await composer.fill('Also written by Alice while the relay was down');
+    await composer.fill('A second note from Alice while the relay was down');
     await composer.press('Enter');
     // One calm line for both, also once the client gives up waiting for their acks (the
     // fail timer, §1.5): no red error and no Retry on each (issue 11, "Offline sends").
@@ -427,7 +427,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await bob.waitForLine('Alice\'s offline message at Bob', (l) => l.text === 'Written by Alice while the relay was down', 90_000);
     await wb.webview().locator('#messages .message', { hasText: 'Written by Bob while the relay was down' }).waitFor({ state: 'visible', timeout: 90_000 });
     await wb.webview().locator('#messages .message[data-state="sent"]', { hasText: 'Written by Alice while the relay was down' }).waitFor({ state: 'visible', timeout: 60_000 });
-    await wb.webview().locator('#messages .message[data-state="sent"]', { hasText: 'Also written by Alice while the relay was down' }).waitFor({ state: 'attached', timeout: 60_000 });
+    await wb.webview().locator('#messages .message[data-state="sent"]', { hasText: 'A second note from Alice while the relay was down' }).waitFor({ state: 'attached', timeout: 60_000 });
     await banner.waitFor({ state: 'hidden', timeout: 30_000 });
 
     // A newcomer reads the whole history from the restarted relay: every message exactly once.
@@ -829,5 +829,25 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     assert.ok(targets.some((t) => t.endsWith('.png')), `the README links no image: ${targets.join(', ')}`);
     const missing = targets.filter((t) => !existsSync(join(root, t)));
     assert.deepEqual(missing, [], 'README links that the .vsix does not contain');
+  });
+  it('the walkthrough ticks the steps done from the palette and shows no raw Markdown', async () => {
+    await wb.runCommand('Welcome: Open Walkthrough...');
+    await wb.pick(/Chat end to end with SMC/);
+    const page = wb.page.locator('.gettingStartedContainer').first();
+    await page.waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.page.locator('.getting-started-step', { hasText: 'Start a relay' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    // Start Relay, Join Room and Open Chat all ran from the palette in the steps above.
+    const checked = await waitFor('three steps ticked', async () => {
+      const n = await wb.page.locator('.getting-started-step .codicon-getting-started-step-checked').count();
+      return n >= 3 ? n : undefined;
+    }, 15_000).catch(async (e: Error) => {
+      await wb.screenshot('walkthrough-unticked');
+      throw e;
+    });
+    print(`walkthrough: ${checked} steps ticked`);
+    await wb.page.locator('.getting-started-step', { hasText: 'Start a relay' }).first().click();
+    const text = (await page.textContent()) ?? '';
+    assert.doesNotMatch(text, /`/, 'raw backticks in the walkthrough');
+    await wb.screenshot('walkthrough');
   });
 });
