@@ -41,6 +41,9 @@ const targets = [
     platform: 'node',
     format: 'cjs',
     target: 'node20',
+    // pg (the relay's PostgreSQL client) requires the optional native binding `pg-native` only
+    // when asked to; we never ask, so it stays out of the bundle.
+    external: ['pg-native'],
     banner: { js: '#!/usr/bin/env node' },
   },
   {

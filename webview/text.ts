@@ -1,6 +1,7 @@
 // Text hygiene for strings that came from the network (PRODUCT.md: every string the panel
 // shows is hostile). Pure functions, no DOM, so they are unit-tested in plain Node.
 import { markInvisible } from '../src/shared/visibleText';
+import { formatMessageTime } from '../src/shared/messageTime';
 
 /**
  * Bidirectional control characters (Trojan Source, CVE-2021-42574) and the invisible marks
@@ -30,12 +31,7 @@ export function displayName(name: string): string {
   return chars.length > 80 ? `${chars.slice(0, 80).join('')}…` : chars.join('') || '(no name)';
 }
 
-/** "14:05" for today, "12 Nov 14:05" otherwise; in the viewer's own time zone. */
+/** "14:05" for today, "12 Nov 14:05" otherwise (with the year when not this one); viewer's time zone. */
 export function formatTime(ts: number, now: number): string {
-  const d = new Date(ts);
-  const n = new Date(now);
-  const hm = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
-  if (d.getFullYear() === n.getFullYear() && d.getMonth() === n.getMonth() && d.getDate() === n.getDate()) return hm;
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  return `${d.getDate()} ${months[d.getMonth()] ?? ''} ${hm}`;
+  return formatMessageTime(ts, now);
 }

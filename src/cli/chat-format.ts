@@ -4,6 +4,7 @@
 // bidi and invisible characters visible instead of letting the terminal interpret them.
 import type { ChatMessage, UnverifiableMessage } from '../core/client/index';
 import { jsonLine, terminalSafe } from './terminal-text';
+import { formatMessageTime } from '../shared/messageTime';
 
 export interface Style {
   dim(s: string): string;
@@ -21,11 +22,6 @@ export const ANSI: Style = {
   error: (s) => `\x1b[31;1m${s}\x1b[39;22m`,
 };
 
-function clock(ts: number): string {
-  const d = new Date(ts);
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
-}
-
 /** Continuation lines of a multi-line message are indented under its first line. */
 function indent(text: string, pad: string): string {
   return text.split('\n').join(`\n${pad}`);
@@ -35,7 +31,7 @@ function indent(text: string, pad: string): string {
 export function formatMessage(m: ChatMessage, style: Style): string {
   const who = `${style.bold(terminalSafe(m.name))} ${style.dim(`(${terminalSafe(m.shortFingerprint)})`)}`;
   const mark = m.keyChanged ? ` ${style.warn('[KEY CHANGED: verify with /verify ' + terminalSafe(m.name) + ']')}` : '';
-  const head = `${style.dim(clock(m.ts))} ${who}${mark}`;
+  const head = `${style.dim(formatMessageTime(m.ts, Date.now()))} ${who}${mark}`;
   const pad = '      ';
   if (m.type === 'text') return `${head}: ${indent(terminalSafe(m.text ?? '', 'block'), pad)}`;
   if (m.type === 'snippet' && m.snippet !== undefined) {

@@ -2,7 +2,7 @@
 // room keys (secrets.json, mode 0600) and the room list (state.json), relay addresses, exit
 // codes, and the errors that end a command with one clear line.
 import { userInfo } from 'node:os';
-import { KeyStore, KnownKeys, RoomList, displayNameProblem } from '../core/keys/index';
+import { KeyStore, KnownKeys, RoomList, ShownIdsState, displayNameProblem, migrateV1RoomIds } from '../core/keys/index';
 import type { Identity } from '../core/crypto/index';
 import { MAX_NAME_CHARS, normalizeCertFingerprint } from '../core/crypto/index';
 import { FileSecretStore, FileStateStore, FileStoreError, smcHome } from '../node/fileStores';
@@ -84,6 +84,8 @@ export interface Session {
   keys: KeyStore;
   rooms: RoomList;
   known: KnownKeys;
+  /** The ids shown per room, so that a replay is caught after a restart too (issue 7 §2.1). */
+  shown: ShownIdsState;
   identity: Identity;
 }
 
@@ -95,7 +97,14 @@ export async function openSession(): Promise<Session> {
     const state = new FileStateStore(home);
     const keys = new KeyStore(secrets);
     const identity = await keys.identity();
-    return { home, state, keys, rooms: new RoomList(state), known: new KnownKeys(state), identity };
+    const rooms = new RoomList(state);
+    // Protocol v2 (§2.2) derives room ids differently: rooms stored under a v1 id move first,
+    // before KnownKeys reads its copy of the state.
+    const moved = (await migrateV1RoomIds(keys, rooms, state, [TLS_PINS_STATE])).length;
+    if (moved > 0) {
+      process.stderr.write(`smc: ${moved} room(s) moved to protocol v2 room ids; messages from before stay on the relay under the old id, which SMC no longer joins\n`);
+    }
+    return { home, state, keys, rooms, known: new KnownKeys(state), shown: new ShownIdsState(state), identity };
   } catch (err) {
     if (err instanceof FileStoreError || (err instanceof Error && err.name === 'KeyStoreError')) {
       throw new CliError(err.message, CHAT_EXIT.keyStore);

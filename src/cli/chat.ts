@@ -281,6 +281,7 @@ async function chat(args: string[]): Promise<number> {
     verifier: new WorkerSignatureVerifier(),
     ...(flags.debug ? { log: (event: string, fields?: Record<string, unknown>) => void process.stderr.write(`smc debug: ${terminalSafe(event)} ${jsonLine(fields ?? {})}\n`) } : {}),
     saveLastSeq: (r, seq) => void track(session.rooms.setLastSeq(r, seq)),
+    shownIds: { load: (r) => session.shown.load(r), save: (r, record) => track(session.shown.save(r, record)) },
   });
   const ctx = { client, session, room, roomName: target.name, relay, key: target.key, lastSeq, flags };
   const code = flags.json ? await runJsonChat(ctx) : await runInteractiveChat(ctx);

@@ -6,10 +6,10 @@ import { RelayClient } from '../core/client';
 import { WorkerSignatureVerifier } from '../node/verifyPool';
 import { createTcpTransport } from '../node/tcpTransport';
 import { fingerprint } from '../core/crypto';
-import { KeyStore, KnownKeys, RoomList, type SecretStore, type StateStore } from '../core/keys';
+import { KeyStore, KnownKeys, KNOWN_KEYS_STATE, RoomList, ShownIdsState, migrateV1RoomIds, type SecretStore, type StateStore } from '../core/keys';
 import { SMC_VERSION } from '../cli/version';
 import { ChatPanelManager, CHAT_VIEW_TYPE, webviewOptions } from './chatPanel';
-import { ChatSession } from './chatSession';
+import { ChatSession, type KeyStoreLike } from './chatSession';
 import { Commands } from './commands';
 import { readSettings } from './config';
 import { Disposable, toDisposable } from './lifecycle';
@@ -52,6 +52,36 @@ function stateStore(m: vscode.Memento): StateStore {
   };
 }
 
+/** ChatSession's `smc.currentRoom` (src/vscode/chatSession.ts), moved with its room. */
+const CURRENT_ROOM_STATE = 'smc.currentRoom';
+
+/**
+ * The KeyStore, which first moves rooms stored under a protocol v1 id to their v2 id (§2.2),
+ * once, on the first use of a secret (the first connect), since activation reads no secret.
+ */
+function migratingKeys(keys: KeyStore, rooms: RoomList, state: StateStore, known: KnownKeys, log: (e: string, f?: Record<string, unknown>) => void): KeyStoreLike {
+  let done: Promise<void> | undefined;
+  const migrate = (): Promise<void> => (done ??= (async () => {
+    const moves = await migrateV1RoomIds(keys, rooms, state, [], async (from, to) => {
+      const table = state.get<Record<string, Record<string, unknown>>>(KNOWN_KEYS_STATE);
+      const names = table !== undefined && Object.hasOwn(table, from) ? table[from] : undefined;
+      for (const [name, fp] of Object.entries(names ?? {})) if (typeof fp === 'string') await known.trust(to, name, fp);
+      await known.forgetRoom(from);
+    });
+    for (const m of moves) if (state.get<string>(CURRENT_ROOM_STATE) === m.from) await state.update(CURRENT_ROOM_STATE, m.to);
+    if (moves.length > 0) log('rooms moved to protocol v2 room ids', { count: moves.length });
+  })().catch((e: unknown) => {
+    done = undefined;
+    log('room id migration failed', { error: e instanceof Error ? e.message : String(e) });
+  }));
+  return {
+    identity: async () => (await migrate(), keys.identity()),
+    roomKey: async (room) => (await migrate(), keys.roomKey(room)),
+    setRoomKey: (room, key) => keys.setRoomKey(room, key),
+    deleteRoomKey: (room) => keys.deleteRoomKey(room),
+  };
+}
+
 class Extension extends Disposable {
   readonly session: ChatSession;
   readonly status: StatusBar;
@@ -64,15 +94,21 @@ class Extension extends Disposable {
     const logs = this._register(new Logs());
     const state = stateStore(context.globalState);
     const knownKeys = new KnownKeys(state);
+    const shownIds = new ShownIdsState(state);
+    const rooms = new RoomList(state);
     this.session = new ChatSession({
-      keys: new KeyStore(secretStore(context.secrets)),
-      rooms: new RoomList(state),
+      keys: migratingKeys(new KeyStore(secretStore(context.secrets)), rooms, state, knownKeys, logs.log),
+      rooms,
       knownKeys,
       state,
       settings: () => readSettings(),
       fingerprint,
       log: logs.log,
-      createClient: (p) => new RelayClient({ ...p, agent: `smc-vscode/${SMC_VERSION}`, transport: createTcpTransport, verifier: new WorkerSignatureVerifier() }),
+      // The ids shown per room persist in globalState, so that a relay cannot replay an earlier
+      // message under a new seq after a restart (issue 7 §2.1).
+      createClient: (p) => new RelayClient({
+        ...p, agent: `smc-vscode/${SMC_VERSION}`, transport: createTcpTransport, verifier: new WorkerSignatureVerifier(), shownIds,
+      }),
     });
     this._register(toDisposable(() => void this.session.dispose()));
     this.status = this._register(new StatusBar(this.session));

@@ -18,6 +18,7 @@ import { Backoff } from './backoff';
 import { TypedEmitter } from './emitter';
 import { Outbox, type OutboxEntry } from './outbox';
 import { RecentIds } from './recentIds';
+import { ShownWindow } from './shownWindow';
 import { SeqTracker } from './seqTracker';
 import { relayErrorMessage } from './relayErrors';
 import {
@@ -39,6 +40,7 @@ export const DEFAULT_TUNING: ClientTuning = {
   historyLimit: LIMITS.maxLimit,
   initialHistory: LIMITS.defaultLimit,
   dedupIds: 20_000,
+  shownIds: LIMITS.retain,
   typingIntervalMs: 3_000,
   lastSeqFlushMs: 1_000,
 };
@@ -56,8 +58,14 @@ const TAG_CACHE = 4_096;
  */
 const VERIFY_CHUNK = 256;
 
-/** A message opened (or not) while its room is still catching up, shown in seq order later. */
-type Opened = { kind: 'msg'; seq?: number; message: ChatMessage } | { kind: 'bad'; seq?: number; bad: UnverifiableMessage };
+/**
+ * A message opened (or not) while its room is still catching up, shown in seq order later.
+ * `solicited`: the message came in answer to this client's join or history request, so an id
+ * shown in an earlier run may legitimately come again (§2.8 across restarts, see deliver()).
+ */
+type Opened =
+  | { kind: 'msg'; seq?: number; message: ChatMessage; solicited?: boolean }
+  | { kind: 'bad'; seq?: number; bad: UnverifiableMessage };
 type Item = Opened | PendingItem;
 
 /** A catch-up message past §2.4 steps 1-2 whose signature the verifier is checking. */
@@ -97,7 +105,14 @@ interface RoomState {
   seqs: SeqTracker;
   savedSeq: number;
   seen: RecentIds;
+  /** Ids shown in this and earlier runs, with their seqs, kept across restarts (§2.8, issue 7 §2.1). */
+  shown: ShownWindow;
   joined: boolean;
+  /**
+   * The relay refused this room's join proof (§1.9: auth_required / auth_failed). Not retried,
+   * not even after a reconnect, until the user joins the room again.
+   */
+  refused?: string;
   sync?: SyncState;
   head: number;
   /** Lowest seq shown, for loadOlder (§1.6 `before`). */
@@ -154,6 +169,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private seqFlushTimer?: ReturnType<typeof setTimeout>;
   /** The relay's maxFrame (§1.1), from its welcome. */
   private maxFrame: number = LIMITS.maxFrame;
+  /** §1.9: this connection's challenge, from its welcome; every join signs it. */
+  private challenge: string | undefined;
   private openedAt = 0;
   private lastRx = 0;
   private pingSentAt?: number;
@@ -242,12 +259,17 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const existing = this.rooms.get(cipher.room);
     if (existing !== undefined) {
       existing.name = opts.name;
+      // Joining a refused room again is the user's choice to ask the relay once more.
+      if (existing.refused !== undefined) {
+        existing.refused = undefined;
+        if (this.connState === 'connected' && existing.sync === undefined) this.sendJoin(existing);
+      }
       return { room: existing.room, name: existing.name };
     }
     const last = opts.lastSeq ?? 0;
     const rs: RoomState = {
       room: cipher.room, name: opts.name, cipher, seqs: new SeqTracker(last), savedSeq: last,
-      seen: new RecentIds(this.tuning.dedupIds), joined: false, head: 0, oldest: Number.POSITIVE_INFINITY,
+      seen: new RecentIds(this.tuning.dedupIds), shown: this.loadShown(cipher.room), joined: false, head: 0, oldest: Number.POSITIVE_INFINITY,
       more: false, lastTypingAt: 0, gapFilling: false,
     };
     this.rooms.set(rs.room, rs);
@@ -374,6 +396,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private onClose(err?: Error): void {
     const wasConnected = this.connState === 'connected';
     this.transport = undefined;
+    this.challenge = undefined;
     this.stopKeepalive();
     if (this.stableTimer !== undefined) clearTimeout(this.stableTimer);
     this.stableTimer = undefined;
@@ -421,14 +444,35 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   }
 
   private onWelcome(f: Record<string, unknown>): void {
-    if (f.v !== PROTOCOL_VERSION) return this.protocolError('welcome with another version');
+    // §1.3, §1.9: a v2 relay answers v 2 with a challenge; without one it cannot check a join
+    // proof, and this client does not join rooms on a relay that lets anyone in.
+    if (f.v !== PROTOCOL_VERSION || !isChallenge(f.challenge)) return this.stopForOldRelay();
+    this.challenge = f.challenge;
     this.outageReported = false;
     this.maxFrame = isSeq(f.maxFrame) && f.maxFrame > 0 ? f.maxFrame : LIMITS.maxFrame;
     this.setState('connected');
     this.log('connected', { relayAgent: typeof f.agent === 'string' ? f.agent.slice(0, 64) : undefined });
     this.stableTimer = setTimeout(() => this.reconnectBackoff.reset(), this.tuning.stableAfterMs);
     unref(this.stableTimer);
-    for (const rs of this.rooms.values()) this.sendJoin(rs);
+    for (const rs of this.rooms.values()) if (rs.refused === undefined) this.sendJoin(rs);
+  }
+
+  /**
+   * A relay of protocol v1 (no challenge, or `unsupported_version` for hello v 2): said once,
+   * plainly, and not retried, since every retry would get the same answer (no reconnect loop).
+   * connect() tries again, e.g. once the relay is updated.
+   */
+  private stopForOldRelay(): void {
+    const where = `${this.options.host}:${this.options.port}`;
+    this.log('relay_too_old', { where });
+    this.wanted = false;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.emit('error', new ClientError('relay_too_old',
+      `The relay at ${where} is too old (protocol v1): it cannot check that only members enter a room. ` +
+      'Ask its operator to update it (or use another relay). SMC does not retry until you connect again.'));
+    this.dropTransport(new Error('the relay is too old (protocol v1)'));
+    this.setState('offline', 'the relay is too old (protocol v1)');
   }
 
   private startKeepalive(): void {
@@ -560,11 +604,18 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       return;
     }
     const item = this.openMessage(rs, f.id, f.body, f.seq);
+    if (item.kind === 'msg') item.solicited = this.historyAsked(rs.room, f.seq);
     if (rs.waiting !== undefined) {
       rs.waiting.push(() => this.showLive(rs, item));
       return;
     }
     this.showLive(rs, item);
+  }
+
+  /** A history request of this client (loadOlder, a gap) is waiting for messages below `seq`. */
+  private historyAsked(room: string, seq: number): boolean {
+    for (const p of this.pending.values()) if (p.kind === 'history' && p.room === room && seq < p.before) return true;
+    return false;
   }
 
   private showLive(rs: RoomState, item: Opened): void {
@@ -656,6 +707,20 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       this.log('duplicate', { room: rs.room, seq: m.seq, id: m.id });
       return;
     }
+    // §2.8 across restarts (issue 7 §2.1): an id shown in an earlier run may come again only as
+    // the history it was: in answer to a join or history request, under the same seq (the
+    // extension's fresh join after a restart). Under another seq, or unasked, it is a replay.
+    // An unknown id at or below the highest seq shown is old: shown as history, not as new.
+    const before = rs.shown.seqOf(m.id);
+    if (before !== undefined) {
+      if (item.solicited !== true || !m.history || m.seq !== before) {
+        this.log('replay', { room: rs.room, seq: m.seq, id: m.id, shownAs: before });
+        return;
+      }
+    } else if (m.seq !== undefined && m.seq <= rs.shown.top) {
+      m.history = true;
+    }
+    if (m.seq !== undefined) rs.shown.record(m.id, m.seq);
     // Own display name is bound to own key (§2.4): another key under it, or under a look-alike
     // of it, is a key change whatever was seen first; own messages never are.
     const known = m.own ? 'same'
@@ -790,7 +855,10 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       items = items.slice(items.length - this.tuning.initialHistory);
       more = true;
     }
-    for (const item of items) this.deliver(rs, item);
+    for (const item of items) {
+      if (item.kind === 'msg') item.solicited = true;
+      this.deliver(rs, item);
+    }
     // Older messages were skipped on purpose (fresh join) or are gone (retention).
     rs.seqs.jumpTo(rs.head);
     // deliver() lowered `oldest` to the lowest seq shown; with nothing shown, older means ≤ head.
@@ -895,6 +963,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const rs = this.rooms.get(f.room);
     if (rs !== undefined) {
       rs.seqs.see(f.seq);
+      // Own messages are shown at once; their seq comes with the ack (§2.8: a replay of it later is caught).
+      if (e !== undefined) rs.shown.record(f.id, f.seq);
       this.scheduleSeqFlush();
     }
     if (e === undefined) return;
@@ -912,6 +982,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const p = typeof f.rid === 'number' ? this.pending.get(f.rid) : undefined;
     if (typeof f.rid === 'number') this.pending.delete(f.rid);
     this.log('relay_error', { code, rid: f.rid, kind: p?.kind });
+    // §1.3: a relay that does not speak v2 answers hello with unsupported_version, then closes.
+    if (code === 'unsupported_version' && this.connState !== 'connected') return this.stopForOldRelay();
     switch (p?.kind) {
       case 'send': return this.onSendError(p.room, p.id, code);
       case 'eph': case 'ping': return;
@@ -926,12 +998,30 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       case 'join': {
         const rs = this.rooms.get(p.room);
         if (rs !== undefined) rs.sync = undefined;
+        if (rs !== undefined && (code === 'auth_required' || code === 'auth_failed')) return this.refuseRoom(rs, code);
         this.emit('error', new ClientError('relay_error', relayErrorMessage(code), p.room, code));
         return;
       }
       default:
         this.emit('error', new ClientError('relay_error', relayErrorMessage(code), undefined, code));
     }
+  }
+
+  /**
+   * §1.9: the relay refused this room's join proof. Retrying cannot help (the proof is what it
+   * is), so the room is marked, its messages fail, and one plain error says so.
+   */
+  private refuseRoom(rs: RoomState, code: string): void {
+    rs.refused = code;
+    rs.joined = false;
+    const name = safeName(rs.name);
+    for (const e of this.outbox.values()) {
+      if (e.room !== rs.room || e.held) continue;
+      this.outbox.hold(e, true);
+      this.setOutgoing(e, 'failed', `Not sent: the relay refused room "${name}" (${code}).`);
+    }
+    this.checkDrain();
+    this.emit('error', new ClientError('room_refused', `Room "${name}": ${relayErrorMessage(code)}`, rs.room, code));
   }
 
   private onSendError(room: string, id: string, code: string): void {
@@ -944,7 +1034,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       if (code === 'internal') this.setOutgoing(e, 'failed', relayErrorMessage(code));
       if (code === 'not_joined') {
         const rs = this.rooms.get(room);
-        if (rs !== undefined && rs.sync === undefined) this.sendJoin(rs);
+        if (rs !== undefined && rs.sync === undefined && rs.refused === undefined) this.sendJoin(rs);
       }
       const delay = this.rateBackoff.next();
       this.sendPausedUntil = Math.max(this.sendPausedUntil, Date.now() + delay);
@@ -970,6 +1060,9 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   }
 
   private sendJoin(rs: RoomState): void {
+    // §1.9: only on a connection whose welcome gave a challenge (sendJoin runs once connected).
+    const challenge = this.challenge;
+    if (challenge === undefined) return;
     const since = rs.seqs.last;
     const fresh = since === 0;
     const limit = fresh ? Math.min(Math.max(1, this.tuning.initialHistory), LIMITS.maxLimit) : this.tuning.joinLimit;
@@ -977,7 +1070,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const rid = this.nextRid++;
     rs.sync = { rid, since, fresh, items: [], stepRid: rid, stepBefore: 0, successor: false, unsent: [], batches: [] };
     this.pending.set(rid, { kind: 'join', room: rs.room });
-    this.write({ t: 'join', rid, room: rs.room, since, limit, tag });
+    this.write({ t: 'join', rid, room: rs.room, since, limit, tag, ...rs.cipher.joinProof(challenge) });
   }
 
   private enqueue(room: string, content: Pick<Payload, 'type' | 'text' | 'snippet'>): OutgoingMessage {
@@ -1002,6 +1095,12 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     rs.seen.add(id);
     const entry: OutboxEntry = { room, id, body, state: 'sending', message, held: false };
     this.outbox.add(entry);
+    if (rs.refused !== undefined) {
+      // §1.9: this room cannot be joined on this relay; the message waits, failed, for a retry.
+      this.outbox.hold(entry, true);
+      this.setOutgoing(entry, 'failed', `Not sent: the relay refused room "${safeName(rs.name)}" (${rs.refused}).`);
+      return { room, id, state: 'failed', message };
+    }
     this.armFailTimer(entry);
     this.emit('outgoing', { room, id, state: 'sending' });
     this.pump();
@@ -1069,7 +1168,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
 
   /** Batched (§ "no per-message disk writes"): at most one save per room per lastSeqFlushMs. */
   private scheduleSeqFlush(): void {
-    if (this.seqFlushTimer !== undefined || this.options.saveLastSeq === undefined) return;
+    if (this.seqFlushTimer !== undefined || (this.options.saveLastSeq === undefined && this.options.shownIds === undefined)) return;
     this.seqFlushTimer = setTimeout(() => {
       this.seqFlushTimer = undefined;
       this.flushSeqs();
@@ -1084,6 +1183,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   }
 
   private flushSeq(rs: RoomState): void {
+    this.flushShown(rs);
     const last = rs.seqs.last;
     if (last === rs.savedSeq || this.options.saveLastSeq === undefined) return;
     rs.savedSeq = last;
@@ -1091,6 +1191,32 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       this.options.saveLastSeq(rs.room, last);
     } catch (err) {
       this.log('save_last_seq_failed', { room: rs.room, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /** The shown ids of a room from the store (issue 7 §2.1); a damaged record is logged and starts empty. */
+  private loadShown(room: string): ShownWindow {
+    let stored: unknown;
+    try {
+      stored = this.options.shownIds?.load(room);
+    } catch (err) {
+      this.log('shown_ids_load_failed', { room, error: err instanceof Error ? err.message : String(err) });
+    }
+    const { window, damaged } = ShownWindow.fromRecord(this.tuning.shownIds, stored);
+    if (damaged !== undefined) this.log('shown_ids_damaged', { room, reason: damaged });
+    return window;
+  }
+
+  /** Saved with lastSeq, so at most once per lastSeqFlushMs, and on synced/leave/disconnect. */
+  private flushShown(rs: RoomState): void {
+    const store = this.options.shownIds;
+    if (store === undefined || !rs.shown.dirty) return;
+    const failed = (err: unknown): void => this.log('save_shown_ids_failed', { room: rs.room, error: err instanceof Error ? err.message : String(err) });
+    try {
+      const r = store.save(rs.room, rs.shown.toRecord());
+      if (r instanceof Promise) r.catch(failed);
+    } catch (err) {
+      failed(err);
     }
   }
 
@@ -1115,6 +1241,19 @@ function checkName(name: string): string {
 
 function isSeq(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
+
+/** §1.9: a challenge is b64u of 32 bytes, 43 chars. */
+function isChallenge(c: unknown): c is string {
+  return typeof c === 'string' && /^[A-Za-z0-9_-]{43}$/.test(c);
+}
+
+/** A room name in an error sentence: control characters made visible (it came from an invite). */
+function safeName(name: string): string {
+  return [...name].map((ch) => {
+    const c = ch.codePointAt(0)!;
+    return c < 0x20 || (c >= 0x7f && c < 0xa0) ? '\u{FFFD}' : ch;
+  }).join('');
 }
 
 /** An id from the network, cut to its legal length before it reaches a log or an event. */

@@ -13,6 +13,8 @@ const MESSAGES: Record<string, string> = {
   bad_frame: 'The relay refused a frame as malformed (bad_frame). This is a bug in SMC; please report it.',
   frame_too_large: 'The relay refused a frame as too large for it (frame_too_large); reconnecting.',
   hello_required: 'The relay expected a hello first (hello_required). This is a bug in SMC; please report it.',
+  auth_required: 'The relay wants a proof that you are a member of this room and did not get one (auth_required), so it sent nothing of the room. SMC does not retry: update SMC, and check that nothing between you and the relay alters what SMC sends.',
+  auth_failed: 'The relay did not accept the proof that you hold this room\'s key (auth_failed), so it sent nothing of the room. SMC does not retry: check that your invite is the one for this room, or ask the relay\'s operator.',
   unknown_type: 'The relay does not know a request SMC sent (unknown_type); it may be an older relay.',
 };
 

@@ -46,6 +46,16 @@ export interface KnownKeysLike {
   trust(room: string, name: string, fingerprint: string): unknown;
 }
 
+/**
+ * Where a client keeps, per room, what it needs to recognise every id it has shown, across
+ * restarts (issue 7 §2.1, PROTOCOL.md §2.8): one opaque record per room (ShownWindow's), saved
+ * batched with lastSeq. src/core/keys ShownIdsState keeps it in a StateStore.
+ */
+export interface ShownIdsStore {
+  load(room: string): unknown;
+  save(room: string, record: unknown): unknown;
+}
+
 /** A debug log sink. Receives event names and non-secret fields only. */
 export type ClientLog = (event: string, fields?: Record<string, unknown>) => void;
 
@@ -69,6 +79,8 @@ export interface RelayClientOptions {
    * Batched: at most once per `lastSeqFlushMs` per room, and on synced/leave/disconnect.
    */
   saveLastSeq?: (room: string, seq: number) => void;
+  /** Keeps the ids shown per room across restarts (§2.8); without it they live in memory only. */
+  shownIds?: ShownIdsStore;
   /** Timing and sizing knobs; the defaults follow PROTOCOL.md. Tests shorten them. */
   tuning?: Partial<ClientTuning>;
   /**
@@ -101,6 +113,8 @@ export interface ClientTuning {
   initialHistory: number;
   /** Ids remembered per room to drop replays (§2.8). */
   dedupIds: number;
+  /** Ids kept per room across restarts, with their seqs (issue 7 §2.1; default: the relay's retain, §1.6). */
+  shownIds: number;
   /** Typing indicators: at most one per this interval per room. */
   typingIntervalMs: number;
   /** How often lastSeq is handed to saveLastSeq at most. */
@@ -207,7 +221,14 @@ export type ClientErrorCode =
   /** A call named a room this client has not joined. */
   | 'unknown_room'
   /** The relay sent something that is not PROTOCOL.md; the client reconnects. */
-  | 'protocol_error';
+  | 'protocol_error'
+  /**
+   * The relay refused to let this client into a room (§1.9: auth_required or auth_failed,
+   * in `relayCode`). Not retried: the room stays out until the user joins it again.
+   */
+  | 'room_refused'
+  /** The relay speaks protocol v1 (no join proof, §1.3): not retried until connect() again. */
+  | 'relay_too_old';
 
 /** An error with a code and a message a UI can show as it is (no stack, no secrets). */
 export class ClientError extends Error {

@@ -4,7 +4,7 @@
 import { decodeB64u, encodeB64u } from '../crypto/b64u';
 import { generateIdentity, Identity, identityFromSeed } from '../crypto/identity';
 import { ED25519_SEED_BYTES } from '../crypto/primitives';
-import { deriveRoomId, ROOM_KEY_BYTES } from '../crypto/roomKey';
+import { deriveRoomId, deriveRoomIdV1, ROOM_KEY_BYTES } from '../crypto/roomKey';
 import { SecretStore } from './stores';
 
 export const IDENTITY_SECRET = 'smc.identity';
@@ -86,6 +86,21 @@ export class KeyStore {
     if (key.length !== ROOM_KEY_BYTES) throw new KeyStoreError(`a room key is ${ROOM_KEY_BYTES} bytes`);
     if (deriveRoomId(key) !== room) throw new KeyStoreError('this key does not belong to that room');
     await this.secrets.store(ROOM_SECRET_PREFIX + room, encodeB64u(key));
+  }
+
+  /**
+   * Protocol v1 → v2 (docs/protocol.md §2.2): if `room` is the v1 id of the key stored under it,
+   * stores that key under its v2 id too and returns the v2 id (the caller then moves the room's
+   * entry and deletes the v1 key). Anything else (a v2 id, no key, a damaged one): undefined.
+   */
+  async copyV1RoomKey(room: string): Promise<string | undefined> {
+    checkRoomId(room);
+    const stored = await this.secrets.get(ROOM_SECRET_PREFIX + room);
+    const key = stored === undefined ? undefined : decodeSecret(stored, ROOM_KEY_BYTES);
+    if (key === undefined || deriveRoomIdV1(key) !== room) return undefined;
+    const v2 = deriveRoomId(key);
+    await this.secrets.store(ROOM_SECRET_PREFIX + v2, encodeB64u(key));
+    return v2;
   }
 
   async deleteRoomKey(room: string): Promise<void> {

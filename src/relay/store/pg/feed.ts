@@ -1,0 +1,242 @@
+// The feed of a cluster store (issue 9 "Fan-out across relays"): every stored message of each
+// watched room, exactly once and in seq order, whichever relay stored it, so that the relay
+// fans out in seq order (PROTOCOL.md §1.5). Sources:
+// - this relay's own commits, handed over by the group commit (they carry their origin);
+// - NOTIFY doorbells from other relays (payload "room seq", no body: payloads are small and
+//   never replayed), after which the new rows are read from the table in seq order;
+// - a poll of the watched rooms' heads, on every reconnect and periodically, which makes up for
+//   any doorbell missed (the listener was down, the sender crashed before its NOTIFY...).
+// A room's cursor moves only when a message is emitted, one seq after the other; a message
+// above the cursor waits until every seq below it has been emitted. Seqs become visible in
+// order (each is allocated under the room's row lock, held until its commit), so a row read
+// above the cursor with a hole below means retention deleted the hole: the cursor skips it.
+import type { Database } from './database';
+import type { CommittedMessage } from './groupCommit';
+import type { FeedMessage } from './types';
+
+/** Rows read per query when catching up. */
+const READ_CHUNK = 500;
+/** Rooms per poll query. */
+const POLL_CHUNK = 1_000;
+
+interface RoomFeed<Origin> {
+  room: string;
+  watchers: number;
+  /** Until the room's head has been read: the promise of that read. */
+  ready: Promise<void> | undefined;
+  cursor: number;
+  /** Highest seq known to exist (doorbells, polls, own commits). */
+  wanted: number;
+  /** Own committed messages above the cursor, by seq. */
+  local: Map<number, CommittedMessage<Origin>>;
+  reading: boolean;
+  readAgain: boolean;
+}
+
+export interface FeedStats {
+  emitted: number;
+  reads: number;
+  polls: number;
+  doorbells: number;
+  skippedByRetention: number;
+}
+
+export class Feed<Origin> {
+  private readonly rooms = new Map<string, RoomFeed<Origin>>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  readonly stats: FeedStats = { emitted: 0, reads: 0, polls: 0, doorbells: 0, skippedByRetention: 0 };
+
+  constructor(
+    private readonly db: Database,
+    private readonly emit: (message: FeedMessage<Origin>) => void,
+    /**
+     * The origin of an append of this relay still waiting for its COMMIT's answer: the feed may
+     * read such a row (committed, visible) before the writer hears back, and must not lose
+     * whose it is (the sender gets the ack, never the msg, §1.5).
+     */
+    private readonly inFlightOrigin: (room: string, id: string) => Origin | undefined,
+    private readonly pollMs: number,
+    private readonly log: (event: string, fields: Record<string, unknown>) => void,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.pollAll(), this.pollMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  isWatched(room: string): boolean {
+    return this.rooms.has(room);
+  }
+
+  async watch(room: string): Promise<void> {
+    let rf = this.rooms.get(room);
+    if (rf === undefined) {
+      rf = { room, watchers: 0, ready: undefined, cursor: 0, wanted: 0, local: new Map(), reading: false, readAgain: false };
+      this.rooms.set(room, rf);
+      const created = rf;
+      created.ready = this.db.query<{ head: string }>('SELECT head FROM smc_rooms WHERE room = $1', [room]).then(
+        (rows) => {
+          created.cursor = Number(rows[0]?.head ?? 0);
+          created.wanted = Math.max(created.wanted, created.cursor);
+          created.ready = undefined;
+          // Own commits at or below the head read are before the watch: catch-up covers them.
+          for (const seq of created.local.keys()) if (seq <= created.cursor) created.local.delete(seq);
+          this.advance(created);
+        },
+        (err: unknown) => {
+          // Every watch waiting on this read fails; the next one starts afresh.
+          if (this.rooms.get(room) === created) this.rooms.delete(room);
+          throw err;
+        },
+      );
+    }
+    rf.watchers++;
+    try {
+      if (rf.ready !== undefined) await rf.ready;
+    } catch (err) {
+      rf.watchers--;
+      throw err;
+    }
+  }
+
+  unwatch(room: string): void {
+    const rf = this.rooms.get(room);
+    if (rf === undefined) return;
+    if (--rf.watchers <= 0) this.rooms.delete(room);
+  }
+
+  cursor(room: string): number {
+    const rf = this.rooms.get(room);
+    if (rf === undefined || rf.ready !== undefined) throw new Error(`room ${room} is not watched`);
+    return rf.cursor;
+  }
+
+  /** This relay committed these messages (seq order per room). */
+  committed(messages: Array<CommittedMessage<Origin>>): void {
+    const touched = new Set<RoomFeed<Origin>>();
+    for (const m of messages) {
+      const rf = this.rooms.get(m.room);
+      if (rf === undefined || (rf.ready === undefined && m.seq <= rf.cursor)) continue;
+      rf.local.set(m.seq, m);
+      rf.wanted = Math.max(rf.wanted, m.seq);
+      touched.add(rf);
+    }
+    for (const rf of touched) this.advance(rf);
+  }
+
+  /** A doorbell: `room` has messages up to `seq`. */
+  doorbell(payload: string): void {
+    this.stats.doorbells++;
+    const space = payload.lastIndexOf(' ');
+    const room = payload.slice(0, space);
+    const seq = Number(payload.slice(space + 1));
+    const rf = this.rooms.get(room);
+    if (rf === undefined || !Number.isSafeInteger(seq)) return;
+    if (seq > rf.wanted) rf.wanted = seq;
+    this.advance(rf);
+  }
+
+  /** Emits what is contiguous; reads the table when something below a known seq is missing. */
+  private advance(rf: RoomFeed<Origin>): void {
+    if (rf.ready !== undefined || this.rooms.get(rf.room) !== rf) return;
+    for (;;) {
+      const next = rf.local.get(rf.cursor + 1);
+      if (next === undefined) break;
+      rf.local.delete(next.seq);
+      this.deliver(rf, next.seq, next);
+    }
+    if (rf.wanted > rf.cursor) void this.read(rf);
+  }
+
+  private deliver(rf: RoomFeed<Origin>, seq: number, m: { ts: number; id: string; body: string; origin: Origin | undefined }): void {
+    rf.cursor = seq;
+    this.stats.emitted++;
+    this.emit({ room: rf.room, seq, ts: m.ts, id: m.id, body: m.body, origin: m.origin });
+  }
+
+  private async read(rf: RoomFeed<Origin>): Promise<void> {
+    if (rf.reading) {
+      rf.readAgain = true;
+      return;
+    }
+    rf.reading = true;
+    try {
+      do {
+        rf.readAgain = false;
+        let progressed = false;
+        for (;;) {
+          if (this.rooms.get(rf.room) !== rf || this.db.state !== 'up') return;
+          this.stats.reads++;
+          const from = rf.cursor;
+          const rows = await this.db.query<{ seq: string; ts: string; id: string; body: string }>(
+            'SELECT seq, ts, id, body FROM smc_messages WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+            [rf.room, from, READ_CHUNK],
+          );
+          if (rows.length > 0) progressed = true;
+          for (const row of rows) {
+            const seq = Number(row.seq);
+            if (seq <= rf.cursor) continue; // emitted from a local commit meanwhile
+            if (seq > rf.cursor + 1) {
+              this.stats.skippedByRetention += seq - rf.cursor - 1;
+              this.log('pg.feed_gap', { room: rf.room, from: rf.cursor + 1, to: seq - 1 });
+            }
+            const own = rf.local.get(seq);
+            if (own !== undefined) rf.local.delete(seq);
+            this.deliver(rf, seq, own ?? { ts: Number(row.ts), id: row.id, body: row.body, origin: this.inFlightOrigin(rf.room, row.id) });
+            // Own commits may continue the run.
+            for (;;) {
+              const next = rf.local.get(rf.cursor + 1);
+              if (next === undefined) break;
+              rf.local.delete(next.seq);
+              this.deliver(rf, next.seq, next);
+            }
+          }
+          if (rows.length < READ_CHUNK) break;
+        }
+        // Nothing to read although a higher seq was announced: leave it to the next poll rather
+        // than spin (rows an operator removed by hand, say).
+        if (!progressed && !rf.readAgain) break;
+      } while (rf.readAgain || rf.wanted > rf.cursor);
+    } catch (err) {
+      // The database went away (the poll after reconnecting resumes) or the read failed.
+      this.log('pg.feed_read_failed', { room: rf.room, error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      rf.reading = false;
+    }
+  }
+
+  /** Compares every watched room's head with its cursor and reads what is missing. */
+  pollAll(): Promise<void> {
+    this.polling ??= this.doPoll().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
+  }
+
+  private async doPoll(): Promise<void> {
+    if (this.db.state !== 'up') return;
+    this.stats.polls++;
+    const rooms = [...this.rooms.values()].filter((rf) => rf.ready === undefined).map((rf) => rf.room);
+    try {
+      for (let i = 0; i < rooms.length; i += POLL_CHUNK) {
+        const chunk = rooms.slice(i, i + POLL_CHUNK);
+        const rows = await this.db.query<{ room: string; head: string }>('SELECT room, head FROM smc_rooms WHERE room = ANY($1::text[])', [chunk]);
+        for (const row of rows) {
+          const rf = this.rooms.get(row.room);
+          if (rf === undefined) continue;
+          const head = Number(row.head);
+          if (head > rf.wanted) rf.wanted = head;
+          this.advance(rf);
+        }
+      }
+    } catch (err) {
+      this.log('pg.feed_poll_failed', { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}

@@ -1,0 +1,153 @@
+// The PostgreSQL schema of the cluster store (docs/storage-postgres.md) and its migrations.
+// Every relay runs them on start: versioned, applied in order, each recorded in
+// smc_schema_migrations, all in one transaction under a transaction-level advisory lock, so
+// that two relays starting at once apply each migration exactly once (the second waits for the
+// lock, then finds nothing left to do), and a failed migration leaves the schema as it was.
+import type { ClientBase } from 'pg';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Key of the advisory lock that serialises migrations (any constant unlikely to collide). */
+export const MIGRATION_LOCK_KEY = 0x534d435f4d4947n; // "SMC_MIG"
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'rooms, messages, instances, presence',
+    sql: `
+      -- One row per room: the head seq (seqs are allocated by incrementing it under the row's
+      -- lock, in the transaction that inserts the messages, so a rollback leaves no gap) and
+      -- the ts of the newest message (ts never goes back within a room).
+      CREATE TABLE smc_rooms (
+        room    text   PRIMARY KEY CHECK (room ~ '^[A-Za-z0-9_-]{1,64}$'),
+        head    bigint NOT NULL DEFAULT 0 CHECK (head >= 0),
+        last_ts bigint NOT NULL DEFAULT 0
+      );
+      CREATE TABLE smc_messages (
+        room text   NOT NULL,
+        seq  bigint NOT NULL CHECK (seq > 0),
+        ts   bigint NOT NULL,
+        id   text   NOT NULL CHECK (id ~ '^[A-Za-z0-9_-]{1,64}$'),
+        body text   NOT NULL CHECK (octet_length(body) > 0),
+        PRIMARY KEY (room, seq),
+        -- dedup across relays (PROTOCOL.md §1.5)
+        UNIQUE (room, id)
+      );
+      -- Bodies are ciphertext: compression would cost CPU and save nothing.
+      ALTER TABLE smc_messages ALTER COLUMN body SET STORAGE EXTERNAL;
+      -- One row per running relay; a relay that stops heartbeating expires.
+      CREATE TABLE smc_instances (
+        instance   uuid        PRIMARY KEY,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL
+      );
+      CREATE INDEX smc_instances_expires ON smc_instances (expires_at);
+      CREATE TABLE smc_presence (
+        room     text NOT NULL,
+        instance uuid NOT NULL,
+        sid      text NOT NULL,
+        tag      text,
+        PRIMARY KEY (room, instance, sid)
+      );
+      CREATE INDEX smc_presence_instance ON smc_presence (instance);
+
+      -- One group commit: stores a batch of messages (distinct (room, id) pairs) and returns,
+      -- for each by its position (ord), its seq and ts and whether it was stored before. Called
+      -- as one statement in autocommit, so one round trip carries BEGIN, the work and COMMIT.
+      -- Each statement of a plpgsql function takes a fresh snapshot (READ COMMITTED): the dedup
+      -- read after the room locks sees every copy committed by a relay we waited for.
+      CREATE FUNCTION smc_append(p_rooms text[], p_ids text[], p_bodies text[])
+      RETURNS TABLE (ord integer, seq bigint, ts bigint, duplicate boolean)
+      LANGUAGE plpgsql AS $fn$
+      #variable_conflict use_column
+      DECLARE
+        v_now   bigint;
+        v_count integer;
+      BEGIN
+        -- New rooms, in one order (two relays creating the same rooms wait, never deadlock).
+        INSERT INTO smc_rooms (room) SELECT DISTINCT r FROM unnest(p_rooms) AS r ORDER BY 1 ON CONFLICT DO NOTHING;
+        -- The rooms' rows, locked in one order: seqs of a room are allocated by one
+        -- transaction at a time, and the lock is held until COMMIT.
+        PERFORM 1 FROM smc_rooms WHERE room = ANY(p_rooms) ORDER BY room FOR UPDATE;
+        v_now := floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+        RETURN QUERY
+        WITH b AS (
+          SELECT t.o::integer AS ord, t.r AS room, t.i AS id, t.bd AS body
+          FROM unnest(p_rooms, p_ids, p_bodies) WITH ORDINALITY AS t(r, i, bd, o)
+        ), dup AS (
+          -- one (room, id) index lookup per message: LIMIT 1 keeps the planner from turning
+          -- this into a join that reads the whole table
+          SELECT b.ord, m.seq, m.ts FROM b CROSS JOIN LATERAL (
+            SELECT x.seq, x.ts FROM smc_messages x WHERE x.room = b.room AND x.id = b.id LIMIT 1
+          ) AS m
+        ), fresh AS (
+          SELECT b.*, row_number() OVER (PARTITION BY b.room ORDER BY b.ord) AS k
+          FROM b WHERE NOT EXISTS (SELECT 1 FROM dup WHERE dup.ord = b.ord)
+        ), counts AS (
+          SELECT fresh.room, count(*) AS n FROM fresh GROUP BY fresh.room
+        ), upd AS (
+          -- ts never goes back within a room: max(now, the previous message's ts)
+          UPDATE smc_rooms r SET head = r.head + c.n, last_ts = GREATEST(r.last_ts, v_now)
+          FROM counts c WHERE r.room = c.room
+          RETURNING r.room, r.head - c.n AS base, r.last_ts AS ts
+        ), ins AS (
+          INSERT INTO smc_messages (room, seq, ts, id, body)
+          SELECT f.room, u.base + f.k, u.ts, f.id, f.body FROM fresh f JOIN upd u ON u.room = f.room
+          ON CONFLICT DO NOTHING
+          RETURNING smc_messages.room, smc_messages.seq, smc_messages.ts, smc_messages.id
+        )
+        SELECT dup.ord, dup.seq, dup.ts, true FROM dup
+        UNION ALL
+        SELECT b.ord, ins.seq, ins.ts, false FROM ins JOIN b ON b.room = ins.room AND b.id = ins.id;
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+        IF v_count <> coalesce(array_length(p_ids, 1), 0) THEN
+          -- A row conflicted after all (a copy stored meanwhile): keep nothing, retry the batch.
+          RAISE EXCEPTION 'smc_append: % of % messages placed', v_count, array_length(p_ids, 1)
+            USING ERRCODE = '40001';
+        END IF;
+      END
+      $fn$;
+      -- Plan each call with the tables' current statistics: a plan cached while the tables were
+      -- empty (sequential scans) would be kept for the session's life as they grow.
+      ALTER FUNCTION smc_append(text[], text[], text[]) SET plan_cache_mode = force_custom_plan;
+    `,
+  },
+];
+
+/** Applies the migrations not yet applied; returns the versions it applied. */
+export async function migrate(client: ClientBase, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  const applied: number[] = [];
+  await client.query('BEGIN');
+  try {
+    // Held until COMMIT/ROLLBACK: a second relay starting now waits here.
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
+    await client.query(`CREATE TABLE IF NOT EXISTS smc_schema_migrations (
+      version    integer     PRIMARY KEY,
+      name       text        NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const done = await client.query<{ version: number }>('SELECT version FROM smc_schema_migrations');
+    const have = new Set(done.rows.map((r) => r.version));
+    const known = new Set(migrations.map((m) => m.version));
+    const unknown = [...have].filter((v) => !known.has(v));
+    if (unknown.length > 0) {
+      // A newer relay migrated this database: this one must not write to a schema it does not know.
+      throw new Error(`the database has schema versions this relay does not know (${unknown.join(', ')}): run a newer relay`);
+    }
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (have.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO smc_schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+  return applied;
+}
