@@ -57,7 +57,10 @@ export function isAllowedLink(url: string): boolean {
 }
 
 function createRenderer(): MarkdownItInstance {
-  const md = new MarkdownIt({ html: false, linkify: true, breaks: true, typographer: false });
+  // maxNesting: lists nested by indentation alone are not folded by capNesting; 16 KiB of
+  // indentation nests at most ~127 lists (level n needs 2n spaces), i.e. ~254 levels of tokens.
+  // Above markdown-it's default of 100 so their text is kept; sanitize.ts unwraps the depth.
+  const md = new MarkdownIt({ html: false, linkify: true, breaks: true, typographer: false, maxNesting: 300 });
   md.disable(['image']);
   md.validateLink = isAllowedLink;
   // Links never navigate the webview: the panel intercepts clicks and asks the host, which

@@ -64,7 +64,6 @@ export class Commands {
       vscode.commands.registerCommand(id, async (...args: unknown[]) => {
         try {
           await fn(...args);
-          this.markWalkthroughStep(id);
         } catch (e) {
           this.d.log('command failed', { command: id, error: e instanceof Error ? e.message : String(e) });
           void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
@@ -85,24 +84,6 @@ export class Commands {
       reg('smc.disconnect', () => this.d.session.disconnect()),
       reg('smc.toggleConnection', () => (this.d.session.connectionState === 'offline' ? this.connect() : this.d.session.disconnect())),
     ];
-  }
-
-  /**
-   * Ticks the walkthrough's step for what just succeeded, however it was run (palette, status
-   * bar, panel, walkthrough button): package.json's steps complete on these context keys.
-   */
-  private markWalkthroughStep(command: string): void {
-    const s = this.d.session;
-    const done: Record<string, boolean> = {
-      'smc.startRelay': true,
-      'smc.createRoom': s.rooms.length > 0,
-      'smc.joinRoom': s.rooms.length > 0,
-      'smc.copyInvite': s.currentRoom !== undefined,
-      'smc.openChat': true,
-      'smc.shareSelection': true,
-    };
-    const step = { 'smc.startRelay': 'relay', 'smc.createRoom': 'room', 'smc.joinRoom': 'room', 'smc.copyInvite': 'invite', 'smc.openChat': 'chat', 'smc.shareSelection': 'chat' }[command];
-    if (step && done[command]) void vscode.commands.executeCommand('setContext', `smc.walkthrough.${step}Done`, true);
   }
 
   private async startRelay(): Promise<void> {

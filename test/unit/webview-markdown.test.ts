@@ -153,6 +153,17 @@ describe('Markdown tables and deep nesting (issue 11)', () => {
     assert.equal((html.match(/<ul>/g) ?? []).length, MAX_NESTING);
   });
 
+  it('keeps the text of a list nested by indentation as deep as 16 KiB allows', () => {
+    let src = '';
+    let indent = '';
+    while (Buffer.byteLength(src) + indent.length * 2 < 16_000) {
+      src += `${indent}- level\n`;
+      indent += '  ';
+    }
+    const html = renderMarkdown(`${src}${indent}- deepest item`);
+    assert.match(html, /deepest item/);
+  });
+
   it('leaves shallow nesting, and text that only looks like markers, alone', () => {
     for (const src of ['> > quoted twice', '- a\n  - b', '1. one\n2. two', 'a > b > c', 'x - y - z', '> - > - mixed']) {
       assert.equal(capNesting(src), src, src);
