@@ -749,7 +749,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     assert.ok(Math.abs((after.anchor?.offset ?? 0) - (before.anchor?.offset ?? 0)) <= 2, `the reader was moved: ${JSON.stringify({ before, after })}`);
   });
 
-  it('reconnecting from the status bar does not move the reader', async () => {
+  it('reconnecting from the status bar, or a relay restart, does not move the reader', async () => {
     assert.ok(bigKey);
     const frame = await wb.webviewFrame();
     const before = await viewState(frame);
@@ -771,6 +771,24 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     const after = await viewState(frame);
     assert.equal(after.anchor?.key, before.anchor?.key, `reconnecting moved the reader: ${JSON.stringify({ before, after })}`);
     assert.ok(Math.abs((after.anchor?.offset ?? 0) - (before.anchor?.offset ?? 0)) <= 2, `reconnecting moved the reader: ${JSON.stringify({ before, after })}`);
+
+    // A relay restart (SMC: Stop Relay, SMC: Start Relay) does not move the reader either.
+    await wb.runCommand('SMC: Stop Relay');
+    await waitFor('the relay port to close', async () => ((await portOpen(relayPort)) ? undefined : true), 60_000);
+    await wb.runCommand('SMC: Start Relay');
+    await waitFor('the relay to listen again', async () => ((await portOpen(relayPort)) ? true : undefined), 60_000);
+    await wb.statusItem(/ten-thousand/).first().waitFor({ state: 'visible', timeout: 90_000 });
+    for (const text of ['First after the relay restart', 'Second after the relay restart']) {
+      const id = await postToRoom(relayPort, bigKey, text);
+      await waitFor(`"${text}" in the panel`, async () => ((await frame.locator(`#messages .message[data-key="${id}"]`).count()) > 0 ? true : undefined), 60_000)
+        .catch(async (e: Error) => {
+          await wb.screenshot('relay-restart-moved');
+          throw new Error(`${e.message}: ${JSON.stringify({ before, now: await viewState(frame) })}`);
+        });
+    }
+    const restarted = await viewState(frame);
+    assert.equal(restarted.anchor?.key, before.anchor?.key, `a relay restart moved the reader: ${JSON.stringify({ before, restarted })}`);
+    assert.ok(Math.abs((restarted.anchor?.offset ?? 0) - (before.anchor?.offset ?? 0)) <= 2, `a relay restart moved the reader: ${JSON.stringify({ before, restarted })}`);
   });
 
   it('"Jump to newest" jumps to the newest message in one click, from deep in a 10 000-message room', async function () {
