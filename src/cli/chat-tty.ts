@@ -14,12 +14,13 @@ import { LineWriter } from './chat-output';
 const HELP = [
   'Commands:',
   '  /who            who is online, with their short fingerprints',
-  "  /verify NAME    show NAME's full fingerprint and trust it (compare it with NAME's own)",
+  "  /verify NAME    show NAME's full fingerprint and ask whether to trust it (compare it with NAME's own first)",
   '  /fingerprint    your own full fingerprint',
   '  /name NAME      change your display name (others see it at once in /who)',
   '  /help           this list',
-  '  /stop           leave the room and exit (also Ctrl-D, Ctrl-C)',
-  'Anything else is sent as a message (Markdown).',
+  '  /stop           leave the room and exit (also Ctrl-C, or Ctrl-D on an empty line)',
+  'Anything else is sent as a message (Markdown, at most 16 KiB). Commands are not sent, and typing',
+  'one does not show you as typing.',
 ].join('\n');
 
 /** How long /stop waits for the relay to acknowledge what was typed before leaving. */
@@ -38,17 +39,23 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
         clearLine(process.stdout, 0);
       }
     },
-    after: () => rl.prompt(true),
+    // Once leaving, no prompt: the shell's prompt comes next, on a line of its own.
+    after: () => {
+      if (!stopping) rl.prompt(true);
+    },
   });
   const info = (text: string): void => out.line(style.dim(`-- ${text} --`));
   let stopping = false;
+  /** A /verify waiting for its y/N: the next line is the answer, not a message. */
+  let pendingTrust: { name: string; fingerprint: string } | undefined;
 
   // Typing indicators (§1.5 ephemeral) show in the prompt, not as lines: "(bob typing) alice> ".
   const typing = new Map<string, ReturnType<typeof setTimeout>>();
   const renderPrompt = (): void => {
     const who = [...typing.keys()];
     const hint = who.length === 0 ? '' : style.dim(`(${who.length > 2 ? `${who.length} people` : who.join(', ')} typing) `);
-    rl.setPrompt(`${hint}${terminalSafe(client.name)}> `);
+    const question = pendingTrust !== undefined ? `Trust this key for ${terminalSafe(pendingTrust.name)} in this room? (y/N) ` : undefined;
+    rl.setPrompt(question ?? `${hint}${terminalSafe(client.name)}> `);
     if (!stopping) rl.prompt(true);
   };
   const TYPING_SHOWN_MS = 4_000;
@@ -75,14 +82,38 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
   client.on('unverifiable', (u) => {
     if (u.room === room) out.line(formatUnverifiable(u, style));
   });
+  // A rejoin fetches only what came after the last message seen here (§1.4 since): say which.
+  const rejoin = ctx.lastSeq > 0;
+  let roomEmpty: boolean | undefined;
   client.on('synced', (s) => {
     if (s.room !== room || !firstSync) return;
     firstSync = false;
-    if (historyShown > 0) info(`${historyShown} earlier message(s) above${s.more ? ' (older ones stay on the relay)' : ''}; new messages appear below`);
-    else info('no earlier messages; new messages appear below');
+    roomEmpty = s.head === 0;
+    if (historyShown > 0) {
+      info(rejoin
+        ? `${historyShown} new message(s) since you were last here, above; new messages appear below`
+        : `${historyShown} earlier message(s) above${s.more ? ' (older ones stay on the relay)' : ''}; new messages appear below`);
+    } else if (roomEmpty) info('no messages in this room yet; new messages appear below');
+    else if (rejoin) info(`nothing new since you were last here (up to #${ctx.lastSeq}, shown then); new messages appear below`);
+    else info('earlier messages are not shown (--history 0); new messages appear below');
+    checkWrongPassphrase();
   });
+  // A mistyped room name or passphrase derives another key (§2.6), hence another room: empty,
+  // nobody in it. Said once, when both the catch-up and the first presence are in.
+  let passphraseChecked = !ctx.fromPassphrase;
+  const checkWrongPassphrase = (): void => {
+    if (passphraseChecked || roomEmpty === undefined) return;
+    const p = client.presence(room);
+    if (p === undefined || p.online === 0) return;
+    passphraseChecked = true;
+    if (roomEmpty && p.members.every((m) => m.self)) {
+      out.line(style.warn('!! Nobody is here and this room has no messages. If you expected others, check the passphrase: ' +
+        'the name and passphrase must match exactly (a typo in either opens another, empty room).'));
+    }
+  };
   client.on('outgoing', (o) => {
-    if (o.room === room && o.state === 'failed') out.line(style.warn(`  !! not delivered yet: ${terminalSafe(o.error ?? 'no answer from the relay')}`));
+    // The client's error already says "Not delivered yet: ...".
+    if (o.room === room && o.state === 'failed') out.line(style.warn(`  !! ${terminalSafe(o.error ?? 'Not delivered yet: no answer from the relay.')}`));
   });
   client.on('state', (state, detail) => {
     if (state === 'connected') info(`connected to ${terminalSafe(ctx.relay)}, room "${terminalSafe(ctx.roomName)}"`);
@@ -112,8 +143,20 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
       if (m.verified) remember(m.name!, m.fingerprint!);
     }
     for (const [sid, name] of next) if (!members.has(sid)) info(`${name} is here`);
-    for (const [sid, name] of members) if (!next.has(sid)) info(`${name} left`);
+    const stillHere = new Set(next.values());
+    for (const [sid, name] of members) {
+      if (next.has(sid)) continue;
+      info(`${name} left`);
+      // Nobody of that name is here any more: nobody of that name is typing.
+      const t = typing.get(name);
+      if (t !== undefined && !stillHere.has(name)) {
+        clearTimeout(t);
+        typing.delete(name);
+        queueMicrotask(renderPrompt);
+      }
+    }
     members = next;
+    checkWrongPassphrase();
   });
 
   const who = (): void => {
@@ -130,12 +173,27 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     if (name === '') return void out.line('Usage: /verify NAME');
     const seen = seenKeys.get(nameKey(name));
     if (seen === undefined) return void out.line(`No key seen for "${terminalSafe(name)}" in this room yet.`);
-    client.trust(room, seen.name, seen.fingerprint);
     out.line([
       `${terminalSafe(seen.name)}'s fingerprint: ${style.bold(terminalSafe(seen.fingerprint))}`,
-      `Compare it with what ${terminalSafe(seen.name)} sees in /fingerprint, by phone or in person.`,
-      'It is now the trusted key for this name in this room: messages signed with it are no longer marked.',
+      `Compare it with what ${terminalSafe(seen.name)} sees in /fingerprint, by phone or in person, before you answer.`,
     ].join('\n'));
+    pendingTrust = seen;
+    renderPrompt();
+  };
+
+  const answerTrust = (answer: string): void => {
+    const seen = pendingTrust!;
+    const yes = /^y(es)?$/i.test(answer.trim());
+    if (!yes && !/^(no?)?$/i.test(answer.trim())) {
+      // Perhaps a message typed before reading the question: say it was not sent, ask again.
+      out.line('Answer y or n (that line was not sent).');
+      return;
+    }
+    pendingTrust = undefined;
+    renderPrompt();
+    if (!yes) return void out.line(`Not trusted: nothing changed for ${terminalSafe(seen.name)}.`);
+    client.trust(room, seen.name, seen.fingerprint);
+    out.line(`Trusted: it is now the key for ${terminalSafe(seen.name)} in this room; messages signed with it are no longer marked.`);
   };
 
   const rename = (name: string): void => {
@@ -176,6 +234,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
       moveCursor(process.stdout, 0, -1);
       clearLine(process.stdout, 0);
     }
+    if (pendingTrust !== undefined) return answerTrust(line);
     const text = line.trim();
     if (text.startsWith('/')) {
       const [cmd, ...rest] = text.split(/\s+/);
@@ -203,7 +262,13 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
   });
   rl.on('close', () => void stop());
   rl.on('SIGINT', () => void stop());
-  if (tty) process.stdin.on('keypress', () => client.setTyping(room));
+  // After readline's own keypress listener: rl.line is the line with this key applied. A
+  // command or a y/N answer is not a message being typed; neither is an emptied line.
+  if (tty) {
+    process.stdin.on('keypress', () => {
+      if (pendingTrust === undefined && rl.line.trim() !== '' && !rl.line.trimStart().startsWith('/')) client.setTyping(room);
+    });
+  }
 
   info(`joining "${terminalSafe(ctx.roomName)}" on ${terminalSafe(ctx.relay)} as ${terminalSafe(client.name)} (${client.fingerprint.slice(0, 9)}); /help for commands`);
   client.connect();

@@ -5,10 +5,11 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
-  InviteError, PASSPHRASE_WARN_LENGTH, deriveRoomId, isWeakPassphrase, parseInvite, roomKeyFromPassphrase,
+  InviteError, MAX_TEXT_BYTES, PASSPHRASE_WARN_LENGTH, deriveRoomId, isWeakPassphrase, parseInvite, roomKeyFromPassphrase,
 } from '../core/crypto/index';
 import { RelayClient } from '../core/client/index';
-import type { Command } from './command';
+import { argumentErrorMessage, shellQuote, smcCommand, smcNote, type Command } from './command';
+import { homeProblem } from './home-error';
 import {
   CHAT_EXIT, CliError, DEFAULT_RELAY, LAST_NAME_STATE, displayNameFor, formatRelayAddress, openSession,
   parseRelayAddress, parseTlsFingerprint, setTlsPin, tlsPin, usageError, type Session,
@@ -37,7 +38,9 @@ function help(): string {
     '  --name NAME             your display name (default: the last one used, else your login name)',
     '  --room NAME             the room name (a stored room, or with --passphrase-file)',
     '  --passphrase-file FILE  derive the room key from the passphrase in FILE (its trailing newline',
-    `                          is not part of it; shorter than ${PASSPHRASE_WARN_LENGTH} characters gets a warning)`,
+    `                          is not part of it). At least ${PASSPHRASE_WARN_LENGTH} characters: a shorter one is`,
+    '                          refused (the relay sees the room id and could guess it offline).',
+    '                          The room name and passphrase must match the others\' exactly.',
     `  --relay HOST:PORT       the relay (default ${DEFAULT_RELAY}; a stored room knows its own)`,
     '  --tls-fingerprint SHA256  with --relay: the relay speaks TLS with this certificate (pinned;',
     '                          an smcs:// invite carries it)',
@@ -59,9 +62,11 @@ function help(): string {
     '                          message could not be verified); it never contains keys or contents',
     '  -h, --help              show this help',
     '',
-    'Interactive commands: /who (who is online), /verify NAME (show and trust NAME\'s fingerprint),',
-    '  /fingerprint (yours), /name NAME (rename yourself), /help, /stop (leave and exit; also Ctrl-D',
-    '  or Ctrl-C). Control, bidi and invisible characters in what others send are shown as \\u{XXXX}.',
+    'Interactive commands: /who (who is online), /verify NAME (show NAME\'s full fingerprint and',
+    '  ask whether to trust it), /fingerprint (yours), /name NAME (rename yourself), /help, /stop',
+    '  (leave and exit; also Ctrl-C, or Ctrl-D on an empty line: on a line with text Ctrl-D does',
+    `  nothing, as in bash). A message is at most ${MAX_TEXT_BYTES / 1024} KiB (${MAX_TEXT_BYTES} bytes) of UTF-8 text.`,
+    '  Control, bidi and invisible characters in what others send are shown as \\u{XXXX}.',
     '',
     'Environment: SMC_HOME  where keys and state live (default ~/.config/smc; files mode 0600)',
     '             NO_COLOR  no colours',
@@ -76,9 +81,9 @@ function help(): string {
     '',
     'Exit codes: 0 done, 1 other error, 2 usage error (bad option or invite),',
     '            5 --json: messages not acknowledged within --timeout, 6 key store refused',
-    '            (e.g. secrets.json readable by others: fix with chmod 600).',
+    '            (e.g. secrets.json readable by others: fix with chmod 600; $SMC_HOME not writable).',
     '',
-  ].join('\n');
+  ].join('\n') + smcNote();
 }
 
 /**
@@ -103,10 +108,10 @@ function refuseSecretOptions(args: string[]): void {
   }
 }
 
-const INVITE_ARGUMENT_WARNING =
+const inviteArgumentWarning = (smc: string): string =>
   'smc chat: warning: the invite (it carries the room key) is on the command line, where other local users can ' +
-  'read it (ps, /proc/PID/cmdline) and shell history keeps it. Store it once with "smc room join" (it reads the ' +
-  'invite from standard input or --invite-file FILE), then run "smc chat NAME".\n';
+  `read it (ps, /proc/PID/cmdline) and shell history keeps it. Store it once with "${smc} room join" (it reads the ` +
+  `invite from standard input or --invite-file FILE), then run "${smc} chat NAME".\n`;
 
 interface ChatFlags {
   invite?: string;
@@ -135,7 +140,7 @@ function parseFlags(args: string[]): ChatFlags | 'help' {
       },
     });
   } catch (err) {
-    throw usageError(`${(err as Error).message.replace(/\. To specify a positional argument.*$/s, '')} (see smc chat --help)`);
+    throw usageError(argumentErrorMessage(err, 'chat'));
   }
   const v = parsed.values;
   if (v.help === true) return 'help';
@@ -154,7 +159,7 @@ function parseFlags(args: string[]): ChatFlags | 'help' {
   const positional = parsed.positionals[0];
   if (positional !== undefined && looksLikeInvite(positional)) flags.invite = positional;
   else if (positional !== undefined) {
-    if (v.room !== undefined) throw usageError('give the room name once: smc chat NAME, or smc chat --room NAME');
+    if (v.room !== undefined) throw usageError(`give the room name once: ${smcCommand()} chat NAME, or ${smcCommand()} chat --room NAME`);
     flags.room = positional;
   }
   if (v.room !== undefined) flags.room = v.room;
@@ -174,6 +179,8 @@ interface Target {
   port: number;
   /** Pinned relay certificate (§1.8), for a TLS relay. */
   tls?: string;
+  /** The key came from a room name and passphrase (§2.6): a typo gives another, empty room. */
+  fromPassphrase?: boolean;
 }
 
 async function readPassphrase(file: string): Promise<string> {
@@ -204,26 +211,38 @@ async function resolveTarget(flags: ChatFlags, session: Session): Promise<Target
     }
     return { key: inv.key, name: inv.name, host: inv.host, port: inv.port, ...(inv.tls !== undefined ? { tls: inv.tls.fingerprint } : {}) };
   }
-  if (flags.room === undefined) throw usageError('say which room: smc chat NAME (a room stored by smc room new or smc room join), or --room NAME --passphrase-file FILE (see smc chat --help)');
+  const smc = smcCommand();
+  if (flags.room === undefined) throw usageError(`say which room: ${smc} chat NAME (a room stored by ${smc} room new or ${smc} room join; ${smc} room list shows them), or --room NAME --passphrase-file FILE (see ${smc} chat --help)`);
   if (flags.passphraseFile !== undefined) {
     const { host, port } = parseRelayAddress(flags.relay ?? DEFAULT_RELAY);
     const passphrase = await readPassphrase(flags.passphraseFile);
     if (isWeakPassphrase(passphrase)) {
-      process.stderr.write(
-        `smc chat: warning: the passphrase is shorter than ${PASSPHRASE_WARN_LENGTH} characters; anyone who sees ` +
-        'the room id (the relay does) can try to guess it offline. Prefer a long one, or an invite.\n');
+      // Refused, as in the extension (README "Chat from a terminal"): the relay sees the room
+      // id, derived from the passphrase (§2.6), and can try short ones offline.
+      throw usageError(`the passphrase in ${flags.passphraseFile} is shorter than ${PASSPHRASE_WARN_LENGTH} characters, ` +
+        'and a short one can be guessed offline by anyone who sees the room id (the relay does); nothing was stored. ' +
+        `Agree on one of ${PASSPHRASE_WARN_LENGTH} characters or more, or use a room with a random key: ${smc} room new --name NAME`);
     }
     const key = await roomKeyFromPassphrase(flags.room, passphrase);
-    return { key, name: flags.room, host, port, ...(flags.tlsFingerprint !== undefined ? { tls: flags.tlsFingerprint } : {}) };
+    return { key, name: flags.room, host, port, fromPassphrase: true, ...(flags.tlsFingerprint !== undefined ? { tls: flags.tlsFingerprint } : {}) };
   }
   const relayFlag = flags.relay !== undefined ? parseRelayAddress(flags.relay) : undefined;
   const wanted = relayFlag ? formatRelayAddress(relayFlag.host, relayFlag.port) : undefined;
   const matches = session.rooms.all().filter((r) => r.name === flags.room && (wanted === undefined || r.relay === wanted));
   if (matches.length === 0) {
-    throw usageError(`no stored room named "${flags.room}"${wanted ? ` on ${wanted}` : ''}; create one with smc room new --name NAME, store one from its invite with smc room join, or use --passphrase-file`);
+    throw usageError(`no stored room named "${flags.room}"${wanted ? ` on ${wanted}` : ''} (${smc} room list shows them); ` +
+      `create one with ${smc} room new --name NAME, store one from its invite with ${smc} room join, or use --passphrase-file FILE`);
   }
   if (matches.length > 1) {
-    throw usageError(`several rooms are named "${flags.room}" (on ${matches.map((m) => m.relay).join(', ')}); add --relay HOST:PORT`);
+    const relays = [...new Set(matches.map((m) => m.relay))];
+    if (relays.length > 1) {
+      throw usageError(`rooms named "${flags.room}" are stored on several relays; say which: ` +
+        relays.map((r) => `${smc} chat --room ${shellQuote(flags.room!)} --relay ${r}`).join(' or '));
+    }
+    // Only stored before room new and room join refused a second room of a name on one relay.
+    throw new CliError(`${matches.length} rooms named "${flags.room}" are stored for relay ${relays[0]!}, and nothing tells them ` +
+      `apart. Forget them (${smc} room forget ${shellQuote(flags.room)} --relay ${relays[0]!}), then store the one you ` +
+      `want again from its invite (${smc} room join)`, CHAT_EXIT.other);
   }
   const entry = matches[0]!;
   const key = await session.keys.roomKey(entry.room);
@@ -247,7 +266,7 @@ async function chat(args: string[]): Promise<number> {
   const session = await openSession();
   const target = await resolveTarget(flags, session);
   // After the invite parsed: a malformed one gets its one-line error only.
-  if (flags.invite !== undefined) process.stderr.write(INVITE_ARGUMENT_WARNING);
+  if (flags.invite !== undefined) process.stderr.write(inviteArgumentWarning(smcCommand()));
   const displayName = displayNameFor(session, flags.name);
   const room = deriveRoomId(target.key);
   const relay = formatRelayAddress(target.host, target.port);
@@ -283,7 +302,7 @@ async function chat(args: string[]): Promise<number> {
     saveLastSeq: (r, seq) => void track(session.rooms.setLastSeq(r, seq)),
     shownIds: { load: (r) => session.shown.load(r), save: (r, record) => track(session.shown.save(r, record)) },
   });
-  const ctx = { client, session, room, roomName: target.name, relay, key: target.key, lastSeq, flags };
+  const ctx = { client, session, room, roomName: target.name, relay, key: target.key, lastSeq, flags, fromPassphrase: target.fromPassphrase === true };
   const code = flags.json ? await runJsonChat(ctx) : await runInteractiveChat(ctx);
   // After a leave the client no longer knows the room; the room list has what it saved last.
   await track(session.rooms.setLastSeq(room, client.lastSeq(room) ?? session.rooms.get(room)?.lastSeq ?? lastSeq));
@@ -302,6 +321,8 @@ export interface ChatContext {
   key: Buffer;
   lastSeq: number;
   flags: { history: number; own: boolean; timeoutMs: number };
+  /** The key came from --passphrase-file: an empty room may mean a mistyped name or passphrase. */
+  fromPassphrase: boolean;
 }
 
 export const chatCommand: Command = {
@@ -313,6 +334,11 @@ export const chatCommand: Command = {
       if (err instanceof CliError) {
         process.stderr.write(`smc chat: ${terminalSafe(err.message)}\n`);
         return err.exitCode;
+      }
+      const home = homeProblem(err);
+      if (home !== undefined) {
+        process.stderr.write(`smc chat: ${terminalSafe(home)}\n`);
+        return CHAT_EXIT.keyStore;
       }
       throw err;
     }

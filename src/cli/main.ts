@@ -1,7 +1,7 @@
 // The `smc` command: one program, subcommands dispatched from the table below. A subcommand is
 // a module exporting a Command; adding one is an import and a table entry.
 import { SMC_VERSION } from './version';
-import type { Command } from './command';
+import { smcCommand, smcNote, type Command } from './command';
 import { relayCommand } from './relay';
 import { roomCommand } from './room';
 import { chatCommand } from './chat';
@@ -28,7 +28,7 @@ function usage(): string {
     '  -h, --help     show this help (or `smc <command> --help`)',
     '  -v, --version  print the version',
     '',
-  ].join('\n');
+  ].join('\n') + smcNote();
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`smc: unknown command "${terminalSafe(name)}". Run "smc --help" for the list.\n`);
+    process.stderr.write(`smc: unknown command "${terminalSafe(name)}". Run "${smcCommand()} --help" for the list.\n`);
     return 2;
   }
   return command.run(rest);

@@ -10,7 +10,7 @@ import { OPTION_SPECS, UsageError, resolveRelayOptions, type RelayOptions } from
 import { RelayServer, certificateFingerprint } from '../relay/server';
 import { FileStore } from '../relay/store/fileStore';
 import type { MessageStore } from '../relay/store/types';
-import { EXIT, smcCommand, type Command } from './command';
+import { EXIT, describeArgumentError, smcCommand, type Command } from './command';
 import { SMC_VERSION } from './version';
 import { terminalSafe } from './terminal-text';
 
@@ -59,7 +59,7 @@ function parseFlags(args: string[]): { help: boolean; flags: Record<string, stri
     for (const s of OPTION_SPECS) flags[s.flag] = values[s.flag] as string | undefined;
     return { help: values.help === true, flags };
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(describeArgumentError(err));
   }
 }
 
@@ -97,7 +97,7 @@ async function runRelay(args: string[]): Promise<number> {
     options = resolveRelayOptions(parsed.flags, process.env);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`smc relay: ${terminalSafe(err.message)}\nRun "smc relay --help" for the options.\n`);
+      process.stderr.write(`smc relay: ${terminalSafe(err.message)}\nRun "${smcCommand()} relay --help" for the options.\n`);
       return EXIT.usage;
     }
     throw err;
@@ -135,8 +135,9 @@ async function runRelay(args: string[]): Promise<number> {
     adminToken = await AdminToken.load(dataDir);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ELOCKED') return fail(EXIT.dataDir, `data directory ${dataDir} is in use by another relay (locked); stop it or choose another --data`);
-    if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' || e.code === 'ENOSPC' || e.code === 'ENOTDIR') {
+    // The store's message names the holder where it is known (docs/storage.md "Lock").
+    if (e.code === 'ELOCKED') return fail(EXIT.dataDir, e.message);
+    if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' || e.code === 'ENOSPC' || e.code === 'ENOTDIR' || e.code === 'ENAMETOOLONG') {
       await store.close().catch(() => {});
       return fail(EXIT.dataDir, `data directory ${dataDir} is unusable: ${e.code} ${e.message}`);
     }

@@ -2,15 +2,18 @@
 // $SMC_HOME/secrets.json and the room in state.json, and prints the invite (§2.7) and how to
 // join. `smc room join` stores a room from an invite read from standard input or a file (never
 // the command line, where other local users can read it: issue 7 §2.4), for `smc chat --room`.
-// `smc room list` shows the stored rooms (never their keys).
+// `smc room list` shows the stored rooms (never their keys); `smc room forget` removes one.
+// One name per relay (room-names.ts), so that `smc chat --room NAME` always finds one room.
 import { parseArgs } from 'node:util';
 import { formatInvite, generateRoomKey, deriveRoomId, MAX_ROOM_NAME_CHARS } from '../core/crypto/index';
-import { shellQuote, smcCommand, type Command } from './command';
+import { argumentErrorMessage, shellQuote, smcCommand, smcNote, type Command } from './command';
 import {
   CHAT_EXIT, CliError, DEFAULT_RELAY, formatRelayAddress, openSession, parseRelayAddress, parseTlsFingerprint,
   setTlsPin, usageError, type Session,
 } from './chat-session';
 import { readInvite } from './invite-input';
+import { namesakeOf } from './room-names';
+import { homeProblem } from './home-error';
 import { terminalSafe } from './terminal-text';
 
 function help(): string {
@@ -18,6 +21,7 @@ function help(): string {
     'Usage: smc room new --name NAME [--relay HOST:PORT] [--tls-fingerprint SHA256]',
     '       smc room join [--invite-file FILE]',
     '       smc room list',
+    '       smc room forget NAME [--relay HOST:PORT]',
     '',
     'new   creates a room with a new random key, keeps the key in $SMC_HOME/secrets.json (mode 0600)',
     '      and prints its invite link. The invite carries the key: give it only to the people who',
@@ -27,6 +31,11 @@ function help(): string {
     '      never from the command line: other local users can read command lines (ps), and shell',
     '      history keeps them.',
     'list  shows the rooms stored in $SMC_HOME: name, relay, last message seen (no keys).',
+    'forget  removes a stored room and its key from $SMC_HOME (the messages stay on the relay;',
+    '      join again from its invite to read them). With --relay when the name is on several.',
+    '',
+    'A name is stored once per relay: room new and room join refuse a second room of the same',
+    'name on the same relay (smc chat --room NAME could not tell them apart).',
     '',
     'Options:',
     '  --name NAME         the room name (shown to members; part of the invite)',
@@ -35,6 +44,7 @@ function help(): string {
     "                      the relay speaks TLS: its certificate's SHA-256 (smc relay --tls-cert",
     '                      logs it at start); the invite becomes smcs:// and clients pin it',
     '  --invite-file FILE  join: read the invite from FILE instead of standard input',
+    '  --relay HOST:PORT   forget: the relay of the room to forget, if the name is on several',
     '  -h, --help          show this help',
     '',
     'Environment: SMC_HOME  where keys and state live (default ~/.config/smc)',
@@ -48,16 +58,21 @@ function help(): string {
     '  smc chat --room design',
     '  smc room join --invite-file ~/invite.txt     the same from a file (then delete the file)',
     '',
-    'Exit codes: 0 done, 1 other error, 2 usage error (bad option, no or invalid invite),',
-    '            6 key store refused (permissions, damaged file).',
+    'Exit codes: 0 done, 1 other error (a room of that name is already stored on that relay,',
+    '            no such room to forget), 2 usage error (bad option, no or invalid invite),',
+    '            6 key store refused ($SMC_HOME not writable, permissions, damaged file).',
     '',
-  ].join('\n');
+  ].join('\n') + smcNote();
 }
 
-/** The command that opens a stored room by name (with --relay when the name alone is ambiguous). */
-function chatCommandFor(session: Session, name: string, relay: string): string {
-  const sameName = session.rooms.all().filter((r) => r.name === name).length;
-  return `${smcCommand()} chat --room ${shellQuote(name)}${sameName > 1 ? ` --relay ${relay}` : ''}`;
+/** ' --relay HOST:PORT' when rooms of this name are stored on several relays, else ''. */
+function relayArg(session: Session, name: string, relay: string): string {
+  return session.rooms.all().filter((r) => r.name === name).length > 1 ? ` --relay ${relay}` : '';
+}
+
+/** The command that opens a stored room by name. */
+function chatCommandFor(name: string, relayOption = ''): string {
+  return `${smcCommand()} chat --room ${shellQuote(name)}${relayOption}`;
 }
 
 async function roomNew(args: string[]): Promise<number> {
@@ -68,19 +83,25 @@ async function roomNew(args: string[]): Promise<number> {
       options: { name: { type: 'string' }, relay: { type: 'string' }, 'tls-fingerprint': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (err) {
-    throw usageError((err as Error).message);
+    throw usageError(argumentErrorMessage(err, 'room new'));
   }
   if (values.help === true) {
     process.stdout.write(help());
     return CHAT_EXIT.ok;
   }
   const name = values.name;
-  if (name === undefined || name.trim() === '') throw usageError('smc room new needs --name NAME');
+  if (name === undefined || name.trim() === '') throw usageError(`smc room new needs --name NAME (see ${smcCommand()} room --help)`);
   if ([...name].length > MAX_ROOM_NAME_CHARS) throw usageError(`--name must be at most ${MAX_ROOM_NAME_CHARS} characters`);
   const { host, port } = parseRelayAddress(values.relay ?? DEFAULT_RELAY);
   const relay = formatRelayAddress(host, port);
   const pin = values['tls-fingerprint'] !== undefined ? parseTlsFingerprint(values['tls-fingerprint']) : undefined;
   const session = await openSession();
+  const namesake = namesakeOf(session.rooms.all(), name, relay);
+  if (namesake !== undefined) {
+    throw new CliError(`a room named "${name}" on relay ${relay} is already stored, and smc chat --room could not tell ` +
+      `two apart; nothing was created. Chat in it: ${chatCommandFor(name, relayArg(session, name, relay))}. Or choose another --name, or first ` +
+      `${smcCommand()} room forget ${shellQuote(name)}${relayArg(session, name, relay)}`, CHAT_EXIT.other);
+  }
   const key = generateRoomKey();
   const room = deriveRoomId(key);
   await session.keys.setRoomKey(room, key);
@@ -94,7 +115,7 @@ async function roomNew(args: string[]): Promise<number> {
     'Invite (it carries the room key: share it only with the people who should read this room):',
     `  ${terminalSafe(invite)}`,
     '',
-    `Join it yourself:  ${terminalSafe(chatCommandFor(session, name, relay))}`,
+    `Join it yourself:  ${terminalSafe(chatCommandFor(name, relayArg(session, name, relay)))}`,
     `Others join with:  ${smc} room join        # it asks for the invite (or: --invite-file FILE)`,
     `            then:  ${terminalSafe(`${smc} chat --room ${shellQuote(name)}`)}`,
     '',
@@ -111,7 +132,7 @@ async function roomJoin(args: string[]): Promise<number> {
       options: { 'invite-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (err) {
-    throw usageError(`${(err as Error).message} (see smc room --help)`);
+    throw usageError(argumentErrorMessage(err, 'room join'));
   }
   if (values.help === true) {
     process.stdout.write(help());
@@ -127,10 +148,11 @@ async function roomJoin(args: string[]): Promise<number> {
   const session = await openSession();
   const room = deriveRoomId(inv.key);
   const relay = formatRelayAddress(inv.host, inv.port);
-  const namesake = session.rooms.all().find((r) => r.name === inv.name && r.relay === relay && r.room !== room);
+  const namesake = namesakeOf(session.rooms.all(), inv.name, relay, room);
   if (namesake !== undefined) {
     throw new CliError(`another room named "${inv.name}" on relay ${relay} is already stored, with another key; ` +
-      'smc chat --room could not tell the two apart, so nothing was stored', CHAT_EXIT.other);
+      'smc chat --room could not tell the two apart, so nothing was stored. If the stored one is no longer ' +
+      `wanted: ${smcCommand()} room forget ${shellQuote(inv.name)}${relayArg(session, inv.name, relay)}, then join again`, CHAT_EXIT.other);
   }
   const known = session.rooms.get(room);
   // Seqs belong to one relay: a room met again on its relay resumes, on another it starts over.
@@ -141,26 +163,76 @@ async function roomJoin(args: string[]): Promise<number> {
   process.stdout.write([
     `${known !== undefined ? 'Updated' : 'Joined'} room "${terminalSafe(inv.name)}" on relay ${relay}${inv.tls !== undefined ? ' (TLS, certificate pinned)' : ''}; ` +
       `its key is in ${terminalSafe(session.home)}/secrets.json.`,
-    `Chat in it:  ${terminalSafe(chatCommandFor(session, inv.name, relay))}`,
+    `Chat in it:  ${terminalSafe(chatCommandFor(inv.name, relayArg(session, inv.name, relay)))}`,
     '',
   ].join('\n'));
   return CHAT_EXIT.ok;
 }
 
 async function roomList(args: string[]): Promise<number> {
-  if (args.length > 0) throw usageError(`smc room list takes no arguments, got "${args[0]}"`);
+  let values: { help?: boolean };
+  try {
+    ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options: { help: { type: 'boolean', short: 'h' } } }));
+  } catch (err) {
+    throw usageError(argumentErrorMessage(err, 'room list'));
+  }
+  if (values.help === true) {
+    process.stdout.write(help());
+    return CHAT_EXIT.ok;
+  }
   const session = await openSession();
   const rooms = session.rooms.all();
   if (rooms.length === 0) {
-    process.stdout.write('No rooms yet. Create one with: smc room new --name NAME\n');
+    process.stdout.write(`No rooms yet. Create one with: ${smcCommand()} room new --name NAME, or store one from an invite with: ${smcCommand()} room join\n`);
     return CHAT_EXIT.ok;
   }
   for (const r of rooms) process.stdout.write(`${terminalSafe(r.name)}\t${terminalSafe(r.relay)}\tlast seen #${r.lastSeq}\n`);
   return CHAT_EXIT.ok;
 }
 
+async function roomForget(args: string[]): Promise<number> {
+  let values: { relay?: string; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args, strict: true, allowPositionals: true,
+      options: { relay: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (err) {
+    throw usageError(argumentErrorMessage(err, 'room forget'));
+  }
+  if (values.help === true) {
+    process.stdout.write(help());
+    return CHAT_EXIT.ok;
+  }
+  if (positionals.length !== 1) throw usageError(`say which room: ${smcCommand()} room forget NAME [--relay HOST:PORT] (${smcCommand()} room list shows them)`);
+  const name = positionals[0]!;
+  const wanted = values.relay !== undefined ? parseRelayAddress(values.relay) : undefined;
+  const relay = wanted !== undefined ? formatRelayAddress(wanted.host, wanted.port) : undefined;
+  const session = await openSession();
+  const matches = session.rooms.all().filter((r) => r.name === name && (relay === undefined || r.relay === relay));
+  if (matches.length === 0) {
+    throw new CliError(`no stored room named "${name}"${relay !== undefined ? ` on ${relay}` : ''}; ${smcCommand()} room list shows them; nothing was removed`, CHAT_EXIT.other);
+  }
+  const relays = new Set(matches.map((m) => m.relay));
+  if (relays.size > 1) {
+    throw usageError(`rooms named "${name}" are stored on several relays (${[...relays].join(', ')}); say which: ` +
+      `${smcCommand()} room forget ${shellQuote(name)} --relay HOST:PORT; nothing was removed`);
+  }
+  // Several on one relay can only be rooms stored before the one-name-per-relay rule: all of
+  // them go (nothing tells them apart); the one still wanted is stored again from its invite.
+  for (const m of matches) {
+    await session.keys.deleteRoomKey(m.room);
+    await session.rooms.remove(m.room);
+    await setTlsPin(session, m.room, undefined);
+  }
+  process.stdout.write(`Forgot ${matches.length === 1 ? 'room' : `${matches.length} rooms`} "${terminalSafe(name)}" on relay ${[...relays][0]!} ` +
+    `(key removed from ${terminalSafe(session.home)}/secrets.json). To read it again: ${smcCommand()} room join, with its invite.\n`);
+  return CHAT_EXIT.ok;
+}
+
 export const roomCommand: Command = {
-  summary: 'create a room and print its invite (smc room new), store one from an invite (smc room join), list rooms',
+  summary: 'create a room and print its invite (smc room new), store one from an invite (smc room join), list or forget rooms',
   async run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;
     try {
@@ -171,11 +243,18 @@ export const roomCommand: Command = {
       if (sub === 'new') return await roomNew(rest);
       if (sub === 'join') return await roomJoin(rest);
       if (sub === 'list') return await roomList(rest);
-      throw usageError(`unknown "smc room ${sub}"; use "smc room new", "smc room join" or "smc room list"`);
+      if (sub === 'forget') return await roomForget(rest);
+      const smc = smcCommand();
+      throw usageError(`unknown "smc room ${sub}"; use "${smc} room new", "${smc} room join", "${smc} room list" or "${smc} room forget" (see ${smc} room --help)`);
     } catch (err) {
       if (err instanceof CliError) {
         process.stderr.write(`smc room: ${terminalSafe(err.message)}\n`);
         return err.exitCode;
+      }
+      const home = homeProblem(err);
+      if (home !== undefined) {
+        process.stderr.write(`smc room: ${terminalSafe(home)}\n`);
+        return CHAT_EXIT.keyStore;
       }
       throw err;
     }

@@ -219,17 +219,10 @@ export class Commands {
       prompt: `The shared passphrase (${PASSPHRASE_WARN_LENGTH} characters or more).`,
       password: true,
       ignoreFocusOut: true,
-      validateInput: (v) => (v.length === 0 ? 'Type the passphrase.' : undefined),
+      // Refused below 16 characters, as in smc chat (README): the relay sees the room id, derived from it.
+      validateInput: (v) => (v.length === 0 ? 'Type the passphrase.' : isWeakPassphrase(v) ? `At least ${PASSPHRASE_WARN_LENGTH} characters: the relay sees the room id, so a short passphrase can be guessed offline. Or create a room with a random key and share its invite link.` : undefined),
     });
-    if (!passphrase) return;
-    if (isWeakPassphrase(passphrase)) {
-      const choice = await vscode.window.showWarningMessage(
-        `This passphrase is shorter than ${PASSPHRASE_WARN_LENGTH} characters.`,
-        { modal: true, detail: 'The relay sees the room id, which is derived from the passphrase, so a short one can be guessed offline. Use a longer one, or create a room with a random key and share its invite link.' },
-        'Use It Anyway',
-      );
-      if (choice !== 'Use It Anyway') return;
-    }
+    if (!passphrase || isWeakPassphrase(passphrase)) return;
     const key = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'SMC: deriving the room key…' },
       () => roomKeyFromPassphrase(name.trim(), passphrase),

@@ -166,12 +166,28 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     await t.waitFor('key change marked', (s) => /bob \(\w{4} \w{4}\) \[KEY CHANGED: verify with \/verify bob\]: impostor or new laptop/.test(s));
     const own = await until('bob2 acked', () => bob2.lines.find((l) => l.own === true));
     const newFp = String(own.fingerprint);
+    // /verify shows the full fingerprint and asks; "no" (or just Enter) changes nothing.
     t.type('/verify bob');
     t.enter();
-    await t.waitFor('/verify', (s) => s.includes(`bob's fingerprint: ${newFp}`));
+    await t.waitFor('/verify asks', (s) => s.includes(`bob's fingerprint: ${newFp}`) && t.lines().at(-1)!.trimEnd() === 'Trust this key for bob in this room? (y/N)');
+    // A message typed instead of an answer is not sent, and the question stays.
+    t.type('oops a message');
+    t.enter();
+    await t.waitFor('asked again', (s) => s.includes('Answer y or n (that line was not sent).') && t.lines().at(-1)!.trimEnd() === 'Trust this key for bob in this room? (y/N)');
+    t.enter();
+    await t.waitFor('not trusted', (s) => s.includes('Not trusted: nothing changed for bob.'));
+    bob2.send('still marked');
+    await t.waitFor('still marked', (s) => /\[KEY CHANGED: verify with \/verify bob\]: still marked/.test(s));
+    t.type('/verify bob');
+    t.enter();
+    await t.waitFor('/verify asks again', () => t.lines().at(-1)!.trimEnd() === 'Trust this key for bob in this room? (y/N)');
+    t.type('y');
+    t.enter();
+    await t.waitFor('trusted', (s) => s.includes('Trusted: it is now the key for bob in this room'));
     bob2.send('verified now');
     const after = await t.waitFor('message after verify', (s) => s.includes('verified now'));
     assert.ok(!after.split('\n').find((l) => l.includes('verified now'))!.includes('KEY CHANGED'));
+    assert.ok(!bob.lines.some((l) => l.text === 'oops a message'), 'a line typed at the y/N question is not sent');
 
     // A body nobody can open, and a message trying to drive the terminal.
     const { client: raw } = await LineClient.open(relay.port);
@@ -212,9 +228,9 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     t.type('/stop');
     t.enter();
     await t.waitFor('exit 0', (s) => s.includes('EXIT=0'));
-    // The next start resumes after the 8 messages of this room (§1.4 since), name remembered.
+    // The next start resumes after the 9 messages of this room (§1.4 since), name remembered.
     const state = JSON.parse(readFileSync(join(dir, 'alice', 'state.json'), 'utf8')) as { 'smc.rooms': { lastSeq: number }[]; 'smc.cli.displayName': string };
-    assert.equal(state['smc.rooms'][0]!.lastSeq, 8);
+    assert.equal(state['smc.rooms'][0]!.lastSeq, 9);
     assert.equal(state['smc.cli.displayName'], 'alice2');
   });
 });

@@ -4,20 +4,29 @@
 // the same size, the last one at least as long. Anything appended after it is scanned and
 // checked as usual, so a crash after a checkpoint still verifies every record written since. A
 // compaction replaces or deletes segment files, which changes their inode or removes them: such
-// a checkpoint no longer matches and recovery reads the whole log.
+// a checkpoint no longer matches and recovery reads the whole log; the store also deletes the
+// checkpoint before its first compaction changes a file, so that no later file can pass for one
+// it describes (an inode number may be reused).
 //
-// Layout (little-endian): "SMCIDX1\n", u32 retain, u32 segment count, per segment (u32 fileNo,
-// u64 size, u64 inode); u32 room count, per room (u8 room length, room bytes padded to 4, u32
-// oldest, u32 count, then count × u32 segment index, count × u32 offset, count × u32 length,
-// count × i32 hash high, count × i32 hash low); u32 CRC-32 of everything before it.
+// Version 2 stores the seed of the id hashes (idHash.ts): the hashes are only meaningful with
+// it, and version 1, which lacked it, made every later start miss every earlier id (issue 7
+// §1.1). A file of any other magic, version 1 included, is never used: recovery then scans.
+//
+// Layout (little-endian): "SMCIDX2\n", 8 bytes id hash seed, u32 retain, u32 segment count, per
+// segment (u32 fileNo, u64 size, u64 inode); u32 room count, per room (u8 room length, room bytes
+// padded to 4, u32 oldest, u32 count, then count × u32 segment index, count × u32 offset, count ×
+// u32 length, count × i32 hash high, count × i32 hash low); u32 CRC-32 of everything before it.
 
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { closeFd, fdatasync, openFd, syncDir, writeAll } from './fsUtil';
+import { SEED_BYTES } from './idHash';
 
 export const CHECKPOINT_FILE = 'index.ckpt';
-const MAGIC = Buffer.from('SMCIDX1\n', 'latin1');
+const MAGIC = Buffer.from('SMCIDX2\n', 'latin1');
+/** Files that start like a checkpoint of another version. */
+const ANY_VERSION = /^SMCIDX\d+\n/;
 
 export interface CheckpointSegment {
   fileNo: number;
@@ -37,6 +46,8 @@ export interface CheckpointRoom {
 }
 
 export interface Checkpoint {
+  /** Seed of every hash in `rooms` (SEED_BYTES). */
+  hashSeed: Buffer;
   retain: number;
   segments: CheckpointSegment[];
   rooms: CheckpointRoom[];
@@ -46,10 +57,12 @@ const pad4 = (n: number): number => (n + 3) & ~3;
 
 /** Writes `cp` durably (temp file, sync, rename, directory sync). */
 export async function writeCheckpoint(dir: string, cp: Checkpoint): Promise<void> {
-  let size = MAGIC.length + 8 + cp.segments.length * 20 + 4 + 4;
+  if (cp.hashSeed.length !== SEED_BYTES) throw new RangeError('bad hash seed');
+  let size = MAGIC.length + SEED_BYTES + 8 + cp.segments.length * 20 + 4 + 4;
   for (const r of cp.rooms) size += 4 + pad4(Buffer.byteLength(r.room)) + 8 + r.segIdx.length * 20;
   const buf = Buffer.alloc(size);
   let p = MAGIC.copy(buf, 0);
+  p += cp.hashSeed.copy(buf, p);
   p = buf.writeUInt32LE(cp.retain, p);
   p = buf.writeUInt32LE(cp.segments.length, p);
   for (const s of cp.segments) {
@@ -91,11 +104,16 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint | string |
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     return `unreadable: ${(err as Error).message}`;
   }
-  if (buf.length < MAGIC.length + 16 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return 'not a checkpoint';
+  const head = buf.toString('latin1', 0, MAGIC.length);
+  if (!head.startsWith('SMCIDX')) return 'not a checkpoint';
+  if (head !== MAGIC.toString('latin1')) return ANY_VERSION.test(head) ? `another format (${head.trim()}, this relay reads ${MAGIC.toString('latin1').trim()})` : 'not a checkpoint';
+  if (buf.length < MAGIC.length + SEED_BYTES + 16) return 'truncated';
   const end = buf.length - 4;
   if (crc32(buf.subarray(0, end)) !== buf.readUInt32LE(end)) return 'checksum mismatch';
   try {
     let p = MAGIC.length;
+    const hashSeed = Buffer.from(buf.subarray(p, p + SEED_BYTES));
+    p += SEED_BYTES;
     const retain = buf.readUInt32LE(p);
     const segCount = buf.readUInt32LE(p + 4);
     p += 8;
@@ -128,7 +146,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint | string |
       rooms.push({ room, oldest, segIdx, offs: u32(count), lens: u32(count), hashHi: i32(count), hashLo: i32(count) });
     }
     if (p !== end) return 'trailing bytes';
-    return { retain, segments, rooms };
+    return { hashSeed, retain, segments, rooms };
   } catch (err) {
     return `malformed: ${(err as Error).message}`;
   }

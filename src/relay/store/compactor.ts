@@ -38,6 +38,8 @@ export interface CompactorHost {
   /** The log's segments in file order; the last is the active one and is never compacted. */
   segments: () => Segment[];
   rooms: Map<string, RoomIndex>;
+  /** Called (and awaited) before a pass first deletes or replaces a segment file. */
+  beforeChange: () => Promise<void>;
   /** Swaps `oldSegs` for `replacement` in the log and the index (synchronously). */
   replace: (oldSegs: Segment[], replacement: { seg: Segment; moves: Move[] } | undefined) => void;
 }
@@ -127,6 +129,8 @@ export class Compactor {
   }
 
   private async deleteSegments(segs: Segment[]): Promise<void> {
+    await this.host.beforeChange();
+    if (this.stopped) throw new Stopped();
     this.host.replace(segs, undefined);
     for (const s of segs) await fsp.unlink(join(this.host.dir, s.name));
     await syncDir(this.host.dir);
@@ -180,6 +184,7 @@ export class Compactor {
         if (this.stopped) throw new Stopped();
       }
       await fdatasync(fd);
+      await this.host.beforeChange();
       if (this.stopped) throw new Stopped();
       await fsp.rename(tmpPath, join(this.host.dir, first.name));
       kept = new Segment(first.fileNo, fd, outPos);

@@ -8,14 +8,14 @@ import { join, resolve } from 'node:path';
 import type { AppendResult, MessageStore, StoredMessage } from './types';
 import { DirLock } from './lock';
 import { RoomIndex } from './roomIndex';
-import { hashId, hashOut } from './idHash';
+import { IdHasher } from './idHash';
 import { Segment, SEGMENT_HEADER, segmentName } from './segment';
 import { Compactor } from './compactor';
 import { Gate } from './gate';
 import { Recovery, type StoreLog } from './recovery';
 
 export type { StoreLog };
-import { type Checkpoint, writeCheckpoint } from './checkpoint';
+import { type Checkpoint, removeCheckpoint, writeCheckpoint } from './checkpoint';
 import {
   checkEncodable, decodeRecord, encodeRecord, MAX_KEY_BYTES, MAX_SEQ, recordLength,
   recordIntact, roomOf, SEGMENT_MAGIC, seqOf, tsOf,
@@ -114,6 +114,10 @@ export class FileStore implements MessageStore {
   private closing: Promise<void> | undefined;
   private opening: Promise<void> | undefined;
   private readonly readGate = new Gate(READS_IN_FLIGHT);
+  /** The id hash of the index: set by recovery (the checkpoint's seed, or a fresh one). */
+  private hasher = IdHasher.random();
+  /** Whether the checkpoint file was deleted ahead of this process's first compaction. */
+  private checkpointRemoved = false;
 
   constructor(options: FileStoreOptions) {
     this.dir = resolve(options.dir);
@@ -147,6 +151,7 @@ export class FileStore implements MessageStore {
     const recovery = new Recovery(this.dir, this.retain, this.log);
     try {
       await recovery.run();
+      this.hasher = recovery.hasher;
       for (const seg of recovery.segments) this.addSegment(seg);
       for (const [room, idx] of recovery.rooms) this.rooms.set(room, idx);
       if (this.segments.length === 0) await this.createSegment(1);
@@ -164,6 +169,7 @@ export class FileStore implements MessageStore {
       segments: () => this.segments,
       rooms: this.rooms,
       replace: (oldSegs, replacement) => this.replaceSegments(oldSegs, replacement),
+      beforeChange: () => this.removeCheckpointOnce(),
     });
     this.state = 'open';
     const s = this.stats();
@@ -185,8 +191,19 @@ export class FileStore implements MessageStore {
     }
     const rooms: Checkpoint['rooms'] = [];
     for (const idx of this.rooms.values()) rooms.push({ room: idx.room, ...idx.snapshot((id) => place.get(id) ?? 0) });
-    await writeCheckpoint(this.dir, { retain: this.retain, segments, rooms });
+    await writeCheckpoint(this.dir, { hashSeed: this.hasher.seed, retain: this.retain, segments, rooms });
     this.log('store.checkpoint_written', { rooms: rooms.length, ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6) });
+  }
+
+  /**
+   * Deletes the checkpoint before compaction first replaces or deletes a segment file: it could
+   * only describe the files as they were, and an inode number of a deleted file may come back.
+   */
+  private async removeCheckpointOnce(): Promise<void> {
+    if (this.checkpointRemoved) return;
+    await removeCheckpoint(this.dir);
+    await syncDir(this.dir);
+    this.checkpointRemoved = true;
   }
 
   private addSegment(seg: Segment): void {
@@ -246,10 +263,11 @@ export class FileStore implements MessageStore {
         return;
       }
       this.scratch.write(id, 0, 'utf8');
-      hashId(this.scratch, 0, idBytes);
+      const { hasher } = this;
+      hasher.hash(this.scratch, 0, idBytes);
       const p: Pending = {
         key, room, id, body, length: recordLength(roomBytes, idBytes, bodyBytes),
-        hashHi: hashOut.hi, hashLo: hashOut.lo, waiters: [waiter], seq: 0, ts: 0, offset: 0,
+        hashHi: hasher.hi, hashLo: hasher.lo, waiters: [waiter], seq: 0, ts: 0, offset: 0,
       };
       this.pending.set(key, p);
       const idx = this.rooms.get(room);

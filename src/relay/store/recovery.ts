@@ -7,21 +7,29 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { RoomIndex } from './roomIndex';
-import { hashId, hashOut } from './idHash';
+import { IdHasher } from './idHash';
 import { Segment, SEGMENT_HEADER, parseSegmentName, segmentName } from './segment';
 import { scanSegment } from './scan';
 import { COMPACT_SUFFIX } from './compactor';
 import { type Checkpoint, CHECKPOINT_FILE, readCheckpoint } from './checkpoint';
-import { idSpan, roomOf, roomSpan, SEGMENT_MAGIC, seqOf } from './record';
+import { idSpan, recordIntact, roomOf, roomSpan, SEGMENT_MAGIC, seqOf } from './record';
 import { closeFd, fdatasync, fstatSize, ftruncate, openFd, readFully, syncDir, writeAll } from './fsUtil';
 
 export type StoreLog = (event: string, fields?: Record<string, unknown>) => void;
+
+/** Index entries of a checkpoint read back and checked against their records before it is used. */
+const CHECKPOINT_SAMPLES = 64;
 
 export class Recovery {
   /** Segments of the log in file order. */
   readonly segments: Segment[] = [];
   readonly segById = new Map<number, Segment>();
   readonly rooms = new Map<string, RoomIndex>();
+  /**
+   * The hash of the ids in `rooms`: the checkpoint's seed when it is used (its hashes were made
+   * with it), otherwise a fresh random one (every hash is then computed by the scan).
+   */
+  hasher = IdHasher.random();
   /** Seq gaps seen while reading, reported once retention is applied. */
   private recoveryGaps: Array<{ idx: RoomIndex; from: number; to: number }> = [];
   /** Room lookup by a hash of the room's bytes. */
@@ -83,10 +91,24 @@ export class Recovery {
       this.log('store.checkpoint_unused', { reason: stale });
       return 0;
     }
+    const fds: number[] = [];
+    let wrong: string | undefined;
+    try {
+      for (const c of cp.segments) fds.push(await openFd(join(this.dir, segmentName(c.fileNo)), 'r+'));
+      wrong = await this.checkpointDisagrees(cp, fds);
+    } finally {
+      if (wrong !== undefined || fds.length < cp.segments.length) for (const fd of fds) await closeFd(fd).catch(() => undefined);
+    }
+    if (wrong !== undefined) {
+      // Never trust hashes that may not be the ids' (§1.5): a missed duplicate is worse than a scan.
+      this.log('store.checkpoint_unused', { reason: wrong });
+      return 0;
+    }
+    this.hasher = new IdHasher(cp.hashSeed);
     const ids: number[] = [];
     const sizes: number[] = [];
-    for (const c of cp.segments) {
-      const fd = await openFd(join(this.dir, segmentName(c.fileNo)), 'r+');
+    for (const [i, c] of cp.segments.entries()) {
+      const fd = fds[i] as number;
       const seg = new Segment(c.fileNo, fd, c.size);
       this.addSegment(seg);
       ids.push(seg.id);
@@ -127,6 +149,54 @@ export class Recovery {
       if (lastCovered ? Number(st.size) < c.size : Number(st.size) !== c.size) return `segment ${segmentName(c.fileNo)} changed size`;
     }
     return undefined;
+  }
+
+  /**
+   * Why the checkpoint's entries do not describe the records they point at, or undefined. Every
+   * entry must lie inside its segment; up to CHECKPOINT_SAMPLES entries spread over the whole
+   * index are read back: an intact record there must have the entry's room and seq, and its id
+   * the entry's hash under the checkpoint's seed. A wrong seed or hash function fails at once.
+   * (A damaged record is left to the reads, which check every record, as without a checkpoint.)
+   */
+  private async checkpointDisagrees(cp: Checkpoint, fds: number[]): Promise<string | undefined> {
+    let total = 0;
+    for (const r of cp.rooms) {
+      for (let k = 0; k < r.lens.length; k++) {
+        const len = r.lens[k] as number;
+        if (len === 0) continue;
+        const off = r.offs[k] as number;
+        const seg = cp.segments[r.segIdx[k] as number] as { size: number };
+        if (off < SEGMENT_HEADER || off + len > seg.size) return `an entry of room ${r.room} lies outside its segment`;
+      }
+      total += r.lens.length;
+    }
+    if (total === 0) return undefined;
+    const hasher = new IdHasher(cp.hashSeed);
+    const samples = Math.min(CHECKPOINT_SAMPLES, total);
+    let intact = 0;
+    let present = 0;
+    let roomAt = 0;
+    let roomStart = 0;
+    for (let n = 0; n < samples; n++) {
+      // The n-th of `samples` evenly spaced entries of all rooms taken one after another.
+      const g = Math.floor(((n + 0.5) * total) / samples);
+      while (g >= roomStart + (cp.rooms[roomAt] as { lens: Uint32Array }).lens.length) roomStart += (cp.rooms[roomAt++] as { lens: Uint32Array }).lens.length;
+      const r = cp.rooms[roomAt] as Checkpoint['rooms'][number];
+      const k = g - roomStart;
+      const len = r.lens[k] as number;
+      if (len === 0) continue;
+      present++;
+      const buf = Buffer.allocUnsafe(len);
+      const got = await readFully(fds[r.segIdx[k] as number] as number, buf, 0, len, r.offs[k] as number);
+      if (got < len || !recordIntact(buf, 0, len)) continue;
+      intact++;
+      const [idStart, idEnd] = idSpan(buf, 0);
+      hasher.hash(buf, idStart, idEnd);
+      if (seqOf(buf, 0) !== r.oldest + k || roomOf(buf, 0) !== r.room || hasher.hi !== r.hashHi[k] || hasher.lo !== r.hashLo[k]) {
+        return `its id hashes do not match the records (room ${r.room}, seq ${r.oldest + k})`;
+      }
+    }
+    return present > 0 && intact === 0 ? 'none of its sampled records is intact' : undefined;
   }
 
   private async recoverSegment(fileNo: number, last: boolean): Promise<void> {
@@ -197,8 +267,9 @@ export class Recovery {
     const seq = seqOf(buf, off);
     // Find the room by a hash of its bytes, so that most records need no string decoding.
     const [roomStart, roomEnd] = roomSpan(buf, off);
-    hashId(buf, roomStart, roomEnd);
-    const cached = this.recoveryRooms.get(hashOut.lo);
+    const { hasher } = this;
+    hasher.hash(buf, roomStart, roomEnd);
+    const cached = this.recoveryRooms.get(hasher.lo);
     let idx: RoomIndex | undefined;
     if (cached !== undefined && cached.bytes.compare(buf, roomStart, roomEnd) === 0) {
       idx = cached.idx;
@@ -209,7 +280,7 @@ export class Recovery {
         idx = new RoomIndex(room);
         this.rooms.set(room, idx);
       }
-      this.recoveryRooms.set(hashOut.lo, { idx, bytes: Buffer.from(buf.subarray(roomStart, roomEnd)) });
+      this.recoveryRooms.set(hasher.lo, { idx, bytes: Buffer.from(buf.subarray(roomStart, roomEnd)) });
     }
     if (idx.count > 0 && seq <= idx.head) {
       // A second copy, left by a compaction that stopped between its rename and its deletes.
@@ -225,9 +296,9 @@ export class Recovery {
       }
     }
     const [idStart, idEnd] = idSpan(buf, off);
-    hashId(buf, idStart, idEnd);
+    hasher.hash(buf, idStart, idEnd);
     // The dedup table is built once per room when recovery ends.
-    idx.push(seq, seg.id, fileOffset, length, hashOut.hi, hashOut.lo, false);
+    idx.push(seq, seg.id, fileOffset, length, hasher.hi, hasher.lo, false);
     seg.liveBytes += length;
     // Bound the index while recovering a room with far more records than it retains.
     if (idx.count >= this.retain * 2) idx.trim(this.retain, this.dropped);
