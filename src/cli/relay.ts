@@ -5,7 +5,7 @@ import { mkdir, access, constants, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AdminToken } from '../relay/adminToken';
-import { createLogger, type LogFields, type RelayLogger } from '../relay/log';
+import { FoldingLogger, createLogger, type LogFields, type RelayLogger } from '../relay/log';
 import { OPTION_SPECS, UsageError, resolveRelayOptions, type RelayOptions } from '../relay/options';
 import { RelayServer, certificateFingerprint } from '../relay/server';
 import { FileStore } from '../relay/store/fileStore';
@@ -16,7 +16,7 @@ import { terminalSafe } from './terminal-text';
 
 function help(): string {
   const flags = OPTION_SPECS.map((s) => {
-    const left = `  --${s.flag} ${s.arg}`;
+    const left = s.boolean ? `  --${s.flag}` : `  --${s.flag} ${s.arg}`;
     return `${left.padEnd(30)} ${s.help}\n${''.padEnd(31)}[env ${s.env}]`;
   });
   return [
@@ -29,14 +29,16 @@ function help(): string {
     `${'  -h, --help'.padEnd(30)} show this help`,
     '',
     'Defaults: --host 127.0.0.1 --port 7878 --data ./.smc/relay --max-frame 65536 --retain 10000',
-    '          --rate 100 --burst 200 --max-conns 10000 --max-conns-per-ip 1000',
-    '          --max-output 8388608 --log-format text (TLS off unless --tls-cert and --tls-key)',
+    '          --rate 100 --burst 200 --max-conns 10000 --max-conns-per-ip 64',
+    '          --max-output 8388608 --max-output-total 67108864 --log-per-addr 600 --log-format text',
+    '          (TLS off unless --tls-cert and --tls-key; joins need a proof unless --allow-v1-joins)',
     '',
     'Examples:',
     '  smc relay                                      a relay on 127.0.0.1:7878, data in ./.smc/relay',
     '  smc relay --host 0.0.0.0 --data /var/lib/smc   a relay for the LAN',
     '  SMC_RELAY_PORT=9000 smc relay --log-format json',
     '  smc relay --rate 0                             no send rate limit (benchmarks, trusted networks)',
+    '  smc relay --allow-v1-joins                     also accept joins without a proof (v1 clients; see docs/relay.md)',
     '  smc relay --tls-cert relay.crt --tls-key relay.key   TLS; the log shows the fingerprint invites pin',
     '',
     'Talk to it by hand: nc 127.0.0.1 7878, then type {"t":"hello","v":1}',
@@ -52,11 +54,14 @@ function help(): string {
 
 function parseFlags(args: string[]): { help: boolean; flags: Record<string, string | undefined> } {
   const spec: Record<string, { type: 'string' } | { type: 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const s of OPTION_SPECS) spec[s.flag] = { type: 'string' };
+  for (const s of OPTION_SPECS) spec[s.flag] = s.boolean ? { type: 'boolean' } : { type: 'string' };
   try {
     const { values } = parseArgs({ args, options: spec, allowPositionals: false, strict: true });
     const flags: Record<string, string | undefined> = {};
-    for (const s of OPTION_SPECS) flags[s.flag] = values[s.flag] as string | undefined;
+    for (const s of OPTION_SPECS) {
+      const v = values[s.flag];
+      flags[s.flag] = typeof v === 'boolean' ? (v ? 'true' : undefined) : v;
+    }
     return { help: values.help === true, flags };
   } catch (err) {
     throw new UsageError(describeArgumentError(err));
@@ -114,7 +119,8 @@ async function runRelay(args: string[]): Promise<number> {
     }
   }
   const dataDir = resolve(options.dataDir);
-  const log = createLogger({ format: options.logFormat });
+  // Issue 7 §1.5: per-address events are folded past --log-per-addr a minute.
+  const log = new FoldingLogger(createLogger({ format: options.logFormat }), { perWindow: options.logPerAddr, windowMs: options.logWindowMs });
   const fail = (code: number, message: string): number => {
     process.stderr.write(`smc relay: ${terminalSafe(message)}\n`);
     log.error('start_failed', { error: message, exit: code });
@@ -148,16 +154,21 @@ async function runRelay(args: string[]): Promise<number> {
   log.info('start', {
     version: SMC_VERSION, pid: process.pid, data: dataDir, maxFrame: options.maxFrame, retain: options.retain,
     rate: options.rate, burst: options.burst, maxConns: options.maxConns, maxConnsPerIp: options.maxConnsPerIp,
-    maxOutput: options.maxOutput, admin: adminToken.enabled,
+    maxOutput: options.maxOutput, maxOutputTotal: options.maxOutputTotal, allowV1Joins: options.allowV1Joins,
+    logPerAddr: options.logPerAddr, admin: adminToken.enabled,
   });
   const server = new RelayServer(options, {
     store, log, adminToken, agent: `smc-relay/${SMC_VERSION}`, ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
   });
+  // Signals are handled from before `listen`: a SIGTERM that arrives as soon as the port is
+  // open (a supervisor, a test) still gets the clean stop of §1.7, with its checkpoint.
+  const stopped = waitForStop(server, log);
   let port: number;
   try {
     port = (await server.listen()).port;
   } catch (err) {
     await server.shutdown('listen_failed');
+    await stopped;
     return fail(EXIT.cannotListen, listenProblem(err as NodeJS.ErrnoException, options));
   }
   if (options.logFormat === 'text') {
@@ -171,7 +182,7 @@ async function runRelay(args: string[]): Promise<number> {
         + `  (the others: ${smcCommand()} room join, paste the invite, then ${smcCommand()} chat --room NAME)\n`
         + `Chat from VS Code: set smc.relay.host/port to this address, then SMC: Create Room or SMC: Join Room.\n`);
   }
-  return waitForStop(server, log);
+  return stopped;
 }
 
 /** The store names its events (`store.write_error`, `store.torn_tail`, ...); give them a level. */

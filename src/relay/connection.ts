@@ -6,10 +6,13 @@
 // cannot take (write() returned false) until 'drain'. Reading is paused meanwhile, so a client
 // that does not read cannot make the relay do more work. What others send to it (fan-out) is
 // still queued, up to `maxOutput` bytes (§1.7 slow readers); beyond that the connection is
-// closed without a frame.
+// closed without a frame. Every byte queued is also accounted in the relay's global output
+// budget (outputBudget.ts, issue 7 §1.2), mirrored from the socket's writableLength at each
+// write and each write callback, so the total is exact without a timer.
 import type { Socket } from 'node:net';
 import { FrameDecoder, encodeFrame, type FrameDecodeError } from '../core/wire/codec';
 import type { ErrorCode } from '../core/wire/frames';
+import type { BudgetHolder, OutputBudget } from './outputBudget';
 import type { Member, RoomPeer } from './room';
 import { TokenBucket } from './rateLimiter';
 
@@ -32,6 +35,18 @@ export function formatAddress(ip: string, port: number | undefined): string {
   return ip.includes(':') ? `[${ip}]:${port ?? 0}` : `${ip}:${port ?? 0}`;
 }
 
+/** A queue this small counts as drained (outputBudget.ts stall detection); REPLY_LOW_WATER. */
+const DRAINED_BYTES = 64 * 1024;
+
+/**
+ * Join proofs a connection may have checked (§1.9): each costs one Ed25519 verification, 0.1 to
+ * 0.4 ms of the event loop, so a burst of 40 (a client joins at most 32 rooms, and re-joins a
+ * few when it resyncs), then 8 a second. Past it a join gets `rate_limited` (open) and is not
+ * processed, as a send would; the client retries it later.
+ */
+export const JOIN_PROOF_RATE = 8;
+export const JOIN_PROOF_BURST = 40;
+
 export interface ConnectionHooks {
   /** Handles one line; a returned promise holds the connection's later lines until it settles. */
   line(conn: Connection, line: string): void | Promise<void>;
@@ -48,7 +63,7 @@ export interface ConnectionLimits {
   burst: number;
 }
 
-export class Connection implements RoomPeer {
+export class Connection implements RoomPeer, BudgetHolder {
   readonly address: string;
   readonly remoteIp: string;
   readonly openedAt: number;
@@ -64,6 +79,8 @@ export class Connection implements RoomPeer {
   /** Rooms joined, by room id. */
   readonly rooms = new Map<string, Member>();
   readonly bucket: TokenBucket;
+  /** §1.9: bounds the signature checks this connection can make the relay do. */
+  readonly joinProofBucket: TokenBucket;
   rateLimited = 0;
   /** Sends this connection made that are not yet durable (for shutdown accounting). */
   inflight = 0;
@@ -78,6 +95,17 @@ export class Connection implements RoomPeer {
   private isCorked = false;
   /** The peer half-closed: no more input; the relay ends its side once every reply is out. */
   private peerEnded = false;
+  /** Bytes of this socket's queue accounted in the global budget (its writableLength then). */
+  private accounted = 0;
+  /**
+   * See BudgetHolder.progressAt: when this connection's queue was last seen drained to
+   * DRAINED_BYTES or less. Not "any byte taken": a client that reads one byte a second must
+   * count as stalled, or a few of them could hold the global budget for ever.
+   */
+  progressAt = 0;
+  /** A reply stream waiting for the queue to fall to `bytes` (whenOutputBelow). */
+  private outputWaiter: { bytes: number; resolve: () => void } | undefined;
+  private readonly onFlushed = (): void => this.syncAccounted();
 
   constructor(
     readonly id: number,
@@ -85,12 +113,14 @@ export class Connection implements RoomPeer {
     private readonly limits: ConnectionLimits,
     private readonly hooks: ConnectionHooks,
     now: number,
+    private readonly budget: OutputBudget,
   ) {
     this.remoteIp = socket.remoteAddress ?? 'unknown';
     this.address = formatAddress(this.remoteIp, socket.remotePort);
     this.openedAt = now;
     this.lastReceived = now;
     this.bucket = new TokenBucket(limits.rate, limits.burst, now);
+    this.joinProofBucket = new TokenBucket(JOIN_PROOF_RATE, JOIN_PROOF_BURST, now);
     // A framing error is queued behind the lines before it, so those are still answered.
     this.decoder = new FrameDecoder(limits.maxFrame, {
       line: (text) => this.backlog.push(text),
@@ -131,6 +161,47 @@ export class Connection implements RoomPeer {
     return this.socket.writableLength;
   }
 
+  get accountedBytes(): number {
+    return this.accounted;
+  }
+
+  /**
+   * Resolves once this connection's queued output is at most `bytes` (or it closed): a reply
+   * stream reads its next chunk from disk only then (issue 7 §1.2 backpressure).
+   */
+  whenOutputBelow(bytes: number): Promise<void> {
+    if (this.closed || this.socket.writableLength <= bytes) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.outputWaiter = { bytes, resolve };
+    });
+  }
+
+  resyncOutput(): void {
+    this.syncAccounted();
+  }
+
+  /** Mirrors writableLength into the budget; wakes a reply stream waiting for the queue. */
+  private syncAccounted(): void {
+    if (this.closed) return;
+    const now = this.socket.writableLength;
+    if (this.accounted <= DRAINED_BYTES) this.progressAt = Date.now();
+    if (now > this.accounted) {
+      const grown = now - this.accounted;
+      this.accounted = now;
+      this.budget.add(this, grown);
+    } else if (now < this.accounted) {
+      const shrunk = this.accounted - now;
+      this.accounted = now;
+      if (now <= DRAINED_BYTES) this.progressAt = Date.now();
+      this.budget.remove(this, shrunk);
+    }
+    const waiter = this.outputWaiter;
+    if (waiter && !this.closed && now <= waiter.bytes) {
+      this.outputWaiter = undefined;
+      waiter.resolve();
+    }
+  }
+
   write(data: string | Buffer): void {
     if (this.closed) return;
     if (!this.isCorked) {
@@ -142,7 +213,9 @@ export class Connection implements RoomPeer {
         process.nextTick(uncorkAll);
       }
     }
-    const flushed = this.socket.write(data);
+    const flushed = this.socket.write(data, this.onFlushed);
+    this.syncAccounted();
+    if (this.closed) return;
     if (this.socket.writableLength > this.limits.maxOutput) {
       // Corked bytes are not the reader's fault: hand them to the OS first, then judge what
       // it could not take (§1.7).
@@ -200,6 +273,14 @@ export class Connection implements RoomPeer {
   private markClosed(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    // What is still queued is freed with the socket (abort), or flushed after end() — and
+    // destroyed by the relay's sweeper if the peer does not take it within its linger time.
+    const held = this.accounted;
+    this.accounted = 0;
+    this.budget.remove(this, held);
+    const waiter = this.outputWaiter;
+    this.outputWaiter = undefined;
+    waiter?.resolve();
     this.decoder.stop();
     this.backlog = [];
     this.backlogHead = 0;

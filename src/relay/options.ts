@@ -17,7 +17,24 @@ export interface RelayOptions {
   maxConnsPerIp: number;
   /** Bytes accepted for one connection and not yet handed to the OS (§1.7 slow readers). */
   maxOutput: number;
+  /**
+   * Issue 7 §1.2: the same, summed over every connection, plus the chunks reply streams are
+   * reading: the total cannot grow with the number of connections (outputBudget.ts).
+   */
+  maxOutputTotal: number;
   logFormat: LogFormat;
+  /**
+   * Issue 7 §1.5: log lines per remote address per window (one minute); more are folded into
+   * one `log_folded` line per address and window. 0 writes every line.
+   */
+  logPerAddr: number;
+  /** The window of `logPerAddr` (60 s; only the tests shorten it, hidden env override). */
+  logWindowMs: number;
+  /**
+   * §1.9: accept a join without a proof (v1 clients, tools, trusted networks). Off by default:
+   * it lets anyone who knows a room id store into the room and read its ciphertext.
+   */
+  allowV1Joins: boolean;
   /** §1.8 optional TLS: PEM certificate and key files; both or neither. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -39,7 +56,11 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   maxConns: LIMITS.maxConnections,
   maxConnsPerIp: LIMITS.maxConnectionsPerIp,
   maxOutput: LIMITS.maxOutputBytes,
+  maxOutputTotal: 64 * 1024 * 1024,
   logFormat: 'text',
+  logPerAddr: 600,
+  logWindowMs: 60_000,
+  allowV1Joins: false,
   tlsCert: undefined,
   tlsKey: undefined,
   helloTimeoutMs: LIMITS.helloTimeoutMs,
@@ -55,6 +76,8 @@ export interface OptionSpec {
   /** Placeholder in --help. */
   arg: string;
   help: string;
+  /** A flag without a value (`--allow-v1-joins`); its variable takes 1/true/yes or 0/false/no. */
+  boolean?: true;
   parse(raw: string): RelayOptions[keyof RelayOptions];
 }
 
@@ -73,6 +96,20 @@ function integer(name: string, min: number, max: number): (raw: string) => numbe
   };
 }
 
+/**
+ * Issue 7 §1.6: --max-frame is capped at 1 MiB. Every line up to it is buffered and parsed in
+ * one piece, and 1 MiB is 16 default frames: more than any envelope of §2.3 needs.
+ */
+export const MAX_FRAME_CAP = 1024 * 1024;
+
+function maxFrame(raw: string): number {
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (Number.isSafeInteger(n) && n > MAX_FRAME_CAP) {
+    throw new UsageError(`--max-frame is at most ${MAX_FRAME_CAP} (1 MiB; got "${raw}"): longer lines cost the relay memory for every connection`);
+  }
+  return integer('--max-frame', 4096, MAX_FRAME_CAP)(raw);
+}
+
 function text(name: string): (raw: string) => string {
   return (raw) => {
     if (raw.trim() === '') throw new UsageError(`${name} must not be empty`);
@@ -85,15 +122,27 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'host', flag: 'host', env: 'SMC_RELAY_HOST', arg: 'ADDR', help: 'address to listen on (0.0.0.0 for all interfaces)', parse: text('--host') },
   { key: 'port', flag: 'port', env: 'SMC_RELAY_PORT', arg: 'N', help: 'TCP port (0 picks a free one)', parse: integer('--port', 0, 65535) },
   { key: 'dataDir', flag: 'data', env: 'SMC_RELAY_DATA', arg: 'DIR', help: 'data directory (message log, lock, admin-token)', parse: text('--data') },
-  { key: 'maxFrame', flag: 'max-frame', env: 'SMC_RELAY_MAX_FRAME', arg: 'BYTES', help: 'longest line in either direction', parse: integer('--max-frame', 4096, 16 * 1024 * 1024) },
+  { key: 'maxFrame', flag: 'max-frame', env: 'SMC_RELAY_MAX_FRAME', arg: 'BYTES', help: 'longest line in either direction', parse: maxFrame },
   { key: 'retain', flag: 'retain', env: 'SMC_RELAY_RETAIN', arg: 'N', help: 'messages kept per room at least', parse: integer('--retain', 1, 1_000_000_000) },
   { key: 'rate', flag: 'rate', env: 'SMC_RELAY_RATE', arg: 'N', help: 'sends per second per connection (0: no limit)', parse: integer('--rate', 0, 1_000_000_000) },
   { key: 'burst', flag: 'burst', env: 'SMC_RELAY_BURST', arg: 'N', help: 'sends allowed at once above the rate', parse: integer('--burst', 1, 1_000_000_000) },
   { key: 'maxConns', flag: 'max-conns', env: 'SMC_RELAY_MAX_CONNS', arg: 'N', help: 'connections in all', parse: integer('--max-conns', 1, 10_000_000) },
   { key: 'maxConnsPerIp', flag: 'max-conns-per-ip', env: 'SMC_RELAY_MAX_CONNS_PER_IP', arg: 'N', help: 'connections per remote address', parse: integer('--max-conns-per-ip', 1, 10_000_000) },
   { key: 'maxOutput', flag: 'max-output', env: 'SMC_RELAY_MAX_OUTPUT', arg: 'BYTES', help: 'output queued for one connection before it is closed as a slow reader', parse: integer('--max-output', 65536, 1024 * 1024 * 1024) },
+  { key: 'maxOutputTotal', flag: 'max-output-total', env: 'SMC_RELAY_MAX_OUTPUT_TOTAL', arg: 'BYTES', help: 'output queued for all connections together; over it the most stalled readers are closed', parse: integer('--max-output-total', 1024 * 1024, 64 * 1024 * 1024 * 1024) },
+  {
+    key: 'allowV1Joins', flag: 'allow-v1-joins', env: 'SMC_RELAY_ALLOW_V1_JOINS', arg: '', boolean: true,
+    help: 'accept joins without a proof (v1 clients, tools; anyone who knows a room id may then write it)',
+    parse: (raw) => {
+      const v = raw.trim().toLowerCase();
+      if (v === '1' || v === 'true' || v === 'yes') return true;
+      if (v === '0' || v === 'false' || v === 'no') return false;
+      throw new UsageError(`--allow-v1-joins takes no value; its variable is 1/true/yes or 0/false/no (got "${raw}")`);
+    },
+  },
   { key: 'tlsCert', flag: 'tls-cert', env: 'SMC_RELAY_TLS_CERT', arg: 'FILE', help: 'listen with TLS (§1.8): PEM certificate, self-signed is fine', parse: text('--tls-cert') },
   { key: 'tlsKey', flag: 'tls-key', env: 'SMC_RELAY_TLS_KEY', arg: 'FILE', help: 'PEM private key of --tls-cert', parse: text('--tls-key') },
+  { key: 'logPerAddr', flag: 'log-per-addr', env: 'SMC_RELAY_LOG_PER_ADDR', arg: 'N', help: 'log lines per remote address per minute; more are folded into one summary line (0: no folding)', parse: integer('--log-per-addr', 0, 1_000_000_000) },
   {
     key: 'logFormat', flag: 'log-format', env: 'SMC_RELAY_LOG_FORMAT', arg: 'text|json', help: 'log line format',
     parse: (raw) => {
@@ -110,6 +159,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
 export const TEST_ENV = {
   helloTimeoutMs: 'SMC_RELAY_HELLO_TIMEOUT_MS',
   idleTimeoutMs: 'SMC_RELAY_IDLE_TIMEOUT_MS',
+  logWindowMs: 'SMC_RELAY_LOG_WINDOW_MS',
 } as const;
 
 /**
@@ -146,6 +196,10 @@ export function resolveRelayOptions(
   // must hold a few frames for replies to carry any message at all.
   if (options.maxOutput < 4 * options.maxFrame) {
     throw new UsageError(`--max-output must be at least 4 × --max-frame (${4 * options.maxFrame})`);
+  }
+  // One connection may hold its whole bound, and a reply chunk must fit beside it.
+  if (options.maxOutputTotal < options.maxOutput) {
+    throw new UsageError(`--max-output-total must be at least --max-output (${options.maxOutput})`);
   }
   return options;
 }

@@ -1,17 +1,29 @@
 // The messages of a join's catch-up (PROTOCOL.md §1.4) or a history page (§1.6): the newest
-// `limit` stored messages with `after < seq < before`, as encoded msg frames, oldest first,
-// cut where the reply would overflow the connection's output bound (§1.4, §1.6: the relay MAY
-// send fewer, always the newest). Reads in chunks, newest first, so a cut reply never reads
-// more from disk than it sends plus one chunk.
+// `limit` stored messages with `after < seq < before`, as msg frames, oldest first, streamed
+// from disk as the connection drains (issue 7 §1.2). Nothing of a reply is held beyond the
+// chunk being written: the next chunk is read only once the connection's queue is back under
+// REPLY_LOW_WATER and the relay's global output budget (outputBudget.ts) grants the chunk's
+// worst-case size. A client that never reads therefore holds at most about one chunk in the
+// relay, whatever the size of the reply.
 import { encodeFrame } from '../core/wire/codec';
+import type { OutputBudget } from './outputBudget';
 import type { MessageStore, StoredMessage } from './store/types';
 
-/** Messages read from the store per call. */
-const READ_CHUNK = 128;
+/** The connection's queue must be at most this before the next chunk is read. */
+export const REPLY_LOW_WATER = 64 * 1024;
+/** A chunk's worst case (messages × maxFrame) stays near this: what one stalled reply holds. */
+export const REPLY_CHUNK_BYTES = 1024 * 1024;
+/** Messages per chunk at most (small messages: fewer store calls). */
+const MAX_CHUNK_MESSAGES = 128;
 
-export interface Reply {
-  /** Encoded msg frames, oldest first. */
-  frames: string[];
+/** Where a reply goes: a connection. */
+export interface ReplyTarget {
+  readonly closed: boolean;
+  write(data: string | Buffer): void;
+  whenOutputBelow(bytes: number): Promise<void>;
+}
+
+export interface ReplyResult {
   count: number;
   /** Lowest and highest seq sent (0 when none). */
   from: number;
@@ -19,37 +31,51 @@ export interface Reply {
 }
 
 /**
- * `budget` is how many bytes the reply may take; `stillWanted()` lets a reader stop early
- * when the connection closed meanwhile.
+ * Messages per chunk: a chunk is at most about REPLY_CHUNK_BYTES, and at most a quarter of the
+ * connection's own bound, so that a chunk written onto a full socket never trips it (§1.7).
  */
-export async function readNewest(
-  store: MessageStore, room: string, after: number, before: number, limit: number, budget: number,
-  stillWanted: () => boolean,
-): Promise<Reply> {
-  const newestFirst: string[] = [];
-  let bytes = 0;
-  let upper = before;
-  let from = 0;
-  let to = 0;
-  let full = false;
-  while (!full && newestFirst.length < limit && upper > after + 1) {
-    const want = Math.min(READ_CHUNK, limit - newestFirst.length);
-    const batch: StoredMessage[] = await store.range(room, after, upper, want);
-    if (!stillWanted() || batch.length === 0) break;
-    for (let i = batch.length - 1; i >= 0; i--) {
-      const m = batch[i] as StoredMessage;
-      const data = encodeFrame({ t: 'msg', room, seq: m.seq, ts: m.ts, id: m.id, body: m.body });
-      if (bytes + data.length > budget) {
-        full = true;
-        break;
-      }
-      bytes += data.length;
-      newestFirst.push(data);
-      if (to === 0) to = m.seq;
-      from = m.seq;
+export function chunkMessages(maxFrame: number, maxOutput: number): number {
+  const bytes = Math.min(REPLY_CHUNK_BYTES, Math.floor(maxOutput / 4));
+  return Math.max(1, Math.min(MAX_CHUNK_MESSAGES, Math.floor(bytes / maxFrame)));
+}
+
+/**
+ * Streams the reply to `target`. `stillWanted()` turns false when the reply should stop (the
+ * connection closed, or left the room). Rejects when the store cannot read.
+ */
+export async function streamNewest(
+  store: MessageStore, room: string, after: number, before: number, limit: number,
+  target: ReplyTarget, budget: OutputBudget, maxFrame: number, maxOutput: number, stillWanted: () => boolean,
+): Promise<ReplyResult> {
+  const result: ReplyResult = { count: 0, from: 0, to: 0 };
+  const hi = Math.min(before - 1, store.head(room));
+  // Seqs are dense from the oldest retained to head (§1.5), so the newest `limit` start here; a
+  // seq missing from the store (compacted meanwhile, or a damaged record) is just not sent,
+  // which §1.4/§1.6 allow ("MAY send fewer, always the newest").
+  let cursor = Math.max(after + 1, store.oldest(room), hi - limit + 1);
+  const perChunk = chunkMessages(maxFrame, maxOutput);
+  while (cursor <= hi) {
+    await target.whenOutputBelow(REPLY_LOW_WATER);
+    if (target.closed || !stillWanted()) break;
+    const n = Math.min(perChunk, hi - cursor + 1);
+    const reserved = n * maxFrame;
+    if (!(await budget.reserve(reserved, () => !target.closed && stillWanted()))) break;
+    let batch: StoredMessage[];
+    try {
+      // The window (cursor - 1, cursor + n) holds at most n seqs, so all of them come back.
+      batch = await store.range(room, cursor - 1, cursor + n, n);
+    } finally {
+      // Given back before the frames are written: from here on they count as queued output.
+      budget.unreserve(reserved);
     }
-    upper = (batch[0] as StoredMessage).seq;
-    if (batch.length < want) break;
+    if (target.closed || !stillWanted()) break;
+    for (const m of batch) {
+      target.write(encodeFrame({ t: 'msg', room, seq: m.seq, ts: m.ts, id: m.id, body: m.body }));
+      if (result.count === 0) result.from = m.seq;
+      result.to = m.seq;
+      result.count++;
+    }
+    cursor += n;
   }
-  return { frames: newestFirst.reverse(), count: newestFirst.length, from, to };
+  return result;
 }

@@ -12,16 +12,17 @@ import {
   ERROR_CODES, LIMITS, SUPPORTED_VERSIONS,
   type AdminFrame, type ErrorCode, type HistoryFrame, type JoinFrame, type LeaveFrame, type SendFrame,
 } from '../core/wire/frames';
-import { generateChallenge } from '../core/crypto/roomAuth';
+import { generateChallenge, verifyJoinProof } from '../core/crypto/roomAuth';
 import { parseClientFrame } from '../core/wire/validate';
 import type { MessageStore } from './store/types';
 import type { AdminToken } from './adminToken';
-import { Connection, formatAddress } from './connection';
+import { Connection, JOIN_PROOF_RATE, formatAddress } from './connection';
 import type { RelayLogger } from './log';
 import type { RelayOptions } from './options';
-import { readNewest, type Reply } from './replyReader';
+import { OutputBudget } from './outputBudget';
+import { streamNewest, type ReplyResult } from './replyReader';
 import { PresenceCoalescer } from './presence';
-import { Room } from './room';
+import { Room, type Member } from './room';
 
 export type RelayState = 'running' | 'closing' | 'closed';
 
@@ -40,10 +41,13 @@ export function certificateFingerprint(pem: Buffer): string {
   return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
 }
 
-/** Kept free in the output bound for control frames and fan-out while a reply is queued. */
-const REPLY_RESERVE_FRAMES = 2;
 /** A socket we ended and whose peer never closes is destroyed after this long. */
 const LINGER_MS = 2_000;
+/**
+ * While a reply waits for the global output budget, a connection whose output made no
+ * progress for this long is closed as a slow reader to make room (outputBudget.ts).
+ */
+const BUDGET_STALL_MS = 2_000;
 
 export class RelayServer {
   private stateValue: RelayState = 'running';
@@ -54,6 +58,8 @@ export class RelayServer {
   private readonly lingering = new Set<{ socket: Socket; since: number }>();
   private readonly rooms = new Map<string, Room>();
   private readonly presence: PresenceCoalescer;
+  /** Issue 7 §1.2: what all connections together may hold in output (--max-output-total). */
+  private readonly outputBudget: OutputBudget;
   private readonly sweeper: NodeJS.Timeout;
   private nextConnectionId = 1;
   private inflight = 0;
@@ -70,6 +76,12 @@ export class RelayServer {
     private readonly deps: RelayDeps,
   ) {
     this.presence = new PresenceCoalescer(options.maxFrame);
+    this.outputBudget = new OutputBudget(options.maxOutputTotal, BUDGET_STALL_MS, (holder) => {
+      const conn = holder as Connection;
+      this.deps.log.warn('limit', {
+        limit: 'max_output_total', conn: conn.id, addr: conn.address, queued: conn.accountedBytes, total: this.outputBudget.total,
+      });
+    });
     if (deps.tls) {
       // The handshake must fit in the hello timeout too (§1.3): a peer that stalls it is dropped.
       const tlsServer = createTlsServer({ cert: deps.tls.cert, key: deps.tls.key, handshakeTimeout: options.helloTimeoutMs, allowHalfOpen: true }, (socket) => this.accept(socket));
@@ -153,6 +165,7 @@ export class RelayServer {
         clearInterval(this.sweeper);
         this.presence.dispose();
         this.stateValue = 'closed';
+        this.deps.log.flush?.();
         this.deps.log.info('stopped', { ms: Date.now() - started });
         this.resolveClosed();
       });
@@ -185,7 +198,7 @@ export class RelayServer {
       line: (c, line) => this.handleLineSafely(c, line),
       decodeError: (c, code) => this.handleDecodeError(c, code),
       closed: (c, reason) => this.forget(c, reason),
-    }, Date.now());
+    }, Date.now(), this.outputBudget);
     this.connections.add(conn);
     this.perIp.set(ip, fromIp + 1);
     this.deps.log.info('conn_open', { conn: conn.id, addr: conn.address, conns: this.connections.size, fromAddr: fromIp + 1 });
@@ -227,6 +240,7 @@ export class RelayServer {
         conn.abort('idle_timeout');
       }
     }
+    this.outputBudget.sweep(now);
     for (const entry of this.lingering) {
       if (entry.socket.destroyed) this.lingering.delete(entry);
       else if (now - entry.since >= LINGER_MS) {
@@ -316,6 +330,22 @@ export class RelayServer {
   // ---- rooms (§1.4) -----------------------------------------------------------------------
 
   private join(conn: Connection, frame: JoinFrame): void | Promise<void> {
+    // §1.9: only a holder of the room key may join, so only a member can send or read history
+    // (both need the room joined). One signature check per join; a join that carries a proof is
+    // always checked, even with --allow-v1-joins. A refused join changes nothing: a connection
+    // already in the room stays in it as it was.
+    if (frame.auth === undefined || frame.proof === undefined) {
+      if (!this.options.allowV1Joins) {
+        this.deps.log.info('join_refused', { conn: conn.id, addr: conn.address, code: 'auth_required' });
+        return this.fail(conn, 'auth_required', 'this relay needs a join proof (protocol v2, §1.9); update the client', frame.rid);
+      }
+    } else if (!conn.joinProofBucket.take(Date.now())) {
+      if (conn.rateLimited++ === 0) this.deps.log.info('limit', { limit: 'join_rate', conn: conn.id, addr: conn.address });
+      return this.fail(conn, 'rate_limited', `over ${JOIN_PROOF_RATE} join proofs per second; retry later`, frame.rid);
+    } else if (!verifyJoinProof(frame.room, conn.challenge, frame.auth, frame.proof)) {
+      this.deps.log.info('join_refused', { conn: conn.id, addr: conn.address, code: 'auth_failed' });
+      return this.fail(conn, 'auth_failed', 'the join proof does not match this room and connection', frame.rid);
+    }
     let room = this.rooms.get(frame.room);
     const already = conn.rooms.has(frame.room);
     if (!already && conn.rooms.size >= LIMITS.maxRoomsPerConnection) {
@@ -357,10 +387,9 @@ export class RelayServer {
       finish(head + 1);
       return;
     }
-    return this.readReply(conn, frame.room, since, head + 1, limit).then(
+    return this.streamReply(conn, frame.room, since, head + 1, limit, () => conn.rooms.get(frame.room) === member).then(
       (reply) => {
         if (conn.closed) return;
-        for (const data of reply.frames) conn.write(data);
         finish(reply.count > 0 ? reply.from : head + 1);
       },
       (err: unknown) => {
@@ -451,24 +480,38 @@ export class RelayServer {
       page(0, 0);
       return;
     }
-    return this.readReply(conn, frame.room, 0, before, limit).then(
+    // The reply streams over several ticks: live frames of the room wait until after `page`,
+    // so that they never land among the page's messages (as when the reply was written at once).
+    const member = conn.rooms.get(frame.room) as Member;
+    member.pending = [];
+    member.pendingBytes = 0;
+    member.joinHead = 0;
+    const release = (): void => {
+      if (conn.closed || conn.rooms.get(frame.room) !== member || member.pending === null) return;
+      const queued = member.pending;
+      member.pending = null;
+      member.pendingBytes = 0;
+      for (const data of queued) conn.write(data);
+    };
+    return this.streamReply(conn, frame.room, 0, before, limit, () => conn.rooms.get(frame.room) === member).then(
       (reply) => {
         if (conn.closed) return;
-        for (const data of reply.frames) conn.write(data);
         page(reply.count > 0 ? reply.from : 0, reply.count > 0 ? reply.to : 0);
+        release();
       },
       (err: unknown) => {
         this.storeError('read_failed', frame.room, err);
         conn.sendError('internal', 'could not read the room\'s messages', frame.rid, false);
+        release();
       },
     ).catch((err: unknown) => this.deps.log.error('internal_error', { conn: conn.id, error: errorText(err) }));
   }
 
-  /** §1.4/§1.6 reply messages within what the connection's output bound has left. */
-  private readReply(conn: Connection, room: string, after: number, before: number, limit: number): Promise<Reply> {
-    // Two frames of room stay free for control frames and fan-out while the reply is queued.
-    const budget = this.options.maxOutput - conn.queuedBytes - REPLY_RESERVE_FRAMES * this.options.maxFrame;
-    return readNewest(this.deps.store, room, after, before, limit, budget, () => !conn.closed);
+  /** §1.4/§1.6 reply messages, streamed as the connection drains (replyReader.ts). */
+  private streamReply(
+    conn: Connection, room: string, after: number, before: number, limit: number, stillWanted: () => boolean,
+  ): Promise<ReplyResult> {
+    return streamNewest(this.deps.store, room, after, before, limit, conn, this.outputBudget, this.options.maxFrame, this.options.maxOutput, stillWanted);
   }
 
   // ---- admin and errors (§1.7) ------------------------------------------------------------

@@ -14,7 +14,7 @@ import {
 import { JsonChat, newRoomInvite } from './cli';
 import { seedRoom, sendEnvelopes } from './seed';
 import {
-  RoomCipher, deriveRoomId, encodeB64u, formatInvite, generateIdentity, generateMessageId, generateRoomKey, parseInvite,
+  RoomCipher, encodeB64u, formatInvite, generateIdentity, generateMessageId, generateRoomKey, parseInvite,
 } from '../../src/core/crypto';
 
 // Browser globals for the callbacks Playwright runs inside the webview. The project compiles
@@ -567,14 +567,13 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
 
   it('marks a message sealed with another key as unverifiable, and a known name with a new key as changed', async () => {
     const roomKey = parseInvite(invite).key;
-    const room = deriveRoomId(roomKey);
-    // Sealed for this room id but with another room's key: decryption fails (§2.4 step 2).
+    // Sealed with another room's key: decryption fails (§2.4 step 2).
     const forgedId = generateMessageId();
     const forged = new RoomCipher(generateRoomKey()).seal({ id: forgedId, ts: Date.now(), name: 'Mallory', type: 'text', text: 'FORGED CONTENT' }, generateIdentity());
     // Valid, but "Bob" signed by an identity this room has not seen for that name (§2.4).
     const impostorId = generateMessageId();
     const impostor = new RoomCipher(roomKey).seal({ id: impostorId, ts: Date.now(), name: 'Bob', type: 'text', text: 'Bob with a new key' }, generateIdentity());
-    await sendEnvelopes('127.0.0.1', relayPort, room, [{ id: forgedId, body: forged }, { id: impostorId, body: impostor }]);
+    await sendEnvelopes('127.0.0.1', relayPort, new RoomCipher(roomKey), [{ id: forgedId, body: forged }, { id: impostorId, body: impostor }]);
 
     const frame = await wb.webviewFrame();
     const unverifiable = frame.locator(`#messages .message[data-key="${forgedId}"]`);
@@ -597,7 +596,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     const lookId = generateMessageId();
     const same = cipher.seal({ id: sameId, ts: Date.now(), name: 'Alice', type: 'text', text: 'I am Alice, honestly' }, stranger);
     const look = cipher.seal({ id: lookId, ts: Date.now(), name: '\u0410lice', type: 'text', text: 'Alice with a Cyrillic A' }, stranger);
-    await sendEnvelopes('127.0.0.1', relayPort, cipher.room, [{ id: sameId, body: same }, { id: lookId, body: look }]);
+    await sendEnvelopes('127.0.0.1', relayPort, cipher, [{ id: sameId, body: same }, { id: lookId, body: look }]);
     const frame = await wb.webviewFrame();
     for (const id of [sameId, lookId]) {
       const item = frame.locator(`#messages .message[data-key="${id}"]`);

@@ -54,9 +54,10 @@ class LineConnection {
 async function seedOne(host: string, port: number, cipher: RoomCipher, identity: Identity, name: string, first: number, count: number): Promise<void> {
   const c = await LineConnection.open(host, port);
   try {
-    c.send({ t: 'hello', v: 1, agent: 'smc-e2e-seed/1' });
-    await c.next((f) => f.t === 'welcome', 'welcome');
-    c.send({ t: 'join', rid: 1, room: cipher.room, since: 0, limit: 1 });
+    c.send({ t: 'hello', v: 2, agent: 'smc-e2e-seed/1' });
+    const welcome = await c.next((f) => f.t === 'welcome', 'welcome');
+    // §1.9: the join proves membership for this connection's challenge.
+    c.send({ t: 'join', rid: 1, room: cipher.room, since: 0, limit: 1, ...cipher.joinProof(String(welcome.challenge)) });
     await c.next((f) => f.t === 'synced' && f.rid === 1, 'synced');
     const acks: Promise<Frame>[] = [];
     for (let i = 0; i < count; i++) {
@@ -73,16 +74,19 @@ async function seedOne(host: string, port: number, cipher: RoomCipher, identity:
 }
 
 /**
- * Sends prepared envelopes into a room as a plain client would (hello, join, send, ack): for
+ * Sends prepared envelopes into the room of `cipher` as a plain client would (hello, join with
+ * its proof, send, ack): for
  * messages the panel must mark, such as a body sealed with another key or a known name
  * signed by a new identity.
  */
-export async function sendEnvelopes(host: string, port: number, room: string, envelopes: { id: string; body: string }[]): Promise<void> {
+export async function sendEnvelopes(host: string, port: number, cipher: RoomCipher, envelopes: { id: string; body: string }[]): Promise<void> {
+  const room = cipher.room;
   const c = await LineConnection.open(host, port);
   try {
-    c.send({ t: 'hello', v: 1, agent: 'smc-e2e-forger/1' });
-    await c.next((f) => f.t === 'welcome', 'welcome');
-    c.send({ t: 'join', rid: 1, room, since: 0, limit: 1 });
+    c.send({ t: 'hello', v: 2, agent: 'smc-e2e-forger/1' });
+    const welcome = await c.next((f) => f.t === 'welcome', 'welcome');
+    // A member's connection (it holds the key, §1.9) storing envelopes the panel must mark.
+    c.send({ t: 'join', rid: 1, room, since: 0, limit: 1, ...cipher.joinProof(String(welcome.challenge)) });
     await c.next((f) => f.t === 'synced' && f.rid === 1, 'synced');
     const acks = envelopes.map((e, i) => {
       const rid = 10 + i;

@@ -2,12 +2,19 @@
 // `smc relay` (node dist/cli.js relay, after `node scripts/build.mjs`) on port 0 in a temporary
 // data directory and learns its port from the JSON `listening` log event; `LineClient` is a
 // small NDJSON client over real TCP. Keep this API stable: other engineers' tests use it.
+//
+// Join proofs (PROTOCOL.md §1.9): `randomRoom()` makes a v2 room from a fresh random room key
+// and remembers its room-auth key in this process; `LineClient.send` (and so `request`) adds a
+// real `auth`/`proof` to every `join` of such a room, signed over the connection's challenge
+// from `welcome`. A join that already has an `auth` or `proof` key, a room made by
+// `randomId()`, or `sendUnsigned` goes out as written: that is how tests play a stranger or a v1 client.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { deriveRoomAuthKey, makeJoinProof, roomIdForAuthKey, type RoomAuthKey } from '../../src/core/crypto/roomAuth';
 
 /** Repository root (this file compiles to out/test/helpers/). */
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
@@ -205,6 +212,8 @@ export class LineClient {
   private isClosed = false;
   private nextRid = 1;
   private partial = '';
+  /** §1.9: the challenge of this connection's `welcome` ('' before it). */
+  challenge = '';
 
   private constructor(readonly socket: Socket) {
     socket.setEncoding('utf8');
@@ -242,9 +251,26 @@ export class LineClient {
     return !this.isClosed;
   }
 
-  /** Sends one frame as a JSON line. */
+  /** Sends one frame as a JSON line; a join of a `randomRoom()` room gets its proof (§1.9). */
   send(frame: Record<string, unknown>): void {
+    this.socket.write(JSON.stringify(this.withProof(frame)) + '\n');
+  }
+
+  /** Sends one frame exactly as given: no proof is added (a stranger, a v1 client). */
+  sendUnsigned(frame: Record<string, unknown>): void {
     this.socket.write(JSON.stringify(frame) + '\n');
+  }
+
+  /**
+   * The frame with `auth` and `proof` for this connection's challenge when it is a join of a
+   * room whose key `randomRoom()` made and it has neither `auth` nor `proof` key (one set to
+   * `undefined` counts: `{ auth: undefined }` sends a join without a proof); otherwise the frame.
+   */
+  withProof(frame: Record<string, unknown>): Record<string, unknown> {
+    if (frame.t !== 'join' || 'auth' in frame || 'proof' in frame || typeof frame.room !== 'string') return frame;
+    const key = ROOM_AUTH_KEYS.get(frame.room);
+    if (!key) return frame;
+    return { ...frame, ...makeJoinProof(key, this.challenge, frame.room) };
   }
 
   /** Sends raw bytes or text as they are (for framing tests). */
@@ -259,9 +285,12 @@ export class LineClient {
     return this.next((f) => f.rid === rid && f.t !== 'msg', timeoutMs);
   }
 
-  async hello(agent = 'smc-test/0'): Promise<Frame> {
-    this.send({ t: 'hello', v: 1, agent });
-    return this.next((f) => f.t === 'welcome' || f.t === 'error');
+  /** Says hello (protocol v2 by default) and keeps the welcome's challenge for join proofs. */
+  async hello(agent = 'smc-test/0', v = 2): Promise<Frame> {
+    this.send({ t: 'hello', v, agent });
+    const reply = await this.next((f) => f.t === 'welcome' || f.t === 'error');
+    if (reply.t === 'welcome' && typeof reply.challenge === 'string') this.challenge = reply.challenge;
+    return reply;
   }
 
   /** The first unread frame matching `pred` (default: the next frame), removed from unread. */
@@ -358,4 +387,41 @@ export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Prom
 /** A random 22-char room or message id (b64u of 16 random bytes, §1.2). */
 export function randomId(): string {
   return randomBytes(16).toString('base64url');
+}
+
+/** Room-auth keys of the rooms `randomRoom()` made, by room id. */
+const ROOM_AUTH_KEYS = new Map<string, RoomAuthKey>();
+
+/**
+ * A fresh v2 room (§2.2): a random room key K, its room-auth key, and the room id bound to it.
+ * Every LineClient of this process then joins it with a real proof.
+ */
+export function randomRoom(): string {
+  const auth = deriveRoomAuthKey(randomBytes(32));
+  const room = roomIdForAuthKey(auth.publicKey);
+  ROOM_AUTH_KEYS.set(room, auth);
+  return room;
+}
+
+/**
+ * Remembers the room-auth key of room key `key` (§2.2), so that LineClients of this process
+ * sign their joins of its room as `randomRoom()` rooms; returns the room id.
+ */
+export function rememberRoomKey(key: Uint8Array): string {
+  const auth = deriveRoomAuthKey(key);
+  const room = roomIdForAuthKey(auth.publicKey);
+  ROOM_AUTH_KEYS.set(room, auth);
+  return room;
+}
+
+/** The room-auth key of a `randomRoom()` room (to sign by hand in tests). */
+export function roomAuthKeyOf(room: string): RoomAuthKey {
+  const key = ROOM_AUTH_KEYS.get(room);
+  if (!key) throw new Error(`room ${room} was not made by randomRoom()`);
+  return key;
+}
+
+/** One join line with a real proof for `challenge`, for tests that pipeline raw bytes. */
+export function joinLine(room: string, challenge: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ t: 'join', ...extra, room, ...makeJoinProof(roomAuthKeyOf(room), challenge, room) }) + '\n';
 }

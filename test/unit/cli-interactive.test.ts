@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { deriveRoomId, generateIdentity, generateMessageId, parseInvite } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
-import { CLI_PATH, LineClient, RelayProcess } from '../helpers/relayProcess';
+import { CLI_PATH, LineClient, RelayProcess, rememberRoomKey } from '../helpers/relayProcess';
 import { createTcpTransport } from '../../src/node/tcpTransport';
 
 async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000, detail: () => string = () => ''): Promise<T> {
@@ -192,6 +192,7 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     // A body nobody can open, and a message trying to drive the terminal.
     const { client: raw } = await LineClient.open(relay.port);
     const room = deriveRoomId(parseInvite(invite).key);
+    rememberRoomKey(parseInvite(invite).key); // the raw join below carries a real proof (§1.9)
     await raw.request({ t: 'join', room });
     await raw.request({ t: 'send', room, id: generateMessageId(), body: 'AQ' + 'A'.repeat(200) });
     await t.waitFor('unverifiable', (s) => s.includes('a message could not be verified'));

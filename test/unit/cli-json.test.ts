@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CLI_PATH, LineClient, RelayProcess } from '../helpers/relayProcess';
+import { CLI_PATH, LineClient, RelayProcess, rememberRoomKey } from '../helpers/relayProcess';
 import { deriveRoomId, generateMessageId, parseInvite } from '../../src/core/crypto/index';
 
 type Line = Record<string, unknown>;
@@ -156,6 +156,7 @@ describe('smc chat --json (two processes, real relay)', function () {
     relay = await RelayProcess.start();
     const invite = newInvite(join(dir, 'a'), `127.0.0.1:${relay.port}`, 'bad');
     const room = deriveRoomId(parseInvite(invite).key);
+    rememberRoomKey(parseInvite(invite).key); // the raw join below carries a real proof (§1.9)
     const { client } = await LineClient.open(relay.port);
     await client.request({ t: 'join', room });
     const id = generateMessageId();

@@ -10,7 +10,7 @@ import type { Identity } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
 import type { ChatMessage, ClientTuning, RelayClientOptions, Transport, UnverifiableMessage } from '../../src/core/client/index';
 import { createTcpTransport } from '../../src/node/tcpTransport';
-import { LineClient, RelayProcess } from '../helpers/relayProcess';
+import { LineClient, RelayProcess, rememberRoomKey } from '../helpers/relayProcess';
 
 const FAST: Partial<ClientTuning> = { reconnectBaseMs: 20, reconnectMaxMs: 200, rateLimitBaseMs: 50, rateLimitMaxMs: 400 };
 
@@ -276,6 +276,7 @@ describe('RelayClient against a real relay', function () {
 
     // A body sealed under another key, sent into this room by hand: never shown as content.
     const { client: raw } = await LineClient.open(relay.port);
+    assert.equal(rememberRoomKey(key), room, 'the helper signs this join with the room key (§1.9)');
     await raw.request({ t: 'join', room });
     const forged = new RoomCipher(generateRoomKey()).seal({ id: generateMessageId(), ts: 1, name: 'alice', type: 'text', text: 'forged' }, generateIdentity());
     const id = generateMessageId();

@@ -1,7 +1,7 @@
 // FrameDecoder / encodeFrame (PROTOCOL.md §1.1) and parseClientFrame (§1.1-§1.7).
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
-import { FrameDecoder, encodeFrame, utf8Length, type FrameDecodeError } from '../../src/core/wire/codec';
+import { FrameDecoder, MAX_JSON_DEPTH, encodeFrame, jsonDepthExceeds, utf8Length, type FrameDecodeError } from '../../src/core/wire/codec';
 import { LIMITS } from '../../src/core/wire/frames';
 import { isB64uForm, parseClientFrame } from '../../src/core/wire/validate';
 
@@ -293,5 +293,50 @@ describe('parseClientFrame (§1.1-§1.7)', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('JSON nesting bound (issue 7 §1.6)', () => {
+  /** Depth by JSON.parse itself: the reference the byte scan must agree with. */
+  function depthOf(v: unknown): number {
+    if (Array.isArray(v)) return 1 + Math.max(0, ...v.map(depthOf));
+    if (v !== null && typeof v === 'object') return 1 + Math.max(0, ...Object.values(v).map(depthOf));
+    return 0;
+  }
+
+  it('counts [ and { outside strings only, escapes included', () => {
+    assert.equal(jsonDepthExceeds('{"t":"ping"}', 1), false);
+    assert.equal(jsonDepthExceeds('{"t":{"a":1}}', 1), true);
+    assert.equal(jsonDepthExceeds('{"t":"[[[[[[{{{{{"}', 1), false);
+    assert.equal(jsonDepthExceeds('{"t":"a\\"}', 1), false, 'an escaped backslash ends before the quote');
+    assert.equal(jsonDepthExceeds('{"t":"a\\"[[[[[[["}', 1), false, 'an escaped quote does not end the string');
+    assert.equal(jsonDepthExceeds('{"t":"a\\\\"' + ',"x":[[]]}', 2), true, 'two backslashes end the string');
+    assert.equal(jsonDepthExceeds('"unterminated [[[[[', 1), false);
+    assert.equal(jsonDepthExceeds('['.repeat(5), 4), true);
+    assert.equal(jsonDepthExceeds('['.repeat(4) + ']'.repeat(4), 4), false);
+  });
+
+  it('agrees with JSON.parse on random JSON values', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), fc.nat({ max: 8 }), (v, max) => {
+        const text = JSON.stringify(v);
+        assert.equal(jsonDepthExceeds(text, max), depthOf(v) > max, text);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('every frame of §1 fits: presence (depth 3) with room to spare', () => {
+    const presence = encodeFrame({ t: 'presence', room: 'r', online: 1, members: [{ sid: 's', tag: 'dA' }] });
+    assert.equal(jsonDepthExceeds(presence, MAX_JSON_DEPTH), false);
+    assert.equal(MAX_JSON_DEPTH, 4);
+  });
+
+  it('parseClientFrame answers a deep line with bad_frame before parsing it', () => {
+    const deep = '{"t":"ping","x":' + '['.repeat(200_000) + ']'.repeat(200_000) + '}';
+    const r = parseClientFrame(deep, 1024 * 1024);
+    assert.deepEqual([r.ok, !r.ok && r.code], [false, 'bad_frame']);
+    const fine = parseClientFrame('{"t":"ping","x":[[[1]]]}');
+    assert.equal(fine.ok, true);
   });
 });

@@ -7,7 +7,7 @@ import { join as pathJoin } from 'node:path';
 import { LIMITS } from '../../src/core/wire/frames';
 import { once } from 'node:events';
 import { connect as tlsConnect } from 'node:tls';
-import { LineClient, RelayProcess, REPO_ROOT, randomId, type Frame } from '../helpers/relayProcess';
+import { LineClient, RelayProcess, REPO_ROOT, randomId, randomRoom, type Frame } from '../helpers/relayProcess';
 
 /** A valid b64u body of exactly `n` chars (n not of the form 4k+1). */
 function body(n: number, fill = 'A'): string {
@@ -186,7 +186,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.2 a malformed room, id, body or tag is bad_request; the connection stays open', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       await join(c, room);
       const cases: Record<string, unknown>[] = [
         { t: 'join', room: 'short' },
@@ -217,7 +217,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.2 body: maxFrame - 512 chars pass (and fan out within maxFrame)', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       await join(a, room);
@@ -231,7 +231,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.2 tag: 2048 chars pass', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       await join(c, room, { tag: body(2048, 't') });
       const p = await c.nextOfType('presence');
       assert.equal(((p.members as Frame[])[0] as Frame).tag, body(2048, 't'));
@@ -239,19 +239,22 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     // ---- §1.3 session -------------------------------------------------------------------
 
-    it('§1.3 hello gets welcome: v 1, agent, maxFrame, time', async () => {
-      const c = await raw(relay);
-      const before = Date.now();
-      const w = await c.hello();
-      assert.equal(w.t, 'welcome');
-      assert.equal(w.v, 1);
-      assert.match(w.agent as string, /^smc-relay\/\d+\.\d+\.\d+/);
-      assert.equal(w.maxFrame, LIMITS.maxFrame);
-      assert.ok((w.time as number) >= before - 2000 && (w.time as number) <= Date.now() + 2000);
+    it('§1.3 hello gets welcome: the client\'s v (1 or 2), agent, maxFrame, time, a challenge', async () => {
+      for (const v of [2, 1]) {
+        const c = await raw(relay);
+        const before = Date.now();
+        const w = await c.hello('smc-test/0', v);
+        assert.equal(w.t, 'welcome');
+        assert.equal(w.v, v);
+        assert.match(w.agent as string, /^smc-relay\/\d+\.\d+\.\d+/);
+        assert.equal(w.maxFrame, LIMITS.maxFrame);
+        assert.ok((w.time as number) >= before - 2000 && (w.time as number) <= Date.now() + 2000);
+        assert.match(w.challenge as string, /^[A-Za-z0-9_-]{43}$/);
+      }
     });
 
     it('§1.3 a first frame other than hello is hello_required and closes', async () => {
-      for (const frame of [{ t: 'ping', rid: 1 }, { t: 'join', room: randomId() }, { t: 'dance' }]) {
+      for (const frame of [{ t: 'ping', rid: 1 }, { t: 'join', room: randomRoom() }, { t: 'dance' }]) {
         const c = await raw(relay);
         c.send(frame);
         await assertClosedAfterError(c, 'hello_required', (frame as { rid?: number }).rid);
@@ -286,7 +289,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.4 join: joined (rid, room, head 0, sid), synced (head, from head+1), presence with the tag', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       const { joined, msgs, synced } = await join(c, room, { tag: 'dGFn' });
       assert.equal(joined.room, room);
       assert.equal(joined.head, 0);
@@ -300,7 +303,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.4 catch-up: stored messages with seq > since, oldest first, at most limit (the newest); from shows a gap', async () => {
       const a = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       await join(a, room);
       const acks = await sendMany(a, room, 5);
       assert.deepEqual(acks.map((x) => x.seq), [1, 2, 3, 4, 5]);
@@ -323,7 +326,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.4 since > head: joined with the head, nothing sent, synced from head + 1', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       await join(c, room);
       await sendMany(c, room, 2);
       const r = await join(c, room, { since: 50 });
@@ -334,7 +337,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.4 a join again syncs again, replaces the tag, keeps one presence entry', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       const first = await join(c, room, { tag: 'b25l' });
       await c.nextOfType('presence');
       const again = await join(c, room, { tag: 'dHdv' });
@@ -347,8 +350,8 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     it('§1.4 sids are unique per connection and per room', async () => {
       const a = await client(relay);
       const b = await client(relay);
-      const r1 = randomId();
-      const r2 = randomId();
+      const r1 = randomRoom();
+      const r2 = randomRoom();
       const sids = [
         (await join(a, r1)).joined.sid, (await join(a, r2)).joined.sid,
         (await join(b, r1)).joined.sid, (await join(b, r2)).joined.sid,
@@ -357,7 +360,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.4 presence goes to every member after a join, a leave and a disconnect', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const aj = await join(a, room, { tag: 'YWFh' });
       await a.nextOfType('presence', (p) => p.online === 1);
@@ -380,7 +383,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.4 presence changes are coalesced: changes made together give one frame with the final state', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       await join(a, room);
       await a.nextOfType('presence');
@@ -388,14 +391,14 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
       // Join, leave, join again with a new tag, all in one write.
       b.sendRaw([
         { t: 'join', room, tag: 'Zmlyc3Q' }, { t: 'leave', room }, { t: 'join', room, tag: 'bGFzdA' },
-      ].map((f) => JSON.stringify(f) + '\n').join(''));
+      ].map((f) => JSON.stringify(b.withProof(f)) + '\n').join(''));
       const p = await a.nextOfType('presence');
       assert.equal(p.online, 2);
       assert.equal(((p.members as Frame[])[1] as Frame).tag, 'bGFzdA', 'the first presence frame already shows the final state');
     });
 
     it('§1.4 presence members are cut where the frame would exceed maxFrame; online counts everyone', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const tag = body(2048, 'q');
       const members: LineClient[] = [];
       for (let i = 0; i < 40; i++) {
@@ -413,23 +416,9 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
       assert.ok(Buffer.byteLength(line) + 2070 > LIMITS.maxFrame, 'cut no earlier than needed');
     });
 
-    it('§1.4 presence members are cut at 256 entries', async () => {
-      const room = randomId();
-      const conns: LineClient[] = [];
-      for (let i = 0; i < 260; i++) {
-        const c = await raw(relay);
-        c.sendRaw(`{"t":"hello","v":1}\n{"t":"join","room":"${room}"}\n`);
-        conns.push(c);
-      }
-      const last = conns[conns.length - 1] as LineClient;
-      const p = await last.nextOfType('presence', (f) => f.online === 260, 15_000);
-      assert.equal((p.members as Frame[]).length, LIMITS.maxPresenceMembers);
-      for (const c of conns) c.destroy();
-    });
-
     it('§1.4 leave gets left; leave, send and history in a room not joined are not_joined (open)', async () => {
       const c = await client(relay);
-      const room = randomId();
+      const room = randomRoom();
       for (const frame of [{ t: 'leave', room }, { t: 'send', room, id: randomId(), body: 'AAAA' }, { t: 'history', room }]) {
         const e = await c.request(frame);
         assert.deepEqual([e.t, e.code], ['error', 'not_joined'], frame.t);
@@ -444,18 +433,18 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
     it('§1.4 at most 32 rooms per connection: the 33rd is too_many_rooms (open); a join again does not count', async () => {
       const c = await client(relay);
-      const rooms = Array.from({ length: 32 }, () => randomId());
+      const rooms = Array.from({ length: 32 }, () => randomRoom());
       for (const room of rooms) await join(c, room);
-      const e = await c.request({ t: 'join', room: randomId() });
+      const e = await c.request({ t: 'join', room: randomRoom() });
       assert.deepEqual([e.t, e.code], ['error', 'too_many_rooms']);
       await join(c, rooms[0] as string);
       await c.request({ t: 'leave', room: rooms[1] });
-      await join(c, randomId());
+      await join(c, randomRoom());
       await assertOpen(c);
     });
 
     it('§1.4 between joined and synced only seq ≤ head; later messages follow synced, in order, each once', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       await join(a, room);
       const b = await client(relay);
@@ -479,7 +468,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     // ---- §1.5 messages ------------------------------------------------------------------
 
     it('§1.5 send gets ack (rid, room, id, seq, ts); the others get msg; the sender never gets msg', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       await join(a, room);
@@ -497,7 +486,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.5 seq starts at 1 and grows by 1 per stored message, across senders, delivered in order', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       const c = await client(relay);
@@ -509,7 +498,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.5 a resend of an acked id is acked with the original seq and ts, whatever the body, and not forwarded', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       await join(a, room);
@@ -526,7 +515,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.5 a resend that arrives before the first copy is acked is stored once, acked twice with one seq', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       await join(a, room);
@@ -547,7 +536,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('§1.5 ephemeral: ack without seq, forwarded with eph and no seq/ts, not stored, not deduplicated', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const a = await client(relay);
       const b = await client(relay);
       await join(a, room);
@@ -567,7 +556,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     // ---- §1.6 history -------------------------------------------------------------------
 
     it('§1.6 history: newest `limit` before `before`, oldest first, then page with from/to/more', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const c = await client(relay);
       await join(c, room);
       await sendMany(c, room, 10);
@@ -597,7 +586,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     });
 
     it('logs connections with address and counts, and never a body or a tag', async () => {
-      const room = randomId();
+      const room = randomRoom();
       const secretBody = 'U2VjcmV0Qm9keU5ldmVyTG9nZ2Vk';
       const secretTag = 'U2VjcmV0VGFnTmV2ZXJMb2dnZWQ';
       const a = await client(relay);
@@ -640,10 +629,28 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
   // ---- relays with their own options ------------------------------------------------------
 
+  it('§1.4 presence members are cut at 256 entries', async () => {
+    // 260 connections from 127.0.0.1, on their own relay: above the default of 64 per address,
+    // and 520 connection events, which would fold the log (--log-per-addr) for later tests.
+    const relay = await startRelay(['--max-conns-per-ip', '300', '--log-per-addr', '0']);
+    const room = randomRoom();
+    const conns: LineClient[] = [];
+    for (let i = 0; i < 260; i++) {
+      const c = await client(relay);
+      c.send({ t: 'join', room });
+      conns.push(c);
+    }
+    const last = conns[conns.length - 1] as LineClient;
+    const p = await last.nextOfType('presence', (f) => f.online === 260, 15_000);
+    assert.equal((p.members as Frame[]).length, LIMITS.maxPresenceMembers);
+    for (const c of conns) c.destroy();
+    await relay.cleanup();
+  });
+
   it('§1.2 with --max-frame 4098: a body of maxFrame - 512 chars passes, one more is bad_request', async () => {
     const relay = await startRelay(['--max-frame', '4098']);
     const c = await client(relay);
-    const room = randomId();
+    const room = randomRoom();
     await join(c, room);
     await send(c, room, body(3586));
     const e = await c.request({ t: 'send', room, id: randomId(), body: body(3587) });
@@ -684,7 +691,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
   it('§1.7 rate limit: over --burst at --rate, send is rate_limited (open) and not processed; eph counts', async () => {
     const relay = await startRelay(['--rate', '1', '--burst', '10']);
     const c = await client(relay);
-    const room = randomId();
+    const room = randomRoom();
     await join(c, room);
     const frames = Array.from({ length: 12 }, (_, i) => ({ t: 'send', rid: 100 + i, room, id: randomId(), body: 'QUFB', ...(i === 0 ? { eph: true } : {}) }));
     c.sendRaw(frames.map((f) => JSON.stringify(f) + '\n').join(''));
@@ -702,7 +709,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
   it('§1.7 --rate 0 lifts the rate limit', async () => {
     const relay = await startRelay(['--rate', '0', '--burst', '1']);
     const c = await client(relay);
-    const room = randomId();
+    const room = randomRoom();
     await join(c, room);
     const acks = await sendMany(c, room, 300);
     assert.equal(acks[299]?.seq, 300);
@@ -712,7 +719,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
   it('§1.4/§1.6 a limit over 1 000 counts as 1 000, for join and for history', async () => {
     const relay = await startRelay(['--rate', '0']);
     const c = await client(relay);
-    const room = randomId();
+    const room = randomRoom();
     await join(c, room);
     for (let i = 0; i < 3; i++) await sendMany(c, room, 335);
     const r = await join(c, room, { since: 0, limit: 5000 });
@@ -733,21 +740,55 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
     await relay.cleanup();
   });
 
-  it('§1.4/§1.6 replies are cut to the output bound, keeping the newest', async () => {
+  it('§1.6 a history reply streams over many turns; live messages of the room wait until after page', async () => {
+    const relay = await startRelay(['--rate', '0']);
+    const room = randomRoom();
+    const reader = await client(relay);
+    const sender = await client(relay);
+    await join(reader, room);
+    await join(sender, room);
+    await sendMany(sender, room, 300, body(30_000, 'h'));
+    for (let i = 0; i < 300; i++) await reader.nextOfType('msg');
+    // The reader stops reading, so its 9 MB history stalls on the socket after a few chunks.
+    reader.socket.pause();
+    reader.send({ t: 'history', rid: 70, room, limit: 1000 });
+    const live = await send(sender, room, body(12, 'L'));
+    reader.socket.resume();
+    const order: string[] = [];
+    for (;;) {
+      const f = await reader.next((x) => x.t === 'msg' || x.rid === 70, 30_000);
+      if (f.t === 'page') order.push('page');
+      else order.push(f.seq === live.seq ? 'live' : 'history');
+      if (f.t === 'msg' && f.seq === live.seq) break;
+    }
+    assert.deepEqual(order.slice(-2), ['page', 'live'], 'the live message follows page');
+    assert.equal(order.filter((o) => o === 'history').length, 300);
+    await relay.cleanup();
+  });
+
+  it('§1.4/§1.6 a reply larger than the output bound streams whole as the client reads, the newest limit oldest first', async () => {
+    // Issue 7 §1.2: replies stream from disk as the socket drains, so a reply needs no cut to
+    // stay within --max-output: 12 × 30 KB is above the 256 KiB bound, and all of it arrives.
     const relay = await startRelay(['--rate', '0', '--max-output', '262144']);
     const c = await client(relay);
-    const room = randomId();
+    const room = randomRoom();
     await join(c, room);
     await sendMany(c, room, 12, body(30_000, 'm'));
-    const r = await join(c, room, { since: 0 });
-    const seqs = r.msgs.map((m) => m.seq as number);
-    assert.ok(seqs.length >= 1 && seqs.length < 12, `sent ${seqs.length}`);
-    assert.equal(seqs[seqs.length - 1], 12, 'the newest are kept');
-    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => 13 - seqs.length + i));
-    assert.equal(r.synced.from, seqs[0], 'from > since + 1 tells the client to page back');
-    const page = await c.request({ t: 'history', room, before: seqs[0] as number, limit: 1000 });
-    assert.equal(page.t, 'page');
-    assert.ok((page.to as number) === (seqs[0] as number) - 1 && (page.from as number) > 1 && page.more === true, JSON.stringify(page));
+    const r = await join(c, room, { since: 0, limit: 10 });
+    assert.deepEqual(r.msgs.map((m) => m.seq), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.equal(r.synced.from, 3, 'from > since + 1 tells the client to page back');
+    c.send({ t: 'history', rid: 50, room, before: 3, limit: 1000 });
+    const older: Frame[] = [];
+    let page: Frame | undefined;
+    while (!page) {
+      const f = await c.next((x) => x.t === 'msg' || x.rid === 50);
+      if (f.t === 'msg') older.push(f);
+      else page = f;
+    }
+    assert.deepEqual(older.map((m) => m.seq), [1, 2]);
+    assert.deepEqual([page.t, page.from, page.to, page.more], ['page', 1, 2, false]);
+    const all = await join(c, room, { since: 0 });
+    assert.equal(all.msgs.length, 12);
     assert.ok(c.isOpen);
     await relay.cleanup();
   });
@@ -801,7 +842,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
   it('§1.7 a slow reader over the output bound is closed without a frame; the others go on', async () => {
     const relay = await startRelay(['--rate', '0', '--max-output', '262144']);
-    const room = randomId();
+    const room = randomRoom();
     const sender = await client(relay);
     const reader = await client(relay);
     const slow = await client(relay);
@@ -830,12 +871,12 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
 
   it('§1.7 SIGTERM: bye to every client, acked messages survive, exit 0', async () => {
     const relay = await startRelay(['--rate', '0']);
-    const room = randomId();
+    const room = randomRoom();
     const a = await client(relay);
     const b = await client(relay);
     await join(a, room);
     await join(b, room);
-    const ids = Array.from({ length: 50 }, () => randomId());
+    const ids = Array.from({ length: 50 }, () => randomRoom());
     a.sendRaw(ids.map((id) => JSON.stringify({ t: 'send', room, id, body: 'QUFB' }) + '\n').join(''));
     await a.nextOfType('ack');
     const exit = relay.stop('SIGTERM');

@@ -121,7 +121,8 @@ describe('relay crash (SIGKILL mid-stream) and restart', function () {
       dirs.push(dataDir);
       const room = randomBytes(16).toString('base64url');
       const killAfterAcks = randomInt(1, 1500);
-      const relay = await RelayProcess.start({ dataDir, args: ['--rate', '0'] });
+      // Its raw client joins without a proof (§1.9): this test is about durability, not membership.
+      const relay = await RelayProcess.start({ dataDir, args: ['--rate', '0', '--allow-v1-joins'] });
       relays.push(relay);
 
       const sent: Sent[][] = Array.from({ length: SENDERS }, () => []);
@@ -170,7 +171,7 @@ describe('relay crash (SIGKILL mid-stream) and restart', function () {
       assert.equal(exit.signal, 'SIGKILL');
       for (const c of [observer, ...senders]) c.destroy();
 
-      const relay2 = await RelayProcess.start({ dataDir, args: ['--rate', '0'] });
+      const relay2 = await RelayProcess.start({ dataDir, args: ['--rate', '0', '--allow-v1-joins'] });
       relays.push(relay2);
       const stored = await readRoom(relay2.port, room);
       const allSent = new Map(sent.flat().map((s) => [s.id, s]));

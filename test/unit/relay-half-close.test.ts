@@ -2,7 +2,7 @@
 // wait for the disk, so the relay must keep its side open until every reply is out.
 import { strict as assert } from 'node:assert';
 import { connect } from 'node:net';
-import { RelayProcess, randomId } from '../helpers/relayProcess';
+import { RelayProcess, joinLine, randomId, randomRoom } from '../helpers/relayProcess';
 
 describe('relay: a half-closed client still gets every reply', function () {
   this.timeout(20_000);
@@ -15,24 +15,30 @@ describe('relay: a half-closed client still gets every reply', function () {
   });
 
   it('answers pipelined hello, join, sends and ping sent before a FIN, then closes', async () => {
-    const room = randomId();
+    const room = randomRoom();
     const ids = [randomId(), randomId(), randomId()];
-    const lines = [
-      { t: 'hello', v: 1 },
-      { t: 'join', rid: 1, room },
-      ...ids.map((id, i) => ({ t: 'send', rid: 10 + i, room, id, body: 'QUJD' })),
-      { t: 'ping', rid: 99 },
-    ].map((f) => JSON.stringify(f) + '\n').join('');
     const socket = connect(relay.port, '127.0.0.1');
     let received = '';
     socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      received += chunk;
+    const welcomed = new Promise<void>((resolve) => {
+      socket.on('data', (chunk: string) => {
+        received += chunk;
+        if (received.includes('\n')) resolve();
+      });
     });
     const closed = new Promise<void>((resolve, reject) => {
       socket.on('close', () => resolve());
       socket.on('error', reject);
     });
+    // The join proof signs the welcome's challenge (§1.9), so hello goes first; the rest is
+    // pipelined with the FIN.
+    socket.write(JSON.stringify({ t: 'hello', v: 2 }) + '\n');
+    await welcomed;
+    const challenge = (JSON.parse(received.slice(0, received.indexOf('\n'))) as { challenge: string }).challenge;
+    const lines = joinLine(room, challenge, { rid: 1 }) + [
+      ...ids.map((id, i) => ({ t: 'send', rid: 10 + i, room, id, body: 'QUJD' })),
+      { t: 'ping', rid: 99 },
+    ].map((f) => JSON.stringify(f) + '\n').join('');
     socket.end(lines);
     await closed;
     const frames = received.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);

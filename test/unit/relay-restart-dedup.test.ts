@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LineClient, randomId, RelayProcess, type Frame } from '../helpers/relayProcess';
+import { LineClient, randomId, randomRoom, RelayProcess, type Frame } from '../helpers/relayProcess';
 
 interface Sent { id: string; body: string }
 interface Acked { seq: number; ts: number }
@@ -91,7 +91,7 @@ describe('relay restart: dedup holds for every retained message (§1.5)', functi
     assert.deepEqual(forwarded, [fresh.id], 'a resent message was forwarded to a member again');
   }
 
-  const room = randomId();
+  const room = randomRoom();
   const twenty = (): Sent[] => Array.from({ length: 20 }, () => ({ id: randomId(), body: body(200) }));
 
   it('after a clean stop (SIGTERM; the next start loads the index checkpoint)', async () => {

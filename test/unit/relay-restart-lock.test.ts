@@ -11,7 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, LineClient, randomId, RelayProcess } from '../helpers/relayProcess';
+import { CLI_PATH, LineClient, randomId, randomRoom, RelayProcess } from '../helpers/relayProcess';
 
 const EXIT_DATA_DIR = 4;
 
@@ -62,7 +62,7 @@ class Starter {
 async function stillServes(port: number): Promise<void> {
   const { client } = await LineClient.open(port);
   try {
-    const room = randomId();
+    const room = randomRoom();
     assert.equal((await client.request({ t: 'join', room })).t, 'joined');
     const ack = await client.request({ t: 'send', room, id: randomId(), body: 'AAAA' });
     assert.equal(ack.t, 'ack', JSON.stringify(ack));

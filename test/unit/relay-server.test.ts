@@ -11,7 +11,7 @@ import { DEFAULT_RELAY_OPTIONS } from '../../src/relay/options';
 import { RelayServer } from '../../src/relay/server';
 import type { AppendResult } from '../../src/relay/store/types';
 import { MemoryStore } from '../helpers/memoryStore';
-import { LineClient, randomId } from '../helpers/relayProcess';
+import { LineClient, randomId, randomRoom } from '../helpers/relayProcess';
 
 class RecordingLogger implements RelayLogger {
   readonly records: { level: string; event: string; fields: LogFields }[] = [];
@@ -76,7 +76,7 @@ describe('RelayServer (in process)', function () {
   }
 
   it('§1.5 a send the store cannot take gets internal, no ack, no msg; the connection and reads go on', async () => {
-    const room = randomId();
+    const room = randomRoom();
     const a = await client();
     const b = await client();
     await a.request({ t: 'join', room });
@@ -99,7 +99,7 @@ describe('RelayServer (in process)', function () {
   });
 
   it('§1.4 a read the store cannot serve gets internal and the join still completes', async () => {
-    const room = randomId();
+    const room = randomRoom();
     const a = await client();
     await a.request({ t: 'join', room });
     await a.request({ t: 'send', room, id: randomId(), body: 'b2s' });
@@ -111,7 +111,7 @@ describe('RelayServer (in process)', function () {
   });
 
   it('§1.7 shutdown: bye; a send received before it is still stored; frames after it get shutting_down', async () => {
-    const room = randomId();
+    const room = randomRoom();
     const a = await client();
     await a.request({ t: 'join', room });
     store.hold();
@@ -130,7 +130,7 @@ describe('RelayServer (in process)', function () {
   });
 
   it('§1.7 CLOSING: new connections are refused', async () => {
-    const room = randomId();
+    const room = randomRoom();
     const a = await client();
     await a.request({ t: 'join', room });
     store.hold();
@@ -143,7 +143,7 @@ describe('RelayServer (in process)', function () {
   });
 
   it('forgets closed connections entirely: counts, rooms, one conn_close each', async () => {
-    const room = randomId();
+    const room = randomRoom();
     const many: LineClient[] = [];
     for (let i = 0; i < 50; i++) {
       const c = await client();

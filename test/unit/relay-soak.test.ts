@@ -12,11 +12,11 @@
 import { strict as assert } from 'node:assert';
 import { randomInt } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { LineClient, RelayProcess, randomId, type Frame } from '../helpers/relayProcess';
+import { LineClient, RelayProcess, randomId, randomRoom, type Frame } from '../helpers/relayProcess';
 
 const SECONDS = Number(process.env.SMC_SOAK_SECONDS ?? '60');
 const WORKERS = 40;
-const ROOMS = Array.from({ length: 12 }, () => randomId());
+const ROOMS = Array.from({ length: 12 }, () => randomRoom());
 
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

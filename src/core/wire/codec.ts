@@ -107,6 +107,43 @@ export class FrameDecoder {
   }
 }
 
+/**
+ * Deepest nesting of `[` and `{` a frame may have (issue 7 §1.6). Every frame of §1 is an
+ * object (depth 1) and the deepest, `presence`, is 3 (`{"members":[{…}]}`); 4 leaves one level
+ * for an unknown field of a later version. JSON.parse of a deeply nested line costs tens of
+ * bytes per level (a 1 MiB line of `[[[…]]]` took ~77 MB), so the depth is checked first.
+ */
+export const MAX_JSON_DEPTH = 4;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * True when `text` nests `[`/`{` deeper than `maxDepth` outside JSON strings. A scan without
+ * allocation, run before JSON.parse; string contents are skipped with indexOf. Malformed JSON
+ * is not its business (JSON.parse rejects it afterwards).
+ */
+export function jsonDepthExceeds(text: string, maxDepth: number = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      // Skip to the closing quote: one not preceded by an odd run of backslashes.
+      for (;;) {
+        const end = text.indexOf('"', i + 1);
+        if (end === -1) return false;
+        let slashes = 0;
+        while (text.charCodeAt(end - 1 - slashes) === BACKSLASH) slashes++;
+        i = end;
+        if (slashes % 2 === 0) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 /** Encodes one frame as a line (§1.1). JSON.stringify never emits a raw newline in a value. */
 export function encodeFrame(frame: object): string {
   return JSON.stringify(frame) + '\n';

@@ -39,7 +39,7 @@ export const LIMITS = {
   maxOutputBytes: 8 * 1024 * 1024,
   /** §1.7: connections in all, and per remote address. */
   maxConnections: 10_000,
-  maxConnectionsPerIp: 1_000,
+  maxConnectionsPerIp: 64,
   /** §1.7: a stopping relay exits within this time. */
   shutdownMs: 10_000,
 } as const;

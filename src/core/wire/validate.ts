@@ -1,6 +1,7 @@
 // Turns one line from a client into a typed ClientFrame, or into the §1.7 error it deserves.
 // Every field rule of PROTOCOL.md §1.1-§1.7 lives here, so the relay's handlers receive only
 // well-formed frames. The relay checks form and length only, never content (§1.2).
+import { MAX_JSON_DEPTH, jsonDepthExceeds } from './codec';
 import { LIMITS, type ClientFrame, type ErrorCode, type SendFrame } from './frames';
 
 export interface ParseFailure {
@@ -51,6 +52,8 @@ export const MAX_AGENT_LENGTH = 256;
  * bounds `body` to `maxFrame - 512` chars (§1.2).
  */
 export function parseClientFrame(line: string, maxFrame: number = LIMITS.maxFrame): ParseResult {
+  // Issue 7 §1.6: a deeply nested line would cost far more to parse than its length.
+  if (jsonDepthExceeds(line, MAX_JSON_DEPTH)) return fail('bad_frame', `nested deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(line);

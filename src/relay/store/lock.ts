@@ -50,8 +50,16 @@ const MAX_SOCKET_PATH = process.platform === 'linux' ? 107 : 103;
 const ANSWER_TIMEOUT_MS = 2_000;
 /** Rounds of announce-and-check against other starters before giving up. */
 const MAX_ATTEMPTS = 40;
+/**
+ * Rounds in a row in which a socket accepts but does not answer before it counts as a holder.
+ * A stopped holder (SIGSTOP) stays silent in every round; a starter that was only slow to
+ * answer (a loaded machine) has answered or withdrawn by the next round, so racing starters
+ * on a busy machine do not all give up.
+ */
+const SILENT_ROUNDS = 3;
 
 type State = 'starting' | 'holding';
+type Outcome = 'ours' | 'again' | 'silent';
 
 interface Identity {
   pid: number;
@@ -190,9 +198,13 @@ export class DirLock {
     await checkLegacyLock(dir);
     const place = await SocketPlace.open(dir);
     try {
+      let silent = 0;
       for (let attempt = 1; ; attempt++) {
         const lock = new DirLock(place);
-        if (await lock.tryOnce()) return lock;
+        const outcome = await lock.tryOnce();
+        if (outcome === 'ours') return lock;
+        silent = outcome === 'silent' ? silent + 1 : 0;
+        if (silent >= SILENT_ROUNDS) throw lock.silentHolderError();
         if (attempt >= MAX_ATTEMPTS) throw new LockedError(`data directory ${dir} is locked: other relays kept starting on it at the same time; start one relay per directory`);
         await sleep(randomInt(5, Math.min(500, 20 + 30 * attempt)));
       }
@@ -202,8 +214,11 @@ export class DirLock {
     }
   }
 
-  /** One round of announce and check: true when the lock is ours, false to try again. */
-  private async tryOnce(): Promise<boolean> {
+  /**
+   * One round of announce and check: 'ours' when the lock is ours, 'again' to try again,
+   * 'silent' when a socket accepted but did not say who it is (try again; SILENT_ROUNDS).
+   */
+  private async tryOnce(): Promise<Outcome> {
     try {
       return await this.announceAndCheck();
     } catch (err) {
@@ -212,7 +227,14 @@ export class DirLock {
     }
   }
 
-  private async announceAndCheck(): Promise<boolean> {
+  private silentName = '';
+
+  /** The error once a silent socket has counted as a holder (SILENT_ROUNDS). */
+  silentHolderError(): LockedError {
+    return new LockedError(`data directory ${this.place.dir} is in use by another relay (it holds ${this.silentName} but did not say who it is); stop it first, or give this relay another --data directory`);
+  }
+
+  private async announceAndCheck(): Promise<Outcome> {
     const { dir } = this.place;
     const server = createServer((conn) => {
       this.conns.add(conn);
@@ -238,21 +260,24 @@ export class DirLock {
     } catch (err) {
       // Another starter removed our `.new` before we listened on it (step 1 above): start over.
       await this.withdraw();
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'again';
       throw err;
     }
     const others = await this.others();
-    const holder = others.find((p) => p.who?.state !== 'starting');
-    if (holder !== undefined) {
+    const holder = others.find((p) => p.who !== undefined && p.who.state !== 'starting');
+    if (holder?.who !== undefined) {
       await this.withdraw();
-      const who = holder.who === undefined
-        ? `it holds ${holder.name} but did not say who it is`
-        : `pid ${holder.who.pid} on ${holder.who.host}`;
-      throw new LockedError(`data directory ${dir} is in use by another relay (${who}); stop it first, or give this relay another --data directory`);
+      throw new LockedError(`data directory ${dir} is in use by another relay (pid ${holder.who.pid} on ${holder.who.host}); stop it first, or give this relay another --data directory`);
+    }
+    const silentOne = others.find((p) => p.who === undefined);
+    if (silentOne !== undefined) {
+      this.silentName = silentOne.name;
+      await this.withdraw();
+      return 'silent';
     }
     if (others.length > 0) {
       await this.withdraw();
-      return false;
+      return 'again';
     }
     this.state = 'holding';
     // Our own socket must still be reachable under its name and be us (an operator may have
@@ -260,9 +285,9 @@ export class DirLock {
     const self = await probe(this.place.address(this.announced));
     if (!(self.kind === 'alive' && self.who?.nonce === this.nonce)) {
       await this.withdraw();
-      return false;
+      return 'again';
     }
-    return true;
+    return 'ours';
   }
 
   /** Other processes' announced sockets that are alive; removes dead lock sockets on the way. */
