@@ -157,7 +157,7 @@ async function postToRoom(port: number, key: Uint8Array, text: string, name = 'D
   const cipher = new RoomCipher(key);
   const id = generateMessageId();
   const body = cipher.seal({ id, ts: Date.now(), name, type: 'text', text }, generateIdentity());
-  await sendEnvelopes('127.0.0.1', port, cipher.room, [{ id, body }]);
+  await sendEnvelopes('127.0.0.1', port, cipher, [{ id, body }]);
   return id;
 }
 
