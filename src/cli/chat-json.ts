@@ -43,7 +43,14 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
     sentNow.delete(o.id);
     if (m !== undefined) out.line(jsonMessage(m, true));
   });
-  client.on('error', (e) => err(e.message));
+  // A relay that refuses this room (§1.9) or cannot be proven to (protocol v1) will not change
+  // its mind: end now with the reason, instead of waiting out --timeout and blaming the acks.
+  let markRefused = (): void => undefined;
+  const refusedByRelay = new Promise<'refused'>((resolve) => (markRefused = () => resolve('refused')));
+  client.on('error', (e) => {
+    err(e.message);
+    if (e.code === 'relay_too_old' || (e.code === 'room_refused' && e.room === room)) markRefused();
+  });
 
   client.connect();
   client.join({ key: ctx.key, name: ctx.roomName, lastSeq: ctx.lastSeq });
@@ -61,15 +68,22 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
       err(`not sent: ${e.message}`);
     }
   });
-  await new Promise<void>((resolve) => input.once('close', resolve));
+  const inputEnded = new Promise<'ended'>((resolve) => input.once('close', () => resolve('ended')));
+  const early = await Promise.race([inputEnded, refusedByRelay]);
 
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), flags.timeoutMs)));
-  const outcome = await Promise.race([Promise.all([firstSync, client.drain()]).then(([, d]) => d), timedOut]);
+  const outcome = early === 'refused'
+    ? early
+    : await Promise.race([Promise.all([firstSync, client.drain()]).then(([, d]) => d), timedOut, refusedByRelay]);
   clearTimeout(timer);
   out.flush();
   let code: number = refused > 0 ? CHAT_EXIT.other : CHAT_EXIT.ok;
-  if (outcome === 'timeout') {
+  if (outcome === 'refused') {
+    input.close();
+    process.stdin.destroy();
+    code = CHAT_EXIT.other;
+  } else if (outcome === 'timeout') {
     const n = client.pendingCount;
     const secs = flags.timeoutMs / 1000;
     err(n > 0
