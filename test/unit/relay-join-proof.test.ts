@@ -195,4 +195,21 @@ describe('relay join proof (PROTOCOL.md §1.9)', function () {
     assert.ok(failed <= 256 + Math.ceil(32 * seconds) + 1, `${failed} proofs checked in ${seconds} s from one address`);
     await relay.waitForLog((r) => r.event === 'limit' && r.limit === 'join_rate_address');
   });
+
+  it('--join-rate-per-ip 0 lifts the per-address limit (one proxy for many people); a bad value is a usage error', async () => {
+    const relay = await start(['--join-rate-per-ip', '0']);
+    const room = randomRoom();
+    const seen = (await client(relay)).withProof({ t: 'join', room });
+    let failed = 0;
+    for (let round = 0; round < 10; round++) {
+      const c = await client(relay);
+      c.sendRaw(Array.from({ length: 40 }, (_, i) => JSON.stringify({ ...seen, rid: 3000 + i }) + '\n').join(''));
+      for (let i = 0; i < 40; i++) if ((await c.next((f) => f.rid === 3000 + i, 20_000)).code === 'auth_failed') failed++;
+      c.close();
+    }
+    assert.equal(failed, 400, 'every proof within a connection\'s own burst is checked');
+    const bad = await RelayProcess.run(['relay', '--port', '0', '--data', scratchDir(), '--join-rate-per-ip', '-1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /join-rate-per-ip/);
+  });
 });
