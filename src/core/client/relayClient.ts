@@ -752,7 +752,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       return;
     }
     if (r.payload.type !== 'typing' || r.publicKey.equals(this.options.identity.publicKey)) return;
-    this.emit('typing', { room: rs.room, name: r.payload.name, fingerprint: r.fingerprint });
+    this.emit('typing', { room: rs.room, name: r.payload.name, fingerprint: r.fingerprint, keyChanged: false });
   }
 
   private onSynced(f: SyncedFrame): void {
@@ -921,7 +921,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const members: PresenceMemberInfo[] = [];
     for (const m of f.members) {
       if (typeof m !== 'object' || m === null || typeof m.sid !== 'string') continue;
-      const info: PresenceMemberInfo = { sid: m.sid, verified: false, self: m.sid === rs.sid };
+      const info: PresenceMemberInfo = { sid: m.sid, verified: false, self: m.sid === rs.sid, keyChanged: false };
       if (typeof m.tag === 'string') {
         const r = this.openTag(rs, m.tag);
         if (r.ok) {
