@@ -232,7 +232,7 @@ describe('RelayClient against a lying relay (issue 7 §2.1, §2.6)', function ()
   });
 
   describe('2. paging must progress (§1.6)', () => {
-    it('a page {from: before, more: true} with no messages stops the paging: one request per connection, not a storm', async () => {
+    it('a page {from: before, more: true} with no messages stops the paging: one request, not a storm', async () => {
       const top = seal(cipher, alice, 'alice', 'newest');
       relay.onFrame = (c, f) => {
         if (relay.welcome(c, f)) return;
@@ -245,15 +245,15 @@ describe('RelayClient against a lying relay (issue 7 §2.1, §2.6)', function ()
         }
       };
       const r = make();
-      await until('a protocol error', () => protocolErrors(r) > 0);
-      await until('a second connection', () => relay.conns.length >= 2);
-      // Let the second connection's paging run (it would storm on main).
-      await until('a second history request', () => relay.conns[1]!.frames.some((f) => f.t === 'history'));
+      // The catch-up ends with what came (a relay with a damaged store may send such a page
+      // honestly, so it is no reason to reconnect); on main it asked again and again, forever.
+      await until('synced', () => r.synced > 0 || relay.sent('history').length > 50);
       await new Promise((res) => setTimeout(res, 300));
-      for (const c of relay.conns) {
-        const n = c.frames.filter((f) => f.t === 'history').length;
-        assert.ok(n <= 1, `connection ${c.index} sent ${n} history requests`);
-      }
+      assert.equal(relay.sent('history').length, 1);
+      assert.equal(r.synced, 1);
+      assert.deepEqual(r.messages.map((m) => m.text), ['newest']);
+      assert.ok(r.logs.some((l) => l.event === 'protocol_violation'));
+      assert.equal(relay.conns.length, 1, 'no reconnect');
     });
   });
 
