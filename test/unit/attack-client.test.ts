@@ -11,7 +11,12 @@
 //     never advances lastSeq;
 //  4. presence and typing are checked against the keys known from messages (§2.4).
 import { strict as assert } from 'node:assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { generateIdentity, generateMessageId, generateRoomKey, RoomCipher } from '../../src/core/crypto/index';
 import type { Identity } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
@@ -20,6 +25,8 @@ import { ShownWindow } from '../../src/core/client/shownWindow';
 import { KnownKeys } from '../../src/core/keys/knownKeys';
 import { MemoryStateStore } from '../../src/core/keys/stores';
 import { createTcpTransport } from '../../src/node/tcpTransport';
+import { fingerprint } from '../../src/core/crypto/index';
+import { CLI_PATH } from '../helpers/relayProcess';
 
 type Frame = Record<string, unknown> & { t: string };
 
@@ -356,5 +363,128 @@ describe('RelayClient against a lying relay (issue 7 §2.1, §2.6)', function ()
       assert.equal(bySid.get('s5')!.keyChanged, false, 'a name never seen in a message');
       assert.deepEqual(r.typing.map((t) => t.keyChanged), [true, false]);
     });
+  });
+});
+
+/** `smc chat` (interactive on a pipe, or --json) on a home of its own, stdout read line by line. */
+class Chat {
+  readonly lines: string[] = [];
+  readonly stderr: string[] = [];
+  readonly child: ChildProcess;
+  readonly exit: Promise<number | null>;
+  constructor(home: string, invite: string, args: string[]) {
+    this.child = spawn(process.execPath, [CLI_PATH, 'chat', ...args, '--name', 'bob', invite], { env: { ...process.env, SMC_HOME: home, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    createInterface({ input: this.child.stdout! }).on('line', (l) => this.lines.push(l));
+    createInterface({ input: this.child.stderr! }).on('line', (l) => this.stderr.push(l));
+    this.exit = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+  type(line: string): void {
+    this.child.stdin!.write(`${line}\n`);
+  }
+  has(re: RegExp): boolean {
+    return this.lines.some((l) => re.test(l));
+  }
+}
+
+describe('smc chat against a lying relay (issue 7 §2.1, §2.6)', function () {
+  this.timeout(60_000);
+  let relay: ScriptedRelay;
+  let dir: string;
+  const chats: Chat[] = [];
+  const key = generateRoomKey();
+  const cipher = new RoomCipher(key);
+  const room = cipher.room;
+  const alice = generateIdentity();
+
+  beforeEach(async () => {
+    relay = await ScriptedRelay.start();
+    dir = mkdtempSync(join(tmpdir(), 'smc-attack-cli-'));
+  });
+  afterEach(async () => {
+    for (const c of chats.splice(0)) c.child.kill('SIGKILL');
+    await relay.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const invite = (): string => `smc://127.0.0.1:${relay.port}/team#${key.toString('base64url')}`;
+
+  it('--json: a re-sync from 0 (the relay is behind) does not print again what an earlier run printed', async () => {
+    const stored = [1, 2, 3].map((i) => seal(cipher, alice, 'alice', `m${i}`));
+    let head = 3;
+    relay.onFrame = (c, f) => {
+      if (relay.welcome(c, f)) return;
+      if (f.t === 'join') {
+        c.send({ t: 'joined', rid: f.rid, room: f.room, head, sid: `s${c.index}` });
+        const since = Number(f.since);
+        for (let s = since + 1; s <= head; s++) c.send(msg(room, s, stored[s - 1]!));
+        c.send({ t: 'synced', rid: f.rid, room: f.room, head, from: since < head ? since + 1 : head + 1 });
+      } else if (f.t === 'history') {
+        const before = Number(f.before);
+        for (let s = Math.max(1, before - Number(f.limit)); s < before; s++) c.send(msg(room, s, stored[s - 1]!));
+        c.send({ t: 'page', rid: f.rid, room: f.room, from: before > 1 ? Math.max(1, before - Number(f.limit)) : 0, to: before - 1, more: false });
+      }
+    };
+    const home = join(dir, 'bob');
+    const first = new Chat(home, invite(), ['--json']);
+    chats.push(first);
+    first.child.stdin!.end();
+    assert.equal(await first.exit, 0, first.stderr.join('\n'));
+    assert.deepEqual(first.lines.map((l) => (JSON.parse(l) as { text: string }).text), ['m1', 'm2', 'm3']);
+    // The relay lost m3 (head 2 < since 3): the client syncs again from 0 (§1.4) and gets m1, m2
+    // under the seqs they were printed under.
+    head = 2;
+    const second = new Chat(home, invite(), ['--json']);
+    chats.push(second);
+    second.child.stdin!.end();
+    assert.equal(await second.exit, 0, second.stderr.join('\n'));
+    assert.ok(relay.sent('history').some((h) => Number(h.before) === 3), 'the re-sync paged back');
+    assert.deepEqual(second.lines, [], 'nothing printed again');
+  });
+
+  it('interactive: presence and typing under a known name with another key, or like the own name, are marked; /verify lists every key', async () => {
+    const mallory = generateIdentity();
+    const hello = seal(cipher, alice, 'alice', 'hi, I am alice');
+    relay.onFrame = (c, f) => {
+      if (relay.welcome(c, f)) return;
+      if (f.t === 'leave') return c.send({ t: 'left', rid: f.rid, room: f.room });
+      if (f.t !== 'join') return;
+      c.send({ t: 'joined', rid: f.rid, room: f.room, head: 1, sid: 's1' });
+      c.send(msg(room, 1, hello));
+      c.send({ t: 'synced', rid: f.rid, room: f.room, head: 1, from: 1 });
+      c.send({ t: 'presence', room: f.room, online: 3, members: [
+        { sid: 's1', tag: f.tag }, { sid: 's3', tag: cipher.sealPresence('alice', mallory) }, { sid: 's4', tag: cipher.sealPresence('b\u043Eb', mallory) },
+      ] });
+      const tid = generateMessageId();
+      c.send({ t: 'msg', room: f.room, id: tid, eph: true, body: cipher.seal({ id: tid, ts: Date.now(), name: 'alice', type: 'typing' }, mallory) });
+    };
+    const chat = new Chat(join(dir, 'bob'), invite(), []);
+    chats.push(chat);
+    const detail = (): string => chat.lines.join('\n');
+    await until('presence shown', () => chat.has(/alice \(KEY CHANGED\) is here/) && chat.has(/b\u043Eb \(KEY CHANGED\) is here/)).catch((e: Error) => {
+      throw new Error(`${e.message}\n${detail()}`);
+    });
+    // The prompt shows who types: Mallory typing as alice is marked.
+    chat.type('/help');
+    await until('typing marked', () => chat.has(/\(alice \(KEY CHANGED\) typing\)/)).catch((e: Error) => {
+      throw new Error(`${e.message}\n${detail()}`);
+    });
+    chat.type('/who');
+    await until('/who', () => chat.has(/alice \(\w{4} \w{4}\) \[KEY CHANGED/)).catch((e: Error) => {
+      throw new Error(`${e.message}\n${detail()}`);
+    });
+    chat.type('/verify alice');
+    await until('/verify lists both keys', () => chat.has(/2 different keys claim the name alice/)).catch((e: Error) => {
+      throw new Error(`${e.message}\n${detail()}`);
+    });
+    const realFp = fingerprint(alice.publicKey);
+    const fakeFp = fingerprint(mallory.publicKey);
+    const realLine = chat.lines.find((l) => l.includes(realFp));
+    const fakeLine = chat.lines.find((l) => l.includes(fakeFp) && /another key/.test(l));
+    assert.ok(realLine !== undefined && /known under/.test(realLine), detail());
+    assert.ok(fakeLine !== undefined && /presence/.test(fakeLine), detail());
+    assert.match(realLine, /^\s+1\./);
+    chat.type('');
+    await until('nothing trusted', () => chat.has(/Not trusted: nothing changed for alice/));
+    chat.type('/stop');
+    assert.equal(await chat.exit, 0);
   });
 });
