@@ -238,6 +238,37 @@ describe('RelayClient against a lying relay (issue 7 §2.1, §2.6)', function ()
     });
   });
 
+  describe('1b. a resuming catch-up is bounded too', () => {
+    it('a relay far ahead (head 10^6, since 5) answering every page in full: the catch-up stops at the replay window, `more` says older remain', async () => {
+      const one = seal(cipher, alice, 'alice', 'again');
+      const head = 1_000_000;
+      let syncedMore: boolean | undefined;
+      relay.onFrame = (c, f) => {
+        if (relay.welcome(c, f)) return;
+        if (f.t === 'join') {
+          c.send({ t: 'joined', rid: f.rid, room: f.room, head, sid: 's1' });
+          const n = Number(f.limit);
+          for (let s = head - n + 1; s <= head; s++) c.send(msg(room, s, one));
+          c.send({ t: 'synced', rid: f.rid, room: f.room, head, from: head - n + 1 });
+        } else if (f.t === 'history') {
+          const before = Number(f.before);
+          const n = Number(f.limit);
+          for (let s = before - n; s < before; s++) c.send(msg(room, s, one));
+          c.send({ t: 'page', rid: f.rid, room: f.room, from: before - n, to: before - 1, more: true });
+        }
+      };
+      const r = make({ tuning: { shownIds: 50, joinLimit: 10, historyLimit: 10 } }, 5);
+      r.c.on('synced', (e) => (syncedMore = e.more));
+      await until('synced (or a paging storm)', () => r.synced > 0 || relay.sent('history').length > 200);
+      assert.equal(r.synced, 1);
+      assert.equal(syncedMore, true);
+      const asked = relay.sent('history').length;
+      assert.ok(asked <= 5, `${asked} history requests`);
+      assert.equal(protocolErrors(r), 0);
+      assert.equal(r.c.lastSeq(room), head);
+    });
+  });
+
   describe('2. paging must progress (§1.6)', () => {
     it('a page {from: before, more: true} with no messages stops the paging: one request, not a storm', async () => {
       const top = seal(cipher, alice, 'alice', 'newest');

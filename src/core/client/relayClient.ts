@@ -109,6 +109,8 @@ interface SyncState {
   stepBefore: number;
   /** The page after that step is already asked for (prefetched on its first message). */
   successor: boolean;
+  /** `limit` of that step: how many of its messages may still come. */
+  stepLimit: number;
   /** Prepared messages not yet handed to the verifier. */
   unsent: PendingItem[];
   /** Batches at the verifier; they settle once every item of theirs has `valid` (never reject). */
@@ -864,13 +866,24 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     // so it may fetch a little more than initialHistory; finishSync keeps the newest).
     const limit = sync.fresh
       ? this.tuning.initialHistory - (rs.head - seq + 1)
-      : seq - sync.since - 1;
+      : Math.min(seq - sync.since - 1, this.catchUpRoom(sync) - sync.stepLimit + 1);
     if (seq > 1 && limit > 0) this.requestSyncPage(rs, seq, Math.min(limit, this.tuning.historyLimit));
+  }
+
+  /**
+   * How many more messages a resuming catch-up may hold. It pages back to `since` (§1.4), but a
+   * relay whose head is far ahead (2^53, or simply after a long absence) would make it hold
+   * everything before showing anything: it stops at the replay window's size (the relay's
+   * retain, §1.6), the rest stays loadable with loadOlder (`more`), as after a fresh join.
+   */
+  private catchUpRoom(sync: SyncState): number {
+    return this.tuning.shownIds - sync.items.length;
   }
 
   private requestSyncPage(rs: RoomState, before: number, limit: number): void {
     const sync = rs.sync!;
     sync.stepRid = this.requestHistory(rs, 'sync', before, limit);
+    sync.stepLimit = Math.min(Math.max(1, limit), LIMITS.maxLimit);
     sync.stepBefore = before;
     sync.successor = false;
   }
@@ -885,8 +898,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       if (sync.fresh) {
         const want = this.tuning.initialHistory - sync.items.length;
         if (want > 0) return this.requestSyncPage(rs, lowest, Math.min(want, this.tuning.historyLimit));
-      } else if (lowest > sync.since + 1) {
-        return this.requestSyncPage(rs, lowest, Math.min(lowest - sync.since - 1, this.tuning.historyLimit));
+      } else if (lowest > sync.since + 1 && this.catchUpRoom(sync) > 0) {
+        return this.requestSyncPage(rs, lowest, Math.min(lowest - sync.since - 1, this.tuning.historyLimit, this.catchUpRoom(sync)));
       }
     }
     this.finishSync(rs, more && lowest > 1);
@@ -1164,7 +1177,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const rid = this.nextRid++;
     rs.sync = {
       rid, since, limit: Math.min(limit, LIMITS.maxLimit), phase: 'joining', caughtUp: 0, extra: 0, fresh, items: [],
-      stepRid: rid, stepBefore: 0, successor: false, unsent: [], batches: [],
+      stepRid: rid, stepBefore: 0, successor: false, stepLimit: Math.min(limit, LIMITS.maxLimit), unsent: [], batches: [],
     };
     this.pending.set(rid, { kind: 'join', room: rs.room });
     this.write({ t: 'join', rid, room: rs.room, since, limit, tag, ...rs.cipher.joinProof(challenge) });
