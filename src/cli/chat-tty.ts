@@ -4,7 +4,7 @@
 import { clearLine, createInterface, cursorTo, moveCursor } from 'node:readline';
 import { ClientError } from '../core/client/index';
 import type { ChatMessage, PresenceUpdate } from '../core/client/index';
-import { nameKey } from '../core/keys/index';
+import { nameKey, namesLookAlike } from '../core/keys/index';
 import type { ChatContext } from './chat';
 import { CHAT_EXIT, LAST_NAME_STATE } from './chat-session';
 import { ANSI, PLAIN, formatMessage, formatUnverifiable, type Style } from './chat-format';
@@ -204,6 +204,11 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
    */
   const verify = (name: string): void => {
     if (name === '') return void out.line('Usage: /verify NAME');
+    if (namesLookAlike(name, client.name)) {
+      // §2.4: the own display name (and every look-alike) is bound to the own key; no other key
+      // under it is ever trusted, so there is nothing to verify.
+      return void out.line(style.warn(`!! "${terminalSafe(name)}" is (or looks like) your own name: any other key under it stays marked, whatever you answer. Your key: /fingerprint.`));
+    }
     const seen = seenKeys.get(nameKey(name));
     const known = ctx.session.known.known(room, name);
     const claims = new Map<string, string>();

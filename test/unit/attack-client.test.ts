@@ -515,6 +515,9 @@ describe('smc chat against a lying relay (issue 7 §2.1, §2.6)', function () {
     assert.match(realLine, /^\s+1\./);
     chat.type('');
     await until('nothing trusted', () => chat.has(/Not trusted: nothing changed for alice/));
+    // A look-alike of the own name is never another key's to trust.
+    chat.type('/verify b\u043Eb');
+    await until('own name refused', () => chat.has(/looks like\) your own name/));
     chat.type('/stop');
     assert.equal(await chat.exit, 0);
   });
