@@ -14,7 +14,10 @@ import { displayName } from './text';
 
 declare function acquireVsCodeApi(): VsCodeApi;
 
-interface SavedState { draft?: string }
+/** What the webview keeps across reloads (VS Code's webview state): a draft per room id. */
+interface SavedState { drafts?: Record<string, string> }
+/** Drafts kept at most (empty ones are not kept). */
+const MAX_DRAFTS = 50;
 
 const api = acquireVsCodeApi();
 const messenger = new WebviewMessenger(api, window);
@@ -25,6 +28,15 @@ let loadingOlder = false;
 /** The last older-page request brought nothing (e.g. offline): don't ask again by itself. */
 let olderStalled = false;
 let loadingNewer = false;
+/**
+ * The reader follows the live end: set when they are at the bottom (or jump or send there),
+ * cleared when they scroll away. While set, every change of size (new items, items getting
+ * their real height, a narrower panel) keeps the newest item fully in view.
+ */
+let pinned = true;
+/** The room the composer's text belongs to. */
+let draftRoom: string | undefined;
+const drafts: Record<string, string> = {};
 
 // ---- static layout -------------------------------------------------------------------
 
@@ -51,6 +63,14 @@ const roomTitle = h('h1', { id: 'room-name' }, 'SMC');
 const connection = h('span', { id: 'connection', role: 'status' });
 const headerActions = h('div', { class: 'header-actions' });
 headerActions.append(commandButton('smc.copyInvite', 'Copy invite', 'link', true), commandButton('smc.showFingerprint', 'My fingerprint', 'key', true));
+// Narrow panels (media/webview.css) hide the member list; this shows it over the timeline.
+const presenceToggle = document.createElement('vscode-button');
+presenceToggle.id = 'presence-toggle';
+presenceToggle.setAttribute('secondary', '');
+presenceToggle.setAttribute('icon', 'account');
+presenceToggle.setAttribute('aria-expanded', 'false');
+presenceToggle.setAttribute('aria-controls', 'presence-panel');
+headerActions.prepend(presenceToggle);
 header.append(roomTitle, connection, headerActions);
 
 const layout = h('div', { id: 'layout' });
@@ -71,6 +91,8 @@ aside.append(presenceTitle, presenceList);
 layout.append(timeline, aside);
 
 const typingEl = h('div', { id: 'typing', 'aria-live': 'polite' });
+const offlineBanner = h('div', { id: 'offline-banner', role: 'status' });
+offlineBanner.hidden = true;
 const form = h('form', { id: 'composer-form', 'aria-label': 'Write a message' });
 const composer = document.createElement('vscode-textarea');
 composer.id = 'composer';
@@ -86,7 +108,7 @@ sendButton.setAttribute('aria-label', 'Send');
 sendButton.textContent = 'Send';
 const composerError = h('div', { id: 'composer-error', role: 'alert' });
 form.append(composer, sendButton);
-app.append(header, layout, typingEl, form, composerError);
+app.append(header, layout, offlineBanner, typingEl, form, composerError);
 
 // ---- rendering -----------------------------------------------------------------------
 
@@ -125,6 +147,9 @@ function renderEmptyState(): void {
 
 function renderPresence(): void {
   presenceTitle.textContent = `Online (${state.presence.online})`;
+  presenceToggle.textContent = `${state.presence.online} online`;
+  presenceToggle.setAttribute('aria-label', `Members online (${state.presence.online})`);
+  presenceToggle.hidden = !state.room;
   presenceList.replaceChildren();
   for (const m of state.presence.members) {
     const li = h('li', { class: m.verified ? 'member verified' : 'member unverified' });
@@ -153,6 +178,16 @@ function renderPresence(): void {
   }
 }
 
+/** Own messages still queued while the relay is unreachable: one calm line, no per-message alarm. */
+function renderOfflineBanner(): void {
+  const queued = state.connection === 'connected' ? 0 : state.items.filter((x) => x.own && (x.state === 'sending' || (x.state === 'failed' && x.waiting === true))).length;
+  offlineBanner.hidden = queued === 0;
+  if (queued === 0) return;
+  offlineBanner.replaceChildren(codicon('cloud-upload'), document.createTextNode(
+    `Offline — ${queued} message${queued === 1 ? '' : 's'} will be sent when the relay is back.`,
+  ));
+}
+
 function renderTyping(): void {
   const names = state.typing.map((t) => displayName(t.name));
   typingEl.textContent = names.length === 0 ? '' : names.length === 1 ? `${names[0] ?? ''} is typing…` : `${names.join(', ')} are typing…`;
@@ -162,9 +197,23 @@ function isNearBottom(): boolean {
   return messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < 48;
 }
 
+function scrollToNewest(): void {
+  pinned = true;
+  messagesEl.scrollTop = messagesEl.scrollHeight;
+}
+
+// Items are laid out lazily (content-visibility): their real height arrives after the first
+// paint, and a live item grows when its Markdown wraps. Re-pin after every such change.
+const sizeWatcher = new ResizeObserver(() => {
+  if (pinned && !state.hasNewer && messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight > 1) {
+    messagesEl.scrollTop = messagesEl.scrollHeight;
+  }
+});
+sizeWatcher.observe(messagesEl);
+
 /** Reconciles #messages with the window: elements are reused by key, rebuilt when changed. */
 function renderTimeline(): void {
-  const stick = isNearBottom();
+  const stick = pinned && !state.hasNewer;
   // Keep what the user is looking at in place when items arrive or leave above it.
   let anchor: { key: string; offset: number } | undefined;
   if (!stick) {
@@ -180,6 +229,7 @@ function renderTimeline(): void {
   const wanted = new Set(state.items.map((x) => x.key));
   for (const [key, r] of rendered) {
     if (!wanted.has(key)) {
+      sizeWatcher.unobserve(r.el);
       r.el.remove();
       rendered.delete(key);
     }
@@ -193,7 +243,11 @@ function renderTimeline(): void {
     let r = rendered.get(item.key);
     if (!r || r.sig !== sig) {
       const fresh = renderItem(item, groupStart, now);
-      if (r) r.el.replaceWith(fresh);
+      if (r) {
+        sizeWatcher.unobserve(r.el);
+        r.el.replaceWith(fresh);
+      }
+      sizeWatcher.observe(fresh);
       r = { el: fresh, sig };
       rendered.set(item.key, r);
     }
@@ -213,7 +267,7 @@ function renderTimeline(): void {
     cursor = next;
   }
   olderStatus.textContent = state.hasOlder ? (loadingOlder ? 'Loading older messages…' : 'Scroll up for older messages') : state.items.length > 0 ? 'Beginning of the room' : '';
-  if (stick && !state.hasNewer) messagesEl.scrollTop = messagesEl.scrollHeight;
+  if (stick) messagesEl.scrollTop = messagesEl.scrollHeight;
   else if (anchor) {
     const a = rendered.get(anchor.key);
     if (a) messagesEl.scrollTop = a.el.offsetTop - anchor.offset;
@@ -223,7 +277,7 @@ function renderTimeline(): void {
     setTimeout(() => void loadOlder(), 0);
   }
   const unread = unreadCount(state);
-  newBelow.hidden = !(state.hasNewer || (!isNearBottom() && unread > 0));
+  newBelow.hidden = !(state.hasNewer || (!stick && !isNearBottom() && unread > 0));
   newBelow.textContent = unread > 0 ? `${unread} new message${unread === 1 ? '' : 's'}` : 'Jump to newest';
   newBelow.setAttribute('aria-label', newBelow.textContent);
 }
@@ -238,6 +292,7 @@ function render(): void {
   renderEmptyState();
   renderPresence();
   renderTyping();
+  renderOfflineBanner();
   renderTimeline();
 }
 
@@ -295,22 +350,39 @@ async function loadNewer(): Promise<void> {
 }
 
 messagesEl.addEventListener('scroll', () => {
+  // Scrolled by the reader (or by the panel to the bottom): follow the live end only from there.
+  pinned = !state.hasNewer && isNearBottom();
   if (messagesEl.scrollTop < 400) void loadOlder();
   if (messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < 400) void loadNewer();
   newBelow.hidden = !(state.hasNewer || (!isNearBottom() && unreadCount(state) > 0));
   maybeMarkRead();
 }, { passive: true });
 
-newBelow.addEventListener('click', () => {
-  void (async () => {
-    while (state.hasNewer) {
-      const before = state.items.length;
-      await loadNewer();
-      if (state.items.length === before && state.hasNewer) break;
+/**
+ * "Jump to newest": one click, the newest items at once. A window cut at the newest end is
+ * replaced by the timeline's tail in one request (paging through thousands of items would take
+ * dozens of round trips), then the panel pins to the bottom.
+ */
+async function jumpToNewest(): Promise<void> {
+  if (state.hasNewer) {
+    try {
+      const page = await messenger.request('loadNewest', {});
+      dispatch({ type: 'newest', items: page.items, hasOlder: page.hasOlder });
+    } catch (e) {
+      showError(e);
+      return;
     }
-    messagesEl.scrollTop = messagesEl.scrollHeight;
-    maybeMarkRead();
-  })();
+  }
+  scrollToNewest();
+  render();
+  maybeMarkRead();
+}
+
+newBelow.addEventListener('click', () => void jumpToNewest());
+
+presenceToggle.addEventListener('click', () => {
+  const open = document.body.classList.toggle('presence-open');
+  presenceToggle.setAttribute('aria-expanded', String(open));
 });
 
 document.addEventListener('visibilitychange', maybeMarkRead);
@@ -322,8 +394,26 @@ function showError(e: unknown): void {
 }
 
 function saveDraft(): void {
-  const saved: SavedState = { draft: composer.value };
+  if (draftRoom === undefined) return;
+  const text = composer.value;
+  if (text === '') delete drafts[draftRoom];
+  else {
+    delete drafts[draftRoom];
+    drafts[draftRoom] = text; // the newest last: the oldest draft goes first when over the limit
+    const rooms = Object.keys(drafts);
+    for (const old of rooms.slice(0, Math.max(0, rooms.length - MAX_DRAFTS))) delete drafts[old];
+  }
+  const saved: SavedState = { drafts };
   api.setState(saved);
+}
+
+/** The composer follows the room: the old room's text is kept, the new room's comes back. */
+function switchDraft(room: string | undefined): void {
+  if (room === draftRoom) return;
+  saveDraft();
+  draftRoom = room;
+  composer.value = room !== undefined ? (drafts[room] ?? '') : '';
+  composerError.textContent = '';
 }
 
 async function send(): Promise<void> {
@@ -332,10 +422,18 @@ async function send(): Promise<void> {
   composerError.textContent = '';
   composer.value = '';
   saveDraft();
+  const room = draftRoom;
   try {
     await messenger.request('send', { text });
-    messagesEl.scrollTop = messagesEl.scrollHeight;
+    scrollToNewest();
   } catch (e) {
+    // The reader may have switched rooms meanwhile: the text goes back to its own room's draft.
+    if (room !== draftRoom) {
+      if (room !== undefined && !drafts[room]) drafts[room] = text;
+      api.setState({ drafts } satisfies SavedState);
+      showError(e);
+      return;
+    }
     // Nothing was queued: give the text back so nothing the user wrote is lost.
     if (composer.value === '') composer.value = text;
     saveDraft();
@@ -417,20 +515,50 @@ document.addEventListener('keydown', (e) => {
 
 // ---- host events ----------------------------------------------------------------------
 
+/**
+ * A snapshot of the room already shown while the reader is scrolled up (a reconnect, a relay
+ * restart, a verification redraws the room): the window keeps its place and gets fresh copies
+ * of its items, so the reader is not moved.
+ */
+async function refreshWindow(s: PanelSnapshot): Promise<void> {
+  const first = state.items[0];
+  if (!first) return;
+  try {
+    const page = await messenger.request('loadRange', { from: first.key, count: Math.min(state.items.length, WEBVIEW_LIMITS.windowSize) });
+    if (state.room?.room !== s.room?.room) return;
+    dispatch({ type: 'refresh', snapshot: s, items: page.items, hasOlder: page.hasOlder, hasNewer: page.hasNewer });
+  } catch (e) {
+    showError(e);
+  }
+}
+
 function showSnapshot(s: PanelSnapshot): void {
+  const sameRoom = loaded && state.room !== undefined && s.room?.room === state.room.room;
+  if (sameRoom && !pinned && state.items.length > 0) {
+    olderStalled = false;
+    void refreshWindow(s);
+    return;
+  }
   loaded = true;
   olderStalled = false;
+  switchDraft(s.room?.room);
   // A redraw is not news: screen readers should not read the whole window again.
   messagesEl.setAttribute('aria-busy', 'true');
   rendered.clear();
   messagesEl.replaceChildren();
+  pinned = true;
   dispatch({ type: 'snapshot', snapshot: s });
-  messagesEl.scrollTop = messagesEl.scrollHeight;
+  scrollToNewest();
   messagesEl.removeAttribute('aria-busy');
 }
 
 messenger.on('snapshot', showSnapshot);
-messenger.on('item', (p) => dispatch({ type: 'item', room: p.room, item: p.item }));
+messenger.on('item', (p) => {
+  // Read as it arrives when the reader watches the live end of a visible panel (and nothing
+  // above is unread, model.ts): no "New messages" divider for it.
+  const watching = document.visibilityState === 'visible' && pinned && !state.hasNewer;
+  dispatch({ type: 'item', room: p.room, item: p.item, seen: watching });
+});
 messenger.on('presence', (p) => dispatch({ type: 'presence', room: p.room, presence: p.presence }));
 messenger.on('typing', (p) => dispatch({ type: 'typing', room: p.room, name: p.name, shortFingerprint: p.shortFingerprint, now: Date.now() }));
 messenger.on('connection', (p) => {
@@ -444,8 +572,10 @@ messenger.on('focusComposer', () => {
 setInterval(() => dispatch({ type: 'tick', now: Date.now() }), 1_000);
 window.addEventListener('pagehide', () => messenger.dispose());
 
-const saved = api.getState() as SavedState | undefined;
-if (saved && typeof saved.draft === 'string') composer.value = saved.draft;
+const saved = api.getState() as (SavedState & { draft?: unknown }) | undefined;
+if (saved && typeof saved.drafts === 'object' && saved.drafts !== null) {
+  for (const [room, text] of Object.entries(saved.drafts)) if (typeof text === 'string') drafts[room] = text;
+}
 
 render();
 messenger

@@ -37,7 +37,12 @@ export interface ViewState {
 
 export type Action =
   | { type: 'snapshot'; snapshot: PanelSnapshot }
-  | { type: 'item'; room: string; item: ChatItem }
+  /** `seen`: the reader watches the live end, so the item is read as it arrives (no marker). */
+  | { type: 'item'; room: string; item: ChatItem; seen?: boolean }
+  /** The timeline's tail, replacing a window cut at the newest end ("Jump to newest"). */
+  | { type: 'newest'; items: ChatItem[]; hasOlder: boolean }
+  /** A snapshot of the room shown, while the reader is scrolled up: fresh copies of the window. */
+  | { type: 'refresh'; snapshot: PanelSnapshot; items: ChatItem[]; hasOlder: boolean; hasNewer: boolean }
   | { type: 'older'; items: ChatItem[]; hasOlder: boolean }
   | { type: 'newer'; items: ChatItem[]; hasNewer: boolean }
   | { type: 'presence'; room: string; presence: PresenceView }
@@ -135,7 +140,33 @@ export function reduce(state: ViewState, action: Action): ViewState {
         items = items.slice(items.length - max);
         hasOlder = true;
       }
-      return { ...state, items, hasOlder, typing };
+      const seq = action.item.seq;
+      // Seen as it arrives only while nothing above it is unread: an existing marker stays.
+      const seen = action.seen === true && !action.item.own && seq !== undefined && seq > state.markerSeq && unreadMarkerKey(state) === undefined;
+      return seen ? { ...state, items, hasOlder, typing, markerSeq: seq } : { ...state, items, hasOlder, typing };
+    }
+    case 'newest': {
+      const items = action.items.slice(-max);
+      return { ...state, items, hasOlder: action.hasOlder || items.length < action.items.length, hasNewer: false, pendingNewer: 0 };
+    }
+    case 'refresh': {
+      const s = action.snapshot;
+      const items = action.items.slice(0, max);
+      const hasNewer = action.hasNewer || items.length < action.items.length;
+      return {
+        ...state,
+        connection: s.connection,
+        relay: s.relay,
+        room: s.room,
+        presence: s.presence,
+        selfName: s.selfName,
+        selfShortFingerprint: s.selfShortFingerprint,
+        lastReadSeq: Math.max(state.lastReadSeq, s.lastReadSeq),
+        items,
+        hasOlder: action.hasOlder,
+        hasNewer,
+        pendingNewer: hasNewer ? state.pendingNewer : 0,
+      };
     }
     case 'older': {
       let items = mergeUnique(state.items, action.items, 'before');

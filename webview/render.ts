@@ -125,7 +125,10 @@ function ownStatus(item: ChatItem): HTMLElement {
   const status = el('div', 'status');
   if (item.state === 'sending') status.append(codicon('loading codicon-modifier-spin'), document.createTextNode(' sending…'));
   else if (item.state === 'sent') status.append(codicon('check', 'sent'));
-  else if (item.state === 'failed') {
+  else if (item.state === 'failed' && item.waiting) {
+    status.append(codicon('clock'), document.createTextNode(' waiting for the relay'));
+    status.title = 'Kept here and sent by itself once the relay is reachable again.';
+  } else if (item.state === 'failed') {
     status.append(codicon('error'), document.createTextNode(` not sent${item.error ? `: ${item.error}` : ''} `));
     status.append(button('retry', 'Retry sending', 'refresh'));
     status.setAttribute('role', 'alert');
@@ -138,6 +141,7 @@ export function renderItem(item: ChatItem, groupStart: boolean, now: number): HT
   const article = el('article', 'message');
   article.dataset.key = item.key;
   article.dataset.state = item.state;
+  if (item.waiting) article.dataset.waiting = 'true';
   article.dataset.kind = item.kind;
   if (item.own) article.classList.add('own');
   if (groupStart) article.classList.add('group-start');
@@ -172,5 +176,5 @@ export function renderItem(item: ChatItem, groupStart: boolean, now: number): HT
 
 /** What decides whether an item's element must be rebuilt. */
 export function itemSignature(item: ChatItem, groupStart: boolean): string {
-  return `${item.state}|${item.seq ?? ''}|${groupStart ? 1 : 0}|${item.keyChanged ? 1 : 0}|${item.identityVerified === true ? 1 : 0}|${item.error ?? ''}`;
+  return `${item.state}|${item.waiting ? 1 : 0}|${item.seq ?? ''}|${groupStart ? 1 : 0}|${item.keyChanged ? 1 : 0}|${item.identityVerified === true ? 1 : 0}|${item.error ?? ''}`;
 }

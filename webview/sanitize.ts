@@ -1,8 +1,10 @@
 // Defence in depth behind markdown.ts: the HTML that markdown-it produced is parsed into an
 // inert <template> and rebuilt keeping only the elements and attributes that Markdown can
 // produce. Anything else (which markdown-it with html:false should never emit) is dropped,
-// its text kept. Inline `style` attributes (table alignment) are dropped too: the CSP forbids
-// them and they would be reported as violations. Links keep their target in data-href only.
+// its text kept. Inline `style` attributes are dropped too: the CSP forbids them (table
+// alignment arrives as class="align-…", markdown.ts). Links keep their target in data-href
+// only. Elements nested deeper than MAX_DEPTH are unwrapped (their text kept): a deep stack of
+// boxes leaves no width to read in.
 import { isAllowedLink } from './markdown';
 
 const ALLOWED_TAGS = new Set([
@@ -13,16 +15,22 @@ const ALLOWED_ATTRS: Record<string, Set<string>> = {
   A: new Set(['href', 'title', 'rel', 'class']),
   OL: new Set(['start']),
   CODE: new Set(['class']),
+  TH: new Set(['class']),
+  TD: new Set(['class']),
 };
+/** Classes a table cell may carry: its alignment, nothing else. */
+const CELL_CLASSES = /^align-(left|center|right)$/;
+/** Elements inside elements, at most; markdown.ts caps quotes and lists well below this. */
+export const MAX_DEPTH = 24;
 
-function cleanInto(source: Node, target: Node, doc: Document): void {
+function cleanInto(source: Node, target: Node, doc: Document, depth = 0): void {
   for (const child of Array.from(source.childNodes)) {
     if (child.nodeType === Node.TEXT_NODE) {
       target.appendChild(doc.createTextNode(child.textContent ?? ''));
     } else if (child.nodeType === Node.ELEMENT_NODE) {
       const el = child as Element;
-      if (!ALLOWED_TAGS.has(el.tagName)) {
-        cleanInto(el, target, doc);
+      if (!ALLOWED_TAGS.has(el.tagName) || depth >= MAX_DEPTH) {
+        cleanInto(el, target, doc, depth);
         continue;
       }
       const copy = doc.createElement(el.tagName.toLowerCase());
@@ -41,9 +49,10 @@ function cleanInto(source: Node, target: Node, doc: Document): void {
           continue;
         }
         if (attr.name === 'title' && el.hasAttribute('href')) continue;
+        if ((el.tagName === 'TH' || el.tagName === 'TD') && !CELL_CLASSES.test(attr.value)) continue;
         copy.setAttribute(attr.name, attr.value);
       }
-      cleanInto(el, copy, doc);
+      cleanInto(el, copy, doc, depth + 1);
       target.appendChild(copy);
     }
   }

@@ -111,8 +111,8 @@ export interface RelayOptions {
 
 /**
  * The real relay: `node dist/cli.js relay --rate 0` on a free loopback port. The load generator
- * is one address, so the per-address limit (64 by default) is lifted and its log lines are not
- * folded. Its line clients join with real proofs (§1.9), so joins cost what they cost a user
+ * is one address, so the per-address limits (64 connections, 32 join proofs a second) are
+ * lifted and its log lines are not folded. Its line clients join with real proofs (§1.9), so joins cost what they cost a user
  * (one check per join alone: bench/joinProof.ts).
  */
 export async function startRelay(opts: RelayOptions = {}): Promise<ServerProcess> {
@@ -120,7 +120,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<ServerProcess
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'smc-bench-relay-'));
   if (owned) ownedDirs.add(dataDir);
   const args = [CLI, 'relay', '--host', '127.0.0.1', '--port', '0', '--data', dataDir, '--rate', '0',
-    '--max-conns-per-ip', '1000000', '--log-per-addr', '0', ...(opts.extraArgs ?? [])];
+    '--max-conns-per-ip', '1000000', '--join-rate-per-ip', '0', '--log-per-addr', '0', ...(opts.extraArgs ?? [])];
   const env = { ...process.env };
   // Flags win over the environment; drop any SMC_RELAY_* the caller's shell may carry.
   for (const k of Object.keys(env)) if (k.startsWith('SMC_RELAY_')) delete env[k];

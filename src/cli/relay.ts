@@ -153,7 +153,7 @@ async function runRelay(args: string[]): Promise<number> {
 
   log.info('start', {
     version: SMC_VERSION, pid: process.pid, data: dataDir, maxFrame: options.maxFrame, retain: options.retain,
-    rate: options.rate, burst: options.burst, maxConns: options.maxConns, maxConnsPerIp: options.maxConnsPerIp,
+    rate: options.rate, burst: options.burst, maxConns: options.maxConns, maxConnsPerIp: options.maxConnsPerIp, joinRatePerIp: options.joinRatePerIp,
     maxOutput: options.maxOutput, maxOutputTotal: options.maxOutputTotal, allowV1Joins: options.allowV1Joins,
     logPerAddr: options.logPerAddr, admin: adminToken.enabled,
   });

@@ -46,6 +46,13 @@ const DRAINED_BYTES = 64 * 1024;
  */
 export const JOIN_PROOF_RATE = 8;
 export const JOIN_PROOF_BURST = 40;
+/**
+ * The same, per remote address and across connections (`--join-rate-per-ip`, default 32/s,
+ * burst this many times the rate): without it, a stranger who reconnects gets a fresh bucket
+ * each time (2 500 checks a second from one address in an attack). A team behind one NAT
+ * re-joining after a relay restart (30 people × 8 rooms) fits in the default burst of 256.
+ */
+export const JOIN_PROOF_BURST_PER_RATE = 8;
 
 export interface ConnectionHooks {
   /** Handles one line; a returned promise holds the connection's later lines until it settles. */

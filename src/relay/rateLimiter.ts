@@ -26,4 +26,45 @@ export class TokenBucket {
     this.tokens -= 1;
     return true;
   }
+
+  /** True when the bucket has refilled to its burst by `now`: forgetting it changes nothing. */
+  isFull(now: number): boolean {
+    return this.rate === 0 || this.tokens + ((now - this.last) * this.rate) / 1000 >= this.burst;
+  }
+}
+
+/**
+ * One TokenBucket per key (a remote address), kept only while it is not full, so the map holds
+ * only addresses that were active lately. Past `maxKeys` distinct keys, the rest share one
+ * bucket: an attacker with many addresses can then only slow the others, never make the map
+ * grow without bound.
+ */
+export class KeyedBuckets {
+  private readonly buckets = new Map<string, TokenBucket>();
+  private static readonly OVERFLOW = '*';
+
+  constructor(private readonly rate: number, private readonly burst: number, private readonly maxKeys = 10_000) {}
+
+  take(key: string, now: number): boolean {
+    let k = key;
+    let bucket = this.buckets.get(k);
+    if (bucket === undefined && this.buckets.size >= this.maxKeys) {
+      k = KeyedBuckets.OVERFLOW;
+      bucket = this.buckets.get(k);
+    }
+    if (bucket === undefined) {
+      bucket = new TokenBucket(this.rate, this.burst, now);
+      this.buckets.set(k, bucket);
+    }
+    return bucket.take(now);
+  }
+
+  /** Forgets the buckets that have refilled (from the relay's sweeper). */
+  sweep(now: number): void {
+    for (const [key, bucket] of this.buckets) if (bucket.isFull(now)) this.buckets.delete(key);
+  }
+
+  get size(): number {
+    return this.buckets.size;
+  }
 }

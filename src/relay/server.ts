@@ -16,7 +16,8 @@ import { generateChallenge, verifyJoinProof } from '../core/crypto/roomAuth';
 import { parseClientFrame } from '../core/wire/validate';
 import type { MessageStore } from './store/types';
 import type { AdminToken } from './adminToken';
-import { Connection, JOIN_PROOF_RATE, formatAddress } from './connection';
+import { Connection, JOIN_PROOF_BURST_PER_RATE, JOIN_PROOF_RATE, formatAddress } from './connection';
+import { KeyedBuckets } from './rateLimiter';
 import type { RelayLogger } from './log';
 import type { RelayOptions } from './options';
 import { OutputBudget } from './outputBudget';
@@ -54,6 +55,8 @@ export class RelayServer {
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
   private readonly perIp = new Map<string, number>();
+  /** §1.9: join proofs checked per remote address, across its connections. */
+  private readonly joinProofsByAddress: KeyedBuckets;
   /** Sockets ended with a frame (busy, closed by the relay) that may linger; destroyed later. */
   private readonly lingering = new Set<{ socket: Socket; since: number }>();
   private readonly rooms = new Map<string, Room>();
@@ -76,6 +79,7 @@ export class RelayServer {
     private readonly deps: RelayDeps,
   ) {
     this.presence = new PresenceCoalescer(options.maxFrame);
+    this.joinProofsByAddress = new KeyedBuckets(options.joinRatePerIp, JOIN_PROOF_BURST_PER_RATE * options.joinRatePerIp);
     this.outputBudget = new OutputBudget(options.maxOutputTotal, BUDGET_STALL_MS, (holder) => {
       const conn = holder as Connection;
       this.deps.log.warn('limit', {
@@ -241,6 +245,7 @@ export class RelayServer {
       }
     }
     this.outputBudget.sweep(now);
+    this.joinProofsByAddress.sweep(now);
     for (const entry of this.lingering) {
       if (entry.socket.destroyed) this.lingering.delete(entry);
       else if (now - entry.since >= LINGER_MS) {
@@ -342,6 +347,9 @@ export class RelayServer {
     } else if (!conn.joinProofBucket.take(Date.now())) {
       if (conn.rateLimited++ === 0) this.deps.log.info('limit', { limit: 'join_rate', conn: conn.id, addr: conn.address });
       return this.fail(conn, 'rate_limited', `over ${JOIN_PROOF_RATE} join proofs per second; retry later`, frame.rid);
+    } else if (!this.joinProofsByAddress.take(conn.remoteIp, Date.now())) {
+      if (conn.rateLimited++ === 0) this.deps.log.info('limit', { limit: 'join_rate_address', conn: conn.id, addr: conn.address });
+      return this.fail(conn, 'rate_limited', `over ${this.options.joinRatePerIp} join proofs per second from this address; retry later`, frame.rid);
     } else if (!verifyJoinProof(frame.room, conn.challenge, frame.auth, frame.proof)) {
       this.deps.log.info('join_refused', { conn: conn.id, addr: conn.address, code: 'auth_failed' });
       return this.fail(conn, 'auth_failed', 'the join proof does not match this room and connection', frame.rid);

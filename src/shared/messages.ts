@@ -24,6 +24,7 @@
 // Webview panel: viewType "smc.chat", title "SMC Chat" or "SMC: <room name>"
 // Webview DOM:  #messages (role=log, aria-live=polite, aria-label "Messages"),
 //               .message[data-key=<id>][data-state=sending|sent|failed|received]
+//                 [data-waiting] (queued while offline), #offline-banner (role=status),
 //                 [data-kind=message|unverifiable], .message .body (rendered Markdown),
 //               .message .retry (button "Retry sending"), .key-changed, .unverifiable,
 //               .identity-verified / .identity-unverified (beside a sender and a member),
@@ -67,6 +68,12 @@ export interface ChatItem {
   own: boolean;
   state: ItemState;
   error?: string;
+  /**
+   * An own message that is `failed` only because no relay answered in time while the connection
+   * was down: it is still queued and is sent again by itself once connected (§1.5). The panel
+   * shows it calmly, as waiting, with no Retry.
+   */
+  waiting?: boolean;
   /** §2.4: a later key under a name already seen with another key. */
   keyChanged: boolean;
   /** The user compared this sender's fingerprint over another channel (Verify…) and it matched. */
@@ -132,6 +139,13 @@ export interface WebviewRequests {
   typing: [Record<string, never>, null];
   loadOlder: [{ before: string }, { items: ChatItem[]; hasOlder: boolean }];
   loadNewer: [{ after: string }, { items: ChatItem[]; hasNewer: boolean }];
+  /** The newest items of the room at once ("Jump to newest"), as a snapshot has them. */
+  loadNewest: [Record<string, never>, { items: ChatItem[]; hasOlder: boolean }];
+  /**
+   * `count` items from `from` on (inclusive): the window's own range again, fresh, when the
+   * room is redrawn while the reader is scrolled up. An unknown key gives the newest items.
+   */
+  loadRange: [{ from: string; count: number }, { items: ChatItem[]; hasOlder: boolean; hasNewer: boolean }];
   /** Opens only after the user confirms, and only http(s)/mailto. */
   openLink: [{ href: string }, null];
   /** The host looks up the snippet by key in its own copy; the path is guarded again. */

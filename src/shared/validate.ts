@@ -49,6 +49,14 @@ const checks: { [N in RequestName]: PayloadCheck } = {
   openSnippet: (p) => onlyFields(p, ['key']) ?? key(p, 'key'),
   loadOlder: (p) => onlyFields(p, ['before']) ?? key(p, 'before'),
   loadNewer: (p) => onlyFields(p, ['after']) ?? key(p, 'after'),
+  loadNewest: (p) => onlyFields(p, []),
+  loadRange: (p) => {
+    const bad = onlyFields(p, ['from', 'count']) ?? key(p, 'from');
+    if (bad) return bad;
+    return Number.isSafeInteger(p.count) && (p.count as number) >= 1 && (p.count as number) <= WEBVIEW_LIMITS.windowSize
+      ? undefined
+      : `"count" must be an integer from 1 to ${WEBVIEW_LIMITS.windowSize}`;
+  },
   openLink: (p) => {
     const extra = onlyFields(p, ['href']);
     if (extra) return extra;

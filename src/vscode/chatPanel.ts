@@ -115,6 +115,8 @@ export class ChatPanel extends Disposable {
       },
       loadOlder: ({ before }) => session.loadOlder(before),
       loadNewer: ({ after }) => session.loadNewer(after),
+      loadNewest: () => session.loadNewest(),
+      loadRange: ({ from, count }) => session.loadRange(from, count),
       openLink: ({ href }) => {
         // Links come from other people: open only after the user has seen the full address.
         if (!isSafeHref(href)) throw new Error('Only http, https and mailto links are opened.');
@@ -129,7 +131,8 @@ export class ChatPanel extends Disposable {
         const room = session.currentRoom;
         const item = room ? session.timeline(room.room).get(key) : undefined;
         if (!item?.snippet) throw new Error('This snippet is no longer available.');
-        await openSnippet(item.snippet);
+        // Beside the chat, never in its place: the conversation stays in view.
+        await openSnippet(item.snippet, this.panel.viewColumn);
         return null;
       },
       markRead: async ({ seq }) => {
@@ -195,7 +198,11 @@ export class ChatPanelManager extends Disposable {
 
   open(preserveFocus = false): ChatPanel {
     if (this.current) {
-      this.current.panel.reveal(undefined, preserveFocus);
+      // The chat shares its group with the editor in use (the file opened in the chat's group):
+      // move it beside that editor rather than cover the code being discussed.
+      const editorColumn = vscode.window.activeTextEditor?.viewColumn;
+      const coversEditor = editorColumn !== undefined && editorColumn === this.current.panel.viewColumn;
+      this.current.panel.reveal(coversEditor ? vscode.ViewColumn.Beside : undefined, preserveFocus);
       return this.current;
     }
     const panel = vscode.window.createWebviewPanel(

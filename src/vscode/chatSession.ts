@@ -178,6 +178,16 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     return n;
   }
 
+  /** The unread count of each room that has unread messages, by room name. */
+  unreadByRoom(): { name: string; count: number }[] {
+    const out: { name: string; count: number }[] = [];
+    for (const e of this.deps.rooms.all()) {
+      const count = this.timelines.get(e.room)?.countUnreadAfter(e.lastSeq) ?? 0;
+      if (count > 0) out.push({ name: e.name, count });
+    }
+    return out;
+  }
+
   timeline(room: string): Timeline {
     let t = this.timelines.get(room);
     if (!t) {
@@ -312,7 +322,10 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       if (item) this.publish(m.room, item, result);
     });
     on('outgoing', (u) => {
-      const item = this.timeline(u.room).applyOutgoing(u);
+      // The fail timer fires while the relay is unreachable: nothing is wrong with the message,
+      // the client sends it again once connected (§1.5). Only a failure while connected (the
+      // relay refused it, or did not ack) asks the user to act.
+      const item = this.timeline(u.room).applyOutgoing(u, u.state === 'failed' && c.state !== 'connected');
       if (item) this.emit('item', u.room, item);
     });
     on('presence', (p) => this.onPresence(p));
@@ -490,6 +503,24 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       page = tl.olderThan(before, size);
     }
     return page;
+  }
+
+  /** The newest items of the current room, as a snapshot holds them ("Jump to newest"). */
+  loadNewest(): { items: ChatItem[]; hasOlder: boolean } {
+    const room = this.currentRoom;
+    if (!room) return { items: [], hasOlder: false };
+    const tl = this.timeline(room.room);
+    const items = tl.tail(WEBVIEW_LIMITS.snapshotSize);
+    const first = items[0];
+    return { items, hasOlder: first ? tl.countOlderThan(first.key) > 0 || tl.relayHasOlder : tl.relayHasOlder };
+  }
+
+  /** The panel's window again, fresh (a redraw while the reader is scrolled up). */
+  loadRange(from: string, count: number): { items: ChatItem[]; hasOlder: boolean; hasNewer: boolean } {
+    const room = this.currentRoom;
+    if (!room) return { items: [], hasOlder: false, hasNewer: false };
+    const range = this.timeline(room.room).range(from, Math.min(count, WEBVIEW_LIMITS.windowSize));
+    return range ?? { ...this.loadNewest(), hasNewer: false };
   }
 
   loadNewer(after: string): { items: ChatItem[]; hasNewer: boolean } {

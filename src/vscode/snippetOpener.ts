@@ -27,8 +27,21 @@ async function exists(uri: vscode.Uri): Promise<boolean> {
   }
 }
 
-/** Opens the snippet's file at its lines, or throws an Error whose message says why not. */
-export async function openSnippet(snippet: SnippetView): Promise<void> {
+/**
+ * The group to open a snippet in, given the chat's: a group that already shows code (not the
+ * chat's), else a new one beside the chat.
+ */
+function columnBeside(chatColumn: vscode.ViewColumn | undefined): vscode.ViewColumn {
+  if (chatColumn === undefined) return vscode.ViewColumn.Beside;
+  const other = vscode.window.visibleTextEditors.find((e) => e.viewColumn !== undefined && e.viewColumn !== chatColumn);
+  return other?.viewColumn ?? vscode.ViewColumn.Beside;
+}
+
+/**
+ * Opens the snippet's file at its lines beside the chat (in `chatColumn`'s neighbour), or
+ * throws an Error whose message says why not.
+ */
+export async function openSnippet(snippet: SnippetView, chatColumn?: vscode.ViewColumn): Promise<void> {
   const check = checkSnippetPath(snippet.path);
   if (!check.ok) throw new Error(check.reason);
   const folders = vscode.workspace.workspaceFolders ?? [];
@@ -40,7 +53,7 @@ export async function openSnippet(snippet: SnippetView): Promise<void> {
     const doc = await vscode.workspace.openTextDocument(target);
     const { from, to } = snippetRange(snippet.start, snippet.end, doc.lineCount);
     const range = new vscode.Range(from, 0, to, doc.lineAt(to).range.end.character);
-    const editor = await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.One });
+    const editor = await vscode.window.showTextDocument(doc, { preview: true, viewColumn: columnBeside(chatColumn) });
     // The lines selected, with the cursor on the snippet's first line (anchor at its end).
     editor.selection = new vscode.Selection(range.end, range.start);
     editor.revealRange(range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);

@@ -31,6 +31,7 @@ export class StatusBar extends Disposable {
       roomName: room?.name,
       online: this.session.onlineCount(),
       unread: this.session.unreadCount(),
+      unreadRooms: this.session.unreadByRoom(),
       fingerprint: this.session.knownOwnFingerprint,
     });
     this.item.text = v.text;

@@ -9,6 +9,8 @@ export interface StatusInput {
   roomName?: string;
   online: number;
   unread: number;
+  /** Where the unread messages are, room by room (the tooltip names them). */
+  unreadRooms?: { name: string; count: number }[];
   fingerprint?: string;
 }
 
@@ -43,7 +45,10 @@ export function statusView(i: StatusInput): StatusView {
     i.state === 'connected' ? `SMC: connected to ${i.relay}` : i.state === 'connecting' ? `SMC: connecting to ${i.relay}` : `SMC: offline (relay ${i.relay})`,
   ];
   if (i.roomName !== undefined) lines.push(`Room: ${i.roomName}${i.state === 'connected' ? ` (${i.online} online)` : ''}`);
-  if (i.unread > 0) lines.push(`${i.unread} unread message${i.unread === 1 ? '' : 's'}`);
+  if (i.unread > 0) {
+    const where = (i.unreadRooms ?? []).filter((r) => r.count > 0).map((r) => `${r.count} in ${plain(r.name)}`);
+    lines.push(`${i.unread} unread message${i.unread === 1 ? '' : 's'}${where.length > 0 ? `: ${where.join(', ')}` : ''}`);
+  }
   lines.push(`Your fingerprint: ${i.fingerprint ?? 'not created yet (run "SMC: Show My Fingerprint")'}`);
   lines.push(action);
   return { text, tooltip: lines.join('\n'), command: 'smc.toggleConnection' };

@@ -72,6 +72,8 @@ export class Timeline {
       // A replayed copy never downgrades what is shown (§2.8: replays are caught by id).
       const merged: ChatItem = { ...existing, ...item, state: item.own ? item.state : existing.state };
       if (item.seq === undefined && existing.seq !== undefined) merged.seq = existing.seq;
+      // Waiting is a kind of failure: a message stored since (its copy from the relay) is not.
+      if (merged.state !== 'failed') delete merged.waiting;
       const at = this.items.indexOf(existing);
       this.byKey.set(item.key, merged);
       if (merged.seq !== existing.seq) {
@@ -94,11 +96,16 @@ export class Timeline {
     return 'inserted';
   }
 
-  /** Applies an outgoing state change (§1.5 ack) to an own message; false if unknown. */
-  applyOutgoing(u: OutgoingUpdate): ChatItem | undefined {
+  /**
+   * Applies an outgoing state change (§1.5 ack) to an own message; undefined if unknown.
+   * `waiting`: a failure that is only the connection being down (the message stays queued).
+   */
+  applyOutgoing(u: OutgoingUpdate, waiting = false): ChatItem | undefined {
     const existing = this.byKey.get(u.id);
     if (!existing) return undefined;
     const next: ChatItem = { ...existing, state: u.state };
+    if (waiting && u.state === 'failed') next.waiting = true;
+    else delete next.waiting;
     if (u.seq !== undefined) next.seq = u.seq;
     if (u.error !== undefined) next.error = u.error;
     else delete next.error;
@@ -155,6 +162,14 @@ export class Timeline {
     if (at === -1) return { items: this.tail(limit), hasNewer: false };
     const end = Math.min(this.items.length, at + 1 + limit);
     return { items: this.items.slice(at + 1, end), hasNewer: end < this.items.length };
+  }
+
+  /** Up to `limit` items from `key` on (inclusive); undefined when `key` is not here. */
+  range(key: string, limit: number): { items: ChatItem[]; hasOlder: boolean; hasNewer: boolean } | undefined {
+    const at = this.indexOf(key);
+    if (at === -1) return undefined;
+    const end = Math.min(this.items.length, at + limit);
+    return { items: this.items.slice(at, end), hasOlder: at > 0 || this.relayHasOlder, hasNewer: end < this.items.length };
   }
 
   /** How many items older than `key` this timeline holds. */

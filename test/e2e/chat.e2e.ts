@@ -4,7 +4,7 @@
 // in order and share one code-server, one page and one relay (TESTING.md: start once per suite).
 import { strict as assert } from 'node:assert';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, writeFileSync, copyFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, copyFileSync, rmSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, Frame } from 'playwright-core';
@@ -107,6 +107,60 @@ async function panelTexts(frame: Frame): Promise<string[]> {
   return frame.locator('#messages .message').allTextContents();
 }
 
+/**
+ * Where the list stands (run in the webview as a string: the project compiles without the DOM
+ * library): its scroll position, the first item whose bottom is below the top edge (the one
+ * the reader looks at) with its offset from that edge, and whether the last item is fully
+ * inside the list's box.
+ */
+const VIEW_STATE = `(() => {
+  const list = document.querySelector('#messages');
+  const box = list.getBoundingClientRect();
+  const items = Array.from(list.querySelectorAll('.message'));
+  let anchor;
+  for (const el of items) {
+    const r = el.getBoundingClientRect();
+    if (r.bottom > box.top + 1) { anchor = { key: el.dataset.key, offset: Math.round(r.top - box.top) }; break; }
+  }
+  const last = items[items.length - 1];
+  const lr = last ? last.getBoundingClientRect() : undefined;
+  const pill = document.querySelector('#new-below');
+  return {
+    scrollTop: Math.round(list.scrollTop),
+    bottomGap: Math.round(list.scrollHeight - list.scrollTop - list.clientHeight),
+    anchor,
+    lastKey: last ? last.dataset.key : undefined,
+    lastText: last ? last.textContent : '',
+    lastFullyVisible: !!lr && lr.top >= box.top - 1 && lr.bottom <= box.bottom + 1 && lr.height > 0,
+    lastBelowBy: lr ? Math.round(lr.bottom - box.bottom) : 0,
+    pill: pill && !pill.hidden ? pill.textContent : '',
+  };
+})()`;
+
+interface ViewState {
+  scrollTop: number;
+  bottomGap: number;
+  anchor?: { key: string; offset: number };
+  lastKey?: string;
+  lastText: string;
+  lastFullyVisible: boolean;
+  lastBelowBy: number;
+  pill: string;
+}
+
+async function viewState(frame: Frame): Promise<ViewState> {
+  return frame.evaluate(VIEW_STATE) as Promise<ViewState>;
+}
+
+/** A text message into the room of `key`, from a fresh identity, over plain TCP; its id. */
+async function postToRoom(port: number, key: Uint8Array, text: string, name = 'Dora'): Promise<string> {
+  const cipher = new RoomCipher(key);
+  const id = generateMessageId();
+  const body = cipher.seal({ id, ts: Date.now(), name, type: 'text', text }, generateIdentity());
+  await sendEnvelopes('127.0.0.1', port, cipher, [{ id, body }]);
+  return id;
+}
+
 function print(msg: string): void {
   console.log(`      [e2e] ${msg}`);
 }
@@ -124,6 +178,8 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
   let bob: JsonChat | undefined;
   const chats: JsonChat[] = [];
   const measurements: Record<string, number> = {};
+  /** The key of the room seeded with 10 000 messages (the last steps use it). */
+  let bigKey: Uint8Array | undefined;
 
   before(async function () {
     this.timeout(240_000);
@@ -227,6 +283,13 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await item.waitFor({ state: 'visible', timeout: 60_000 });
     assert.equal(await item.locator('.body strong').textContent(), 'this', 'Markdown bold not rendered');
     assert.match((await item.textContent()) ?? '', /Bob/);
+    // Alice is in the visible panel, at the bottom, typing: what arrives now is read as it
+    // comes, so no "New messages" divider (issue 11, minor items).
+    await composer.fill('Alice is typing a reply');
+    bob.send('Bob writes while Alice types');
+    await wb.webview().locator('#messages .message', { hasText: 'Bob writes while Alice types' }).waitFor({ state: 'visible', timeout: 60_000 });
+    assert.equal(await wb.webview().locator('#unread-marker').count(), 0, 'a "New messages" divider for messages that arrived while Alice watched the panel');
+    await composer.fill('');
   });
 
   it('the status bar toggles the connection', async () => {
@@ -257,6 +320,20 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await open.click();
     await wb.page.locator('.tabs-container .tab.active', { hasText: 'greet.ts' }).waitFor({ state: 'visible', timeout: 30_000 });
     await wb.cursorAt(5);
+    // Beside the chat, not in its place: the chat stays the active tab of its own group.
+    await wb.page.locator('.tabs-container .tab.active', { hasText: 'SMC:' }).waitFor({ state: 'visible', timeout: 30_000 });
+
+    // Share Selection from an editor in the chat's group shows the chat beside it, not over it.
+    await wb.runCommand('View: Close All Editors');
+    await wb.runCommand('SMC: Open Chat');
+    await wb.webview().locator('#composer').waitFor({ state: 'visible', timeout: 60_000 });
+    await wb.runCommand('View: Join All Editor Groups');
+    await wb.openFile('src/greet.ts');
+    await wb.selectLines(1, 1);
+    await wb.runCommand('SMC: Share Selection');
+    await bob.waitForLine('the second snippet at Bob', (l) => typeof l.snippet === 'object' && l.snippet !== null && (l.snippet as { start: number }).start === 1);
+    await wb.page.locator('.tabs-container .tab.active', { hasText: 'SMC:' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.page.locator('.tabs-container .tab.active', { hasText: 'greet.ts' }).waitFor({ state: 'visible', timeout: 30_000 });
   });
 
   it('screenshots of the panel in a dark and a light theme', async () => {
@@ -282,6 +359,42 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     for (const s of shots) assert.ok(existsSync(s), `${s} not written`);
   });
 
+  it('a narrow panel (about 650 px) folds the member list and wraps its header without cutting it', async () => {
+    await wb.page.setViewportSize({ width: 1000, height: 900 });
+    try {
+      const frame = await wb.webviewFrame();
+      await waitFor('the panel to be narrow', async () => {
+        const w = await frame.evaluate('document.body.clientWidth') as number;
+        return w > 0 && w <= 720 ? w : undefined;
+      }, 30_000);
+      const width = await frame.evaluate('document.body.clientWidth') as number;
+      print(`narrow panel: ${width} px wide`);
+      assert.equal(await frame.locator('#presence-panel').isVisible(), false, 'the member list keeps its column in a narrow panel');
+      const toggle = frame.locator('#presence-toggle');
+      await toggle.waitFor({ state: 'visible', timeout: 10_000 });
+      assert.match((await toggle.textContent()) ?? '', /\d+ online/);
+      const cut = await frame.evaluate(`(() => {
+        const out = [];
+        for (const el of document.querySelectorAll('#room-name, .snippet-lang, #header vscode-button')) {
+          if (el.scrollWidth > el.clientWidth + 1) out.push(el.id || el.className || el.tagName);
+        }
+        for (const el of document.querySelectorAll('.snippet-lang')) {
+          const r = document.createRange(); r.selectNodeContents(el);
+          if (r.getClientRects().length > 1) out.push('snippet-lang wrapped: ' + el.textContent);
+        }
+        return out;
+      })()`) as string[];
+      assert.deepEqual(cut, [], 'cut or broken header text in a narrow panel');
+      await wb.screenshot('panel-narrow');
+      await toggle.click();
+      await frame.locator('#presence-panel').waitFor({ state: 'visible', timeout: 10_000 });
+      await wb.screenshot('panel-narrow-members');
+      await toggle.click();
+    } finally {
+      await wb.page.setViewportSize({ width: 1400, height: 900 });
+    }
+  });
+
   it('the relay is stopped and restarted from the palette and nothing is lost', async () => {
     assert.ok(bob);
     await wb.runCommand('SMC: Stop Relay');
@@ -294,6 +407,19 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await composer.press('Enter');
     bob.send('Written by Bob while the relay was down');
     await wb.webview().locator('#messages .message', { hasText: 'Written by Alice while the relay was down' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await composer.fill('A second note from Alice while the relay was down');
+    await composer.press('Enter');
+    // One calm line for both, also once the client gives up waiting for their acks (the
+    // fail timer, §1.5): no red error and no Retry on each (issue 11, "Offline sends").
+    const banner = wb.webview().locator('#offline-banner');
+    await banner.filter({ hasText: /Offline — 2 messages will be sent when the relay is back/ }).waitFor({ state: 'visible', timeout: 30_000 });
+    await waitFor('the unacked messages past the fail timer', async () => (
+      (await wb.webview().locator('#messages .message.own[data-state="failed"]').count()) === 2 ? true : undefined
+    ), 60_000);
+    assert.equal(await wb.webview().locator('#messages .message .retry').count(), 0, 'a Retry button on a message that is only waiting for the relay');
+    assert.equal(await wb.webview().locator('#messages [role="alert"]').count(), 0, 'an alarm on a message that is only waiting for the relay');
+    assert.match((await banner.textContent()) ?? '', /2 messages will be sent/);
+    await wb.screenshot('offline-queued');
 
     await wb.runCommand('SMC: Start Relay');
     await waitFor('the relay to listen again', async () => ((await portOpen(relayPort)) ? true : undefined), 60_000);
@@ -301,6 +427,8 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await bob.waitForLine('Alice\'s offline message at Bob', (l) => l.text === 'Written by Alice while the relay was down', 90_000);
     await wb.webview().locator('#messages .message', { hasText: 'Written by Bob while the relay was down' }).waitFor({ state: 'visible', timeout: 90_000 });
     await wb.webview().locator('#messages .message[data-state="sent"]', { hasText: 'Written by Alice while the relay was down' }).waitFor({ state: 'visible', timeout: 60_000 });
+    await wb.webview().locator('#messages .message[data-state="sent"]', { hasText: 'A second note from Alice while the relay was down' }).waitFor({ state: 'attached', timeout: 60_000 });
+    await banner.waitFor({ state: 'hidden', timeout: 30_000 });
 
     // A newcomer reads the whole history from the restarted relay: every message exactly once.
     const carol = startChat('Carol');
@@ -355,11 +483,39 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
         '<div style="position:fixed;inset:0;background:red">overlay</div>',
         'access = "user\u202E \u2066// admin only\u2069 \u2066"; bidi \u200F\u061C marks',
         big,
+        // Deep nesting: markdown-it gives up past its nesting limit and the text is lost.
+        `${'>'.repeat(1000)} deepquote-text`,
+        `${'- '.repeat(500)}deeplist-text`,
       ];
+      // Aligned columns: markdown-it writes style="text-align:…" on every cell (a CSP violation
+      // each). Several lines, so it goes over plain TCP (`smc chat --json` sends one line).
+      const tableText = '| left | centre | right |\n|:-----|:------:|------:|\n| l1 | c1 | r1 |\n| l2 | c2 | r2 |';
       const before = (await panelTexts(frame)).length;
       for (const line of corpus) bob.send(line);
-      await waitFor('every hostile message in the panel', async () => ((await panelTexts(frame)).length >= before + corpus.length ? true : undefined), 90_000);
+      await postToRoom(relayPort, parseInvite(invite).key, tableText);
+      await waitFor('every hostile message in the panel', async () => ((await panelTexts(frame)).length >= before + corpus.length + 1 ? true : undefined), 90_000);
       await frame.locator('#messages .message', { hasText: 'END' }).last().waitFor({ state: 'attached', timeout: 30_000 });
+
+      // The table's alignment comes from classes: the cells are aligned, and no CSP report.
+      const table = frame.locator('#messages .message table').last();
+      await table.scrollIntoViewIfNeeded();
+      const computed = await frame.evaluate(`(() => { const t = Array.from(document.querySelectorAll('#messages .message table')).pop(); return Array.from(t.querySelectorAll('tbody tr:first-child td')).map((td) => getComputedStyle(td).textAlign); })()`) as string[];
+      assert.deepEqual(computed.map((a) => a.replace(/^start$/, 'left')), ['left', 'center', 'right'], 'table columns are not aligned as the Markdown asks');
+      // Deeply nested text is shown, in a box wide enough to read.
+      for (const needle of ['deepquote-text', 'deeplist-text']) {
+        const width = await frame.evaluate(`(() => {
+          const item = Array.from(document.querySelectorAll('#messages .message')).find((m) => m.textContent.includes(${JSON.stringify(needle)}));
+          if (!item) return -1;
+          const walker = document.createTreeWalker(item, NodeFilter.SHOW_TEXT);
+          for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+            if (n.textContent.includes(${JSON.stringify(needle)})) { const r = document.createRange(); r.selectNodeContents(n); return Math.round(r.getBoundingClientRect().width); }
+          }
+          return -2;
+        })()`) as number;
+        assert.ok(width >= 60, `"${needle}" is not readable in the panel (text width ${width}px; -1: no such message, -2: text lost)`);
+      }
+      await frame.locator('#messages .message', { hasText: 'deepquote-text' }).last().scrollIntoViewIfNeeded();
+      await wb.screenshot('table-and-nesting');
 
       // Every link a message produced asks first: the host shows the full address in a modal,
       // and nothing is opened or fetched behind the user's back (no new page, no beacon hit).
@@ -508,6 +664,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
   it('measures the time to open the panel on a room with 10 000 messages (to first paint)', async function () {
     this.timeout(300_000);
     const key = generateRoomKey();
+    bigKey = key;
     const t0 = Date.now();
     await seedRoom('127.0.0.1', relayPort, key, 10_000);
     print(`seeded 10 000 messages in ${Date.now() - t0} ms`);
@@ -542,5 +699,167 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
       return now < firstOldest - 100 ? now : undefined;
     }, 60_000, 1_000);
     print(`scrolling up loaded older history: oldest shown went from #${firstOldest} to #${older}`);
+  });
+  // ---- reading position (issue 11, "The chat panel") ------------------------------------
+
+  it('opens a long room with its newest message fully in view, and keeps a live one in view at the bottom', async () => {
+    assert.ok(bigKey);
+    await wb.runCommand('View: Close All Editors');
+    await wb.runCommand('SMC: Open Chat');
+    await wb.webview().locator('#messages .message', { hasText: 'Seeded message' }).first().waitFor({ state: 'visible', timeout: 120_000 });
+    const frame = await wb.webviewFrame();
+    const opened = await waitFor('the newest message fully in view after opening', async () => {
+      const v = await viewState(frame);
+      return v.lastFullyVisible ? v : undefined;
+    }, 15_000).catch(async (e: Error) => {
+      await wb.screenshot('newest-not-in-view');
+      throw new Error(`${e.message}: ${JSON.stringify(await viewState(frame))}`);
+    });
+    assert.equal(opened.pill, '', `a pill is shown at the bottom: "${opened.pill}"`);
+    await wb.screenshot('opened-at-newest');
+
+    const id = await postToRoom(relayPort, bigKey, 'Live message while at the bottom');
+    await frame.locator(`#messages .message[data-key="${id}"]`).waitFor({ state: 'attached', timeout: 60_000 });
+    await waitFor('the live message fully in view', async () => {
+      const v = await viewState(frame);
+      return v.lastKey === id && v.lastFullyVisible && v.pill === '' ? true : undefined;
+    }, 15_000).catch(async (e: Error) => {
+      await wb.screenshot('live-not-in-view');
+      throw new Error(`${e.message}: ${JSON.stringify(await viewState(frame))}`);
+    });
+  });
+
+  it('leaves a reader who scrolled up where they are, with a "1 new message" pill', async () => {
+    assert.ok(bigKey);
+    const frame = await wb.webviewFrame();
+    await frame.locator('#messages').hover();
+    await wb.page.mouse.wheel(0, -700);
+    const before = await waitFor('the list scrolled up', async () => {
+      const v = await viewState(frame);
+      return v.bottomGap > 500 ? v : undefined;
+    }, 15_000);
+    const id = await postToRoom(relayPort, bigKey, 'Live message while scrolled up');
+    await frame.locator(`#messages .message[data-key="${id}"]`).waitFor({ state: 'attached', timeout: 60_000 });
+    const after = await waitFor('the "1 new message" pill', async () => {
+      const v = await viewState(frame);
+      return /1 new message/.test(v.pill) ? v : undefined;
+    }, 15_000);
+    assert.equal(after.anchor?.key, before.anchor?.key, 'the message the reader looked at moved away');
+    assert.ok(Math.abs((after.anchor?.offset ?? 0) - (before.anchor?.offset ?? 0)) <= 2, `the reader was moved: ${JSON.stringify({ before, after })}`);
+  });
+
+  it('reconnecting from the status bar, or a relay restart, does not move the reader', async () => {
+    assert.ok(bigKey);
+    const frame = await wb.webviewFrame();
+    const before = await viewState(frame);
+    assert.ok(before.bottomGap > 500, 'the reader should still be scrolled up');
+    await wb.statusItem(/ten-thousand/).first().click();
+    await wb.statusItem(/SMC offline/).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.statusItem(/SMC offline/).first().click();
+    await wb.statusItem(/ten-thousand/).first().waitFor({ state: 'visible', timeout: 60_000 });
+    // Two messages in turn: the second one reaches the panel after the rejoin's sync (§1.6)
+    // and whatever the host redraws after it.
+    for (const text of ['First after reconnecting', 'Second after reconnecting']) {
+      const id = await postToRoom(relayPort, bigKey, text);
+      await waitFor(`"${text}" in the panel`, async () => ((await frame.locator(`#messages .message[data-key="${id}"]`).count()) > 0 ? true : undefined), 60_000)
+        .catch(async (e: Error) => {
+          await wb.screenshot('reconnect-moved');
+          throw new Error(`${e.message}: ${JSON.stringify({ before, now: await viewState(frame) })}`);
+        });
+    }
+    const after = await viewState(frame);
+    assert.equal(after.anchor?.key, before.anchor?.key, `reconnecting moved the reader: ${JSON.stringify({ before, after })}`);
+    assert.ok(Math.abs((after.anchor?.offset ?? 0) - (before.anchor?.offset ?? 0)) <= 2, `reconnecting moved the reader: ${JSON.stringify({ before, after })}`);
+
+    // A relay restart (SMC: Stop Relay, SMC: Start Relay) does not move the reader either.
+    await wb.runCommand('SMC: Stop Relay');
+    await waitFor('the relay port to close', async () => ((await portOpen(relayPort)) ? undefined : true), 60_000);
+    await wb.runCommand('SMC: Start Relay');
+    await waitFor('the relay to listen again', async () => ((await portOpen(relayPort)) ? true : undefined), 60_000);
+    await wb.statusItem(/ten-thousand/).first().waitFor({ state: 'visible', timeout: 90_000 });
+    for (const text of ['First after the relay restart', 'Second after the relay restart']) {
+      const id = await postToRoom(relayPort, bigKey, text);
+      await waitFor(`"${text}" in the panel`, async () => ((await frame.locator(`#messages .message[data-key="${id}"]`).count()) > 0 ? true : undefined), 60_000)
+        .catch(async (e: Error) => {
+          await wb.screenshot('relay-restart-moved');
+          throw new Error(`${e.message}: ${JSON.stringify({ before, now: await viewState(frame) })}`);
+        });
+    }
+    const restarted = await viewState(frame);
+    assert.equal(restarted.anchor?.key, before.anchor?.key, `a relay restart moved the reader: ${JSON.stringify({ before, restarted })}`);
+    assert.ok(Math.abs((restarted.anchor?.offset ?? 0) - (before.anchor?.offset ?? 0)) <= 2, `a relay restart moved the reader: ${JSON.stringify({ before, restarted })}`);
+  });
+
+  it('"Jump to newest" jumps to the newest message in one click, from deep in a 10 000-message room', async function () {
+    this.timeout(300_000);
+    assert.ok(bigKey);
+    const frame = await wb.webviewFrame();
+    const newestId = await postToRoom(relayPort, bigKey, 'The newest message of the big room');
+    await frame.locator(`#messages .message[data-key="${newestId}"]`).waitFor({ state: 'attached', timeout: 60_000 });
+    // Scroll up until the window no longer reaches the newest end.
+    await frame.locator('#messages').hover();
+    await waitFor('the window to leave the newest end', async () => {
+      await wb.page.mouse.wheel(0, -4_000);
+      const gone = (await frame.locator(`#messages .message[data-key="${newestId}"]`).count()) === 0;
+      return gone && (await frame.locator('#new-below:not([hidden])').count()) > 0 ? true : undefined;
+    }, 180_000, 300);
+    await wb.screenshot('deep-in-history');
+    await frame.locator('#new-below').click();
+    await waitFor('the newest message fully in view after one click', async () => {
+      const v = await viewState(frame);
+      return v.lastKey === newestId && v.lastFullyVisible && v.pill === '' ? true : undefined;
+    }, 30_000).catch(async (e: Error) => {
+      await wb.screenshot('jump-fell-short');
+      throw new Error(`${e.message}: ${JSON.stringify(await viewState(frame))}`);
+    });
+  });
+
+  it('keeps a draft per room: switching rooms neither carries it over nor loses it', async () => {
+    const composer = wb.webview().locator('#composer textarea');
+    const title = wb.webview().locator('#room-name');
+    await composer.fill('Draft for the big room');
+    await wb.runCommand('SMC: Switch Room');
+    await wb.pick(/e2e-team/);
+    await wb.webview().locator('#room-name', { hasText: 'e2e-team' }).waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await composer.inputValue(), '', 'the draft of another room is in the composer');
+    await composer.fill('Draft for the team');
+    await wb.runCommand('SMC: Switch Room');
+    await wb.pick(/ten-thousand/);
+    await wb.webview().locator('#room-name', { hasText: 'ten-thousand' }).waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await composer.inputValue(), 'Draft for the big room');
+    await wb.runCommand('SMC: Switch Room');
+    await wb.pick(/e2e-team/);
+    await wb.webview().locator('#room-name', { hasText: 'e2e-team' }).waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await composer.inputValue(), 'Draft for the team');
+    assert.match((await title.textContent()) ?? '', /e2e-team/);
+  });
+
+  it('the installed extension holds every file its README links to', () => {
+    const dirs = readdirSync(server.extensionsDir, { withFileTypes: true }).filter((d) => d.isDirectory() && /smc/i.test(d.name));
+    assert.equal(dirs.length, 1, `one SMC extension folder expected in ${server.extensionsDir}`);
+    const root = join(server.extensionsDir, dirs[0]!.name);
+    // vsce stores the README as readme.md.
+    const readmeName = readdirSync(root).find((f) => f.toLowerCase() === 'readme.md');
+    assert.ok(readmeName, 'no README in the installed extension');
+    const readme = readFileSync(join(root, readmeName), 'utf8');
+    const targets = [...readme.matchAll(/\]\(([^)\s#]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!).filter((t) => !/^[a-z][a-z0-9+.-]*:/i.test(t));
+    assert.ok(targets.some((t) => t.endsWith('.png')), `the README links no image: ${targets.join(', ')}`);
+    const missing = targets.filter((t) => !existsSync(join(root, t)));
+    assert.deepEqual(missing, [], 'README links that the .vsix does not contain');
+  });
+
+  it('the walkthrough shows its steps without raw Markdown', async () => {
+    await wb.runCommand('Welcome: Open Walkthrough...');
+    await wb.pick(/Chat end to end with SMC/);
+    const page = wb.page.locator('.gettingStartedContainer').first();
+    await page.waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.page.locator('.getting-started-step', { hasText: 'Start a relay' }).first().click();
+    await wb.page.locator('.getting-started-step', { hasText: 'Open Relay Settings' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    const text = (await page.textContent()) ?? '';
+    assert.doesNotMatch(text, /`/, 'raw backticks in the walkthrough');
+    // Not asserted (issue 11, left open): steps done from the palette are not ticked here.
+    const ticked = await wb.page.locator('.getting-started-step .codicon-getting-started-step-checked').count();
+    print(`walkthrough: ${ticked} of 4 steps ticked after Start Relay, Join Room and Open Chat from the palette`);
+    await wb.screenshot('walkthrough');
   });
 });

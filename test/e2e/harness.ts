@@ -475,9 +475,11 @@ export class Workbench {
     }).first();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      await this.openPalette();
-      await this.quickInput.locator('input').fill(`>${title}`);
       try {
+        // The palette can close under the fill (focus taken back by a webview that was still
+        // settling): that is one more attempt, not a failure.
+        await this.openPalette();
+        await this.quickInput.locator('input').fill(`>${title}`, { timeout: 5_000 });
         await rowFor.waitFor({ state: 'visible', timeout: 5_000 });
         return rowFor;
       } catch (e) {

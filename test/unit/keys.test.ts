@@ -160,6 +160,12 @@ describe('KnownKeys', () => {
     const known = new KnownKeys(state);
     for (let i = 0; i < MAX_KNOWN_NAMES_PER_ROOM + 10; i++) await known.trust(room, `n${i}`, 'F');
     assert.equal(Object.keys(state.get<Record<string, object>>(KNOWN_KEYS_STATE)![room]!).length, MAX_KNOWN_NAMES_PER_ROOM);
+    // Full, the table cannot vouch for a name it has not seen: fail closed (issue 7 §2.2, found
+    // by flooding 1 000 names and then posting as someone who spoke after the flood).
+    assert.equal(known.check(room, 'carol', 'CAROL'), 'changed');
+    assert.equal(known.check(room, 'n5', 'F'), 'same');
+    assert.equal(known.check(room, 'n5', 'G'), 'changed');
+    assert.equal(known.check('another room', 'carol', 'CAROL'), 'new');
     await known.trust(other, '__proto__', 'P');
     assert.equal(new KnownKeys(state).check(other, '__proto__', 'P'), 'same');
     await state.update(KNOWN_KEYS_STATE, { [room]: 'junk', [other]: { a: 5, b: 'X' } });

@@ -168,4 +168,48 @@ describe('relay join proof (PROTOCOL.md §1.9)', function () {
     // The member's own join on its own connection is unaffected.
     await joinOk(member, room);
   });
+
+  it('reconnecting does not buy fresh checks: one address gets 256 at once, then 32 a second, across its connections', async () => {
+    const relay = await start();
+    const room = randomRoom();
+    const seen = (await client(relay)).withProof({ t: 'join', room });
+    // Rounds of 20 fresh connections, each sending 40 bad joins (its own burst), then closing:
+    // per connection that is within its own bucket, so only the address's bucket can refuse.
+    const startedAt = Date.now();
+    let failed = 0;
+    let limited = 0;
+    for (let round = 0; round < 3; round++) {
+      const conns = await Promise.all(Array.from({ length: 20 }, () => client(relay)));
+      await Promise.all(conns.map(async (c) => {
+        c.sendRaw(Array.from({ length: 40 }, (_, i) => JSON.stringify({ ...seen, rid: 2000 + i }) + '\n').join(''));
+        for (let i = 0; i < 40; i++) {
+          const code = String((await c.next((f) => f.rid === 2000 + i, 20_000)).code);
+          if (code === 'auth_failed') failed++;
+          else if (code === 'rate_limited') limited++;
+        }
+        c.close();
+      }));
+    }
+    const seconds = (Date.now() - startedAt) / 1000;
+    assert.equal(failed + limited, 3 * 20 * 40);
+    assert.ok(failed <= 256 + Math.ceil(32 * seconds) + 1, `${failed} proofs checked in ${seconds} s from one address`);
+    await relay.waitForLog((r) => r.event === 'limit' && r.limit === 'join_rate_address');
+  });
+
+  it('--join-rate-per-ip 0 lifts the per-address limit (one proxy for many people); a bad value is a usage error', async () => {
+    const relay = await start(['--join-rate-per-ip', '0']);
+    const room = randomRoom();
+    const seen = (await client(relay)).withProof({ t: 'join', room });
+    let failed = 0;
+    for (let round = 0; round < 10; round++) {
+      const c = await client(relay);
+      c.sendRaw(Array.from({ length: 40 }, (_, i) => JSON.stringify({ ...seen, rid: 3000 + i }) + '\n').join(''));
+      for (let i = 0; i < 40; i++) if ((await c.next((f) => f.rid === 3000 + i, 20_000)).code === 'auth_failed') failed++;
+      c.close();
+    }
+    assert.equal(failed, 400, 'every proof within a connection\'s own burst is checked');
+    const bad = await RelayProcess.run(['relay', '--port', '0', '--data', scratchDir(), '--join-rate-per-ip', '-1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /join-rate-per-ip/);
+  });
 });

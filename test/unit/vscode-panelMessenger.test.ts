@@ -47,6 +47,7 @@ function handlers(calls: string[]): RequestHandlers {
     retry: none('retry'), typing: none('typing'), openLink: none('openLink'), openSnippet: none('openSnippet'),
     markRead: none('markRead'), verifyMember: none('verifyMember'), runCommand: none('runCommand'),
     loadOlder: () => ({ items: [], hasOlder: false }), loadNewer: () => ({ items: [], hasNewer: false }),
+    loadNewest: () => ({ items: [], hasOlder: false }), loadRange: () => ({ items: [], hasOlder: false, hasNewer: false }),
   };
 }
 

@@ -17,6 +17,11 @@ describe('status bar text', () => {
     assert.match(v.tooltip, /127\.0\.0\.1:7878/);
     assert.match(v.tooltip, /21FE 31DF 0000/);
     assert.match(v.tooltip, /4 unread messages/);
+  });
+
+  it('names the rooms the unread messages are in (issue 11)', () => {
+    const v = statusView({ ...base, state: 'connected', roomName: 'Team', online: 2, unread: 4, unreadRooms: [{ name: 'Team', count: 3 }, { name: 'Ops $(zap)', count: 1 }] });
+    assert.match(v.tooltip, /4 unread messages: 3 in Team, 1 in Ops \$\u200B\(zap\)/);
     assert.equal(v.command, 'smc.toggleConnection');
   });
 

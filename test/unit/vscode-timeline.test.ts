@@ -84,4 +84,30 @@ describe('host timeline', () => {
     assert.equal(t.oldestSeq(), 11);
     assert.equal(t.relayHasOlder, true);
   });
+
+  it('gives a range from a key on, inclusive, and undefined for an unknown key', () => {
+    const t = new Timeline();
+    for (let n = 1; n <= 10; n++) t.add(itemFromMessage(msg(n, id(n)), 'received'));
+    const r = t.range(id(3), 4);
+    assert.deepEqual(r?.items.map((x) => x.seq), [3, 4, 5, 6]);
+    assert.equal(r?.hasOlder, true);
+    assert.equal(r?.hasNewer, true);
+    const end = t.range(id(8), 50);
+    assert.deepEqual(end?.items.map((x) => x.seq), [8, 9, 10]);
+    assert.equal(end?.hasNewer, false);
+    assert.equal(t.range(id(99), 5), undefined);
+  });
+
+  it('marks an own message that failed only because the relay was unreachable as waiting, until it is sent', () => {
+    const t = new Timeline();
+    t.add(itemFromMessage(msg(undefined, id(100), true), 'sending'));
+    assert.equal(t.applyOutgoing({ room: ROOM, id: id(100), state: 'failed', error: 'x' }, true)?.waiting, true);
+    assert.equal(t.applyOutgoing({ room: ROOM, id: id(100), state: 'sending' })?.waiting, undefined);
+    assert.equal(t.applyOutgoing({ room: ROOM, id: id(100), state: 'failed', error: 'refused' }, false)?.waiting, undefined);
+    assert.equal(t.applyOutgoing({ room: ROOM, id: id(100), state: 'sent', seq: 4 }, true)?.waiting, undefined, 'only a failure waits');
+    t.applyOutgoing({ room: ROOM, id: id(100), state: 'failed', error: 'x' }, true);
+    // The relay's copy of the own message (on rejoin) arrives before or instead of the ack.
+    t.add(itemFromMessage(msg(4, id(100), true), 'sent'));
+    assert.equal(t.get(id(100))?.waiting, undefined, 'a stored message still shown as waiting');
+  });
 });

@@ -4,7 +4,7 @@
 // visible.
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
-import { isAllowedLink, renderMarkdown } from '../../webview/markdown';
+import { MAX_NESTING, capNesting, isAllowedLink, renderMarkdown } from '../../webview/markdown';
 import { hasBidiControls, neutraliseBidi, displayName } from '../../webview/text';
 
 /** Tags markdown-it may emit for our configuration; anything else means raw HTML got through. */
@@ -128,5 +128,46 @@ describe('Markdown rendering of hostile messages', () => {
     assert.equal(isAllowedLink('https://example.com'), true);
     assert.equal(isAllowedLink('mailto:a@b.c'), true);
     for (const u of ['javascript:alert(1)', 'data:,x', '/relative', '#frag', 'ftp://x', 'command:x']) assert.equal(isAllowedLink(u), false, u);
+  });
+});
+
+describe('Markdown tables and deep nesting (issue 11)', () => {
+  it('aligns table columns with classes, never a style attribute (the CSP refuses inline styles)', () => {
+    const html = renderMarkdown('| a | b | c | d |\n|:--|:-:|--:|---|\n| 1 | 2 | 3 | 4 |');
+    assert.doesNotMatch(html, /style=/);
+    assert.match(html, /<th class="align-left">a<\/th>/);
+    assert.match(html, /<td class="align-center">2<\/td>/);
+    assert.match(html, /<td class="align-right">3<\/td>/);
+    assert.match(html, /<td>4<\/td>/);
+  });
+
+  it('keeps the text of a quote nested 1 000 deep, at most MAX_NESTING quotes', () => {
+    const html = renderMarkdown(`${'>'.repeat(1000)} deep text`);
+    assert.match(html, /deep text/);
+    assert.equal((html.match(/<blockquote>/g) ?? []).length, MAX_NESTING);
+  });
+
+  it('keeps the text of a list nested 500 deep, at most MAX_NESTING lists', () => {
+    const html = renderMarkdown(`${'- '.repeat(500)}deep item`);
+    assert.match(html, /deep item/);
+    assert.equal((html.match(/<ul>/g) ?? []).length, MAX_NESTING);
+  });
+
+  it('keeps the text of a list nested by indentation as deep as 16 KiB allows', () => {
+    let src = '';
+    let indent = '';
+    while (Buffer.byteLength(src) + indent.length * 2 < 16_000) {
+      src += `${indent}- level\n`;
+      indent += '  ';
+    }
+    const html = renderMarkdown(`${src}${indent}- deepest item`);
+    assert.match(html, /deepest item/);
+  });
+
+  it('leaves shallow nesting, and text that only looks like markers, alone', () => {
+    for (const src of ['> > quoted twice', '- a\n  - b', '1. one\n2. two', 'a > b > c', 'x - y - z', '> - > - mixed']) {
+      assert.equal(capNesting(src), src, src);
+    }
+    assert.equal(capNesting(`  ${'> '.repeat(20)}t`), `  ${'> '.repeat(MAX_NESTING)}t`);
   });
 });

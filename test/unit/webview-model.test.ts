@@ -155,4 +155,41 @@ describe('chat view model', () => {
     assert.equal(s.connection, 'connecting');
     assert.equal(s.relay, 'h:1');
   });
+
+  it('an item seen as it arrives (reader at the live end) gets no unread marker (issue 11)', () => {
+    let s = start([item(1), item(2)], { lastReadSeq: 2 });
+    s = reduce(s, { type: 'item', room: ROOM, item: item(3), seen: true });
+    assert.equal(unreadMarkerKey(s), undefined);
+    // Not watching: the marker shows before it.
+    s = reduce(s, { type: 'item', room: ROOM, item: item(4) });
+    assert.equal(unreadMarkerKey(s), item(4).key);
+    // Once a marker is there, a later seen item does not move it.
+    s = reduce(s, { type: 'item', room: ROOM, item: item(5), seen: true });
+    assert.equal(unreadMarkerKey(s), item(4).key);
+  });
+
+  it('"newest" replaces a window cut at the newest end with the tail at once', () => {
+    const many = Array.from({ length: WEBVIEW_LIMITS.windowSize }, (_, i) => item(i + 1, { key: `w${i + 1}`.padEnd(22, '_') }));
+    let s = start(many.slice(-10));
+    s = reduce(s, { type: 'older', items: many.slice(0, -10), hasOlder: true });
+    s = reduce(s, { type: 'older', items: [item(0, { key: 'z'.repeat(22) })], hasOlder: false });
+    assert.equal(s.hasNewer, true);
+    const tail = Array.from({ length: 60 }, (_, i) => item(10_000 + i, { key: `t${i}`.padEnd(22, '_') }));
+    s = reduce(s, { type: 'newest', items: tail, hasOlder: true });
+    assert.equal(s.hasNewer, false);
+    assert.equal(s.pendingNewer, 0);
+    assert.deepEqual(s.items.map((x) => x.seq), tail.map((x) => x.seq));
+    assert.equal(s.hasOlder, true);
+  });
+
+  it('"refresh" swaps in fresh copies of the window and keeps its range and marker', () => {
+    let s = start([item(1), item(2), item(3)], { lastReadSeq: 1 });
+    const marker = unreadMarkerKey(s);
+    s = reduce(s, { type: 'refresh', snapshot: snapshot([item(3)], { connection: 'connected', lastReadSeq: 2 }), items: [item(1), item(2, { identityVerified: true }), item(3)], hasOlder: false, hasNewer: true });
+    assert.deepEqual(s.items.map((x) => x.seq), [1, 2, 3]);
+    assert.equal(s.items[1]?.identityVerified, true);
+    assert.equal(s.hasNewer, true);
+    assert.equal(s.lastReadSeq, 2);
+    assert.equal(unreadMarkerKey(s), marker);
+  });
 });

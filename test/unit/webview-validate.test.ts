@@ -13,6 +13,7 @@ describe('webview message validator', () => {
     const good: [string, unknown][] = [
       ['ready', {}], ['typing', {}], ['send', { text: 'hello' }], ['retry', { key: KEY }],
       ['openSnippet', { key: KEY }], ['loadOlder', { before: KEY }], ['loadNewer', { after: KEY }],
+      ['loadNewest', {}], ['loadRange', { from: KEY, count: 1 }], ['loadRange', { from: KEY, count: 300 }],
       ['openLink', { href: 'https://example.com/a?b=c#d' }], ['openLink', { href: 'mailto:a@example.com' }],
       ['markRead', { seq: 0 }], ['markRead', { seq: 42 }], ['verifyMember', { name: 'Alice', fingerprint: FP }],
       ['runCommand', { command: 'smc.createRoom' }],
@@ -46,6 +47,8 @@ describe('webview message validator', () => {
       ['ready', { x: 1 }], ['ready', null], ['ready', []], ['send', {}], ['send', { text: 1 }],
       ['send', { text: '   ' }], ['send', { text: 'a', room: KEY }], ['retry', { key: '../../etc' }],
       ['retry', { key: 'a'.repeat(65) }], ['retry', { key: 7 }], ['loadOlder', { before: '' }],
+      ['loadNewest', { count: 5 }], ['loadRange', { from: KEY, count: 0 }], ['loadRange', { from: KEY, count: 301 }],
+      ['loadRange', { from: KEY, count: 2.5 }], ['loadRange', { from: '../x', count: 5 }], ['loadRange', { from: KEY }],
       ['markRead', { seq: -1 }], ['markRead', { seq: 1.5 }], ['markRead', { seq: '3' }],
       ['markRead', { seq: Number.MAX_SAFE_INTEGER + 2 }],
       ['verifyMember', { name: 'A', fingerprint: '21FE 31DF' }], ['verifyMember', { name: '', fingerprint: FP }],

@@ -14,7 +14,12 @@ export { nameKey } from './displayName';
 
 export const KNOWN_KEYS_STATE = 'smc.knownKeys';
 export const VERIFIED_KEYS_STATE = 'smc.verifiedKeys';
-/** Names remembered per room; past it, new names stay "new" (a hostile member cannot grow the state without bound). */
+/**
+ * Names remembered per room, so that a hostile member cannot grow the state without bound. Past
+ * it the table can no longer vouch for a name it has not seen: such a name is 'changed' (fail
+ * closed), never 'new', or a member who floods 1 000 names could then post unmarked under the
+ * name of anyone who speaks after the flood.
+ */
 export const MAX_KNOWN_NAMES_PER_ROOM = 1_000;
 
 export type KeyCheck = 'new' | 'same' | 'changed';
@@ -93,13 +98,14 @@ export class KnownKeys {
 
   /**
    * 'new' if no key is known for this name (or one that looks like it) in this room; 'same' if
-   * every name it looks like is bound to this key; else 'changed'.
+   * every name it looks like is bound to this key; else 'changed'. A name not known in a room
+   * whose table is full is 'changed' (MAX_KNOWN_NAMES_PER_ROOM).
    */
   check(room: string, name: string, fingerprint: string): KeyCheck {
     const r = this.rooms.get(room);
     if (r === undefined) return 'new';
     const { key, shape } = r.lookup(name);
-    if (key === undefined && shape === undefined) return 'new';
+    if (key === undefined && shape === undefined) return r.names.size >= MAX_KNOWN_NAMES_PER_ROOM ? 'changed' : 'new';
     return (key ?? fingerprint) === fingerprint && (shape ?? fingerprint) === fingerprint ? 'same' : 'changed';
   }
 
@@ -118,7 +124,9 @@ export class KnownKeys {
     }
     const now = this.check(room, name, fingerprint);
     if (now === 'same') return Promise.resolve();
-    if (now === 'new' && names.names.size >= MAX_KNOWN_NAMES_PER_ROOM) return Promise.resolve();
+    // First sight never grows a full table (verify() may: the user chose that name).
+    const { key, shape } = names.lookup(name);
+    if (key === undefined && shape === undefined && names.names.size >= MAX_KNOWN_NAMES_PER_ROOM) return Promise.resolve();
     names.set(name, fingerprint);
     return this.writer.schedule();
   }
