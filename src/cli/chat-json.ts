@@ -30,7 +30,8 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
     if (s.room === room) markSynced();
   });
   client.on('message', (m) => {
-    if (m.room === room && (!m.own || flags.own)) out.line(jsonMessage(m, flags.own));
+    // Shown in an earlier run and back as the history it was (§2.8): printed then, not again.
+    if (m.room === room && m.shownBefore !== true && (!m.own || flags.own)) out.line(jsonMessage(m, flags.own));
   });
   client.on('unverifiable', (u) => {
     if (u.room === room) out.line(jsonUnverifiable(u));

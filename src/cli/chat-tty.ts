@@ -4,7 +4,7 @@
 import { clearLine, createInterface, cursorTo, moveCursor } from 'node:readline';
 import { ClientError } from '../core/client/index';
 import type { ChatMessage, PresenceUpdate } from '../core/client/index';
-import { nameKey } from '../core/keys/index';
+import { nameKey, namesLookAlike } from '../core/keys/index';
 import type { ChatContext } from './chat';
 import { CHAT_EXIT, LAST_NAME_STATE } from './chat-session';
 import { ANSI, PLAIN, formatMessage, formatUnverifiable, type Style } from './chat-format';
@@ -14,7 +14,8 @@ import { LineWriter } from './chat-output';
 const HELP = [
   'Commands:',
   '  /who            who is online, with their short fingerprints',
-  "  /verify NAME    show NAME's full fingerprint and ask whether to trust it (compare it with NAME's own first)",
+  "  /verify NAME    show NAME's full fingerprint and ask whether to trust it (compare it with NAME's own first);",
+  '                  when several keys claim NAME, lists them all and asks which one is NAME\'s',
   '  /fingerprint    your own full fingerprint',
   '  /name NAME      change your display name (others see it at once in /who)',
   '  /help           this list',
@@ -48,34 +49,60 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
   let stopping = false;
   /** A /verify waiting for its y/N: the next line is the answer, not a message. */
   let pendingTrust: { name: string; fingerprint: string } | undefined;
+  /** A /verify of a name several keys claim, waiting for the number of the right one. */
+  let pendingChoice: { name: string; fingerprints: string[] } | undefined;
+  /**
+   * A name as shown in presence and typing: marked when its key is not the one the name is
+   * known under from messages, or when it looks like the own name (§2.4, as messages are).
+   */
+  const shownName = (name: string, keyChanged: boolean | undefined): string =>
+    keyChanged === true ? `${terminalSafe(name)} ${style.warn('(KEY CHANGED)')}` : terminalSafe(name);
 
   // Typing indicators (§1.5 ephemeral) show in the prompt, not as lines: "(bob typing) alice> ".
   const typing = new Map<string, ReturnType<typeof setTimeout>>();
   const renderPrompt = (): void => {
     const who = [...typing.keys()];
     const hint = who.length === 0 ? '' : style.dim(`(${who.length > 2 ? `${who.length} people` : who.join(', ')} typing) `);
-    const question = pendingTrust !== undefined ? `Trust this key for ${terminalSafe(pendingTrust.name)} in this room? (y/N) ` : undefined;
+    const question = pendingTrust !== undefined ? `Trust this key for ${terminalSafe(pendingTrust.name)} in this room? (y/N) `
+      : pendingChoice !== undefined ? `Which key is ${terminalSafe(pendingChoice.name)}'s? (1-${pendingChoice.fingerprints.length}, Enter for none) ` : undefined;
     rl.setPrompt(question ?? `${hint}${terminalSafe(client.name)}> `);
     if (!stopping) rl.prompt(true);
   };
   const TYPING_SHOWN_MS = 4_000;
 
-  // Latest fingerprint seen per name (messages and presence), for /verify.
-  const seenKeys = new Map<string, { name: string; fingerprint: string }>();
-  const remember = (name: string, fingerprint: string): void => void seenKeys.set(nameKey(name), { name, fingerprint });
+  // Every key seen per name (messages and presence, newest last, a few per name), for /verify:
+  // a name claimed by several keys is never resolved to the latest one silently.
+  const seenKeys = new Map<string, { name: string; fingerprints: Map<string, Set<'message' | 'presence'>> }>();
+  const KEYS_PER_NAME = 8;
+  const remember = (name: string, fingerprint: string, from: 'message' | 'presence'): void => {
+    const k = nameKey(name);
+    let e = seenKeys.get(k);
+    if (e === undefined) {
+      if (seenKeys.size >= 4_096) seenKeys.delete(seenKeys.keys().next().value!);
+      e = { name, fingerprints: new Map() };
+      seenKeys.set(k, e);
+    }
+    const from0 = e.fingerprints.get(fingerprint) ?? new Set();
+    e.fingerprints.delete(fingerprint);
+    e.fingerprints.set(fingerprint, from0.add(from));
+    if (e.fingerprints.size > KEYS_PER_NAME) e.fingerprints.delete(e.fingerprints.keys().next().value!);
+  };
 
   let historyShown = 0;
   let firstSync = true;
   client.on('message', (m: ChatMessage) => {
     if (m.room !== room) return;
-    const t = typing.get(terminalSafe(m.name));
+    remember(m.name, m.fingerprint, 'message');
+    // Shown in an earlier run and back as the history it was (§2.8): printed then, not again.
+    if (m.shownBefore === true) return;
+    const typer = shownName(m.name, m.keyChanged);
+    const t = typing.get(typer);
     if (t !== undefined) {
       // Their message is here: they stopped typing it.
       clearTimeout(t);
-      typing.delete(terminalSafe(m.name));
+      typing.delete(typer);
       queueMicrotask(renderPrompt);
     }
-    remember(m.name, m.fingerprint);
     if (m.history && firstSync) historyShown++;
     out.line(formatMessage(m, style));
   });
@@ -122,7 +149,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
   client.on('error', (e) => out.line(style.warn(`!! ${terminalSafe(e.message)}`)));
   client.on('typing', (t) => {
     if (t.room !== room) return;
-    const name = terminalSafe(t.name);
+    const name = shownName(t.name, t.keyChanged);
     const old = typing.get(name);
     if (old !== undefined) clearTimeout(old);
     typing.set(name, setTimeout(() => {
@@ -139,8 +166,8 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     const next = new Map<string, string>();
     for (const m of p.members) {
       if (m.self) continue;
-      next.set(m.sid, m.verified ? terminalSafe(m.name!) : 'an unverified member');
-      if (m.verified) remember(m.name!, m.fingerprint!);
+      next.set(m.sid, m.verified ? shownName(m.name!, m.keyChanged) : 'an unverified member');
+      if (m.verified) remember(m.name!, m.fingerprint!, 'presence');
     }
     for (const [sid, name] of next) if (!members.has(sid)) info(`${name} is here`);
     const stillHere = new Set(next.values());
@@ -164,21 +191,66 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     if (p === undefined || client.state !== 'connected') return info('not connected; nobody is known to be online');
     const lines = p.members.map((m) => {
       const name = m.verified ? `${terminalSafe(m.name!)} (${terminalSafe(m.fingerprint!.slice(0, 9))})` : 'someone whose presence could not be verified';
-      return `   ${name}${m.self ? ' (you)' : ''}`;
+      const mark = m.verified && m.keyChanged === true ? ` ${style.warn(`[KEY CHANGED: verify with /verify ${terminalSafe(m.name!)}]`)}` : '';
+      return `   ${name}${m.self ? ' (you)' : ''}${mark}`;
     });
     out.line([`${p.online} online:`, ...lines].join('\n'));
   };
 
+  /**
+   * /verify NAME: the key NAME is known under from messages (KnownKeys, §2.4), and every other
+   * key seen claiming it (a message marked key changed, a presence tag). One key: shown, y/N.
+   * Several: all listed in full, and the user says which one NAME's own /fingerprint shows.
+   */
   const verify = (name: string): void => {
     if (name === '') return void out.line('Usage: /verify NAME');
+    if (namesLookAlike(name, client.name)) {
+      // §2.4: the own display name (and every look-alike) is bound to the own key; no other key
+      // under it is ever trusted, so there is nothing to verify.
+      return void out.line(style.warn(`!! "${terminalSafe(name)}" is (or looks like) your own name: any other key under it stays marked, whatever you answer. Your key: /fingerprint.`));
+    }
     const seen = seenKeys.get(nameKey(name));
-    if (seen === undefined) return void out.line(`No key seen for "${terminalSafe(name)}" in this room yet.`);
+    const known = ctx.session.known.known(room, name);
+    const claims = new Map<string, string>();
+    if (known !== undefined) claims.set(known, 'the key this name is known under (from its messages)');
+    for (const [fp, from] of seen?.fingerprints ?? []) {
+      if (fp === client.fingerprint || claims.has(fp)) continue;
+      claims.set(fp, `another key under this name (seen in ${[...from].join(' and ')})`);
+    }
+    const shown = terminalSafe(seen?.name ?? name);
+    if (claims.size === 0) return void out.line(`No key seen for "${terminalSafe(name)}" in this room yet.`);
+    if (claims.size === 1) {
+      const [fingerprint] = [...claims.keys()];
+      out.line([
+        `${shown}'s fingerprint: ${style.bold(terminalSafe(fingerprint!))}`,
+        `Compare it with what ${shown} sees in /fingerprint, by phone or in person, before you answer.`,
+      ].join('\n'));
+      pendingTrust = { name: seen?.name ?? name, fingerprint: fingerprint! };
+      return renderPrompt();
+    }
+    const fingerprints = [...claims.keys()];
     out.line([
-      `${terminalSafe(seen.name)}'s fingerprint: ${style.bold(terminalSafe(seen.fingerprint))}`,
-      `Compare it with what ${terminalSafe(seen.name)} sees in /fingerprint, by phone or in person, before you answer.`,
+      style.warn(`!! ${claims.size} different keys claim the name ${shown} in this room; at most one is really ${shown}'s:`),
+      ...fingerprints.map((fp, i) => `  ${i + 1}. ${style.bold(terminalSafe(fp))}  ${claims.get(fp)!}`),
+      `Ask ${shown} for the fingerprint /fingerprint shows them, by phone or in person, and answer with its number.`,
     ].join('\n'));
-    pendingTrust = seen;
+    pendingChoice = { name: seen?.name ?? name, fingerprints };
     renderPrompt();
+  };
+
+  const answerChoice = (answer: string): void => {
+    const choice = pendingChoice!;
+    const a = answer.trim();
+    const n = /^\d+$/.test(a) ? Number(a) : NaN;
+    if (a !== '' && !/^no?$/i.test(a) && !(n >= 1 && n <= choice.fingerprints.length)) {
+      out.line(`Answer a number from 1 to ${choice.fingerprints.length}, or Enter for none (that line was not sent).`);
+      return;
+    }
+    pendingChoice = undefined;
+    renderPrompt();
+    if (Number.isNaN(n)) return void out.line(`Not trusted: nothing changed for ${terminalSafe(choice.name)}.`);
+    client.trust(room, choice.name, choice.fingerprints[n - 1]!);
+    out.line(`Trusted: key ${n} is now the key for ${terminalSafe(choice.name)} in this room; messages signed with it are no longer marked.`);
   };
 
   const answerTrust = (answer: string): void => {
@@ -235,6 +307,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
       clearLine(process.stdout, 0);
     }
     if (pendingTrust !== undefined) return answerTrust(line);
+    if (pendingChoice !== undefined) return answerChoice(line);
     const text = line.trim();
     if (text.startsWith('/')) {
       const [cmd, ...rest] = text.split(/\s+/);
@@ -266,7 +339,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
   // command or a y/N answer is not a message being typed; neither is an emptied line.
   if (tty) {
     process.stdin.on('keypress', () => {
-      if (pendingTrust === undefined && rl.line.trim() !== '' && !rl.line.trimStart().startsWith('/')) client.setTyping(room);
+      if (pendingTrust === undefined && pendingChoice === undefined && rl.line.trim() !== '' && !rl.line.trimStart().startsWith('/')) client.setTyping(room);
     });
   }
 

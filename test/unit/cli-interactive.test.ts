@@ -166,24 +166,26 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     await t.waitFor('key change marked', (s) => /bob \(\w{4} \w{4}\) \[KEY CHANGED: verify with \/verify bob\]: impostor or new laptop/.test(s));
     const own = await until('bob2 acked', () => bob2.lines.find((l) => l.own === true));
     const newFp = String(own.fingerprint);
-    // /verify shows the full fingerprint and asks; "no" (or just Enter) changes nothing.
+    // Two keys claim "bob" (the one known from its messages, the new one): /verify lists both in
+    // full and asks which one is bob's; "no" (or just Enter) changes nothing.
+    const question = "Which key is bob's? (1-2, Enter for none)";
     t.type('/verify bob');
     t.enter();
-    await t.waitFor('/verify asks', (s) => s.includes(`bob's fingerprint: ${newFp}`) && t.lines().at(-1)!.trimEnd() === 'Trust this key for bob in this room? (y/N)');
+    await t.waitFor('/verify asks', (s) => s.includes(`2. ${newFp}`) && s.includes('2 different keys claim the name bob') && t.lines().at(-1)!.trimEnd() === question);
     // A message typed instead of an answer is not sent, and the question stays.
     t.type('oops a message');
     t.enter();
-    await t.waitFor('asked again', (s) => s.includes('Answer y or n (that line was not sent).') && t.lines().at(-1)!.trimEnd() === 'Trust this key for bob in this room? (y/N)');
+    await t.waitFor('asked again', (s) => s.includes('Answer a number from 1 to 2, or Enter for none (that line was not sent).') && t.lines().at(-1)!.trimEnd() === question);
     t.enter();
     await t.waitFor('not trusted', (s) => s.includes('Not trusted: nothing changed for bob.'));
     bob2.send('still marked');
     await t.waitFor('still marked', (s) => /\[KEY CHANGED: verify with \/verify bob\]: still marked/.test(s));
     t.type('/verify bob');
     t.enter();
-    await t.waitFor('/verify asks again', () => t.lines().at(-1)!.trimEnd() === 'Trust this key for bob in this room? (y/N)');
-    t.type('y');
+    await t.waitFor('/verify asks again', () => t.lines().at(-1)!.trimEnd() === question);
+    t.type('2');
     t.enter();
-    await t.waitFor('trusted', (s) => s.includes('Trusted: it is now the key for bob in this room'));
+    await t.waitFor('trusted', (s) => s.includes('Trusted: key 2 is now the key for bob in this room'));
     bob2.send('verified now');
     const after = await t.waitFor('message after verify', (s) => s.includes('verified now'));
     assert.ok(!after.split('\n').find((l) => l.includes('verified now'))!.includes('KEY CHANGED'));

@@ -49,6 +49,11 @@ export const DEFAULT_TUNING: ClientTuning = {
 const SEND_WINDOW = 64;
 /** Seqs waiting above a hole before the client asks the relay for the hole (§1.6). */
 const LIVE_GAP_THRESHOLD = 256;
+/**
+ * Live messages (seq > head) a catch-up holds while it pages back (they are shown after it, in
+ * seq order). A relay that sends more before the catch-up ends is flooding: protocol error.
+ */
+const LIVE_DURING_SYNC = LIMITS.maxLimit;
 /** Decrypted presence tags remembered (a tag is re-sent in every presence frame). */
 const TAG_CACHE = 4_096;
 
@@ -83,6 +88,18 @@ interface SyncState {
   rid: number;
   /** `since` sent in the join. */
   since: number;
+  /** The join's `limit` as the relay counts it (§1.4: at most LIMITS.maxLimit). */
+  limit: number;
+  /**
+   * Where the join's reply is (§1.4): before `joined` (what comes is an earlier join's reply or
+   * live), between `joined` and `synced` (only stored messages with since < seq ≤ head, at most
+   * `limit`), then paging back (history pages, and live messages with seq > head).
+   */
+  phase: 'joining' | 'catchup' | 'paging';
+  /** Messages of the join's catch-up so far. */
+  caughtUp: number;
+  /** Messages before `joined` and live messages while paging, held in `items` (bounded). */
+  extra: number;
   /** Nothing seen before: load only the newest `initialHistory` (§1.4 `limit`). */
   fresh: boolean;
   items: Item[];
@@ -92,6 +109,8 @@ interface SyncState {
   stepBefore: number;
   /** The page after that step is already asked for (prefetched on its first message). */
   successor: boolean;
+  /** `limit` of that step: how many of its messages may still come. */
+  stepLimit: number;
   /** Prepared messages not yet handed to the verifier. */
   unsent: PendingItem[];
   /** Batches at the verifier; they settle once every item of theirs has `valid` (never reject). */
@@ -135,7 +154,11 @@ type Pending =
   | { kind: 'ping' }
   | { kind: 'leave'; resolve: () => void }
   | {
-      kind: 'history'; room: string; purpose: 'sync' | 'older' | 'gap'; before: number; limit: number;
+      kind: 'history'; room: string; purpose: 'sync' | 'older' | 'gap'; before: number;
+      /** As the relay counts it (§1.6: at least 1, at most LIMITS.maxLimit). */
+      limit: number;
+      /** Messages of its page so far (§1.6: at most `limit`, every seq < `before`). */
+      received: number;
       resolve?: (r: { more: boolean }) => void; reject?: (e: Error) => void;
     };
 
@@ -576,6 +599,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     if (rs === undefined || rs.sync === undefined || rs.sync.rid !== f.rid || !isSeq(f.head)) return;
     rs.joined = true;
     rs.head = f.head;
+    rs.sync.phase = 'catchup';
     rs.sync.stepBefore = f.head + 1;
     rs.sid = typeof f.sid === 'string' ? f.sid : undefined;
     if (rs.sync.since > f.head) {
@@ -599,12 +623,17 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     if (f.eph === true) return this.onEphemeral(rs, f);
     if (!isSeq(f.seq)) return this.protocolError('stored msg without seq');
     if (rs.sync !== undefined) {
+      // §1.4/§1.6 bound what a catch-up holds until it is shown: limit × maxFrame per step.
+      const violation = this.catchUpViolation(rs, rs.sync, f.seq);
+      if (violation !== undefined) return this.protocolError(violation);
       rs.sync.items.push(this.verifier !== undefined ? this.prepareMessage(rs, rs.sync, f.id, f.body, f.seq) : this.openMessage(rs, f.id, f.body, f.seq));
       this.prefetch(rs, f.seq);
       return;
     }
+    const answer = this.countForHistory(rs.room, f.seq);
+    if (answer === 'over') return this.protocolError('a history page over its limit');
     const item = this.openMessage(rs, f.id, f.body, f.seq);
-    if (item.kind === 'msg') item.solicited = this.historyAsked(rs.room, f.seq);
+    if (item.kind === 'msg') item.solicited = answer === 'page';
     if (rs.waiting !== undefined) {
       rs.waiting.push(() => this.showLive(rs, item));
       return;
@@ -612,10 +641,40 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     this.showLive(rs, item);
   }
 
-  /** A history request of this client (loadOlder, a gap) is waiting for messages below `seq`. */
-  private historyAsked(room: string, seq: number): boolean {
-    for (const p of this.pending.values()) if (p.kind === 'history' && p.room === room && seq < p.before) return true;
-    return false;
+  /**
+   * Counts a stored message against the history request it answers: the room's oldest one
+   * pending (the relay answers requests in order, §1.6), when `seq` is below its `before`.
+   * 'over': more than its `limit` came. 'none': no request asked for it (a live message).
+   */
+  private countForHistory(room: string, seq: number): 'page' | 'over' | 'none' {
+    for (const p of this.pending.values()) {
+      if (p.kind !== 'history' || p.room !== room) continue;
+      if (seq >= p.before) return 'none';
+      return ++p.received > p.limit ? 'over' : 'page';
+    }
+    return 'none';
+  }
+
+  /**
+   * Why a stored message may not be part of this catch-up (§1.4, §1.6), or undefined. Between
+   * `joined` and `synced` only since < seq ≤ head and at most the join's `limit`; afterwards a
+   * seq ≤ head answers a history page (seq < before, at most its limit; and above since, which
+   * every page's limit was computed to stay above), a seq > head is live (bounded too).
+   */
+  private catchUpViolation(rs: RoomState, sync: SyncState, seq: number): string | undefined {
+    if (sync.phase === 'joining') {
+      // The reply to an earlier join on this connection (a rename), or live: at most one reply.
+      return ++sync.extra > sync.limit + LIVE_DURING_SYNC ? 'more messages before joined than a join returns' : undefined;
+    }
+    if (sync.phase === 'catchup') {
+      if (seq <= sync.since || seq > rs.head) return `a catch-up message (seq ${seq}) outside since ${sync.since} .. head ${rs.head}`;
+      return ++sync.caughtUp > sync.limit ? `a catch-up over its limit of ${sync.limit}` : undefined;
+    }
+    if (seq > rs.head) return ++sync.extra > LIVE_DURING_SYNC ? 'more live messages during a catch-up than it holds' : undefined;
+    if (seq <= sync.since) return `a history message (seq ${seq}) at or below since ${sync.since}`;
+    const answer = this.countForHistory(rs.room, seq);
+    if (answer === 'over') return 'a history page over its limit';
+    return answer === 'none' ? `a history message (seq ${seq}) nobody asked for` : undefined;
   }
 
   private showLive(rs: RoomState, item: Opened): void {
@@ -691,25 +750,27 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     return { kind: 'msg', seq, message };
   }
 
-  /** Shows one message: counts its seq, drops a replayed id, marks a key change (§2.4). */
+  /**
+   * Shows one message: drops a replayed id or seq, counts the seq of what it accepts (only
+   * that: a dropped replay must not move lastSeq, or a restart would see since > head and sync
+   * again from 0), marks a key change (§2.4).
+   */
   private deliver(rs: RoomState, item: Opened): void {
-    if (item.seq !== undefined) {
-      rs.seqs.see(item.seq);
-      if (item.seq < rs.oldest) rs.oldest = item.seq;
-      this.scheduleSeqFlush();
-    }
     if (item.kind === 'bad') {
+      // Shown as "could not be verified": its seq is done with, as a shown message's.
+      if (item.seq !== undefined) this.countSeq(rs, item.seq);
       this.emit('unverifiable', item.bad);
       return;
     }
     const m = item.message;
-    if (!rs.seen.add(m.id)) {
+    if (rs.seen.has(m.id)) {
       this.log('duplicate', { room: rs.room, seq: m.seq, id: m.id });
       return;
     }
     // §2.8 across restarts (issue 7 §2.1): an id shown in an earlier run may come again only as
     // the history it was: in answer to a join or history request, under the same seq (the
     // extension's fresh join after a restart). Under another seq, or unasked, it is a replay.
+    // §1.5: a seq is never given to two messages, so one shown under another id is a replay too.
     // An unknown id at or below the highest seq shown is old: shown as history, not as new.
     const before = rs.shown.seqOf(m.id);
     if (before !== undefined) {
@@ -717,18 +778,41 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
         this.log('replay', { room: rs.room, seq: m.seq, id: m.id, shownAs: before });
         return;
       }
+      // Shown in an earlier run: a UI that only prints (the terminal) does not print it again.
+      m.shownBefore = true;
+    } else if (m.seq !== undefined && rs.shown.heldByOther(m.seq, m.id)) {
+      this.log('replay', { room: rs.room, seq: m.seq, id: m.id, seqShownWithAnotherId: true });
+      return;
     } else if (m.seq !== undefined && m.seq <= rs.shown.top) {
       m.history = true;
     }
-    if (m.seq !== undefined) rs.shown.record(m.id, m.seq);
+    rs.seen.add(m.id);
+    if (m.seq !== undefined) {
+      this.countSeq(rs, m.seq);
+      rs.shown.record(m.id, m.seq);
+    }
     // Own display name is bound to own key (§2.4): another key under it, or under a look-alike
     // of it, is a key change whatever was seen first; own messages never are.
-    const known = m.own ? 'same'
-      : namesLookAlike(m.name, this.displayName) ? 'changed'
-        : this.knownKeys.check(rs.room, m.name, m.fingerprint);
+    const known = m.own ? 'same' : this.keyCheck(rs.room, m.name, m.fingerprint);
     if (known === 'new') this.trust(rs.room, m.name, m.fingerprint);
     m.keyChanged = known === 'changed';
     this.emit('message', m);
+  }
+
+  /** The seq of a message shown (or shown as unverifiable): lastSeq and `oldest` follow it. */
+  private countSeq(rs: RoomState, seq: number): void {
+    rs.seqs.see(seq);
+    if (seq < rs.oldest) rs.oldest = seq;
+    this.scheduleSeqFlush();
+  }
+
+  /**
+   * §2.4 for a name under a key that is not this client's: 'changed' when it looks like the
+   * own display name or is known in the room with another key. Messages, presence and typing
+   * all use it; only a message makes a 'new' key trusted (the caller does).
+   */
+  private keyCheck(room: string, name: string, fp: string): 'new' | 'same' | 'changed' {
+    return namesLookAlike(name, this.displayName) ? 'changed' : this.knownKeys.check(room, name, fp);
   }
 
   /**
@@ -752,14 +836,17 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       return;
     }
     if (r.payload.type !== 'typing' || r.publicKey.equals(this.options.identity.publicKey)) return;
-    this.emit('typing', { room: rs.room, name: r.payload.name, fingerprint: r.fingerprint });
+    const keyChanged = this.keyCheck(rs.room, r.payload.name, r.fingerprint) === 'changed';
+    this.emit('typing', { room: rs.room, name: r.payload.name, fingerprint: r.fingerprint, keyChanged });
   }
 
   private onSynced(f: SyncedFrame): void {
     const rs = this.rooms.get(f.room);
     const sync = rs?.sync;
     if (rs === undefined || sync === undefined || sync.rid !== f.rid || !isSeq(f.head) || !isSeq(f.from)) return;
-    rs.head = f.head;
+    sync.phase = 'paging';
+    // §1.4: head is the join's; a synced that raises it would let later history exceed it.
+    if (f.head < rs.head) rs.head = f.head;
     // The next page was already asked for on the first catch-up message: wait for it.
     if (sync.stepRid !== sync.rid) return;
     this.continueSync(rs, f.from, f.from > 1);
@@ -779,13 +866,24 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     // so it may fetch a little more than initialHistory; finishSync keeps the newest).
     const limit = sync.fresh
       ? this.tuning.initialHistory - (rs.head - seq + 1)
-      : seq - sync.since - 1;
+      : Math.min(seq - sync.since - 1, this.catchUpRoom(sync) - sync.stepLimit + 1);
     if (seq > 1 && limit > 0) this.requestSyncPage(rs, seq, Math.min(limit, this.tuning.historyLimit));
+  }
+
+  /**
+   * How many more messages a resuming catch-up may hold. It pages back to `since` (§1.4), but a
+   * relay whose head is far ahead (2^53, or simply after a long absence) would make it hold
+   * everything before showing anything: it stops at the replay window's size (the relay's
+   * retain, §1.6), the rest stays loadable with loadOlder (`more`), as after a fresh join.
+   */
+  private catchUpRoom(sync: SyncState): number {
+    return this.tuning.shownIds - sync.items.length;
   }
 
   private requestSyncPage(rs: RoomState, before: number, limit: number): void {
     const sync = rs.sync!;
     sync.stepRid = this.requestHistory(rs, 'sync', before, limit);
+    sync.stepLimit = Math.min(Math.max(1, limit), LIMITS.maxLimit);
     sync.stepBefore = before;
     sync.successor = false;
   }
@@ -800,8 +898,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       if (sync.fresh) {
         const want = this.tuning.initialHistory - sync.items.length;
         if (want > 0) return this.requestSyncPage(rs, lowest, Math.min(want, this.tuning.historyLimit));
-      } else if (lowest > sync.since + 1) {
-        return this.requestSyncPage(rs, lowest, Math.min(lowest - sync.since - 1, this.tuning.historyLimit));
+      } else if (lowest > sync.since + 1 && this.catchUpRoom(sync) > 0) {
+        return this.requestSyncPage(rs, lowest, Math.min(lowest - sync.since - 1, this.tuning.historyLimit, this.catchUpRoom(sync)));
       }
     }
     this.finishSync(rs, more && lowest > 1);
@@ -881,10 +979,11 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     rs: RoomState, purpose: 'sync' | 'older' | 'gap', before: number, limit: number,
     resolve?: (r: { more: boolean }) => void, reject?: (e: Error) => void,
   ): number {
-    const p: Pending = { kind: 'history', room: rs.room, purpose, before, limit };
+    const sent = Math.max(1, limit);
+    const p: Pending = { kind: 'history', room: rs.room, purpose, before, limit: Math.min(sent, LIMITS.maxLimit), received: 0 };
     if (resolve !== undefined) p.resolve = resolve;
     if (reject !== undefined) p.reject = reject;
-    return this.request({ t: 'history', room: rs.room, before, limit: Math.max(1, limit) }, p);
+    return this.request({ t: 'history', room: rs.room, before, limit: sent }, p);
   }
 
   private onPage(f: PageFrame): void {
@@ -895,7 +994,13 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const rs = this.rooms.get(p.room);
     if (rs === undefined) return p.resolve?.({ more: false });
     const from = isSeq(f.from) ? f.from : 0;
-    const more = f.more === true;
+    let more = f.more === true;
+    if (more && (p.received === 0 || from < 1 || from >= p.before)) {
+      // §1.6: `from` is the lowest seq sent, below `before`. A page that says more remain but
+      // sent nothing (or moved nothing) would be asked for again forever: paging stops here.
+      this.log('protocol_violation', { what: 'a history page without progress', room: rs.room, before: p.before, from, received: p.received });
+      more = false;
+    }
     if (p.purpose === 'sync') {
       // A page whose successor was prefetched is done; the latest step decides.
       if (rs.sync === undefined || rs.sync.stepRid !== f.rid) return;
@@ -921,13 +1026,15 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const members: PresenceMemberInfo[] = [];
     for (const m of f.members) {
       if (typeof m !== 'object' || m === null || typeof m.sid !== 'string') continue;
-      const info: PresenceMemberInfo = { sid: m.sid, verified: false, self: m.sid === rs.sid };
+      const info: PresenceMemberInfo = { sid: m.sid, verified: false, self: m.sid === rs.sid, keyChanged: false };
       if (typeof m.tag === 'string') {
         const r = this.openTag(rs, m.tag);
         if (r.ok) {
           info.verified = true;
           info.name = r.payload.name;
           info.fingerprint = r.fingerprint;
+          // §2.4 as for messages; presence never makes a key trusted (a tag is no message).
+          info.keyChanged = !r.publicKey.equals(this.options.identity.publicKey) && this.keyCheck(rs.room, r.payload.name, r.fingerprint) === 'changed';
         }
       }
       members.push(info);
@@ -1068,7 +1175,10 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const limit = fresh ? Math.min(Math.max(1, this.tuning.initialHistory), LIMITS.maxLimit) : this.tuning.joinLimit;
     const tag = rs.cipher.sealPresence(this.displayName, this.options.identity);
     const rid = this.nextRid++;
-    rs.sync = { rid, since, fresh, items: [], stepRid: rid, stepBefore: 0, successor: false, unsent: [], batches: [] };
+    rs.sync = {
+      rid, since, limit: Math.min(limit, LIMITS.maxLimit), phase: 'joining', caughtUp: 0, extra: 0, fresh, items: [],
+      stepRid: rid, stepBefore: 0, successor: false, stepLimit: Math.min(limit, LIMITS.maxLimit), unsent: [], batches: [],
+    };
     this.pending.set(rid, { kind: 'join', room: rs.room });
     this.write({ t: 'join', rid, room: rs.room, since, limit, tag, ...rs.cipher.joinProof(challenge) });
   }

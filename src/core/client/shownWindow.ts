@@ -60,6 +60,15 @@ export class ShownWindow {
     return ID.test(id) ? this.byKey.get(id.slice(0, KEY_CHARS)) : undefined;
   }
 
+  /**
+   * Whether `seq` is kept as shown under another id than `id`: a seq is never given to two
+   * messages (PROTOCOL.md §1.5), so a message under it is a relay's replay or lie.
+   */
+  heldByOther(seq: number, id: string): boolean {
+    const key = this.bySeq.get(seq);
+    return key !== undefined && key !== id.slice(0, KEY_CHARS);
+  }
+
   /** Remembers that `id` was shown under `seq`. An id or a seq already kept keeps its first record. */
   record(id: string, seq: number): void {
     if (!Number.isSafeInteger(seq) || seq < 1) return;

@@ -149,6 +149,12 @@ export interface ChatMessage {
   own: boolean;
   /** Loaded from history (join catch-up or loadOlder), not received live. */
   history: boolean;
+  /**
+   * This id was shown in an earlier run (§2.8) and came again as the history it was, under the
+   * same seq (a fresh join or a re-sync from 0): a UI that keeps a timeline rebuilds it from
+   * such messages; one that only prints (the terminal) must not print it again.
+   */
+  shownBefore?: boolean;
 }
 
 /** A message that failed one of the steps of §2.4: never its content. */
@@ -185,6 +191,12 @@ export interface PresenceMemberInfo {
   verified: boolean;
   /** This connection's own entry. */
   self: boolean;
+  /**
+   * §2.4 as for messages: the tag's name is known in this room (from messages) with another
+   * key, or looks like this client's own display name. Presence never makes a key trusted.
+   * RelayClient always sets it (optional only for UIs that build members themselves).
+   */
+  keyChanged?: boolean;
 }
 
 export interface PresenceUpdate {
@@ -197,6 +209,8 @@ export interface TypingEvent {
   room: string;
   name: string;
   fingerprint: string;
+  /** As PresenceMemberInfo.keyChanged (§2.4): typing under a name known with another key. */
+  keyChanged: boolean;
 }
 
 export interface SyncedEvent {
