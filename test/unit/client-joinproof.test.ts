@@ -206,6 +206,23 @@ describe('RelayClient join proof (issue 7 §1.3, §1.9)', function () {
     });
   }
 
+  it('a join refused with rate_limited (too many proofs from this address, §1.9) is asked again later, on the same connection', async () => {
+    let refusals = 2;
+    relay.onFrame = (cc, f) => {
+      if (relay.welcome(cc, f)) return;
+      if (f.t !== 'join') return;
+      if (refusals-- > 0) cc.send({ t: 'error', rid: f.rid, code: 'rate_limited', message: 'over 32 join proofs per second from this address' });
+      else relay.joined(cc, f);
+    };
+    const { c, errors, synced } = make(relay.port, { tuning: { reconnectBaseMs: 20, reconnectMaxMs: 100, rateLimitBaseMs: 20, rateLimitMaxMs: 100 } });
+    c.connect();
+    const { room } = c.join({ key: generateRoomKey(), name: 'busy' });
+    await until('the room synced after the relay let it in', () => synced.includes(room));
+    assert.equal(relay.joins().length, 3);
+    assert.equal(relay.conns.length, 1, 'no reconnect for a rate_limited join');
+    assert.deepEqual(errors.filter((e) => e.room === room), [], 'a join asked again later is not an error for the user');
+  });
+
   it('a relay whose welcome has no challenge (protocol v1) is a plain error and no reconnect loop', async () => {
     relay.onFrame = (c, f) => {
       if (f.t === 'hello') c.send({ t: 'welcome', v: 1, agent: 'old/0', maxFrame: 65_536, time: Date.now() });

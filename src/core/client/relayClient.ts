@@ -1106,6 +1106,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
         const rs = this.rooms.get(p.room);
         if (rs !== undefined) rs.sync = undefined;
         if (rs !== undefined && (code === 'auth_required' || code === 'auth_failed')) return this.refuseRoom(rs, code);
+        if (rs !== undefined && code === 'rate_limited') return this.joinLater(rs);
         this.emit('error', new ClientError('relay_error', relayErrorMessage(code), p.room, code));
         return;
       }
@@ -1129,6 +1130,21 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     }
     this.checkDrain();
     this.emit('error', new ClientError('room_refused', `Room "${name}": ${relayErrorMessage(code)}`, rs.room, code));
+  }
+
+  /**
+   * §1.7, §1.9: the relay checks join proofs at a bounded rate (per connection and per
+   * address), and refused this one unprocessed: ask again after a backoff, on this connection
+   * only (a reconnect joins every room anyway).
+   */
+  private joinLater(rs: RoomState): void {
+    const challenge = this.challenge;
+    const delay = Math.max(this.tuning.rateLimitBaseMs, this.rateBackoff.next());
+    this.log('join_rate_limited', { room: rs.room, retryMs: delay });
+    setTimeout(() => {
+      if (this.connState !== 'connected' || this.challenge !== challenge || this.rooms.get(rs.room) !== rs) return;
+      if (rs.sync === undefined && rs.refused === undefined) this.sendJoin(rs);
+    }, delay);
   }
 
   private onSendError(room: string, id: string, code: string): void {

@@ -208,10 +208,20 @@ function isStrictKeyObject(key: KeyObject): boolean {
 /** Strict Ed25519 verification (RFC 8032 §5.1.7 and the checks above), never throws. */
 export function ed25519Verify(publicKey: Uint8Array | KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
   if (!isStrictEd25519Signature(signature)) return false;
-  const key = publicKey instanceof KeyObject ? publicKey : ed25519PublicKey(publicKey);
-  if (key === undefined || key.asymmetricKeyType !== 'ed25519' || !isStrictKeyObject(key)) return false;
+  if (!(publicKey instanceof KeyObject)) {
+    // Raw bytes: checked here, then handed to verify() as DER, which parses and frees the key
+    // within the call. A KeyObject per call would hold its native key until the next GC: about
+    // 1.3 KiB of resident memory per verification that malloc keeps (the relay's join proofs).
+    if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES || !isStrictEd25519PublicKey(publicKey)) return false;
+    try {
+      return verify(null, message, { key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: 'der', type: 'spki' }, signature);
+    } catch {
+      return false;
+    }
+  }
+  if (publicKey.asymmetricKeyType !== 'ed25519' || !isStrictKeyObject(publicKey)) return false;
   try {
-    return verify(null, message, key, signature);
+    return verify(null, message, publicKey, signature);
   } catch {
     return false;
   }
