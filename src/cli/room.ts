@@ -225,6 +225,9 @@ async function roomForget(args: string[]): Promise<number> {
     await session.keys.deleteRoomKey(m.room);
     await session.rooms.remove(m.room);
     await setTlsPin(session, m.room, undefined);
+    // Forgotten means new again: a room joined anew shows its history (issue 7 §2.1 keeps the
+    // shown ids only for rooms still stored).
+    await session.shown.forget(m.room);
   }
   process.stdout.write(`Forgot ${matches.length === 1 ? 'room' : `${matches.length} rooms`} "${terminalSafe(name)}" on relay ${[...relays][0]!} ` +
     `(key removed from ${terminalSafe(session.home)}/secrets.json). To read it again: ${smcCommand()} room join, with its invite.\n`);
