@@ -4,7 +4,7 @@
 // is run as printed and must work. Needs `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, symlinkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, symlinkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CLI_PATH, REPO_ROOT, RelayProcess } from '../helpers/relayProcess';
@@ -248,8 +248,19 @@ describe('smc terminal client polish (issue 11)', function () {
     const locked = join(dir, 'locked');
     mkdirSync(locked, { mode: 0o555 });
     chmodSync(locked, 0o555);
-    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    const r = smc(join(locked, 'smc'), ['room', 'list'], '', asUser);
+    let r: Run;
+    if (process.getuid?.() === 0) {
+      // As root, run as nobody, from a copy of dist/ that nobody can read: the checkout itself
+      // may sit in a directory only root may enter (a CI clone in a 0700 temporary folder).
+      const copy = join(dir, 'dist');
+      cpSync(dirname(CLI_PATH), copy, { recursive: true });
+      const run = spawnSync(process.execPath, [join(copy, 'cli.js'), 'room', 'list'], {
+        env: { ...process.env, SMC_HOME: join(locked, 'smc'), NO_COLOR: '1' }, encoding: 'utf8', timeout: 30_000, cwd: dir, uid: 65534, gid: 65534,
+      });
+      r = { code: run.status, stdout: run.stdout, stderr: run.stderr };
+    } else {
+      r = smc(join(locked, 'smc'), ['room', 'list']);
+    }
     assert.equal(r.code, 6, r.stderr);
     assert.match(r.stderr, new RegExp(`cannot use ${join(locked, 'smc')} \\(SMC_HOME\\).*permission denied \\(EACCES on mkdir`));
   });
