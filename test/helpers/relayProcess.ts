@@ -8,7 +8,7 @@
 // real `auth`/`proof` to every `join` of such a room, signed over the connection's challenge
 // from `welcome`. A join that already has an `auth` or `proof` key, a room made by
 // `randomId()`, or `sendUnsigned` goes out as written: that is how tests play a stranger or a v1 client.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -424,4 +424,21 @@ export function roomAuthKeyOf(room: string): RoomAuthKey {
 /** One join line with a real proof for `challenge`, for tests that pipeline raw bytes. */
 export function joinLine(room: string, challenge: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ t: 'join', ...extra, room, ...makeJoinProof(roomAuthKeyOf(room), challenge, room) }) + '\n';
+}
+
+/**
+ * The lock tests start relays in another PID namespace (`unshare --pid --fork --mount-proc`),
+ * which needs util-linux and root. As root (CI) a failure is a failed test, never a silent
+ * skip; as another user those tests cannot run, and are marked skipped.
+ */
+export function requirePidNamespaces(ctx: Mocha.Context): void {
+  if (canUsePidNamespaces()) return;
+  ctx.skip();
+}
+
+/** Whether relays can be started in another PID namespace here (see requirePidNamespaces). */
+export function canUsePidNamespaces(): boolean {
+  if (spawnSync('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', 'true'], { stdio: 'ignore' }).status === 0) return true;
+  if (process.getuid?.() === 0) throw new Error('unshare --pid --fork --mount-proc failed as root: util-linux is needed for the PID namespace tests');
+  return false;
 }

@@ -7,20 +7,15 @@
 // the same instant on one directory exactly one may serve.
 
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, LineClient, randomId, randomRoom, RelayProcess } from '../helpers/relayProcess';
+import { CLI_PATH, LineClient, canUsePidNamespaces, randomId, randomRoom, RelayProcess, requirePidNamespaces } from '../helpers/relayProcess';
 
 const EXIT_DATA_DIR = 4;
 
 /** True when this machine can run a program in a new PID namespace (root and util-linux unshare). */
-function canUnshare(): boolean {
-  const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', 'true'], { stdio: 'ignore' });
-  return r.status === 0;
-}
-
 type Outcome = { kind: 'listening'; port: number } | { kind: 'exited'; code: number | null; stderr: string };
 
 /** A relay process started by hand (optionally in its own PID namespace), to learn how its start ends. */
@@ -94,7 +89,7 @@ describe('relay restart: the data directory lock', function () {
   }
 
   it('a second relay in another PID namespace (same host, same directory) exits 4 naming the holder; the first keeps serving', async function () {
-    if (!canUnshare()) this.skip();
+    requirePidNamespaces(this);
     const dataDir = join(root, 'data');
     const first = await RelayProcess.start({ dataDir, args: ['--rate', '0'] });
     relays.push(first);
@@ -109,7 +104,7 @@ describe('relay restart: the data directory lock', function () {
   });
 
   it('a relay in another PID namespace holds the lock against one started here too', async function () {
-    if (!canUnshare()) this.skip();
+    requirePidNamespaces(this);
     const dataDir = join(root, 'data');
     const first = starter(dataDir, true);
     const started = await first.outcome;
@@ -130,7 +125,7 @@ describe('relay restart: the data directory lock', function () {
     relays.push(second);
     await stillServes(second.port);
     await second.kill();
-    if (!canUnshare()) return;
+    if (!canUsePidNamespaces()) return;
     const third = starter(dataDir, true);
     const outcome = await third.outcome;
     assert.equal(outcome.kind, 'listening', third.stderr);
@@ -156,7 +151,7 @@ describe('relay restart: the data directory lock', function () {
   });
 
   it('of relays started at the same instant on a directory with a stale lock, exactly one serves and the others exit 4', async function () {
-    const unshare = canUnshare();
+    const unshare = canUsePidNamespaces();
     for (let round = 0; round < 4; round++) {
       const dataDir = join(root, `data-${round}`);
       const crashed = await RelayProcess.start({ dataDir });

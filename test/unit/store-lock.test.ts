@@ -12,12 +12,9 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirLock, LockedError } from '../../src/relay/store/lock';
+import { canUsePidNamespaces, requirePidNamespaces } from '../helpers/relayProcess';
 
 const LOCK_JS = join(__dirname, '../../src/relay/store/lock.js');
-
-function canUnshare(): boolean {
-  return spawnSync('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', 'true'], { stdio: 'ignore' }).status === 0;
-}
 
 /** The first child of `pid` (unshare's forked program), if any. */
 function innerPid(pid: number): number | undefined {
@@ -114,7 +111,7 @@ describe('data directory lock (Unix socket held by the kernel)', function () {
   });
 
   it('a holder in another PID namespace is respected, and respects one here', async function () {
-    if (!canUnshare()) this.skip();
+    requirePidNamespaces(this);
     const holder = contender({ unshare: true });
     // As its own namespace numbers it: pid 1.
     assert.equal(await holder.said, 'won 1');
@@ -170,7 +167,7 @@ describe('data directory lock (Unix socket held by the kernel)', function () {
   });
 
   it('of processes started at once (in this and other PID namespaces), exactly one holds it', async () => {
-    const unshare = canUnshare();
+    const unshare = canUsePidNamespaces();
     for (let round = 0; round < 4; round++) {
       const racers = Array.from({ length: 6 }, (_, i) => contender({ unshare: unshare && i % 2 === 0 }));
       const said = await Promise.all(racers.map((r) => r.said));
