@@ -11,8 +11,8 @@ import { RelayServer, certificateFingerprint } from '../relay/server';
 import { FileStore } from '../relay/store/fileStore';
 import type { MessageStore } from '../relay/store/types';
 import { EXIT, describeArgumentError, smcCommand, type Command } from './command';
-import { SMC_VERSION } from './version';
-import { terminalSafe } from './terminal-text';
+import { SMC_VERSION } from '../node/version';
+import { terminalSafe } from './terminalText';
 
 function help(): string {
   const flags = OPTION_SPECS.map((s) => {

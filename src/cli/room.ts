@@ -3,18 +3,18 @@
 // join. `smc room join` stores a room from an invite read from standard input or a file (never
 // the command line, where other local users can read it: issue 7 §2.4), for `smc chat --room`.
 // `smc room list` shows the stored rooms (never their keys); `smc room forget` removes one.
-// One name per relay (room-names.ts), so that `smc chat --room NAME` always finds one room.
+// One name per relay (roomNames.ts), so that `smc chat --room NAME` always finds one room.
 import { parseArgs } from 'node:util';
 import { formatInvite, generateRoomKey, deriveRoomId, MAX_ROOM_NAME_CHARS } from '../core/crypto/index';
 import { argumentErrorMessage, shellQuote, smcCommand, smcNote, type Command } from './command';
 import {
-  CHAT_EXIT, CliError, DEFAULT_RELAY, formatRelayAddress, openSession, parseRelayAddress, parseTlsFingerprint,
-  setTlsPin, usageError, type Session,
-} from './chat-session';
-import { readInvite } from './invite-input';
-import { namesakeOf } from './room-names';
-import { homeProblem } from './home-error';
-import { terminalSafe } from './terminal-text';
+  CHAT_EXIT, CliError, DEFAULT_RELAY, formatRelayAddress, openHomeStores, parseRelayAddress, parseTlsFingerprint,
+  setTlsPin, usageError, type HomeStores,
+} from './homeStores';
+import { readInvite } from './inviteInput';
+import { namesakeOf } from './roomNames';
+import { homeProblem } from './homeError';
+import { terminalSafe } from './terminalText';
 
 function help(): string {
   return [
@@ -66,7 +66,7 @@ function help(): string {
 }
 
 /** ' --relay HOST:PORT' when rooms of this name are stored on several relays, else ''. */
-function relayArg(session: Session, name: string, relay: string): string {
+function relayArg(session: HomeStores, name: string, relay: string): string {
   return session.rooms.all().filter((r) => r.name === name).length > 1 ? ` --relay ${relay}` : '';
 }
 
@@ -95,7 +95,7 @@ async function roomNew(args: string[]): Promise<number> {
   const { host, port } = parseRelayAddress(values.relay ?? DEFAULT_RELAY);
   const relay = formatRelayAddress(host, port);
   const pin = values['tls-fingerprint'] !== undefined ? parseTlsFingerprint(values['tls-fingerprint']) : undefined;
-  const session = await openSession();
+  const session = await openHomeStores();
   const namesake = namesakeOf(session.rooms.all(), name, relay);
   if (namesake !== undefined) {
     throw new CliError(`a room named "${name}" on relay ${relay} is already stored, and smc chat --room could not tell ` +
@@ -145,7 +145,7 @@ async function roomJoin(args: string[]): Promise<number> {
   }
   // Read and check the invite before touching $SMC_HOME: bad input stores nothing.
   const inv = await readInvite(values['invite-file']);
-  const session = await openSession();
+  const session = await openHomeStores();
   const room = deriveRoomId(inv.key);
   const relay = formatRelayAddress(inv.host, inv.port);
   const namesake = namesakeOf(session.rooms.all(), inv.name, relay, room);
@@ -180,7 +180,7 @@ async function roomList(args: string[]): Promise<number> {
     process.stdout.write(help());
     return CHAT_EXIT.ok;
   }
-  const session = await openSession();
+  const session = await openHomeStores();
   const rooms = session.rooms.all();
   if (rooms.length === 0) {
     process.stdout.write(`No rooms yet. Create one with: ${smcCommand()} room new --name NAME, or store one from an invite with: ${smcCommand()} room join\n`);
@@ -209,7 +209,7 @@ async function roomForget(args: string[]): Promise<number> {
   const name = positionals[0]!;
   const wanted = values.relay !== undefined ? parseRelayAddress(values.relay) : undefined;
   const relay = wanted !== undefined ? formatRelayAddress(wanted.host, wanted.port) : undefined;
-  const session = await openSession();
+  const session = await openHomeStores();
   const matches = session.rooms.all().filter((r) => r.name === name && (relay === undefined || r.relay === relay));
   if (matches.length === 0) {
     throw new CliError(`no stored room named "${name}"${relay !== undefined ? ` on ${relay}` : ''}; ${smcCommand()} room list shows them; nothing was removed`, CHAT_EXIT.other);

@@ -7,7 +7,7 @@ import { WorkerSignatureVerifier } from '../node/verifyPool';
 import { createTcpTransport } from '../node/tcpTransport';
 import { fingerprint } from '../core/crypto';
 import { KeyStore, KnownKeys, KNOWN_KEYS_STATE, RoomList, ShownIdsState, migrateV1RoomIds, type SecretStore, type StateStore } from '../core/keys';
-import { SMC_VERSION } from '../cli/version';
+import { SMC_VERSION } from '../node/version';
 import { ChatPanelManager, CHAT_VIEW_TYPE, webviewOptions } from './chatPanel';
 import { ChatSession, type KeyStoreLike } from './chatSession';
 import { Commands } from './commands';

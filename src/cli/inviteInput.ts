@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { InviteError, parseInvite, type Invite } from '../core/crypto/index';
-import { usageError } from './chat-session';
+import { usageError } from './homeStores';
 
 /**
  * More than any invite needs: the longest is smcs:// with a 253-character host, a 64-hex-digit

@@ -5,11 +5,11 @@ import { clearLine, createInterface, cursorTo, moveCursor } from 'node:readline'
 import { ClientError } from '../core/client/index';
 import type { ChatMessage, PresenceUpdate } from '../core/client/index';
 import { nameKey, namesLookAlike } from '../core/keys/index';
-import type { ChatContext } from './chat';
-import { CHAT_EXIT, LAST_NAME_STATE } from './chat-session';
-import { ANSI, PLAIN, formatMessage, formatUnverifiable, type Style } from './chat-format';
-import { terminalSafe } from './terminal-text';
-import { LineWriter } from './chat-output';
+import type { ChatContext } from './chatContext';
+import { CHAT_EXIT, LAST_NAME_STATE } from './homeStores';
+import { ANSI, PLAIN, formatMessage, formatUnverifiable, type Style } from './chatFormat';
+import { terminalSafe } from './terminalText';
+import { LineWriter } from './chatOutput';
 
 const HELP = [
   'Commands:',

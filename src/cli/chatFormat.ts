@@ -1,9 +1,9 @@
 // How `smc chat` shows things: one line per message on a terminal, one JSON object per line
 // with --json. Everything that came from the network is hostile: every string of it goes
-// through terminalSafe (or, with --json, jsonLine) of terminal-text.ts, which makes control,
+// through terminalSafe (or, with --json, jsonLine) of terminalText.ts, which makes control,
 // bidi and invisible characters visible instead of letting the terminal interpret them.
 import type { ChatMessage, UnverifiableMessage } from '../core/client/index';
-import { jsonLine, terminalSafe } from './terminal-text';
+import { jsonLine, terminalSafe } from './terminalText';
 import { formatMessageTime } from '../shared/messageTime';
 
 export interface Style {

@@ -27,14 +27,14 @@ export const LAST_NAME_STATE = 'smc.cli.displayName';
 export const TLS_PINS_STATE = 'smc.cli.tlsPins';
 
 /** The pinned certificate fingerprint of a room's relay, if it speaks TLS. */
-export function tlsPin(session: Session, room: string): string | undefined {
+export function tlsPin(session: HomeStores, room: string): string | undefined {
   const pins = session.state.get<Record<string, unknown>>(TLS_PINS_STATE);
   const fp = pins !== undefined && Object.hasOwn(pins, room) ? pins[room] : undefined;
   return typeof fp === 'string' ? fp : undefined;
 }
 
 /** Remembers (or, with undefined, forgets) the certificate pin of a room's relay. */
-export async function setTlsPin(session: Session, room: string, fingerprint: string | undefined): Promise<void> {
+export async function setTlsPin(session: HomeStores, room: string, fingerprint: string | undefined): Promise<void> {
   const pins = { ...(session.state.get<Record<string, string>>(TLS_PINS_STATE) ?? {}) };
   if (fingerprint === undefined) {
     if (!Object.hasOwn(pins, room)) return;
@@ -78,7 +78,7 @@ export function formatRelayAddress(host: string, port: number): string {
 }
 
 /** The stores of one `smc` invocation, all in $SMC_HOME. */
-export interface Session {
+export interface HomeStores {
   home: string;
   state: FileStateStore;
   keys: KeyStore;
@@ -90,7 +90,7 @@ export interface Session {
 }
 
 /** Opens $SMC_HOME (creating it 0700), loads or creates the identity. */
-export async function openSession(): Promise<Session> {
+export async function openHomeStores(): Promise<HomeStores> {
   const home = smcHome();
   try {
     const secrets = new FileSecretStore(home);
@@ -121,7 +121,7 @@ export function checkDisplayName(name: string): string {
 }
 
 /** --name, else the last name used, else the login name. */
-export function displayNameFor(session: Session, flag: string | undefined): string {
+export function displayNameFor(session: HomeStores, flag: string | undefined): string {
   if (flag !== undefined) return checkDisplayName(flag);
   const last = session.state.get<unknown>(LAST_NAME_STATE);
   if (typeof last === 'string' && last.length > 0) return last;

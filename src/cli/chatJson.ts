@@ -5,11 +5,11 @@
 // first catch-up and for every ack, at most --timeout, then exits (0, or 5 on timeout).
 import { createInterface } from 'node:readline';
 import { ClientError } from '../core/client/index';
-import type { ChatContext } from './chat';
-import { CHAT_EXIT } from './chat-session';
-import { jsonMessage, jsonUnverifiable } from './chat-format';
-import { LineWriter } from './chat-output';
-import { terminalSafe } from './terminal-text';
+import type { ChatContext } from './chatContext';
+import { CHAT_EXIT } from './homeStores';
+import { jsonMessage, jsonUnverifiable } from './chatFormat';
+import { LineWriter } from './chatOutput';
+import { terminalSafe } from './terminalText';
 
 export async function runJsonChat(ctx: ChatContext): Promise<number> {
   const { client, room, flags } = ctx;
