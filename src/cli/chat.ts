@@ -8,10 +8,11 @@ import {
   InviteError, MAX_TEXT_BYTES, PASSPHRASE_WARN_LENGTH, deriveRoomId, isWeakPassphrase, parseInvite, roomKeyFromPassphrase,
 } from '../core/crypto/index';
 import { RelayClient } from '../core/client/index';
+import { formatHostPort } from '../core/hostPort';
 import { argumentErrorMessage, shellQuote, smcCommand, smcNote, type Command } from './command';
 import { homeProblem } from './homeError';
 import {
-  CHAT_EXIT, CliError, DEFAULT_RELAY, LAST_NAME_STATE, displayNameFor, formatRelayAddress, openHomeStores,
+  CHAT_EXIT, CliError, DEFAULT_RELAY, LAST_NAME_STATE, displayNameFor, openHomeStores,
   parseRelayAddress, parseTlsFingerprint, setTlsPin, tlsPin, usageError, type HomeStores,
 } from './homeStores';
 import { createTcpTransport, createTlsTransportFactory } from '../node/tcpTransport';
@@ -228,7 +229,7 @@ async function resolveTarget(flags: ChatFlags, session: HomeStores): Promise<Tar
     return { key, name: flags.room, host, port, fromPassphrase: true, ...(flags.tlsFingerprint !== undefined ? { tls: flags.tlsFingerprint } : {}) };
   }
   const relayFlag = flags.relay !== undefined ? parseRelayAddress(flags.relay) : undefined;
-  const wanted = relayFlag ? formatRelayAddress(relayFlag.host, relayFlag.port) : undefined;
+  const wanted = relayFlag ? formatHostPort(relayFlag.host, relayFlag.port) : undefined;
   const matches = session.rooms.all().filter((r) => r.name === flags.room && (wanted === undefined || r.relay === wanted));
   if (matches.length === 0) {
     throw usageError(`no stored room named "${flags.room}"${wanted ? ` on ${wanted}` : ''} (${smc} room list shows them); ` +
@@ -270,7 +271,7 @@ async function chat(args: string[]): Promise<number> {
   if (flags.invite !== undefined) process.stderr.write(inviteArgumentWarning(smcCommand()));
   const displayName = displayNameFor(session, flags.name);
   const room = deriveRoomId(target.key);
-  const relay = formatRelayAddress(target.host, target.port);
+  const relay = formatHostPort(target.host, target.port);
   const entry = session.rooms.get(room);
   // A room met on another relay starts over there: seqs belong to one relay.
   const lastSeq = entry !== undefined && entry.relay === relay ? entry.lastSeq : 0;

@@ -5,6 +5,7 @@ import { userInfo } from 'node:os';
 import { KeyStore, KnownKeys, RoomList, ShownIdsState, displayNameProblem, migrateV1RoomIds } from '../core/keys/index';
 import type { Identity } from '../core/crypto/index';
 import { MAX_NAME_CHARS, normalizeCertFingerprint } from '../core/crypto/index';
+import { parseHostPort, type HostPort } from '../core/hostPort';
 import { FileSecretStore, FileStateStore, FileStoreError, smcHome } from '../node/fileStores';
 
 /** Exit codes of `smc room` and `smc chat` (listed in their --help). */
@@ -63,18 +64,13 @@ export class CliError extends Error {
 
 export const usageError = (message: string): CliError => new CliError(message, CHAT_EXIT.usage);
 
-/** Parses "HOST:PORT" or "[IPv6]:PORT". */
-export function parseRelayAddress(s: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 1 || port > 65_535) {
+/** --relay (or a stored room's relay): "HOST:PORT" or "[IPv6]:PORT" by the rule of src/core/hostPort.ts. */
+export function parseRelayAddress(s: string): HostPort {
+  const address = parseHostPort(s);
+  if (address === undefined) {
     throw usageError(`--relay must be HOST:PORT (for example 127.0.0.1:7878 or [::1]:7878), not "${s}"`);
   }
-  return { host: (m[1] ?? m[2])!, port };
-}
-
-export function formatRelayAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return address;
 }
 
 /** The stores of one `smc` invocation, all in $SMC_HOME. */

@@ -6,9 +6,10 @@
 // One name per relay (roomNames.ts), so that `smc chat --room NAME` always finds one room.
 import { parseArgs } from 'node:util';
 import { formatInvite, generateRoomKey, deriveRoomId, MAX_ROOM_NAME_CHARS } from '../core/crypto/index';
+import { formatHostPort } from '../core/hostPort';
 import { argumentErrorMessage, shellQuote, smcCommand, smcNote, type Command } from './command';
 import {
-  CHAT_EXIT, CliError, DEFAULT_RELAY, formatRelayAddress, openHomeStores, parseRelayAddress, parseTlsFingerprint,
+  CHAT_EXIT, CliError, DEFAULT_RELAY, openHomeStores, parseRelayAddress, parseTlsFingerprint,
   setTlsPin, usageError, type HomeStores,
 } from './homeStores';
 import { readInvite } from './inviteInput';
@@ -93,7 +94,7 @@ async function roomNew(args: string[]): Promise<number> {
   if (name === undefined || name.trim() === '') throw usageError(`smc room new needs --name NAME (see ${smcCommand()} room --help)`);
   if ([...name].length > MAX_ROOM_NAME_CHARS) throw usageError(`--name must be at most ${MAX_ROOM_NAME_CHARS} characters`);
   const { host, port } = parseRelayAddress(values.relay ?? DEFAULT_RELAY);
-  const relay = formatRelayAddress(host, port);
+  const relay = formatHostPort(host, port);
   const pin = values['tls-fingerprint'] !== undefined ? parseTlsFingerprint(values['tls-fingerprint']) : undefined;
   const session = await openHomeStores();
   const namesake = namesakeOf(session.rooms.all(), name, relay);
@@ -147,7 +148,7 @@ async function roomJoin(args: string[]): Promise<number> {
   const inv = await readInvite(values['invite-file']);
   const session = await openHomeStores();
   const room = deriveRoomId(inv.key);
-  const relay = formatRelayAddress(inv.host, inv.port);
+  const relay = formatHostPort(inv.host, inv.port);
   const namesake = namesakeOf(session.rooms.all(), inv.name, relay, room);
   if (namesake !== undefined) {
     throw new CliError(`another room named "${inv.name}" on relay ${relay} is already stored, with another key; ` +
@@ -208,7 +209,7 @@ async function roomForget(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw usageError(`say which room: ${smcCommand()} room forget NAME [--relay HOST:PORT] (${smcCommand()} room list shows them)`);
   const name = positionals[0]!;
   const wanted = values.relay !== undefined ? parseRelayAddress(values.relay) : undefined;
-  const relay = wanted !== undefined ? formatRelayAddress(wanted.host, wanted.port) : undefined;
+  const relay = wanted !== undefined ? formatHostPort(wanted.host, wanted.port) : undefined;
   const session = await openHomeStores();
   const matches = session.rooms.all().filter((r) => r.name === name && (relay === undefined || r.relay === relay));
   if (matches.length === 0) {

@@ -5,7 +5,7 @@ export {
   PASSPHRASE_WARN_LENGTH, ROOM_KEY_BYTES,
 } from './roomKey';
 export type { Identity } from './identity';
-export { generateIdentity, identityFromSeed, fingerprint, shortFingerprint } from './identity';
+export { generateIdentity, identityFromSeed, fingerprint, shortFingerprint, shortOfFingerprint } from './identity';
 export type { PayloadType, Snippet, Payload } from './payload';
 export {
   PayloadError, PayloadTooLargeError,

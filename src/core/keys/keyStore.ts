@@ -5,6 +5,7 @@ import { decodeB64u, encodeB64u } from '../crypto/b64u';
 import { generateIdentity, Identity, identityFromSeed } from '../crypto/identity';
 import { ED25519_SEED_BYTES } from '../crypto/primitives';
 import { deriveRoomId, deriveRoomIdV1, ROOM_KEY_BYTES } from '../crypto/roomKey';
+import { isIdForm } from '../wire/validate';
 import { SecretStore } from './stores';
 
 export const IDENTITY_SECRET = 'smc.identity';
@@ -18,10 +19,8 @@ export class KeyStoreError extends Error {
   }
 }
 
-const ROOM_ID = /^[A-Za-z0-9_-]{22}$/;
-
 function checkRoomId(room: string): void {
-  if (!ROOM_ID.test(room)) throw new KeyStoreError('a room id is 22 base64url characters');
+  if (!isIdForm(room)) throw new KeyStoreError('a room id is 22 base64url characters');
 }
 
 function decodeSecret(value: string, bytes: number): Buffer | undefined {
