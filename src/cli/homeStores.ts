@@ -2,9 +2,9 @@
 // room keys (secrets.json, mode 0600) and the room list (state.json), relay addresses, exit
 // codes, and the errors that end a command with one clear line.
 import { userInfo } from 'node:os';
-import { KeyStore, KnownKeys, RoomList, ShownIdsState, displayNameProblem, migrateV1RoomIds } from '../core/keys/index';
+import { KeyStore, KnownKeys, RoomList, ShownIdsState, displayNameFromLogin, displayNameProblem, migrateV1RoomIds } from '../core/keys/index';
 import type { Identity } from '../core/crypto/index';
-import { MAX_NAME_CHARS, normalizeCertFingerprint } from '../core/crypto/index';
+import { normalizeCertFingerprint } from '../core/crypto/index';
 import { parseHostPort, type HostPort } from '../core/hostPort';
 import { FileSecretStore, FileStateStore, FileStoreError, smcHome } from '../node/fileStores';
 
@@ -109,7 +109,7 @@ export async function openHomeStores(): Promise<HomeStores> {
   }
 }
 
-/** Checks a display name by the one rule of src/core/keys/displayName.ts (§2.3, issue 7 item 2.2). */
+/** Checks a display name by the one rule of src/core/keys/displayName.ts (docs/protocol.md §2.3). */
 export function checkDisplayName(name: string): string {
   const problem = displayNameProblem(name);
   if (problem !== undefined) throw usageError(`--name: ${problem}`);
@@ -121,11 +121,11 @@ export function displayNameFor(session: HomeStores, flag: string | undefined): s
   if (flag !== undefined) return checkDisplayName(flag);
   const last = session.state.get<unknown>(LAST_NAME_STATE);
   if (typeof last === 'string' && last.length > 0) return last;
-  let user = 'me';
+  let login = '';
   try {
-    user = userInfo().username || user;
+    login = userInfo().username;
   } catch {
-    // no passwd entry (some containers): keep the fallback
+    // no passwd entry (some containers): the fallback below
   }
-  return [...user].slice(0, MAX_NAME_CHARS).join('');
+  return displayNameFromLogin(login) ?? 'me';
 }

@@ -9,7 +9,7 @@ export { generateIdentity, identityFromSeed, fingerprint, shortFingerprint, shor
 export type { PayloadType, Snippet, Payload } from './payload';
 export {
   PayloadError, PayloadTooLargeError,
-  MAX_PAYLOAD_BYTES, MAX_TEXT_BYTES, MAX_NAME_CHARS,
+  MAX_PAYLOAD_BYTES, MAX_TEXT_BYTES, MAX_NAME_CHARS, hasNameLength,
 } from './payload';
 export type { OpenResult, PreparedOpen, PrepareResult } from './envelope';
 export type { SignatureItem, SignatureVerifier } from './signatureVerifier';

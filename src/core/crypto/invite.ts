@@ -20,6 +20,8 @@ export interface Invite {
 
 /** A malformed invite; the message says what is wrong and never includes the key. */
 export class InviteError extends Error {
+  /** For code that branches on errors, as ClientError.code: one kind, the message says which field. */
+  readonly code = 'invalid_invite';
   constructor(message: string) {
     super(message);
     this.name = 'InviteError';

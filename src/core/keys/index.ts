@@ -6,6 +6,6 @@ export type { RoomEntry } from './roomList';
 export { RoomList, ROOM_LIST_STATE } from './roomList';
 export type { KeyCheck } from './knownKeys';
 export { KnownKeys, KNOWN_KEYS_STATE, MAX_KNOWN_NAMES_PER_ROOM, VERIFIED_KEYS_STATE, nameKey } from './knownKeys';
-export { displayNameProblem, nameShapeKey, namesLookAlike } from './displayName';
+export { displayNameFromLogin, displayNameProblem, nameShapeKey, namesLookAlike } from './displayName';
 export { ShownIdsState, SHOWN_IDS_STATE_PREFIX } from './shownIds';
 export { migrateV1RoomIds } from './roomIdMigration';
