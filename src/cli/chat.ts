@@ -1,6 +1,6 @@
-// `smc chat`: the terminal client (issue 3 §4). Resolves which room to join (a room stored by
+// `smc chat`: the terminal client (README "Chat from a terminal"). Resolves which room to join (a room stored by
 // `smc room new` or `smc room join`, a room name and a passphrase file, or, with a warning
-// since it puts the key on the command line (issue 7 §2.4), an invite), stores its key, then runs
+// since it puts the key on the command line (docs/security.md "Secrets on the command line"), an invite), stores its key, then runs
 // interactively (chatTty.ts) or for scripts with --json (chatJson.ts).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -193,7 +193,7 @@ async function readPassphrase(file: string): Promise<string> {
     const code = (err as NodeJS.ErrnoException).code;
     throw usageError(`cannot read the passphrase file ${file}${code ? ` (${code})` : ''}`);
   }
-  // The file's trailing newline is not part of the passphrase (issue 3 §4); one only.
+  // The file's trailing newline is not part of the passphrase (README "Chat from a terminal"); one only.
   const passphrase = text.replace(/\r?\n$/, '');
   if (passphrase.length === 0) throw usageError(`the passphrase file ${file} is empty`);
   return passphrase;

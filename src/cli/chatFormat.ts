@@ -49,7 +49,7 @@ export function formatUnverifiable(u: UnverifiableMessage, style: Style): string
   return style.error(`  !! a message could not be verified${seq}: it is not shown (wrong key, or altered on the way)`);
 }
 
-/** --json: the fields of issue 3 §4, in a fixed order; `own` only when own messages are shown. */
+/** --json: the fields README "Chat from a terminal" lists, in a fixed order; `own` only when own messages are shown. */
 export function jsonMessage(m: ChatMessage, withOwn: boolean): string {
   const o: Record<string, unknown> = {
     seq: m.seq ?? null, ts: m.ts, id: m.id, name: m.name, fingerprint: m.fingerprint, type: m.type,

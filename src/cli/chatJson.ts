@@ -1,4 +1,4 @@
-// `smc chat --json`, for scripts (issue 3 §4): every line of stdin is sent as a text message;
+// `smc chat --json`, for scripts (README "Chat from a terminal"): every line of stdin is sent as a text message;
 // every message received, history and live, is one JSON object per line on stdout; one that
 // cannot be verified is {"seq","id","error"}, never its content. Own messages are printed only
 // with --own, once acked (so a script can count its acks). At end of input it waits for the

@@ -1,4 +1,4 @@
-// Interactive `smc chat` (issue 3 §4): history, then live messages, above a prompt that incoming
+// Interactive `smc chat` (README "Chat from a terminal"): history, then live messages, above a prompt that incoming
 // messages never break: each batch of output clears the prompt line, prints, and redraws the
 // prompt with what the user had typed (readline keeps the line buffer and cursor).
 import { clearLine, createInterface, cursorTo, moveCursor } from 'node:readline';

@@ -80,7 +80,7 @@ export interface HomeStores {
   keys: KeyStore;
   rooms: RoomList;
   known: KnownKeys;
-  /** The ids shown per room, so that a replay is caught after a restart too (issue 7 §2.1). */
+  /** The ids shown per room, so that a replay is caught after a restart too (docs/protocol.md §2.8). */
   shown: ShownIdsState;
   identity: Identity;
 }

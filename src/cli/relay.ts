@@ -1,4 +1,4 @@
-// `smc relay`: runs the relay of PROTOCOL.md §1 on an embedded store in a data directory.
+// `smc relay`: runs the relay of docs/protocol.md §1 on an embedded store in a data directory.
 // Options are flags, each also an environment variable (relay/options.ts). Exit codes:
 // 0 stopped cleanly, 1 other error, 2 usage, 3 cannot listen, 4 data directory unusable or locked.
 import { mkdir, access, constants, readFile } from 'node:fs/promises';

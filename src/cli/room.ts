@@ -1,7 +1,7 @@
-// `smc room new` creates a room with a random key (PROTOCOL.md §2.1), stores the key in
+// `smc room new` creates a room with a random key (docs/protocol.md §2.1), stores the key in
 // $SMC_HOME/secrets.json and the room in state.json, and prints the invite (§2.7) and how to
 // join. `smc room join` stores a room from an invite read from standard input or a file (never
-// the command line, where other local users can read it: issue 7 §2.4), for `smc chat --room`.
+// the command line, where other local users can read it: docs/security.md "Secrets on the command line"), for `smc chat --room`.
 // `smc room list` shows the stored rooms (never their keys); `smc room forget` removes one.
 // One name per relay (roomNames.ts), so that `smc chat --room NAME` always finds one room.
 import { parseArgs } from 'node:util';
@@ -226,8 +226,8 @@ async function roomForget(args: string[]): Promise<number> {
     await session.keys.deleteRoomKey(m.room);
     await session.rooms.remove(m.room);
     await setTlsPin(session, m.room, undefined);
-    // Forgotten means new again: a room joined anew shows its history (issue 7 §2.1 keeps the
-    // shown ids only for rooms still stored).
+    // Forgotten means new again: a room joined anew shows its history (the shown ids of
+    // docs/protocol.md §2.8 are kept only for rooms still stored).
     await session.shown.forget(m.room);
   }
   process.stdout.write(`Forgot ${matches.length === 1 ? 'room' : `${matches.length} rooms`} "${terminalSafe(name)}" on relay ${[...relays][0]!} ` +

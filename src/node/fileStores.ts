@@ -1,4 +1,4 @@
-// File-backed stores for the terminal client (issue 3 §2; PROTOCOL.md §2.1: "the terminal
+// File-backed stores for the terminal client (docs/security.md "Where keys live"; docs/protocol.md §2.1: "the terminal
 // client [keeps keys] in a file of mode 0600"). Both live in $SMC_HOME (default ~/.config/smc),
 // a directory of mode 0700:
 //   secrets.json  the SecretStore: identity seed and room keys, mode 0600. A secrets file that

@@ -3,7 +3,7 @@
 // the chat panel are thin views over this. No vscode import: every dependency is passed in
 // (activate() wires the real ones), so this runs in plain Node tests with a fake client.
 //
-// Keys (PROTOCOL.md §2.1): the room keys and the identity live only in the KeyStore
+// Keys (docs/protocol.md §2.1): the room keys and the identity live only in the KeyStore
 // (SecretStorage); RoomList keeps the non-secret room list (name, relay, last read seq).
 // Nothing here logs or emits a key.
 import { TypedEmitter } from '../core/client/emitter';

@@ -1,4 +1,4 @@
-// The palette commands (issue 4 §1), each a thin adapter over ChatSession / RelayController.
+// The palette commands (README "Chat from VS Code"), each a thin adapter over ChatSession / RelayController.
 // Handlers never await a notification: a command resolves when its work is done, and the
 // buttons of the message that follows act on their own (tests and keybindings don't hang).
 import * as vscode from 'vscode';

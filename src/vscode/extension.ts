@@ -105,7 +105,7 @@ class Extension extends Disposable {
       fingerprint,
       log: logs.log,
       // The ids shown per room persist in globalState, so that a relay cannot replay an earlier
-      // message under a new seq after a restart (issue 7 §2.1).
+      // message under a new seq after a restart (docs/protocol.md §2.8).
       createClient: (p) => new RelayClient({
         ...p, agent: `smc-vscode/${SMC_VERSION}`, transport: createTcpTransport, verifier: new WorkerSignatureVerifier(), shownIds,
       }),

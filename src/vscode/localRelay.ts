@@ -1,4 +1,4 @@
-// SMC: Start Relay / Stop Relay (issue 4 §2): `smc relay` (dist/cli.js) as a separate process,
+// SMC: Start Relay / Stop Relay (README "Chat from VS Code", step 2): `smc relay` (dist/cli.js) as a separate process,
 // never inside the extension host, so that a relay crash or load cannot freeze the editor.
 // In desktop VS Code process.execPath is Electron, which runs as plain Node with
 // ELECTRON_RUN_AS_NODE=1; in a remote or web host (code-server) it already is Node.
@@ -163,7 +163,7 @@ export class LocalRelay {
 
   /**
    * Stops the relay gracefully: SIGTERM, so it sends every client `bye` and finishes durable
-   * writes (PROTOCOL.md §1.7), then SIGKILL if it has not exited in time.
+   * writes (docs/protocol.md §1.7), then SIGKILL if it has not exited in time.
    */
   async stop(): Promise<void> {
     const child = this.child;

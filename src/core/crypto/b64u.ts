@@ -1,8 +1,8 @@
-// Unpadded base64url (RFC 4648 §5), as PROTOCOL.md uses it for room ids, message ids, bodies,
+// Unpadded base64url (RFC 4648 §5), as docs/protocol.md uses it for room ids, message ids, bodies,
 // tags and keys. Decoding is strict: Buffer.from(s, 'base64url') silently skips characters it
 // does not know and ignores trailing bits, so two different strings could decode to the same
-// bytes; a canonical decoder keeps every envelope byte-for-byte unambiguous (STYLE.md: "non-
-// canonical encodings rejected").
+// bytes; a canonical decoder keeps every envelope byte-for-byte unambiguous (docs/protocol.md
+// §2.4: an envelope is checked byte for byte).
 
 const B64U_CHARS = /^[A-Za-z0-9_-]*$/;
 

@@ -1,4 +1,4 @@
-// The envelope cryptography of PROTOCOL.md §2, for the client core, the CLI and the extension.
+// The envelope cryptography of docs/protocol.md §2, for the client core, the CLI and the extension.
 export { encodeB64u, decodeB64u, isB64u } from './b64u';
 export {
   generateRoomKey, roomKeyFromPassphrase, deriveRoomId, deriveRoomIdV1, deriveMessageKey, isWeakPassphrase,

@@ -1,4 +1,4 @@
-// The signed payload of PROTOCOL.md §2.3: its types, its field rules, and its exact encoding.
+// The signed payload of docs/protocol.md §2.3: its types, its field rules, and its exact encoding.
 // Senders get a PayloadError whose message a UI can show as it is; receivers get a precise
 // reason for their debug log (the UI only says "could not be verified").
 

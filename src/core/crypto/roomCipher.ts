@@ -1,4 +1,4 @@
-// One room's envelope operations (PROTOCOL.md §2.2-2.5): seal and open messages and presence
+// One room's envelope operations (docs/protocol.md §2.2-2.5): seal and open messages and presence
 // tags with the keys derived from the room key K. The room key itself is not kept.
 import { KeyObject } from 'node:crypto';
 import { encodeB64u } from './b64u';

@@ -1,4 +1,4 @@
-// Key storage (issue 3 §2): secrets in a SecretStore, the room list and known keys in a StateStore.
+// Key storage (docs/protocol.md §2.1, docs/security.md "Where keys live"): secrets in a SecretStore, the room list and known keys in a StateStore.
 export type { SecretStore, StateStore } from './stores';
 export { MemorySecretStore, MemoryStateStore } from './stores';
 export { KeyStore, KeyStoreError, IDENTITY_SECRET, ROOM_SECRET_PREFIX } from './keyStore';

@@ -1,4 +1,4 @@
-// The secrets of PROTOCOL.md §2.1 in a SecretStore: the identity seed, created on first use,
+// The secrets of docs/protocol.md §2.1 in a SecretStore: the identity seed, created on first use,
 // under `smc.identity`, and each room key under `smc.room.<roomId>`, all as base64url. The
 // non-secret room list lives apart, in a StateStore (roomList.ts).
 import { decodeB64u, encodeB64u } from '../crypto/b64u';

@@ -1,4 +1,4 @@
-// The rooms this installation has joined, kept apart from their keys (issue 3 §2): names,
+// The rooms this installation has joined, kept apart from their keys (docs/security.md "Where keys live"): names,
 // relay addresses and the last seq seen are not secret, so they live in a StateStore (VS Code
 // globalState, or state.json), under `smc.rooms`.
 import { CoalescedWriter } from './coalescedWriter';
