@@ -25,11 +25,3 @@ export function decodeB64u(s: string): Buffer {
   if (bytes.toString('base64url') !== s) throw new Error('not base64url: non-canonical trailing bits');
   return bytes;
 }
-
-/**
- * The wire-level form check of §1.2: a string of [A-Za-z0-9_-], 1 to maxLen characters, whose
- * length is not 4k+1. It checks the form only (what the relay may check); decodeB64u is stricter.
- */
-export function isB64u(s: unknown, maxLen: number): s is string {
-  return typeof s === 'string' && s.length >= 1 && s.length <= maxLen && s.length % 4 !== 1 && B64U_CHARS.test(s);
-}

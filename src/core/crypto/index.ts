@@ -1,5 +1,7 @@
 // The envelope cryptography of docs/protocol.md §2, for the client core, the CLI and the extension.
-export { encodeB64u, decodeB64u, isB64u } from './b64u';
+export { encodeB64u, decodeB64u } from './b64u';
+// The §1.2 form check has one home, next to the frame parser that applies it.
+export { isB64uForm as isB64u } from '../wire/validate';
 export {
   generateRoomKey, roomKeyFromPassphrase, deriveRoomId, deriveRoomIdV1, deriveMessageKey, isWeakPassphrase,
   PASSPHRASE_WARN_LENGTH, ROOM_KEY_BYTES,
