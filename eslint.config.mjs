@@ -37,7 +37,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/**/*.ts', 'test/unit/**/*.ts', 'bench/**/*.ts', 'scripts/**'],
+    files: ['src/**/*.ts', 'test/unit/**/*.ts', 'test/system/**/*.ts', 'bench/**/*.ts', 'scripts/**'],
     ignores: ['src/vscode/**'],
     rules: {
       'no-restricted-imports': ['error', { paths: [VSCODE_ONLY_IN_EXTENSION] }],
