@@ -27,18 +27,9 @@ import { MemoryStateStore } from '../../src/core/keys/stores';
 import { createTcpTransport } from '../../src/node/tcpTransport';
 import { fingerprint } from '../../src/core/crypto/index';
 import { CLI_PATH } from '../helpers/relayProcess';
+import { until } from '../helpers/until';
 
 type Frame = Record<string, unknown> & { t: string };
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 interface ScriptedConn {
   index: number;

@@ -13,18 +13,9 @@ import type { ClientError, ConnectionState, RelayClientOptions } from '../../src
 import { createTcpTransport } from '../../src/node/tcpTransport';
 import { RelayProcess } from '../helpers/relayProcess';
 import { ReplayProxy } from '../helpers/replayProxy';
+import { until } from '../helpers/until';
 
 type Frame = Record<string, unknown> & { t: string };
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** One connection to the scripted relay: what the client sent, and a way to answer. */
 interface ScriptedConn {

@@ -18,16 +18,7 @@ import {
 import { RelayClient, type ChatMessage, type UnverifiableMessage } from '../../src/core/client/index';
 import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
 import { createTcpTransport } from '../../src/node/tcpTransport';
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from '../helpers/until';
 
 type Frame = Record<string, unknown> & { t: string };
 /** Rewrites one relay→client frame into the frames the client gets instead. */
