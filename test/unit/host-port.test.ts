@@ -1,6 +1,8 @@
 // The one rule for "HOST:PORT" (src/core/hostPort.ts): IPv6 in brackets, the port range, the
 // whitespace, and the IP address checks against node:net, whose rule the core copies.
 import { strict as assert } from 'node:assert';
+// node:net only for its pure isIPv4/isIPv6, the reference the core's copy is compared with; no socket.
+// eslint-disable-next-line no-restricted-imports
 import * as net from 'node:net';
 import fc from 'fast-check';
 import { formatHostPort, isHostName, isIPv4, isIPv6, isPort, parseHostPort } from '../../src/core/hostPort';
