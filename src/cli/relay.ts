@@ -4,6 +4,7 @@
 import { mkdir, access, constants, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { formatHostPort } from '../core/hostPort';
 import { AdminToken } from '../relay/adminToken';
 import { FoldingLogger, createLogger, type LogFields, type RelayLogger } from '../relay/log';
 import { OPTION_SPECS, UsageError, resolveRelayOptions, type RelayOptions } from '../relay/options';
@@ -84,7 +85,7 @@ async function prepareDataDir(dir: string): Promise<string | undefined> {
 }
 
 function listenProblem(err: NodeJS.ErrnoException, options: RelayOptions): string {
-  const where = `${options.host}:${options.port}`;
+  const where = formatHostPort(options.host, options.port);
   if (err.code === 'EADDRINUSE') return `port ${options.port} is already in use on ${options.host}; stop the other program or choose another with --port`;
   if (err.code === 'EACCES') return `not allowed to listen on ${where} (ports below 1024 need privileges); choose another with --port`;
   if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') return `address ${options.host} is not available on this machine; choose another with --host`;
@@ -173,12 +174,12 @@ async function runRelay(args: string[]): Promise<number> {
   }
   if (options.logFormat === 'text') {
     process.stdout.write(tls
-      ? `SMC relay listening with TLS on ${options.host}:${port} (data in ${terminalSafe(dataDir)}).\n`
+      ? `SMC relay listening with TLS on ${formatHostPort(options.host, port)} (data in ${terminalSafe(dataDir)}).\n`
         + `Certificate SHA-256: ${tls.fingerprint} (invites: smcs://HOST:${port}/NAME?fp=${tls.fingerprint}#KEY)\n`
-        + `Connect by hand: openssl s_client -quiet -connect ${connectHost(options.host)}:${port}   then type {"t":"hello","v":1}\n`
-      : `SMC relay listening on ${options.host}:${port} (data in ${terminalSafe(dataDir)}).\n`
+        + `Connect by hand: openssl s_client -quiet -connect ${formatHostPort(connectHost(options.host), port)}   then type {"t":"hello","v":1}\n`
+      : `SMC relay listening on ${formatHostPort(options.host, port)} (data in ${terminalSafe(dataDir)}).\n`
         + `Connect by hand: nc ${connectHost(options.host)} ${port}   then type {"t":"hello","v":1}\n`
-        + `Chat from a terminal: ${smcCommand()} room new --name NAME --relay ${connectHost(options.host)}:${port}, then ${smcCommand()} chat --room NAME\n`
+        + `Chat from a terminal: ${smcCommand()} room new --name NAME --relay ${formatHostPort(connectHost(options.host), port)}, then ${smcCommand()} chat --room NAME\n`
         + `  (the others: ${smcCommand()} room join, paste the invite, then ${smcCommand()} chat --room NAME)\n`
         + `Chat from VS Code: set smc.relay.host/port to this address, then SMC: Create Room or SMC: Join Room.\n`);
   }
