@@ -78,6 +78,14 @@ export default tseslint.config(
     },
   },
   {
+    // The extension and the terminal client are two programs over the same core: neither
+    // imports the other (what both need, such as the version, lives in src/node or src/core).
+    files: ['src/vscode/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+cli(/|$)', message: 'src/vscode/ never imports the CLI (src/cli): put what both need in src/node/ or src/core/.' }] }],
+    },
+  },
+  {
     files: ['src/shared/**/*.ts', 'webview/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
