@@ -9,7 +9,8 @@ import { Disposable, toDisposable } from './lifecycle';
 import { PanelMessenger, type RequestHandlers } from './panelMessenger';
 import { openSnippet } from './snippetOpener';
 import { isSafeHref } from '../shared/validate';
-import { markInvisible } from '../shared/visibleText';
+import { markInvisible, shownAddress } from '../shared/visibleText';
+
 
 export const CHAT_VIEW_TYPE = 'smc.chat';
 
@@ -121,7 +122,8 @@ export class ChatPanel extends Disposable {
         // Links come from other people: open only after the user has seen the full address.
         if (!isSafeHref(href)) throw new Error('Only http, https and mailto links are opened.');
         void vscode.window
-          .showWarningMessage('Open a link from a chat message?', { modal: true, detail: href }, 'Open Link')
+          // Percent-decoded for reading, every hidden character shown (pay⟦U+200B⟧pal.com).
+          .showWarningMessage('Open a link from a chat message?', { modal: true, detail: shownAddress(href) }, 'Open Link')
           .then((choice) => {
             if (choice === 'Open Link') void vscode.env.openExternal(vscode.Uri.parse(href, true));
           });

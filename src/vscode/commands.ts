@@ -13,6 +13,7 @@ import { isLoopback, readSettings } from './config';
 import type { LogFn } from './log';
 import type { RelayController } from './relayController';
 import type { StatusBar } from './statusBar';
+import { markInvisible } from '../shared/visibleText';
 
 export interface CommandDeps {
   session: ChatSession;
@@ -150,7 +151,7 @@ export class Commands {
     this.d.log('room created', { room: entry.room, relay });
     this.d.panels.open(true);
     void vscode.window
-      .showInformationMessage(`Room "${entry.name}" created on ${relay}. Send its invite link to your teammates.`, 'Copy Invite Link')
+      .showInformationMessage(`Room "${markInvisible(entry.name)}" created on ${relay}. Send its invite link to your teammates.`, 'Copy Invite Link')
       .then((choice) => {
         if (choice === 'Copy Invite Link') void vscode.commands.executeCommand('smc.copyInvite');
       });
@@ -250,7 +251,7 @@ export class Commands {
     }
     const current = this.d.session.currentRoom?.room;
     const pick = await vscode.window.showQuickPick(
-      rooms.map((r) => ({ label: r.name, description: `${r.relay}${r.room === current ? ' · current' : ''}`, room: r.room })),
+      rooms.map((r) => ({ label: markInvisible(r.name).replace(/\$\(/g, '$\u200B('), description: `${r.relay}${r.room === current ? ' · current' : ''}`, room: r.room })),
       { title, placeHolder: 'Room' },
     );
     return pick?.room;
@@ -268,7 +269,7 @@ export class Commands {
     if (!room) return;
     const entry = this.d.session.rooms.find((r) => r.room === room);
     const choice = await vscode.window.showWarningMessage(
-      `Leave "${entry?.name ?? room}" and forget its key?`,
+      `Leave "${markInvisible(entry?.name ?? room)}" and forget its key?`,
       { modal: true, detail: 'You can join again only with a new invite link (or the passphrase).' },
       'Leave Room',
     );
@@ -283,12 +284,12 @@ export class Commands {
     }
     const key = await this.d.session.roomKey(entry.room);
     const addr = parseHostPort(entry.relay);
-    if (!key || !addr) throw new Error(`The key of "${entry.name}" is missing from this machine's secret storage; join the room again.`);
+    if (!key || !addr) throw new Error(`The key of "${markInvisible(entry.name)}" is missing from this machine's secret storage; join the room again.`);
     const invite = formatInvite({ host: addr.host, port: addr.port, name: entry.name, key });
     key.fill(0);
     await vscode.env.clipboard.writeText(invite);
     void vscode.window.showWarningMessage(
-      `Invite link for "${entry.name}" copied. It contains the room key: anyone who has it can read and write this room. Send it only over a channel you trust.`,
+      `Invite link for "${markInvisible(entry.name)}" copied. It contains the room key: anyone who has it can read and write this room. Send it only over a channel you trust.`,
     );
   }
 

@@ -17,6 +17,7 @@ import { Logs } from './log';
 import { RelayController } from './relayController';
 import { StatusBar } from './statusBar';
 import { JoinUriHandler } from './uriHandler';
+import { markInvisible } from '../shared/visibleText';
 
 /** The test-only API returned by activate() (src/shared/messages.ts): no secrets. */
 export interface TestingApi {
@@ -33,7 +34,7 @@ const NOTIFY_INTERVAL_MS = 30_000;
 
 /** Names from the network in a notification: no Markdown links (a notification renders them). */
 function notificationText(s: string): string {
-  return [...s.replace(/[[\]()<>`*_\\]/g, '').replace(/\s+/g, ' ')].slice(0, 40).join('');
+  return [...markInvisible(s).replace(/[[\]()<>`*_\\]/g, '').replace(/\s+/g, ' ')].slice(0, 40).join('');
 }
 
 /** vscode's SecretStorage and Memento return Thenables; the core's stores want Promises. */

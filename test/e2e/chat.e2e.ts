@@ -482,6 +482,9 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
         `<form action="${b}/form"><button>submit</button></form>`,
         '<div style="position:fixed;inset:0;background:red">overlay</div>',
         'access = "user\u202E \u2066// admin only\u2069 \u2066"; bidi \u200F\u061C marks',
+        // Invisible characters (issue 11): a zero-width space in an address, a soft hyphen and a
+        // word joiner in code; an emoji ZWJ sequence must stay one picture.
+        'pay\u200Bpal.com and `rm -rf /\u00AD\u2060` by 👩\u200D💻',
         big,
         // Deep nesting: markdown-it gives up past its nesting limit and the text is lost.
         `${'>'.repeat(1000)} deepquote-text`,
@@ -556,6 +559,10 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
       assert.deepEqual(report.remoteImages, [], 'remote images rendered');
       for (const h of report.hrefs) assert.match(h, /^(https?:|mailto:)/i, `unsafe link target rendered: ${h}`);
       assert.doesNotMatch(report.text, /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/, 'raw bidi control characters reach the screen');
+      assert.doesNotMatch(report.text.replace(/👩\u200D💻/gu, ''), /[\u200B-\u200D\u00AD\u2060\uFEFF]/, 'raw invisible characters reach the screen');
+      assert.ok(report.text.includes('pay⟦U+200B⟧pal.com'), 'the zero-width space in "paypal.com" is not shown');
+      assert.ok(report.text.includes('rm -rf /⟦U+00AD⟧⟦U+2060⟧'), 'the invisible characters in the code span are not shown');
+      assert.ok(report.text.includes('👩\u200D💻'), 'the emoji ZWJ sequence was broken up');
       assert.ok(report.text.includes(big) || (report.text.includes('BEGIN') && report.text.includes('END')), 'the 16 KiB message is not shown');
       assert.ok(report.text.includes('<script>'), 'markup should be shown as text, not dropped silently');
       assert.deepEqual(beaconHits, [], `a message made the browser fetch: ${beaconHits.join(', ')}`);
