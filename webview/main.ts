@@ -188,9 +188,22 @@ function renderOfflineBanner(): void {
   ));
 }
 
+/**
+ * "bob is typing…". A typist whose name is known under another key (§2.4) carries the same
+ * "key changed" warning as their messages: the name alone is only a claim.
+ */
 function renderTyping(): void {
-  const names = state.typing.map((t) => displayName(t.name));
-  typingEl.textContent = names.length === 0 ? '' : names.length === 1 ? `${names[0] ?? ''} is typing…` : `${names.join(', ')} are typing…`;
+  typingEl.replaceChildren();
+  state.typing.forEach((t, i) => {
+    if (i > 0) typingEl.append(document.createTextNode(', '));
+    typingEl.append(h('span', { class: 'name' }, displayName(t.name)));
+    if (t.keyChanged) {
+      const warn = h('span', { class: 'key-changed', title: `${displayName(t.name)} is known in this room under another key (${t.shortFingerprint} is typing). Compare fingerprints before trusting it.` });
+      warn.append(codicon('warning'), document.createTextNode(' key changed'));
+      typingEl.append(document.createTextNode(' '), warn);
+    }
+  });
+  if (state.typing.length > 0) typingEl.append(document.createTextNode(state.typing.length === 1 ? ' is typing…' : ' are typing…'));
 }
 
 function isNearBottom(): boolean {
@@ -560,7 +573,7 @@ messenger.on('item', (p) => {
   dispatch({ type: 'item', room: p.room, item: p.item, seen: watching });
 });
 messenger.on('presence', (p) => dispatch({ type: 'presence', room: p.room, presence: p.presence }));
-messenger.on('typing', (p) => dispatch({ type: 'typing', room: p.room, name: p.name, shortFingerprint: p.shortFingerprint, now: Date.now() }));
+messenger.on('typing', (p) => dispatch({ type: 'typing', room: p.room, name: p.name, shortFingerprint: p.shortFingerprint, keyChanged: p.keyChanged === true, now: Date.now() }));
 messenger.on('connection', (p) => {
   olderStalled = false;
   dispatch({ type: 'connection', state: p.state, relay: p.relay });

@@ -160,7 +160,8 @@ export interface HostEvents {
   snapshot: PanelSnapshot;
   item: { room: string; item: ChatItem };
   presence: { room: string; presence: PresenceView };
-  typing: { room: string; name: string; shortFingerprint: string };
+  /** keyChanged (§2.4): the typist's name is known in the room under another key. */
+  typing: { room: string; name: string; shortFingerprint: string; keyChanged?: boolean };
   connection: { state: ConnectionView; relay: string };
   focusComposer: Record<string, never>;
 }

@@ -67,7 +67,7 @@ export class ChatPanel extends Disposable {
 
     this._register(toDisposable(session.on('item', (room, item) => this.messenger.post('item', { room, item }))));
     this._register(toDisposable(session.on('presence', (room, presence) => this.messenger.post('presence', { room, presence }))));
-    this._register(toDisposable(session.on('typing', (room, name, shortFingerprint) => this.messenger.post('typing', { room, name, shortFingerprint }))));
+    this._register(toDisposable(session.on('typing', (room, name, shortFingerprint, keyChanged) => this.messenger.post('typing', { room, name, shortFingerprint, ...(keyChanged ? { keyChanged } : {}) }))));
     this._register(toDisposable(session.on('connection', (state, relay) => this.messenger.post('connection', { state, relay }))));
     this._register(toDisposable(session.on('room', () => {
       this.updateTitle();

@@ -95,7 +95,8 @@ export interface SessionEvents {
   /** Items went into the middle of a timeline: views should redraw it from a snapshot. */
   resync: [room: string];
   presence: [room: string, presence: PresenceView];
-  typing: [room: string, name: string, shortFingerprint: string];
+  /** keyChanged: §2.4, as the client core reports it or the own name's look-alike rule finds it. */
+  typing: [room: string, name: string, shortFingerprint: string, keyChanged: boolean];
   /** A live message from someone else (for notifications). */
   incoming: [room: string, item: ChatItem];
   unread: [count: number];
@@ -315,7 +316,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       if (item) this.emit('item', u.room, item);
     });
     on('presence', (p) => this.onPresence(p));
-    on('typing', (t) => this.emit('typing', t.room, t.name, shortOfFingerprint(t.fingerprint)));
+    on('typing', (t) => this.emit('typing', t.room, t.name, shortOfFingerprint(t.fingerprint), t.keyChanged || this.identityFlags(t.room, t.name, t.fingerprint).keyChanged));
     on('synced', (s) => {
       const tl = this.timeline(s.room);
       // The history found at the first join is not news: only what arrives later is unread.
@@ -367,7 +368,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
         }
         if (!m.self && m.verified && m.name !== undefined && m.fingerprint !== undefined) {
           const flags = this.identityFlags(p.room, m.name, m.fingerprint);
-          if (flags.keyChanged) v.keyChanged = true;
+          // The core's flag (§2.4, its own TOFU record) or the session's (own name, look-alikes).
+          if (flags.keyChanged || m.keyChanged) v.keyChanged = true;
           if (flags.identityVerified) v.identityVerified = true;
         }
         return v;

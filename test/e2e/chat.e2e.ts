@@ -13,8 +13,10 @@ import {
 } from './harness';
 import { JsonChat, newRoomInvite } from './cli';
 import { seedRoom, sendEnvelopes } from './seed';
+import { RelayClient } from '../../src/core/client';
+import { createTcpTransport } from '../../src/node/tcpTransport';
 import {
-  RoomCipher, encodeB64u, formatInvite, generateIdentity, generateMessageId, generateRoomKey, parseInvite,
+  RoomCipher, encodeB64u, formatInvite, generateIdentity, generateMessageId, generateRoomKey, parseInvite, shortOfFingerprint, fingerprint,
 } from '../../src/core/crypto';
 
 // Browser globals for the callbacks Playwright runs inside the webview. The project compiles
@@ -666,6 +668,32 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await after.scrollIntoViewIfNeeded();
     await wb.screenshot('verified-badge');
     await newBob.stop();
+  });
+
+  it('marks a typist and a member under a known name with a new key as "key changed" (issue 11)', async () => {
+    // A real client (the core, over TCP) calling itself "Bob" with a key this room has not seen
+    // for that name: online in the member list and typing, never writing a message.
+    const inv = parseInvite(invite);
+    const identity = generateIdentity();
+    const short = shortOfFingerprint(fingerprint(identity.publicKey));
+    const impostor = new RelayClient({ host: '127.0.0.1', port: relayPort, agent: 'e2e-impostor', identity, displayName: 'Bob', transport: createTcpTransport });
+    const { room } = impostor.join({ key: inv.key, name: inv.name });
+    impostor.connect();
+    try {
+      const frame = await wb.webviewFrame();
+      const member = frame.locator('#presence .member', { hasText: short });
+      await member.waitFor({ state: 'attached', timeout: 60_000 });
+      assert.equal(await member.locator('.key-changed').count(), 1, 'a member under "Bob" with a new key is not marked in the member list');
+      // Typing indicators are ephemeral and shown for a few seconds: keep typing until seen.
+      await waitFor('"Bob … key changed is typing…" in the panel', async () => {
+        impostor.setTyping(room);
+        const text = (await frame.locator('#typing').textContent()) ?? '';
+        return /Bob key changed is typing…/.test(text) && (await frame.locator('#typing .key-changed').count()) === 1 ? true : undefined;
+      }, 60_000, 500);
+      await wb.screenshot('typing-key-changed');
+    } finally {
+      await impostor.disconnect();
+    }
   });
 
   it('measures the time to open the panel on a room with 10 000 messages (to first paint)', async function () {

@@ -314,6 +314,26 @@ describe('chat session: identity signals (issue 7 item 2.6)', () => {
     assert.equal(session.snapshot('alice').presence.members[0]?.keyChanged, true);
   });
 
+  it('shows the client core\'s "key changed" in presence and typing (issue 11)', async () => {
+    const { session, room, c, emitted } = await joined();
+    // The core flags bob (its TOFU record knows "bob" under another key); the session's own
+    // record has never seen bob: the core's flag alone must reach the panel.
+    c.fire('presence', { room, online: 2, members: [
+      { sid: 's1', name: 'bob', fingerprint: FP_M, verified: true, self: false, keyChanged: true },
+      { sid: 's2', name: 'carol', fingerprint: FP_B, verified: true, self: false, keyChanged: false },
+    ] });
+    const members = session.snapshot('alice').presence.members;
+    assert.equal(members.find((m) => m.sid === 's1')?.keyChanged, true, 'the core flagged bob: the presence view must say so');
+    assert.equal(members.find((m) => m.sid === 's2')?.keyChanged, undefined);
+    emitted.length = 0;
+    c.fire('typing', { room, name: 'bob', fingerprint: FP_M, keyChanged: true });
+    c.fire('typing', { room, name: 'carol', fingerprint: FP_B, keyChanged: false });
+    // A typist under a look-alike of the own name is flagged by the session itself.
+    c.fire('typing', { room, name: '\u0430lice', fingerprint: FP_M, keyChanged: false });
+    const typing = emitted.filter((e) => e.startsWith('typing ')).map((e) => JSON.parse(e.slice('typing '.length)) as unknown[]);
+    assert.deepEqual(typing.map((t) => [t[1], t[3]]), [['bob', true], ['carol', false], ['\u0430lice', true]]);
+  });
+
   it('refuses a display name with a bidi control: no client is made, and a rename is reported and not used', async () => {
     const state = new MemoryStateStore();
     let name = '\u202Eecila';
