@@ -82,7 +82,10 @@ const newBelow = document.createElement('vscode-button');
 newBelow.id = 'new-below';
 newBelow.setAttribute('icon', 'arrow-down');
 newBelow.hidden = true;
-timeline.append(olderStatus, messagesEl, emptyState, newBelow);
+// The older-messages status is the first row of the scrolled list, not a bar above it: it takes
+// its own line at the top of the room and scrolls away with it, so it never sits over a
+// half-scrolled first message (issue 11: "Beginning of the room" overlapped the first line).
+timeline.append(messagesEl, emptyState, newBelow);
 
 const aside = h('aside', { id: 'presence-panel', 'aria-labelledby': 'presence-title' });
 const presenceTitle = h('h2', { id: 'presence-title' }, 'Online');
@@ -123,7 +126,6 @@ function setConnectionText(c: ConnectionView, relay: string): void {
 function renderEmptyState(): void {
   emptyState.replaceChildren();
   messagesEl.hidden = !state.room;
-  olderStatus.hidden = !state.room;
   if (!loaded) {
     emptyState.hidden = true;
   } else if (!state.room) {
@@ -247,7 +249,7 @@ function renderTimeline(): void {
       rendered.delete(key);
     }
   }
-  const desired: HTMLElement[] = [];
+  const desired: HTMLElement[] = [olderStatus];
   let prev: ChatItem | undefined;
   for (const item of state.items) {
     const isMarker = item.key === markerKey;

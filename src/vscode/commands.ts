@@ -13,6 +13,7 @@ import { isLoopback, readSettings } from './config';
 import type { LogFn } from './log';
 import type { RelayController } from './relayController';
 import type { StatusBar } from './statusBar';
+import type { Walkthrough } from './walkthrough';
 import { markInvisible } from '../shared/visibleText';
 
 export interface CommandDeps {
@@ -21,6 +22,8 @@ export interface CommandDeps {
   panels: ChatPanelManager;
   status: StatusBar;
   log: LogFn;
+  /** Ticks the walkthrough's steps as their work gets done. */
+  walkthrough?: Walkthrough;
 }
 
 const CONNECT_WAIT_MS = 10_000;
@@ -90,6 +93,7 @@ export class Commands {
 
   private async startRelay(): Promise<void> {
     const running = await this.d.relay.start();
+    if (running) this.d.walkthrough?.complete('relay');
     // A session already trying to reach this address connects now instead of after its backoff.
     if (running && this.d.session.connectionState === 'connecting' && this.isLocalRelay(this.d.session.relay)) {
       await this.d.session.disconnect();
@@ -131,6 +135,7 @@ export class Commands {
   private async openChat(): Promise<void> {
     const chat = this.d.panels.open();
     chat.focusComposer();
+    this.d.walkthrough?.complete('chat');
     if (this.d.session.currentRoom && this.d.session.connectionState === 'offline') await this.connect();
   }
 
@@ -149,6 +154,7 @@ export class Commands {
     const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay);
     key.fill(0);
     this.d.log('room created', { room: entry.room, relay });
+    this.d.walkthrough?.complete('room');
     this.d.panels.open(true);
     void vscode.window
       .showInformationMessage(`Room "${markInvisible(entry.name)}" created on ${relay}. Send its invite link to your teammates.`, 'Copy Invite Link')
@@ -204,6 +210,7 @@ export class Commands {
     const entry = await this.d.session.addRoom(invite.key, deriveRoomId(invite.key), name, relay);
     invite.key.fill(0);
     this.d.log('room joined', { room: entry.room, relay });
+    this.d.walkthrough?.complete('room');
     this.d.panels.open(true);
     await this.connect();
   }
@@ -234,6 +241,7 @@ export class Commands {
     const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay);
     key.fill(0);
     this.d.log('room joined', { room: entry.room, relay, passphrase: true });
+    this.d.walkthrough?.complete('room');
     this.d.panels.open(true);
     await this.connect();
   }
@@ -288,6 +296,7 @@ export class Commands {
     const invite = formatInvite({ host: addr.host, port: addr.port, name: entry.name, key });
     key.fill(0);
     await vscode.env.clipboard.writeText(invite);
+    this.d.walkthrough?.complete('invite');
     void vscode.window.showWarningMessage(
       `Invite link for "${markInvisible(entry.name)}" copied. It contains the room key: anyone who has it can read and write this room. Send it only over a channel you trust.`,
     );
@@ -308,6 +317,7 @@ export class Commands {
     const path = inWorkspace ? vscode.workspace.asRelativePath(doc.uri, false) : basename(doc.uri.path);
     await this.d.session.sendSnippet({ lang: doc.languageId, path, start, end: endLine + 1, code });
     this.d.panels.open(true);
+    this.d.walkthrough?.complete('chat');
   }
 
   private async showFingerprint(): Promise<void> {

@@ -17,6 +17,7 @@ import { Logs } from './log';
 import { RelayController } from './relayController';
 import { StatusBar } from './statusBar';
 import { JoinUriHandler } from './uriHandler';
+import { Walkthrough } from './walkthrough';
 import { markInvisible } from '../shared/visibleText';
 
 /** The test-only API returned by activate() (src/shared/messages.ts): no secrets. */
@@ -117,7 +118,12 @@ class Extension extends Disposable {
     const selfName = (): string => readSettings().displayName;
     this.panels = this._register(new ChatPanelManager({ extensionUri: context.extensionUri, session: this.session, selfName, log: logs.log }));
 
-    const commands = new Commands({ session: this.session, relay: this.relay, panels: this.panels, status: this.status, log: logs.log });
+    const walkthrough = new Walkthrough(context.extension.id, logs.log);
+    // Reaching any relay (the team's, or this machine's) is what the walkthrough's first step asks.
+    this._register(toDisposable(this.session.on('connection', (s) => {
+      if (s === 'connected') walkthrough.complete('relay');
+    })));
+    const commands = new Commands({ session: this.session, relay: this.relay, panels: this.panels, status: this.status, log: logs.log, walkthrough });
     for (const d of commands.register()) this._register(d);
     this._register(vscode.window.registerUriHandler(new JoinUriHandler((invite) => commands.joinFromInvite(invite))));
     this._register(
