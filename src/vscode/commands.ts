@@ -38,25 +38,36 @@ function checkRoomName(v: string): string | undefined {
   return undefined;
 }
 
-/** Waits for the session to connect, fail, or time out. */
-function connectOutcome(session: ChatSession): Promise<'connected' | 'failed' | 'timeout' | 'offline'> {
+type Outcome = 'connected' | 'failed' | 'timeout' | 'offline';
+
+/** The relay's certificate is not the pinned one (src/node/tcpTransport.ts says so in its error). */
+function isPinMismatch(message: string | undefined): boolean {
+  return message !== undefined && /TLS certificate does not match/.test(message);
+}
+
+/** Waits for the session to connect, fail (with the client's reason), or time out. */
+function connectOutcome(session: ChatSession): Promise<{ outcome: Outcome; reason?: string }> {
   return new Promise((resolve) => {
     if (session.connectionState === 'connected') {
-      resolve('connected');
+      resolve({ outcome: 'connected' });
       return;
     }
     const offs: (() => void)[] = [];
-    const done = (r: 'connected' | 'failed' | 'timeout' | 'offline'): void => {
+    let reason: string | undefined;
+    const done = (r: Outcome): void => {
       for (const off of offs) off();
       clearTimeout(timer);
-      resolve(r);
+      resolve(reason !== undefined ? { outcome: r, reason } : { outcome: r });
     };
     const timer = setTimeout(() => done('timeout'), CONNECT_WAIT_MS);
     offs.push(session.on('connection', (s: ConnectionState) => {
       if (s === 'connected') done('connected');
     }));
     offs.push(session.on('error', (e: ClientError) => {
-      if (e.code === 'connection_failed') done('failed');
+      if (e.code === 'connection_failed') {
+        reason = e.message;
+        done('failed');
+      }
     }));
   });
 }
@@ -111,7 +122,7 @@ export class Commands {
   async connect(): Promise<void> {
     const { session } = this.d;
     const relay = session.targetRelay();
-    const outcome = await vscode.window.withProgress(
+    const { outcome, reason } = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Window, title: `SMC: connecting to ${relay}…` },
       async () => {
         const waiting = connectOutcome(session);
@@ -120,6 +131,16 @@ export class Commands {
       },
     );
     if (outcome === 'connected' || outcome === 'offline' || session.connectionState === 'connected') return;
+    if (isPinMismatch(reason)) {
+      // Not "no relay": something answers with another certificate. Never trusted; said plainly.
+      void vscode.window.showErrorMessage(
+        `SMC: refused the relay at ${relay}: its TLS certificate is not the one this room's invite pins, so someone may be intercepting the connection. Nothing was sent. Check the fingerprint with whoever runs the relay (${reason ?? ''}).`,
+        'Disconnect',
+      ).then((choice) => {
+        if (choice === 'Disconnect') void session.disconnect();
+      });
+      return;
+    }
     const local = this.isLocalRelay(relay) && !this.d.relay.running;
     const message = local
       ? `No relay at ${relay}. Start one with SMC: Start Relay?`
@@ -149,9 +170,10 @@ export class Commands {
     });
     if (name === undefined) return;
     const s = readSettings();
+    if (s.relayTlsProblem !== undefined) throw new Error(s.relayTlsProblem);
     const relay = formatHostPort(s.relayHost, s.relayPort);
     const key = generateRoomKey();
-    const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay);
+    const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay, s.relayTlsFingerprint);
     key.fill(0);
     this.d.log('room created', { room: entry.room, relay });
     this.d.walkthrough?.complete('room');
@@ -204,12 +226,12 @@ export class Commands {
     } catch (e) {
       throw new Error(e instanceof InviteError ? `This invite link is not valid: ${e.message}.` : 'This invite link is not valid.');
     }
-    if (invite.tls) throw new Error('This invite is for a TLS relay (smcs://), which this version of the extension cannot connect to yet.');
     const relay = formatHostPort(invite.host, invite.port);
     const name = checkRoomName(invite.name) === undefined ? invite.name.trim() : [...invite.name.replace(/[\u0000-\u001F\u007F]/g, '')].slice(0, 64).join('') || 'Room'; // eslint-disable-line no-control-regex
-    const entry = await this.d.session.addRoom(invite.key, deriveRoomId(invite.key), name, relay);
+    // smcs:// (§2.7): the relay speaks TLS and its certificate must have the invite's fingerprint.
+    const entry = await this.d.session.addRoom(invite.key, deriveRoomId(invite.key), name, relay, invite.tls?.fingerprint);
     invite.key.fill(0);
-    this.d.log('room joined', { room: entry.room, relay });
+    this.d.log('room joined', { room: entry.room, relay, tls: invite.tls !== undefined });
     this.d.walkthrough?.complete('room');
     this.d.panels.open(true);
     await this.connect();
@@ -232,13 +254,14 @@ export class Commands {
       validateInput: (v) => (v.length === 0 ? 'Type the passphrase.' : isWeakPassphrase(v) ? `At least ${PASSPHRASE_WARN_LENGTH} characters: the relay sees the room id, so a short passphrase can be guessed offline. Or create a room with a random key and share its invite link.` : undefined),
     });
     if (!passphrase || isWeakPassphrase(passphrase)) return;
+    const settings = readSettings();
+    if (settings.relayTlsProblem !== undefined) throw new Error(settings.relayTlsProblem);
     const key = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'SMC: deriving the room key…' },
       () => roomKeyFromPassphrase(name.trim(), passphrase),
     );
-    const s = readSettings();
-    const relay = formatHostPort(s.relayHost, s.relayPort);
-    const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay);
+    const relay = formatHostPort(settings.relayHost, settings.relayPort);
+    const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay, settings.relayTlsFingerprint);
     key.fill(0);
     this.d.log('room joined', { room: entry.room, relay, passphrase: true });
     this.d.walkthrough?.complete('room');
@@ -293,7 +316,8 @@ export class Commands {
     const key = await this.d.session.roomKey(entry.room);
     const addr = parseHostPort(entry.relay);
     if (!key || !addr) throw new Error(`The key of "${markInvisible(entry.name)}" is missing from this machine's secret storage; join the room again.`);
-    const invite = formatInvite({ host: addr.host, port: addr.port, name: entry.name, key });
+    const pin = this.d.session.tlsPin(entry.room);
+    const invite = formatInvite({ host: addr.host, port: addr.port, name: entry.name, key, ...(pin !== undefined ? { tls: { fingerprint: pin } } : {}) });
     key.fill(0);
     await vscode.env.clipboard.writeText(invite);
     this.d.walkthrough?.complete('invite');

@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import { RelayClient } from '../core/client';
 import { WorkerSignatureVerifier } from '../node/verifyPool';
-import { createTcpTransport } from '../node/tcpTransport';
+import { createTcpTransport, createTlsTransportFactory } from '../node/tcpTransport';
 import { fingerprint } from '../core/crypto';
 import { KeyStore, KnownKeys, KNOWN_KEYS_STATE, RoomList, ShownIdsState, migrateV1RoomIds, type SecretStore, type StateStore } from '../core/keys';
 import { SMC_VERSION } from '../node/version';
@@ -108,8 +108,14 @@ class Extension extends Disposable {
       log: logs.log,
       // The ids shown per room persist in globalState, so that a relay cannot replay an earlier
       // message under a new seq after a restart (docs/protocol.md §2.8).
-      createClient: (p) => new RelayClient({
-        ...p, agent: `smc-vscode/${SMC_VERSION}`, transport: createTcpTransport, verifier: new WorkerSignatureVerifier(), shownIds,
+      // A room from an smcs:// invite (or smc.relay.tlsFingerprint) talks TLS pinned to its
+      // relay's certificate (docs/protocol.md §1.8); any other certificate closes the connection.
+      createClient: ({ tlsFingerprint, ...p }) => new RelayClient({
+        ...p,
+        agent: `smc-vscode/${SMC_VERSION}`,
+        transport: tlsFingerprint !== undefined ? createTlsTransportFactory(tlsFingerprint) : createTcpTransport,
+        verifier: new WorkerSignatureVerifier(),
+        shownIds,
       }),
     });
     this._register(toDisposable(() => void this.session.dispose()));
