@@ -36,7 +36,8 @@
 // extension API (for tests only; free of secrets): activate() returns
 //   { testing: { relayPort(): number | undefined, relayPid(): number | undefined,
 //                connectionState(): string, currentRoom(): { room, name, relay } | undefined,
-//                statusText(): string, onlineCount(): number } }
+//                statusText(): string, onlineCount(): number,
+//                lastConnectionError(): string | undefined } }
 
 export type ConnectionView = 'offline' | 'connecting' | 'connected';
 

@@ -28,6 +28,8 @@ export interface TestingApi {
   currentRoom(): { room: string; name: string; relay: string } | undefined;
   statusText(): string;
   onlineCount(): number;
+  /** The client's last connection error, as the Connect command reports it (no secrets: addresses and reasons). */
+  lastConnectionError(): string | undefined;
 }
 
 /** New-message notifications: at most one per room in this interval. */
@@ -90,6 +92,7 @@ class Extension extends Disposable {
   readonly relay: RelayController;
   readonly panels: ChatPanelManager;
   private readonly lastNotified = new Map<string, number>();
+  private lastConnectionError: string | undefined;
 
   constructor(context: vscode.ExtensionContext) {
     super();
@@ -149,6 +152,7 @@ class Extension extends Disposable {
     this._register(toDisposable(this.session.on('incoming', (room, item) => this.notify(room, item.name))));
     this._register(toDisposable(this.session.on('error', (e) => {
       // Connection failures are reported by the Connect command; others the user should see.
+      if (e.code === 'connection_failed') this.lastConnectionError = e.message;
       if (e.code === 'connection_failed' || e.code === 'protocol_error') return;
       void vscode.window.showErrorMessage(`SMC: ${e.message}`);
     })));
@@ -182,6 +186,7 @@ class Extension extends Disposable {
       },
       statusText: () => this.status.text,
       onlineCount: () => this.session.onlineCount(),
+      lastConnectionError: () => this.lastConnectionError,
     };
   }
 
