@@ -43,6 +43,13 @@ export interface RelayOptions {
   /** §1.8 optional TLS: PEM certificate and key files; both or neither. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  /**
+   * A lease file (docs/relay.md "Leases"): while set, the relay stops by itself (as on SIGTERM)
+   * once the file is older than `leaseTtl` seconds or gone. Whoever started it (the VS Code
+   * extension) touches it while it wants the relay: a starter killed outright leaves no orphan.
+   */
+  lease: string | undefined;
+  leaseTtl: number;
   /** §1.3 fixes these at 10 s and 90 s; only the tests shorten them (hidden env overrides). */
   helloTimeoutMs: number;
   idleTimeoutMs: number;
@@ -69,6 +76,8 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   allowV1Joins: false,
   tlsCert: undefined,
   tlsKey: undefined,
+  lease: undefined,
+  leaseTtl: 300,
   helloTimeoutMs: LIMITS.helloTimeoutMs,
   idleTimeoutMs: LIMITS.idleTimeoutMs,
   shutdownMs: LIMITS.shutdownMs,
@@ -149,6 +158,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   },
   { key: 'tlsCert', flag: 'tls-cert', env: 'SMC_RELAY_TLS_CERT', arg: 'FILE', help: 'listen with TLS (§1.8): PEM certificate, self-signed is fine', parse: text('--tls-cert') },
   { key: 'tlsKey', flag: 'tls-key', env: 'SMC_RELAY_TLS_KEY', arg: 'FILE', help: 'PEM private key of --tls-cert', parse: text('--tls-key') },
+  { key: 'lease', flag: 'lease', env: 'SMC_RELAY_LEASE', arg: 'FILE', help: 'stop by itself once FILE is older than --lease-ttl seconds or gone (its starter touches it)', parse: text('--lease') },
+  { key: 'leaseTtl', flag: 'lease-ttl', env: 'SMC_RELAY_LEASE_TTL', arg: 'SECONDS', help: 'how old the --lease file may get', parse: integer('--lease-ttl', 2, 604_800) },
   { key: 'logPerAddr', flag: 'log-per-addr', env: 'SMC_RELAY_LOG_PER_ADDR', arg: 'N', help: 'log lines per remote address per minute; more are folded into one summary line (0: no folding)', parse: integer('--log-per-addr', 0, 1_000_000_000) },
   {
     key: 'logFormat', flag: 'log-format', env: 'SMC_RELAY_LOG_FORMAT', arg: 'text|json', help: 'log line format',

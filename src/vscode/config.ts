@@ -18,6 +18,8 @@ export interface Settings {
   displayName: string;
   localRelayHost: string;
   localRelayPort: number;
+  /** smc.localRelay.leaseSeconds: how long the local relay outlives the last window that renews its lease. */
+  localRelayLeaseSeconds: number;
   notifications: boolean;
 }
 
@@ -58,8 +60,14 @@ export function readSettings(): Settings {
     displayName: cleanDisplayName(c.get('displayName')) ?? displayNameFromLogin(loginName()) ?? 'anonymous',
     localRelayHost: localHost,
     localRelayPort: port(c.get('localRelay.port'), 7878),
+    localRelayLeaseSeconds: leaseSeconds(c.get('localRelay.leaseSeconds')),
     notifications: c.get<boolean>('notifications') ?? true,
   };
+}
+
+/** 5 s to a week; 300 s when unset or out of range. */
+function leaseSeconds(v: unknown): number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 5 && v <= 604_800 ? v : 300;
 }
 
 /** smc.relay.tlsFingerprint: empty is plain TCP; anything else must be a SHA-256 fingerprint. */

@@ -191,7 +191,9 @@ class Extension extends Disposable {
   }
 
   async shutdown(): Promise<void> {
-    await this.relay.stop(true);
+    // A reload or a closing window leaves the local relay running (a terminal client may use
+    // it, and the next window adopts it); its lease ends it if no window comes back.
+    this.relay.detach();
     await this.session.dispose();
   }
 }
