@@ -61,6 +61,15 @@ const GREET_TS = [
   '',
 ].join('\n');
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Resolves true once the port accepts a TCP connection, false once it refuses. */
 function portOpen(port: number): Promise<boolean> {
   return new Promise((res) => {
@@ -204,6 +213,9 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
         'smc.localRelay.host': '127.0.0.1',
         'smc.localRelay.port': relayPort,
         'smc.notifications': false,
+        // The relay SMC: Start Relay leaves behind stops 30 s after this code-server is gone,
+        // even if a step fails before SMC: Stop Relay (docs/extension.md "The local relay").
+        'smc.localRelay.leaseSeconds': 30,
       },
     });
     browser = await launchBrowser(paths);
@@ -946,5 +958,34 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     }, 60_000, 1_000);
     await wb.screenshot('walkthrough-done');
     print('walkthrough: all 4 steps ticked (3 done before it was opened, 1 while open)');
+  });
+
+  it('a window reload keeps the local relay, a terminal client on it, and the chat (issue 11)', async () => {
+    // The relay's log (in the extension's global storage) names the pid of every start.
+    const log = join(server.userDataDir, 'User', 'globalStorage', 'smc-chat.smc', 'relay.log');
+    const starts = (): number[] => readFileSync(log, 'utf8').split('\n').filter((l) => /"event":\s*"start"/.test(l)).map((l) => (JSON.parse(l) as { pid: number }).pid);
+    const before = starts();
+    const pid = before[before.length - 1];
+    assert.ok(pid !== undefined && processAlive(pid), `no running relay in ${log}`);
+    const rita = startChat('Rita');
+    rita.send('Rita before the reload');
+    let frame = await wb.webviewFrame();
+    await frame.locator('#messages .message', { hasText: 'Rita before the reload' }).waitFor({ state: 'attached', timeout: 60_000 });
+
+    await wb.runCommand('Developer: Reload Window');
+    await wb.waitUntilReady();
+    await wb.runCommand('SMC: Open Chat');
+    frame = await wb.webviewFrame();
+    await frame.locator('#connection[data-state="connected"]').waitFor({ state: 'attached', timeout: 60_000 });
+    await frame.locator('#messages .message', { hasText: 'Rita before the reload' }).waitFor({ state: 'attached', timeout: 60_000 });
+    assert.ok(processAlive(pid), 'the relay died with the reloaded window');
+    assert.deepEqual(starts(), before, 'a new relay was started: the reload lost the old one');
+    rita.send('Rita after the reload');
+    await frame.locator('#messages .message', { hasText: 'Rita after the reload' }).waitFor({ state: 'attached', timeout: 60_000 });
+    assert.doesNotMatch(rita.stderr.join('\n'), /Lost the connection|Cannot reach/, 'the terminal client lost the relay during the reload');
+    await wb.screenshot('after-reload');
+    // Stop Relay in the new window stops the relay the old one started.
+    await wb.runCommand('SMC: Stop Relay');
+    await waitFor('the adopted relay to stop', () => (!processAlive(pid) ? true : undefined), 60_000);
   });
 });
