@@ -46,9 +46,6 @@ export function createLogger(options: LoggerOptions): RelayLogger {
   };
 }
 
-/** A logger that drops everything (tests, benchmarks). */
-export const silentLogger: RelayLogger = { info() {}, warn() {}, error() {} };
-
 /** Bare words stay bare; anything with spaces, quotes, `=` or control chars is JSON-quoted. */
 function textValue(v: string | number | boolean): string {
   if (typeof v !== 'string') return String(v);
