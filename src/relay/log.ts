@@ -1,6 +1,6 @@
 // The relay's structured log: one line per event, as text (`key=value`) or JSON
-// (--log-format json). Callers pass only metadata; no body or tag is ever a field (§2.8, issue
-// 2 §2). Values are escaped so that nothing a client sends can forge a log line.
+// (--log-format json). Callers pass only metadata; no body or tag is ever a field (docs/protocol.md
+// §2.8). Values are escaped so that nothing a client sends can forge a log line.
 
 export type LogFormat = 'text' | 'json';
 export type LogLevel = 'info' | 'warn' | 'error';
@@ -53,7 +53,7 @@ function textValue(v: string | number | boolean): string {
 }
 
 /**
- * Issue 7 §1.5: a log that a crowd of short connections cannot flood. Events that carry an
+ * docs/relay.md "The log": a log that a crowd of short connections cannot flood. Events that carry an
  * `addr` (conn_open, conn_close, limit, protocol_error, join_refused, ...) are counted per
  * remote address in windows of `windowMs`: the first `perWindow` of a window are written as
  * they are, one line each; the rest are counted, and when the window ends one line

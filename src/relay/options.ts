@@ -23,13 +23,13 @@ export interface RelayOptions {
   /** Bytes accepted for one connection and not yet handed to the OS (§1.7 slow readers). */
   maxOutput: number;
   /**
-   * Issue 7 §1.2: the same, summed over every connection, plus the chunks reply streams are
+   * §1.7: the same, summed over every connection, plus the chunks reply streams are
    * reading: the total cannot grow with the number of connections (outputBudget.ts).
    */
   maxOutputTotal: number;
   logFormat: LogFormat;
   /**
-   * Issue 7 §1.5: log lines per remote address per window (one minute); more are folded into
+   * docs/relay.md "The log": log lines per remote address per window (one minute); more are folded into
    * one `log_folded` line per address and window. 0 writes every line.
    */
   logPerAddr: number;
@@ -106,7 +106,7 @@ function integer(name: string, min: number, max: number): (raw: string) => numbe
 }
 
 /**
- * Issue 7 §1.6: --max-frame is capped at 1 MiB. Every line up to it is buffered and parsed in
+ * §1.1: --max-frame is capped at 1 MiB. Every line up to it is buffered and parsed in
  * one piece, and 1 MiB is 16 default frames: more than any envelope of §2.3 needs.
  */
 export const MAX_FRAME_CAP = 1024 * 1024;

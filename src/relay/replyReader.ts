@@ -1,6 +1,6 @@
-// The messages of a join's catch-up (PROTOCOL.md §1.4) or a history page (§1.6): the newest
+// The messages of a join's catch-up (docs/protocol.md §1.4) or a history page (§1.6): the newest
 // `limit` stored messages with `after < seq < before`, as msg frames, oldest first, streamed
-// from disk as the connection drains (issue 7 §1.2). Nothing of a reply is held beyond the
+// from disk as the connection drains (§1.7 slow readers). Nothing of a reply is held beyond the
 // chunk being written: the next chunk is read only once the connection's queue is back under
 // REPLY_LOW_WATER and the relay's global output budget (outputBudget.ts) grants the chunk's
 // worst-case size. A client that never reads therefore holds at most about one chunk in the
