@@ -1,12 +1,13 @@
 // The relay's protocol layer (src/relay/protocol.ts) over scripted links: no socket, a real
 // output budget, the in-memory store, real join proofs. Every frame a session writes is read
 // back with the client's parser (parseRelayFrame), so the relay's output is checked against
-// what a client accepts. The same behaviour over TCP is relay-conformance.test.ts's.
+// what a client accepts. The same behaviour over TCP: test/system/relay-conformance.test.ts.
 import { strict as assert } from 'node:assert';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeJoinProof } from '../../src/core/crypto/roomAuth';
+import { deriveRoomAuthKey, makeJoinProof, roomIdForAuthKey, type RoomAuthKey } from '../../src/core/crypto/roomAuth';
 import { parseRelayFrame, type ReceivedFrame } from '../../src/core/wire/relayFrames';
 import { AdminToken } from '../../src/relay/adminToken';
 import type { LogFields, RelayLogger } from '../../src/relay/log';
@@ -14,7 +15,26 @@ import { DEFAULT_RELAY_OPTIONS } from '../../src/relay/options';
 import { OutputBudget } from '../../src/relay/outputBudget';
 import { RelayProtocol, type Session, type SessionLink } from '../../src/relay/protocol';
 import { MemoryStore } from '../helpers/memoryStore';
-import { randomId, randomRoom, roomAuthKeyOf } from '../helpers/relayProcess';
+
+/** Room-auth keys of the rooms randomRoom() made (§2.2: the room id is bound to the key). */
+const authKeys = new Map<string, RoomAuthKey>();
+
+function randomRoom(): string {
+  const auth = deriveRoomAuthKey(randomBytes(32));
+  const room = roomIdForAuthKey(auth.publicKey);
+  authKeys.set(room, auth);
+  return room;
+}
+
+function roomAuthKeyOf(room: string): RoomAuthKey {
+  const key = authKeys.get(room);
+  if (key === undefined) throw new Error('not a room of randomRoom()');
+  return key;
+}
+
+function randomId(): string {
+  return randomBytes(16).toString('base64url');
+}
 
 /** A connection that records what the session writes and how it closes it. */
 class ScriptedLink implements SessionLink {
@@ -286,7 +306,6 @@ describe('relay protocol: sessions over scripted links', () => {
     s.session.onLine(line({ t: 'admin', rid: 1, op: 'shutdown', token: 'nope' }));
     assert.deepEqual(s.link.frames(), [{ t: 'error', rid: 1, code: 'bad_request', message: 'wrong or missing admin token' }]);
     assert.deepEqual(shutdowns, []);
-    const { readFile } = await import('node:fs/promises');
     const token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
     s.session.onLine(line({ t: 'admin', op: 'shutdown', token }));
     assert.deepEqual(shutdowns, ['admin']);
