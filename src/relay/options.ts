@@ -93,6 +93,7 @@ export type AnyOptionSpec = { [K in keyof RelayOptions]: OptionSpec<K> }[keyof R
 /** A problem with the command line or the environment: exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+  readonly code = 'EUSAGE';
 }
 
 function integer(name: string, min: number, max: number): (raw: string) => number {
@@ -209,8 +210,8 @@ export function resolveRelayOptions(
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new UsageError('--tls-cert and --tls-key go together');
   }
-  // A join or history reply keeps two frames of room in the bound (server.ts), so the bound
-  // must hold a few frames for replies to carry any message at all.
+  // A join or history reply is read in chunks of at most a quarter of the bound
+  // (replyReader.ts), so the bound must hold a few frames for a chunk to carry any message.
   if (options.maxOutput < 4 * options.maxFrame) {
     throw new UsageError(`--max-output must be at least 4 × --max-frame (${4 * options.maxFrame})`);
   }

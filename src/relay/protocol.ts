@@ -168,7 +168,7 @@ export class RelayProtocol {
     } else this.presence.mark(room);
   }
 
-  /** Stores a message; `settled()` waits for `work`, the handling of its result. */
+  /** §1.5: stores a message durably; the one place where sends reach the store. */
   append(room: string, id: string, body: string): Promise<AppendResult> {
     return this.deps.store.append(room, id, body);
   }

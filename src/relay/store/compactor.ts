@@ -46,7 +46,10 @@ export interface CompactorHost {
 
 type Plan = { kind: 'delete'; segs: Segment[] } | { kind: 'rewrite'; segs: Segment[] };
 
-class Stopped extends Error {}
+/** The compactor was stopped mid-way (never leaves this module). */
+class Stopped extends Error {
+  readonly code = 'ESTOPPED';
+}
 
 export class Compactor {
   /** Compactions done (deletes and rewrites). */
