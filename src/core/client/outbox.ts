@@ -24,7 +24,7 @@ export interface OutboxEntry {
 
 export class Outbox {
   private readonly entries = new Map<string, OutboxEntry>();
-  /** Held entries, counted as they change so that `deliverable` is O(1) on every ack. */
+  /** Held entries, counted as they change so that `sendable` is O(1) on every ack. */
   private heldCount = 0;
 
   private static key(room: string, id: string): string {
@@ -67,8 +67,8 @@ export class Outbox {
     return this.entries.size;
   }
 
-  /** Entries the client still tries to deliver (not held). */
-  get deliverable(): number {
+  /** Entries the client still tries to send until acked (not held). */
+  get sendable(): number {
     return this.entries.size - this.heldCount;
   }
 
