@@ -15,7 +15,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/**/*.ts', 'test/unit/**/*.ts', 'bench/**/*.ts', 'scripts/**'],
+    files: ['src/**/*.ts', 'test/unit/**/*.ts', 'test/system/**/*.ts', 'bench/**/*.ts', 'scripts/**'],
     ignores: ['src/vscode/**'],
     rules: {
       'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'Only src/vscode/ may import vscode: the core runs in plain Node.' }] }],
