@@ -3,17 +3,18 @@
 // reconnect with backoff, bye (§1.7), an old relay (§1.9), and a relay that sends what is
 // not docs/protocol.md (malformed lines, frames before welcome, a reconnect at the worst moment).
 import { strict as assert } from 'node:assert';
-import { RelayLink, type LinkHooks } from '../../src/core/client/link';
+import { RelayLink, type LinkHooks, type RoutedFrame } from '../../src/core/client/link';
 import { DEFAULT_TUNING } from '../../src/core/client/relayClient';
 import type { OpenRequest } from '../../src/core/client/roomState';
 import type { ClientError, ClientTuning, ConnectionState } from '../../src/core/client/types';
-import type { RelayFrame } from '../../src/core/wire/frames';
+import type { RelayFrameFailure } from '../../src/core/wire/relayFrames';
 import { ScriptedNetwork, waitFor, welcomeFrame } from '../helpers/scriptedTransport';
 
 interface Recorded {
   states: string[];
   errors: ClientError[];
-  frames: RelayFrame[];
+  frames: RoutedFrame[];
+  ignored: RelayFrameFailure[];
   lost: OpenRequest[][];
   welcomed: number;
   closed: number;
@@ -22,13 +23,14 @@ interface Recorded {
 
 function setup(tuning: Partial<ClientTuning> = {}): { link: RelayLink; net: ScriptedNetwork; rec: Recorded } {
   const net = new ScriptedNetwork();
-  const rec: Recorded = { states: [], errors: [], frames: [], lost: [], welcomed: 0, closed: 0, log: [] };
+  const rec: Recorded = { states: [], errors: [], frames: [], ignored: [], lost: [], welcomed: 0, closed: 0, log: [] };
   const hooks: LinkHooks = {
     log: (e) => rec.log.push(e),
     state: (s: ConnectionState, d?: string) => rec.states.push(d === undefined ? s : `${s}: ${d}`),
     error: (e) => rec.errors.push(e),
     welcomed: () => rec.welcomed++,
     frame: (f) => rec.frames.push(f),
+    ignored: (f) => rec.ignored.push(f),
     lost: (r) => rec.lost.push(r),
     closed: () => rec.closed++,
   };
@@ -116,6 +118,39 @@ describe('client link (scripted transport)', () => {
       await link.disconnect();
     });
   }
+
+  it('a malformed msg or ack after the welcome is a protocol error; a malformed joined or page is ignored (its rid reported)', () => {
+    for (const [f, fatal] of [
+      [{ t: 'msg', room: 'r', id: 'x', body: 'b', seq: -1 }, true],
+      [{ t: 'msg', room: 'r', id: 7, body: 'b', seq: 1 }, true],
+      [{ t: 'ack', rid: 1, room: 'r', id: 'x', seq: 'one' }, true],
+      [{ t: 'joined', rid: 3, room: 'r', head: 1.5 }, false],
+      [{ t: 'page', room: 'r', from: 1, more: true }, false],
+      [{ t: 'presence', room: 'r', members: 'all' }, false],
+    ] as const) {
+      const { link, net, rec } = welcomed();
+      net.last.frame(f);
+      assert.equal(rec.frames.length, 0, JSON.stringify(f));
+      if (fatal) {
+        assert.equal(rec.errors[0]?.code, 'protocol_error', JSON.stringify(f));
+        assert.ok(net.last.closed);
+      } else {
+        assert.equal(rec.errors.length, 0, JSON.stringify(f));
+        assert.equal(rec.ignored[0]?.t, f.t);
+        if (f.t === 'joined') assert.equal(rec.ignored[0]?.rid, 3);
+      }
+      void link.disconnect();
+    }
+  });
+
+  it('a welcome with a malformed challenge is an old relay, not a reconnect loop', () => {
+    const { link, net, rec } = setup();
+    link.connect();
+    net.last.open();
+    net.last.frame({ ...welcomeFrame(), challenge: 'A'.repeat(42) });
+    assert.equal(rec.errors[0]?.code, 'relay_too_old');
+    assert.equal(link.phase, 'idle');
+  });
 
   it('refuses frames before the welcome (except error and bye)', () => {
     const { link, net, rec } = setup();
@@ -212,7 +247,7 @@ describe('client link (scripted transport)', () => {
         if (calls++ === 0) throw new Error('no route');
         return net.factory(h, p);
       },
-    }, { log: () => undefined, state: () => undefined, error: (e) => errors.push(e), welcomed: () => undefined, frame: () => undefined, lost: () => undefined, closed: () => undefined });
+    }, { log: () => undefined, state: () => undefined, error: (e) => errors.push(e), welcomed: () => undefined, frame: () => undefined, ignored: () => undefined, lost: () => undefined, closed: () => undefined });
     link.connect();
     assert.match(errors[0]!.message, /Cannot reach the relay at h:1 \(no route\)/);
     await waitFor('the retry', () => (net.transports.length === 1 ? true : undefined));

@@ -50,8 +50,9 @@ function setup(opts: { lastSeq?: number; tuning?: Partial<ClientTuning> } = {}) 
       if (f.t === 'joined') sync!.onJoined(f);
       else if (f.t === 'synced') sync!.onSynced(f);
       else if (f.t === 'page') sync!.onPage(f);
-      else if (f.t === 'msg' && typeof f.seq === 'number') sync!.onStored(rs, f.id, f.body, f.seq);
+      else if (f.t === 'msg' && f.eph !== true) sync!.onStored(rs, f.id, f.body, f.seq);
     },
+    ignored: () => undefined,
     lost: () => sync!.lost(), closed: () => undefined,
   });
   const opener = new Opener({ ownPublicKey: generateIdentity().publicKey, displayName: () => 'me', knownKeys: new KnownKeys(new MemoryStateStore()) }, {

@@ -40,7 +40,7 @@ function setup(tuning: Partial<ClientTuning> = {}, maxFrame = 65_536) {
   let sender: Sender | undefined;
   const link = new RelayLink({ host: 'h', port: 1, agent: 'a', transport: net.factory, tuning: t }, {
     log: () => undefined, state: () => undefined, error: () => undefined,
-    welcomed: () => sender!.pump(), frame: () => undefined, lost: () => sender!.lost(), closed: () => undefined,
+    welcomed: () => sender!.pump(), frame: () => undefined, ignored: () => undefined, lost: () => sender!.lost(), closed: () => undefined,
   });
   sender = new Sender(link, rooms, t, { outgoing: (u) => updates.push(u), rejoin: (r) => rejoined.push(r) });
   link.connect();

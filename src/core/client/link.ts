@@ -3,11 +3,16 @@
 // request ids and the requests open on the current connection, and the one phase the
 // connection is in. Frames after the welcome go to RelayClient, which routes them to the parts.
 import { LIMITS, PROTOCOL_VERSION } from '../wire/frames';
-import type { ClientFrame, RelayFrame } from '../wire/frames';
+import type { ClientFrame } from '../wire/frames';
+import { parseRelayFrame } from '../wire/relayFrames';
+import type { ReceivedBye, ReceivedFrame, ReceivedWelcome, RelayFrameFailure } from '../wire/relayFrames';
 import { Backoff } from './backoff';
 import type { OpenRequest } from './roomState';
 import { ClientError, type ClientLog, type ClientTuning, type ConnectionState, type Transport, type TransportFactory } from './types';
-import { isChallenge, isSeq, unref } from './util';
+import { unref } from './util';
+
+/** The frames the link hands on: all but welcome, pong and bye, which it handles itself. */
+export type RoutedFrame = Exclude<ReceivedFrame, ReceivedWelcome | ReceivedBye | { t: 'pong' }>;
 
 /**
  * Where the connection is (as ws's readyState): 'idle' — none, and none wanted until
@@ -27,7 +32,12 @@ export interface LinkHooks {
   /** The relay welcomed this connection (§1.3): rooms can be joined. */
   welcomed(): void;
   /** A frame after the welcome (the link keeps welcome, pong and bye to itself). */
-  frame(f: RelayFrame): void;
+  frame(f: RoutedFrame): void;
+  /**
+   * A frame whose form is wrong in a way a relay was always forgiven (parseRelayFrame's
+   * non-fatal failures): it is dropped, but it may still answer a request (its `rid`).
+   */
+  ignored(failure: RelayFrameFailure): void;
   /** The connection is gone with these requests open on it; the link has forgotten them. */
   lost(requests: OpenRequest[], wasConnected: boolean): void;
   /** After `lost`, once the next connection is scheduled (or not) and its state said. */
@@ -249,16 +259,17 @@ export class RelayLink {
     this.reconnectTimer = setTimeout(() => this.open(), delay);
   }
 
-  private onWelcome(f: Record<string, unknown>): void {
-    // §1.3, §1.9: a v2 relay answers v 2 with a challenge; without one it cannot check a join
-    // proof, and this client does not join rooms on a relay that lets anyone in.
-    if (f.v !== PROTOCOL_VERSION || !isChallenge(f.challenge)) return this.stopForOldRelay();
+  private onWelcome(f: ReceivedWelcome): void {
+    // §1.3, §1.9: a v2 relay answers v 2 with a challenge (the parser checked its form);
+    // without one it cannot check a join proof, and this client does not join rooms on a
+    // relay that lets anyone in.
+    if (f.v !== PROTOCOL_VERSION) return this.stopForOldRelay();
     this.challengeNow = f.challenge;
     this.outageReported = false;
-    this.maxFrameNow = isSeq(f.maxFrame) && f.maxFrame > 0 ? f.maxFrame : LIMITS.maxFrame;
+    this.maxFrameNow = f.maxFrame ?? LIMITS.maxFrame;
     if (this.phaseNow === 'opening') this.phaseNow = 'open';
     this.setState('connected');
-    this.hooks.log('connected', { relayAgent: typeof f.agent === 'string' ? f.agent.slice(0, 64) : undefined });
+    this.hooks.log('connected', { relayAgent: f.agent?.slice(0, 64) });
     this.stableTimer = setTimeout(() => this.backoff.reset(), this.options.tuning.stableAfterMs);
     unref(this.stableTimer);
     this.hooks.welcomed();
@@ -333,40 +344,45 @@ export class RelayLink {
 
   // ---- frames in -------------------------------------------------------------------------
 
+  /**
+   * Every line from the relay passes here, and here only is a malformed one handled
+   * (parseRelayFrame says how bad it is): a broken frame is a protocol error that drops the
+   * connection (a welcome without a v2 challenge: an old relay, §1.3); a frame of the wrong
+   * shape a relay was always forgiven is ignored; any frame but welcome, error and bye before
+   * the welcome is a protocol error.
+   */
   private onLine(line: string): void {
     this.lastRx = Date.now();
     this.pingSentAt = undefined;
-    let f: unknown;
-    try {
-      f = JSON.parse(line);
-    } catch {
-      return this.protocolError('a line that is not JSON');
+    const r = parseRelayFrame(line);
+    const t = r.ok ? r.frame.t : r.t;
+    if (t === undefined) return this.protocolError(r.ok ? 'a frame without a type' : r.message);
+    if (!this.connected && t !== 'welcome' && t !== 'error' && t !== 'bye') {
+      return this.protocolError(`${t.slice(0, 32)} before welcome`);
     }
-    if (typeof f !== 'object' || f === null || Array.isArray(f) || typeof (f as { t?: unknown }).t !== 'string') {
-      return this.protocolError('a frame without a type');
+    if (!r.ok) {
+      if (r.code === 'unknown_type') return this.hooks.log('unknown_frame', { t: t.slice(0, 32) });
+      if (t === 'welcome') return this.stopForOldRelay();
+      if (r.fatal) return this.protocolError(r.message);
+      return this.hooks.ignored(r);
     }
-    const frame = f as Record<string, unknown> & { t: string };
-    if (!this.connected && frame.t !== 'welcome' && frame.t !== 'error' && frame.t !== 'bye') {
-      return this.protocolError(`${frame.t.slice(0, 32)} before welcome`);
-    }
+    const frame = r.frame;
     switch (frame.t) {
       case 'welcome': return this.onWelcome(frame);
       case 'pong': return this.settle(frame.rid);
       case 'bye':
         // §1.7: acks for sends received before `bye` may still follow; the relay closes.
         this.phaseNow = 'bye';
-        this.hooks.log('bye', { reason: typeof frame.reason === 'string' ? frame.reason.slice(0, 64) : undefined });
+        this.hooks.log('bye', { reason: frame.reason?.slice(0, 64) });
         return;
-      case 'joined': case 'msg': case 'synced': case 'presence': case 'left': case 'ack': case 'page': case 'error':
-        return this.hooks.frame(frame as RelayFrame);
       default:
-        this.hooks.log('unknown_frame', { t: frame.t.slice(0, 32) });
+        return this.hooks.frame(frame);
     }
   }
 
   /** Removes a request that needs no more handling than "it is answered". */
-  settle(rid: unknown): void {
-    if (typeof rid !== 'number') return;
+  settle(rid: number | undefined): void {
+    if (rid === undefined) return;
     const p = this.take(rid);
     if (p?.kind === 'leave') p.resolve();
   }

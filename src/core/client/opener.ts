@@ -4,13 +4,13 @@
 // against the known keys (§2.4), and opens typing indicators and presence tags.
 import { verifySignature } from '../crypto/index';
 import type { OpenResult, SignatureVerifier } from '../crypto/index';
-import type { PresenceFrame } from '../wire/frames';
+import type { ReceivedPresence } from '../wire/relayFrames';
 import { namesLookAlike } from '../keys/displayName';
 import type { CatchUpItem, Opened, RoomState, SyncState, VerifyingItem } from './roomState';
 import type {
   ChatMessage, ClientLog, KnownKeysLike, PresenceMemberInfo, PresenceUpdate, TypingEvent, UnverifiableMessage,
 } from './types';
-import { errorText, isSeq, safeId } from './util';
+import { errorText, safeId } from './util';
 
 /**
  * Catch-up messages handed to the verifier at once: big enough for a worker to pay for its
@@ -233,13 +233,12 @@ export class Opener {
   }
 
   /** §1.4 presence: members with their tags opened (§2.5). */
-  onPresence(rs: RoomState, f: PresenceFrame): void {
-    if (!Array.isArray(f.members)) return;
+  onPresence(rs: RoomState, f: ReceivedPresence): void {
     const members: PresenceMemberInfo[] = [];
+    // The parser kept only members with a string sid, and a tag only when it is a string.
     for (const m of f.members) {
-      if (typeof m !== 'object' || m === null || typeof m.sid !== 'string') continue;
       const info: PresenceMemberInfo = { sid: m.sid, verified: false, self: m.sid === rs.sid, keyChanged: false };
-      if (typeof m.tag === 'string') {
+      if (m.tag !== undefined) {
         const r = this.openTag(rs, m.tag);
         if (r.ok) {
           info.verified = true;
@@ -251,7 +250,7 @@ export class Opener {
       }
       members.push(info);
     }
-    const update: PresenceUpdate = { room: rs.room, online: isSeq(f.online) ? f.online : members.length, members };
+    const update: PresenceUpdate = { room: rs.room, online: f.online ?? members.length, members };
     this.presenceByRoom.set(rs.room, update);
     this.hooks.presence(update);
   }

@@ -15,12 +15,14 @@ import {
 } from '../crypto/index';
 import type { Payload, Snippet } from '../crypto/index';
 import { LIMITS } from '../wire/frames';
-import type { AckFrame, ErrorFrame, MsgFrame, RelayFrame } from '../wire/frames';
+import type {
+  ReceivedEphemeralAck, ReceivedEphemeralMsg, ReceivedError, ReceivedStoredAck, ReceivedStoredMsg, RelayFrameFailure,
+} from '../wire/relayFrames';
 import { displayNameProblem } from '../keys/displayName';
 import { KnownKeys } from '../keys/knownKeys';
 import { MemoryStateStore } from '../keys/stores';
 import { TypedEmitter } from './emitter';
-import { RelayLink } from './link';
+import { RelayLink, type RoutedFrame } from './link';
 import { Opener } from './opener';
 import type { OutboxEntry } from './outbox';
 import { RecentIds } from './recentIds';
@@ -34,7 +36,7 @@ import {
   ClientError, type ChatMessage, type ClientLog, type ClientTuning, type ConnectionState, type JoinOptions,
   type OutgoingMessage, type PresenceUpdate, type RelayClientEvents, type RelayClientOptions, type RoomHandle,
 } from './types';
-import { errorText, isSeq, safeName } from './util';
+import { errorText, safeName } from './util';
 
 export const DEFAULT_TUNING: ClientTuning = {
   pingAfterMs: LIMITS.pingAfterMs,
@@ -86,6 +88,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
           for (const rs of this.rooms.values()) if (rs.refused === undefined) this.sync.join(rs);
         },
         frame: (f) => this.onFrame(f),
+        ignored: (failure) => this.onIgnored(failure),
         lost: (requests) => this.onLost(requests),
         closed: () => {
           // Who is online is unknown until the next join: said after the state says why.
@@ -272,7 +275,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   // ---- wiring ----------------------------------------------------------------------------
 
   /** A frame after the welcome, to the part it concerns. */
-  private onFrame(f: RelayFrame): void {
+  private onFrame(f: RoutedFrame): void {
     switch (f.t) {
       case 'joined': return this.sync.onJoined(f);
       case 'msg': return this.onMsg(f);
@@ -286,31 +289,35 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       case 'ack': return this.onAck(f);
       case 'page': return this.sync.onPage(f);
       case 'error': return this.onError(f);
-      default:
     }
   }
 
-  private onMsg(f: MsgFrame): void {
-    if (typeof f.room !== 'string' || typeof f.id !== 'string' || typeof f.body !== 'string') return this.link.protocolError('msg without room, id or body');
+  /**
+   * A frame the parser found malformed but forgivable, as the client always did: dropped. A
+   * `joined` still answers its join request (its rid is done with; the room is not joined).
+   */
+  private onIgnored(failure: RelayFrameFailure): void {
+    if (failure.t === 'joined' && failure.rid !== undefined) this.link.take(failure.rid);
+  }
+
+  private onMsg(f: ReceivedStoredMsg | ReceivedEphemeralMsg): void {
     const rs = this.rooms.get(f.room);
     if (rs === undefined) return;
     if (f.eph === true) return this.opener.ephemeral(rs, f.id, f.body);
-    if (!isSeq(f.seq)) return this.link.protocolError('stored msg without seq');
     this.sync.onStored(rs, f.id, f.body, f.seq);
   }
 
-  private onAck(f: AckFrame): void {
-    if (typeof f.rid === 'number') this.sender.settle(f.rid);
+  private onAck(f: ReceivedStoredAck | ReceivedEphemeralAck): void {
+    if (f.rid !== undefined) this.sender.settle(f.rid);
     if (f.seq === undefined) return; // §1.5: an ephemeral send's ack has no seq.
-    if (typeof f.room !== 'string' || typeof f.id !== 'string' || !isSeq(f.seq)) return this.link.protocolError('ack without room, id or seq');
     const e = this.sender.outbox.get(f.room, f.id);
     this.sync.onAckedSeq(f.room, f.id, f.seq, e !== undefined);
     if (e !== undefined) this.sender.acked(e, f.seq);
   }
 
-  private onError(f: ErrorFrame): void {
-    const code = typeof f.code === 'string' ? f.code : 'internal';
-    const p = typeof f.rid === 'number' ? this.link.take(f.rid) : undefined;
+  private onError(f: ReceivedError): void {
+    const code = f.code;
+    const p = f.rid !== undefined ? this.link.take(f.rid) : undefined;
     this.log('relay_error', { code, rid: f.rid, kind: p?.kind });
     // §1.3: a relay that does not speak v2 answers hello with unsupported_version, then closes.
     if (code === 'unsupported_version' && !this.link.connected) return this.link.stopForOldRelay();

@@ -3,7 +3,7 @@
 // last seq saved. A join resumes from the last contiguous seq seen; what a catch-up holds is
 // bounded (a relay cannot make it hold more than it asked for); it is shown in seq order.
 import { LIMITS } from '../wire/frames';
-import type { JoinedFrame, PageFrame, SyncedFrame } from '../wire/frames';
+import type { ReceivedJoined, ReceivedPage, ReceivedSynced } from '../wire/relayFrames';
 import type { RelayLink } from './link';
 import type { Opener } from './opener';
 import { relayErrorMessage } from './relayErrors';
@@ -11,7 +11,7 @@ import type { HistoryPurpose, HistoryRequest, Opened, RoomState, SyncState } fro
 import { SeqSaver } from './seqSaver';
 import { SeqTracker } from './seqTracker';
 import { ClientError, type ClientLog, type ClientTuning, type SyncedEvent } from './types';
-import { isSeq, safeName } from './util';
+import { safeName } from './util';
 
 /** Seqs waiting above a hole before the client asks the relay for the hole (§1.6). */
 export const LIVE_GAP_THRESHOLD = 256;
@@ -119,15 +119,15 @@ export class RoomSync {
     }
   }
 
-  onJoined(f: JoinedFrame): void {
-    if (typeof f.rid === 'number') this.link.take(f.rid);
+  onJoined(f: ReceivedJoined): void {
+    if (f.rid !== undefined) this.link.take(f.rid);
     const rs = this.rooms.get(f.room);
-    if (rs === undefined || rs.sync === undefined || rs.sync.rid !== f.rid || !isSeq(f.head)) return;
+    if (rs === undefined || rs.sync === undefined || rs.sync.rid !== f.rid) return;
     rs.joined = true;
     rs.head = f.head;
     rs.sync.phase = 'catchup';
     rs.sync.stepBefore = f.head + 1;
-    rs.sid = typeof f.sid === 'string' ? f.sid : undefined;
+    rs.sid = f.sid;
     if (rs.sync.since > f.head) {
       // §1.4: since > head means the relay lost messages this client saw: sync again from 0.
       // Ids already shown are still in `seen`, so what comes again is not shown twice.
@@ -223,10 +223,10 @@ export class RoomSync {
 
   // ---- catch-up ----------------------------------------------------------------------------
 
-  onSynced(f: SyncedFrame): void {
+  onSynced(f: ReceivedSynced): void {
     const rs = this.rooms.get(f.room);
     const sync = rs?.sync;
-    if (rs === undefined || sync === undefined || sync.rid !== f.rid || !isSeq(f.head) || !isSeq(f.from)) return;
+    if (rs === undefined || sync === undefined || sync.rid !== f.rid) return;
     sync.phase = 'paging';
     // §1.4: head is the join's; a synced that raises it would let later history exceed it.
     if (f.head < rs.head) rs.head = f.head;
@@ -392,15 +392,14 @@ export class RoomSync {
     p.reject?.(new ClientError('relay_error', relayErrorMessage(code), p.room, code));
   }
 
-  onPage(f: PageFrame): void {
-    if (typeof f.rid !== 'number') return;
+  onPage(f: ReceivedPage): void {
     const p = this.link.peek(f.rid);
     if (p === undefined || p.kind !== 'history') return;
     this.link.take(f.rid);
     const rs = this.rooms.get(p.room);
     if (rs === undefined) return p.resolve?.({ more: false });
-    const from = isSeq(f.from) ? f.from : 0;
-    let more = f.more === true;
+    const from = f.from;
+    let more = f.more;
     if (more && (p.received === 0 || from < 1 || from >= p.before)) {
       // §1.6: `from` is the lowest seq sent, below `before`. A page that says more remain but
       // sent nothing (or moved nothing) would be asked for again forever: paging stops here.

@@ -3,6 +3,7 @@
 // a refusal that was not processed (§1.7: the relay's idempotence turns a resend into an ack).
 // At most SEND_WINDOW sends are in flight; `rate_limited` pauses the window with a backoff; a
 // message not acked in time is shown failed (and stays queued); drain() waits for the outbox.
+import { isRetryable } from '../wire/frames';
 import { Backoff } from './backoff';
 import type { RelayLink } from './link';
 import { Outbox, type OutboxEntry } from './outbox';
@@ -120,7 +121,8 @@ export class Sender {
     if (e === undefined) return;
     e.rid = undefined;
     if (isRetryable(code)) {
-      // §1.7: the refused frame was not processed; send it again later, same id.
+      // §1.7 (ERROR_CODES `retryable`): the refused frame was not processed; send it again
+      // later, same id.
       if (code === 'internal') this.setState(e, 'failed', relayErrorMessage(code));
       if (code === 'not_joined') this.hooks.rejoin(room);
       const delay = this.rateBackoff.next();
@@ -198,10 +200,5 @@ export class Sender {
     if (this.outbox.sendable > 0) return;
     for (const w of this.drainWaiters.splice(0)) w();
   }
-}
-
-/** §1.7: whether the relay refused the frame without processing it (send it again later). */
-function isRetryable(code: string): boolean {
-  return code === 'rate_limited' || code === 'internal' || code === 'not_joined' || code === 'shutting_down';
 }
 

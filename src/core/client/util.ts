@@ -1,15 +1,5 @@
 // Small checks and formatting shared by the client's parts.
 
-/** A seq or count as the wire carries it (§1.2): a safe non-negative integer. */
-export function isSeq(n: unknown): n is number {
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
-}
-
-/** §1.9: a challenge is b64u of 32 bytes, 43 chars. */
-export function isChallenge(c: unknown): c is string {
-  return typeof c === 'string' && /^[A-Za-z0-9_-]{43}$/.test(c);
-}
-
 /** A room name in an error sentence: control characters made visible (it came from an invite). */
 export function safeName(name: string): string {
   return [...name].map((ch) => {
