@@ -42,29 +42,30 @@ function setup(opts: { lastSeq?: number; tuning?: Partial<ClientTuning> } = {}) 
   const errors: ClientError[] = [];
   const saved: number[] = [];
   const log: string[] = [];
-  let sync: RoomSync | undefined;
+  const parts: { sync?: RoomSync } = {};
   const link = new RelayLink({ host: 'h', port: 1, agent: 'a', transport: net.factory, tuning }, {
     log: (e) => log.push(e), state: () => undefined, error: (e) => errors.push(e),
-    welcomed: () => sync!.join(rs),
+    welcomed: () => parts.sync!.join(rs),
     frame: (f) => {
-      if (f.t === 'joined') sync!.onJoined(f);
-      else if (f.t === 'synced') sync!.onSynced(f);
-      else if (f.t === 'page') sync!.onPage(f);
-      else if (f.t === 'msg' && f.eph !== true) sync!.onStored(rs, f.id, f.body, f.seq);
+      if (f.t === 'joined') parts.sync!.onJoined(f);
+      else if (f.t === 'synced') parts.sync!.onSynced(f);
+      else if (f.t === 'page') parts.sync!.onPage(f);
+      else if (f.t === 'msg' && f.eph !== true) parts.sync!.onStored(rs, f.id, f.body, f.seq);
     },
     ignored: () => undefined,
-    lost: () => sync!.lost(), closed: () => undefined,
+    lost: () => parts.sync!.lost(), closed: () => undefined,
   });
   const opener = new Opener({ ownPublicKey: generateIdentity().publicKey, displayName: () => 'me', knownKeys: new KnownKeys(new MemoryStateStore()) }, {
     log: (e) => log.push(e), message: (m) => shown.push(`${m.seq} ${m.text}${m.history ? '' : ' live'}`),
     unverifiable: (u) => shown.push(`bad ${u.seq}`), typing: () => undefined, presence: () => undefined,
-    counted: (r, seq) => sync!.counted(r, seq),
+    counted: (r, seq) => parts.sync!.counted(r, seq),
   });
   const saver = new SeqSaver({ saveLastSeq: (_r, s) => saved.push(s), shownCapacity: 1_000, flushMs: tuning.lastSeqFlushMs, log: () => undefined }, rooms);
-  sync = new RoomSync(link, rooms, opener, tuning, saver, {
+  const sync = new RoomSync(link, rooms, opener, tuning, saver, {
     log: (e) => log.push(e), synced: (e) => synced.push(e), error: (e) => errors.push(e), joined: () => undefined,
     refused: () => undefined, rateDelay: () => 0, presenceTag: (r) => r.cipher.sealPresence('me', alice),
   });
+  parts.sync = sync;
   return { net, link, sync, rs, shown, synced, errors, saved, log, connect: (): ScriptedTransport => connect(link, net) };
 }
 

@@ -37,12 +37,13 @@ function setup(tuning: Partial<ClientTuning> = {}, maxFrame = 65_536) {
   const rooms = new Map([[rs.room, rs]]);
   const updates: OutgoingUpdate[] = [];
   const rejoined: string[] = [];
-  let sender: Sender | undefined;
+  const parts: { sender?: Sender } = {};
   const link = new RelayLink({ host: 'h', port: 1, agent: 'a', transport: net.factory, tuning: t }, {
     log: () => undefined, state: () => undefined, error: () => undefined,
-    welcomed: () => sender!.pump(), frame: () => undefined, ignored: () => undefined, lost: () => sender!.lost(), closed: () => undefined,
+    welcomed: () => parts.sender!.pump(), frame: () => undefined, ignored: () => undefined, lost: () => parts.sender!.lost(), closed: () => undefined,
   });
-  sender = new Sender(link, rooms, t, { outgoing: (u) => updates.push(u), rejoin: (r) => rejoined.push(r) });
+  const sender = new Sender(link, rooms, t, { outgoing: (u) => updates.push(u), rejoin: (r) => rejoined.push(r) });
+  parts.sender = sender;
   link.connect();
   net.last.open();
   net.last.frame(welcomeFrame(maxFrame));
