@@ -67,13 +67,3 @@ export function welcomeFrame(maxFrame = 65_536): Record<string, unknown> {
   return { t: 'welcome', v: 2, agent: 'scripted-relay', maxFrame, time: 0, challenge: 'A'.repeat(43) };
 }
 
-/** Resolves once `check` answers something, polling on the event loop (no fixed sleeps). */
-export async function waitFor<T>(what: string, check: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

@@ -8,7 +8,8 @@ import {
 } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
 import type { ClientError } from '../../src/core/client/index';
-import { ScriptedNetwork, type ScriptedTransport, waitFor, welcomeFrame } from '../helpers/scriptedTransport';
+import { ScriptedNetwork, type ScriptedTransport, welcomeFrame } from '../helpers/scriptedTransport';
+import { until } from '../helpers/until';
 
 const key = generateRoomKey();
 const cipher = new RoomCipher(key);
@@ -64,7 +65,7 @@ describe('RelayClient over scripted transports (worst moments)', () => {
     t1.frame(msg(301));
     assert.deepEqual(shown, [], 'held behind the verifier');
     t1.end(new Error('reset'));
-    await waitFor('a reconnect', () => (net.transports.length === 2 ? true : undefined));
+    await until('a reconnect', () => (net.transports.length === 2 ? true : undefined));
     const t2 = net.last;
     const join2 = welcome(t2);
     // The first catch-up still waits: this one is queued behind it.
@@ -72,7 +73,7 @@ describe('RelayClient over scripted transports (worst moments)', () => {
     for (let seq = 1; seq <= 302; seq++) t2.frame(msg(seq));
     t2.frame({ t: 'synced', rid: join2.rid, room: cipher.room, head: 302, from: 1 });
     held.release();
-    await waitFor('everything shown', () => (shown.length >= 302 ? true : undefined));
+    await until('everything shown', () => (shown.length >= 302 ? true : undefined));
     await new Promise((r) => setImmediate(r));
     held.release();
     await new Promise((r) => setImmediate(r));
@@ -94,11 +95,11 @@ describe('RelayClient over scripted transports (worst moments)', () => {
     t1.end(new Error('reset'));
     t1.frame({ t: 'ack', rid: send.rid, room, id: out.id, seq: 1, ts: 1 });
     assert.equal(c.pendingCount, 1);
-    await waitFor('a reconnect', () => (net.transports.length === 2 ? true : undefined));
+    await until('a reconnect', () => (net.transports.length === 2 ? true : undefined));
     const t2 = net.last;
     const join2 = welcome(t2);
     t2.frame({ t: 'joined', rid: join2.rid, room, head: 0, sid: 's2' });
-    const resend = await waitFor('the resend', () => t2.of('send')[0]);
+    const resend = await until('the resend', () => t2.of('send')[0]);
     assert.equal(resend.id, out.id);
     const drained = c.drain();
     t2.frame({ t: 'ack', rid: resend.rid, room, id: out.id, seq: 1, ts: 1 });

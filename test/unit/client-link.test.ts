@@ -8,7 +8,8 @@ import { DEFAULT_TUNING } from '../../src/core/client/relayClient';
 import type { OpenRequest } from '../../src/core/client/roomState';
 import type { ClientError, ClientTuning, ConnectionState } from '../../src/core/client/types';
 import type { RelayFrameFailure } from '../../src/core/wire/relayFrames';
-import { ScriptedNetwork, waitFor, welcomeFrame } from '../helpers/scriptedTransport';
+import { ScriptedNetwork, welcomeFrame } from '../helpers/scriptedTransport';
+import { until } from '../helpers/until';
 
 interface Recorded {
   states: string[];
@@ -113,7 +114,7 @@ describe('client link (scripted transport)', () => {
       assert.deepEqual(rec.lost.at(-1)?.map((r) => r.kind), ['ping'], `rid ${rid} was open on the dropped connection`);
       assert.equal(link.peek(rid), undefined);
       assert.equal(link.phase, 'waiting');
-      await waitFor('a reconnect', () => (net.transports.length === 2 ? true : undefined));
+      await until('a reconnect', () => (net.transports.length === 2 ? true : undefined));
       assert.equal(link.phase, 'opening');
       await link.disconnect();
     });
@@ -170,7 +171,7 @@ describe('client link (scripted transport)', () => {
     const { link, net, rec } = welcomed();
     const old = net.last;
     old.end(new Error('reset'));
-    await waitFor('a reconnect', () => (net.transports.length === 2 ? true : undefined));
+    await until('a reconnect', () => (net.transports.length === 2 ? true : undefined));
     old.frame({ t: 'joined', rid: 1, room: 'r', head: 0, sid: 's' });
     old.frame(welcomeFrame());
     old.end();
@@ -206,10 +207,10 @@ describe('client link (scripted transport)', () => {
   it('pings after silence and drops a connection that does not answer, then reconnects', async () => {
     const { link, net, rec } = welcomed({ pingAfterMs: 40, deadAfterMs: 80 });
     const first = net.last;
-    await waitFor('a ping', () => (first.of('ping').length > 0 ? true : undefined));
-    await waitFor('the drop', () => (first.closed ? true : undefined));
+    await until('a ping', () => (first.of('ping').length > 0 ? true : undefined));
+    await until('the drop', () => (first.closed ? true : undefined));
     assert.ok(rec.log.includes('dead_connection'));
-    await waitFor('a reconnect', () => (net.transports.length >= 2 ? true : undefined));
+    await until('a reconnect', () => (net.transports.length >= 2 ? true : undefined));
     await link.disconnect();
   });
 
@@ -217,7 +218,7 @@ describe('client link (scripted transport)', () => {
     const { link, net, rec } = setup({ deadAfterMs: 60 });
     link.connect();
     net.last.open();
-    await waitFor('the drop', () => (net.transports[0]!.closed ? true : undefined));
+    await until('the drop', () => (net.transports[0]!.closed ? true : undefined));
     assert.ok(rec.log.includes('connect_timeout'));
     assert.match(rec.errors[0]!.message, /Cannot reach the relay at 127\.0\.0\.1:7 \(no answer from the relay\); retrying\./);
     await link.disconnect();
@@ -250,7 +251,7 @@ describe('client link (scripted transport)', () => {
     }, { log: () => undefined, state: () => undefined, error: (e) => errors.push(e), welcomed: () => undefined, frame: () => undefined, ignored: () => undefined, lost: () => undefined, closed: () => undefined });
     link.connect();
     assert.match(errors[0]!.message, /Cannot reach the relay at h:1 \(no route\)/);
-    await waitFor('the retry', () => (net.transports.length === 1 ? true : undefined));
+    await until('the retry', () => (net.transports.length === 1 ? true : undefined));
     await link.disconnect();
   });
 });

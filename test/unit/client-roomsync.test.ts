@@ -17,7 +17,8 @@ import { SeqSaver } from '../../src/core/client/seqSaver';
 import { SeqTracker } from '../../src/core/client/seqTracker';
 import { ShownWindow } from '../../src/core/client/shownWindow';
 import type { ClientError, ClientTuning, SyncedEvent } from '../../src/core/client/types';
-import { ScriptedNetwork, type ScriptedTransport, waitFor, welcomeFrame } from '../helpers/scriptedTransport';
+import { ScriptedNetwork, type ScriptedTransport, welcomeFrame } from '../helpers/scriptedTransport';
+import { until } from '../helpers/until';
 
 const key = generateRoomKey();
 const cipher = new RoomCipher(key);
@@ -79,7 +80,7 @@ function connect(link: RelayLink, net: ScriptedNetwork): ScriptedTransport {
 /** Welcomed on a new transport after the old one dropped. */
 async function reconnect(net: ScriptedNetwork): Promise<ScriptedTransport> {
   const n = net.transports.length;
-  await waitFor('a reconnect', () => (net.transports.length > n ? true : undefined));
+  await until('a reconnect', () => (net.transports.length > n ? true : undefined));
   net.last.open();
   net.last.frame(welcomeFrame());
   return net.last;
