@@ -1,4 +1,4 @@
-// The link: one relay connection at a time, and the next one after it (PROTOCOL.md §1.1-1.3).
+// The link: one relay connection at a time, and the next one after it (docs/protocol.md §1.1-1.3).
 // It owns the transport, hello/welcome, the keepalive (§1.3 ping), reconnecting with backoff,
 // request ids and the requests open on the current connection, and the one phase the
 // connection is in. Frames after the welcome go to RelayClient, which routes them to the parts.
@@ -335,7 +335,7 @@ export class RelayLink {
     t.close();
   }
 
-  /** The relay broke PROTOCOL.md: said once, and the connection is dropped (then reconnected). */
+  /** The relay broke docs/protocol.md: said once, and the connection is dropped (then reconnected). */
   protocolError(what: string): void {
     this.hooks.log('protocol_error', { what });
     this.hooks.error(new ClientError('protocol_error', 'The relay sent something SMC does not understand; reconnecting.'));

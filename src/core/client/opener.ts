@@ -1,4 +1,4 @@
-// The opener: from envelopes to what a UI shows (PROTOCOL.md §2.4-2.5, §2.8). It opens a
+// The opener: from envelopes to what a UI shows (docs/protocol.md §2.4-2.5, §2.8). It opens a
 // live message at once and a catch-up's in batches (§2.4 steps 1-2 here, step 3 at the
 // SignatureVerifier seam, e.g. worker threads), drops replays by id and by seq, checks names
 // against the known keys (§2.4), and opens typing indicators and presence tags.

@@ -1,4 +1,4 @@
-// The outbox of PROTOCOL.md §1.5: every message keeps its id until the relay acks it, and is
+// The outbox of docs/protocol.md §1.5: every message keeps its id until the relay acks it, and is
 // sent again, with the same id, after a reconnect or a `rate_limited` refusal. The relay's
 // idempotence turns a resend of a message it already stored into a plain ack, so nothing is
 // lost and nothing is doubled. Entries keep their insertion order, which is the send order.

@@ -1,4 +1,4 @@
-// The room sync: joining a room and catching up (PROTOCOL.md §1.4), paging back (§1.6),
+// The room sync: joining a room and catching up (docs/protocol.md §1.4), paging back (§1.6),
 // filling holes in the live stream, holding live messages while a catch-up is shown, and the
 // last seq saved. A join resumes from the last contiguous seq seen; what a catch-up holds is
 // bounded (a relay cannot make it hold more than it asked for); it is shown in seq order.

@@ -1,4 +1,4 @@
-// The sender: what this client sends to be stored (PROTOCOL.md §1.5). Every message waits in
+// The sender: what this client sends to be stored (docs/protocol.md §1.5). Every message waits in
 // the outbox until the relay acks it, and is sent again with the same id after a reconnect or
 // a refusal that was not processed (§1.7: the relay's idempotence turns a resend into an ack).
 // At most SEND_WINDOW sends are in flight; `rate_limited` pauses the window with a backoff; a

@@ -1,4 +1,4 @@
-// What a restart resumes from (PROTOCOL.md §1.4 `since`, §2.8): each room's lastSeq and the
+// What a restart resumes from (docs/protocol.md §1.4 `since`, §2.8): each room's lastSeq and the
 // ids it has shown, handed to the stores batched (no per-message disk writes): at most once
 // per lastSeqFlushMs, and at once on synced, leave and disconnect.
 import type { RoomState } from './roomState';
