@@ -238,6 +238,19 @@ describe('client link (scripted transport)', () => {
     assert.equal(net.transports.length, 1);
   });
 
+  it('names an IPv6 relay as [host]:port in its sentences', async () => {
+    const net = new ScriptedNetwork();
+    const errors: ClientError[] = [];
+    const link = new RelayLink({ host: '::1', port: 7, agent: 'a', transport: net.factory, tuning: DEFAULT_TUNING }, {
+      log: () => undefined, state: () => undefined, error: (e) => errors.push(e), welcomed: () => undefined, frame: () => undefined,
+      ignored: () => undefined, lost: () => undefined, closed: () => undefined,
+    });
+    link.connect();
+    net.last.end(new Error('refused'));
+    assert.match(errors[0]!.message, /at \[::1\]:7 \(refused\)/);
+    await link.disconnect();
+  });
+
   it('a factory that throws is an outage like any other, retried', async () => {
     let calls = 0;
     const net = new ScriptedNetwork();

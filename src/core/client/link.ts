@@ -2,6 +2,7 @@
 // It owns the transport, hello/welcome, the keepalive (§1.3 ping), reconnecting with backoff,
 // request ids and the requests open on the current connection, and the one phase the
 // connection is in. Frames after the welcome go to RelayClient, which routes them to the parts.
+import { formatHostPort } from '../hostPort';
 import { LIMITS, PROTOCOL_VERSION } from '../wire/frames';
 import type { ClientFrame } from '../wire/frames';
 import { parseRelayFrame } from '../wire/relayFrames';
@@ -107,9 +108,9 @@ export class RelayLink {
     return this.challengeNow;
   }
 
-  /** `host:port` of the relay, for sentences. */
+  /** `host:port` of the relay (`[v6]:port`), for sentences. */
   get where(): string {
-    return `${this.options.host}:${this.options.port}`;
+    return formatHostPort(this.options.host, this.options.port);
   }
 
   /** Starts connecting; reconnects by itself until disconnect(). */
