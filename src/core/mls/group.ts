@@ -13,11 +13,14 @@ import { deriveEpochAuthSeed } from './epochAuth';
 import { createKeyPackage, decodeWhole, readKeyPackage, type OwnKeyPackage } from './keyPackage';
 import { loadMls, type Mls } from './library';
 import { decodeRecord, encodeRecord } from './record';
+import { checkRoles, effectiveAdmins, ROSTER_EXTENSION_TYPE, rosterExtension, rosterIn } from './roles';
 
 /** §3.3: what a commit of ours was meant to do, kept so that it can be retried after a lost race. */
 export type CommitIntent =
   | { readonly kind: 'add'; readonly keyPackages: readonly Uint8Array[] }
   | { readonly kind: 'remove'; readonly identityKeys: readonly Uint8Array[] }
+  /** §3.5: sets the roster to the listed admins who are members, plus these; with none, just drops those who left. */
+  | { readonly kind: 'promote'; readonly identityKeys: readonly Uint8Array[] }
   | { readonly kind: 'update' };
 
 /** A commit of ours, sent but not yet ordered by the relay. */
@@ -59,14 +62,17 @@ export interface CommitSummary {
   readonly adds: readonly Buffer[];
   /** Each removed member, and who proposed it (the committer, or the member itself leaving). */
   readonly removes: readonly { readonly member: MlsMember; readonly proposer: MlsMember | undefined }[];
-  /** Proposals of any other kind (updates, extensions, PSKs...). */
+  /** The roster a GroupContextExtensions proposal sets (§3.5); null when it sets a malformed one. */
+  readonly newRoster: readonly Buffer[] | null | undefined;
+  /** Proposals of any other kind (updates, PSKs, reinit...). */
   readonly others: readonly string[];
 }
 
 /** §3.5: returns a reason to refuse the commit, or undefined to apply it. */
 export type CommitRule = (commit: CommitSummary, group: MlsGroup) => string | undefined;
 
-const acceptEveryCommit: CommitRule = () => undefined;
+/** §3.5: the default rule, the room's roles, checked against the roster and members before the commit. */
+export const roleRule: CommitRule = (commit, group) => checkRoles({ ...commit, members: group.members(), roster: group.roster() });
 
 export class MlsGroup {
   private constructor(
@@ -81,8 +87,10 @@ export class MlsGroup {
   static async create(identity: Identity, options: { rule?: CommitRule } = {}): Promise<MlsGroup> {
     const mls = await loadMls();
     const own = await createKeyPackage(identity);
-    const state = await mls.lib.createGroup(new Uint8Array(randomBytes(32)), own.keyPackage, own.privateKeys, [], mls.suite, smcClientConfig(mls.lib));
-    return new MlsGroup(mls, identity, state, undefined, options.rule ?? acceptEveryCommit);
+    // §3.5: the creator is the first admin.
+    const state = await mls.lib.createGroup(new Uint8Array(randomBytes(32)), own.keyPackage, own.privateKeys,
+      [rosterExtension([identity.publicKey])], mls.suite, smcClientConfig(mls.lib));
+    return new MlsGroup(mls, identity, state, undefined, options.rule ?? roleRule);
   }
 
   /** §3.4: the group a Welcome for `own` opens. */
@@ -92,7 +100,7 @@ export class MlsGroup {
     if (decoded?.wireformat !== 'mls_welcome') throw new MlsError('malformed', 'not an MLS Welcome');
     const state = await asMlsError('bad_welcome', 'the Welcome does not open for this KeyPackage', () => mls.lib.joinGroup(
       decoded.welcome, own.keyPackage, own.privateKeys, mls.lib.emptyPskIndex, mls.suite, undefined, undefined, smcClientConfig(mls.lib)));
-    const group = new MlsGroup(mls, identity, state, undefined, options.rule ?? acceptEveryCommit);
+    const group = new MlsGroup(mls, identity, state, undefined, options.rule ?? roleRule);
     group.checkOwnLeaf();
     return group;
   }
@@ -115,7 +123,7 @@ export class MlsGroup {
         consumed: [],
       };
     }
-    const group = new MlsGroup(mls, identity, state, pending, options.rule ?? acceptEveryCommit);
+    const group = new MlsGroup(mls, identity, state, pending, options.rule ?? roleRule);
     group.checkOwnLeaf();
     return group;
   }
@@ -156,6 +164,20 @@ export class MlsGroup {
   /** The members, in leaf order, each bound to its SMC identity (§3.2). */
   members(): MlsMember[] {
     return membersOf(this.state);
+  }
+
+  /** §3.5: the roster in the group context (it may still list members who left). */
+  roster(): Buffer[] {
+    return rosterIn(this.state.groupContext.extensions) ?? [];
+  }
+
+  /** §3.5: the admins' identity keys. */
+  admins(): Buffer[] {
+    return effectiveAdmins(this.roster(), this.members());
+  }
+
+  isAdmin(identityKey: Uint8Array): boolean {
+    return this.admins().some((a) => a.equals(Buffer.from(identityKey)));
   }
 
   /** This member. */
@@ -294,9 +316,36 @@ export class MlsGroup {
     return { kind: 'commit', own: false, committer, epoch: this.epoch, ...diffMembers(before, this.members()), lostIntent };
   }
 
+  /**
+   * The proposals of a commit for `intent`. A promotion is a roster change, which §3.5 makes a
+   * commit of its own (ts-mls 1.6.4 also mis-encrypts the path of a commit that changes the
+   * group context extensions together with a removal: fixed upstream in 2.0.0-rc.12, #468).
+   */
   private async proposalsFor(intent: CommitIntent): Promise<Proposal[]> {
+    if (intent.kind !== 'promote') {
+      if (intent.kind === 'add') {
+        const roster = this.roster();
+        for (const bytes of intent.keyPackages) {
+          const { identityKey } = await readKeyPackage(bytes, this.mls);
+          if (roster.some((a) => a.equals(identityKey))) throw new MlsError('not_allowed', 'that identity is still on the roster: commit a promote with no keys (which drops members who left) first');
+        }
+      }
+      return this.changesFor(intent);
+    }
+    if (Object.keys(this.state.unappliedProposals).length > 0) throw new MlsError('not_allowed', 'a member asked to leave: commit that (an update) before changing the roster');
+    const members = this.members();
+    for (const key of intent.identityKeys) {
+      if (!members.some((m) => m.identityKey.equals(Buffer.from(key)))) throw new MlsError('not_allowed', 'only a member can be promoted');
+    }
+    const roster = [...this.admins(), ...intent.identityKeys.map((k) => Buffer.from(k))];
+    const extensions = this.state.groupContext.extensions.filter((e) => e.extensionType !== ROSTER_EXTENSION_TYPE);
+    return [{ proposalType: 'group_context_extensions', groupContextExtensions: { extensions: [...extensions, rosterExtension(roster)] } }];
+  }
+
+  private async changesFor(intent: CommitIntent): Promise<Proposal[]> {
     switch (intent.kind) {
       case 'update':
+      case 'promote':
         return [];
       case 'add': {
         const proposals: Proposal[] = [];
@@ -332,12 +381,14 @@ export class MlsGroup {
     const adds: Buffer[] = [];
     const removes: { member: MlsMember; proposer: MlsMember | undefined }[] = [];
     const others: string[] = [];
+    let newRoster: Buffer[] | null | undefined;
     for (const { proposal, senderLeafIndex } of proposals) {
       if (proposal.proposalType === 'add') adds.push(Buffer.from(proposal.add.keyPackage.leafNode.credential.credentialType === 'basic' ? proposal.add.keyPackage.leafNode.credential.identity : new Uint8Array(0)));
       else if (proposal.proposalType === 'remove') removes.push({ member: this.memberAt(proposal.remove.removed), proposer: senderLeafIndex === undefined ? undefined : this.memberAt(senderLeafIndex) });
+      else if (proposal.proposalType === 'group_context_extensions') newRoster = rosterIn(proposal.groupContextExtensions.extensions) ?? null;
       else others.push(String(proposal.proposalType));
     }
-    return { committer, adds, removes, others };
+    return { committer, adds, removes, newRoster, others };
   }
 
   /**
@@ -408,7 +459,7 @@ function readState(mls: Mls, bytes: Uint8Array, identity: Identity): ClientState
 function encodeIntent(intent: CommitIntent): Uint8Array {
   const fields: Record<string, Uint8Array> = { kind: Buffer.from(intent.kind, 'utf8') };
   if (intent.kind === 'add') intent.keyPackages.forEach((kp, i) => { fields[`kp${i}`] = kp; });
-  if (intent.kind === 'remove') intent.identityKeys.forEach((k, i) => { fields[`id${i}`] = k; });
+  if (intent.kind === 'remove' || intent.kind === 'promote') intent.identityKeys.forEach((k, i) => { fields[`id${i}`] = k; });
   return encodeRecord(fields);
 }
 
@@ -423,6 +474,7 @@ function decodeIntent(bytes: Uint8Array): CommitIntent {
   if (kind === 'update') return { kind };
   if (kind === 'add') return { kind, keyPackages: list('kp') };
   if (kind === 'remove') return { kind, identityKeys: list('id') };
+  if (kind === 'promote') return { kind, identityKeys: list('id') };
   throw new MlsError('bad_state', 'a saved pending commit of an unknown kind');
 }
 

@@ -8,6 +8,7 @@ import { boundIdentityKey, credentialFor } from './credential';
 import { MlsError, asMlsError } from './errors';
 import { loadMls, type Mls } from './library';
 import { decodeRecord, encodeRecord } from './record';
+import { ROSTER_EXTENSION_TYPE } from './roles';
 
 /** A joiner's own KeyPackage with its private keys. */
 export interface OwnKeyPackage {
@@ -23,8 +24,11 @@ export async function createKeyPackage(identity: Identity, now: number = Date.no
   const notBefore = BigInt(Math.floor(now / 1000) - 60); // a minute of clock skew
   const lifetime = { notBefore, notAfter: notBefore + BigInt(KEY_PACKAGE_LIFETIME_SECONDS) };
   const signatureKeyPair = { signKey: new Uint8Array(identity.seed), publicKey: new Uint8Array(identity.publicKey) };
+  // §3.5: every leaf supports the roster extension, or it could not be added to a room.
+  const defaults = lib.defaultCapabilities();
+  const capabilities = { ...defaults, extensions: [...defaults.extensions, ROSTER_EXTENSION_TYPE] };
   const { publicPackage, privatePackage } = await lib.generateKeyPackageWithKey(
-    credentialFor(identity), lib.defaultCapabilities(), lifetime, [], signatureKeyPair, suite);
+    credentialFor(identity), capabilities, lifetime, [], signatureKeyPair, suite);
   const publicBytes = lib.encodeMlsMessage({ version: 'mls10', wireformat: 'mls_key_package', keyPackage: publicPackage });
   return { publicBytes, keyPackage: publicPackage, privateKeys: privatePackage };
 }
