@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeB64u, encodeB64u } from '../../src/core/crypto/b64u';
 import { generateIdentity } from '../../src/core/crypto/identity';
-import { joinProofMessage, makeJoinProof } from '../../src/core/crypto/roomAuth';
+import { deriveRoomAuthKey, joinProofMessage, makeJoinProof, roomIdForAuthKey } from '../../src/core/crypto/roomAuth';
 import {
-  MlsGroup, createKeyPackage, deriveEpochAuthSeed, epochAuthKey, makeReset, makeRotation, privateRoomId, resetMessage, rotationMessage,
+  MlsGroup, createKeyPackage, deriveEpochAuthSeed, inviteId, inviteLobbyKey, epochAuthKey, makeReset, makeRotation, privateRoomId, resetMessage, rotationMessage,
   verifyReset, verifyRotation,
 } from '../../src/core/mls';
 
@@ -18,6 +18,7 @@ interface V3 {
   room: { owner_seed_hex: string; owner_pub_b64u: string; room: string };
   reset: { room: string; epoch: number; auth: string; signed_hex: string; owner: string; sig: string };
   rotation: { room: string; next_epoch: number; next: string; signed_hex: string; rot: string };
+  invite: { secret_hex: string; lobby_key_hex: string; lobby_room: string; invite_id: string };
   join_proof: { room: string; epoch: number; challenge: string; signed_hex: string; auth: string; proof: string };
 }
 
@@ -74,6 +75,15 @@ describe('mls epoch auth (docs/protocol.md §3.6) against smc-v3-vectors.json', 
     const j = v.join_proof;
     assert.equal(joinProofMessage(j.challenge, j.room).toString('hex'), j.signed_hex);
     assert.deepEqual(makeJoinProof(auth1, j.challenge, j.room), { auth: j.auth, proof: j.proof });
+  });
+
+  it('an invite\'s lobby key (a link room, whose id follows §2.2) and its id (§3.4)', () => {
+    const secret = Buffer.from(v.invite.secret_hex, 'hex');
+    const lobby = inviteLobbyKey(secret);
+    assert.equal(lobby.toString('hex'), v.invite.lobby_key_hex);
+    assert.equal(roomIdForAuthKey(deriveRoomAuthKey(lobby).publicKey), v.invite.lobby_room);
+    assert.equal(inviteId(secret), v.invite.invite_id);
+    assert.throws(() => inviteId(secret.subarray(1)), /32 bytes/);
   });
 
   it('a group\'s epochAuthSeed follows its epochs, and every member derives the same one', async () => {

@@ -10,3 +10,4 @@ export {
 } from './epochAuth';
 export { CIPHER_SUITE_ID, CIPHER_SUITE_NAME } from './library';
 export { ROSTER_EXTENSION_TYPE, checkRoles, decodeRoster, effectiveAdmins, encodeRoster, type RoleCheck } from './roles';
+export { INVITE_SECRET_BYTES, generateInviteSecret, inviteId, inviteLobbyKey } from './inviteSecret';
