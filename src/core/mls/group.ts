@@ -7,21 +7,16 @@ import type { ClientState, KeyPackage, LeafIndex, PrivateMessage, Proposal, Prop
 import { randomBytes } from 'node:crypto';
 import { fingerprint, type Identity } from '../crypto/identity';
 import { smcClientConfig } from './config';
+export type { CommitIntent } from './commitIntent';
 import { memberFromLeaf, type MlsMember } from './credential';
 import { MlsError, asMlsError } from './errors';
 import { deriveEpochAuthSeed } from './epochAuth';
 import { createKeyPackage, decodeWhole, readKeyPackage, type OwnKeyPackage } from './keyPackage';
 import { loadMls, type Mls } from './library';
+import { decodeIntent, encodeIntent, type CommitIntent } from './commitIntent';
 import { decodeRecord, encodeRecord } from './record';
+import { readState, writeState } from './savedState';
 import { checkRoles, effectiveAdmins, ROSTER_EXTENSION_TYPE, rosterExtension, rosterIn } from './roles';
-
-/** §3.3: what a commit of ours was meant to do, kept so that it can be retried after a lost race. */
-export type CommitIntent =
-  | { readonly kind: 'add'; readonly keyPackages: readonly Uint8Array[] }
-  | { readonly kind: 'remove'; readonly identityKeys: readonly Uint8Array[] }
-  /** §3.5: sets the roster to the listed admins who are members, plus these; with none, just drops those who left. */
-  | { readonly kind: 'promote'; readonly identityKeys: readonly Uint8Array[] }
-  | { readonly kind: 'update' };
 
 /** A commit of ours, sent but not yet ordered by the relay. */
 export interface PendingCommit {
@@ -445,37 +440,3 @@ function diffMembers(before: readonly MlsMember[], after: readonly MlsMember[]):
   const is = new Set(after.map(key));
   return { added: after.filter((m) => !was.has(key(m))), removed: before.filter((m) => !is.has(key(m))) };
 }
-
-function writeState(mls: Mls, state: ClientState): Uint8Array {
-  return mls.lib.encodeGroupState({ ...state, signaturePrivateKey: new Uint8Array(0) });
-}
-
-function readState(mls: Mls, bytes: Uint8Array, identity: Identity): ClientState {
-  const state = decodeWhole(mls.lib.decodeGroupState, bytes);
-  if (state === undefined) throw new MlsError('bad_state', 'the saved group state does not read');
-  return { ...state, signaturePrivateKey: new Uint8Array(identity.seed), clientConfig: smcClientConfig(mls.lib) };
-}
-
-function encodeIntent(intent: CommitIntent): Uint8Array {
-  const fields: Record<string, Uint8Array> = { kind: Buffer.from(intent.kind, 'utf8') };
-  if (intent.kind === 'add') intent.keyPackages.forEach((kp, i) => { fields[`kp${i}`] = kp; });
-  if (intent.kind === 'remove' || intent.kind === 'promote') intent.identityKeys.forEach((k, i) => { fields[`id${i}`] = k; });
-  return encodeRecord(fields);
-}
-
-function decodeIntent(bytes: Uint8Array): CommitIntent {
-  const record = decodeRecord(bytes, ['kind']);
-  const kind = Buffer.from(record.kind).toString('utf8');
-  const list = (prefix: string): Uint8Array[] => {
-    const out: Uint8Array[] = [];
-    for (let i = 0; record[`${prefix}${i}`] !== undefined; i++) out.push(record[`${prefix}${i}`]!);
-    return out;
-  };
-  if (kind === 'update') return { kind };
-  if (kind === 'add') return { kind, keyPackages: list('kp') };
-  if (kind === 'remove') return { kind, identityKeys: list('id') };
-  if (kind === 'promote') return { kind, identityKeys: list('id') };
-  throw new MlsError('bad_state', 'a saved pending commit of an unknown kind');
-}
-
-
