@@ -65,6 +65,8 @@ describe('mls: our interface over ts-mls (docs/protocol.md §3)', function () {
     }
     // Replaying it is refused (its generation's key is used up): a relay cannot show it twice.
     await rejectsWith(alice!.process(m), 'undecryptable');
+    // Its sender cannot open it either (§3.8: own messages go to the history store when sent).
+    await rejectsWith(bob!.process(m), 'undecryptable');
   });
 
   it('a removed member is told so and cannot open anything sent after the removal; the others go on', async () => {
