@@ -14,6 +14,7 @@
 // one chunk, not on every chunk): a callback and a recount per delivered frame cost the
 // fan-out path about a sixth more CPU per delivery.
 import type { Socket } from 'node:net';
+import { formatHostPort } from '../core/hostPort';
 import { FrameDecoder, type FrameDecodeError } from '../core/wire/codec';
 import type { BudgetHolder, OutputBudget } from './outputBudget';
 import type { SessionLink } from './protocol';
@@ -32,9 +33,9 @@ function uncorkAll(): void {
   for (const conn of corked.splice(0)) conn.uncork();
 }
 
-/** "1.2.3.4:5" or "[::1]:5", for logs. */
+/** "1.2.3.4:5" or "[::1]:5", for logs (formatHostPort; port 0 when the socket has none). */
 export function formatAddress(ip: string, port: number | undefined): string {
-  return ip.includes(':') ? `[${ip}]:${port ?? 0}` : `${ip}:${port ?? 0}`;
+  return formatHostPort(ip, port ?? 0);
 }
 
 /** A queue this small counts as drained (outputBudget.ts stall detection); REPLY_LOW_WATER. */
@@ -155,7 +156,7 @@ export class Connection implements SessionLink, BudgetHolder {
    * they started is answered (track), so nothing it sent before closing goes unanswered.
    */
   private finishIfDone(): void {
-    if (this.peerEnded && !this.closed && !this.busy && this.tracked === 0 && this.backlogHead >= this.backlog.length) {
+    if (this.peerEnded && !this.closedValue && !this.busy && this.tracked === 0 && this.backlogHead >= this.backlog.length) {
       this.end('peer_closed');
     }
   }
@@ -178,7 +179,7 @@ export class Connection implements SessionLink, BudgetHolder {
    * stream reads its next chunk from disk only then (replyReader.ts, §1.7 slow readers).
    */
   whenOutputBelow(bytes: number): Promise<void> {
-    if (this.closed || this.socket.writableLength <= bytes) return Promise.resolve();
+    if (this.closedValue || this.socket.writableLength <= bytes) return Promise.resolve();
     return new Promise((resolve) => {
       this.outputWaiter = { bytes, resolve };
     });
@@ -190,7 +191,7 @@ export class Connection implements SessionLink, BudgetHolder {
 
   /** Mirrors writableLength into the budget; wakes a reply stream waiting for the queue. */
   private syncAccounted(): void {
-    if (this.closed) return;
+    if (this.closedValue) return;
     const now = this.socket.writableLength;
     if (this.accounted <= DRAINED_BYTES) this.progressAt = Date.now();
     if (now > this.accounted) {
@@ -204,14 +205,14 @@ export class Connection implements SessionLink, BudgetHolder {
       this.budget.remove(this, shrunk);
     }
     const waiter = this.outputWaiter;
-    if (waiter && !this.closed && now <= waiter.bytes) {
+    if (waiter && !this.closedValue && now <= waiter.bytes) {
       this.outputWaiter = undefined;
       waiter.resolve();
     }
   }
 
   write(data: string | Buffer): void {
-    if (this.closed) return;
+    if (this.closedValue) return;
     if (!this.isCorked) {
       this.isCorked = true;
       this.socket.cork();
@@ -250,7 +251,7 @@ export class Connection implements SessionLink, BudgetHolder {
 
   /** Closes after what is queued is flushed. */
   end(reason: string): void {
-    if (this.closed) return;
+    if (this.closedValue) return;
     this.endedAtValue = Date.now();
     this.uncork();
     this.socket.end();
@@ -259,13 +260,13 @@ export class Connection implements SessionLink, BudgetHolder {
 
   /** Closes at once, without a frame (timeouts, slow readers, §1.3 / §1.7). */
   abort(reason: string): void {
-    if (this.closed) return;
+    if (this.closedValue) return;
     this.markClosed(reason);
     this.socket.destroy();
   }
 
   private markClosed(reason: string): void {
-    if (this.closed) return;
+    if (this.closedValue) return;
     this.closedValue = true;
     // What is still queued is freed with the socket (abort), or flushed after end() — and
     // destroyed by the relay's sweeper if the peer does not take it within its linger time.
@@ -282,7 +283,7 @@ export class Connection implements SessionLink, BudgetHolder {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.closed) return;
+    if (this.closedValue) return;
     this.lastReceivedAt = Date.now();
     this.decoder.push(chunk);
     this.pump();
@@ -290,7 +291,7 @@ export class Connection implements SessionLink, BudgetHolder {
 
   /** Handles queued lines in order until one waits for the disk or the output is blocked. */
   private pump(): void {
-    while (!this.closed && !this.busy && !this.outputBlocked && this.backlogHead < this.backlog.length) {
+    while (!this.closedValue && !this.busy && !this.outputBlocked && this.backlogHead < this.backlog.length) {
       const entry = this.backlog[this.backlogHead++] as string | { decodeError: FrameDecodeError };
       if (this.backlogHead === this.backlog.length) {
         this.backlog = [];
@@ -320,7 +321,7 @@ export class Connection implements SessionLink, BudgetHolder {
 
   /** Reads only while the backlog is empty and nothing holds it (see the header comment). */
   private updateReading(): void {
-    if (this.closed) return;
+    if (this.closedValue) return;
     const shouldPause = this.busy || this.outputBlocked || this.backlogHead < this.backlog.length;
     if (shouldPause && !this.readingPaused) {
       this.readingPaused = true;

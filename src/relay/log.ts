@@ -171,7 +171,11 @@ export class FoldingLogger implements RelayLogger {
   }
 }
 
-/** The host part of "1.2.3.4:5" or "[::1]:5" (formatAddress). */
+/**
+ * The host part of "1.2.3.4:5" or "[::1]:5", as formatAddress writes them for the log. Lenient on
+ * purpose ("unknown:0" gives "unknown"): it reads the relay's own fields, never user input, so it
+ * does not need parseHostPort's checks.
+ */
 export function hostOf(addr: string): string {
   if (addr.startsWith('[')) {
     const end = addr.indexOf(']');
