@@ -203,7 +203,7 @@ function connectHost(host: string): string {
 }
 
 /**
- * --lease (docs/relay.md "Leases"): checks the file a few times per TTL; once it is older than
+ * --lease (docs/relay.md "Options"): checks the file a few times per TTL; once it is older than
  * the TTL, or gone, the relay stops as on SIGTERM (clients get bye, §1.7).
  */
 function watchLease(file: string, ttlSeconds: number, server: RelayServer, log: RelayLogger): { stop(): void } {

@@ -44,7 +44,7 @@ export interface RelayOptions {
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   /**
-   * A lease file (docs/relay.md "Leases"): while set, the relay stops by itself (as on SIGTERM)
+   * A lease file (docs/relay.md "Options", --lease): while set, the relay stops by itself (as on SIGTERM)
    * once the file is older than `leaseTtl` seconds or gone. Whoever started it (the VS Code
    * extension) touches it while it wants the relay: a starter killed outright leaves no orphan.
    */

@@ -6,7 +6,7 @@
 //
 // Detached (issue 11, "a window reload must not kill the local relay"): with `logFile` the relay
 // is its own process group with its output in a file, so it outlives the extension host; with
-// `lease` it stops by itself once nobody touches the lease file (`smc relay --lease`, docs/relay.md).
+// `lease` it stops by itself once nobody touches the lease file (`smc relay --lease`, docs/relay.md "Options").
 // A later host finds it again from a LocalRelayRecord, trusted only after checking that the pid
 // runs this relay on this data directory (/proc cmdline, where there is one) and that the port
 // answers `hello`; it is stopped with the admin token of its data directory (§1.7), and killed
