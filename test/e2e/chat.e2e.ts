@@ -967,6 +967,8 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     const before = starts();
     const pid = before[before.length - 1];
     assert.ok(pid !== undefined && processAlive(pid), `no running relay in ${log}`);
+    // The walkthrough step left the Welcome page in front: the chat first.
+    await wb.runCommand('SMC: Open Chat');
     const rita = startChat('Rita');
     rita.send('Rita before the reload');
     let frame = await wb.webviewFrame();
