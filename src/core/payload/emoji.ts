@@ -11,11 +11,12 @@ export const MAX_EMOJI_ELEMENTS = 8;
 // One element of UTS #51 §1.4.9's possible emoji: a keycap, a flag (two regional indicators), or
 // a pictographic character with at most one presentation selector or skin-tone modifier and at
 // most one tag sequence (the subdivision flags). A digit or '#' alone is \p{Emoji} but not an
-// element here: it is text, and a reaction "1" would be a way to write words with reactions.
+// element here: it is text, and a reaction "1" would be a way to write words with reactions; a
+// lone regional indicator is half a flag.
 const ELEMENT =
   '(?:[0-9#*]\\uFE0F?\\u20E3' +
   '|\\p{Regional_Indicator}{2}' +
-  '|[\\p{Extended_Pictographic}\\p{Emoji_Presentation}](?:\\uFE0F|\\p{Emoji_Modifier})?(?:[\\u{E0020}-\\u{E007E}]+\\u{E007F})?)';
+  '|(?!\\p{Regional_Indicator})[\\p{Extended_Pictographic}\\p{Emoji_Presentation}](?:\\uFE0F|\\p{Emoji_Modifier})?(?:[\\u{E0020}-\\u{E007E}]+\\u{E007F})?)';
 const POSSIBLE_EMOJI = new RegExp(`^${ELEMENT}(?:\\u200D${ELEMENT}){0,${MAX_EMOJI_ELEMENTS - 1}}$`, 'u');
 // The `v` flag (ES2024) knows properties of strings; the tsconfig target is older, so the
 // expression is built at run time (Node 20 and VS Code's Electron both have it).
