@@ -6,7 +6,6 @@
 /** §2.3.1: the bound of `reply.quote`, in UTF-8 bytes. */
 export const MAX_QUOTE_BYTES = 512;
 
-// eslint-disable-next-line no-control-regex
 const REFUSED_IN_QUOTE = /[\p{Cc}\p{Cs}\u202A-\u202E\u2066-\u2069]/u;
 const DROPPED_FROM_QUOTE = /[\p{Cc}\p{Bidi_Control}]/gu;
 const ELLIPSIS = '…';
