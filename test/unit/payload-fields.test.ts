@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { generateMessageId } from '../../src/core/crypto';
 import { encodePayload, parsePayload } from '../../src/core/crypto/payload';
-import { makeQuote, patchPaths, patchPathProblem, resolveMentions } from '../../src/core/payload';
+import { DEFAULT_MIME, makeQuote, mimeForFileName, mimeProblem, patchPaths, patchPathProblem, resolveMentions } from '../../src/core/payload';
 
 describe('patch paths (§2.3.6)', () => {
   it('reads the paths of the diffs git writes', () => {
@@ -53,5 +53,15 @@ describe('senders (§2.3)', () => {
     assert.ok(parsed.ok);
     assert.deepEqual(parsed.payload, p);
     assert.equal(parsed.payload.reply!.quote, 'Rendez-vous **demain** à <b>14 h</b>');
+  });
+});
+
+describe('media types by extension (§2.3.5)', () => {
+  it('names common types, and application/octet-stream otherwise; every one passes the mime rule', () => {
+    assert.equal(mimeForFileName('Screenshot.PNG'), 'image/png');
+    assert.equal(mimeForFileName('fix.patch'), 'text/x-diff');
+    assert.equal(mimeForFileName('a.tar.gz'), 'application/gzip');
+    for (const n of ['Makefile', 'a.', 'a.exe', '.bashrc', 'x.__proto__', 'x.constructor']) assert.equal(mimeForFileName(n), DEFAULT_MIME, n);
+    for (const n of ['a.png', 'a.jpg', 'a.svg', 'a.md', 'a.json', 'a.zip', 'a.bin']) assert.equal(mimeProblem(mimeForFileName(n)), undefined, n);
   });
 });

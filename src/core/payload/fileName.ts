@@ -61,6 +61,20 @@ export function mimeProblem(mime: unknown): string | undefined {
   return undefined;
 }
 
+// The media types a sender names from a file's extension; anything else is DEFAULT_MIME (§2.3.5).
+const MIME_BY_EXTENSION: Record<string, string> = {
+  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', svg: 'image/svg+xml',
+  txt: 'text/plain', log: 'text/plain', md: 'text/markdown', csv: 'text/csv', json: 'application/json',
+  diff: 'text/x-diff', patch: 'text/x-diff', pdf: 'application/pdf', zip: 'application/zip', gz: 'application/gzip',
+};
+
+/** §2.3.5, senders: the media type of a file by its extension (case-insensitive), or DEFAULT_MIME. */
+export function mimeForFileName(name: string): string {
+  const dot = name.lastIndexOf('.');
+  const ext = dot >= 0 ? name.slice(dot + 1).toLowerCase() : '';
+  return Object.prototype.hasOwnProperty.call(MIME_BY_EXTENSION, ext) ? MIME_BY_EXTENSION[ext]! : DEFAULT_MIME;
+}
+
 // §2.3.5 "Images": raster formats a browser decodes without running anything, by their signature.
 const IMAGE_SIGNATURES: Record<string, (b: Uint8Array) => boolean> = {
   'image/png': (b) => startsWith(b, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),

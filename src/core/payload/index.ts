@@ -8,7 +8,7 @@ export {
 } from './fields';
 export { MAX_EMOJI_BYTES, isReactionEmoji, isSendableEmoji } from './emoji';
 export {
-  DEFAULT_MIME, MAX_FILE_NAME_BYTES, PREVIEWABLE_IMAGE_TYPES, fileNameProblem, isPreviewableImage, mimeProblem, sendableFileName,
+  DEFAULT_MIME, MAX_FILE_NAME_BYTES, PREVIEWABLE_IMAGE_TYPES, fileNameProblem, isPreviewableImage, mimeForFileName, mimeProblem, sendableFileName,
 } from './fileName';
 export { MAX_QUOTE_BYTES, makeQuote, quoteProblem } from './quote';
 export { MAX_PATCH_PATH_BYTES, patchPathProblem, patchPaths } from './patchPaths';
