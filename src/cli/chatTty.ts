@@ -11,6 +11,7 @@ import { CHAT_EXIT, LAST_NAME_STATE } from './homeStores';
 import { ANSI, PLAIN, formatMessage, formatUnverifiable, type Style } from './chatFormat';
 import { terminalSafe } from './terminalText';
 import { LineWriter } from './chatOutput';
+import { countPresence, presenceChanges, type PresenceCount, type PresenceEntry } from './presenceDiff';
 
 const HELP = [
   'Commands:',
@@ -160,20 +161,24 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     if (old === undefined) renderPrompt();
   });
 
-  let members = new Map<string, string>();
+  // By person, not by sid (presenceDiff.ts): a reconnect gives everyone new sids.
+  let members: PresenceCount = new Map();
   client.on('presence', (p: PresenceUpdate) => {
     // online 0 is the client's own "connection lost" update: not everyone left.
     if (p.room !== room || client.state !== 'connected' || p.online === 0) return;
-    const next = new Map<string, string>();
+    const entries: PresenceEntry[] = [];
     for (const m of p.members) {
       if (m.self) continue;
-      next.set(m.sid, m.verified ? shownName(m.name!, m.keyChanged) : 'an unverified member');
+      entries.push(m.verified
+        ? { person: `${m.fingerprint!}\n${m.name!}`, shown: shownName(m.name!, m.keyChanged) }
+        : { person: 'unverified', shown: 'an unverified member' });
       if (m.verified) remember(m.name!, m.fingerprint!, 'presence');
     }
-    for (const [sid, name] of next) if (!members.has(sid)) info(`${name} is here`);
-    const stillHere = new Set(next.values());
-    for (const [sid, name] of members) {
-      if (next.has(sid)) continue;
+    const next = countPresence(entries);
+    const { arrived, left } = presenceChanges(members, next);
+    for (const name of arrived) info(`${name} is here`);
+    const stillHere = new Set([...next.values()].map((c) => c.shown));
+    for (const name of left) {
       info(`${name} left`);
       // Nobody of that name is here any more: nobody of that name is typing.
       const t = typing.get(name);
