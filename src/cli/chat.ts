@@ -303,6 +303,8 @@ async function chat(args: string[]): Promise<number> {
     ...(flags.debug ? { log: (event: string, fields?: Record<string, unknown>) => void process.stderr.write(`smc debug: ${terminalSafe(event)} ${jsonLine(fields ?? {})}\n`) } : {}),
     saveLastSeq: (r, seq) => void track(session.rooms.setLastSeq(r, seq)),
     shownIds: { load: (r) => session.shown.load(r), save: (r, record) => track(session.shown.save(r, record)) },
+    // Un-acked messages survive a killed process: the next run sends them, same ids (§1.5).
+    outbox: session.outbox,
   });
   const ctx: ChatContext = { client, session, room, roomName: target.name, relay, key: target.key, lastSeq, flags, fromPassphrase: target.fromPassphrase === true };
   const code = flags.json ? await runJsonChat(ctx) : await runInteractiveChat(ctx);

@@ -38,7 +38,14 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
   });
   // Own messages sent now: printed when the relay acks them (the object gets its seq then).
   const sentNow = new Map<string, ReturnType<typeof client.sendText>['message']>();
+  // Lines held while the outbox is full are sent as acks make room (assigned below).
+  let sendWaiting = (): void => undefined;
+  // Sent by an earlier run and never acked (§1.5): sent again, printed once acked as the others.
+  client.on('restored', (o) => {
+    if (o.room === room && flags.own) sentNow.set(o.id, o.message);
+  });
   client.on('outgoing', (o) => {
+    if (o.state === 'sent' || o.state === 'failed') sendWaiting();
     if (o.state !== 'sent' || !flags.own) return;
     const m = sentNow.get(o.id);
     sentNow.delete(o.id);
@@ -57,29 +64,72 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
   client.join({ key: ctx.key, name: ctx.roomName, lastSeq: ctx.lastSeq });
 
   let refused = 0;
+  let queued = 0;
   const input = createInterface({ input: process.stdin, crlfDelay: Infinity });
-  input.on('line', (line) => {
-    if (line.length === 0) return;
+  // Lines read while the outbox is full (ClientTuning.outboxLimit) wait here, in order, and
+  // stdin is paused: a long input is sent as fast as the relay acks, none refused.
+  const waiting: string[] = [];
+  let markAllQueued = (): void => undefined;
+  const allQueued = new Promise<void>((resolve) => (markAllQueued = resolve));
+  let inputClosed = false;
+  // No room made for --timeout while input waits: the relay is not acking; end as a timeout.
+  let stallTimer: NodeJS.Timeout | undefined;
+  let markStalled = (): void => undefined;
+  const stalled = new Promise<'timeout'>((resolve) => (markStalled = () => resolve('timeout')));
+  const armStall = (): void => {
+    clearTimeout(stallTimer);
+    stallTimer = waiting.length > 0 ? setTimeout(markStalled, flags.timeoutMs) : undefined;
+  };
+  /** Sends one line; false when the outbox is full (the line is kept for later). */
+  const send = (line: string): boolean => {
     try {
       const o = client.sendText(room, line);
+      queued++;
       if (flags.own) sentNow.set(o.id, o.message);
     } catch (e) {
       if (!(e instanceof ClientError)) throw e;
+      if (e.code === 'outbox_full') return false;
       refused++;
       err(`not sent: ${e.message}`);
     }
+    return true;
+  };
+  sendWaiting = (): void => {
+    const before = waiting.length;
+    while (waiting.length > 0 && send(waiting[0]!)) waiting.shift();
+    if (waiting.length !== before) armStall();
+    if (waiting.length > 0) return;
+    if (inputClosed) markAllQueued();
+    else input.resume();
+  };
+  input.on('line', (line) => {
+    if (line.length === 0) return;
+    if (waiting.length > 0 || !send(line)) {
+      waiting.push(line);
+      if (waiting.length === 1) armStall();
+      input.pause();
+    }
   });
-  const inputEnded = new Promise<'ended'>((resolve) => input.once('close', () => resolve('ended')));
-  const early = await Promise.race([inputEnded, refusedByRelay]);
+  const inputEnded = new Promise<'ended'>((resolve) => input.once('close', () => {
+    inputClosed = true;
+    if (waiting.length === 0) markAllQueued();
+    resolve('ended');
+  }));
+  const early = await Promise.race([inputEnded, refusedByRelay, stalled]);
+  clearTimeout(stallTimer);
 
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), flags.timeoutMs)));
-  const outcome = early === 'refused'
+  const outcome = early !== 'ended'
     ? early
-    : await Promise.race([Promise.all([firstSync, client.drain()]).then(([, d]) => d), timedOut, refusedByRelay]);
+    : await Promise.race([Promise.all([firstSync, allQueued.then(() => client.drain())]).then(([, d]) => d), timedOut, refusedByRelay]);
   clearTimeout(timer);
   out.flush();
   let code: number = refused > 0 ? CHAT_EXIT.other : CHAT_EXIT.ok;
+  if (early === 'timeout') {
+    input.close();
+    process.stdin.destroy();
+  }
   if (outcome === 'refused') {
     input.close();
     process.stdin.destroy();
@@ -88,8 +138,9 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
     const n = client.pendingCount;
     const secs = flags.timeoutMs / 1000;
     err(n > 0
-      ? `${n} message(s) not acknowledged by the relay at ${ctx.relay} within ${secs} s; giving up (they were not necessarily lost: the relay may have stored some)`
+      ? `${n} message(s) not acknowledged by the relay at ${ctx.relay} within ${secs} s; they are kept and sent by the next smc chat in this room (same ids: none is stored twice)`
       : `could not reach the relay at ${ctx.relay} within ${secs} s`);
+    if (waiting.length > 0) err(`only the first ${queued} message(s) of the input were queued (the outbox was full): send the rest again`);
     code = CHAT_EXIT.unacked;
   } else if (outcome.failed > 0) {
     err(`${outcome.failed} message(s) refused by the relay`);

@@ -140,6 +140,14 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
         'the name and passphrase must match exactly (a typo in either opens another, empty room).'));
     }
   };
+  // Typed in an earlier run, never confirmed by the relay: sent again now, same id (§1.5).
+  let restoredSaid = false;
+  client.on('restored', (o) => {
+    if (o.room !== room) return;
+    if (!restoredSaid) info('not confirmed by the relay when you last left, so sent again:');
+    restoredSaid = true;
+    out.line(formatMessage(o.message, style));
+  });
   client.on('outgoing', (o) => {
     // The client's error already says "Not delivered yet: ...".
     if (o.room === room && o.state === 'failed') out.line(style.warn(`  !! ${terminalSafe(o.error ?? 'Not delivered yet: no answer from the relay.')}`));
@@ -299,7 +307,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     await Promise.race([client.drain(), new Promise((r) => (timer = setTimeout(r, STOP_DRAIN_MS)))]);
     clearTimeout(timer);
     const unsent = client.pendingCount;
-    if (unsent > 0) process.stdout.write(`${unsent} message(s) were not delivered.\n`);
+    if (unsent > 0) process.stdout.write(`${unsent} message(s) not delivered yet: kept, and sent the next time you join this room.\n`);
     await client.leave(room).catch(() => undefined);
     await client.disconnect();
     rl.close();

@@ -6,7 +6,7 @@ import { KeyStore, KnownKeys, RoomList, ShownIdsState, displayNameFromLogin, dis
 import type { Identity } from '../core/crypto/index';
 import { normalizeCertFingerprint } from '../core/crypto/index';
 import { parseHostPort, type HostPort } from '../core/hostPort';
-import { FileSecretStore, FileStateStore, FileStoreError, smcHome } from '../node/fileStores';
+import { FileOutboxStore, FileSecretStore, FileStateStore, FileStoreError, smcHome } from '../node/fileStores';
 
 /** Exit codes of `smc room` and `smc chat` (listed in their --help). */
 export const CHAT_EXIT = {
@@ -82,6 +82,8 @@ export interface HomeStores {
   known: KnownKeys;
   /** The ids shown per room, so that a replay is caught after a restart too (docs/protocol.md §2.8). */
   shown: ShownIdsState;
+  /** Messages the relay has not acked yet, kept until it does (docs/protocol.md §1.5): $SMC_HOME/outbox. */
+  outbox: FileOutboxStore;
   identity: Identity;
 }
 
@@ -100,7 +102,8 @@ export async function openHomeStores(): Promise<HomeStores> {
     if (moved > 0) {
       process.stderr.write(`smc: ${moved} room(s) moved to protocol v2 room ids; messages from before stay on the relay under the old id, which SMC no longer joins\n`);
     }
-    return { home, state, keys, rooms, known: new KnownKeys(state), shown: new ShownIdsState(state), identity };
+    const outbox = new FileOutboxStore(home, (problem) => void process.stderr.write(`smc: outbox: ${problem}\n`));
+    return { home, state, keys, rooms, known: new KnownKeys(state), shown: new ShownIdsState(state), outbox, identity };
   } catch (err) {
     if (err instanceof FileStoreError || (err instanceof Error && err.name === 'KeyStoreError')) {
       throw new CliError(err.message, CHAT_EXIT.keyStore);

@@ -4,19 +4,22 @@
 //   secrets.json  the SecretStore: identity seed and room keys, mode 0600. A secrets file that
 //                 group or others can read is refused, as ssh refuses a private key.
 //   state.json    the StateStore: room list, known keys, last display name; not secret, 0600 too.
+//   outbox/ROOM/  the OutboxStore: one file per message the relay has not acked yet (its sealed
+//                 envelope and id, never its text), 0600 in 0700 directories; removed on ack.
 // Every write replaces the file atomically (temp file in the same directory, fsync, rename,
 // fsync of the directory), so a crash or a full disk leaves the old file or the new one, never
 // a partial one.
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { lstat, open, readFile, rename, unlink } from 'node:fs/promises';
+import { lstat, open, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { CoalescedWriter } from '../core/keys/coalescedWriter';
-import { SecretStore, StateStore } from '../core/keys/stores';
+import { OutboxStore, PendingEnvelope, SecretStore, StateStore } from '../core/keys/stores';
 
 export const SECRETS_FILE = 'secrets.json';
 export const STATE_FILE = 'state.json';
+export const OUTBOX_DIR = 'outbox';
 const POSIX = process.platform !== 'win32';
 
 /**
@@ -259,5 +262,100 @@ export class FileStateStore implements StateStore {
   private serialize(): string {
     const obj = Object.fromEntries([...this.values].map(([k, v]) => [k, JSON.parse(v) as unknown]));
     return JSON.stringify(obj, null, 2) + '\n';
+  }
+}
+
+/** Room ids and message ids are base64url (docs/protocol.md §1.4, §1.5): safe as file names. */
+const B64U_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+/** outbox/ROOM/<order>.<id>.json: the order (16 digits, ms and a counter) sorts as sent. */
+/** An outbox temp file older than this is a crashed writer's. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+const OUTBOX_FILE = /^(\d{16})\.([A-Za-z0-9_-]{1,64})\.json$/;
+
+/**
+ * The terminal's OutboxStore (docs/protocol.md §1.5): $SMC_HOME/outbox/ROOM/, one file per
+ * un-acked message, written atomically (writeFileAtomic: fsync, rename, fsync of the directory)
+ * before its send goes out, unlinked on its ack. A file per message, so that two `smc chat`
+ * processes on one $SMC_HOME never overwrite each other's, and an add never rewrites the rest.
+ * Files that are not ours in shape (a name, a mode, an owner, a JSON) are skipped, not trusted:
+ * RelayClient also sends only envelopes this identity signed for the room.
+ */
+export class FileOutboxStore implements OutboxStore {
+  readonly dir: string;
+  /** The file of each message this process saved or loaded, by room/id. */
+  private readonly files = new Map<string, string>();
+  private lastOrder = 0;
+
+  constructor(home: string = smcHome(), private readonly log: (problem: string) => void = () => undefined) {
+    ensurePrivateDir(home);
+    this.dir = join(home, OUTBOX_DIR);
+  }
+
+  private roomDir(room: string): string {
+    if (!B64U_NAME.test(room)) throw new Error(`not a room id: ${JSON.stringify(room.slice(0, 64))}`);
+    return join(this.dir, room);
+  }
+
+  load(room: string): PendingEnvelope[] {
+    const dir = this.roomDir(room);
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    // Temp files a crashed writer left (never the only copy of anything: the rename did not
+    // happen, so the send never went out); young ones may be another process's write.
+    for (const n of names) {
+      if (!n.startsWith('.') || !n.endsWith('.tmp')) continue;
+      try {
+        if (Date.now() - lstatSync(join(dir, n)).mtimeMs > STALE_TEMP_MS) unlinkSync(join(dir, n));
+      } catch {
+        // gone already
+      }
+    }
+    const out: PendingEnvelope[] = [];
+    for (const name of names.filter((n) => OUTBOX_FILE.test(n)).sort()) {
+      const path = join(dir, name);
+      const id = OUTBOX_FILE.exec(name)![2]!;
+      try {
+        checkPrivateFile(path, lstatSync(path));
+        const v = parseObject(path, readFileSync(path, 'utf8'));
+        if (v.room !== room || v.id !== id || typeof v.body !== 'string') throw new Error('not an outbox entry of this room');
+        this.files.set(`${room}/${id}`, path);
+        out.push({ room, id, body: v.body });
+      } catch (e) {
+        this.log(`skipped ${path}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    return out;
+  }
+
+  async save(e: PendingEnvelope): Promise<void> {
+    if (!B64U_NAME.test(e.id)) throw new Error('not a message id');
+    const dir = this.roomDir(e.room);
+    ensurePrivateDir(this.dir);
+    ensurePrivateDir(dir);
+    this.lastOrder = Math.max(Date.now() * 1000, this.lastOrder + 1);
+    const path = join(dir, `${String(this.lastOrder).padStart(16, '0')}.${e.id}.json`);
+    await writeFileAtomic(path, JSON.stringify({ room: e.room, id: e.id, body: e.body }) + '\n');
+    this.files.set(`${e.room}/${e.id}`, path);
+  }
+
+  async remove(room: string, id: string): Promise<void> {
+    const k = `${room}/${id}`;
+    const path = this.files.get(k);
+    if (path === undefined) return;
+    this.files.delete(k);
+    // Another process on this $SMC_HOME may have had the same ack first.
+    await unlink(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
+  }
+
+  async forget(room: string): Promise<void> {
+    for (const k of [...this.files.keys()]) if (k.startsWith(`${room}/`)) this.files.delete(k);
+    await rm(this.roomDir(room), { recursive: true, force: true });
   }
 }

@@ -94,6 +94,8 @@ export interface SessionDeps {
   /** Fingerprint helpers (src/core/crypto), injected to keep this file light at activation. */
   fingerprint: (publicKey: Uint8Array) => string;
   log: (event: string, fields?: Record<string, unknown>) => void;
+  /** The clients' un-acked messages (globalState, src/core/keys/outboxState.ts): forgotten with their room. */
+  outbox?: { forget(room: string): Promise<void> };
 }
 
 export interface SessionEvents {
@@ -353,6 +355,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       const item = this.timeline(u.room).applyOutgoing(u, u.state === 'failed' && c.state !== 'connected');
       if (item) this.emit('item', u.room, item);
     });
+    // Queued before the extension host stopped, never acked: in the timeline again, sending (§1.5).
+    on('restored', (o) => void this.addOwn(o.room, o));
     on('presence', (p) => this.onPresence(p));
     on('typing', (t) => this.emit('typing', t.room, t.name, shortOfFingerprint(t.fingerprint), t.keyChanged || this.identityFlags(t.room, t.name, t.fingerprint).keyChanged));
     on('synced', (s) => {
@@ -472,6 +476,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     await this.client?.leave(room);
     await this.deps.rooms.remove(room);
     await this.deps.keys.deleteRoomKey(room);
+    await this.deps.outbox?.forget(room);
     await this.setTlsPin(room, undefined);
     this.timelines.delete(room);
     this.presenceByRoom.delete(room);

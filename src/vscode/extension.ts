@@ -6,7 +6,9 @@ import { RelayClient } from '../core/client';
 import { WorkerSignatureVerifier } from '../node/verifyPool';
 import { createTcpTransport, createTlsTransportFactory } from '../node/tcpTransport';
 import { fingerprint } from '../core/crypto';
-import { KeyStore, KnownKeys, KNOWN_KEYS_STATE, RoomList, ShownIdsState, migrateV1RoomIds, type SecretStore, type StateStore } from '../core/keys';
+import {
+  KeyStore, KnownKeys, KNOWN_KEYS_STATE, OutboxState, RoomList, ShownIdsState, migrateV1RoomIds, type SecretStore, type StateStore,
+} from '../core/keys';
 import { SMC_VERSION } from '../node/version';
 import { ChatPanelManager, CHAT_VIEW_TYPE, webviewOptions } from './chatPanel';
 import { ChatSession, type KeyStoreLike } from './chatSession';
@@ -100,6 +102,8 @@ class Extension extends Disposable {
     const state = stateStore(context.globalState);
     const knownKeys = new KnownKeys(state);
     const shownIds = new ShownIdsState(state);
+    // Un-acked messages (sealed envelopes) persist in globalState: a killed extension host loses none (§1.5).
+    const outbox = new OutboxState(state);
     const rooms = new RoomList(state);
     this.session = new ChatSession({
       keys: migratingKeys(new KeyStore(secretStore(context.secrets)), rooms, state, knownKeys, logs.log),
@@ -109,6 +113,7 @@ class Extension extends Disposable {
       settings: () => readSettings(),
       fingerprint,
       log: logs.log,
+      outbox,
       // The ids shown per room persist in globalState, so that a relay cannot replay an earlier
       // message under a new seq after a restart (docs/protocol.md §2.8).
       // A room from an smcs:// invite (or smc.relay.tlsFingerprint) talks TLS pinned to its
@@ -119,6 +124,7 @@ class Extension extends Disposable {
         transport: tlsFingerprint !== undefined ? createTlsTransportFactory(tlsFingerprint) : createTcpTransport,
         verifier: new WorkerSignatureVerifier(),
         shownIds,
+        outbox,
       }),
     });
     this._register(toDisposable(() => void this.session.dispose()));

@@ -20,19 +20,26 @@ export interface OutboxEntry {
   error?: string;
   /** Marks the entry failed when no ack came in time (it stays queued). */
   failTimer?: ReturnType<typeof setTimeout>;
+  /** Being saved to the OutboxStore: not sent (nor anything after it in its room) until saved. */
+  saving?: boolean;
 }
 
 export class Outbox {
   private readonly entries = new Map<string, OutboxEntry>();
   /** Held entries, counted as they change so that `sendable` is O(1) on every ack. */
   private heldCount = 0;
+  /** Characters of the bodies queued (ClientTuning.outboxBytes bounds them). */
+  private bodyChars = 0;
 
   private static key(room: string, id: string): string {
     return `${room}/${id}`;
   }
 
   add(entry: OutboxEntry): void {
-    this.entries.set(Outbox.key(entry.room, entry.id), entry);
+    const k = Outbox.key(entry.room, entry.id);
+    if (this.entries.has(k)) this.delete(entry.room, entry.id);
+    this.entries.set(k, entry);
+    this.bodyChars += entry.body.length;
     if (entry.held) this.heldCount++;
   }
 
@@ -52,6 +59,7 @@ export class Outbox {
     const e = this.entries.get(k);
     if (e !== undefined) {
       this.entries.delete(k);
+      this.bodyChars -= e.body.length;
       if (e.held) this.heldCount--;
       if (e.failTimer !== undefined) clearTimeout(e.failTimer);
     }
@@ -65,6 +73,11 @@ export class Outbox {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Characters of the queued bodies (envelopes are ASCII: bytes). */
+  get bytes(): number {
+    return this.bodyChars;
   }
 
   /** Entries the client still tries to send until acked (not held). */

@@ -20,7 +20,7 @@ import type {
 } from '../wire/relayFrames';
 import { displayNameProblem } from '../keys/displayName';
 import { KnownKeys } from '../keys/knownKeys';
-import { MemoryStateStore } from '../keys/stores';
+import { MemoryStateStore, type PendingEnvelope } from '../keys/stores';
 import { TypedEmitter } from './emitter';
 import { RelayLink, type RoutedFrame } from './link';
 import { Opener } from './opener';
@@ -36,7 +36,7 @@ import {
   ClientError, type ChatMessage, type ClientLog, type ClientTuning, type ConnectionState, type JoinOptions,
   type OutgoingMessage, type PresenceUpdate, type RelayClientEvents, type RelayClientOptions, type RoomHandle,
 } from './types';
-import { errorText, safeName } from './util';
+import { errorText, safeId, safeName } from './util';
 
 export const DEFAULT_TUNING: ClientTuning = {
   pingAfterMs: LIMITS.pingAfterMs,
@@ -54,6 +54,9 @@ export const DEFAULT_TUNING: ClientTuning = {
   shownIds: LIMITS.retain,
   typingIntervalMs: 3_000,
   lastSeqFlushMs: 1_000,
+  // What a killed client keeps for its next run (§1.5): bounded, in a store, in memory.
+  outboxLimit: 2_000,
+  outboxBytes: 16 * 1024 * 1024,
 };
 
 export class RelayClient extends TypedEmitter<RelayClientEvents> {
@@ -99,7 +102,9 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     this.sender = new Sender(this.link, this.rooms, this.tuning, {
       outgoing: (u) => this.emit('outgoing', u),
       rejoin: (room) => this.sync.rejoin(room),
-    });
+      log,
+      error: (err) => this.emit('error', err),
+    }, options.outbox);
     this.opener = new Opener(
       {
         ownPublicKey: options.identity.publicKey,
@@ -199,11 +204,15 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       oldest: Number.POSITIVE_INFINITY, more: false, lastTypingAt: 0, gapFilling: false,
     };
     this.rooms.set(rs.room, rs);
+    this.restoreOutbox(rs);
     if (this.link.connected) this.sync.join(rs);
     return { room: rs.room, name: rs.name };
   }
 
-  /** Leaves a room; its un-acked messages are dropped (the user chose to leave). */
+  /**
+   * Leaves a room; its un-acked messages are dropped from memory (the user chose to leave). An
+   * OutboxStore keeps them: the next join() of the room sends them (forget them there).
+   */
   async leave(room: string): Promise<void> {
     const rs = this.rooms.get(room);
     if (rs === undefined) return;
@@ -358,6 +367,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       if (err instanceof PayloadError) throw new ClientError('invalid_message', err.message, room);
       throw err;
     }
+    this.sender.checkCapacity(body.length);
     const message: ChatMessage = {
       room, ts: payload.ts, id, name: this.displayName, fingerprint: this.ownFingerprint,
       shortFingerprint: this.ownShort, type: payload.type, verified: true, keyChanged: false, own: true, history: false,
@@ -373,6 +383,55 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     }
     this.sender.add(entry);
     return { room, id, state: 'sending', message };
+  }
+
+  /**
+   * §1.5 across restarts: the room's messages an earlier run saved and never saw acked are
+   * queued again with their ids and envelopes as they were (the relay's dedup answers one it
+   * stored with its original seq), and reported as `restored`. Only this identity's own
+   * envelopes of this room go out again; anything else in the store is dropped and logged.
+   */
+  private restoreOutbox(rs: RoomState): void {
+    const store = this.options.outbox;
+    if (store === undefined) return;
+    let kept: PendingEnvelope[];
+    try {
+      kept = store.load(rs.room);
+    } catch (err) {
+      this.log('outbox_load_failed', { room: rs.room, error: errorText(err) });
+      return;
+    }
+    const drop = (id: string, reason: string): void => {
+      this.log('outbox_entry_dropped', { room: rs.room, id: safeId(id), reason });
+      store.remove(rs.room, id).catch((err: unknown) => this.log('outbox_remove_failed', { room: rs.room, error: errorText(err) }));
+    };
+    for (const k of kept) {
+      if (k.room !== rs.room || this.sender.outbox.get(rs.room, k.id) !== undefined) continue;
+      // Acked and shown, but the process stopped before the store forgot it.
+      if (rs.shown.seqOf(k.id) !== undefined) {
+        drop(k.id, 'acked before');
+        continue;
+      }
+      const r = rs.cipher.open(k.id, k.body);
+      if (!r.ok) {
+        drop(k.id, r.reason);
+        continue;
+      }
+      if (!r.publicKey.equals(this.options.identity.publicKey)) {
+        drop(k.id, 'not signed by this identity');
+        continue;
+      }
+      const p = r.payload;
+      const message: ChatMessage = {
+        room: rs.room, ts: p.ts, id: k.id, name: p.name, fingerprint: this.ownFingerprint, shortFingerprint: this.ownShort,
+        type: p.type, verified: true, keyChanged: false, own: true, history: false,
+      };
+      if (p.text !== undefined) message.text = p.text;
+      if (p.snippet !== undefined) message.snippet = p.snippet;
+      rs.seen.add(k.id);
+      this.emit('restored', { room: rs.room, id: k.id, state: 'sending', message });
+      this.sender.restore({ room: rs.room, id: k.id, body: k.body, state: 'sending', message, held: false });
+    }
   }
 
   protected override listenerFailed(event: string, err: unknown): void {

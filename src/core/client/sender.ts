@@ -3,14 +3,18 @@
 // a refusal that was not processed (§1.7: the relay's idempotence turns a resend into an ack).
 // At most SEND_WINDOW sends are in flight; `rate_limited` pauses the window with a backoff; a
 // message not acked in time is shown failed (and stays queued); drain() waits for the outbox.
+// With an OutboxStore each message is saved before its send goes out and removed on its ack,
+// so that a killed process loses none (the next run's join() restores them, same ids); the
+// outbox is bounded (ClientTuning.outboxLimit, outboxBytes): one more is refused, never dropped.
+import type { OutboxStore } from '../keys/stores';
 import { isRetryable } from '../wire/frames';
 import { Backoff } from './backoff';
 import type { RelayLink } from './link';
 import { Outbox, type OutboxEntry } from './outbox';
 import { relayErrorMessage } from './relayErrors';
 import type { RoomState } from './roomState';
-import type { ClientTuning, OutgoingUpdate } from './types';
-import { unref } from './util';
+import { ClientError, type ClientLog, type ClientTuning, type OutgoingUpdate } from './types';
+import { errorText, safeId, unref } from './util';
 
 /** Sends in flight at once; more wait in the outbox (bounds what a rate_limited burst refuses). */
 export const SEND_WINDOW = 64;
@@ -19,6 +23,9 @@ export interface SenderHooks {
   outgoing(update: OutgoingUpdate): void;
   /** A send was refused with not_joined (§1.7): the room is joined again. */
   rejoin(room: string): void;
+  /** With an OutboxStore: what the store's failures are told to. */
+  log?: ClientLog;
+  error?(err: ClientError): void;
 }
 
 export class Sender {
@@ -35,13 +42,30 @@ export class Sender {
     private readonly rooms: ReadonlyMap<string, RoomState>,
     private readonly tuning: ClientTuning,
     private readonly hooks: SenderHooks,
+    private readonly store?: OutboxStore,
   ) {
     this.rateBackoff = new Backoff(tuning.rateLimitBaseMs, tuning.rateLimitMaxMs);
+  }
+
+  /**
+   * Throws `outbox_full` when a message of `bodyChars` would go over the bound: the caller
+   * refuses it before queuing anything (a refused message is the user's to send again).
+   */
+  checkCapacity(bodyChars: number): void {
+    const { outboxLimit, outboxBytes } = this.tuning;
+    const waiting = 'They are sent as soon as the relay confirms the ones before them; send this one again then.';
+    if (this.outbox.size >= outboxLimit) {
+      throw new ClientError('outbox_full', `Not sent: ${outboxLimit} messages already wait for the relay, as many as this client keeps. ${waiting}`);
+    }
+    if (this.outbox.bytes + bodyChars > outboxBytes) {
+      throw new ClientError('outbox_full', `Not sent: ${Math.round(outboxBytes / 1024)} KiB of messages already wait for the relay, as much as this client keeps. ${waiting}`);
+    }
   }
 
   /** Queues a sealed message; `refusedWith`: its room cannot be joined (§1.9), it waits failed. */
   add(entry: OutboxEntry, refusedWith?: string): void {
     this.outbox.add(entry);
+    this.save(entry);
     if (refusedWith !== undefined) {
       this.outbox.hold(entry, true);
       this.setState(entry, 'failed', refusedWith);
@@ -49,6 +73,13 @@ export class Sender {
     }
     this.armFailTimer(entry);
     this.hooks.outgoing({ room: entry.room, id: entry.id, state: 'sending' });
+    this.pump();
+  }
+
+  /** A message an earlier run saved and never saw acked (already in the store): queued again. */
+  restore(entry: OutboxEntry): void {
+    this.outbox.add(entry);
+    this.armFailTimer(entry);
     this.pump();
   }
 
@@ -63,7 +94,7 @@ export class Sender {
     this.pump();
   }
 
-  /** The user left the room: its messages are dropped. */
+  /** The user left the room: its messages are dropped here (a store keeps them for the next join). */
   dropRoom(room: string): void {
     this.outbox.dropRoom(room);
     this.checkDrain();
@@ -106,6 +137,7 @@ export class Sender {
   /** §1.5: the relay stored `e` under `seq`. */
   acked(e: OutboxEntry, seq: number): void {
     this.outbox.delete(e.room, e.id);
+    this.unsave(e);
     this.rateBackoff.reset();
     e.message.seq = seq;
     e.state = 'sent';
@@ -132,6 +164,9 @@ export class Sender {
     }
     this.outbox.hold(e, true);
     this.setState(e, 'failed', relayErrorMessage(code));
+    // Refused for good (§1.7, not retryable): the user is told here; a next run would only be
+    // refused again.
+    this.unsave(e);
     this.checkDrain();
   }
 
@@ -156,9 +191,12 @@ export class Sender {
       }
       return;
     }
+    // A room's messages go in order: one still being saved holds back those after it.
+    const saving = new Set<string>();
     for (const e of this.outbox.values()) {
       if (this.inFlight >= SEND_WINDOW) break;
-      if (e.rid !== undefined || e.held) continue;
+      if (e.saving === true) saving.add(e.room);
+      if (e.rid !== undefined || e.held || saving.has(e.room)) continue;
       const rs = this.rooms.get(e.room);
       if (rs === undefined || !rs.joined) continue;
       const rid = this.link.reserveRid();
@@ -169,6 +207,7 @@ export class Sender {
       if (line.length + 1 > maxFrame) {
         this.outbox.hold(e, true);
         this.setState(e, 'failed', `This message is too large for this relay (it accepts frames of at most ${maxFrame} bytes).`);
+        this.unsave(e);
         this.checkDrain();
         continue;
       }
@@ -177,6 +216,30 @@ export class Sender {
       this.link.track(rid, { kind: 'send', room: e.room, id: e.id });
       this.link.writeLine(line);
     }
+  }
+
+  /** Saves a new message before its send goes out; if the store fails, it is sent all the same. */
+  private save(e: OutboxEntry): void {
+    const store = this.store;
+    if (store === undefined) return;
+    e.saving = true;
+    const saved = (): void => {
+      e.saving = false;
+      if (this.outbox.get(e.room, e.id) === e) this.pump();
+    };
+    store.save({ room: e.room, id: e.id, body: e.body }).then(saved, (err: unknown) => {
+      this.hooks.log?.('outbox_save_failed', { room: e.room, id: safeId(e.id), error: errorText(err) });
+      this.hooks.error?.(new ClientError('outbox_unsaved',
+        `A message could not be saved (${errorText(err)}); it is sent all the same, but lost if this program stops before the relay confirms it.`, e.room));
+      saved();
+    });
+  }
+
+  /** Forgets a saved message (acked, or refused for good); a store's failure only costs a resend. */
+  private unsave(e: OutboxEntry): void {
+    this.store?.remove(e.room, e.id).catch((err: unknown) => {
+      this.hooks.log?.('outbox_remove_failed', { room: e.room, id: safeId(e.id), error: errorText(err) });
+    });
   }
 
   private armFailTimer(e: OutboxEntry): void {

@@ -4,6 +4,7 @@
 // extension host and (through src/shared) its types may be mirrored in the webview.
 
 import type { Identity, SignatureVerifier, Snippet } from '../crypto/index';
+import type { OutboxStore } from '../keys/stores';
 
 export type { Identity, Snippet };
 
@@ -81,6 +82,12 @@ export interface RelayClientOptions {
   saveLastSeq?: (room: string, seq: number) => void;
   /** Keeps the ids shown per room across restarts (§2.8); without it they live in memory only. */
   shownIds?: ShownIdsStore;
+  /**
+   * Keeps un-acked messages (their sealed envelopes) across restarts (§1.5): each is saved
+   * before its send goes out and removed on its ack; join() sends a room's again, same ids,
+   * and reports them as `restored`. Without it they live in memory only.
+   */
+  outbox?: OutboxStore;
   /** Timing and sizing knobs; the defaults follow docs/protocol.md. Tests shorten them. */
   tuning?: Partial<ClientTuning>;
   /**
@@ -119,6 +126,10 @@ export interface ClientTuning {
   typingIntervalMs: number;
   /** How often lastSeq is handed to saveLastSeq at most. */
   lastSeqFlushMs: number;
+  /** Un-acked messages at most (all rooms); one more is refused with `outbox_full`. */
+  outboxLimit: number;
+  /** Bytes of sealed envelopes (body characters) un-acked at most; past it, `outbox_full`. */
+  outboxBytes: number;
 }
 
 // ---- state and events -------------------------------------------------------------------
@@ -234,6 +245,10 @@ export type ClientErrorCode =
   | 'invalid_message'
   /** A call named a room this client has not joined. */
   | 'unknown_room'
+  /** As many messages as the outbox holds wait for the relay (ClientTuning.outboxLimit/Bytes); nothing was queued. */
+  | 'outbox_full'
+  /** A message could not be saved to the OutboxStore: it is sent, but would not survive a restart. */
+  | 'outbox_unsaved'
   /** The relay sent something that is not docs/protocol.md; the client reconnects. */
   | 'protocol_error'
   /**
@@ -262,6 +277,8 @@ export interface RelayClientEvents {
   message: [message: ChatMessage];
   unverifiable: [message: UnverifiableMessage];
   outgoing: [update: OutgoingUpdate];
+  /** A message an earlier run queued and the relay never acked, queued again by join() (same id). */
+  restored: [message: OutgoingMessage];
   presence: [update: PresenceUpdate];
   typing: [event: TypingEvent];
   synced: [event: SyncedEvent];

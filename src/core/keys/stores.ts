@@ -50,3 +50,31 @@ export class MemoryStateStore implements StateStore {
     return Promise.resolve();
   }
 }
+
+/**
+ * One message the relay has not acked yet (docs/protocol.md §1.5), as kept across restarts: the
+ * sealed envelope exactly as sent (§2.4: ciphertext, signed) and its id, never its text.
+ */
+export interface PendingEnvelope {
+  room: string;
+  id: string;
+  body: string;
+}
+
+/**
+ * Where a client keeps its un-acked messages so that a killed process loses none (§1.5): each is
+ * saved before its send goes out and removed on its ack; the next run sends the room's again,
+ * with the same ids (the relay's dedup answers a stored one with its original seq). The
+ * extension keeps them in globalState (OutboxState), the terminal in $SMC_HOME/outbox
+ * (src/node/fileStores.ts FileOutboxStore).
+ */
+export interface OutboxStore {
+  /** The room's messages kept by earlier runs, in send order. */
+  load(room: string): PendingEnvelope[];
+  /** Keeps a message; its send goes out once this resolves. */
+  save(entry: PendingEnvelope): Promise<void>;
+  /** Forgets a message (acked). */
+  remove(room: string, id: string): Promise<void>;
+  /** Forgets every message of a room (the user forgot the room). */
+  forget(room: string): Promise<void>;
+}
