@@ -88,6 +88,20 @@ interface PendingAppend {
   rotation?: { epoch: number; authPub: Buffer };
 }
 
+/** The epoch that the commit at `seq` (with `id`) began, if it is one of `epochs` (ascending seqs). */
+export function epochStartedAt(epochs: readonly EpochKey[], seq: number, id: string): number | undefined {
+  let lo = 0;
+  let hi = epochs.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const e = epochs[mid] as EpochKey;
+    if (e.seq === seq) return e.id === id && id !== '' ? e.epoch : undefined;
+    if (e.seq < seq) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}
+
 /** Error of an append that could not be stored; the relay answers `internal` (§1.5). */
 export class StoreWriteError extends Error {
   constructor(message: string, readonly code: string) {
@@ -486,7 +500,13 @@ export class FileStore implements MessageStore, PrivateRoomStore {
     const seqs: number[] = [];
     for (let s = lo; s <= hi; s++) if (idx.has(s)) seqs.push(s);
     const found = await this.readSeqs(idx, seqs);
-    return found.map(({ seq, ts, id, body }) => ({ seq, ts, id, body }));
+    const rec = this.privateState.get(room);
+    if (rec === undefined) return found.map(({ seq, ts, id, body }) => ({ seq, ts, id, body }));
+    // §3.6: commits are sent with the epoch they began, in catch-up and history as live.
+    return found.map(({ seq, ts, id, body }) => {
+      const epoch = epochStartedAt(rec.epochs, seq, id);
+      return epoch === undefined ? { seq, ts, id, body } : { seq, ts, id, body, epoch };
+    });
   }
 
   /**

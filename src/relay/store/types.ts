@@ -8,6 +8,8 @@ export interface StoredMessage {
   ts: number;
   id: string;
   body: string;
+  /** §3.6: a private room's commit carries the epoch it began (catch-up and history send it too). */
+  epoch?: number;
 }
 
 /** Result of an append: the message's place, and whether it was already stored (same id). */
