@@ -132,7 +132,8 @@ export function replayPrivateLog(records: PrivateLogRecord[]): Map<string, Loade
   const rooms = new Map<string, LoadedRoom>();
   for (const r of records) {
     if (r.kind === KIND_RESET) {
-      rooms.set(r.room, { owner: r.owner, epochs: [{ epoch: r.epoch, authPub: r.authPub, seq: r.seq, ts: r.ts, id: '' }], uncheckedFrom: Infinity });
+      // The anchor of a rewrite keeps its commit's id ('' for a real reset).
+      rooms.set(r.room, { owner: r.owner, epochs: [{ epoch: r.epoch, authPub: r.authPub, seq: r.seq, ts: r.ts, id: r.id }], uncheckedFrom: Infinity });
       continue;
     }
     const room = rooms.get(r.room);
