@@ -7,8 +7,8 @@ import { decodeB64u } from '../core/crypto/b64u';
 import { ed25519Verify } from '../core/crypto/primitives';
 import { joinProofMessage } from '../core/crypto/roomAuth';
 import { verifyReset, verifyRotation } from '../core/mls/epochAuth';
-import { LIMITS, type JoinFrame, type ResetFrame, type SendFrame } from '../core/wire/frames';
-import { encodeAck, encodeJoined, encodeRekey, encodeResetOk, encodeStaleEpoch, encodeSynced } from '../core/wire/relayFrames';
+import { LIMITS, type HistoryFrame, type JoinFrame, type ResetFrame, type SendFrame } from '../core/wire/frames';
+import { encodeAck, encodeJoined, encodePage, encodeRekey, encodeResetOk, encodeStaleEpoch, encodeSynced } from '../core/wire/relayFrames';
 import { randomBytes } from 'node:crypto';
 import type { ErrorCode } from '../core/wire/frames';
 import type { RelayProtocol, SessionLink } from './protocol';
@@ -25,8 +25,10 @@ export interface PrivateSession {
   fail(code: ErrorCode, message: string, rid: number | undefined): void;
   /** The join of §1.4 once the proof is checked: enter the room as a full member. */
   admit(frame: JoinFrame): void | Promise<void>;
-  /** Leaves `room` quietly if in it (a read-only join replaces a membership). */
+  /** Leaves `room` quietly if in it, and forgets a read-only join of it. */
   dropMembership(room: string): void;
+  /** §3.6: rooms joined read-only, and the last seq each may read (its epoch's end). */
+  readonly readOnly: Map<string, number>;
   /** `work` answers a frame; shutdown waits for it (§1.7). */
   track(work: Promise<unknown>): void;
   storeError(event: string, room: string, err: unknown): void;
@@ -73,8 +75,14 @@ export function joinPrivate(s: PrivateSession, frame: JoinFrame, rec: PrivateRoo
  */
 function readOnlyJoin(s: PrivateSession, frame: JoinFrame, next: EpochKey): void | Promise<void> {
   const { link } = s;
+  if (!s.readOnly.has(frame.room) && s.readOnly.size >= LIMITS.maxRoomsPerConnection) {
+    return s.fail('too_many_rooms', `a connection may catch up in at most ${LIMITS.maxRoomsPerConnection} rooms at once`, frame.rid);
+  }
   s.dropMembership(frame.room);
   const head = next.seq;
+  // Until it joins again, `history` may page back up to the epoch's end (a catch-up gives at
+  // most `limit` messages, and the client must read every commit of the epoch).
+  s.readOnly.set(frame.room, head);
   link.write(encodeJoined({ t: 'joined', rid: frame.rid, room: frame.room, head, sid: randomBytes(9).toString('base64url') }));
   const finish = (from: number): void => {
     if (link.closed) return;
@@ -90,6 +98,29 @@ function readOnlyJoin(s: PrivateSession, frame: JoinFrame, next: EpochKey): void
       s.storeError('read_failed', frame.room, err);
       if (!link.closed) s.fail('internal', 'could not read the room\'s messages', frame.rid);
       finish(head + 1);
+    },
+  );
+}
+
+/** §1.6 for a read-only join: pages end at the epoch's last seq `until`; nothing live is held back. */
+export function readOnlyHistory(s: PrivateSession, frame: HistoryFrame, until: number): void | Promise<void> {
+  const { link } = s;
+  const store = s.relay.deps.store;
+  const before = Math.min(frame.before ?? until + 1, until + 1);
+  const limit = Math.min(frame.limit ?? LIMITS.defaultLimit, LIMITS.maxLimit);
+  const page = (from: number, to: number): void => {
+    const oldest = store.oldest(frame.room);
+    const more = from > 0 ? oldest < from : oldest <= until && oldest < before;
+    link.write(encodePage({ t: 'page', rid: frame.rid, room: frame.room, from, to, more }));
+  };
+  if (limit === 0 || before <= 1) return page(0, 0);
+  return s.relay.streamReply(link, frame.room, 0, before, limit, () => !link.closed).then(
+    (reply) => {
+      if (!link.closed) page(reply.count > 0 ? reply.from : 0, reply.count > 0 ? reply.to : 0);
+    },
+    (err: unknown) => {
+      s.storeError('read_failed', frame.room, err);
+      s.fail('internal', 'could not read the room\'s messages', frame.rid);
     },
   );
 }

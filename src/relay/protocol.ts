@@ -19,7 +19,7 @@ import {
   ERROR_CODES, LIMITS, SUPPORTED_VERSIONS,
   type AdminFrame, type ErrorCode, type HelloFrame, type HistoryFrame, type JoinFrame, type LeaveFrame, type SendFrame,
 } from '../core/wire/frames';
-import { commitPrivate, joinPrivate, resetPrivate, type PrivateSession } from './privateRooms';
+import { commitPrivate, joinPrivate, readOnlyHistory, resetPrivate, type PrivateSession } from './privateRooms';
 import {
   encodeAck, encodeBye, encodeEphemeralMsg, encodeError, encodeJoined, encodeLeft, encodePage, encodePong, encodeRekey,
   encodeStoredMsg, encodeSynced, encodeWelcome,
@@ -237,6 +237,8 @@ export class Session implements PrivateSession {
   private readonly rooms = new Map<string, Member>();
   /** §3.6: members that got `rekey` while a reply streamed; they leave once it is written. */
   private readonly rekeyed = new Set<Member>();
+  /** §3.6: rooms joined read-only with an older epoch's key, and the last seq they may read. */
+  readonly readOnly = new Map<string, number>();
   /** §1.7: sends per second. */
   private readonly sendBucket: TokenBucket;
   /** §1.9: bounds the signature checks this connection can make the relay do. */
@@ -408,6 +410,7 @@ export class Session implements PrivateSession {
   }
 
   dropMembership(roomId: string): void {
+    this.readOnly.delete(roomId);
     if (!this.rooms.has(roomId)) return;
     this.rooms.delete(roomId);
     this.relay.leave(roomId, this.link);
@@ -456,6 +459,7 @@ export class Session implements PrivateSession {
     }
     const { room, member, head } = this.relay.enter(frame.room, link, frame.tag);
     this.rekeyed.delete(member);
+    this.readOnly.delete(frame.room);
     this.rooms.set(frame.room, member);
     link.write(encodeJoined({ t: 'joined', rid: frame.rid, room: frame.room, head, sid: member.sid }));
     this.relay.membershipChanged(room);
@@ -487,7 +491,11 @@ export class Session implements PrivateSession {
   }
 
   private leave(frame: LeaveFrame): void {
-    if (this.memberOf(frame.room) === undefined) return this.fail('not_joined', 'not in this room', frame.rid);
+    if (this.memberOf(frame.room) === undefined) {
+      if (!this.readOnly.delete(frame.room)) return this.fail('not_joined', 'not in this room', frame.rid);
+      this.link.write(encodeLeft({ t: 'left', rid: frame.rid, room: frame.room }));
+      return;
+    }
     this.rooms.delete(frame.room);
     this.relay.leave(frame.room, this.link);
     this.link.write(encodeLeft({ t: 'left', rid: frame.rid, room: frame.room }));
@@ -533,7 +541,12 @@ export class Session implements PrivateSession {
   private history(frame: HistoryFrame): void | Promise<void> {
     const link = this.link;
     const member = this.memberOf(frame.room);
-    if (member === undefined) return this.fail('not_joined', 'join the room before asking for history', frame.rid);
+    if (member === undefined) {
+      // §3.6: after a read-only join with an older epoch's key, history up to that epoch's end.
+      const until = this.readOnly.get(frame.room);
+      if (until !== undefined) return readOnlyHistory(this, frame, until);
+      return this.fail('not_joined', 'join the room before asking for history', frame.rid);
+    }
     const store = this.relay.deps.store;
     const head = store.head(frame.room);
     const before = frame.before ?? head + 1;

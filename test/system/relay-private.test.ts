@@ -166,9 +166,14 @@ describe('relay private rooms (PROTOCOL.md §3.6)', function () {
     const rekey = await carol.nextOfType('rekey');
     assert.deepEqual([rekey.epoch, rekey.seq], [1, 2]);
     assert.deepEqual(carol.received.slice(mark).filter((f) => f.t === 'msg').map((f) => [f.seq, f.epoch]), [[1, undefined], [2, 1]]);
-    for (const frame of [{ t: 'send', room: r.room, id: randomId(), body: 'AgAAAA' }, r.commitFrame(0), { t: 'history', room: r.room }]) {
+    for (const frame of [{ t: 'send', room: r.room, id: randomId(), body: 'AgAAAA' }, r.commitFrame(0)]) {
       await expect(carol, frame, 'error', 'not_joined');
     }
+    // Until she joins again she may page back through her epoch, and no further.
+    const page = await expect(carol, { t: 'history', room: r.room, before: 1000 }, 'page');
+    assert.deepEqual([page.from, page.to, page.more], [1, 2, false]);
+    await expect(carol, { t: 'leave', room: r.room }, 'left');
+    await expect(carol, { t: 'history', room: r.room }, 'error', 'not_joined');
     const fresh = await client(relay);
     await expect(fresh, r.joinFrame(fresh, 1, { auth: undefined, proof: undefined }), 'error', 'auth_required');
     // Bob got owner's later message live; carol never did.
