@@ -146,8 +146,10 @@ export function resetPrivate(s: PrivateSession, frame: ResetFrame): void {
   const work = store.resetPrivateRoom(frame.room, owner, frame.epoch, auth).then(
     (result) => {
       if (!result.ok) {
-        log.info('reset_refused', { conn: link.id, addr: link.address, code: 'auth_failed', reason: 'owner' });
-        return s.fail('auth_failed', 'this private room has another owner key', frame.rid);
+        log.info('reset_refused', { conn: link.id, addr: link.address, code: 'auth_failed', reason: result.reason });
+        return s.fail('auth_failed', result.reason === 'owner'
+          ? 'this private room has another owner key'
+          : 'this reset would take the room back to an epoch it has left (a replayed reset?)', frame.rid);
       }
       log.info('private_reset', { conn: link.id, room: frame.room, epoch: frame.epoch });
       link.write(encodeResetOk(frame.rid));

@@ -130,6 +130,30 @@ describe('relay private rooms (PROTOCOL.md §3.6)', function () {
     await joinAt(member, r, 7);
   });
 
+  it('a reset seen on the wire and replayed after commits cannot take the room back (a removed member would get back in)', async () => {
+    const relay = await start();
+    const r = new PrivateRoom();
+    const owner = await client(relay);
+    const creation = r.resetFrame(0);
+    await expect(owner, creation, 'reset_ok');
+    await expect(owner, creation, 'reset_ok'); // the same reset again, nothing happened since: harmless
+    await joinAt(owner, r, 0);
+    await expect(owner, r.commitFrame(0), 'ack');
+    await owner.nextOfType('rekey');
+    const removed = await client(relay);
+    await expect(removed, creation, 'error', 'auth_failed');
+    await joinAt(owner, r, 1);
+    // The owner repairs to epoch 5; a replay of that one, or of the first, is refused after it.
+    const repair = r.resetFrame(5);
+    await expect(owner, repair, 'reset_ok');
+    await joinAt(owner, r, 5);
+    await expect(owner, r.commitFrame(5), 'ack');
+    await expect(removed, repair, 'error', 'auth_failed');
+    await expect(removed, creation, 'error', 'auth_failed');
+    const j = await expect(removed, r.joinFrame(removed, 0), 'error', 'auth_failed');
+    assert.equal(j.t, 'error');
+  });
+
   it('a commit: acked and forwarded with its epoch, then every member (the sender too) gets rekey; the old key reads only up to the commit', async () => {
     const relay = await start();
     const { r, owner } = await created(relay);

@@ -615,6 +615,10 @@ export class FileStore implements MessageStore, PrivateRoomStore {
     return this.chain(room, async () => {
       const rec = this.privateState.get(room);
       if (rec !== undefined && !rec.owner.equals(owner)) return { ok: false, reason: 'owner' } as const;
+      const anchor = rec?.epochs[0];
+      if (anchor !== undefined && (epoch < anchor.epoch || (epoch === anchor.epoch && authPub.equals(anchor.authPub) && (rec?.epochs.length ?? 0) > 1))) {
+        return { ok: false, reason: 'stale' } as const;
+      }
       const seq = this.head(room);
       const record: PrivateLogRecord = { kind: KIND_RESET, room, id: '', seq, ts: Date.now(), epoch, authPub, owner };
       await (this.privateLog as PrivateLog).append([record], () => this.privateRecords());

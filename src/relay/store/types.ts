@@ -76,7 +76,12 @@ export interface PrivateRoomRecord {
   epochs: readonly EpochKey[];
 }
 
-export type ResetResult = { ok: true; seq: number } | { ok: false; reason: 'owner' };
+/**
+ * `owner`: the room has another owner key. `stale`: the reset would take the room back, below
+ * its oldest stored epoch, or to that epoch's very key after later commits: a reset seen on the
+ * wire and replayed (its signature covers no challenge, §3.6).
+ */
+export type ResetResult = { ok: true; seq: number } | { ok: false; reason: 'owner' | 'stale' };
 
 /** A commit stored (or found stored: `duplicate`), or refused because its epoch already ended. */
 export type CommitResult =
@@ -94,7 +99,9 @@ export interface PrivateRoomStore {
   /**
    * Makes `room` a private room at `epoch` with `authPub` (the relay checked the signature), or
    * sets it again: refused with `owner` when the room has a record with another owner key.
-   * Resolves once the record is durable. The record then holds only this epoch.
+   * Refused with `stale` when `epoch` is below the record's oldest epoch, or equal to it with
+   * the same key while later epochs exist (a replay). Resolves once the record is durable. The
+   * record then holds only this epoch.
    */
   resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer): Promise<ResetResult>;
   /**
