@@ -206,6 +206,27 @@ describe('relay private rooms (PROTOCOL.md §3.6)', function () {
     assert.ok(!carol.received.some((f) => f.t === 'msg' && Number(f.seq) > 2), JSON.stringify(carol.received));
   });
 
+  it('a member in the middle of its catch-up when a commit lands gets the commit once, then rekey, after synced', async () => {
+    const relay = await start({ args: ['--rate', '0'] });
+    const { r, owner } = await created(relay);
+    await joinAt(owner, r, 0);
+    const body = 'AgAA' + 'x'.repeat(4000);
+    for (let n = 0; n < 300; n++) owner.send({ t: 'send', room: r.room, id: randomId(), body, rid: 10_000 + n });
+    await owner.next((f) => f.rid === 10_299, 20_000);
+    const late = await client(relay);
+    const commit = r.commitFrame(0);
+    // The join's catch-up (300 messages of 4 KB) streams over many turns; the commit lands meanwhile.
+    late.send({ ...r.joinFrame(late, 0, { limit: 1000 }), rid: 900 });
+    await late.next((f) => f.t === 'joined');
+    const ack = await expect(owner, commit, 'ack');
+    const rekey = await late.nextOfType('rekey', () => true, 20_000);
+    assert.deepEqual([rekey.epoch, rekey.seq, ack.seq], [1, 301, 301]);
+    const order = late.received.map((f) => (f.t === 'msg' ? (f.id === commit.id ? 'commit' : 'msg') : f.t)).filter((t) => t !== 'msg' && t !== 'presence');
+    assert.deepEqual(order, ['welcome', 'joined', 'synced', 'commit', 'rekey'].filter((t) => t !== 'commit' || late.received.some((f) => f.id === commit.id)));
+    assert.equal(late.received.filter((f) => f.id === commit.id).length, 1, 'the commit once');
+    await expect(late, { t: 'send', room: r.room, id: randomId(), body: 'AgAAAA' }, 'error', 'not_joined');
+  });
+
   it('two commits for one epoch: one is stored, the other is stale_epoch with the winner\'s seq and is never forwarded', async () => {
     const relay = await start();
     const { r, owner } = await created(relay);
