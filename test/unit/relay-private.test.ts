@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import {
-  decodePrivateLog, encodePrivateRecord, KIND_RESET, KIND_ROTATION, KIND_ROTATION_CHECKED, MAX_EPOCHS, recordsOf, replayPrivateLog,
+  COMPACT_AT_BYTES, decodePrivateLog, encodePrivateRecord, shouldCompactPrivateLog, KIND_RESET, KIND_ROTATION, KIND_ROTATION_CHECKED, MAX_EPOCHS, recordsOf, replayPrivateLog,
   type PrivateLogRecord,
 } from '../../src/relay/store/privateLog';
 import { epochStartedAt } from '../../src/relay/store/fileStore';
@@ -70,6 +70,13 @@ describe('relay private rooms: private.log and epochs (§3.6)', () => {
     assert.deepEqual(back?.epochs, r?.epochs);
     assert.deepEqual(back?.owner, Buffer.alloc(32, 7));
     assert.equal(back?.uncheckedFrom, Infinity);
+  });
+
+  it('the file is rewritten once past 1 MiB and mostly superseded, never while small or mostly live', () => {
+    assert.equal(shouldCompactPrivateLog(COMPACT_AT_BYTES, 0), false);
+    assert.equal(shouldCompactPrivateLog(COMPACT_AT_BYTES + 1, 10), true);
+    assert.equal(shouldCompactPrivateLog(COMPACT_AT_BYTES * 4, 40_000), false);
+    assert.equal(shouldCompactPrivateLog(COMPACT_AT_BYTES * 40, 40_000), true);
   });
 
   it('epochStartedAt finds a commit by seq and id; epochIndexOf a key, newest first', () => {

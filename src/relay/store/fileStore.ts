@@ -9,7 +9,7 @@ import type {
   AppendResult, CommitResult, EpochKey, MessageStore, PrivateRoomRecord, PrivateRoomStore, ResetResult, StoredMessage,
 } from './types';
 import {
-  decodePrivateLog, KIND_RESET, KIND_ROTATION, MAX_EPOCHS, PrivateLog, recordsOf, replayPrivateLog, type LoadedRoom, type PrivateLogRecord,
+  decodePrivateLog, KIND_RESET, KIND_ROTATION, MAX_EPOCHS, PrivateLog, recordsOf, replayPrivateLog, shouldCompactPrivateLog, type LoadedRoom, type PrivateLogRecord,
 } from './privateLog';
 import { DirLock } from './lock';
 import { RoomIndex } from './roomIndex';
@@ -147,6 +147,8 @@ export class FileStore implements MessageStore, PrivateRoomStore {
   /** §3.6: the private rooms' records (privateLog.ts), and the file they are kept in. */
   private readonly privateState = new Map<string, { owner: Buffer; epochs: EpochKey[] }>();
   private privateLog: PrivateLog | undefined;
+  /** Epochs held in privateState, all rooms together (the live records of private.log). */
+  private privateEpochs = 0;
   /** One reset or commit of a room at a time: the epoch check and the write are one step. */
   private readonly privateChains = new Map<string, Promise<unknown>>();
 
@@ -412,18 +414,17 @@ export class FileStore implements MessageStore, PrivateRoomStore {
     // §3.6: a commit's rotation is durable before its message, which makes the pair all or
     // nothing: a rotation whose message is not in the log is dropped at the next open.
     const rotations = batch.filter((p) => p.rotation !== undefined);
-    if (rotations.length > 0) {
-      await (this.privateLog as PrivateLog).append(rotations.map((p) => ({
-        kind: KIND_ROTATION, room: p.room, id: p.id, seq: p.seq, ts: p.ts, epoch: p.rotation?.epoch ?? 0,
-        authPub: p.rotation?.authPub ?? Buffer.alloc(32), owner: Buffer.alloc(32),
-      })), () => this.privateRecords());
-    }
+    const rotationRecords: PrivateLogRecord[] = rotations.map((p) => ({
+      kind: KIND_ROTATION, room: p.room, id: p.id, seq: p.seq, ts: p.ts, epoch: p.rotation?.epoch ?? 0,
+      authPub: p.rotation?.authPub ?? Buffer.alloc(32), owner: Buffer.alloc(32),
+    }));
+    if (rotations.length > 0) await (this.privateLog as PrivateLog).append(rotationRecords, () => this.privateRecords());
     try {
       await writeAll(seg.fd, buf, seg.size);
       await fdatasync(seg.fd);
     } catch (err) {
       this.needsRepair = true;
-      if (rotations.length > 0) this.dropFailedRotations();
+      if (rotations.length > 0) this.dropFailedRotations(rotationRecords);
       throw err;
     }
     this.counters.syncs++;
@@ -446,7 +447,15 @@ export class FileStore implements MessageStore, PrivateRoomStore {
       const rec = this.privateState.get(p.room);
       if (rec === undefined || p.rotation === undefined) continue;
       rec.epochs.push({ epoch: p.rotation.epoch, authPub: p.rotation.authPub, seq: p.seq, ts: p.ts, id: p.id });
-      if (rec.epochs.length > MAX_EPOCHS) rec.epochs.shift();
+      this.privateEpochs++;
+      if (rec.epochs.length > MAX_EPOCHS) {
+        rec.epochs.shift();
+        this.privateEpochs--;
+      }
+    }
+    if (rotations.length > 0) {
+      (this.privateLog as PrivateLog).settle(rotationRecords, true);
+      this.compactPrivateLogIfDue();
     }
     for (const p of batch) {
       this.pending.delete(p.key);
@@ -622,7 +631,10 @@ export class FileStore implements MessageStore, PrivateRoomStore {
       const seq = this.head(room);
       const record: PrivateLogRecord = { kind: KIND_RESET, room, id: '', seq, ts: Date.now(), epoch, authPub, owner };
       await (this.privateLog as PrivateLog).append([record], () => this.privateRecords());
+      this.privateEpochs += 1 - (rec?.epochs.length ?? 0);
       this.privateState.set(room, { owner, epochs: [{ epoch, authPub, seq, ts: record.ts, id: '' }] });
+      (this.privateLog as PrivateLog).settle([record], true);
+      this.compactPrivateLogIfDue();
       return { ok: true, seq } as const;
     });
   }
@@ -657,14 +669,20 @@ export class FileStore implements MessageStore, PrivateRoomStore {
     return result;
   }
 
+  /** The next private append rewrites the file first, when it is mostly superseded records. */
+  private compactPrivateLogIfDue(): void {
+    const log = this.privateLog as PrivateLog;
+    if (shouldCompactPrivateLog(log.bytes, this.privateEpochs)) log.markDirty();
+  }
+
   private privateRecords(): PrivateLogRecord[] {
     return recordsOf(this.privateState);
   }
 
   /** A message write after its rotation failed: the rotation record must go, now. */
-  private dropFailedRotations(): void {
+  private dropFailedRotations(records: readonly PrivateLogRecord[]): void {
     const log = this.privateLog as PrivateLog;
-    log.markDirty();
+    log.settle(records, false);
     log.append([], () => this.privateRecords()).catch((err: unknown) => {
       const { code, message } = describeError(err);
       this.log('store.private_write_error', { code, message });
@@ -688,6 +706,7 @@ export class FileStore implements MessageStore, PrivateRoomStore {
       const keep = await this.checkedEpochs(room, rec);
       dropped += rec.epochs.length - keep;
       this.privateState.set(room, { owner: rec.owner, epochs: rec.epochs.slice(0, keep) });
+      this.privateEpochs += keep;
     }
     if (dropped > 0) this.log('store.private_rotations_dropped', { count: dropped });
     await log.rewrite(this.privateRecords());

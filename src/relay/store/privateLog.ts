@@ -161,6 +161,20 @@ export function recordsOf(rooms: ReadonlyMap<string, PrivateRoomRecord>): Privat
   return out;
 }
 
+/** A record's size, about (a 22-char room and id). */
+export const RECORD_BYTES_ABOUT = HEADER + FIXED + 44;
+/** The file is rewritten when it is past this size and mostly superseded records. */
+export const COMPACT_AT_BYTES = 1024 * 1024;
+
+/**
+ * Whether the file (of `fileBytes`) should be rewritten from the state (`liveRecords` records):
+ * every commit appends one record and a reset supersedes a room's earlier ones, so a relay that
+ * runs for long would otherwise grow it without bound between starts.
+ */
+export function shouldCompactPrivateLog(fileBytes: number, liveRecords: number): boolean {
+  return fileBytes > COMPACT_AT_BYTES && fileBytes > 4 * liveRecords * RECORD_BYTES_ABOUT;
+}
+
 /** The file: appends made durable one batch at a time, and whole rewrites. */
 export class PrivateLog {
   private fd: number | undefined;
@@ -168,8 +182,18 @@ export class PrivateLog {
   /** A write failed: the file may hold a record the state does not; rewrite before the next. */
   private dirty = false;
   private tail: Promise<unknown> = Promise.resolve();
+  /**
+   * Records durable in the file whose fate is not settled yet (a rotation whose message is being
+   * written): a rewrite meanwhile keeps them, or a rotation acked a moment later would be lost.
+   */
+  private unsettled: PrivateLogRecord[] = [];
 
   constructor(private readonly dir: string) {}
+
+  /** Bytes of the file as written so far. */
+  get bytes(): number {
+    return this.size;
+  }
 
   get path(): string {
     return join(this.dir, PRIVATE_LOG_FILE);
@@ -211,7 +235,7 @@ export class PrivateLog {
    */
   append(records: PrivateLogRecord[], current: () => PrivateLogRecord[]): Promise<void> {
     const run = async (): Promise<void> => {
-      if (this.dirty || this.fd === undefined) await this.rewrite(current());
+      if (this.dirty || this.fd === undefined) await this.rewrite([...current(), ...this.unsettled]);
       const buf = Buffer.concat(records.map(encodePrivateRecord));
       try {
         await writeAll(this.fd as number, buf, this.size);
@@ -221,13 +245,25 @@ export class PrivateLog {
         throw err;
       }
       this.size += buf.length;
+      this.unsettled.push(...records);
     };
     const result = this.tail.then(run, run);
     this.tail = result.catch(() => undefined);
     return result;
   }
 
-  /** The message write after a rotation failed: its record must not survive. */
+  /**
+   * The fate of appended `records` is known: `kept` (the state in memory now holds them), or not
+   * (the message write after a rotation failed: the record must not survive; the next append
+   * rewrites the file without it).
+   */
+  settle(records: readonly PrivateLogRecord[], kept: boolean): void {
+    const done = new Set(records);
+    this.unsettled = this.unsettled.filter((r) => !done.has(r));
+    if (!kept) this.dirty = true;
+  }
+
+  /** The next append rewrites the file first (compaction). */
   markDirty(): void {
     this.dirty = true;
   }
