@@ -1,0 +1,149 @@
+// The rooms of a relay in a cluster (issue 9): what the relay does differently when several
+// relays on one PostgreSQL database serve the same rooms. The relay keeps its Room objects
+// (src/relay/room.ts: the members connected to it, their sids, the queues of members still
+// catching up) and this adapter connects them to the cluster store:
+// - fan-out comes from the store's feed, never from the ack: every message stored by any relay
+//   reaches this relay's members once and in seq order (PROTOCOL.md §1.5), the sender excepted
+//   (it gets the ack; the feed names it as the message's origin);
+// - a member enters a room only once the room's feed has a position (`enter`), and that position
+//   is the `head` of its `joined` (§1.4): everything above it comes live, everything at or below
+//   it is the catch-up's;
+// - presence lists the members of every live relay (§1.4): a join or leave here is written to the
+//   database, the database rings every relay's doorbell (this one's too), and each relay lists the
+//   room and sends the frame to its own members. One listing per room at a time; changes that
+//   arrive meanwhile cause one listing more, so a burst of joins costs a few queries, not one each.
+import { encodeFrame } from '../../../core/wire/codec';
+import { LIMITS } from '../../../core/wire/frames';
+import type { Room, RoomPeer } from '../../room';
+import type { RoomLog } from '../distributed';
+import type { AppendResult, ClusterStore, RoomPresence, StoredMessage } from './types';
+
+/**
+ * The §1.4 presence frame of `presence`, in the form Room.presenceFrame writes for one relay:
+ * `online` counts every member; `members` is cut at 256 entries, or earlier where the line would
+ * exceed `maxFrame`. sids and tags are ASCII (b64u), so string length is byte length.
+ */
+export function clusterPresenceFrame(room: string, presence: RoomPresence, maxFrame: number): string {
+  const head = `{"t":"presence","room":"${room}","online":${presence.online},"members":[`;
+  const tail = ']}\n';
+  let body = '';
+  let count = 0;
+  for (const member of presence.members) {
+    if (count === LIMITS.maxPresenceMembers) break;
+    const entry = member.tag === undefined ? `{"sid":"${member.sid}"}` : `{"sid":"${member.sid}","tag":"${member.tag}"}`;
+    const next = count === 0 ? entry : ',' + entry;
+    if (head.length + body.length + next.length + tail.length > maxFrame) break;
+    body += next;
+    count++;
+  }
+  return head + body + tail;
+}
+
+export interface ClusterRoomsOptions {
+  /** §1.1 maxFrame: bounds the presence frame. */
+  maxFrame: number;
+  /** The relay's rooms by id: only rooms with members here get frames. */
+  rooms: ReadonlyMap<string, Room>;
+  log: (event: string, fields: Record<string, unknown>) => void;
+}
+
+export class ClusterRooms {
+  /** Rooms whose presence is being listed now; `again`: a change arrived meanwhile. */
+  private readonly listing = new Map<string, { again: boolean }>();
+  private readonly rooms: ReadonlyMap<string, Room>;
+  private closed = false;
+  /** The log as the relay's replies read it (catch-up and history). */
+  readonly log: RoomLog;
+  /** Presence listings that failed (the database away): for tests and operators. */
+  presenceFailures = 0;
+
+  constructor(readonly store: ClusterStore<RoomPeer>, private readonly options: ClusterRoomsOptions) {
+    this.rooms = options.rooms;
+    store.on('message', (m) => {
+      const room = this.rooms.get(m.room);
+      if (room === undefined) return;
+      // Encoded once per room, the same bytes written to every member (as the embedded relay does).
+      const frame = Buffer.from(encodeFrame({ t: 'msg', room: m.room, seq: m.seq, ts: m.ts, id: m.id, body: m.body }));
+      room.deliver(frame, m.origin, m.seq);
+    });
+    store.on('presence', (room) => this.relist(room));
+    this.log = {
+      head: (room: string) => store.cursor(room),
+      oldest: (room: string) => store.oldest(room),
+      range: (room: string, after: number, before: number, limit: number): Promise<StoredMessage[]> => store.range(room, after, before, limit),
+    };
+  }
+
+  open(): Promise<void> {
+    return this.store.open();
+  }
+
+  /**
+   * Stores a message sent by `origin` (one of this relay's connections). The relay acks when it
+   * resolves and fans out nothing itself: the feed delivers the message to the room's other
+   * members, on every relay.
+   */
+  append(room: string, id: string, body: string, origin: RoomPeer): Promise<AppendResult> {
+    return this.store.append(room, id, body, origin);
+  }
+
+  /**
+   * Call before a connection becomes a member of `room` (not for a join again): resolves once
+   * the room's feed has a position, so that `head(room)` can be read. Each `enter` that resolved
+   * needs one `exit`; one that rejected (the database away) needs none.
+   */
+  enter(room: string): Promise<void> {
+    return this.store.watch(room);
+  }
+
+  /** The head to announce in `joined` and to page history from: what the feed has delivered. */
+  head(room: string): number {
+    return this.store.cursor(room);
+  }
+
+  /** The member `sid` of this relay is in `room` with `tag` (a join, or a join again). */
+  present(room: string, sid: string, tag: string | undefined): void {
+    this.store.setPresence(room, sid, tag);
+  }
+
+  /** The member `sid` left `room` (a leave, or its connection closed): the pair of an `enter`. */
+  exit(room: string, sid: string): void {
+    this.store.removePresence(room, sid);
+    this.store.unwatch(room);
+  }
+
+  /** Lists `room` and sends the frame to this relay's members; coalesced per room. */
+  private relist(roomId: string): void {
+    if (this.closed) return;
+    const running = this.listing.get(roomId);
+    if (running !== undefined) {
+      running.again = true;
+      return;
+    }
+    const state = { again: false };
+    this.listing.set(roomId, state);
+    void (async () => {
+      try {
+        do {
+          state.again = false;
+          if ((this.rooms.get(roomId)?.size ?? 0) === 0) break;
+          const presence = await this.store.presence(roomId, LIMITS.maxPresenceMembers);
+          const room = this.rooms.get(roomId);
+          if (this.closed || room === undefined || room.size === 0) break;
+          room.deliver(Buffer.from(clusterPresenceFrame(roomId, presence, this.options.maxFrame)), undefined);
+        } while (state.again);
+      } catch (err) {
+        // The database is away: presence is written again and every room rung when it is back.
+        this.presenceFailures++;
+        this.options.log('pg.presence_list_failed', { room: roomId, error: err instanceof Error ? err.message : String(err) });
+      } finally {
+        this.listing.delete(roomId);
+      }
+    })();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.store.close();
+  }
+}
