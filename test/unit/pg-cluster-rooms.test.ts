@@ -6,6 +6,7 @@
 // follow joins and leaves; the frame keeps the §1.4 bounds (256 entries, maxFrame).
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
 import { PostgresServer } from '../helpers/postgres';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
 import { ClusterRooms, clusterPresenceFrame } from '../../src/relay/store/pg/clusterRooms';
@@ -134,6 +135,41 @@ describe('PostgreSQL cluster rooms (the relay adapter)', function () {
     assert.equal(b1.seqs(room).filter((s) => s === first.seq).length, 1, 'the duplicate was not fanned out');
   });
 
+  it('gives a message stored by one relay to the sender of its duplicate on the other, which was still waiting for its answer', async () => {
+    const [a, b] = [await open(), await open()];
+    const room = key();
+    const [pa, pb, watcher] = [new Peer(), new Peer(), new Peer()];
+    await a.join(room, pa);
+    await b.join(room, pb);
+    await b.join(room, watcher);
+    await a.cluster.append(room, key(), 'the room exists', pa);
+    // Both relays' appends of each id wait behind one lock on the room's row, then one stores it
+    // and the other finds the copy: its own append is still unanswered when its feed reads the row.
+    const results: Array<{ seq: number; dupAt: Peer; storedBy: Peer }> = [];
+    for (let i = 0; i < 10; i++) {
+      const id = key();
+      const locker = new Client({ connectionString: url });
+      await locker.connect();
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM smc_rooms WHERE room = $1 FOR UPDATE', [room]);
+      const both = Promise.all([a.cluster.append(room, id, 'same', pa), b.cluster.append(room, id, 'same', pb)]);
+      await new Promise((r) => setTimeout(r, 30));
+      await locker.query('COMMIT');
+      await locker.end();
+      const [ra, rb] = await both;
+      assert.equal(ra.seq, rb.seq);
+      assert.equal(ra.duplicate !== rb.duplicate, true, 'one stored it, the other found it');
+      results.push(ra.duplicate ? { seq: ra.seq, dupAt: pa, storedBy: pb } : { seq: rb.seq, dupAt: pb, storedBy: pa });
+    }
+    const lastSeq = (results.at(-1) as { seq: number }).seq;
+    await waitFor('every seq at the watcher', () => (watcher.seqs(room).includes(lastSeq) ? true : undefined));
+    for (const r of results) {
+      await waitFor(`seq ${r.seq} at the duplicate's sender`, () => (r.dupAt.seqs(room).includes(r.seq) ? true : undefined));
+      assert.ok(!r.storedBy.seqs(room).includes(r.seq), 'the sender of the stored copy gets the ack only');
+    }
+    for (const p of [pa, pb, watcher]) assert.deepEqual(p.seqs(room), [...new Set(p.seqs(room))].sort((x, y) => x - y), 'in order, once');
+  });
+
   it('positions an entering member at the head: older messages are the catch-up\'s, newer come live', async () => {
     const [a, b] = [await open(), await open()];
     const room = key();
@@ -163,6 +199,31 @@ describe('PostgreSQL cluster rooms (the relay adapter)', function () {
     b.leave(room, pb);
     await waitFor('a sees b leave', () => (pa.lastPresence(room)?.online === 1 ? true : undefined));
     assert.deepEqual(pa.lastPresence(room)?.members, [{ sid: ma.sid, tag: 'tagA' }]);
+  });
+
+  it('passes ephemeral messages to the other relay\'s members, once, and never back to the sender', async () => {
+    const [a, b] = [await open(), await open()];
+    const room = key();
+    const [sender, sameRelay, otherRelay] = [new Peer(), new Peer(), new Peer()];
+    await a.join(room, sender);
+    await a.join(room, sameRelay);
+    await b.join(room, otherRelay);
+    const ephs = (p: Peer): Frame[] => p.frames.filter((f) => f.t === 'msg' && f.eph === true);
+    const id = key();
+    a.cluster.ephemeral(room, id, 'typing', sender);
+    await waitFor('the ephemeral on the other relay', () => (ephs(otherRelay).length > 0 ? true : undefined));
+    assert.deepEqual(ephs(otherRelay), [{ t: 'msg', room, id, body: 'typing', eph: true }]);
+    // A body too long for a NOTIFY reaches this relay's members only; then a short one again.
+    a.cluster.ephemeral(room, key(), 'A'.repeat(9_000), sender);
+    const last = key();
+    a.cluster.ephemeral(room, last, 'short', sender);
+    await waitFor('the next ephemeral', () => (ephs(otherRelay).some((f) => f.id === last) ? true : undefined));
+    assert.equal(ephs(otherRelay).length, 2, 'the long one was not passed on');
+    assert.equal(ephs(sameRelay).length, 3, 'every one, delivered here once (the NOTIFY is not delivered twice)');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(ephs(sameRelay).length, 3);
+    assert.equal(ephs(sender).length, 0, 'the sender gets none of its own');
+    assert.ok(a.store.stats().ephemeralDropped >= 1);
   });
 
   it('builds the presence frame within 256 entries and maxFrame', () => {

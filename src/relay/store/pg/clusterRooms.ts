@@ -11,7 +11,9 @@
 // - presence lists the members of every live relay (§1.4): a join or leave here is written to the
 //   database, the database rings every relay's doorbell (this one's too), and each relay lists the
 //   room and sends the frame to its own members. One listing per room at a time; changes that
-//   arrive meanwhile cause one listing more, so a burst of joins costs a few queries, not one each.
+//   arrive meanwhile cause one listing more, so a burst of joins costs a few queries, not one each;
+// - ephemeral messages (§1.5, typing) go to this relay's members at once and to the others'
+//   through a NOTIFY (ephemeral.ts), best effort as they are on one relay.
 import { encodeFrame } from '../../../core/wire/codec';
 import { LIMITS } from '../../../core/wire/frames';
 import type { Room, RoomPeer } from '../../room';
@@ -67,6 +69,9 @@ export class ClusterRooms {
       room.deliver(frame, m.origin, m.seq);
     });
     store.on('presence', (room) => this.relist(room));
+    store.on('ephemeral', (m) => {
+      this.rooms.get(m.room)?.deliver(Buffer.from(encodeFrame({ t: 'msg', room: m.room, id: m.id, body: m.body, eph: true })), undefined);
+    });
     this.log = {
       head: (room: string) => store.cursor(room),
       oldest: (room: string) => store.oldest(room),
@@ -88,6 +93,15 @@ export class ClusterRooms {
   }
 
   /**
+   * An ephemeral message (§1.5) sent by `origin`: delivered to this relay's other members now,
+   * and passed to the other relays through the database (best effort, as ephemeral messages are).
+   */
+  ephemeral(room: string, id: string, body: string, origin: RoomPeer): void {
+    this.rooms.get(room)?.deliver(Buffer.from(encodeFrame({ t: 'msg', room, id, body, eph: true })), origin);
+    this.store.publishEphemeral(room, id, body);
+  }
+
+  /**
    * Call before a connection becomes a member of `room` (not for a join again): resolves once
    * the room's feed has a position, so that `head(room)` can be read. Each `enter` that resolved
    * needs one `exit`; one that rejected (the database away) needs none.
@@ -106,9 +120,12 @@ export class ClusterRooms {
     this.store.setPresence(room, sid, tag);
   }
 
-  /** The member `sid` left `room` (a leave, or its connection closed): the pair of an `enter`. */
-  exit(room: string, sid: string): void {
-    this.store.removePresence(room, sid);
+  /**
+   * The member `sid` left `room` (a leave, or its connection closed): the pair of an `enter`.
+   * `sid` is undefined when the connection closed between `enter` and becoming a member.
+   */
+  exit(room: string, sid: string | undefined): void {
+    if (sid !== undefined) this.store.removePresence(room, sid);
     this.store.unwatch(room);
   }
 

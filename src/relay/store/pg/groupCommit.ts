@@ -98,6 +98,8 @@ export class GroupCommit<Origin> {
     private readonly options: GroupCommitOptions,
     /** Called with each committed batch's new messages, in seq order per room, before the acks. */
     private readonly committed: (messages: Array<CommittedMessage<Origin>>, heads: Map<string, number>) => void,
+    /** Called with the rooms of appends just answered (stored, duplicate or failed), after the answers. */
+    private readonly settled: (rooms: Set<string>) => void = () => undefined,
   ) {
     // Fail fast: what waits in the queue when the database goes away is rejected at once.
     db.onDown(() => this.rejectQueued(new StoreUnavailableError('the database connection was lost; the message was not stored')));
@@ -137,9 +139,9 @@ export class GroupCommit<Origin> {
     });
   }
 
-  /** The origin of an append of (room, id) not yet answered, if there is one. */
-  originOf(room: string, id: string): Origin | undefined {
-    return this.pending.get(room + '\u0000' + id)?.origin;
+  /** Whether an append of (room, id) is waiting or in a transaction (not yet answered). */
+  isPending(room: string, id: string): boolean {
+    return this.pending.has(room + '\u0000' + id);
   }
 
   /** Appends waiting or in a transaction. */
@@ -236,6 +238,7 @@ export class GroupCommit<Origin> {
       // The first waiter is the original append; later ones are duplicates of it (§1.5).
       p.waiters.forEach((w, k) => w.resolve({ seq: at.seq, ts: at.ts, duplicate: at.duplicate || k > 0 }));
     });
+    this.settled(new Set(batch.map((p) => p.room)));
     if (heads.size > 0) {
       // The doorbell, after the commit and in a transaction of its own that does not wait for
       // the disk: a NOTIFY inside the append's transaction would hold PostgreSQL's global
@@ -265,6 +268,7 @@ export class GroupCommit<Origin> {
       this.pending.delete(p.key);
       for (const w of p.waiters) w.reject(error);
     }
+    this.settled(new Set(batch.map((p) => p.room)));
   }
 
   private rejectQueued(error: Error): void {
@@ -276,6 +280,7 @@ export class GroupCommit<Origin> {
       this.pending.delete(p.key);
       for (const w of p.waiters) w.reject(error);
     }
+    if (queued.length > 0) this.settled(new Set(queued.map((p) => p.room)));
     this.notifyIdle();
   }
 

@@ -39,6 +39,8 @@ export interface ClusterStoreEvents<Origin> {
   message(message: FeedMessage<Origin>): void;
   /** The members of `room` changed on another relay (or one expired): list them again. */
   presence(room: string): void;
+  /** An ephemeral message (§1.5) another relay received for a watched room. */
+  ephemeral(message: { room: string; id: string; body: string }): void;
 }
 
 export interface ClusterStore<Origin = unknown> {
@@ -81,6 +83,11 @@ export interface ClusterStore<Origin = unknown> {
   removePresence(room: string, sid: string): void;
   /** The members of `room` on every live relay. */
   presence(room: string, limit: number): Promise<RoomPresence>;
+  /**
+   * Passes an ephemeral message (§1.5, not stored) to the other relays, best effort: they emit
+   * `ephemeral`; this relay delivers it to its own members itself.
+   */
+  publishEphemeral(room: string, id: string, body: string): void;
   on<E extends keyof ClusterStoreEvents<Origin>>(event: E, listener: ClusterStoreEvents<Origin>[E]): void;
   /** Finishes the appends in flight, removes this instance's presence, closes every connection. */
   close(): Promise<void>;
