@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { PostgresServer } from '../helpers/postgres';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
-import { ClusterRooms, clusterPresenceFrame } from '../../src/relay/store/pg/clusterRooms';
+import { ClusterRooms, clusterPresenceFrame, type ClusterSink } from '../../src/relay/store/pg/clusterRooms';
+import type { RoomPresence } from '../../src/relay/store/pg/types';
+import { encodeFrame } from '../../src/core/wire/codec';
 import { Room, type Member, type RoomPeer } from '../../src/relay/room';
 
 const key = (): string => randomBytes(16).toString('base64url');
@@ -46,12 +48,35 @@ class Peer implements RoomPeer {
   }
 }
 
-/** One relay: its store, its rooms, the adapter. */
-class Relay {
+/** One relay: its store, its rooms, the adapter, and the sink as the relay's protocol layer is. */
+class Relay implements ClusterSink {
   readonly rooms = new Map<string, Room>();
   readonly cluster: ClusterRooms;
   constructor(readonly store: PgStore<RoomPeer>) {
-    this.cluster = new ClusterRooms(store, { maxFrame: 65_536, rooms: this.rooms, log: () => undefined });
+    this.cluster = new ClusterRooms(store, { log: () => undefined });
+    this.cluster.attach(this);
+  }
+
+  publish(roomId: string, seq: number, ts: number, id: string, body: string, origin: RoomPeer | undefined): void {
+    this.rooms.get(roomId)?.deliver(Buffer.from(encodeFrame({ t: 'msg', room: roomId, seq, ts, id, body })), origin, seq);
+  }
+
+  publishEphemeral(roomId: string, id: string, body: string, origin?: RoomPeer): void {
+    this.rooms.get(roomId)?.deliver(Buffer.from(encodeFrame({ t: 'msg', room: roomId, id, body, eph: true })), origin);
+  }
+
+  presence(roomId: string, presence: RoomPresence): void {
+    this.rooms.get(roomId)?.deliver(Buffer.from(clusterPresenceFrame(roomId, presence, 65_536)), undefined);
+  }
+
+  hasMembers(roomId: string): boolean {
+    return (this.rooms.get(roomId)?.size ?? 0) > 0;
+  }
+
+  /** What the relay does with an ephemeral send: its own members now, the others through the store. */
+  ephemeral(roomId: string, id: string, body: string, origin: RoomPeer): void {
+    this.publishEphemeral(roomId, id, body, origin);
+    this.cluster.ephemeral(roomId, id, body);
   }
 
   /** What the relay does on a join: enter the room, then register the member in one step. */
@@ -210,13 +235,13 @@ describe('PostgreSQL cluster rooms (the relay adapter)', function () {
     await b.join(room, otherRelay);
     const ephs = (p: Peer): Frame[] => p.frames.filter((f) => f.t === 'msg' && f.eph === true);
     const id = key();
-    a.cluster.ephemeral(room, id, 'typing', sender);
+    a.ephemeral(room, id, 'typing', sender);
     await waitFor('the ephemeral on the other relay', () => (ephs(otherRelay).length > 0 ? true : undefined));
     assert.deepEqual(ephs(otherRelay), [{ t: 'msg', room, id, body: 'typing', eph: true }]);
     // A body too long for a NOTIFY reaches this relay's members only; then a short one again.
-    a.cluster.ephemeral(room, key(), 'A'.repeat(9_000), sender);
+    a.ephemeral(room, key(), 'A'.repeat(9_000), sender);
     const last = key();
-    a.cluster.ephemeral(room, last, 'short', sender);
+    a.ephemeral(room, last, 'short', sender);
     await waitFor('the next ephemeral', () => (ephs(otherRelay).some((f) => f.id === last) ? true : undefined));
     assert.equal(ephs(otherRelay).length, 2, 'the long one was not passed on');
     assert.equal(ephs(sameRelay).length, 3, 'every one, delivered here once (the NOTIFY is not delivered twice)');

@@ -1,7 +1,7 @@
 // The rooms of a relay in a cluster (issue 9): what the relay does differently when several
-// relays on one PostgreSQL database serve the same rooms. The relay keeps its Room objects
-// (src/relay/room.ts: the members connected to it, their sids, the queues of members still
-// catching up) and this adapter connects them to the cluster store:
+// relays on one PostgreSQL database serve the same rooms. The relay keeps its rooms (the members
+// connected to it, their sids, the frames held back for members catching up) and this adapter
+// connects them to the cluster store, through a sink the relay's protocol layer implements:
 // - fan-out comes from the store's feed, never from the ack: every message stored by any relay
 //   reaches this relay's members once and in seq order (PROTOCOL.md §1.5), the sender excepted
 //   (it gets the ack; the feed names it as the message's origin);
@@ -12,11 +12,10 @@
 //   database, the database rings every relay's doorbell (this one's too), and each relay lists the
 //   room and sends the frame to its own members. One listing per room at a time; changes that
 //   arrive meanwhile cause one listing more, so a burst of joins costs a few queries, not one each;
-// - ephemeral messages (§1.5, typing) go to this relay's members at once and to the others'
-//   through a NOTIFY (ephemeral.ts), best effort as they are on one relay.
-import { encodeFrame } from '../../../core/wire/codec';
+// - ephemeral messages (§1.5, typing) go to this relay's members at once (the relay does that)
+//   and to the others' through a NOTIFY (ephemeral.ts), best effort as they are on one relay.
 import { LIMITS } from '../../../core/wire/frames';
-import type { Room, RoomPeer } from '../../room';
+import type { RoomPeer } from '../../room';
 import type { RoomLog } from '../distributed';
 import type { AppendResult, ClusterStore, RoomPresence, StoredMessage } from './types';
 
@@ -41,18 +40,29 @@ export function clusterPresenceFrame(room: string, presence: RoomPresence, maxFr
   return head + body + tail;
 }
 
+/**
+ * Where the adapter hands what the relay's members must get: the relay's protocol layer, which
+ * owns the rooms, encodes the frames once per room and writes them to its members.
+ */
+export interface ClusterSink {
+  /** A stored message of a watched room, in seq order: to every member here but `origin`. */
+  publish(room: string, seq: number, ts: number, id: string, body: string, origin: RoomPeer | undefined): void;
+  /** An ephemeral message another relay received: to every member here. */
+  publishEphemeral(room: string, id: string, body: string): void;
+  /** The members of `room` on every relay (§1.4): the presence frame for the members here. */
+  presence(room: string, presence: RoomPresence): void;
+  /** Whether `room` has members on this relay (else nothing is listed for it). */
+  hasMembers(room: string): boolean;
+}
+
 export interface ClusterRoomsOptions {
-  /** §1.1 maxFrame: bounds the presence frame. */
-  maxFrame: number;
-  /** The relay's rooms by id: only rooms with members here get frames. */
-  rooms: ReadonlyMap<string, Room>;
   log: (event: string, fields: Record<string, unknown>) => void;
 }
 
 export class ClusterRooms {
   /** Rooms whose presence is being listed now; `again`: a change arrived meanwhile. */
   private readonly listing = new Map<string, { again: boolean }>();
-  private readonly rooms: ReadonlyMap<string, Room>;
+  private sink: ClusterSink | undefined;
   private closed = false;
   /** The log as the relay's replies read it (catch-up and history). */
   readonly log: RoomLog;
@@ -60,23 +70,20 @@ export class ClusterRooms {
   presenceFailures = 0;
 
   constructor(readonly store: ClusterStore<RoomPeer>, private readonly options: ClusterRoomsOptions) {
-    this.rooms = options.rooms;
-    store.on('message', (m) => {
-      const room = this.rooms.get(m.room);
-      if (room === undefined) return;
-      // Encoded once per room, the same bytes written to every member (as the embedded relay does).
-      const frame = Buffer.from(encodeFrame({ t: 'msg', room: m.room, seq: m.seq, ts: m.ts, id: m.id, body: m.body }));
-      room.deliver(frame, m.origin, m.seq);
-    });
+    store.on('message', (m) => this.sink?.publish(m.room, m.seq, m.ts, m.id, m.body, m.origin));
     store.on('presence', (room) => this.relist(room));
-    store.on('ephemeral', (m) => {
-      this.rooms.get(m.room)?.deliver(Buffer.from(encodeFrame({ t: 'msg', room: m.room, id: m.id, body: m.body, eph: true })), undefined);
-    });
+    store.on('ephemeral', (m) => this.sink?.publishEphemeral(m.room, m.id, m.body));
     this.log = {
       head: (room: string) => store.cursor(room),
       oldest: (room: string) => store.oldest(room),
       range: (room: string, after: number, before: number, limit: number): Promise<StoredMessage[]> => store.range(room, after, before, limit),
     };
+  }
+
+  /** The relay's protocol layer, once (before `open`). */
+  attach(sink: ClusterSink): void {
+    if (this.sink !== undefined) throw new Error('ClusterRooms is attached already');
+    this.sink = sink;
   }
 
   open(): Promise<void> {
@@ -85,7 +92,7 @@ export class ClusterRooms {
 
   /**
    * Stores a message sent by `origin` (one of this relay's connections). The relay acks when it
-   * resolves and fans out nothing itself: the feed delivers the message to the room's other
+   * resolves and fans out nothing itself: the feed publishes the message to the room's other
    * members, on every relay.
    */
   append(room: string, id: string, body: string, origin: RoomPeer): Promise<AppendResult> {
@@ -93,11 +100,10 @@ export class ClusterRooms {
   }
 
   /**
-   * An ephemeral message (§1.5) sent by `origin`: delivered to this relay's other members now,
-   * and passed to the other relays through the database (best effort, as ephemeral messages are).
+   * An ephemeral message (§1.5): the relay delivers it to its own members; this passes it to the
+   * other relays through the database (best effort, as ephemeral messages are).
    */
-  ephemeral(room: string, id: string, body: string, origin: RoomPeer): void {
-    this.rooms.get(room)?.deliver(Buffer.from(encodeFrame({ t: 'msg', room, id, body, eph: true })), origin);
+  ephemeral(room: string, id: string, body: string): void {
     this.store.publishEphemeral(room, id, body);
   }
 
@@ -129,7 +135,7 @@ export class ClusterRooms {
     this.store.unwatch(room);
   }
 
-  /** Lists `room` and sends the frame to this relay's members; coalesced per room. */
+  /** Lists `room` and hands the members to the sink; coalesced per room. */
   private relist(roomId: string): void {
     if (this.closed) return;
     const running = this.listing.get(roomId);
@@ -143,11 +149,10 @@ export class ClusterRooms {
       try {
         do {
           state.again = false;
-          if ((this.rooms.get(roomId)?.size ?? 0) === 0) break;
+          if (this.sink === undefined || !this.sink.hasMembers(roomId)) break;
           const presence = await this.store.presence(roomId, LIMITS.maxPresenceMembers);
-          const room = this.rooms.get(roomId);
-          if (this.closed || room === undefined || room.size === 0) break;
-          room.deliver(Buffer.from(clusterPresenceFrame(roomId, presence, this.options.maxFrame)), undefined);
+          if (this.closed || !this.sink.hasMembers(roomId)) break;
+          this.sink.presence(roomId, presence);
         } while (state.again);
       } catch (err) {
         // The database is away: presence is written again and every room rung when it is back.
