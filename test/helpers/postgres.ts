@@ -8,7 +8,7 @@
 // PostgreSQL is required: if it is not installed, `PostgresServer.start()` throws a message
 // saying how to install it (CI installs it in .ci/run). Nothing is skipped silently.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,12 @@ export interface PostgresOptions {
   settings?: Record<string, string>;
   /** How long to wait for "ready to accept connections" (default 60 s: initdb on a busy machine). */
   startTimeoutMs?: number;
+  /**
+   * Files to put in the data directory after initdb (name → content), owned by the server's
+   * user, mode 0600: e.g. a TLS certificate and key, then `settings: { ssl: 'on', ssl_cert_file:
+   * 'server.crt', ... }` (paths relative to the data directory).
+   */
+  files?: Record<string, string>;
 }
 
 /** Where Debian's (or another) PostgreSQL keeps initdb and postgres; SMC_PG_BIN overrides. */
@@ -139,6 +145,11 @@ export class PostgresServer {
         chownSync(server.socketDir, user.uid, user.gid);
       }
       await server.run('initdb', ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-instructions']);
+      for (const [name, content] of Object.entries(options.files ?? {})) {
+        const file = join(server.dataDir, name);
+        writeFileSync(file, content, { mode: 0o600 });
+        if (user) chownSync(file, user.uid, user.gid);
+      }
       await server.startServer();
     } catch (err) {
       server.destroySync();

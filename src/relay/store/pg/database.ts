@@ -10,6 +10,7 @@
 import { randomInt } from 'node:crypto';
 import { Client, Pool, type ClientBase, type ClientConfig, type Notification, type QueryResultRow } from 'pg';
 import { StoreBusyError, StoreRefusedError, StoreUnavailableError } from './types';
+import { libpqCompatible } from './url';
 
 export type DatabaseState = 'new' | 'up' | 'down' | 'closed';
 
@@ -57,10 +58,10 @@ const SESSION_SETTINGS: Record<string, string> = {
  */
 export function connectionConfig(url: string): { connectionString: string; options: string } {
   const ours = Object.entries(SESSION_SETTINGS).map(([k, v]) => `-c ${k}=${v}`).join(' ');
-  let connectionString = url;
+  let connectionString = libpqCompatible(url);
   let theirs = '';
   try {
-    const parsed = new URL(url);
+    const parsed = new URL(connectionString);
     theirs = parsed.searchParams.get('options') ?? '';
     if (theirs !== '') {
       parsed.searchParams.delete('options');

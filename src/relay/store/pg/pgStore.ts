@@ -3,7 +3,7 @@
 // the group commit (groupCommit.ts), the feed of every relay's messages (feed.ts), presence
 // across relays (presence.ts) and retention (retention.ts) behind the ClusterStore interface.
 import { Client } from 'pg';
-import { checkDurability, Database } from './database';
+import { checkDurability, connectionConfig, Database } from './database';
 import { EPHEMERAL_CHANNEL, EphemeralRelay } from './ephemeral';
 import { Feed } from './feed';
 import { GroupCommit, MESSAGE_CHANNEL, type CommitStats } from './groupCommit';
@@ -129,7 +129,7 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
 
   /** Checks and migrates a database without opening a store (`smc relay --migrate-only`). */
   static async migrateOnly(url: string): Promise<number[]> {
-    const client = new Client({ connectionString: url, application_name: 'smc-relay-migrate' });
+    const client = new Client({ ...connectionConfig(url), application_name: 'smc-relay-migrate', connectionTimeoutMillis: 10_000 });
     client.on('error', () => undefined);
     await client.connect();
     try {
