@@ -15,10 +15,24 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/**/*.ts', 'test/unit/**/*.ts', 'bench/**/*.ts', 'scripts/**'],
+    files: ['src/**/*.ts', 'test/unit/**/*.ts', 'test/system/**/*.ts', 'bench/**/*.ts', 'scripts/**'],
     ignores: ['src/vscode/**'],
     rules: {
       'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'Only src/vscode/ may import vscode: the core runs in plain Node.' }] }],
+    },
+  },
+  {
+    // test/unit runs first and fast (docs/testing.md): a test that starts a process or opens a
+    // socket belongs in test/system.
+    files: ['test/unit/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'vscode', message: 'Only src/vscode/ may import vscode: the core runs in plain Node.' }],
+        patterns: [{
+          group: ['node:child_process', 'child_process', 'node:net', 'net', 'node:tls', 'tls', 'node:http', 'http', 'node:https', 'https', '**/helpers/relayProcess', '**/helpers/lineClient', '**/helpers/scriptedRelay', '**/helpers/replayProxy', '**/helpers/postgres', '**/helpers/cliProcess', '**/helpers/terminal'],
+          message: 'test/unit is pure logic in one process: a test that starts a process or opens a socket goes in test/system (docs/testing.md).',
+        }],
+      }],
     },
   },
   {

@@ -1,9 +1,24 @@
 // `npm test`: every check CI runs, in order, each announced before it starts.
-//   1. lint and typecheck   2. build   3. unit + relay/client tests in plain Node (mocha)
-//   4. VS Code host tests (integration + end-to-end in code-server and Chromium)
-// Stage 4 provisions what it needs (scripts/provision.mjs) into the git-ignored .vscode-test/.
+//   1. lint and typecheck   2. build
+//   3. unit tests: pure logic in one Node process (test/unit, seconds)
+//   4. system tests: real relay, CLI, tmux and PostgreSQL processes over loopback (test/system)
+//   5. VS Code host tests (integration + end-to-end in code-server and Chromium)
+// Stages 3 and 4 are the globs of .mocharc.json, one mocha run each, fast ones first, so that a
+// broken rule fails in seconds; plain `npx mocha` still runs both in that order (docs/testing.md).
+// Stage 5 provisions what it needs (scripts/provision.mjs) into the git-ignored .vscode-test/.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+
+const mocharc = JSON.parse(readFileSync('.mocharc.json', 'utf8'));
+const suiteNames = {
+  'out/test/unit/**/*.test.js': 'unit tests: pure logic, in process (mocha test/unit)',
+  'out/test/system/**/*.test.js': 'system tests: real processes and sockets on loopback (mocha test/system)',
+};
+// --no-config: mocha would otherwise add the whole spec of .mocharc.json to each run.
+const mochaStage = (glob) => [suiteNames[glob] ?? `mocha ${glob}`, 'npx', [
+  'mocha', '--no-config', '--timeout', String(mocharc.timeout), '--reporter', mocharc.reporter,
+  ...(mocharc.exit ? ['--exit'] : []), glob,
+]];
 
 const stages = [
   ['lint', 'npx', ['eslint', '.']],
@@ -11,11 +26,14 @@ const stages = [
   ['typecheck webview', 'npx', ['tsc', '-p', 'webview/tsconfig.json', '--noEmit']],
   ['build', 'node', ['scripts/build.mjs']],
   ['compile tests', 'npx', ['tsc', '-p', 'tsconfig.json', '--outDir', 'out']],
-  ['unit and relay tests (mocha)', 'npx', ['mocha']],
+  ...mocharc.spec.map(mochaStage),
 ];
 if (existsSync('scripts/test-host.mjs') && !process.argv.includes('--no-host')) {
   stages.push(['VS Code host tests (code-server + Chromium)', 'node', ['scripts/test-host.mjs']]);
 }
+
+// Compiled tests of files that were moved or deleted would still match the globs and run.
+rmSync('out/test', { recursive: true, force: true });
 
 const started = Date.now();
 for (const [name, cmd, args] of stages) {

@@ -2,7 +2,7 @@
 // never inside the extension host, so that a relay crash or load cannot freeze the editor.
 // In desktop VS Code process.execPath is Electron, which runs as plain Node with
 // ELECTRON_RUN_AS_NODE=1; in a remote or web host (code-server) it already is Node.
-// No vscode import: the process handling is tested in plain Node (test/unit/vscode-localRelay).
+// No vscode import: the process handling is tested in plain Node (test/system/vscode-localRelay).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 

@@ -3,73 +3,31 @@
 // per connection (§1.7: 100/s, burst 200), so the messages are spread over connections of at
 // most `perConnection` sends each, all within the burst: no rate limit is hit and no relay
 // option has to change.
-import { connect, type Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { RoomCipher, generateIdentity, generateMessageId, type Identity } from '../../src/core/crypto';
+import { LineClient, type Frame } from '../helpers/lineClient';
 
-interface Frame { t: string; [k: string]: unknown }
-
-class LineConnection {
-  private readonly waiters: { pred: (f: Frame) => boolean; res: (f: Frame) => void }[] = [];
-  private failure: Error | undefined;
-  private constructor(private readonly sock: Socket) {
-    createInterface({ input: sock }).on('line', (line) => {
-      const f = JSON.parse(line) as Frame;
-      if (f.t === 'error') this.failure = new Error(`relay error ${String(f.code)}: ${String(f.message)}`);
-      for (let i = 0; i < this.waiters.length; i++) {
-        const w = this.waiters[i]!;
-        if (w.pred(f)) {
-          this.waiters.splice(i, 1);
-          w.res(f);
-          break;
-        }
-      }
-    });
-    sock.on('error', (e) => (this.failure = e));
-  }
-
-  static open(host: string, port: number): Promise<LineConnection> {
-    return new Promise((res, rej) => {
-      const sock = connect({ host, port }, () => res(new LineConnection(sock)));
-      sock.once('error', rej);
-    });
-  }
-
-  send(f: Record<string, unknown>): void {
-    this.sock.write(`${JSON.stringify(f)}\n`);
-  }
-
-  next(pred: (f: Frame) => boolean, what: string, timeoutMs = 60_000): Promise<Frame> {
-    return new Promise((res, rej) => {
-      const timer = setTimeout(() => rej(this.failure ?? new Error(`no ${what} from the relay within ${timeoutMs / 1000}s`)), timeoutMs);
-      this.waiters.push({ pred, res: (f) => (clearTimeout(timer), res(f)) });
-    });
-  }
-
-  close(): void {
-    this.sock.end();
-  }
-}
+/** How long a seeding connection waits for one reply (the machine may be busy). */
+const REPLY_MS = 60_000;
 
 async function seedOne(host: string, port: number, cipher: RoomCipher, identity: Identity, name: string, first: number, count: number): Promise<void> {
-  const c = await LineConnection.open(host, port);
+  const c = await LineClient.connect(port, host);
   try {
     c.send({ t: 'hello', v: 2, agent: 'smc-e2e-seed/1' });
-    const welcome = await c.next((f) => f.t === 'welcome', 'welcome');
+    const welcome = await c.next((f) => f.t === 'welcome', REPLY_MS);
     // §1.9: the join proves membership for this connection's challenge.
     c.send({ t: 'join', rid: 1, room: cipher.room, since: 0, limit: 1, ...cipher.joinProof(String(welcome.challenge)) });
-    await c.next((f) => f.t === 'synced' && f.rid === 1, 'synced');
+    await c.next((f) => f.t === 'synced' && f.rid === 1, REPLY_MS);
     const acks: Promise<Frame>[] = [];
     for (let i = 0; i < count; i++) {
       const id = generateMessageId();
       const body = cipher.seal({ id, ts: Date.now(), name, type: 'text', text: `Seeded message ${first + i + 1}` }, identity);
       const rid = 10 + i;
-      acks.push(c.next((f) => f.t === 'ack' && f.rid === rid, `ack ${rid}`));
+      acks.push(c.next((f) => f.t === 'ack' && f.rid === rid, REPLY_MS));
       c.send({ t: 'send', rid, room: cipher.room, id, body });
     }
     await Promise.all(acks);
   } finally {
-    c.close();
+    void c.close();
   }
 }
 
@@ -81,22 +39,22 @@ async function seedOne(host: string, port: number, cipher: RoomCipher, identity:
  */
 export async function sendEnvelopes(host: string, port: number, cipher: RoomCipher, envelopes: { id: string; body: string }[]): Promise<void> {
   const room = cipher.room;
-  const c = await LineConnection.open(host, port);
+  const c = await LineClient.connect(port, host);
   try {
     c.send({ t: 'hello', v: 2, agent: 'smc-e2e-forger/1' });
-    const welcome = await c.next((f) => f.t === 'welcome', 'welcome');
+    const welcome = await c.next((f) => f.t === 'welcome', REPLY_MS);
     // A member's connection (it holds the key, §1.9) storing envelopes the panel must mark.
     c.send({ t: 'join', rid: 1, room, since: 0, limit: 1, ...cipher.joinProof(String(welcome.challenge)) });
-    await c.next((f) => f.t === 'synced' && f.rid === 1, 'synced');
+    await c.next((f) => f.t === 'synced' && f.rid === 1, REPLY_MS);
     const acks = envelopes.map((e, i) => {
       const rid = 10 + i;
-      const ack = c.next((f) => f.t === 'ack' && f.rid === rid, `ack ${rid}`);
+      const ack = c.next((f) => f.t === 'ack' && f.rid === rid, REPLY_MS);
       c.send({ t: 'send', rid, room, id: e.id, body: e.body });
       return ack;
     });
     await Promise.all(acks);
   } finally {
-    c.close();
+    void c.close();
   }
 }
 

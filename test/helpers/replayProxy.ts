@@ -4,6 +4,7 @@
 // right after the relay's `synced` for a room — e.g. an earlier message again under a new seq,
 // which is what a relay that replays old envelopes after a client's restart does (§2.8).
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { readLines } from './lines';
 
 export type ProxyFrame = Record<string, unknown> & { t: string };
 
@@ -73,7 +74,8 @@ export class ReplayProxy {
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    lines(client, (line) => {
+    readLines(client, (line) => {
+      if (line.length === 0) return;
       try {
         sent.push(JSON.parse(line) as ProxyFrame);
       } catch {
@@ -81,7 +83,8 @@ export class ReplayProxy {
       }
       upstream.write(`${line}\n`);
     });
-    lines(upstream, (line) => {
+    readLines(upstream, (line) => {
+      if (line.length === 0) return;
       let f: ProxyFrame | undefined;
       try {
         f = JSON.parse(line) as ProxyFrame;
@@ -97,18 +100,4 @@ export class ReplayProxy {
       if (f.t === 'msg' && typeof f.seq === 'number' && !this.msgs.some((m) => m.id === f.id)) this.msgs.push(f);
     });
   }
-}
-
-function lines(socket: Socket, onLine: (line: string) => void): void {
-  let buf = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) !== -1) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.length > 0) onLine(line);
-    }
-  });
 }

@@ -1,4 +1,4 @@
-// The wire frames of PROTOCOL.md §1, as types. This file is the contract between the relay
+// The wire frames of docs/protocol.md §1, as types. This file is the contract between the relay
 // (src/relay), the client core (src/core/client) and the tests: change it only together with
 // docs/protocol.md.
 
@@ -44,25 +44,41 @@ export const LIMITS = {
   shutdownMs: 10_000,
 } as const;
 
-/** §1.7 error codes, and whether the relay closes the connection after sending each. */
+/**
+ * §1.7 error codes: whether the relay closes the connection after sending each, and whether a
+ * `send` refused with it is sent again later by the client, same `id` (`retryable`: the frame
+ * was not processed, and a later try can succeed). A `join` refused with `rate_limited` is asked
+ * again too. Codes that close the connection are answered by reconnecting, which resends every
+ * un-acked message anyway; other refusals are final for the frame.
+ */
 export const ERROR_CODES = {
-  bad_frame: { closes: true },
-  frame_too_large: { closes: true },
-  hello_required: { closes: true },
-  unsupported_version: { closes: true },
-  unknown_type: { closes: false },
-  bad_request: { closes: false },
-  not_joined: { closes: false },
-  too_many_rooms: { closes: false },
-  rate_limited: { closes: false },
-  auth_required: { closes: false },
-  auth_failed: { closes: false },
-  server_busy: { closes: true },
-  shutting_down: { closes: true },
-  internal: { closes: false },
-} as const;
+  bad_frame: { closes: true, retryable: false },
+  frame_too_large: { closes: true, retryable: false },
+  hello_required: { closes: true, retryable: false },
+  unsupported_version: { closes: true, retryable: false },
+  unknown_type: { closes: false, retryable: false },
+  bad_request: { closes: false, retryable: false },
+  not_joined: { closes: false, retryable: true },
+  too_many_rooms: { closes: false, retryable: false },
+  rate_limited: { closes: false, retryable: true },
+  auth_required: { closes: false, retryable: false },
+  auth_failed: { closes: false, retryable: false },
+  server_busy: { closes: true, retryable: false },
+  shutting_down: { closes: true, retryable: true },
+  internal: { closes: false, retryable: true },
+} as const satisfies Record<string, { closes: boolean; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** A code from the wire (a newer relay may send one this version does not know). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
+}
+
+/** §1.7: true when a frame refused with `code` is sent again later; false for unknown codes. */
+export function isRetryable(code: string): boolean {
+  return isErrorCode(code) && ERROR_CODES[code].retryable;
+}
 
 // ---- client → relay -------------------------------------------------------------------
 
@@ -89,9 +105,14 @@ export interface SyncedFrame { t: 'synced'; rid?: number; room: string; head: nu
 export interface PresenceMember { sid: string; tag?: string }
 export interface PresenceFrame { t: 'presence'; room: string; online: number; members: PresenceMember[] }
 export interface LeftFrame { t: 'left'; rid?: number; room: string }
-/** A stored message has `seq` and `ts`; an ephemeral one has `eph: true` and neither. */
-export interface MsgFrame { t: 'msg'; room: string; seq?: number; ts?: number; id: string; body: string; eph?: true }
-export interface AckFrame { t: 'ack'; rid?: number; room: string; id: string; seq?: number; ts?: number }
+/** §1.5: a stored message has `seq` and `ts`; an ephemeral one has `eph: true` and neither. */
+export interface StoredMsgFrame { t: 'msg'; room: string; seq: number; ts: number; id: string; body: string; eph?: undefined }
+export interface EphemeralMsgFrame { t: 'msg'; room: string; seq?: undefined; ts?: undefined; id: string; body: string; eph: true }
+export type MsgFrame = StoredMsgFrame | EphemeralMsgFrame;
+/** §1.5: the ack of a stored message has its `seq` and `ts`; an ephemeral one's neither. */
+export interface StoredAckFrame { t: 'ack'; rid?: number; room: string; id: string; seq: number; ts: number }
+export interface EphemeralAckFrame { t: 'ack'; rid?: number; room: string; id: string; seq?: undefined; ts?: undefined }
+export type AckFrame = StoredAckFrame | EphemeralAckFrame;
 export interface PageFrame { t: 'page'; rid?: number; room: string; from: number; to: number; more: boolean }
 export interface ErrorFrame { t: 'error'; rid?: number; code: ErrorCode; message: string }
 export interface ByeFrame { t: 'bye'; reason: string }

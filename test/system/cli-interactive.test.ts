@@ -5,94 +5,17 @@
 // key change marking and /verify, unverifiable messages, escape sequences shown inert, /stop.
 // Needs tmux and `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { deriveRoomId, generateIdentity, generateMessageId, parseInvite } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
 import { CLI_PATH, LineClient, RelayProcess, rememberRoomKey } from '../helpers/relayProcess';
 import { createTcpTransport } from '../../src/node/tcpTransport';
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000, detail: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${detail()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const shq = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
-
-/** One tmux server of our own (-L), one session running the CLI. */
-class Terminal {
-  private readonly socket = `smc-test-${randomBytes(6).toString('hex')}`;
-  private readonly socketPath: string;
-
-  constructor(command: string) {
-    // The trailing echo/sleep keep the pane readable after the CLI exits, to see its exit code.
-    this.tmux('new-session', '-d', '-x', '120', '-y', '40', '-s', 'chat', `${command}; echo "EXIT=$?"; sleep 60`);
-    this.socketPath = this.tmux('display-message', '-p', '#{socket_path}').trim();
-  }
-
-  tmux(...args: string[]): string {
-    return execFileSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
-  }
-
-  screen(): string {
-    return this.tmux('capture-pane', '-p', '-J', '-t', 'chat');
-  }
-
-  /** Non-empty lines of the screen. */
-  lines(): string[] {
-    return this.screen().split('\n').filter((l) => l.trim() !== '');
-  }
-
-  type(text: string): void {
-    this.tmux('send-keys', '-t', 'chat', '-l', text);
-  }
-
-  enter(): void {
-    this.tmux('send-keys', '-t', 'chat', 'Enter');
-  }
-
-  waitFor(what: string, pred: (screen: string) => boolean, timeoutMs?: number): Promise<string> {
-    return until(what, () => {
-      const s = this.screen();
-      return pred(s) ? s : undefined;
-    }, timeoutMs, () => this.screen());
-  }
-
-  kill(): void {
-    spawnSync('tmux', ['-L', this.socket, 'kill-server']);
-    // tmux leaves its socket file behind; it is ours (a random name), so remove it.
-    if (this.socketPath.includes(this.socket)) rmSync(this.socketPath, { force: true });
-  }
-}
-
-class JsonChat {
-  readonly lines: Record<string, unknown>[] = [];
-  readonly child: ChildProcess;
-
-  constructor(home: string, args: string[]) {
-    this.child = spawn(process.execPath, [CLI_PATH, 'chat', '--json', ...args], { env: { ...process.env, SMC_HOME: home }, stdio: ['pipe', 'pipe', 'ignore'] });
-    createInterface({ input: this.child.stdout! }).on('line', (l) => this.lines.push(JSON.parse(l) as Record<string, unknown>));
-  }
-
-  send(text: string): void {
-    this.child.stdin!.write(`${text}\n`);
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-  }
-}
-
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+import { JsonChat } from '../helpers/cliProcess';
+import { Terminal, hasTmux, shq } from '../helpers/terminal';
+import { until } from '../helpers/until';
 
 describe('smc chat, interactive in a terminal (tmux)', function () {
   this.timeout(60_000);

@@ -13,7 +13,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -27,80 +26,10 @@ import { MemoryStateStore } from '../../src/core/keys/stores';
 import { createTcpTransport } from '../../src/node/tcpTransport';
 import { fingerprint } from '../../src/core/crypto/index';
 import { CLI_PATH } from '../helpers/relayProcess';
+import { ScriptedRelay } from '../helpers/scriptedRelay';
+import { until } from '../helpers/until';
 
 type Frame = Record<string, unknown> & { t: string };
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-interface ScriptedConn {
-  index: number;
-  socket: Socket;
-  frames: Frame[];
-  send(f: Frame): void;
-}
-
-/** A relay that speaks the protocol by hand: `onFrame` answers each frame the client sends. */
-class ScriptedRelay {
-  readonly conns: ScriptedConn[] = [];
-  private constructor(private readonly server: Server, readonly port: number) {}
-  onFrame: (c: ScriptedConn, f: Frame) => void = (c, f) => void this.welcome(c, f);
-
-  static async start(): Promise<ScriptedRelay> {
-    const holder: { relay?: ScriptedRelay } = {};
-    const server = createServer((s) => holder.relay?.accept(s));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const addr = server.address();
-    if (addr === null || typeof addr === 'string') throw new Error('no port');
-    holder.relay = new ScriptedRelay(server, addr.port);
-    return holder.relay;
-  }
-
-  welcome(c: ScriptedConn, f: Frame): boolean {
-    if (f.t !== 'hello') return false;
-    const challenge = Buffer.from(`challenge of connection ${c.index}`.padEnd(32, '.')).toString('base64url');
-    c.send({ t: 'welcome', v: 2, agent: 'scripted/0', maxFrame: 65_536, time: Date.now(), challenge });
-    return true;
-  }
-
-  /** Frames of type `t` the client sent, over every connection. */
-  sent(t: string): Frame[] {
-    return this.conns.flatMap((c) => c.frames.filter((f) => f.t === t));
-  }
-
-  private accept(socket: Socket): void {
-    const c: ScriptedConn = {
-      index: this.conns.length, socket, frames: [],
-      send: (f) => void (socket.destroyed || socket.write(`${JSON.stringify(f)}\n`)),
-    };
-    this.conns.push(c);
-    let buf = '';
-    socket.setEncoding('utf8');
-    socket.on('error', () => undefined);
-    socket.on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) !== -1) {
-        const f = JSON.parse(buf.slice(0, nl)) as Frame;
-        buf = buf.slice(nl + 1);
-        c.frames.push(f);
-        this.onFrame(c, f);
-      }
-    });
-  }
-
-  async close(): Promise<void> {
-    for (const c of this.conns) c.socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 /** A stored message as the relay holds it: sealed by its sender with the room key. */
 interface Stored { id: string; body: string }

@@ -6,100 +6,15 @@
 // loop. Against a scripted relay (a real TCP server on 127.0.0.1 that speaks the protocol by
 // hand) and against the real relay process behind a recording proxy.
 import { strict as assert } from 'node:assert';
-import { createServer, type Server, type Socket } from 'node:net';
 import { generateIdentity, generateRoomKey, RoomCipher, verifyJoinProof } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
 import type { ClientError, ConnectionState, RelayClientOptions } from '../../src/core/client/index';
 import { createTcpTransport } from '../../src/node/tcpTransport';
 import { RelayProcess } from '../helpers/relayProcess';
 import { ReplayProxy } from '../helpers/replayProxy';
+import { ScriptedRelay } from '../helpers/scriptedRelay';
+import { until } from '../helpers/until';
 
-type Frame = Record<string, unknown> & { t: string };
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** One connection to the scripted relay: what the client sent, and a way to answer. */
-interface ScriptedConn {
-  index: number;
-  socket: Socket;
-  frames: Frame[];
-  send(f: Frame): void;
-}
-
-/**
- * A relay that speaks the protocol by hand: `onFrame` answers each frame the client sends.
- * By default hello gets a v2 welcome with a fresh challenge per connection.
- */
-class ScriptedRelay {
-  readonly conns: ScriptedConn[] = [];
-  readonly challenges: string[] = [];
-  private constructor(private readonly server: Server, readonly port: number) {}
-  onFrame: (c: ScriptedConn, f: Frame) => void = (c, f) => this.welcome(c, f);
-
-  static async start(): Promise<ScriptedRelay> {
-    const holder: { relay?: ScriptedRelay } = {};
-    const server = createServer((s) => holder.relay?.accept(s));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const addr = server.address();
-    if (addr === null || typeof addr === 'string') throw new Error('no port');
-    holder.relay = new ScriptedRelay(server, addr.port);
-    return holder.relay;
-  }
-
-  /** The v2 welcome: a challenge of 43 b64u chars, different on every connection. */
-  welcome(c: ScriptedConn, f: Frame): boolean {
-    if (f.t !== 'hello') return false;
-    const challenge = Buffer.from(`challenge of connection ${c.index}`.padEnd(32, '.')).toString('base64url');
-    this.challenges[c.index] = challenge;
-    c.send({ t: 'welcome', v: 2, agent: 'scripted/0', maxFrame: 65_536, time: Date.now(), challenge });
-    return true;
-  }
-
-  /** A join answered as a relay with an empty room would. */
-  joined(c: ScriptedConn, f: Frame): void {
-    c.send({ t: 'joined', rid: f.rid, room: f.room, head: 0, sid: `s${c.index}` });
-    c.send({ t: 'synced', rid: f.rid, room: f.room, head: 0, from: 1 });
-  }
-
-  joins(): { conn: number; frame: Frame }[] {
-    return this.conns.flatMap((c) => c.frames.filter((f) => f.t === 'join').map((frame) => ({ conn: c.index, frame })));
-  }
-
-  private accept(socket: Socket): void {
-    const c: ScriptedConn = {
-      index: this.conns.length, socket, frames: [],
-      send: (f) => void socket.write(`${JSON.stringify(f)}\n`),
-    };
-    this.conns.push(c);
-    let buf = '';
-    socket.setEncoding('utf8');
-    socket.on('error', () => undefined);
-    socket.on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) !== -1) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const f = JSON.parse(line) as Frame;
-        c.frames.push(f);
-        this.onFrame(c, f);
-      }
-    });
-  }
-
-  async close(): Promise<void> {
-    for (const c of this.conns) c.socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 /** A RelayClient and what it emitted. */
 function client(port: number, extra: Partial<RelayClientOptions> = {}): { c: RelayClient; errors: ClientError[]; states: ConnectionState[]; synced: string[] } {

@@ -4,69 +4,15 @@
 // lost, none doubled. Also: key files 0600 and refused when wider, exit codes, --help.
 // Needs `node scripts/build.mjs` first (npm test does it).
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { CLI_PATH, LineClient, RelayProcess, rememberRoomKey } from '../helpers/relayProcess';
+import { LineClient, RelayProcess, rememberRoomKey } from '../helpers/relayProcess';
 import { deriveRoomId, generateMessageId, parseInvite } from '../../src/core/crypto/index';
+import { JsonChat, newInvite, runSmc as smc } from '../helpers/cliProcess';
+import { until } from '../helpers/until';
 
 type Line = Record<string, unknown>;
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function smc(home: string, args: string[], input = ''): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home }, input, encoding: 'utf8', timeout: 20_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function newInvite(home: string, relay: string, name: string): string {
-  const r = smc(home, ['room', 'new', '--name', name, '--relay', relay]);
-  assert.equal(r.code, 0, r.stderr);
-  const m = /smc:\/\/[^\s']+/.exec(r.stdout);
-  assert.ok(m, 'room new prints an invite');
-  return m[0];
-}
-
-/** A running `smc chat --json` process and what it printed. */
-class JsonChat {
-  readonly lines: Line[] = [];
-  readonly stderr: string[] = [];
-  readonly child: ChildProcess;
-  readonly exit: Promise<number | null>;
-
-  constructor(home: string, args: string[]) {
-    this.child = spawn(process.execPath, [CLI_PATH, 'chat', '--json', ...args], { env: { ...process.env, SMC_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
-    createInterface({ input: this.child.stdout! }).on('line', (l) => this.lines.push(JSON.parse(l) as Line));
-    createInterface({ input: this.child.stderr! }).on('line', (l) => this.stderr.push(l));
-    this.exit = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
-  }
-
-  send(text: string): void {
-    this.child.stdin!.write(`${text}\n`);
-  }
-
-  end(): void {
-    this.child.stdin!.end();
-  }
-
-  texts(): string[] {
-    return this.lines.map((l) => String(l.text));
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-  }
-}
 
 describe('smc chat --json (two processes, real relay)', function () {
   this.timeout(60_000);

@@ -4,44 +4,12 @@
 // errors. Port 0 and temporary data directories only.
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LocalRelay, LocalRelayError, classifyRelayExit, parseListening, type LocalRelayOptions } from '../../src/vscode/localRelay';
+import { LineClient } from '../helpers/lineClient';
 
 const CLI = resolve(__dirname, '../../../dist/cli.js');
-
-/** Reads frames from a socket, one JSON object per line. */
-function frames(sock: Socket): { next(): Promise<Record<string, unknown>> } {
-  let buf = '';
-  const queue: Record<string, unknown>[] = [];
-  let waiter: ((f: Record<string, unknown>) => void) | undefined;
-  sock.on('data', (d) => {
-    buf += d.toString('utf8');
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const f = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-      buf = buf.slice(nl + 1);
-      if (waiter) {
-        const w = waiter;
-        waiter = undefined;
-        w(f);
-      } else queue.push(f);
-    }
-  });
-  return {
-    next: () => {
-      const f = queue.shift();
-      return f ? Promise.resolve(f) : new Promise((res) => (waiter = res));
-    },
-  };
-}
-
-function connectTo(port: number): Promise<Socket> {
-  return new Promise((res, rej) => {
-    const s = connect({ host: '127.0.0.1', port }, () => res(s));
-    s.once('error', rej);
-  });
-}
 
 describe('local relay process', function () {
   this.timeout(30_000);
@@ -73,16 +41,15 @@ describe('local relay process', function () {
     assert.notEqual(running.pid, process.pid);
     assert.ok(running.port > 0);
     assert.deepEqual(relay.current, running);
-    const sock = await connectTo(running.port);
-    const f = frames(sock);
-    sock.write('{"t":"hello","v":1,"agent":"test"}\n');
-    assert.equal((await f.next()).t, 'welcome');
+    const client = await LineClient.connect(running.port);
+    client.sendRaw('{"t":"hello","v":1,"agent":"test"}\n');
+    assert.equal((await client.next(undefined, 20_000)).t, 'welcome');
     let exitError: LocalRelayError | undefined | 'none' = 'none';
     relay.onExit((e) => (exitError = e));
     const stopping = relay.stop();
-    assert.deepEqual(await f.next(), { t: 'bye', reason: 'shutdown' });
+    assert.deepEqual(await client.next(undefined, 20_000), { t: 'bye', reason: 'shutdown' });
     await stopping;
-    sock.destroy();
+    client.destroy();
     assert.equal(relay.current, undefined);
     assert.equal(exitError, undefined, 'a requested stop is not reported as a failure');
     assert.ok(logs.some((l) => l.includes('"listening"')), 'the relay log reaches the output channel');

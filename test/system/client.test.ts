@@ -11,19 +11,9 @@ import { RelayClient } from '../../src/core/client/index';
 import type { ChatMessage, ClientTuning, RelayClientOptions, Transport, UnverifiableMessage } from '../../src/core/client/index';
 import { createTcpTransport } from '../../src/node/tcpTransport';
 import { LineClient, RelayProcess, rememberRoomKey } from '../helpers/relayProcess';
+import { until } from '../helpers/until';
 
 const FAST: Partial<ClientTuning> = { reconnectBaseMs: 20, reconnectMaxMs: 200, rateLimitBaseMs: 50, rateLimitMaxMs: 400 };
-
-/** Polls `check` until it returns a value other than undefined/false. */
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** A RelayClient plus everything it emitted. */
 class Peer {

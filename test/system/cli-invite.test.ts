@@ -11,18 +11,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CLI_PATH, REPO_ROOT, RelayProcess } from '../helpers/relayProcess';
+import { until } from '../helpers/until';
 
 type Line = Record<string, unknown>;
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 20_000, detail: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${detail()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 interface Run { code: number | null; stdout: string; stderr: string }
 

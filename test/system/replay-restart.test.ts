@@ -20,16 +20,7 @@ import { FileStateStore } from '../../src/node/fileStores';
 import { createTcpTransport } from '../../src/node/tcpTransport';
 import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
 import { ReplayProxy, type ProxyFrame } from '../helpers/replayProxy';
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from '../helpers/until';
 
 /** A RelayClient and the messages it showed. */
 class Peer {

@@ -18,16 +18,8 @@ import {
 import { RelayClient, type ChatMessage, type UnverifiableMessage } from '../../src/core/client/index';
 import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
 import { createTcpTransport } from '../../src/node/tcpTransport';
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { LineSplitter } from '../helpers/lines';
+import { until } from '../helpers/until';
 
 type Frame = Record<string, unknown> & { t: string };
 /** Rewrites one relay→client frame into the frames the client gets instead. */
@@ -59,25 +51,16 @@ class Proxy {
   private onClient(client: Socket): void {
     const upstream = connect({ host: '127.0.0.1', port: this.relayPort });
     this.sockets.add(client).add(upstream);
-    let down = '';
-    let up = '';
+    const down = new LineSplitter();
+    const up = new LineSplitter();
     client.on('data', (chunk: Buffer) => {
       this.captured.push(Buffer.from(chunk));
-      up += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = up.indexOf('\n')) !== -1) {
-        this.fromClients.push(JSON.parse(up.slice(0, nl)) as Frame);
-        up = up.slice(nl + 1);
-      }
+      for (const line of up.push(chunk.toString('utf8'))) this.fromClients.push(JSON.parse(line) as Frame);
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
       this.captured.push(Buffer.from(chunk));
-      down += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = down.indexOf('\n')) !== -1) {
-        const line = down.slice(0, nl);
-        down = down.slice(nl + 1);
+      for (const line of down.push(chunk.toString('utf8'))) {
         const frames = this.rewrite ? this.rewrite(JSON.parse(line) as Frame) : [JSON.parse(line) as Frame];
         for (const f of frames) client.write(JSON.stringify(f) + '\n');
       }

@@ -12,73 +12,28 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RelayProcess } from '../helpers/relayProcess';
-
-type Frame = Record<string, unknown> & { t: string };
+import { LineClient, RelayProcess, type Frame } from '../helpers/relayProcess';
 
 const RUNS = 5;
 const SENDERS = 3;
 const WINDOW = 32;
+/** A relay on a loaded machine may take a while; the test's own timeout bounds the run. */
+const WAIT_MS = 60_000;
 
-/** A minimal streaming NDJSON client: every frame goes to `onFrame`. */
-class StreamClient {
-  private partial = '';
-  readonly closed: Promise<void>;
-  private waiters: Array<{ pred: (f: Frame) => boolean; resolve: (f: Frame) => void; reject: (e: Error) => void }> = [];
+/** A LineClient whose every frame also goes to `onFrame` as it arrives. */
+async function openStream(port: number, onFrame: (f: Frame) => void = () => undefined): Promise<LineClient> {
+  const c = await LineClient.connect(port);
+  c.onFrame = onFrame;
+  return c;
+}
 
-  private constructor(private readonly socket: Socket, private readonly onFrame: (f: Frame) => void) {
-    socket.setEncoding('utf8');
-    socket.on('error', () => undefined);
-    socket.on('data', (chunk: string) => {
-      this.partial += chunk;
-      let nl: number;
-      while ((nl = this.partial.indexOf('\n')) !== -1) {
-        const frame = JSON.parse(this.partial.slice(0, nl)) as Frame;
-        this.partial = this.partial.slice(nl + 1);
-        this.onFrame(frame);
-        const i = this.waiters.findIndex((w) => w.pred(frame));
-        if (i >= 0) this.waiters.splice(i, 1)[0]?.resolve(frame);
-      }
-    });
-    this.closed = new Promise((resolve) => socket.on('close', () => {
-      for (const w of this.waiters) w.reject(new Error('connection closed'));
-      this.waiters = [];
-      resolve();
-    }));
-  }
-
-  static open(port: number, onFrame: (f: Frame) => void = () => undefined): Promise<StreamClient> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ port, host: '127.0.0.1' });
-      socket.once('error', reject);
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve(new StreamClient(socket, onFrame));
-      });
-    });
-  }
-
-  send(frame: Record<string, unknown>): void {
-    this.socket.write(JSON.stringify(frame) + '\n');
-  }
-
-  wait(pred: (f: Frame) => boolean): Promise<Frame> {
-    return new Promise((resolve, reject) => this.waiters.push({ pred, resolve, reject }));
-  }
-
-  async joinRoom(room: string, since = 0): Promise<void> {
-    const synced = this.wait((f) => f.t === 'synced' && f.room === room);
-    this.send({ t: 'hello', v: 1, agent: 'smc-crash-test/0' });
-    this.send({ t: 'join', rid: 1, room, since, limit: 1000 });
-    await synced;
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
+/** hello (v1) and a join of `room` from `since`; resolves at its `synced`. */
+async function joinRoom(c: LineClient, room: string, since = 0): Promise<void> {
+  c.send({ t: 'hello', v: 1, agent: 'smc-crash-test/0' });
+  c.send({ t: 'join', rid: 1, room, since, limit: 1000 });
+  await c.next((f) => f.t === 'synced' && f.room === room, WAIT_MS);
 }
 
 interface Sent { id: string; body: string }
@@ -87,13 +42,13 @@ interface Stored { seq: number; ts: number; id: string; body: string }
 /** Reads the whole room from a running relay: join, then page back with `history`. */
 async function readRoom(port: number, room: string): Promise<Stored[]> {
   const frames: Frame[] = [];
-  const c = await StreamClient.open(port, (f) => frames.push(f));
-  await c.joinRoom(room);
+  const c = await openStream(port, (f) => frames.push(f));
+  await joinRoom(c, room);
   const msgs = frames.filter((f) => f.t === 'msg');
   let from = (frames.find((f) => f.t === 'synced') as Frame).from as number;
   while (from > 1) {
     const before = frames.length;
-    const page = c.wait((f) => f.t === 'page');
+    const page = c.next((f) => f.t === 'page', WAIT_MS);
     c.send({ t: 'history', rid: 2, room, before: from, limit: 1000 });
     const p = await page;
     msgs.unshift(...frames.slice(before).filter((f) => f.t === 'msg'));
@@ -137,9 +92,9 @@ describe('relay crash (SIGKILL mid-stream) and restart', function () {
           forwarded.set(f.id as string, f.seq as number);
         }
       };
-      const observer = await StreamClient.open(relay.port, seenMsg);
-      await observer.joinRoom(room);
-      const senders: StreamClient[] = [];
+      const observer = await openStream(relay.port, seenMsg);
+      await joinRoom(observer, room);
+      const senders: LineClient[] = [];
       for (let k = 0; k < SENDERS; k++) {
         const mine = sent[k] as Sent[];
         const sendOne = (): void => {
@@ -148,7 +103,7 @@ describe('relay crash (SIGKILL mid-stream) and restart', function () {
           mine.push(s);
           client.send({ t: 'send', room, id: s.id, body: s.body });
         };
-        const client: StreamClient = await StreamClient.open(relay.port, (f) => {
+        const client: LineClient = await openStream(relay.port, (f) => {
           seenMsg(f);
           if (f.t === 'error') assert.fail(`relay error: ${JSON.stringify(f)}`);
           if (f.t !== 'ack') return;
@@ -163,7 +118,7 @@ describe('relay crash (SIGKILL mid-stream) and restart', function () {
             }, randomInt(0, 8));
           }
         });
-        await client.joinRoom(room);
+        await joinRoom(client, room);
         senders.push(client);
         for (let i = 0; i < WINDOW; i++) sendOne();
       }
@@ -192,11 +147,11 @@ describe('relay crash (SIGKILL mid-stream) and restart', function () {
       for (const [id, seq] of forwarded) assert.equal(byId.get(id)?.seq, seq, `forwarded seq ${seq} is not stored`);
 
       // Clients resend what was not acked; the durable ones come back with their seq.
-      const resender = await StreamClient.open(relay2.port);
-      await resender.joinRoom(room, stored.length);
+      const resender = await LineClient.connect(relay2.port);
+      await joinRoom(resender, room, stored.length);
       const unacked = [...allSent.values()].filter((s) => !acked.has(s.id));
       const replies = await Promise.all(unacked.map((s) => {
-        const reply = resender.wait((f) => f.t === 'ack' && f.id === s.id);
+        const reply = resender.next((f) => f.t === 'ack' && f.id === s.id, WAIT_MS);
         resender.send({ t: 'send', room, id: s.id, body: s.body });
         return reply;
       }));

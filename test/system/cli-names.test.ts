@@ -5,32 +5,19 @@
 // name with a bidi control character is refused before anything is sent.
 // Needs `node scripts/build.mjs` first (npm test does it).
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
+import { RelayProcess } from '../helpers/relayProcess';
+import { newInvite, runSmc as smc } from '../helpers/cliProcess';
 
 type Line = { name?: string; text?: string | null; keyChanged?: boolean; fingerprint?: string };
-
-function smc(home: string, args: string[], input = ''): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home }, input, encoding: 'utf8', timeout: 30_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** `smc chat --json` with `input` as what is typed; its printed lines once it exits 0. */
 function chat(home: string, args: string[], input = ''): Line[] {
   const r = smc(home, ['chat', '--json', ...args], input);
   assert.equal(r.code, 0, `smc chat ${args.join(' ')}: ${r.stderr}`);
   return r.stdout.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Line);
-}
-
-function newInvite(home: string, relay: string, name: string): string {
-  const r = smc(home, ['room', 'new', '--name', name, '--relay', relay]);
-  assert.equal(r.code, 0, r.stderr);
-  const m = /smc:\/\/[^\s']+/.exec(r.stdout);
-  assert.ok(m, 'room new prints an invite');
-  return m[0];
 }
 
 describe('smc chat --json: look-alike names and own-name binding (real relay)', function () {

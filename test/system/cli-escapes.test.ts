@@ -20,16 +20,7 @@ import { RoomCipher, formatInvite, generateIdentity, generateMessageId, generate
 import { createTcpTransport } from '../../src/node/tcpTransport';
 import { jsonLine, terminalSafe } from '../../src/cli/terminal-text';
 import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 20_000, detail: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${detail()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { until } from '../helpers/until';
 
 // What an attacker puts everywhere: clear screen, set the title, write the clipboard, ring,
 // CSI as C1, a line separator, a bidi override, a zero-width space.
