@@ -116,6 +116,19 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER FUNCTION smc_append(text[], text[], text[]) SET plan_cache_mode = force_custom_plan;
     `,
   },
+  {
+    version: 2,
+    name: 'presence in join order',
+    sql: `
+      -- §1.4 presence lists members in the order they joined, as one relay does: a number from
+      -- one sequence per member row, taken when the row is inserted and kept when a join again
+      -- replaces the tag.
+      CREATE SEQUENCE smc_presence_joined;
+      ALTER TABLE smc_presence ADD COLUMN joined bigint NOT NULL DEFAULT nextval('smc_presence_joined');
+      ALTER SEQUENCE smc_presence_joined OWNED BY smc_presence.joined;
+      CREATE INDEX smc_presence_room_joined ON smc_presence (room, joined);
+    `,
+  },
 ];
 
 /** Applies the migrations not yet applied; returns the versions it applied. */
