@@ -13,19 +13,11 @@ import { ClusterRooms, clusterPresenceFrame, type ClusterSink } from '../../src/
 import type { RoomPresence } from '../../src/relay/store/pg/types';
 import { encodeFrame } from '../../src/core/wire/codec';
 import { Room, type Member, type RoomPeer } from '../../src/relay/room';
+import { until } from '../helpers/until';
 
 const key = (): string => randomBytes(16).toString('base64url');
 const oneTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 type Frame = Record<string, unknown> & { t: string };
 
@@ -146,7 +138,7 @@ describe('PostgreSQL cluster rooms (the relay adapter)', function () {
     await Promise.all(sends);
     for (const peer of [a1, a2, b1]) {
       const expected = oneTo(300).filter((s) => sentBy.get(s) !== peer);
-      await waitFor('every message but its own', () => (peer.seqs(room).length >= expected.length ? true : undefined));
+      await until('every message but its own', () => (peer.seqs(room).length >= expected.length ? true : undefined));
       assert.deepEqual(peer.seqs(room), expected, 'in seq order, once each, none of its own');
     }
     // A duplicate on the other relay is answered with the original seq and reaches no one again.
@@ -154,9 +146,9 @@ describe('PostgreSQL cluster rooms (the relay adapter)', function () {
     const first = await a.cluster.append(room, id, 'x', a1);
     const again = await b.cluster.append(room, id, 'x', b1);
     assert.deepEqual([again.seq, again.duplicate], [first.seq, true]);
-    await waitFor('the first copy at b1', () => (b1.seqs(room).includes(first.seq) ? true : undefined));
+    await until('the first copy at b1', () => (b1.seqs(room).includes(first.seq) ? true : undefined));
     await a.cluster.append(room, key(), 'after', a1);
-    await waitFor('the next message at b1', () => (b1.seqs(room).includes(first.seq + 1) ? true : undefined));
+    await until('the next message at b1', () => (b1.seqs(room).includes(first.seq + 1) ? true : undefined));
     assert.equal(b1.seqs(room).filter((s) => s === first.seq).length, 1, 'the duplicate was not fanned out');
   });
 
@@ -187,9 +179,9 @@ describe('PostgreSQL cluster rooms (the relay adapter)', function () {
       results.push(ra.duplicate ? { seq: ra.seq, dupAt: pa, storedBy: pb } : { seq: rb.seq, dupAt: pb, storedBy: pa });
     }
     const lastSeq = (results.at(-1) as { seq: number }).seq;
-    await waitFor('every seq at the watcher', () => (watcher.seqs(room).includes(lastSeq) ? true : undefined));
+    await until('every seq at the watcher', () => (watcher.seqs(room).includes(lastSeq) ? true : undefined));
     for (const r of results) {
-      await waitFor(`seq ${r.seq} at the duplicate's sender`, () => (r.dupAt.seqs(room).includes(r.seq) ? true : undefined));
+      await until(`seq ${r.seq} at the duplicate's sender`, () => (r.dupAt.seqs(room).includes(r.seq) ? true : undefined));
       assert.ok(!r.storedBy.seqs(room).includes(r.seq), 'the sender of the stored copy gets the ack only');
     }
     for (const p of [pa, pb, watcher]) assert.deepEqual(p.seqs(room), [...new Set(p.seqs(room))].sort((x, y) => x - y), 'in order, once');
@@ -205,7 +197,7 @@ describe('PostgreSQL cluster rooms (the relay adapter)', function () {
     assert.equal(await b.cluster.log.oldest(room), 1);
     assert.deepEqual((await b.cluster.log.range(room, 0, head + 1, 100)).map((m) => m.seq), oneTo(5));
     await a.cluster.append(room, key(), 'new', new Peer());
-    await waitFor('seq 6 live', () => (late.seqs(room).length > 0 ? true : undefined));
+    await until('seq 6 live', () => (late.seqs(room).length > 0 ? true : undefined));
     assert.deepEqual(late.seqs(room), [6]);
     assert.equal(b.cluster.log.head(room), 6);
   });
@@ -217,12 +209,12 @@ describe('PostgreSQL cluster rooms (the relay adapter)', function () {
     const { member: ma } = await a.join(room, pa, 'tagA');
     const { member: mb } = await b.join(room, pb, 'tagB');
     const both = (f: Frame | undefined): boolean => f?.online === 2 && (f.members as unknown[]).length === 2;
-    await waitFor('both members listed at a', () => (both(pa.lastPresence(room)) ? true : undefined));
-    await waitFor('both members listed at b', () => (both(pb.lastPresence(room)) ? true : undefined));
+    await until('both members listed at a', () => (both(pa.lastPresence(room)) ? true : undefined));
+    await until('both members listed at b', () => (both(pb.lastPresence(room)) ? true : undefined));
     const listed = (pa.lastPresence(room)?.members as Array<{ sid: string; tag?: string }>).map((m) => `${m.sid}:${m.tag}`).sort();
     assert.deepEqual(listed, [`${ma.sid}:tagA`, `${mb.sid}:tagB`].sort());
     b.leave(room, pb);
-    await waitFor('a sees b leave', () => (pa.lastPresence(room)?.online === 1 ? true : undefined));
+    await until('a sees b leave', () => (pa.lastPresence(room)?.online === 1 ? true : undefined));
     assert.deepEqual(pa.lastPresence(room)?.members, [{ sid: ma.sid, tag: 'tagA' }]);
   });
 
@@ -236,13 +228,13 @@ describe('PostgreSQL cluster rooms (the relay adapter)', function () {
     const ephs = (p: Peer): Frame[] => p.frames.filter((f) => f.t === 'msg' && f.eph === true);
     const id = key();
     a.ephemeral(room, id, 'typing', sender);
-    await waitFor('the ephemeral on the other relay', () => (ephs(otherRelay).length > 0 ? true : undefined));
+    await until('the ephemeral on the other relay', () => (ephs(otherRelay).length > 0 ? true : undefined));
     assert.deepEqual(ephs(otherRelay), [{ t: 'msg', room, id, body: 'typing', eph: true }]);
     // A body too long for a NOTIFY reaches this relay's members only; then a short one again.
     a.ephemeral(room, key(), 'A'.repeat(9_000), sender);
     const last = key();
     a.ephemeral(room, last, 'short', sender);
-    await waitFor('the next ephemeral', () => (ephs(otherRelay).some((f) => f.id === last) ? true : undefined));
+    await until('the next ephemeral', () => (ephs(otherRelay).some((f) => f.id === last) ? true : undefined));
     assert.equal(ephs(otherRelay).length, 2, 'the long one was not passed on');
     assert.equal(ephs(sameRelay).length, 3, 'every one, delivered here once (the NOTIFY is not delivered twice)');
     await new Promise((r) => setTimeout(r, 300));

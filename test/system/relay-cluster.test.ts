@@ -13,19 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresServer, freePort } from '../helpers/postgres';
 import { LineClient, RelayProcess, randomId, randomRoom, type Frame } from '../helpers/relayProcess';
+import { until } from '../helpers/until';
 
 const oneTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 const body = (): string => randomId() + randomId();
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** The `msg` seqs of `room` a client received, in order of arrival. */
 function seqsOf(c: LineClient, room: string): number[] {
@@ -117,7 +109,7 @@ describe('relay cluster: three relays on one PostgreSQL', function () {
     });
     assert.deepEqual([...seqOfId.values()].sort((x, y) => x - y), oneTo(total), 'acks: seqs 1..N, none twice');
     for (const l of listeners) {
-      await waitFor('every message at a listener', () => (seqsOf(l, room).length >= total ? true : undefined));
+      await until('every message at a listener', () => (seqsOf(l, room).length >= total ? true : undefined));
       assert.deepEqual(seqsOf(l, room), oneTo(total), 'in seq order, each once');
       for (const f of l.received) if (f.t === 'msg') assert.equal(seqOfId.get(f.id as string), f.seq, 'the seq its sender was acked');
     }
@@ -125,7 +117,7 @@ describe('relay cluster: three relays on one PostgreSQL', function () {
       const s = senders[i] as LineClient;
       const own = ownSeqs[i] as Set<number>;
       const expected = oneTo(total).filter((q) => !own.has(q));
-      await waitFor('the others\' messages at a sender', () => (seqsOf(s, room).length >= expected.length ? true : undefined));
+      await until('the others\' messages at a sender', () => (seqsOf(s, room).length >= expected.length ? true : undefined));
       assert.deepEqual(seqsOf(s, room), expected, 'a sender gets everyone else\'s, in order, and none of its own');
     }
     assert.deepEqual((await storedRows(room)).map((r) => r.seq), oneTo(total));
@@ -145,7 +137,7 @@ describe('relay cluster: three relays on one PostgreSQL', function () {
       assert.equal(x?.seq, y?.seq, `one seq for ${id} on both relays`);
     }
     assert.deepEqual((await storedRows(room)).map((r) => r.seq), oneTo(ids.length), 'each id stored once');
-    await waitFor('every id at the third relay', () => (seqsOf(cc, room).length >= ids.length ? true : undefined));
+    await until('every id at the third relay', () => (seqsOf(cc, room).length >= ids.length ? true : undefined));
     await new Promise((r) => setTimeout(r, 1_500)); // a poll period: a double would have arrived
     assert.deepEqual(seqsOf(cc, room), oneTo(ids.length));
     assert.equal(new Set(cc.received.filter((f) => f.t === 'msg').map((f) => f.id)).size, ids.length);
@@ -163,15 +155,15 @@ describe('relay cluster: three relays on one PostgreSQL', function () {
     const members = (f: Frame | undefined): string[] => ((f?.members ?? []) as Array<{ sid: string; tag?: string }>).map((m) => `${m.sid}:${m.tag}`).sort();
     const all = sids.map((s, i) => `${s}:${tags[i]}`).sort();
     for (const x of [ca, cb, cc]) {
-      await waitFor('all three listed', () => (listed(x)?.online === 3 && members(listed(x)).join() === all.join() ? true : undefined));
+      await until('all three listed', () => (listed(x)?.online === 3 && members(listed(x)).join() === all.join() ? true : undefined));
     }
     const left = await cc.request({ t: 'leave', room });
     assert.equal(left.t, 'left');
-    for (const x of [ca, cb]) await waitFor('the leave seen', () => (listed(x)?.online === 2 ? true : undefined));
+    for (const x of [ca, cb]) await until('the leave seen', () => (listed(x)?.online === 2 ? true : undefined));
     assert.deepEqual(members(listed(ca)), all.filter((m) => !m.startsWith(`${sids[2]}:`)));
     await b.kill();
     const killedAt = Date.now();
-    await waitFor('the dead relay\'s member dropped', () => (listed(ca)?.online === 1 ? true : undefined), 30_000);
+    await until('the dead relay\'s member dropped', () => (listed(ca)?.online === 1 ? true : undefined), 30_000);
     assert.deepEqual(members(listed(ca)), [`${sids[0]}:${tags[0]}`]);
     assert.ok(Date.now() - killedAt < 20_000, `dropped after ${Date.now() - killedAt} ms`);
   });
@@ -235,7 +227,7 @@ describe('relay cluster: three relays on one PostgreSQL', function () {
     });
     sa.sendRaw(idsA.map((id) => JSON.stringify({ t: 'send', room, id, body: body() }) + '\n').join(''));
     const fromB = sendAll(sb, room, Array.from({ length: 300 }, randomId));
-    await waitFor('a few acks from the relay to kill', () => (acksA.size >= 50 ? true : undefined));
+    await until('a few acks from the relay to kill', () => (acksA.size >= 50 ? true : undefined));
     await a.kill();
     const ackedBeforeKill = new Map(acksA);
     assert.ok(ackedBeforeKill.size < idsA.length, 'killed mid-stream');
@@ -254,7 +246,7 @@ describe('relay cluster: three relays on one PostgreSQL', function () {
     const total = idsA.length + repliesB.size;
     assert.deepEqual(rows.map((r) => r.seq), oneTo(total), 'contiguous, each id once');
     for (const [id, seq] of ackedBeforeKill) assert.equal(rows[seq - 1]?.id, id);
-    await waitFor('the listener to reach the head', () => (seqsOf(listener, room).length >= total ? true : undefined));
+    await until('the listener to reach the head', () => (seqsOf(listener, room).length >= total ? true : undefined));
     assert.deepEqual(seqsOf(listener, room), oneTo(total), 'the listener on a third relay: every seq once, in order');
   });
 
@@ -297,19 +289,19 @@ describe('relay cluster: three relays on one PostgreSQL', function () {
       }
     };
     const loops = [loop(sa), loop(sb)];
-    await waitFor('some acks', () => (acked.size >= 200 ? true : undefined));
+    await until('some acks', () => (acked.size >= 200 ? true : undefined));
     await pg.kill();
     const ackedAtKill = new Map(acked);
-    await waitFor('sends refused while the database is away', () => (errors >= 10 ? true : undefined));
+    await until('sends refused while the database is away', () => (errors >= 10 ? true : undefined));
     await pg.startServer();
     const resumedFrom = acked.size;
-    await waitFor('acks again after the restart', () => (acked.size >= resumedFrom + 200 ? true : undefined), 60_000);
+    await until('acks again after the restart', () => (acked.size >= resumedFrom + 200 ? true : undefined), 60_000);
     running = false;
     await Promise.all(loops);
     const before = await storedRows(room);
     assert.deepEqual(before.map((r) => r.seq), oneTo(before.length), 'contiguous after the outage');
     for (const [id, seq] of ackedAtKill) assert.equal(before[seq - 1]?.id, id, 'acked before the kill: still there, same seq');
-    await waitFor('the listener on the third relay to reach the head', () => (seqsOf(listener, room).length >= before.length ? true : undefined), 60_000);
+    await until('the listener on the third relay to reach the head', () => (seqsOf(listener, room).length >= before.length ? true : undefined), 60_000);
     assert.deepEqual(seqsOf(listener, room), oneTo(before.length), 'the listener: every seq once, in order, across the outage');
     // Every id ever sent, once more, through the third relay: acked ones keep their seqs, and
     // those never stored (refused while the database was away, not retried) are stored now.
