@@ -73,8 +73,11 @@ async function pacedLatency(stores: PgStore[], room: string, ms: number): Promis
   return recorder.summary();
 }
 
-/** The raw baseline: `connections` bare clients, each inserting batches of 64 rows per transaction. */
-async function rawInserts(url: string, connections: number, runMs: number): Promise<number> {
+/**
+ * The raw baseline: `connections` bare clients, each inserting batches of 64 rows per
+ * transaction (synchronous_commit on): what this database allows at this commit rate.
+ */
+export async function rawInserts(url: string, connections: number, runMs: number): Promise<number> {
   const body = randomBytes(BODY_BYTES).toString('base64url');
   const clients = await Promise.all(Array.from({ length: connections }, async () => {
     const c = new Client({ connectionString: url, options: '-c synchronous_commit=on' });
