@@ -28,15 +28,18 @@ const SUBSCRIBERS = 50;
 const FANOUT_WINDOW = 256;
 const MAX_LAG = 2_000;
 
-/** CPU seconds of every process in a process group (the postmaster and its backends). */
-function groupCpuSeconds(pgid: number): number {
+/**
+ * CPU seconds of a PostgreSQL server: the postmaster and its children (each backend calls
+ * setsid(), so they are not in the postmaster's process group; they are its children).
+ */
+function serverCpuSeconds(postmaster: number): number {
   let total = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[2]) !== pgid) continue; // field 5: pgrp
+      if (Number(entry) !== postmaster && Number(rest[1]) !== postmaster) continue; // field 4: ppid
       total += (Number(rest[11]) + Number(rest[12])) / clockTicks();
     } catch {
       // the process ended meanwhile
@@ -212,8 +215,8 @@ export const relayCluster: Scenario = {
     ctx.log('relay-cluster: starting PostgreSQL (fsync on)');
     const pg = await PostgresServer.start({ settings: { shared_buffers: '128MB' } });
     try {
-      const pgid = pg.pid ?? -1;
-      const dbCpu = (): number => groupCpuSeconds(pgid);
+      const postmaster = pg.pid ?? -1;
+      const dbCpu = (): number => serverCpuSeconds(postmaster);
       const noDb = (): number => 0;
       const url = await pg.createDatabase('smc_bench');
       ctx.log('relay-cluster: one relay, embedded store');
@@ -248,7 +251,7 @@ export const relayCluster: Scenario = {
         `PostgreSQL ${pg.binDir.split('/').at(-2) ?? '?'} (Debian), a fresh cluster in a temp dir on this machine's disk, fsync on, shared_buffers 128MB; every relay session has synchronous_commit on (an ack waits for the WAL flush). Each relay is its own process (\`--rate 0\`, per-address limits lifted); all of them, PostgreSQL and the load generator share this machine's cores.`,
         `64 in flight: one publisher per relay, all in one room, ${run / 1000} s after ${warm / 1000} s of warm-up; n = ${fmt.int(embAcks.windowed.n)} / ${fmt.int(oneAcks.windowed.n)} / ${fmt.int(threeAcks.windowed.n)} acks. Paced: ${PACED_RATE} msg/s in all, open loop, round robin over the relays' publishers, n = ${fmt.int(threeAcks.paced.n)} (3 relays). Latency is from writing the send line to reading its ack line in the generator.`,
         `Fan-out: the publisher on the first relay keeps ${FANOUT_WINDOW} sends in flight and holds back when subscribers lag ${MAX_LAG} messages; the 50 subscribers are spread round robin over the relays, so with three relays two thirds of the deliveries reach their relay through PostgreSQL (doorbell, then a read of the new rows). n = ${fmt.int(threeFan.deliveries)} deliveries (3 relays). Subscribers closed by a relay: ${embFan.disconnected} / ${oneFan.disconnected} / ${threeFan.disconnected}.`,
-        'CPU is utime + stime from /proc: the relays\' processes summed, and beside it the PostgreSQL server\'s (postmaster and every backend of its process group).',
+        'CPU is utime + stime from /proc: the relays\' processes summed, and beside it the PostgreSQL server\'s (the postmaster and its children: backends, WAL writer, checkpointer).',
         `Raw baseline, same database, same run: bare pg clients INSERTing 64 rows per transaction and COMMITting (synchronous_commit on), no dedup read, no room lock, no relay: ${fmt.int(raw1)} rows/s on 1 connection, ${fmt.int(raw3)} on 3.`,
       );
       if (threeAcks.ackedPerS < 10_000) {
