@@ -162,7 +162,7 @@ export class Database {
 
   /**
    * Bounds the reads waiting for the pool (pg's Pool queues without limit): a flood of joins on a
-   * slow database gets server_busy instead of growing the relay's memory.
+   * slow database is refused at once (StoreBusyError) instead of growing the relay's memory.
    */
   private admitRead(): void {
     const pool = this.pool;

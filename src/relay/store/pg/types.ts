@@ -53,7 +53,7 @@ export interface ClusterStore<Origin = unknown> {
    * Stores a message and resolves only once the transaction holding it has committed with
    * `synchronous_commit` on (group-committed with others that arrive meanwhile). An `id` the
    * room already holds, stored by any relay, resolves with the first copy's seq/ts and
-   * `duplicate: true` (§1.5). Rejects with StoreBusyError over the queue bound (→ server_busy),
+   * `duplicate: true` (§1.5). Rejects with StoreBusyError over the queue bound (→ `internal`, "busy"; open),
    * with StoreUnavailableError while the database cannot be reached (→ internal), and with
    * StoreWriteError otherwise (→ internal); a rejected append was never acked and may or may not
    * be stored: the client resends with the same id and dedup answers.
@@ -102,7 +102,10 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-/** More appends are waiting than the store's bound: the relay answers `server_busy`. */
+/**
+ * More appends (or reads) are waiting than the store's bound: the relay refuses the request at
+ * once with `internal` saying it is busy (the connection stays open; `server_busy` closes it, §1.7).
+ */
 export class StoreBusyError extends Error {
   readonly code = 'EBUSY';
   constructor(message: string) {
