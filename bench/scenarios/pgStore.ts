@@ -6,7 +6,7 @@
 // `pg` client inserting the same rows in batches of 64 per transaction (one and three
 // connections), which is what this database allows at this commit rate.
 //
-// Not registered in bench/scenarios/index.ts yet; run it alone:
+// Run it alone:
 //   node scripts/build.mjs && npx tsc -p tsconfig.json --outDir out && node out/bench/scenarios/pgStore.js [--quick]
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
