@@ -1,7 +1,29 @@
-// Lint rules that hold the architecture in place (STYLE.md): only src/vscode/ may import
-// 'vscode'; the webview never imports Node built-ins; nothing uses Math.random for anything.
+// Lint rules that hold the architecture in place (README "Development", docs/extension.md):
+// only src/vscode/ may import 'vscode'; src/core/ imports no Node built-in but node:crypto and
+// none of the programs around it; the webview never imports Node built-ins; nothing uses
+// Math.random for anything.
+//
+// What src/core/ may import, and why: it is the code the terminal client, the relay's tests and
+// the VS Code extension host share, so it may use only what all of them have. node:crypto (and
+// the Buffer global) exist in Node and in VS Code's Electron extension host alike, and
+// re-implementing AES-GCM, HKDF or Ed25519 would be worse than a dependency; so node:crypto is
+// allowed and nothing else of Node. What touches the platform (sockets, files, threads, timers'
+// unref) comes in from outside as the transport does (src/core/client/types.ts Transport,
+// src/core/keys/stores.ts SecretStore/StateStore, the SignatureVerifier seam), implemented in
+// src/node/ or src/vscode/. Small rules that would need another module are written in plain
+// TypeScript (src/core/hostPort.ts checks IP addresses as node:net does). Pure npm packages
+// (unhomoglyph) are allowed. src/core/ never imports src/node, src/cli, src/relay, src/vscode.
+import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+const VSCODE_ONLY_IN_EXTENSION = { name: 'vscode', message: 'Only src/vscode/ may import vscode: the core runs in plain Node.' };
+// Bare names ('fs', 'fs/promises') and node: names, except crypto (see above).
+const CORE_FORBIDDEN_BUILTINS = [
+  ...builtinModules.filter((m) => !m.startsWith('_') && m !== 'crypto'),
+  ...builtinModules.filter((m) => !m.startsWith('_')).map((m) => `node:${m}`).filter((m) => m !== 'node:crypto'),
+  'crypto',
+];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'out/**', 'node_modules/**', '.vscode-test/**', 'test-results/**', '.smc/**'] },
@@ -18,7 +40,27 @@ export default tseslint.config(
     files: ['src/**/*.ts', 'test/unit/**/*.ts', 'test/system/**/*.ts', 'bench/**/*.ts', 'scripts/**'],
     ignores: ['src/vscode/**'],
     rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'Only src/vscode/ may import vscode: the core runs in plain Node.' }] }],
+      'no-restricted-imports': ['error', { paths: [VSCODE_ONLY_IN_EXTENSION] }],
+    },
+  },
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [
+          VSCODE_ONLY_IN_EXTENSION,
+          ...CORE_FORBIDDEN_BUILTINS.map((name) => ({
+            name,
+            message: name === 'crypto'
+              ? "Write 'node:crypto'."
+              : 'src/core/ imports no Node built-in but node:crypto: take the platform as a parameter (a transport, a store) implemented in src/node/ (eslint.config.mjs says why).',
+          })),
+        ],
+        patterns: [{
+          regex: '^(\\.\\./)+(node|cli|relay|vscode)(/|$)',
+          message: 'src/core/ is what the programs share: it never imports src/node, src/cli, src/relay or src/vscode.',
+        }],
+      }],
     },
   },
   {
@@ -33,6 +75,14 @@ export default tseslint.config(
           message: 'test/unit is pure logic in one process: a test that starts a process or opens a socket goes in test/system (docs/testing.md).',
         }],
       }],
+    },
+  },
+  {
+    // The extension and the terminal client are two programs over the same core: neither
+    // imports the other (what both need, such as the version, lives in src/node or src/core).
+    files: ['src/vscode/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+cli(/|$)', message: 'src/vscode/ never imports the CLI (src/cli): put what both need in src/node/ or src/core/.' }] }],
     },
   },
   {

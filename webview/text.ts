@@ -23,7 +23,7 @@ export function hasBidiControls(s: string): boolean {
 
 /**
  * A display name as shown: every bidi control, invisible (default-ignorable) or control
- * character shown as ⟦U+XXXX⟧ (a look-alike of a name never looks the same, issue 7 item 2.2),
+ * character shown as ⟦U+XXXX⟧ (a look-alike of a name never looks the same, docs/protocol.md §2.4),
  * bounded.
  */
 export function displayName(name: string): string {

@@ -1,25 +1,27 @@
-// `smc chat`: the terminal client (issue 3 §4). Resolves which room to join (a room stored by
+// `smc chat`: the terminal client (README "Chat from a terminal"). Resolves which room to join (a room stored by
 // `smc room new` or `smc room join`, a room name and a passphrase file, or, with a warning
-// since it puts the key on the command line (issue 7 §2.4), an invite), stores its key, then runs
-// interactively (chat-tty.ts) or for scripts with --json (chat-json.ts).
+// since it puts the key on the command line (docs/security.md "Secrets on the command line"), an invite), stores its key, then runs
+// interactively (chatTty.ts) or for scripts with --json (chatJson.ts).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
   InviteError, MAX_TEXT_BYTES, PASSPHRASE_WARN_LENGTH, deriveRoomId, isWeakPassphrase, parseInvite, roomKeyFromPassphrase,
 } from '../core/crypto/index';
 import { RelayClient } from '../core/client/index';
+import { formatHostPort } from '../core/hostPort';
 import { argumentErrorMessage, shellQuote, smcCommand, smcNote, type Command } from './command';
-import { homeProblem } from './home-error';
+import { homeProblem } from './homeError';
 import {
-  CHAT_EXIT, CliError, DEFAULT_RELAY, LAST_NAME_STATE, displayNameFor, formatRelayAddress, openSession,
-  parseRelayAddress, parseTlsFingerprint, setTlsPin, tlsPin, usageError, type Session,
-} from './chat-session';
+  CHAT_EXIT, CliError, DEFAULT_RELAY, LAST_NAME_STATE, displayNameFor, openHomeStores,
+  parseRelayAddress, parseTlsFingerprint, setTlsPin, tlsPin, usageError, type HomeStores,
+} from './homeStores';
 import { createTcpTransport, createTlsTransportFactory } from '../node/tcpTransport';
 import { WorkerSignatureVerifier } from '../node/verifyPool';
-import { runJsonChat } from './chat-json';
-import { runInteractiveChat } from './chat-tty';
-import { SMC_VERSION } from './version';
-import { jsonLine, terminalSafe } from './terminal-text';
+import type { ChatContext } from './chatContext';
+import { runJsonChat } from './chatJson';
+import { runInteractiveChat } from './chatTty';
+import { SMC_VERSION } from '../node/version';
+import { jsonLine, terminalSafe } from './terminalText';
 
 function help(): string {
   return [
@@ -191,13 +193,13 @@ async function readPassphrase(file: string): Promise<string> {
     const code = (err as NodeJS.ErrnoException).code;
     throw usageError(`cannot read the passphrase file ${file}${code ? ` (${code})` : ''}`);
   }
-  // The file's trailing newline is not part of the passphrase (issue 3 §4); one only.
+  // The file's trailing newline is not part of the passphrase (README "Chat from a terminal"); one only.
   const passphrase = text.replace(/\r?\n$/, '');
   if (passphrase.length === 0) throw usageError(`the passphrase file ${file} is empty`);
   return passphrase;
 }
 
-async function resolveTarget(flags: ChatFlags, session: Session): Promise<Target> {
+async function resolveTarget(flags: ChatFlags, session: HomeStores): Promise<Target> {
   if (flags.invite !== undefined) {
     if (flags.room !== undefined || flags.passphraseFile !== undefined || flags.relay !== undefined || flags.tlsFingerprint !== undefined) {
       throw usageError('give either an invite, or a room name (with --passphrase-file and --relay), not both');
@@ -227,7 +229,7 @@ async function resolveTarget(flags: ChatFlags, session: Session): Promise<Target
     return { key, name: flags.room, host, port, fromPassphrase: true, ...(flags.tlsFingerprint !== undefined ? { tls: flags.tlsFingerprint } : {}) };
   }
   const relayFlag = flags.relay !== undefined ? parseRelayAddress(flags.relay) : undefined;
-  const wanted = relayFlag ? formatRelayAddress(relayFlag.host, relayFlag.port) : undefined;
+  const wanted = relayFlag ? formatHostPort(relayFlag.host, relayFlag.port) : undefined;
   const matches = session.rooms.all().filter((r) => r.name === flags.room && (wanted === undefined || r.relay === wanted));
   if (matches.length === 0) {
     throw usageError(`no stored room named "${flags.room}"${wanted ? ` on ${wanted}` : ''} (${smc} room list shows them); ` +
@@ -263,13 +265,13 @@ async function chat(args: string[]): Promise<number> {
     // from now on the key is not there (libuv overwrites the argument area with the title).
     process.title = 'smc chat';
   }
-  const session = await openSession();
+  const session = await openHomeStores();
   const target = await resolveTarget(flags, session);
   // After the invite parsed: a malformed one gets its one-line error only.
   if (flags.invite !== undefined) process.stderr.write(inviteArgumentWarning(smcCommand()));
   const displayName = displayNameFor(session, flags.name);
   const room = deriveRoomId(target.key);
-  const relay = formatRelayAddress(target.host, target.port);
+  const relay = formatHostPort(target.host, target.port);
   const entry = session.rooms.get(room);
   // A room met on another relay starts over there: seqs belong to one relay.
   const lastSeq = entry !== undefined && entry.relay === relay ? entry.lastSeq : 0;
@@ -302,27 +304,13 @@ async function chat(args: string[]): Promise<number> {
     saveLastSeq: (r, seq) => void track(session.rooms.setLastSeq(r, seq)),
     shownIds: { load: (r) => session.shown.load(r), save: (r, record) => track(session.shown.save(r, record)) },
   });
-  const ctx = { client, session, room, roomName: target.name, relay, key: target.key, lastSeq, flags, fromPassphrase: target.fromPassphrase === true };
+  const ctx: ChatContext = { client, session, room, roomName: target.name, relay, key: target.key, lastSeq, flags, fromPassphrase: target.fromPassphrase === true };
   const code = flags.json ? await runJsonChat(ctx) : await runInteractiveChat(ctx);
   // After a leave the client no longer knows the room; the room list has what it saved last.
   await track(session.rooms.setLastSeq(room, client.lastSeq(room) ?? session.rooms.get(room)?.lastSeq ?? lastSeq));
   if (client.name !== displayName) await track(session.state.update(LAST_NAME_STATE, client.name));
   await Promise.all([...saves]);
   return code;
-}
-
-/** What chat-json.ts and chat-tty.ts get. */
-export interface ChatContext {
-  client: RelayClient;
-  session: Session;
-  room: string;
-  roomName: string;
-  relay: string;
-  key: Buffer;
-  lastSeq: number;
-  flags: { history: number; own: boolean; timeoutMs: number };
-  /** The key came from --passphrase-file: an empty room may mean a mistyped name or passphrase. */
-  fromPassphrase: boolean;
 }
 
 export const chatCommand: Command = {

@@ -1,11 +1,11 @@
 // The `smc` command: one program, subcommands dispatched from the table below. A subcommand is
 // a module exporting a Command; adding one is an import and a table entry.
-import { SMC_VERSION } from './version';
+import { SMC_VERSION } from '../node/version';
 import { smcCommand, smcNote, type Command } from './command';
 import { relayCommand } from './relay';
 import { roomCommand } from './room';
 import { chatCommand } from './chat';
-import { terminalSafe } from './terminal-text';
+import { terminalSafe } from './terminalText';
 
 const COMMANDS: Record<string, Command> = {
   relay: relayCommand,

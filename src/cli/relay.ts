@@ -1,9 +1,10 @@
-// `smc relay`: runs the relay of PROTOCOL.md §1 on an embedded store in a data directory.
+// `smc relay`: runs the relay of docs/protocol.md §1 on an embedded store in a data directory.
 // Options are flags, each also an environment variable (relay/options.ts). Exit codes:
 // 0 stopped cleanly, 1 other error, 2 usage, 3 cannot listen, 4 data directory unusable or locked.
 import { mkdir, access, constants, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { formatHostPort } from '../core/hostPort';
 import { AdminToken } from '../relay/adminToken';
 import { FoldingLogger, createLogger, type LogFields, type RelayLogger } from '../relay/log';
 import { OPTION_SPECS, UsageError, resolveRelayOptions, type RelayOptions } from '../relay/options';
@@ -11,8 +12,8 @@ import { RelayServer, certificateFingerprint } from '../relay/server';
 import { FileStore } from '../relay/store/fileStore';
 import type { MessageStore } from '../relay/store/types';
 import { EXIT, describeArgumentError, smcCommand, type Command } from './command';
-import { SMC_VERSION } from './version';
-import { terminalSafe } from './terminal-text';
+import { SMC_VERSION } from '../node/version';
+import { terminalSafe } from './terminalText';
 
 function help(): string {
   const flags = OPTION_SPECS.map((s) => {
@@ -84,7 +85,7 @@ async function prepareDataDir(dir: string): Promise<string | undefined> {
 }
 
 function listenProblem(err: NodeJS.ErrnoException, options: RelayOptions): string {
-  const where = `${options.host}:${options.port}`;
+  const where = formatHostPort(options.host, options.port);
   if (err.code === 'EADDRINUSE') return `port ${options.port} is already in use on ${options.host}; stop the other program or choose another with --port`;
   if (err.code === 'EACCES') return `not allowed to listen on ${where} (ports below 1024 need privileges); choose another with --port`;
   if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') return `address ${options.host} is not available on this machine; choose another with --host`;
@@ -173,12 +174,12 @@ async function runRelay(args: string[]): Promise<number> {
   }
   if (options.logFormat === 'text') {
     process.stdout.write(tls
-      ? `SMC relay listening with TLS on ${options.host}:${port} (data in ${terminalSafe(dataDir)}).\n`
+      ? `SMC relay listening with TLS on ${formatHostPort(options.host, port)} (data in ${terminalSafe(dataDir)}).\n`
         + `Certificate SHA-256: ${tls.fingerprint} (invites: smcs://HOST:${port}/NAME?fp=${tls.fingerprint}#KEY)\n`
-        + `Connect by hand: openssl s_client -quiet -connect ${connectHost(options.host)}:${port}   then type {"t":"hello","v":1}\n`
-      : `SMC relay listening on ${options.host}:${port} (data in ${terminalSafe(dataDir)}).\n`
+        + `Connect by hand: openssl s_client -quiet -connect ${formatHostPort(connectHost(options.host), port)}   then type {"t":"hello","v":1}\n`
+      : `SMC relay listening on ${formatHostPort(options.host, port)} (data in ${terminalSafe(dataDir)}).\n`
         + `Connect by hand: nc ${connectHost(options.host)} ${port}   then type {"t":"hello","v":1}\n`
-        + `Chat from a terminal: ${smcCommand()} room new --name NAME --relay ${connectHost(options.host)}:${port}, then ${smcCommand()} chat --room NAME\n`
+        + `Chat from a terminal: ${smcCommand()} room new --name NAME --relay ${formatHostPort(connectHost(options.host), port)}, then ${smcCommand()} chat --room NAME\n`
         + `  (the others: ${smcCommand()} room join, paste the invite, then ${smcCommand()} chat --room NAME)\n`
         + `Chat from VS Code: set smc.relay.host/port to this address, then SMC: Create Room or SMC: Join Room.\n`);
   }

@@ -1,20 +1,21 @@
-// `smc room new` creates a room with a random key (PROTOCOL.md §2.1), stores the key in
+// `smc room new` creates a room with a random key (docs/protocol.md §2.1), stores the key in
 // $SMC_HOME/secrets.json and the room in state.json, and prints the invite (§2.7) and how to
 // join. `smc room join` stores a room from an invite read from standard input or a file (never
-// the command line, where other local users can read it: issue 7 §2.4), for `smc chat --room`.
+// the command line, where other local users can read it: docs/security.md "Secrets on the command line"), for `smc chat --room`.
 // `smc room list` shows the stored rooms (never their keys); `smc room forget` removes one.
-// One name per relay (room-names.ts), so that `smc chat --room NAME` always finds one room.
+// One name per relay (roomNames.ts), so that `smc chat --room NAME` always finds one room.
 import { parseArgs } from 'node:util';
 import { formatInvite, generateRoomKey, deriveRoomId, MAX_ROOM_NAME_CHARS } from '../core/crypto/index';
+import { formatHostPort } from '../core/hostPort';
 import { argumentErrorMessage, shellQuote, smcCommand, smcNote, type Command } from './command';
 import {
-  CHAT_EXIT, CliError, DEFAULT_RELAY, formatRelayAddress, openSession, parseRelayAddress, parseTlsFingerprint,
-  setTlsPin, usageError, type Session,
-} from './chat-session';
-import { readInvite } from './invite-input';
-import { namesakeOf } from './room-names';
-import { homeProblem } from './home-error';
-import { terminalSafe } from './terminal-text';
+  CHAT_EXIT, CliError, DEFAULT_RELAY, openHomeStores, parseRelayAddress, parseTlsFingerprint,
+  setTlsPin, usageError, type HomeStores,
+} from './homeStores';
+import { readInvite } from './inviteInput';
+import { namesakeOf } from './roomNames';
+import { homeProblem } from './homeError';
+import { terminalSafe } from './terminalText';
 
 function help(): string {
   return [
@@ -66,7 +67,7 @@ function help(): string {
 }
 
 /** ' --relay HOST:PORT' when rooms of this name are stored on several relays, else ''. */
-function relayArg(session: Session, name: string, relay: string): string {
+function relayArg(session: HomeStores, name: string, relay: string): string {
   return session.rooms.all().filter((r) => r.name === name).length > 1 ? ` --relay ${relay}` : '';
 }
 
@@ -93,9 +94,9 @@ async function roomNew(args: string[]): Promise<number> {
   if (name === undefined || name.trim() === '') throw usageError(`smc room new needs --name NAME (see ${smcCommand()} room --help)`);
   if ([...name].length > MAX_ROOM_NAME_CHARS) throw usageError(`--name must be at most ${MAX_ROOM_NAME_CHARS} characters`);
   const { host, port } = parseRelayAddress(values.relay ?? DEFAULT_RELAY);
-  const relay = formatRelayAddress(host, port);
+  const relay = formatHostPort(host, port);
   const pin = values['tls-fingerprint'] !== undefined ? parseTlsFingerprint(values['tls-fingerprint']) : undefined;
-  const session = await openSession();
+  const session = await openHomeStores();
   const namesake = namesakeOf(session.rooms.all(), name, relay);
   if (namesake !== undefined) {
     throw new CliError(`a room named "${name}" on relay ${relay} is already stored, and smc chat --room could not tell ` +
@@ -145,9 +146,9 @@ async function roomJoin(args: string[]): Promise<number> {
   }
   // Read and check the invite before touching $SMC_HOME: bad input stores nothing.
   const inv = await readInvite(values['invite-file']);
-  const session = await openSession();
+  const session = await openHomeStores();
   const room = deriveRoomId(inv.key);
-  const relay = formatRelayAddress(inv.host, inv.port);
+  const relay = formatHostPort(inv.host, inv.port);
   const namesake = namesakeOf(session.rooms.all(), inv.name, relay, room);
   if (namesake !== undefined) {
     throw new CliError(`another room named "${inv.name}" on relay ${relay} is already stored, with another key; ` +
@@ -180,7 +181,7 @@ async function roomList(args: string[]): Promise<number> {
     process.stdout.write(help());
     return CHAT_EXIT.ok;
   }
-  const session = await openSession();
+  const session = await openHomeStores();
   const rooms = session.rooms.all();
   if (rooms.length === 0) {
     process.stdout.write(`No rooms yet. Create one with: ${smcCommand()} room new --name NAME, or store one from an invite with: ${smcCommand()} room join\n`);
@@ -208,8 +209,8 @@ async function roomForget(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw usageError(`say which room: ${smcCommand()} room forget NAME [--relay HOST:PORT] (${smcCommand()} room list shows them)`);
   const name = positionals[0]!;
   const wanted = values.relay !== undefined ? parseRelayAddress(values.relay) : undefined;
-  const relay = wanted !== undefined ? formatRelayAddress(wanted.host, wanted.port) : undefined;
-  const session = await openSession();
+  const relay = wanted !== undefined ? formatHostPort(wanted.host, wanted.port) : undefined;
+  const session = await openHomeStores();
   const matches = session.rooms.all().filter((r) => r.name === name && (relay === undefined || r.relay === relay));
   if (matches.length === 0) {
     throw new CliError(`no stored room named "${name}"${relay !== undefined ? ` on ${relay}` : ''}; ${smcCommand()} room list shows them; nothing was removed`, CHAT_EXIT.other);
@@ -225,8 +226,8 @@ async function roomForget(args: string[]): Promise<number> {
     await session.keys.deleteRoomKey(m.room);
     await session.rooms.remove(m.room);
     await setTlsPin(session, m.room, undefined);
-    // Forgotten means new again: a room joined anew shows its history (issue 7 §2.1 keeps the
-    // shown ids only for rooms still stored).
+    // Forgotten means new again: a room joined anew shows its history (the shown ids of
+    // docs/protocol.md §2.8 are kept only for rooms still stored).
     await session.shown.forget(m.room);
   }
   process.stdout.write(`Forgot ${matches.length === 1 ? 'room' : `${matches.length} rooms`} "${terminalSafe(name)}" on relay ${[...relays][0]!} ` +

@@ -1,4 +1,4 @@
-// File-backed stores for the terminal client (issue 3 §2; PROTOCOL.md §2.1: "the terminal
+// File-backed stores for the terminal client (docs/security.md "Where keys live"; docs/protocol.md §2.1: "the terminal
 // client [keeps keys] in a file of mode 0600"). Both live in $SMC_HOME (default ~/.config/smc),
 // a directory of mode 0700:
 //   secrets.json  the SecretStore: identity seed and room keys, mode 0600. A secrets file that
@@ -19,9 +19,15 @@ export const SECRETS_FILE = 'secrets.json';
 export const STATE_FILE = 'state.json';
 const POSIX = process.platform !== 'win32';
 
+/**
+ * Why FileStoreError refuses a path: not a directory or not a regular file, permissions that let
+ * others in, another user's file, or a file that is not a JSON object.
+ */
+export type FileStoreErrorCode = 'not_a_directory' | 'not_a_file' | 'too_open' | 'other_owner' | 'not_json';
+
 /** A store file or directory SMC refuses to use; the message says why and how to fix it. */
 export class FileStoreError extends Error {
-  constructor(message: string) {
+  constructor(readonly code: FileStoreErrorCode, message: string) {
     super(message);
     this.name = 'FileStoreError';
   }
@@ -42,9 +48,9 @@ const octal = (mode: number): string => (mode & 0o777).toString(8).padStart(4, '
 export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = statSync(dir);
-  if (!st.isDirectory()) throw new FileStoreError(`'${dir}' is not a directory.`);
+  if (!st.isDirectory()) throw new FileStoreError('not_a_directory', `'${dir}' is not a directory.`);
   if (POSIX && (st.mode & 0o022) !== 0) {
-    throw new FileStoreError(
+    throw new FileStoreError('too_open',
       `Permissions ${octal(st.mode)} for '${dir}' are too open: others can replace the files in it.\n` +
         `Fix with: chmod 700 '${dir}'`);
   }
@@ -55,17 +61,17 @@ export function ensurePrivateDir(dir: string): void {
  * user, that neither group nor others can access.
  */
 function checkPrivateFile(path: string, st: { mode: number; uid: number; isFile(): boolean }): void {
-  if (!st.isFile()) throw new FileStoreError(`'${path}' is not a regular file; SMC will not read keys from it.`);
+  if (!st.isFile()) throw new FileStoreError('not_a_file', `'${path}' is not a regular file; SMC will not read keys from it.`);
   if (!POSIX) return;
   if ((st.mode & 0o077) !== 0) {
-    throw new FileStoreError(
+    throw new FileStoreError('too_open',
       `Permissions ${octal(st.mode)} for '${path}' are too open.\n` +
         'It is required that your key files are NOT accessible by others.\n' +
         `Fix with: chmod 600 '${path}'`);
   }
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
-    throw new FileStoreError(`'${path}' belongs to another user (uid ${st.uid}); SMC will not use it.`);
+    throw new FileStoreError('other_owner', `'${path}' belongs to another user (uid ${st.uid}); SMC will not use it.`);
   }
 }
 
@@ -134,7 +140,7 @@ function parseObject(path: string, text: string): Record<string, unknown> {
     value = undefined;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new FileStoreError(
+    throw new FileStoreError('not_json',
       `'${path}' is not a JSON object; SMC will not overwrite it. Move it away to start over ` +
         '(the keys or settings in it are then lost).');
   }

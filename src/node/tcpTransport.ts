@@ -1,5 +1,5 @@
 // The Node transport of the client core: one TCP connection (node:net) carrying NDJSON lines
-// (PROTOCOL.md §1.1), or TLS (node:tls) pinned to the relay certificate's SHA-256 fingerprint
+// (docs/protocol.md §1.1), or TLS (node:tls) pinned to the relay certificate's SHA-256 fingerprint
 // from an smcs:// invite (§1.8). Incoming lines go through FrameDecoder, so a relay (or anything
 // posing as one) cannot make the client buffer an endless line. Used by `smc chat` and by the
 // VS Code extension host, which is Node too.

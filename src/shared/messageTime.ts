@@ -1,7 +1,7 @@
-// When a message was written, as a chat shows it (issue 7 §2.1): the time alone for today, the
+// When a message was written, as a chat shows it (docs/protocol.md §2.8): the time alone for today, the
 // date too otherwise, so that an old message (a replay the client could not recognise, or plain
 // history) never passes for one of today. One pure function for the terminal
-// (src/cli/chat-format.ts) and the webview (webview/text.ts); local time of the viewer.
+// (src/cli/chatFormat.ts) and the webview (webview/text.ts); local time of the viewer.
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 

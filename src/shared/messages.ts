@@ -182,7 +182,7 @@ export type HostToWebview =
 
 /** Bounds the host enforces on what the webview sends (validate.ts). */
 export const WEBVIEW_LIMITS = {
-  /** PROTOCOL.md §2.3: text is at most 16 384 bytes of UTF-8. */
+  /** docs/protocol.md §2.3: text is at most 16 384 bytes of UTF-8. */
   maxTextBytes: 16_384,
   maxHrefChars: 2_048,
   maxNameChars: 64,

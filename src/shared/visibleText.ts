@@ -1,4 +1,4 @@
-// Names from the network, made visible (issue 7 item 2.2): a display name may hold characters
+// Names from the network, made visible (docs/protocol.md §2.4, docs/security.md "Another member of the room"): a display name may hold characters
 // a renderer draws as nothing (U+200B, U+00AD, U+2060, U+3164...), bidi controls that reorder
 // what follows, control characters, or characters fonts draw empty (U+2800, private use). Wherever a name is shown (the panel, the host's dialogs)
 // each of them becomes a visible ⟦U+XXXX⟧, so "alice" and "alice" + U+200B never look the same.

@@ -1,5 +1,5 @@
 // The chat panel host: one webview panel (viewType smc.chat) showing the current room.
-// Security (issue 4 §3): a strict CSP with a script nonce from crypto.randomBytes, no
+// Security (docs/extension.md "The chat panel's security"): a strict CSP with a script nonce from crypto.randomBytes, no
 // unsafe-*, no connect-src, no remote images; resources only from dist/; the webview never
 // receives a key; what it sends is validated (PanelMessenger).
 import * as vscode from 'vscode';
@@ -140,7 +140,7 @@ export class ChatPanel extends Disposable {
         return null;
       },
       verifyMember: ({ name, fingerprint }) => {
-        // "It Matches" is never the default (issue 7 item 2.6): the dialog's first button is
+        // "It Matches" is never the default (docs/security.md "Another member of the room"): the dialog's first button is
         // what Enter picks, so it is "It Does Not Match", and trusting takes a deliberate click.
         const matches = { title: 'It Matches' };
         const differs = { title: 'It Does Not Match' };

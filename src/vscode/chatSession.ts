@@ -3,11 +3,13 @@
 // the chat panel are thin views over this. No vscode import: every dependency is passed in
 // (activate() wires the real ones), so this runs in plain Node tests with a fake client.
 //
-// Keys (PROTOCOL.md §2.1): the room keys and the identity live only in the KeyStore
+// Keys (docs/protocol.md §2.1): the room keys and the identity live only in the KeyStore
 // (SecretStorage); RoomList keeps the non-secret room list (name, relay, last read seq).
 // Nothing here logs or emits a key.
 import { TypedEmitter } from '../core/client/emitter';
 import { ClientError } from '../core/client/types';
+import { shortOfFingerprint } from '../core/crypto/identity';
+import { formatHostPort, parseHostPort } from '../core/hostPort';
 import { displayNameProblem, namesLookAlike } from '../core/keys/displayName';
 import type {
   ChatMessage, ConnectionState, Identity, JoinOptions, KnownKeysLike, OutgoingMessage,
@@ -102,22 +104,6 @@ export interface SessionEvents {
 
 const CURRENT_ROOM_KEY = 'smc.currentRoom';
 
-/** "host:port" with IPv6 hosts in brackets, as RoomEntry.relay stores it. */
-export function formatRelay(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-export function parseRelay(relay: string): { host: string; port: number } | undefined {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(relay) ?? /^([^:[\]]+):(\d{1,5})$/.exec(relay);
-  if (!m?.[1] || !m[2]) return undefined;
-  const port = Number(m[2]);
-  return port >= 1 && port <= 65_535 ? { host: m[1], port } : undefined;
-}
-
-export function shortOf(fp: string): string {
-  return fp.split(' ').slice(0, 2).join(' ');
-}
-
 export class ChatSession extends TypedEmitter<SessionEvents> {
   private client: ClientLike | undefined;
   private clientRelay = '';
@@ -208,7 +194,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       lastReadSeq: 0,
       selfName,
     };
-    if (this.ownFingerprint) base.selfShortFingerprint = shortOf(this.ownFingerprint);
+    if (this.ownFingerprint) base.selfShortFingerprint = shortOfFingerprint(this.ownFingerprint);
     if (!entry) return base;
     this.dirty.delete(entry.room);
     const tl = this.timeline(entry.room);
@@ -232,7 +218,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   /** The relay of the current room, else the configured one. */
   targetRelay(): string {
     const s = this.deps.settings();
-    return this.currentRoom?.relay ?? formatRelay(s.relayHost, s.relayPort);
+    return this.currentRoom?.relay ?? formatHostPort(s.relayHost, s.relayPort);
   }
 
   /** Connects (or switches) to the target relay and joins every room on it. */
@@ -253,7 +239,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       return;
     }
     await this.dropClient();
-    const addr = parseRelay(target);
+    const addr = parseHostPort(target);
     if (!addr) throw new Error(`"${target}" is not a relay address (HOST:PORT). Check the setting smc.relay.host.`);
     const identity = await this.deps.keys.identity();
     this.ownFingerprint = this.deps.fingerprint(identity.publicKey);
@@ -329,7 +315,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       if (item) this.emit('item', u.room, item);
     });
     on('presence', (p) => this.onPresence(p));
-    on('typing', (t) => this.emit('typing', t.room, t.name, shortOf(t.fingerprint)));
+    on('typing', (t) => this.emit('typing', t.room, t.name, shortOfFingerprint(t.fingerprint)));
     on('synced', (s) => {
       const tl = this.timeline(s.room);
       // The history found at the first join is not news: only what arrives later is unread.
@@ -377,7 +363,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
         if (m.name !== undefined) v.name = m.name;
         if (m.fingerprint !== undefined) {
           v.fingerprint = m.fingerprint;
-          v.shortFingerprint = shortOf(m.fingerprint);
+          v.shortFingerprint = shortOfFingerprint(m.fingerprint);
         }
         if (!m.self && m.verified && m.name !== undefined && m.fingerprint !== undefined) {
           const flags = this.identityFlags(p.room, m.name, m.fingerprint);

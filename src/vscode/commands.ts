@@ -1,4 +1,4 @@
-// The palette commands (issue 4 §1), each a thin adapter over ChatSession / RelayController.
+// The palette commands (README "Chat from VS Code"), each a thin adapter over ChatSession / RelayController.
 // Handlers never await a notification: a command resolves when its work is done, and the
 // buttons of the message that follows act on their own (tests and keybindings don't hang).
 import * as vscode from 'vscode';
@@ -6,8 +6,9 @@ import { basename } from 'node:path';
 import { generateRoomKey, deriveRoomId, roomKeyFromPassphrase, isWeakPassphrase, PASSPHRASE_WARN_LENGTH } from '../core/crypto';
 import { formatInvite, parseInvite, InviteError } from '../core/crypto/invite';
 import type { ClientError, ConnectionState } from '../core/client/types';
+import { formatHostPort, parseHostPort } from '../core/hostPort';
 import type { ChatPanelManager } from './chatPanel';
-import { formatRelay, parseRelay, type ChatSession } from './chatSession';
+import type { ChatSession } from './chatSession';
 import { isLoopback, readSettings } from './config';
 import type { LogFn } from './log';
 import type { RelayController } from './relayController';
@@ -96,7 +97,7 @@ export class Commands {
   }
 
   private isLocalRelay(relay: string): boolean {
-    const addr = parseRelay(relay);
+    const addr = parseHostPort(relay);
     const s = readSettings();
     return addr !== undefined && addr.port === s.localRelayPort && (isLoopback(addr.host) || addr.host === s.localRelayHost);
   }
@@ -142,7 +143,7 @@ export class Commands {
     });
     if (name === undefined) return;
     const s = readSettings();
-    const relay = formatRelay(s.relayHost, s.relayPort);
+    const relay = formatHostPort(s.relayHost, s.relayPort);
     const key = generateRoomKey();
     const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay);
     key.fill(0);
@@ -197,7 +198,7 @@ export class Commands {
       throw new Error(e instanceof InviteError ? `This invite link is not valid: ${e.message}.` : 'This invite link is not valid.');
     }
     if (invite.tls) throw new Error('This invite is for a TLS relay (smcs://), which this version of the extension cannot connect to yet.');
-    const relay = formatRelay(invite.host, invite.port);
+    const relay = formatHostPort(invite.host, invite.port);
     const name = checkRoomName(invite.name) === undefined ? invite.name.trim() : [...invite.name.replace(/[\u0000-\u001F\u007F]/g, '')].slice(0, 64).join('') || 'Room'; // eslint-disable-line no-control-regex
     const entry = await this.d.session.addRoom(invite.key, deriveRoomId(invite.key), name, relay);
     invite.key.fill(0);
@@ -228,7 +229,7 @@ export class Commands {
       () => roomKeyFromPassphrase(name.trim(), passphrase),
     );
     const s = readSettings();
-    const relay = formatRelay(s.relayHost, s.relayPort);
+    const relay = formatHostPort(s.relayHost, s.relayPort);
     const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay);
     key.fill(0);
     this.d.log('room joined', { room: entry.room, relay, passphrase: true });
@@ -281,7 +282,7 @@ export class Commands {
       return;
     }
     const key = await this.d.session.roomKey(entry.room);
-    const addr = parseRelay(entry.relay);
+    const addr = parseHostPort(entry.relay);
     if (!key || !addr) throw new Error(`The key of "${entry.name}" is missing from this machine's secret storage; join the room again.`);
     const invite = formatInvite({ host: addr.host, port: addr.port, name: entry.name, key });
     key.fill(0);

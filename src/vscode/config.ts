@@ -1,7 +1,8 @@
 // The extension's settings (package.json contributes.configuration), read in one place.
 import * as vscode from 'vscode';
 import { userInfo } from 'node:os';
-import { displayNameProblem } from '../core/keys/displayName';
+import { isPort } from '../core/hostPort';
+import { displayNameFromLogin } from '../core/keys/displayName';
 
 export interface Settings {
   relayHost: string;
@@ -13,15 +14,14 @@ export interface Settings {
 }
 
 function port(value: unknown, fallback: number): number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65_535 ? value : fallback;
+  return typeof value === 'number' && isPort(value) ? value : fallback;
 }
 
-function defaultDisplayName(): string {
+function loginName(): string {
   try {
-    const name = userInfo().username;
-    return name.length > 0 ? name : 'anonymous';
+    return userInfo().username;
   } catch {
-    return 'anonymous';
+    return '';
   }
 }
 
@@ -37,11 +37,6 @@ export function cleanDisplayName(raw: unknown): string | undefined {
   return s.length === 0 ? undefined : s;
 }
 
-/** The login name as a display name, if the rule allows it as it is. */
-function fallbackDisplayName(): string | undefined {
-  const name = cleanDisplayName(defaultDisplayName());
-  return name !== undefined && displayNameProblem(name) === undefined ? name : undefined;
-}
 
 export function readSettings(): Settings {
   const c = vscode.workspace.getConfiguration('smc');
@@ -50,7 +45,7 @@ export function readSettings(): Settings {
   return {
     relayHost: host,
     relayPort: port(c.get('relay.port'), 7878),
-    displayName: cleanDisplayName(c.get('displayName')) ?? fallbackDisplayName() ?? 'anonymous',
+    displayName: cleanDisplayName(c.get('displayName')) ?? displayNameFromLogin(loginName()) ?? 'anonymous',
     localRelayHost: localHost,
     localRelayPort: port(c.get('localRelay.port'), 7878),
     notifications: c.get<boolean>('notifications') ?? true,

@@ -7,7 +7,7 @@ import { WorkerSignatureVerifier } from '../node/verifyPool';
 import { createTcpTransport } from '../node/tcpTransport';
 import { fingerprint } from '../core/crypto';
 import { KeyStore, KnownKeys, KNOWN_KEYS_STATE, RoomList, ShownIdsState, migrateV1RoomIds, type SecretStore, type StateStore } from '../core/keys';
-import { SMC_VERSION } from '../cli/version';
+import { SMC_VERSION } from '../node/version';
 import { ChatPanelManager, CHAT_VIEW_TYPE, webviewOptions } from './chatPanel';
 import { ChatSession, type KeyStoreLike } from './chatSession';
 import { Commands } from './commands';
@@ -105,7 +105,7 @@ class Extension extends Disposable {
       fingerprint,
       log: logs.log,
       // The ids shown per room persist in globalState, so that a relay cannot replay an earlier
-      // message under a new seq after a restart (issue 7 §2.1).
+      // message under a new seq after a restart (docs/protocol.md §2.8).
       createClient: (p) => new RelayClient({
         ...p, agent: `smc-vscode/${SMC_VERSION}`, transport: createTcpTransport, verifier: new WorkerSignatureVerifier(), shownIds,
       }),

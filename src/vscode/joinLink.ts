@@ -1,4 +1,4 @@
-// The join link vscode://smc-chat.smc/join?invite=<url-encoded invite> (issue 4 §1), parsed
+// The join link vscode://smc-chat.smc/join?invite=<url-encoded invite> (README "Chat from VS Code", step 4), parsed
 // without vscode so that it is unit-tested in plain Node. The key is taken only from the
 // invite's own fragment (§2.7), or from the link's fragment when the invite came without it;
 // never from a query parameter, which logs and link previews keep.

@@ -1,9 +1,10 @@
-// SMC: Start Relay / Stop Relay (issue 4 §2): `smc relay` (dist/cli.js) as a separate process,
+// SMC: Start Relay / Stop Relay (README "Chat from VS Code", step 2): `smc relay` (dist/cli.js) as a separate process,
 // never inside the extension host, so that a relay crash or load cannot freeze the editor.
 // In desktop VS Code process.execPath is Electron, which runs as plain Node with
 // ELECTRON_RUN_AS_NODE=1; in a remote or web host (code-server) it already is Node.
 // No vscode import: the process handling is tested in plain Node (test/system/vscode-localRelay).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { formatHostPort } from '../core/hostPort';
 import { createInterface } from 'node:readline';
 
 export interface LocalRelayOptions {
@@ -48,7 +49,7 @@ export function classifyRelayExit(lines: readonly string[], host: string, port: 
     return new LocalRelayError('port_in_use', `Port ${port} on ${host} is already in use. Another relay may be running there (connect to it with "SMC: Connect to Relay"), or set another port in the setting smc.localRelay.port.`);
   }
   if (/EACCES|permission denied/i.test(text) && /listen|bind|port/i.test(text)) {
-    return new LocalRelayError('permission', `The relay may not listen on ${host}:${port} (permission denied). Choose a port above 1024 in smc.localRelay.port.`);
+    return new LocalRelayError('permission', `The relay may not listen on ${formatHostPort(host, port)} (permission denied). Choose a port above 1024 in smc.localRelay.port.`);
   }
   if (/EADDRNOTAVAIL/i.test(text)) {
     return new LocalRelayError('permission', `${host} is not an address of this machine. Change the setting smc.localRelay.host.`);
@@ -163,7 +164,7 @@ export class LocalRelay {
 
   /**
    * Stops the relay gracefully: SIGTERM, so it sends every client `bye` and finishes durable
-   * writes (PROTOCOL.md §1.7), then SIGKILL if it has not exited in time.
+   * writes (docs/protocol.md §1.7), then SIGKILL if it has not exited in time.
    */
   async stop(): Promise<void> {
     const child = this.child;

@@ -1,4 +1,4 @@
-// Where a snippet from the network may be opened (PROTOCOL.md §2.3: `path` is
+// Where a snippet from the network may be opened (docs/protocol.md §2.3: `path` is
 // workspace-relative). The path is hostile: it may try to escape the workspace (`../`,
 // absolute paths, drive letters, UNC paths, URL schemes, NUL bytes). Only a path that resolves
 // inside a workspace folder is opened. Pure string logic (POSIX separators after

@@ -2,6 +2,7 @@
 // but loopback (once per address), progress while starting, errors that say what to do, and a
 // notice when the relay dies. The process itself is LocalRelay (localRelay.ts).
 import * as vscode from 'vscode';
+import { formatHostPort } from '../core/hostPort';
 import { isLoopback, readSettings } from './config';
 import { Disposable, toDisposable } from './lifecycle';
 import { LocalRelay, LocalRelayError, type RunningRelay } from './localRelay';
@@ -42,7 +43,7 @@ export class RelayController extends Disposable {
   async start(): Promise<RunningRelay | undefined> {
     if (this.relay?.current) {
       const r = this.relay.current;
-      void vscode.window.showInformationMessage(`The SMC relay is already running on ${r.host}:${r.port}.`);
+      void vscode.window.showInformationMessage(`The SMC relay is already running on ${formatHostPort(r.host, r.port)}.`);
       return r;
     }
     const s = readSettings();
@@ -76,7 +77,7 @@ export class RelayController extends Disposable {
       );
       this.logs.log('local relay started', { host: running.host, port: running.port, pid: running.pid });
       void vscode.window
-        .showInformationMessage(`SMC relay running on ${running.host}:${running.port} (data in the extension's storage).`, 'Connect', 'Show Log')
+        .showInformationMessage(`SMC relay running on ${formatHostPort(running.host, running.port)} (data in the extension's storage).`, 'Connect', 'Show Log')
         .then((choice) => {
           if (choice === 'Connect') void vscode.commands.executeCommand('smc.connect');
           else if (choice === 'Show Log') this.logs.showRelay();

@@ -1,4 +1,4 @@
-// The status bar item (issue 4 §1): always present, follows the session.
+// The status bar item (README "Chat from VS Code"): always present, follows the session.
 import * as vscode from 'vscode';
 import type { ChatSession } from './chatSession';
 import { Disposable, toDisposable } from './lifecycle';

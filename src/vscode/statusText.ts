@@ -1,4 +1,4 @@
-// What the status bar item says (issue 4 §1): offline / connecting / `$(lock) room · N online`,
+// What the status bar item says (README "Chat from VS Code"): offline / connecting / `$(lock) room · N online`,
 // with the unread count. Pure, so the exact strings (test hooks, src/shared/messages.ts) are
 // unit-tested.
 import type { ConnectionState } from '../core/client/types';

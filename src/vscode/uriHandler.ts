@@ -1,6 +1,7 @@
 // The URI handler for join links (joinLink.ts): it asks before joining.
 import * as vscode from 'vscode';
 import { parseInvite, InviteError } from '../core/crypto/invite';
+import { formatHostPort } from '../core/hostPort';
 import { inviteFromJoinUri } from './joinLink';
 
 export class JoinUriHandler implements vscode.UriHandler {
@@ -17,7 +18,7 @@ export class JoinUriHandler implements vscode.UriHandler {
     try {
       const inv = parseInvite(r.invite);
       name = inv.name;
-      relay = `${inv.host}:${inv.port}`;
+      relay = formatHostPort(inv.host, inv.port);
       inv.key.fill(0);
     } catch (e) {
       void vscode.window.showErrorMessage(`This SMC link is not a valid invite: ${e instanceof InviteError ? e.message : 'malformed'}.`);

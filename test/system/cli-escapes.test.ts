@@ -18,7 +18,7 @@ import { RelayClient } from '../../src/core/client/index';
 import type { Transport } from '../../src/core/client/types';
 import { RoomCipher, formatInvite, generateIdentity, generateMessageId, generateRoomKey, parseInvite, type Payload } from '../../src/core/crypto/index';
 import { createTcpTransport } from '../../src/node/tcpTransport';
-import { jsonLine, terminalSafe } from '../../src/cli/terminal-text';
+import { jsonLine, terminalSafe } from '../../src/cli/terminalText';
 import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
 import { until } from '../helpers/until';
 

@@ -127,6 +127,35 @@ describe('smc command line', function () {
     assert.equal(await exited, 0);
   });
 
+  it('on an IPv6 address, the printed --relay is one that smc room new accepts ([::1]:PORT)', async () => {
+    const data = tempDir();
+    const home = tempDir();
+    const { spawn, spawnSync } = await import('node:child_process');
+    const cli = join(REPO_ROOT, 'dist', 'cli.js');
+    const child = spawn(process.execPath, [cli, 'relay', '--host', '::1', '--port', '0', '--data', data], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      const relay = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (c: string) => {
+          out += c;
+          const m = /--relay (\S+), then/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', () => reject(new Error(`exited: ${out}`)));
+      });
+      assert.match(relay, /^\[::1\]:\d+$/);
+      assert.match(out, /openssl|nc ::1 \d+/);
+      const made = spawnSync(process.execPath, [cli, 'room', 'new', '--name', 'v6', '--relay', relay], { env: { ...process.env, SMC_HOME: home }, encoding: 'utf8' });
+      assert.equal(made.status, 0, made.stderr);
+      assert.match(made.stdout, /smc:\/\/\[::1\]:\d+\/v6#/);
+    } finally {
+      const exited = new Promise((r) => child.on('exit', r));
+      child.kill('SIGINT');
+      await exited;
+    }
+  });
+
   describe('options and logs (in process)', () => {
     it('a flag beats its variable, which beats the default', () => {
       assert.deepEqual(resolveRelayOptions({}, {}), DEFAULT_RELAY_OPTIONS);

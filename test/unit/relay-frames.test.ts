@@ -7,8 +7,8 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { ERROR_CODES, LIMITS, isErrorCode, isRetryable, type RelayFrame } from '../../src/core/wire/frames';
 import {
-  encodeAck, encodeBye, encodeEphemeralMsg, encodeError, encodePong, encodePresence, encodeRelayFrame, encodeStoredMsg,
-  parseRelayFrame, type ReceivedFrame,
+  encodeAck, encodeBye, encodeEphemeralMsg, encodeError, encodePong, encodePresence, encodeRekey, encodeRelayFrame, encodeResetOk,
+  encodeStaleEpoch, encodeStoredMsg, parseRelayFrame, type ReceivedFrame,
 } from '../../src/core/wire/relayFrames';
 
 const ROOM = 'AAAAAAAAAAAAAAAAAAAAAA';
@@ -160,6 +160,25 @@ const cases: FrameCase[] = [
     ],
   },
   {
+    name: 'msg (stored, a private room\'s commit, §3.6)',
+    frame: { t: 'msg', room: ROOM, seq: 44, ts: 1764100000124, id: ID, body: 'Ym9keQ', epoch: 5 },
+    line: `{"t":"msg","room":"${ROOM}","seq":44,"ts":1764100000124,"id":"${ID}","body":"Ym9keQ","epoch":5}\n`,
+    fields: [
+      { field: 'seq', kind: 'int', outcome: 'fatal' },
+      // The client refuses a commit without its epoch (§3.6); the frame itself is read.
+      { field: 'epoch', kind: 'int', outcome: 'dropped' },
+    ],
+  },
+  {
+    name: 'ack (stored, a private room\'s commit, §3.6)',
+    frame: { t: 'ack', rid: 3, room: ROOM, id: ID, seq: 44, ts: 1764100000124, epoch: 5 },
+    line: `{"t":"ack","rid":3,"room":"${ROOM}","id":"${ID}","seq":44,"ts":1764100000124,"epoch":5}\n`,
+    fields: [
+      { field: 'seq', kind: 'int', outcome: 'fatal', whenMissing: { frame: { t: 'ack', rid: 3, room: ROOM, id: ID } } },
+      { field: 'epoch', kind: 'int', outcome: 'dropped' },
+    ],
+  },
+  {
     name: 'ack (ephemeral)',
     frame: { t: 'ack', rid: 3, room: ROOM, id: ID },
     line: `{"t":"ack","rid":3,"room":"${ROOM}","id":"${ID}"}\n`,
@@ -189,6 +208,32 @@ const cases: FrameCase[] = [
       { field: 'rid', kind: 'rid', outcome: 'dropped' },
       { field: 'code', kind: 'string', outcome: { becomes: 'internal' } },
       { field: 'message', kind: 'string', outcome: 'dropped' },
+    ],
+  },
+  {
+    name: 'error (stale_epoch, §3.3)',
+    frame: { t: 'error', rid: 3, code: 'stale_epoch', message: 'epoch 5 already ended', epoch: 6, seq: 44 },
+    line: '{"t":"error","rid":3,"code":"stale_epoch","message":"epoch 5 already ended","epoch":6,"seq":44}\n',
+    fields: [
+      { field: 'rid', kind: 'rid', outcome: 'dropped' },
+      { field: 'epoch', kind: 'int', outcome: 'dropped' },
+      { field: 'seq', kind: 'int', outcome: 'dropped' },
+    ],
+  },
+  {
+    name: 'reset_ok (§3.6)',
+    frame: { t: 'reset_ok', rid: 8 },
+    line: '{"t":"reset_ok","rid":8}\n',
+    fields: [{ field: 'rid', kind: 'rid', outcome: 'ignored' }],
+  },
+  {
+    name: 'rekey (§3.6)',
+    frame: { t: 'rekey', room: ROOM, epoch: 6, seq: 44 },
+    line: `{"t":"rekey","room":"${ROOM}","epoch":6,"seq":44}\n`,
+    fields: [
+      { field: 'room', kind: 'string', outcome: 'fatal' },
+      { field: 'epoch', kind: 'int', outcome: 'fatal' },
+      { field: 'seq', kind: 'int', outcome: 'fatal' },
     ],
   },
   {
@@ -225,6 +270,9 @@ describe('relay frames: encode (§1.3-§1.7)', () => {
     assert.equal(encodeAck({ t: 'ack', room: ROOM, id: ID }), `{"t":"ack","room":"${ROOM}","id":"${ID}"}\n`);
     assert.equal(encodeRelayFrame({ t: 'page', room: ROOM, from: 0, to: 0, more: false }), `{"t":"page","room":"${ROOM}","from":0,"to":0,"more":false}\n`);
     assert.equal(encodeError(undefined, 'server_busy', 'busy'), '{"t":"error","code":"server_busy","message":"busy"}\n');
+    assert.equal(encodeResetOk(undefined), '{"t":"reset_ok"}\n');
+    assert.equal(encodeStaleEpoch(undefined, 'late', 2, 9), '{"t":"error","code":"stale_epoch","message":"late","epoch":2,"seq":9}\n');
+    assert.equal(encodeStoredMsg(ROOM, 1, 2, ID, 'YQ'), `{"t":"msg","room":"${ROOM}","seq":1,"ts":2,"id":"${ID}","body":"YQ"}\n`);
     assert.equal(
       encodeRelayFrame({ t: 'welcome', v: 1, agent: 'a', maxFrame: 4096, time: 1, challenge: CHALLENGE }),
       `{"t":"welcome","v":1,"agent":"a","maxFrame":4096,"time":1,"challenge":"${CHALLENGE}"}\n`,
@@ -235,6 +283,7 @@ describe('relay frames: encode (§1.3-§1.7)', () => {
     assert.equal(encodeStoredMsg(ROOM, 1, 2, ID, 'YQ'), encodeRelayFrame({ t: 'msg', room: ROOM, seq: 1, ts: 2, id: ID, body: 'YQ' }));
     assert.equal(encodeEphemeralMsg(ROOM, ID, 'YQ'), encodeRelayFrame({ t: 'msg', room: ROOM, id: ID, body: 'YQ', eph: true }));
     assert.equal(encodeBye('shutdown'), encodeRelayFrame({ t: 'bye', reason: 'shutdown' }));
+    assert.equal(encodeRekey({ t: 'rekey', room: ROOM, epoch: 1, seq: 2 }), encodeRelayFrame({ t: 'rekey', room: ROOM, epoch: 1, seq: 2 }));
   });
 
   it('presence: members cut at 256, or where the line would pass maxFrame; online is the real count', () => {
@@ -353,10 +402,10 @@ describe('relay frames: parse (§1.3-§1.7)', () => {
   it('property: any line parses without throwing into a frame or a failure', () => {
     const field = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.anything(), { maxLength: 3 }), fc.object());
     const frameLike = fc.record({
-      t: fc.constantFrom('welcome', 'pong', 'joined', 'synced', 'presence', 'left', 'msg', 'ack', 'page', 'error', 'bye', 'other'),
+      t: fc.constantFrom('welcome', 'pong', 'joined', 'synced', 'presence', 'left', 'msg', 'ack', 'page', 'error', 'bye', 'reset_ok', 'rekey', 'other'),
       rid: field, v: field, challenge: field, room: field, head: field, from: field, to: field, more: field, sid: field,
       seq: field, ts: field, id: field, body: field, eph: field, members: field, online: field, code: field, message: field,
-      reason: field, agent: field, maxFrame: field, time: field,
+      reason: field, agent: field, maxFrame: field, time: field, epoch: field,
     }, { requiredKeys: ['t'] });
     fc.assert(fc.property(fc.oneof(fc.string(), frameLike.map((f) => JSON.stringify(f))), (line) => {
       const r = parseRelayFrame(line);

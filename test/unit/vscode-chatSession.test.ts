@@ -10,7 +10,8 @@ import type {
 import { deriveRoomId, encodeB64u, fingerprint, generateIdentity } from '../../src/core/crypto';
 import { KeyStore, KnownKeys, MemorySecretStore, MemoryStateStore, RoomList } from '../../src/core/keys';
 import { WEBVIEW_LIMITS } from '../../src/shared/messages';
-import { ChatSession, formatRelay, parseRelay, type ClientLike, type ClientParams } from '../../src/vscode/chatSession';
+import { formatHostPort as formatRelay, parseHostPort as parseRelay } from '../../src/core/hostPort';
+import { ChatSession, type ClientLike, type ClientParams } from '../../src/vscode/chatSession';
 
 class FakeClient extends TypedEmitter<RelayClientEvents> implements ClientLike {
   state: ConnectionState = 'offline';

@@ -17,11 +17,6 @@ export class Backoff {
     return Math.min(this.maxMs, this.baseMs * 2 ** this.attempt);
   }
 
-  /** Number of delays handed out since the last reset. */
-  get attempts(): number {
-    return this.attempt;
-  }
-
   /** The next delay in milliseconds, uniform in [0, ceiling]. */
   next(): number {
     const ceiling = Math.max(0, Math.floor(this.ceiling));

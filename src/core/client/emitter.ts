@@ -5,21 +5,22 @@
 type Listener<A extends unknown[]> = (...args: A) => void;
 
 export class TypedEmitter<E extends { [K in keyof E]: unknown[] }> {
-  private readonly listeners = new Map<keyof E, Set<Listener<never[]>>>();
+  /** Listeners per event, typed by the event (no prototype: an event name is only a key). */
+  private readonly listeners: { [K in keyof E]?: Set<Listener<E[K]>> } = Object.create(null) as { [K in keyof E]?: Set<Listener<E[K]>> };
 
   /** Adds a listener; returns a function that removes it (handy for Disposables). */
   on<K extends keyof E>(event: K, listener: Listener<E[K]>): () => void {
-    let set = this.listeners.get(event);
+    let set = this.listeners[event];
     if (set === undefined) {
       set = new Set();
-      this.listeners.set(event, set);
+      this.listeners[event] = set;
     }
-    set.add(listener as unknown as Listener<never[]>);
+    set.add(listener);
     return () => this.off(event, listener);
   }
 
   off<K extends keyof E>(event: K, listener: Listener<E[K]>): void {
-    this.listeners.get(event)?.delete(listener as unknown as Listener<never[]>);
+    this.listeners[event]?.delete(listener);
   }
 
   /** Adds a listener that runs at most once. */
@@ -32,7 +33,7 @@ export class TypedEmitter<E extends { [K in keyof E]: unknown[] }> {
   }
 
   listenerCount(event: keyof E): number {
-    return this.listeners.get(event)?.size ?? 0;
+    return this.listeners[event]?.size ?? 0;
   }
 
   /**
@@ -40,11 +41,11 @@ export class TypedEmitter<E extends { [K in keyof E]: unknown[] }> {
    * `listenerFailed` and the others still run: the emitter's owner stays consistent.
    */
   protected emit<K extends keyof E>(event: K, ...args: E[K]): void {
-    const set = this.listeners.get(event);
+    const set = this.listeners[event];
     if (set === undefined || set.size === 0) return;
     for (const listener of [...set]) {
       try {
-        (listener as unknown as Listener<E[K]>)(...args);
+        listener(...args);
       } catch (err) {
         this.listenerFailed(String(event), err);
       }

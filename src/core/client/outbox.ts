@@ -1,4 +1,4 @@
-// The outbox of PROTOCOL.md §1.5: every message keeps its id until the relay acks it, and is
+// The outbox of docs/protocol.md §1.5: every message keeps its id until the relay acks it, and is
 // sent again, with the same id, after a reconnect or a `rate_limited` refusal. The relay's
 // idempotence turns a resend of a message it already stored into a plain ack, so nothing is
 // lost and nothing is doubled. Entries keep their insertion order, which is the send order.
@@ -24,7 +24,7 @@ export interface OutboxEntry {
 
 export class Outbox {
   private readonly entries = new Map<string, OutboxEntry>();
-  /** Held entries, counted as they change so that `deliverable` is O(1) on every ack. */
+  /** Held entries, counted as they change so that `sendable` is O(1) on every ack. */
   private heldCount = 0;
 
   private static key(room: string, id: string): string {
@@ -67,8 +67,8 @@ export class Outbox {
     return this.entries.size;
   }
 
-  /** Entries the client still tries to deliver (not held). */
-  get deliverable(): number {
+  /** Entries the client still tries to send until acked (not held). */
+  get sendable(): number {
     return this.entries.size - this.heldCount;
   }
 

@@ -1,4 +1,4 @@
-// The ids already shown in one room, bounded (PROTOCOL.md §2.8: a relay can replay messages,
+// The ids already shown in one room, bounded (docs/protocol.md §2.8: a relay can replay messages,
 // and replays are caught by id). A Set keeps insertion order, so evicting the oldest id is
 // deleting the Set's first element: O(1) per id, no timers, memory bounded by `capacity`.
 

@@ -1,4 +1,4 @@
-// User-facing sentences for the relay's error codes (PROTOCOL.md §1.7). They say what happens
+// User-facing sentences for the relay's error codes (docs/protocol.md §1.7). They say what happens
 // next, because the client handles most of them by itself (retry, reconnect).
 
 const MESSAGES: Record<string, string> = {

@@ -1,4 +1,4 @@
-// The `since` of PROTOCOL.md §1.4: the highest seq below which this client has seen every
+// The `since` of docs/protocol.md §1.4: the highest seq below which this client has seen every
 // message of a room. Seqs can arrive out of order (an own `ack` may overtake a `msg` with a
 // lower seq, §1.5), so a seq above the contiguous prefix waits in `ahead` until the hole
 // below it closes. Persisting only the contiguous prefix means a restart never skips a

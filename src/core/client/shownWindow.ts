@@ -1,5 +1,5 @@
 // What a client needs to recognise, after a restart, every id it has shown in one room
-// (issue 7 §2.1; PROTOCOL.md §2.8: "replays are caught by id"): the ids of the newest
+// (issue 7 §2.1; docs/protocol.md §2.8: "replays are caught by id"): the ids of the newest
 // `capacity` messages shown (by seq; the relay retains 10 000 per room, §1.6), each with the
 // seq it was shown under, and `top`, the highest seq shown. RecentIds covers one process;
 // this is what survives it, as one compact record per room in the client's StateStore.
@@ -62,7 +62,7 @@ export class ShownWindow {
 
   /**
    * Whether `seq` is kept as shown under another id than `id`: a seq is never given to two
-   * messages (PROTOCOL.md §1.5), so a message under it is a relay's replay or lie.
+   * messages (docs/protocol.md §1.5), so a message under it is a relay's replay or lie.
    */
   heldByOther(seq: number, id: string): boolean {
     const key = this.bySeq.get(seq);

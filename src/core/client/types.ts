@@ -10,7 +10,7 @@ export type { Identity, Snippet };
 // ---- transport ------------------------------------------------------------------------
 
 /**
- * A minimal duplex of lines (PROTOCOL.md §1.1): one connection to one relay. `line` carries
+ * A minimal duplex of lines (docs/protocol.md §1.1): one connection to one relay. `line` carries
  * one frame without its `\n`; the transport bounds incoming lines itself (maxFrame) and closes
  * with an error when a line is too long. After `close` no other event follows.
  */
@@ -37,7 +37,7 @@ export type TransportFactory = (host: string, port: number) => Transport;
 // ---- client options ---------------------------------------------------------------------
 
 /**
- * The first key seen per name per room (PROTOCOL.md §2.4), like SSH's known_hosts. The
+ * The first key seen per name per room (docs/protocol.md §2.4), like SSH's known_hosts. The
  * crypto engineer's `KnownKeys` (src/core/keys) satisfies this; RelayClient keeps an
  * in-memory one when none is given.
  */
@@ -48,7 +48,7 @@ export interface KnownKeysLike {
 
 /**
  * Where a client keeps, per room, what it needs to recognise every id it has shown, across
- * restarts (issue 7 §2.1, PROTOCOL.md §2.8): one opaque record per room (ShownWindow's), saved
+ * restarts (issue 7 §2.1, docs/protocol.md §2.8): one opaque record per room (ShownWindow's), saved
  * batched with lastSeq. src/core/keys ShownIdsState keeps it in a StateStore.
  */
 export interface ShownIdsStore {
@@ -81,7 +81,7 @@ export interface RelayClientOptions {
   saveLastSeq?: (room: string, seq: number) => void;
   /** Keeps the ids shown per room across restarts (§2.8); without it they live in memory only. */
   shownIds?: ShownIdsStore;
-  /** Timing and sizing knobs; the defaults follow PROTOCOL.md. Tests shorten them. */
+  /** Timing and sizing knobs; the defaults follow docs/protocol.md. Tests shorten them. */
   tuning?: Partial<ClientTuning>;
   /**
    * Checks the signatures (§2.4 step 3) of a join's catch-up in batches, e.g. on worker threads
@@ -234,7 +234,7 @@ export type ClientErrorCode =
   | 'invalid_message'
   /** A call named a room this client has not joined. */
   | 'unknown_room'
-  /** The relay sent something that is not PROTOCOL.md; the client reconnects. */
+  /** The relay sent something that is not docs/protocol.md; the client reconnects. */
   | 'protocol_error'
   /**
    * The relay refused to let this client into a room (§1.9: auth_required or auth_failed,

@@ -1,8 +1,8 @@
-// Unpadded base64url (RFC 4648 §5), as PROTOCOL.md uses it for room ids, message ids, bodies,
+// Unpadded base64url (RFC 4648 §5), as docs/protocol.md uses it for room ids, message ids, bodies,
 // tags and keys. Decoding is strict: Buffer.from(s, 'base64url') silently skips characters it
 // does not know and ignores trailing bits, so two different strings could decode to the same
-// bytes; a canonical decoder keeps every envelope byte-for-byte unambiguous (STYLE.md: "non-
-// canonical encodings rejected").
+// bytes; a canonical decoder keeps every envelope byte-for-byte unambiguous (docs/protocol.md
+// §2.4: an envelope is checked byte for byte).
 
 const B64U_CHARS = /^[A-Za-z0-9_-]*$/;
 
@@ -24,12 +24,4 @@ export function decodeB64u(s: string): Buffer {
   // Re-encoding gives back the same string only if the trailing bits were zero.
   if (bytes.toString('base64url') !== s) throw new Error('not base64url: non-canonical trailing bits');
   return bytes;
-}
-
-/**
- * The wire-level form check of §1.2: a string of [A-Za-z0-9_-], 1 to maxLen characters, whose
- * length is not 4k+1. It checks the form only (what the relay may check); decodeB64u is stricter.
- */
-export function isB64u(s: unknown, maxLen: number): s is string {
-  return typeof s === 'string' && s.length >= 1 && s.length <= maxLen && s.length % 4 !== 1 && B64U_CHARS.test(s);
 }

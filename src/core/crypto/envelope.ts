@@ -1,4 +1,4 @@
-// The envelope of PROTOCOL.md §2.3-2.4: sign P bound to the room, then AES-256-GCM with the
+// The envelope of docs/protocol.md §2.3-2.4: sign P bound to the room, then AES-256-GCM with the
 // room and id as associated data. openEnvelope runs the four steps of §2.4 in order and stops
 // at the first that fails (prepareOpen + finishOpen split it around step 3, so that a batch's
 // signatures can be checked elsewhere); its failure reason is precise but only for the debug log.

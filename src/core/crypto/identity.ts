@@ -1,4 +1,4 @@
-// Identity keys and fingerprints (PROTOCOL.md §2.1): one Ed25519 key pair per installation.
+// Identity keys and fingerprints (docs/protocol.md §2.1): one Ed25519 key pair per installation.
 import { KeyObject } from 'node:crypto';
 import { ED25519_SEED_BYTES, ed25519PrivateKey, ed25519RawPublicKey, secureRandom, sha256 } from './primitives';
 
@@ -45,7 +45,12 @@ export function fingerprint(publicKey: Uint8Array): string {
   return hex.match(/.{4}/g)!.join(' ');
 }
 
-/** The first two groups of the fingerprint ("21FE 31DF"), for compact display. */
+/** The first two groups of a fingerprint ("21FE 31DF"), for compact display. The one rule. */
+export function shortOfFingerprint(fingerprintText: string): string {
+  return fingerprintText.split(' ').slice(0, 2).join(' ');
+}
+
+/** The short fingerprint of a public key (shortOfFingerprint of its fingerprint). */
 export function shortFingerprint(publicKey: Uint8Array): string {
-  return fingerprint(publicKey).slice(0, 9);
+  return shortOfFingerprint(fingerprint(publicKey));
 }

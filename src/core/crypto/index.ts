@@ -1,15 +1,17 @@
-// The envelope cryptography of PROTOCOL.md §2, for the client core, the CLI and the extension.
-export { encodeB64u, decodeB64u, isB64u } from './b64u';
+// The envelope cryptography of docs/protocol.md §2, for the client core, the CLI and the extension.
+export { encodeB64u, decodeB64u } from './b64u';
+// The §1.2 form check has one home, next to the frame parser that applies it.
+export { isB64uForm as isB64u } from '../wire/validate';
 export {
   generateRoomKey, roomKeyFromPassphrase, deriveRoomId, deriveRoomIdV1, deriveMessageKey, isWeakPassphrase,
   PASSPHRASE_WARN_LENGTH, ROOM_KEY_BYTES,
 } from './roomKey';
 export type { Identity } from './identity';
-export { generateIdentity, identityFromSeed, fingerprint, shortFingerprint } from './identity';
+export { generateIdentity, identityFromSeed, fingerprint, shortFingerprint, shortOfFingerprint } from './identity';
 export type { PayloadType, Snippet, Payload } from './payload';
 export {
   PayloadError, PayloadTooLargeError,
-  MAX_PAYLOAD_BYTES, MAX_TEXT_BYTES, MAX_NAME_CHARS,
+  MAX_PAYLOAD_BYTES, MAX_TEXT_BYTES, MAX_NAME_CHARS, hasNameLength,
 } from './payload';
 export type { OpenResult, PreparedOpen, PrepareResult } from './envelope';
 export type { SignatureItem, SignatureVerifier } from './signatureVerifier';

@@ -1,8 +1,8 @@
-// Invite links (PROTOCOL.md §2.7): smc://HOST:PORT/NAME#KEY and, with TLS (§1.8),
+// Invite links (docs/protocol.md §2.7): smc://HOST:PORT/NAME#KEY and, with TLS (§1.8),
 // smcs://HOST:PORT/NAME?fp=HEX#KEY. The key sits in the fragment so that logs and link
 // previews that drop fragments never see it. A parse error says exactly what is wrong and
 // never contains the key (error messages end up in logs and screenshots).
-import { isIPv4, isIPv6 } from 'node:net';
+import { formatHostPort, isHostName, isIPv4, isIPv6, isPort } from '../hostPort';
 import { decodeB64u, encodeB64u } from './b64u';
 import { ROOM_KEY_BYTES } from './roomKey';
 
@@ -20,6 +20,8 @@ export interface Invite {
 
 /** A malformed invite; the message says what is wrong and never includes the key. */
 export class InviteError extends Error {
+  /** For code that branches on errors, as ClientError.code: one kind, the message says which field. */
+  readonly code = 'invalid_invite';
   constructor(message: string) {
     super(message);
     this.name = 'InviteError';
@@ -30,7 +32,6 @@ export class InviteError extends Error {
 export const MAX_ROOM_NAME_CHARS = 256;
 
 const SHAPE = 'smc://HOST:PORT/NAME#KEY';
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 /**
  * A relay certificate's SHA-256 fingerprint as 64 lowercase hex digits, from either that form
@@ -45,13 +46,13 @@ function checkHost(host: string): void {
   if (host.length === 0) throw new InviteError(`the invite has no host (expected ${SHAPE})`);
   if (host.includes(':')) {
     if (!isIPv6(host)) throw new InviteError(`'${host}' is not an IPv6 address`);
-  } else if (!isIPv4(host) && !HOSTNAME.test(host)) {
+  } else if (!isIPv4(host) && !isHostName(host)) {
     throw new InviteError(`'${host}' is not a valid host name or IP address`);
   }
 }
 
 function checkPort(port: number): void {
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new InviteError('port must be 1-65535');
+  if (!isPort(port)) throw new InviteError('port must be 1-65535');
 }
 
 function checkName(name: string): void {
@@ -66,8 +67,7 @@ export function formatInvite(inv: Invite): string {
   checkPort(inv.port);
   checkName(inv.name);
   if (inv.key.length !== ROOM_KEY_BYTES) throw new InviteError('the key must be 32 bytes');
-  const host = inv.host.includes(':') ? `[${inv.host}]` : inv.host;
-  const path = `${host}:${inv.port}/${encodeURIComponent(inv.name)}`;
+  const path = `${formatHostPort(inv.host, inv.port)}/${encodeURIComponent(inv.name)}`;
   if (inv.tls === undefined) return `smc://${path}#${encodeB64u(inv.key)}`;
   const fp = normalizeCertFingerprint(inv.tls.fingerprint);
   if (fp === undefined) throw new InviteError('the certificate fingerprint must be 64 hex digits (SHA-256)');
@@ -124,7 +124,7 @@ export function parseInvite(text: string): Invite {
     host = colon >= 0 ? authority.slice(0, colon) : authority;
     portText = colon >= 0 ? authority.slice(colon + 1) : undefined;
     if (host.length === 0) throw new InviteError(`the invite has no host (expected ${SHAPE})`);
-    if (!isIPv4(host) && !HOSTNAME.test(host)) throw new InviteError(`'${host.slice(0, 64)}' is not a valid host name or IP address`);
+    if (!isIPv4(host) && !isHostName(host)) throw new InviteError(`'${host.slice(0, 64)}' is not a valid host name or IP address`);
   }
   if (portText === undefined || portText.length === 0) throw new InviteError(`the invite has no port (expected ${SHAPE})`);
   if (!/^[0-9]{1,5}$/.test(portText)) throw new InviteError('port must be 1-65535');

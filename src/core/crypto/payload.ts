@@ -1,4 +1,4 @@
-// The signed payload of PROTOCOL.md §2.3: its types, its field rules, and its exact encoding.
+// The signed payload of docs/protocol.md §2.3: its types, its field rules, and its exact encoding.
 // Senders get a PayloadError whose message a UI can show as it is; receivers get a precise
 // reason for their debug log (the UI only says "could not be verified").
 
@@ -37,9 +37,12 @@ export const MAX_TEXT_BYTES = 16_384;
 /** §2.3: the `name` field, in characters (Unicode code points). */
 export const MAX_NAME_CHARS = 64;
 
+/** PayloadError's codes, named as the ClientError codes a client turns them into. */
+export type PayloadErrorCode = 'invalid_message' | 'message_too_large';
+
 /** A payload the sender must not send; the message is meant for the user. */
 export class PayloadError extends Error {
-  constructor(message: string) {
+  constructor(message: string, readonly code: PayloadErrorCode = 'invalid_message') {
     super(message);
     this.name = 'PayloadError';
   }
@@ -48,7 +51,7 @@ export class PayloadError extends Error {
 /** A payload over a size limit; the message says by how much, and for a snippet how many lines fit. */
 export class PayloadTooLargeError extends PayloadError {
   constructor(message: string, readonly bytes: number, readonly limit: number, readonly linesThatFit?: number) {
-    super(message);
+    super(message, 'message_too_large');
     this.name = 'PayloadTooLargeError';
   }
 }
@@ -62,13 +65,18 @@ function charCount(s: string): number {
   return n;
 }
 
+/** §2.3: a `name` is 1 to MAX_NAME_CHARS code points; the length rule of senders and receivers alike. */
+export function hasNameLength(name: string): boolean {
+  const chars = charCount(name);
+  return chars >= 1 && chars <= MAX_NAME_CHARS;
+}
+
 /** The field rules of §2.3; returns what is wrong, or undefined. Shared by sender and receiver. */
 function fieldProblem(p: Payload): string | undefined {
   if (typeof p.id !== 'string' || p.id.length === 0) return 'id must be a non-empty string';
   if (typeof p.ts !== 'number' || !Number.isSafeInteger(p.ts) || p.ts < 0) return 'ts must be a non-negative integer';
   if (typeof p.name !== 'string') return 'name must be a string';
-  const nameChars = charCount(p.name);
-  if (nameChars < 1 || nameChars > MAX_NAME_CHARS) return `name must be 1-${MAX_NAME_CHARS} characters`;
+  if (!hasNameLength(p.name)) return `name must be 1-${MAX_NAME_CHARS} characters`;
   if (typeof p.type !== 'string' || p.type.length === 0) return 'type must be a non-empty string';
   if (p.text !== undefined) {
     if (typeof p.text !== 'string') return 'text must be a string';

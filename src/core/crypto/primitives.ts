@@ -1,4 +1,4 @@
-// Thin wrappers over node:crypto for the only primitives SMC uses (PROTOCOL.md §2): AES-256-GCM
+// Thin wrappers over node:crypto for the only primitives SMC uses (docs/protocol.md §2): AES-256-GCM
 // with a 12-byte nonce and a 16-byte tag, Ed25519, HKDF-SHA256, scrypt, SHA-256. Every wrapper
 // checks its lengths itself, because node:crypto is permissive in ways that matter here: it
 // accepts a GCM tag shorter than 16 bytes, IVs of any length, and throws rather than returning
@@ -75,7 +75,7 @@ export function aesGcmOpen(key: Uint8Array | KeyObject, nonce: Uint8Array, aad: 
   }
 }
 
-/** HKDF-SHA256 (RFC 5869). PROTOCOL.md §2.2 uses an empty salt. */
+/** HKDF-SHA256 (RFC 5869). docs/protocol.md §2.2 uses an empty salt. */
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Buffer {
   if (!Number.isSafeInteger(length) || length < 1 || length > HKDF_SHA256_MAX_BYTES) {
     throw new RangeError(`HKDF-SHA256 output must be 1-${HKDF_SHA256_MAX_BYTES} bytes`);
@@ -83,7 +83,7 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, 
   return Buffer.from(hkdfSync('sha256', ikm, salt, info, length));
 }
 
-/** scrypt parameters of PROTOCOL.md §2.6. */
+/** scrypt parameters of docs/protocol.md §2.6. */
 export const SCRYPT_PARAMS = { N: 131_072, r: 8, p: 1 } as const;
 // scrypt needs 128 * N * r bytes (128 MiB here); node's default maxmem is 32 MiB.
 const SCRYPT_MAXMEM = 256 * 1024 * 1024;
@@ -110,7 +110,7 @@ export function ed25519RawPublicKey(privateKey: KeyObject): Buffer {
   return Buffer.from(spki.subarray(spki.length - ED25519_PUBLIC_KEY_BYTES));
 }
 
-// Strict Ed25519 (issue 7 item 2.3). RFC 8032 §5.1.7 leaves open what a verifier does with a
+// Strict Ed25519 (docs/protocol.md §2.4, step 3). RFC 8032 §5.1.7 leaves open what a verifier does with a
 // public key of small order or a non-canonical encoding, and node:crypto (OpenSSL/BoringSSL)
 // accepts both: with the identity point as the key, the signature (R = identity, S = 0) verifies
 // on every message, so anyone could post under that key's fingerprint. Following "Taming the

@@ -1,4 +1,4 @@
-// One room's envelope operations (PROTOCOL.md §2.2-2.5): seal and open messages and presence
+// One room's envelope operations (docs/protocol.md §2.2-2.5): seal and open messages and presence
 // tags with the keys derived from the room key K. The room key itself is not kept.
 import { KeyObject } from 'node:crypto';
 import { encodeB64u } from './b64u';
@@ -8,17 +8,16 @@ import { encodePayload, Payload, PayloadError } from './payload';
 import { aesKey, secureRandom } from './primitives';
 import { deriveRoomAuthKey, makeJoinProof, roomIdForAuthKey, type RoomAuthKey } from './roomAuth';
 import { deriveMessageKey } from './roomKey';
+import { isIdForm } from '../wire/validate';
 
 /** §2.5: the id under which presence tags are sealed, in P and in the aad. */
 export const PRESENCE_ID = 'presence';
 /** §1.2: a tag is at most this many characters. */
 export const MAX_TAG_CHARS = 2_048;
 
-const MESSAGE_ID = /^[A-Za-z0-9_-]{22}$/;
-
-/** §1.2: a message id is 22 characters of [A-Za-z0-9_-] (b64u of 16 random bytes). */
+/** §1.2: a message id is 22 characters of [A-Za-z0-9_-] (b64u of 16 random bytes): isIdForm. */
 export function isMessageId(id: unknown): id is string {
-  return typeof id === 'string' && MESSAGE_ID.test(id);
+  return isIdForm(id);
 }
 
 /** §1.2: a new random message id. */

@@ -1,4 +1,4 @@
-// Sender public keys (PROTOCOL.md §2.4 step 3) as KeyObjects with their fingerprints, cached:
+// Sender public keys (docs/protocol.md §2.4 step 3) as KeyObjects with their fingerprints, cached:
 // a room's history comes from few senders, and importing the key for every message would cost
 // as much as verifying it. Bounded, so a flood of one-off keys cannot grow it. Each thread (the
 // client's and every verification worker's) has its own cache.

@@ -1,9 +1,9 @@
-// Display names (PROTOCOL.md §2.3 `name`, §2.4 known keys): the one rule for a name one may send
+// Display names (docs/protocol.md §2.3 `name`, §2.4 known keys): the one rule for a name one may send
 // under, and the form under which names are compared for the key-change rule. A name is a claim,
 // not an identity (the fingerprint is); these rules make sure a claim that *looks* like a known
 // member's is treated as that member's name, and that no one sends a name that hides what it is.
 import unhomoglyph from 'unhomoglyph';
-import { MAX_NAME_CHARS } from '../crypto/payload';
+import { MAX_NAME_CHARS, hasNameLength } from '../crypto/payload';
 
 // Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): characters a renderer may
 // draw as nothing (U+200B, U+00AD, U+2060, U+3164, variation selectors, bidi controls, tags...).
@@ -26,13 +26,21 @@ const FORBIDDEN_IN_NAME = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Bidi_Co
  * setting); receivers do not refuse such names, they compare them by nameKey.
  */
 export function displayNameProblem(name: string): string | undefined {
-  const chars = [...name].length;
-  if (chars < 1 || chars > MAX_NAME_CHARS) return `A display name must be 1 to ${MAX_NAME_CHARS} characters.`;
+  if (!hasNameLength(name)) return `A display name must be 1 to ${MAX_NAME_CHARS} characters.`;
   if (name.trim().length === 0) return 'A display name cannot be only spaces.';
   if (FORBIDDEN_IN_NAME.test(name)) {
     return 'A display name cannot hold invisible, bidi control or control characters (such as U+200B, U+202E or a newline).';
   }
   return undefined;
+}
+
+/**
+ * The login name as a display name, for when none is set: its first MAX_NAME_CHARS characters,
+ * if displayNameProblem allows them; undefined otherwise (the caller has its own fallback).
+ */
+export function displayNameFromLogin(login: string): string | undefined {
+  const name = [...login.trim()].slice(0, MAX_NAME_CHARS).join('');
+  return displayNameProblem(name) === undefined ? name : undefined;
 }
 
 /** TR39 §4's skeleton of one string: NFD, each character by its prototype (confusables.txt), NFD again. */

@@ -1,27 +1,33 @@
-// The secrets of PROTOCOL.md §2.1 in a SecretStore: the identity seed, created on first use,
+// The secrets of docs/protocol.md §2.1 in a SecretStore: the identity seed, created on first use,
 // under `smc.identity`, and each room key under `smc.room.<roomId>`, all as base64url. The
 // non-secret room list lives apart, in a StateStore (roomList.ts).
 import { decodeB64u, encodeB64u } from '../crypto/b64u';
 import { generateIdentity, Identity, identityFromSeed } from '../crypto/identity';
 import { ED25519_SEED_BYTES } from '../crypto/primitives';
 import { deriveRoomId, deriveRoomIdV1, ROOM_KEY_BYTES } from '../crypto/roomKey';
+import { isIdForm } from '../wire/validate';
 import { SecretStore } from './stores';
 
 export const IDENTITY_SECRET = 'smc.identity';
 export const ROOM_SECRET_PREFIX = 'smc.room.';
 
+/**
+ * What KeyStoreError reports: a stored secret that cannot be used (`damaged_secret`), or a
+ * caller's room id or key that breaks the rules (`invalid_room_id`, `invalid_room_key`,
+ * `key_not_of_room`).
+ */
+export type KeyStoreErrorCode = 'damaged_secret' | 'invalid_room_id' | 'invalid_room_key' | 'key_not_of_room';
+
 /** A stored secret that cannot be used, or a key that does not belong to its room. */
 export class KeyStoreError extends Error {
-  constructor(message: string) {
+  constructor(readonly code: KeyStoreErrorCode, message: string) {
     super(message);
     this.name = 'KeyStoreError';
   }
 }
 
-const ROOM_ID = /^[A-Za-z0-9_-]{22}$/;
-
 function checkRoomId(room: string): void {
-  if (!ROOM_ID.test(room)) throw new KeyStoreError('a room id is 22 base64url characters');
+  if (!isIdForm(room)) throw new KeyStoreError('invalid_room_id', 'a room id is 22 base64url characters');
 }
 
 function decodeSecret(value: string, bytes: number): Buffer | undefined {
@@ -56,7 +62,7 @@ export class KeyStore {
     if (stored !== undefined) {
       const seed = decodeSecret(stored, ED25519_SEED_BYTES);
       if (seed === undefined) {
-        throw new KeyStoreError(
+        throw new KeyStoreError('damaged_secret',
           `The identity key stored as '${IDENTITY_SECRET}' is damaged (it is not a 32-byte base64url seed). ` +
             'SMC does not replace it on its own; remove that entry to create a new identity ' +
             '(the members of your rooms will then see a key change).');
@@ -75,7 +81,7 @@ export class KeyStore {
     if (stored === undefined) return undefined;
     const key = decodeSecret(stored, ROOM_KEY_BYTES);
     if (key === undefined || deriveRoomId(key) !== room) {
-      throw new KeyStoreError(`The key stored for room ${room} is damaged; join the room again from its invite.`);
+      throw new KeyStoreError('damaged_secret', `The key stored for room ${room} is damaged; join the room again from its invite.`);
     }
     return key;
   }
@@ -83,8 +89,8 @@ export class KeyStore {
   /** Stores a room key. `room` must be the room id derived from `key` (§2.2). */
   async setRoomKey(room: string, key: Uint8Array): Promise<void> {
     checkRoomId(room);
-    if (key.length !== ROOM_KEY_BYTES) throw new KeyStoreError(`a room key is ${ROOM_KEY_BYTES} bytes`);
-    if (deriveRoomId(key) !== room) throw new KeyStoreError('this key does not belong to that room');
+    if (key.length !== ROOM_KEY_BYTES) throw new KeyStoreError('invalid_room_key', `a room key is ${ROOM_KEY_BYTES} bytes`);
+    if (deriveRoomId(key) !== room) throw new KeyStoreError('key_not_of_room', 'this key does not belong to that room');
     await this.secrets.store(ROOM_SECRET_PREFIX + room, encodeB64u(key));
   }
 

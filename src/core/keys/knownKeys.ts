@@ -1,4 +1,4 @@
-// Known keys (PROTOCOL.md §2.4): the first identity key seen for each display name in each
+// Known keys (docs/protocol.md §2.4): the first identity key seen for each display name in each
 // room, like SSH's known_hosts. A later message under that name with another key is marked
 // "key changed" until the user verifies and trusts the new fingerprint. Names are compared as
 // they look, not as they are spelled (displayName.ts: TR39 skeleton after NFKC, invisible

@@ -1,7 +1,8 @@
-// The rooms this installation has joined, kept apart from their keys (issue 3 §2): names,
+// The rooms this installation has joined, kept apart from their keys (docs/security.md "Where keys live"): names,
 // relay addresses and the last seq seen are not secret, so they live in a StateStore (VS Code
 // globalState, or state.json), under `smc.rooms`.
 import { CoalescedWriter } from './coalescedWriter';
+import { isIdForm } from '../wire/validate';
 import { StateStore } from './stores';
 
 export interface RoomEntry {
@@ -20,7 +21,7 @@ export const ROOM_LIST_STATE = 'smc.rooms';
 function isEntry(e: unknown): e is RoomEntry {
   if (typeof e !== 'object' || e === null) return false;
   const r = e as Record<string, unknown>;
-  return typeof r.room === 'string' && /^[A-Za-z0-9_-]{22}$/.test(r.room) && typeof r.name === 'string' &&
+  return isIdForm(r.room) && typeof r.name === 'string' &&
     typeof r.relay === 'string' && typeof r.lastSeq === 'number' && Number.isSafeInteger(r.lastSeq) && r.lastSeq >= 0;
 }
 

@@ -1,4 +1,4 @@
-// Where RelayClient keeps, per room, the ids it has shown (issue 7 §2.1, PROTOCOL.md §2.8), so
+// Where RelayClient keeps, per room, the ids it has shown (docs/protocol.md §2.8), so
 // that a relay cannot replay an earlier message under a new seq after a restart: one value per
 // room in a StateStore (VS Code globalState, or $SMC_HOME/state.json), under
 // `smc.shown.<roomId>`. The value is ShownWindow's compact record (src/core/client/shownWindow.ts);

@@ -1,4 +1,4 @@
-// The two storage shapes SMC writes to (PROTOCOL.md §2.1: keys are secrets at rest). They are
+// The two storage shapes SMC writes to (docs/protocol.md §2.1: keys are secrets at rest). They are
 // the shapes of vscode.SecretStorage and vscode.Memento, so the extension passes
 // `context.secrets` and `context.globalState` directly, and the terminal passes the file
 // stores of src/node/fileStores.ts.

@@ -66,6 +66,9 @@ export const ERROR_CODES = {
   server_busy: { closes: true, retryable: false },
   shutting_down: { closes: true, retryable: true },
   internal: { closes: false, retryable: true },
+  // §3.3, §3.6: a commit for an epoch that already ended; the client applies the winner and
+  // retries its intent as a new commit (a new frame, not this one again).
+  stale_epoch: { closes: false, retryable: false },
 } as const satisfies Record<string, { closes: boolean; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -89,11 +92,24 @@ export interface JoinFrame {
   t: 'join'; rid?: number; room: string; since?: number; limit?: number; tag?: string; auth?: string; proof?: string;
 }
 export interface LeaveFrame { t: 'leave'; rid?: number; room: string }
-export interface SendFrame { t: 'send'; rid?: number; room: string; id: string; body: string; eph?: boolean }
+/**
+ * §1.5; §3.6: a private room's commit carries the epoch it starts (`epoch`), that epoch's
+ * room-auth public key (`next`, b64u of 32 bytes) and the rotation signature (`rot`, b64u of 64
+ * bytes) under the current epoch's key. The three come together, never with `eph`.
+ */
+export interface SendFrame {
+  t: 'send'; rid?: number; room: string; id: string; body: string; eph?: boolean; epoch?: number; next?: string; rot?: string;
+}
 export interface HistoryFrame { t: 'history'; rid?: number; room: string; before?: number; limit?: number }
 export interface AdminFrame { t: 'admin'; rid?: number; op: 'shutdown'; token?: string }
+/**
+ * §3.6: makes `room` a private room at the relay, or sets it again: `owner` is the owner public
+ * key (b64u, 32 bytes; `room` is its hash), `auth` the room-auth public key of `epoch`, `sig` the
+ * owner's signature (b64u, 64 bytes).
+ */
+export interface ResetFrame { t: 'reset'; rid?: number; room: string; owner: string; epoch: number; auth: string; sig: string }
 
-export type ClientFrame = HelloFrame | PingFrame | JoinFrame | LeaveFrame | SendFrame | HistoryFrame | AdminFrame;
+export type ClientFrame = HelloFrame | PingFrame | JoinFrame | LeaveFrame | SendFrame | HistoryFrame | AdminFrame | ResetFrame;
 
 // ---- relay → client -------------------------------------------------------------------
 
@@ -105,18 +121,30 @@ export interface SyncedFrame { t: 'synced'; rid?: number; room: string; head: nu
 export interface PresenceMember { sid: string; tag?: string }
 export interface PresenceFrame { t: 'presence'; room: string; online: number; members: PresenceMember[] }
 export interface LeftFrame { t: 'left'; rid?: number; room: string }
-/** §1.5: a stored message has `seq` and `ts`; an ephemeral one has `eph: true` and neither. */
-export interface StoredMsgFrame { t: 'msg'; room: string; seq: number; ts: number; id: string; body: string; eph?: undefined }
+/**
+ * §1.5: a stored message has `seq` and `ts`; an ephemeral one has `eph: true` and neither.
+ * §3.6: a private room's commit is forwarded with the epoch it starts.
+ */
+export interface StoredMsgFrame { t: 'msg'; room: string; seq: number; ts: number; id: string; body: string; eph?: undefined; epoch?: number }
 export interface EphemeralMsgFrame { t: 'msg'; room: string; seq?: undefined; ts?: undefined; id: string; body: string; eph: true }
 export type MsgFrame = StoredMsgFrame | EphemeralMsgFrame;
 /** §1.5: the ack of a stored message has its `seq` and `ts`; an ephemeral one's neither. */
-export interface StoredAckFrame { t: 'ack'; rid?: number; room: string; id: string; seq: number; ts: number }
+/** §3.6: the ack of a private room's commit carries the epoch it started. */
+export interface StoredAckFrame { t: 'ack'; rid?: number; room: string; id: string; seq: number; ts: number; epoch?: number }
 export interface EphemeralAckFrame { t: 'ack'; rid?: number; room: string; id: string; seq?: undefined; ts?: undefined }
 export type AckFrame = StoredAckFrame | EphemeralAckFrame;
 export interface PageFrame { t: 'page'; rid?: number; room: string; from: number; to: number; more: boolean }
-export interface ErrorFrame { t: 'error'; rid?: number; code: ErrorCode; message: string }
+/** §1.7; §3.3: `stale_epoch` carries the relay's epoch and the seq of the commit that ended the sender's. */
+export interface ErrorFrame { t: 'error'; rid?: number; code: ErrorCode; message: string; epoch?: number; seq?: number }
 export interface ByeFrame { t: 'bye'; reason: string }
+/** §3.6: the answer to `reset`, once the relay has stored the room's owner, epoch and key durably. */
+export interface ResetOkFrame { t: 'reset_ok'; rid?: number }
+/**
+ * §3.6: the commit at `seq` started `epoch`; the connection is no longer in `room` and re-joins
+ * with a proof under the new epoch's key.
+ */
+export interface RekeyFrame { t: 'rekey'; room: string; epoch: number; seq: number }
 
 export type RelayFrame =
   | WelcomeFrame | PongFrame | JoinedFrame | SyncedFrame | PresenceFrame | LeftFrame
-  | MsgFrame | AckFrame | PageFrame | ErrorFrame | ByeFrame;
+  | MsgFrame | AckFrame | PageFrame | ErrorFrame | ByeFrame | ResetOkFrame | RekeyFrame;

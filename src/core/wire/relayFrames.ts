@@ -11,7 +11,7 @@ import { encodeFrame } from './codec';
 import {
   LIMITS,
   type AckFrame, type ErrorCode, type JoinedFrame, type LeftFrame, type PageFrame, type PresenceMember,
-  type RelayFrame, type SyncedFrame, type WelcomeFrame,
+  type RekeyFrame, type RelayFrame, type SyncedFrame, type WelcomeFrame,
 } from './frames';
 import { isB64uForm, isWireInt } from './validate';
 
@@ -50,8 +50,9 @@ export function encodeLeft(f: LeftFrame): string {
  * §1.5 a stored message. Fan-out encodes it once per room and writes the same bytes to every
  * member; catch-up and history once per message read.
  */
-export function encodeStoredMsg(room: string, seq: number, ts: number, id: string, body: string): string {
-  return encodeFrame({ t: 'msg', room, seq, ts, id, body });
+export function encodeStoredMsg(room: string, seq: number, ts: number, id: string, body: string, epoch?: number): string {
+  // §3.6: a private room's commit is forwarded with the epoch it starts (left out otherwise).
+  return encodeFrame({ t: 'msg', room, seq, ts, id, body, epoch });
 }
 
 /** §1.5 an ephemeral message: no seq, no ts. */
@@ -63,7 +64,7 @@ export function encodeEphemeralMsg(room: string, id: string, body: string): stri
 export function encodeAck(f: AckFrame): string {
   return f.seq === undefined
     ? encodeFrame({ t: 'ack', rid: f.rid, room: f.room, id: f.id })
-    : encodeFrame({ t: 'ack', rid: f.rid, room: f.room, id: f.id, seq: f.seq, ts: f.ts });
+    : encodeFrame({ t: 'ack', rid: f.rid, room: f.room, id: f.id, seq: f.seq, ts: f.ts, epoch: f.epoch });
 }
 
 /** §1.6. */
@@ -74,6 +75,21 @@ export function encodePage(f: PageFrame): string {
 /** §1.7. */
 export function encodeError(rid: number | undefined, code: ErrorCode, message: string): string {
   return encodeFrame({ t: 'error', rid, code, message });
+}
+
+/** §3.3: `epoch` is the relay's epoch, `seq` the seq of the commit that ended the sender's. */
+export function encodeStaleEpoch(rid: number | undefined, message: string, epoch: number, seq: number): string {
+  return encodeFrame({ t: 'error', rid, code: 'stale_epoch', message, epoch, seq });
+}
+
+/** §3.6. */
+export function encodeResetOk(rid: number | undefined): string {
+  return encodeFrame({ t: 'reset_ok', rid });
+}
+
+/** §3.6. */
+export function encodeRekey(f: RekeyFrame): string {
+  return encodeFrame({ t: 'rekey', room: f.room, epoch: f.epoch, seq: f.seq });
 }
 
 /** §1.7. */
@@ -117,11 +133,16 @@ export function encodeRelayFrame(frame: RelayFrame, maxFrame: number = LIMITS.ma
     case 'msg':
       return frame.eph === true
         ? encodeEphemeralMsg(frame.room, frame.id, frame.body)
-        : encodeStoredMsg(frame.room, frame.seq, frame.ts, frame.id, frame.body);
+        : encodeStoredMsg(frame.room, frame.seq, frame.ts, frame.id, frame.body, frame.epoch);
     case 'ack': return encodeAck(frame);
     case 'page': return encodePage(frame);
-    case 'error': return encodeError(frame.rid, frame.code, frame.message);
+    case 'error':
+      return frame.epoch !== undefined && frame.seq !== undefined
+        ? encodeStaleEpoch(frame.rid, frame.message, frame.epoch, frame.seq)
+        : encodeError(frame.rid, frame.code, frame.message);
     case 'bye': return encodeBye(frame.reason);
+    case 'reset_ok': return encodeResetOk(frame.rid);
+    case 'rekey': return encodeRekey(frame);
   }
 }
 
@@ -152,21 +173,27 @@ export interface ReceivedPresence {
   members: PresenceMember[];
 }
 export interface ReceivedLeft { t: 'left'; rid?: number; room?: string }
-export interface ReceivedStoredMsg { t: 'msg'; room: string; seq: number; ts?: number; id: string; body: string; eph?: undefined }
+/** §3.6: `epoch` left out unless a non-negative integer (a commit without it is refused by the client). */
+export interface ReceivedStoredMsg { t: 'msg'; room: string; seq: number; ts?: number; id: string; body: string; eph?: undefined; epoch?: number }
 export interface ReceivedEphemeralMsg { t: 'msg'; room: string; id: string; body: string; eph: true }
 /** An ack with a seq is a stored message's (room, id and seq checked); without, an ephemeral one's. */
-export interface ReceivedStoredAck { t: 'ack'; rid?: number; room: string; id: string; seq: number; ts?: number }
+export interface ReceivedStoredAck { t: 'ack'; rid?: number; room: string; id: string; seq: number; ts?: number; epoch?: number }
 export interface ReceivedEphemeralAck { t: 'ack'; rid?: number; room?: string; id?: string; seq?: undefined }
 /** §1.6: `from` is 0 unless a non-negative integer; `more` is true only when it is `true`. */
 export interface ReceivedPage { t: 'page'; rid: number; room?: string; from: number; to?: number; more: boolean }
 /** §1.7: `code` may be one this client does not know (isErrorCode); a non-string code is `internal`. */
-export interface ReceivedError { t: 'error'; rid?: number; code: string; message?: string }
+/** §3.3: `epoch` and `seq` (of `stale_epoch`) each left out unless a non-negative integer. */
+export interface ReceivedError { t: 'error'; rid?: number; code: string; message?: string; epoch?: number; seq?: number }
 export interface ReceivedBye { t: 'bye'; reason?: string }
+/** §3.6: answers a request, so it has a rid. */
+export interface ReceivedResetOk { t: 'reset_ok'; rid: number }
+/** §3.6: all three needed; a malformed one is a protocol error (reconnecting re-joins every room anyway). */
+export interface ReceivedRekey { t: 'rekey'; room: string; epoch: number; seq: number }
 
 export type ReceivedFrame =
   | ReceivedWelcome | ReceivedPong | ReceivedJoined | ReceivedSynced | ReceivedPresence | ReceivedLeft
   | ReceivedStoredMsg | ReceivedEphemeralMsg | ReceivedStoredAck | ReceivedEphemeralAck | ReceivedPage
-  | ReceivedError | ReceivedBye;
+  | ReceivedError | ReceivedBye | ReceivedResetOk | ReceivedRekey;
 
 export type RelayFrameType = ReceivedFrame['t'];
 
@@ -196,7 +223,7 @@ export type RelayParseResult = { ok: true; frame: ReceivedFrame } | RelayFrameFa
 export const CHALLENGE_LENGTH = 43;
 
 const KNOWN_RELAY_TYPES: ReadonlySet<string> = new Set<RelayFrameType>([
-  'welcome', 'pong', 'joined', 'synced', 'presence', 'left', 'msg', 'ack', 'page', 'error', 'bye',
+  'welcome', 'pong', 'joined', 'synced', 'presence', 'left', 'msg', 'ack', 'page', 'error', 'bye', 'reset_ok', 'rekey',
 ]);
 
 /**
@@ -278,6 +305,7 @@ export function parseRelayFrame(line: string): RelayParseResult {
       if (!isWireInt(f.seq)) return failure('bad_field', true, t, 'seq', rid, 'stored msg without seq');
       const frame: ReceivedStoredMsg = { t: 'msg', room: f.room, seq: f.seq, id: f.id, body: f.body };
       if (isWireInt(f.ts)) frame.ts = f.ts;
+      if (isWireInt(f.epoch)) frame.epoch = f.epoch;
       return { ok: true, frame };
     }
     case 'ack': {
@@ -295,6 +323,7 @@ export function parseRelayFrame(line: string): RelayParseResult {
       const frame: ReceivedStoredAck = { t: 'ack', room: f.room, id: f.id, seq: f.seq };
       if (rid !== undefined) frame.rid = rid;
       if (isWireInt(f.ts)) frame.ts = f.ts;
+      if (isWireInt(f.epoch)) frame.epoch = f.epoch;
       return { ok: true, frame };
     }
     case 'page': {
@@ -309,12 +338,26 @@ export function parseRelayFrame(line: string): RelayParseResult {
       const frame: ReceivedError = { t: 'error', code: typeof f.code === 'string' ? f.code : 'internal' };
       if (rid !== undefined) frame.rid = rid;
       if (typeof f.message === 'string') frame.message = f.message;
+      if (isWireInt(f.epoch)) frame.epoch = f.epoch;
+      if (isWireInt(f.seq)) frame.seq = f.seq;
       return { ok: true, frame };
     }
     case 'bye': {
       const frame: ReceivedBye = { t: 'bye' };
       if (typeof f.reason === 'string') frame.reason = f.reason;
       return { ok: true, frame };
+    }
+    case 'reset_ok':
+      // Like a page, it answers a request: without a rid there is nothing it could answer.
+      if (rid === undefined) return failure('bad_field', false, t, 'rid', undefined, 'reset_ok without a rid');
+      return { ok: true, frame: { t: 'reset_ok', rid } };
+    case 'rekey': {
+      // §3.6: the relay has ended this connection's membership; a rekey we cannot read is a
+      // protocol error, and the reconnect re-joins every room with the current proof.
+      if (typeof f.room !== 'string') return failure('bad_field', true, t, 'room', rid, 'rekey without room, epoch or seq');
+      if (!isWireInt(f.epoch)) return failure('bad_field', true, t, 'epoch', rid, 'rekey without room, epoch or seq');
+      if (!isWireInt(f.seq)) return failure('bad_field', true, t, 'seq', rid, 'rekey without room, epoch or seq');
+      return { ok: true, frame: { t: 'rekey', room: f.room, epoch: f.epoch, seq: f.seq } };
     }
   }
 }

@@ -42,7 +42,17 @@ export function isWireInt(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 
-const KNOWN_TYPES = new Set(['hello', 'ping', 'join', 'leave', 'send', 'history', 'admin']);
+const KNOWN_TYPES = new Set(['hello', 'ping', 'join', 'leave', 'send', 'history', 'admin', 'reset']);
+
+/** §1.9, §3.6: an Ed25519 public key as b64u, 43 chars. */
+export function isKeyForm(s: unknown): s is string {
+  return isB64uForm(s, 43) && s.length === 43;
+}
+
+/** §1.9, §3.6: an Ed25519 signature as b64u, 86 chars. */
+export function isSignatureForm(s: unknown): s is string {
+  return isB64uForm(s, 86) && s.length === 86;
+}
 
 /** Max length of an `agent` string the relay accepts (it only logs it). */
 export const MAX_AGENT_LENGTH = 256;
@@ -102,12 +112,8 @@ export function parseClientFrame(line: string, maxFrame: number = LIMITS.maxFram
       }
       // §1.9: the proof's two fields come together; their form only (the relay verifies them).
       if ((f.auth === undefined) !== (f.proof === undefined)) return bad('"auth" and "proof" come together');
-      if (f.auth !== undefined && !(isB64uForm(f.auth, 43) && f.auth.length === 43)) {
-        return bad('"auth" must be base64url of 32 bytes');
-      }
-      if (f.proof !== undefined && !(isB64uForm(f.proof, 86) && f.proof.length === 86)) {
-        return bad('"proof" must be base64url of 64 bytes');
-      }
+      if (f.auth !== undefined && !isKeyForm(f.auth)) return bad('"auth" must be base64url of 32 bytes');
+      if (f.proof !== undefined && !isSignatureForm(f.proof)) return bad('"proof" must be base64url of 64 bytes');
       return ok(withOptional({ t: 'join', room: f.room }, {
         rid, since: f.since as number | undefined, limit: f.limit as number | undefined, tag: f.tag as string | undefined,
         auth: f.auth as string | undefined, proof: f.proof as string | undefined,
@@ -122,8 +128,22 @@ export function parseClientFrame(line: string, maxFrame: number = LIMITS.maxFram
       const maxBody = maxFrame - LIMITS.bodyOverhead;
       if (!isB64uForm(f.body, maxBody)) return bad(`"body" must be base64url of at most ${maxBody} chars`);
       if (f.eph !== undefined && typeof f.eph !== 'boolean') return bad('"eph" must be a boolean');
+      // §3.6: a commit's rotation: epoch, next and rot come together, and never ephemeral.
+      const rotation = [f.epoch, f.next, f.rot].filter((v) => v !== undefined).length;
+      if (rotation !== 0 && rotation !== 3) return bad('"epoch", "next" and "rot" come together');
+      if (rotation === 3) {
+        if (!isWireInt(f.epoch)) return bad('"epoch" must be a non-negative integer');
+        if (!isKeyForm(f.next)) return bad('"next" must be base64url of 32 bytes');
+        if (!isSignatureForm(f.rot)) return bad('"rot" must be base64url of 64 bytes');
+        if (f.eph === true) return bad('a commit cannot be ephemeral');
+      }
       const frame: SendFrame = withOptional({ t: 'send' as const, room: f.room, id: f.id, body: f.body }, { rid });
       if (f.eph === true) frame.eph = true;
+      if (rotation === 3) {
+        frame.epoch = f.epoch as number;
+        frame.next = f.next as string;
+        frame.rot = f.rot as string;
+      }
       return ok(frame);
     }
     case 'history': {
@@ -138,6 +158,15 @@ export function parseClientFrame(line: string, maxFrame: number = LIMITS.maxFram
       if (f.op !== 'shutdown') return bad('"op" must be "shutdown"');
       if (f.token !== undefined && typeof f.token !== 'string') return bad('"token" must be a string');
       return ok(withOptional({ t: 'admin', op: 'shutdown' }, { rid, token: f.token as string | undefined }));
+    }
+    case 'reset': {
+      // §3.6: the form only; the relay checks that `room` is the hash of `owner` and the signature.
+      if (!isIdForm(f.room)) return bad('"room" must be 22 chars of [A-Za-z0-9_-]');
+      if (!isKeyForm(f.owner)) return bad('"owner" must be base64url of 32 bytes');
+      if (!isWireInt(f.epoch)) return bad('"epoch" must be a non-negative integer');
+      if (!isKeyForm(f.auth)) return bad('"auth" must be base64url of 32 bytes');
+      if (!isSignatureForm(f.sig)) return bad('"sig" must be base64url of 64 bytes');
+      return ok(withOptional({ t: 'reset' as const, room: f.room, owner: f.owner, epoch: f.epoch, auth: f.auth, sig: f.sig }, { rid }));
     }
     default:
       // Unreachable: KNOWN_TYPES lists exactly the cases above.

@@ -1,15 +1,16 @@
-// Interactive `smc chat` (issue 3 §4): history, then live messages, above a prompt that incoming
+// Interactive `smc chat` (README "Chat from a terminal"): history, then live messages, above a prompt that incoming
 // messages never break: each batch of output clears the prompt line, prints, and redraws the
 // prompt with what the user had typed (readline keeps the line buffer and cursor).
 import { clearLine, createInterface, cursorTo, moveCursor } from 'node:readline';
 import { ClientError } from '../core/client/index';
 import type { ChatMessage, PresenceUpdate } from '../core/client/index';
+import { shortOfFingerprint } from '../core/crypto/index';
 import { nameKey, namesLookAlike } from '../core/keys/index';
-import type { ChatContext } from './chat';
-import { CHAT_EXIT, LAST_NAME_STATE } from './chat-session';
-import { ANSI, PLAIN, formatMessage, formatUnverifiable, type Style } from './chat-format';
-import { terminalSafe } from './terminal-text';
-import { LineWriter } from './chat-output';
+import type { ChatContext } from './chatContext';
+import { CHAT_EXIT, LAST_NAME_STATE } from './homeStores';
+import { ANSI, PLAIN, formatMessage, formatUnverifiable, type Style } from './chatFormat';
+import { terminalSafe } from './terminalText';
+import { LineWriter } from './chatOutput';
 
 const HELP = [
   'Commands:',
@@ -190,7 +191,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     const p = client.presence(room);
     if (p === undefined || client.state !== 'connected') return info('not connected; nobody is known to be online');
     const lines = p.members.map((m) => {
-      const name = m.verified ? `${terminalSafe(m.name!)} (${terminalSafe(m.fingerprint!.slice(0, 9))})` : 'someone whose presence could not be verified';
+      const name = m.verified ? `${terminalSafe(m.name!)} (${terminalSafe(shortOfFingerprint(m.fingerprint!))})` : 'someone whose presence could not be verified';
       const mark = m.verified && m.keyChanged === true ? ` ${style.warn(`[KEY CHANGED: verify with /verify ${terminalSafe(m.name!)}]`)}` : '';
       return `   ${name}${m.self ? ' (you)' : ''}${mark}`;
     });
@@ -343,7 +344,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     });
   }
 
-  info(`joining "${terminalSafe(ctx.roomName)}" on ${terminalSafe(ctx.relay)} as ${terminalSafe(client.name)} (${client.fingerprint.slice(0, 9)}); /help for commands`);
+  info(`joining "${terminalSafe(ctx.roomName)}" on ${terminalSafe(ctx.relay)} as ${terminalSafe(client.name)} (${shortOfFingerprint(client.fingerprint)}); /help for commands`);
   client.connect();
   client.join({ key: ctx.key, name: ctx.roomName, lastSeq: ctx.lastSeq });
   rl.prompt();

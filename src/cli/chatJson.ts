@@ -1,15 +1,15 @@
-// `smc chat --json`, for scripts (issue 3 §4): every line of stdin is sent as a text message;
+// `smc chat --json`, for scripts (README "Chat from a terminal"): every line of stdin is sent as a text message;
 // every message received, history and live, is one JSON object per line on stdout; one that
 // cannot be verified is {"seq","id","error"}, never its content. Own messages are printed only
 // with --own, once acked (so a script can count its acks). At end of input it waits for the
 // first catch-up and for every ack, at most --timeout, then exits (0, or 5 on timeout).
 import { createInterface } from 'node:readline';
 import { ClientError } from '../core/client/index';
-import type { ChatContext } from './chat';
-import { CHAT_EXIT } from './chat-session';
-import { jsonMessage, jsonUnverifiable } from './chat-format';
-import { LineWriter } from './chat-output';
-import { terminalSafe } from './terminal-text';
+import type { ChatContext } from './chatContext';
+import { CHAT_EXIT } from './homeStores';
+import { jsonMessage, jsonUnverifiable } from './chatFormat';
+import { LineWriter } from './chatOutput';
+import { terminalSafe } from './terminalText';
 
 export async function runJsonChat(ctx: ChatContext): Promise<number> {
   const { client, room, flags } = ctx;

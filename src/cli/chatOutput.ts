@@ -1,6 +1,6 @@
 // Batched standard output: a history catch-up prints thousands of lines, and one write per
-// event loop turn instead of one per line keeps `smc chat` fast (the 10 000-message bound of
-// issue 3 "Done when"). `onFlush` lets the interactive mode redraw its prompt once per batch.
+// event loop turn instead of one per line keeps `smc chat` fast (the `chat-json` benchmark prints
+// 10 000 stored messages, docs/benchmarks.md). `onFlush` lets the interactive mode redraw its prompt once per batch.
 
 export class LineWriter {
   private pending: string[] = [];

@@ -2,9 +2,10 @@
 // room keys (secrets.json, mode 0600) and the room list (state.json), relay addresses, exit
 // codes, and the errors that end a command with one clear line.
 import { userInfo } from 'node:os';
-import { KeyStore, KnownKeys, RoomList, ShownIdsState, displayNameProblem, migrateV1RoomIds } from '../core/keys/index';
+import { KeyStore, KnownKeys, RoomList, ShownIdsState, displayNameFromLogin, displayNameProblem, migrateV1RoomIds } from '../core/keys/index';
 import type { Identity } from '../core/crypto/index';
-import { MAX_NAME_CHARS, normalizeCertFingerprint } from '../core/crypto/index';
+import { normalizeCertFingerprint } from '../core/crypto/index';
+import { parseHostPort, type HostPort } from '../core/hostPort';
 import { FileSecretStore, FileStateStore, FileStoreError, smcHome } from '../node/fileStores';
 
 /** Exit codes of `smc room` and `smc chat` (listed in their --help). */
@@ -27,14 +28,14 @@ export const LAST_NAME_STATE = 'smc.cli.displayName';
 export const TLS_PINS_STATE = 'smc.cli.tlsPins';
 
 /** The pinned certificate fingerprint of a room's relay, if it speaks TLS. */
-export function tlsPin(session: Session, room: string): string | undefined {
+export function tlsPin(session: HomeStores, room: string): string | undefined {
   const pins = session.state.get<Record<string, unknown>>(TLS_PINS_STATE);
   const fp = pins !== undefined && Object.hasOwn(pins, room) ? pins[room] : undefined;
   return typeof fp === 'string' ? fp : undefined;
 }
 
 /** Remembers (or, with undefined, forgets) the certificate pin of a room's relay. */
-export async function setTlsPin(session: Session, room: string, fingerprint: string | undefined): Promise<void> {
+export async function setTlsPin(session: HomeStores, room: string, fingerprint: string | undefined): Promise<void> {
   const pins = { ...(session.state.get<Record<string, string>>(TLS_PINS_STATE) ?? {}) };
   if (fingerprint === undefined) {
     if (!Object.hasOwn(pins, room)) return;
@@ -63,34 +64,29 @@ export class CliError extends Error {
 
 export const usageError = (message: string): CliError => new CliError(message, CHAT_EXIT.usage);
 
-/** Parses "HOST:PORT" or "[IPv6]:PORT". */
-export function parseRelayAddress(s: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 1 || port > 65_535) {
+/** --relay (or a stored room's relay): "HOST:PORT" or "[IPv6]:PORT" by the rule of src/core/hostPort.ts. */
+export function parseRelayAddress(s: string): HostPort {
+  const address = parseHostPort(s);
+  if (address === undefined) {
     throw usageError(`--relay must be HOST:PORT (for example 127.0.0.1:7878 or [::1]:7878), not "${s}"`);
   }
-  return { host: (m[1] ?? m[2])!, port };
-}
-
-export function formatRelayAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return address;
 }
 
 /** The stores of one `smc` invocation, all in $SMC_HOME. */
-export interface Session {
+export interface HomeStores {
   home: string;
   state: FileStateStore;
   keys: KeyStore;
   rooms: RoomList;
   known: KnownKeys;
-  /** The ids shown per room, so that a replay is caught after a restart too (issue 7 §2.1). */
+  /** The ids shown per room, so that a replay is caught after a restart too (docs/protocol.md §2.8). */
   shown: ShownIdsState;
   identity: Identity;
 }
 
 /** Opens $SMC_HOME (creating it 0700), loads or creates the identity. */
-export async function openSession(): Promise<Session> {
+export async function openHomeStores(): Promise<HomeStores> {
   const home = smcHome();
   try {
     const secrets = new FileSecretStore(home);
@@ -113,7 +109,7 @@ export async function openSession(): Promise<Session> {
   }
 }
 
-/** Checks a display name by the one rule of src/core/keys/displayName.ts (§2.3, issue 7 item 2.2). */
+/** Checks a display name by the one rule of src/core/keys/displayName.ts (docs/protocol.md §2.3). */
 export function checkDisplayName(name: string): string {
   const problem = displayNameProblem(name);
   if (problem !== undefined) throw usageError(`--name: ${problem}`);
@@ -121,15 +117,15 @@ export function checkDisplayName(name: string): string {
 }
 
 /** --name, else the last name used, else the login name. */
-export function displayNameFor(session: Session, flag: string | undefined): string {
+export function displayNameFor(session: HomeStores, flag: string | undefined): string {
   if (flag !== undefined) return checkDisplayName(flag);
   const last = session.state.get<unknown>(LAST_NAME_STATE);
   if (typeof last === 'string' && last.length > 0) return last;
-  let user = 'me';
+  let login = '';
   try {
-    user = userInfo().username || user;
+    login = userInfo().username;
   } catch {
-    // no passwd entry (some containers): keep the fallback
+    // no passwd entry (some containers): the fallback below
   }
-  return [...user].slice(0, MAX_NAME_CHARS).join('');
+  return displayNameFromLogin(login) ?? 'me';
 }

@@ -1,4 +1,4 @@
-// The one way untrusted text reaches the terminal (issue 7 §2.5). Hosts, room and display
+// The one way untrusted text reaches the terminal (docs/security.md "Terminal escapes"). Hosts, room and display
 // names, message text, snippet paths and code, errors from the relay, fingerprints: all of it
 // came from an invite, a file or the network, and a terminal obeys what it prints. ESC and CSI
 // (C1 0x9B) sequences move the cursor, clear the screen or rewrite earlier lines; OSC sets the

@@ -1,12 +1,12 @@
-// Reading an invite (PROTOCOL.md §2.7) from standard input or a file, never from the command
-// line (issue 7 §2.4): a process's arguments are readable by every local user
+// Reading an invite (docs/protocol.md §2.7) from standard input or a file, never from the command
+// line (docs/security.md "Secrets on the command line"): a process's arguments are readable by every local user
 // (/proc/PID/cmdline, ps) and stay in shell history, and an invite carries the room key. On a
 // terminal the pasted invite is not echoed (it would stay in the scrollback and on screen).
 import { createReadStream } from 'node:fs';
 import { Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { InviteError, parseInvite, type Invite } from '../core/crypto/index';
-import { usageError } from './chat-session';
+import { usageError } from './homeStores';
 
 /**
  * More than any invite needs: the longest is smcs:// with a 253-character host, a 64-hex-digit

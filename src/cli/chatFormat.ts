@@ -1,9 +1,9 @@
 // How `smc chat` shows things: one line per message on a terminal, one JSON object per line
 // with --json. Everything that came from the network is hostile: every string of it goes
-// through terminalSafe (or, with --json, jsonLine) of terminal-text.ts, which makes control,
+// through terminalSafe (or, with --json, jsonLine) of terminalText.ts, which makes control,
 // bidi and invisible characters visible instead of letting the terminal interpret them.
 import type { ChatMessage, UnverifiableMessage } from '../core/client/index';
-import { jsonLine, terminalSafe } from './terminal-text';
+import { jsonLine, terminalSafe } from './terminalText';
 import { formatMessageTime } from '../shared/messageTime';
 
 export interface Style {
@@ -49,7 +49,7 @@ export function formatUnverifiable(u: UnverifiableMessage, style: Style): string
   return style.error(`  !! a message could not be verified${seq}: it is not shown (wrong key, or altered on the way)`);
 }
 
-/** --json: the fields of issue 3 §4, in a fixed order; `own` only when own messages are shown. */
+/** --json: the fields README "Chat from a terminal" lists, in a fixed order; `own` only when own messages are shown. */
 export function jsonMessage(m: ChatMessage, withOwn: boolean): string {
   const o: Record<string, unknown> = {
     seq: m.seq ?? null, ts: m.ts, id: m.id, name: m.name, fingerprint: m.fingerprint, type: m.type,
