@@ -1,5 +1,5 @@
-// The relay's options: each a flag of `smc relay` and an environment variable (issue 2 §2).
-// Defaults are those of PROTOCOL.md §1 (LIMITS). Parsing and checking live here so that the
+// The relay's options: each a flag of `smc relay` and an environment variable (docs/relay.md).
+// Defaults are those of docs/protocol.md §1 (LIMITS). Parsing and checking live here so that the
 // CLI, the tests and the benchmarks build a relay the same way.
 import { LIMITS } from '../core/wire/frames';
 import type { LogFormat } from './log';
@@ -23,13 +23,13 @@ export interface RelayOptions {
   /** Bytes accepted for one connection and not yet handed to the OS (§1.7 slow readers). */
   maxOutput: number;
   /**
-   * Issue 7 §1.2: the same, summed over every connection, plus the chunks reply streams are
+   * §1.7: the same, summed over every connection, plus the chunks reply streams are
    * reading: the total cannot grow with the number of connections (outputBudget.ts).
    */
   maxOutputTotal: number;
   logFormat: LogFormat;
   /**
-   * Issue 7 §1.5: log lines per remote address per window (one minute); more are folded into
+   * docs/relay.md "The log": log lines per remote address per window (one minute); more are folded into
    * one `log_folded` line per address and window. 0 writes every line.
    */
   logPerAddr: number;
@@ -75,8 +75,8 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
 };
 
 /** One option as a flag, its environment variable, and how to read and check it. */
-export interface OptionSpec {
-  key: keyof RelayOptions;
+export interface OptionSpec<K extends keyof RelayOptions = keyof RelayOptions> {
+  key: K;
   flag: string;
   env: string;
   /** Placeholder in --help. */
@@ -84,12 +84,16 @@ export interface OptionSpec {
   help: string;
   /** A flag without a value (`--allow-v1-joins`); its variable takes 1/true/yes or 0/false/no. */
   boolean?: true;
-  parse(raw: string): RelayOptions[keyof RelayOptions];
+  parse(raw: string): RelayOptions[K];
 }
+
+/** An OptionSpec of any one option (its key and its parser's result agree). */
+export type AnyOptionSpec = { [K in keyof RelayOptions]: OptionSpec<K> }[keyof RelayOptions];
 
 /** A problem with the command line or the environment: exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+  readonly code = 'EUSAGE';
 }
 
 function integer(name: string, min: number, max: number): (raw: string) => number {
@@ -103,7 +107,7 @@ function integer(name: string, min: number, max: number): (raw: string) => numbe
 }
 
 /**
- * Issue 7 §1.6: --max-frame is capped at 1 MiB. Every line up to it is buffered and parsed in
+ * §1.1: --max-frame is capped at 1 MiB. Every line up to it is buffered and parsed in
  * one piece, and 1 MiB is 16 default frames: more than any envelope of §2.3 needs.
  */
 export const MAX_FRAME_CAP = 1024 * 1024;
@@ -124,7 +128,7 @@ function text(name: string): (raw: string) => string {
 }
 
 /** The public options, in --help order. */
-export const OPTION_SPECS: readonly OptionSpec[] = [
+export const OPTION_SPECS: readonly AnyOptionSpec[] = [
   { key: 'host', flag: 'host', env: 'SMC_RELAY_HOST', arg: 'ADDR', help: 'address to listen on (0.0.0.0 for all interfaces)', parse: text('--host') },
   { key: 'port', flag: 'port', env: 'SMC_RELAY_PORT', arg: 'N', help: 'TCP port (0 picks a free one)', parse: integer('--port', 0, 65535) },
   { key: 'dataDir', flag: 'data', env: 'SMC_RELAY_DATA', arg: 'DIR', help: 'data directory (message log, lock, admin-token)', parse: text('--data') },
@@ -169,6 +173,13 @@ export const TEST_ENV = {
   logWindowMs: 'SMC_RELAY_LOG_WINDOW_MS',
 } as const;
 
+const TEST_ENV_KEYS: readonly (keyof typeof TEST_ENV)[] = ['helloTimeoutMs', 'idleTimeoutMs', 'logWindowMs'];
+
+/** Sets one option from its raw string (one function, so that key and value types agree). */
+function applyOption<K extends keyof RelayOptions>(options: RelayOptions, spec: OptionSpec<K>, raw: string): void {
+  options[spec.key] = spec.parse(raw);
+}
+
 /**
  * Resolves options: a flag beats its environment variable, which beats the default.
  * `flags` maps flag names (without "--") to their raw strings.
@@ -178,29 +189,29 @@ export function resolveRelayOptions(
   env: Record<string, string | undefined>,
 ): RelayOptions {
   const options: RelayOptions = { ...DEFAULT_RELAY_OPTIONS };
-  const target = options as unknown as Record<string, unknown>;
   for (const spec of OPTION_SPECS) {
     const fromFlag = flags[spec.flag];
     const fromEnv = env[spec.env];
-    if (fromFlag !== undefined) target[spec.key] = spec.parse(fromFlag);
+    if (fromFlag !== undefined) applyOption(options, spec, fromFlag);
     else if (fromEnv !== undefined && fromEnv !== '') {
       try {
-        target[spec.key] = spec.parse(fromEnv);
+        applyOption(options, spec, fromEnv);
       } catch (err) {
         throw new UsageError(`${spec.env}: ${(err as Error).message}`);
       }
     }
   }
-  for (const [key, name] of Object.entries(TEST_ENV)) {
+  for (const key of TEST_ENV_KEYS) {
+    const name = TEST_ENV[key];
     const raw = env[name];
-    if (raw !== undefined && raw !== '') target[key] = integer(name, 10, 3_600_000)(raw);
+    if (raw !== undefined && raw !== '') options[key] = integer(name, 10, 3_600_000)(raw);
   }
   if (options.burst < 1) throw new UsageError('--burst must be at least 1');
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new UsageError('--tls-cert and --tls-key go together');
   }
-  // A join or history reply keeps two frames of room in the bound (server.ts), so the bound
-  // must hold a few frames for replies to carry any message at all.
+  // A join or history reply is read in chunks of at most a quarter of the bound
+  // (replyReader.ts), so the bound must hold a few frames for a chunk to carry any message.
   if (options.maxOutput < 4 * options.maxFrame) {
     throw new UsageError(`--max-output must be at least 4 × --max-frame (${4 * options.maxFrame})`);
   }

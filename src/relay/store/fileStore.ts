@@ -1,7 +1,7 @@
-// The relay's embedded durable store (issue 2 §2 "Storage"; docs/storage.md): an append-only
+// The relay's embedded durable store (docs/storage.md): an append-only
 // log of checksummed binary records in segment files, group commit, recovery that keeps every
 // intact record, retention with background compaction, and a directory lock. Memory holds an
-// index of where each retained message lies, never a body (PROTOCOL.md §1.6).
+// index of where each retained message lies, never a body (docs/protocol.md §1.6).
 
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -66,7 +66,7 @@ interface Waiter {
 }
 
 /** An append that is not yet durable: queued, being written, or being checked for a duplicate. */
-interface Pending {
+interface PendingAppend {
   key: string;
   room: string;
   id: string;
@@ -101,8 +101,8 @@ export class FileStore implements MessageStore {
   private segments: Segment[] = [];
   private readonly segById = new Map<number, Segment>();
   /** Appends not yet durable, by room and id: a duplicate waits for its first copy (§1.5). */
-  private readonly pending = new Map<string, Pending>();
-  private queue: Pending[] = [];
+  private readonly pending = new Map<string, PendingAppend>();
+  private queue: PendingAppend[] = [];
   private committing = false;
   private commitScheduled = false;
   /** Set after a failed write until the active segment is cut back to its last synced size. */
@@ -265,7 +265,7 @@ export class FileStore implements MessageStore {
       this.scratch.write(id, 0, 'utf8');
       const { hasher } = this;
       hasher.hash(this.scratch, 0, idBytes);
-      const p: Pending = {
+      const p: PendingAppend = {
         key, room, id, body, length: recordLength(roomBytes, idBytes, bodyBytes),
         hashHi: hasher.hi, hashLo: hasher.lo, waiters: [waiter], seq: 0, ts: 0, offset: 0,
       };
@@ -281,7 +281,7 @@ export class FileStore implements MessageStore {
   }
 
   /** A hash hit: read the candidates' ids from disk; a real match is a duplicate (§1.5). */
-  private async checkDuplicate(p: Pending, idx: RoomIndex, candidates: number[]): Promise<void> {
+  private async checkDuplicate(p: PendingAppend, idx: RoomIndex, candidates: number[]): Promise<void> {
     try {
       const found = await this.readSeqs(idx, candidates);
       const match = found.find((m) => m.id === p.id);
@@ -300,7 +300,7 @@ export class FileStore implements MessageStore {
     this.notifyIdle();
   }
 
-  private enqueue(p: Pending): void {
+  private enqueue(p: PendingAppend): void {
     this.queue.push(p);
     if (!this.committing && !this.commitScheduled) {
       this.commitScheduled = true;
@@ -317,7 +317,7 @@ export class FileStore implements MessageStore {
     // One group takes what has arrived, up to MAX_GROUP_BYTES; the rest forms the next group.
     let take = 0;
     let bytes = 0;
-    while (take < this.queue.length && (take === 0 || bytes < MAX_GROUP_BYTES)) bytes += (this.queue[take++] as Pending).length;
+    while (take < this.queue.length && (take === 0 || bytes < MAX_GROUP_BYTES)) bytes += (this.queue[take++] as PendingAppend).length;
     const batch = take === this.queue.length ? this.queue : this.queue.slice(0, take);
     this.queue = take === this.queue.length ? [] : this.queue.slice(take);
     try {
@@ -333,11 +333,11 @@ export class FileStore implements MessageStore {
     this.notifyIdle();
   }
 
-  private async writeBatch(group: Pending[]): Promise<void> {
+  private async writeBatch(group: PendingAppend[]): Promise<void> {
     if (this.needsRepair) await this.repair();
     // Seqs are given here, when no other group is in flight, so a failed group leaves no hole.
     const next = new Map<string, number>();
-    const batch: Pending[] = [];
+    const batch: PendingAppend[] = [];
     let total = 0;
     for (const p of group) {
       const seq = (next.get(p.room) ?? this.head(p.room)) + 1;
@@ -397,7 +397,7 @@ export class FileStore implements MessageStore {
     this.compactor?.noteDrops();
   }
 
-  private async failBatch(batch: Pending[], err: unknown): Promise<void> {
+  private async failBatch(batch: PendingAppend[], err: unknown): Promise<void> {
     const { code, message } = describeError(err);
     this.log('store.write_error', { code, message, messages: batch.length });
     for (const p of batch) {
