@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { PostgresServer } from '../helpers/postgres';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
-import { ClusterRooms, clusterPresenceFrame, type ClusterSink } from '../../src/relay/store/pg/clusterRooms';
+import { ClusterRooms, type ClusterSink } from '../../src/relay/store/pg/clusterRooms';
+import { encodeEphemeralMsg, encodePresence, encodeStoredMsg } from '../../src/core/wire/relayFrames';
 import type { RoomPresence } from '../../src/relay/store/pg/types';
-import { encodeFrame } from '../../src/core/wire/codec';
 import { Room, type Member, type RoomPeer } from '../../src/relay/room';
 import { until } from '../helpers/until';
 
@@ -50,15 +50,15 @@ class Relay implements ClusterSink {
   }
 
   publish(roomId: string, seq: number, ts: number, id: string, body: string, origin: RoomPeer | undefined): void {
-    this.rooms.get(roomId)?.deliver(Buffer.from(encodeFrame({ t: 'msg', room: roomId, seq, ts, id, body })), origin, seq);
+    this.rooms.get(roomId)?.fanOut(Buffer.from(encodeStoredMsg(roomId, seq, ts, id, body)), origin, seq);
   }
 
   publishEphemeral(roomId: string, id: string, body: string, origin?: RoomPeer): void {
-    this.rooms.get(roomId)?.deliver(Buffer.from(encodeFrame({ t: 'msg', room: roomId, id, body, eph: true })), origin);
+    this.rooms.get(roomId)?.fanOut(Buffer.from(encodeEphemeralMsg(roomId, id, body)), origin);
   }
 
   presence(roomId: string, presence: RoomPresence): void {
-    this.rooms.get(roomId)?.deliver(Buffer.from(clusterPresenceFrame(roomId, presence, 65_536)), undefined);
+    this.rooms.get(roomId)?.fanOut(Buffer.from(encodePresence(roomId, presence.online, presence.members, 65_536)), undefined);
   }
 
   hasMembers(roomId: string): boolean {
@@ -241,18 +241,5 @@ describe('PostgreSQL cluster rooms (the relay adapter)', function () {
     assert.equal(ephs(sameRelay).length, 3);
     assert.equal(ephs(sender).length, 0, 'the sender gets none of its own');
     assert.ok(a.store.stats().ephemeralDropped >= 1);
-  });
-
-  it('builds the presence frame within 256 entries and maxFrame', () => {
-    const members = Array.from({ length: 300 }, (_, i) => ({ sid: `s${i}`, tag: 'T'.repeat(20) }));
-    const full = JSON.parse(clusterPresenceFrame('r', { online: 300, members }, 1_000_000)) as Frame;
-    assert.equal(full.online, 300);
-    assert.equal((full.members as unknown[]).length, 256);
-    const small = clusterPresenceFrame('r', { online: 300, members }, 200);
-    assert.ok(small.length <= 200, `${small.length} bytes`);
-    const parsed = JSON.parse(small) as Frame;
-    assert.equal(parsed.online, 300);
-    assert.ok((parsed.members as unknown[]).length >= 1);
-    assert.deepEqual(JSON.parse(clusterPresenceFrame('r', { online: 0, members: [] }, 200)), { t: 'presence', room: 'r', online: 0, members: [] });
   });
 });

@@ -20,27 +20,6 @@ import type { RoomLog } from '../distributed';
 import type { AppendResult, ClusterStore, RoomPresence, StoredMessage } from './types';
 
 /**
- * The §1.4 presence frame of `presence`, in the form Room.presenceFrame writes for one relay:
- * `online` counts every member; `members` is cut at 256 entries, or earlier where the line would
- * exceed `maxFrame`. sids and tags are ASCII (b64u), so string length is byte length.
- */
-export function clusterPresenceFrame(room: string, presence: RoomPresence, maxFrame: number): string {
-  const head = `{"t":"presence","room":"${room}","online":${presence.online},"members":[`;
-  const tail = ']}\n';
-  let body = '';
-  let count = 0;
-  for (const member of presence.members) {
-    if (count === LIMITS.maxPresenceMembers) break;
-    const entry = member.tag === undefined ? `{"sid":"${member.sid}"}` : `{"sid":"${member.sid}","tag":"${member.tag}"}`;
-    const next = count === 0 ? entry : ',' + entry;
-    if (head.length + body.length + next.length + tail.length > maxFrame) break;
-    body += next;
-    count++;
-  }
-  return head + body + tail;
-}
-
-/**
  * Where the adapter hands what the relay's members must get: the relay's protocol layer, which
  * owns the rooms, encodes the frames once per room and writes them to its members.
  */
