@@ -22,9 +22,9 @@ export interface DatabaseOptions {
   /** Read connections at most (default 4). */
   readers?: number;
   /**
-   * Writer connections (default 2): group commits in flight at once. A second transaction is
-   * prepared and sent while the first waits for its WAL flush (on the same room it then waits
-   * for the room's lock inside the database, without another round trip to the relay).
+   * Writer connections (default 2): group commits in flight at once, on different rooms (the
+   * group commit keeps one group per room in flight): one room's group waiting for its WAL
+   * flush does not hold back the other rooms'.
    */
   writers?: number;
   /** Reads waiting for a read connection at most (default 2 000); more get StoreBusyError. */

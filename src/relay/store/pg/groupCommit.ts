@@ -86,6 +86,8 @@ export class GroupCommit<Origin> {
   private readonly pending = new Map<string, Pending<Origin>>();
   /** Writer connections carrying a batch now. */
   private busyWriters: number[] = [];
+  /** Rooms of the batches in flight (one batch per room at a time). */
+  private readonly roomsInFlight = new Set<string>();
   private scheduled = false;
   /** The NOTIFY of the last commit on each writer, sent after its acks. */
   private doorbells: Array<Promise<void>> = [];
@@ -163,21 +165,33 @@ export class GroupCommit<Origin> {
 
   private run(): void {
     this.scheduled = false;
-    // One batch per free writer connection; each takes what has arrived by the time it starts.
+    // One batch per free writer connection; each takes what has arrived by the time it starts,
+    // but no room that a batch in flight holds: that batch keeps the room's row locked until its
+    // WAL flush, so a second one would only wait for the lock and then pay a flush of its own.
+    // Held back, those appends join the room's next group, one flush for all of them (and a
+    // room's seqs follow the order its appends arrived at this relay).
     while (this.queue.length > 0 && this.busyWriters.length < this.db.writers) {
+      const batch: Array<Pending<Origin>> = [];
+      const rest: Array<Pending<Origin>> = [];
+      let bytes = 0;
+      for (const p of this.queue) {
+        const fits = batch.length < this.options.maxBatch && (batch.length === 0 || bytes + p.bytes <= this.options.maxBatchBytes);
+        if (fits && !this.roomsInFlight.has(p.room)) {
+          batch.push(p);
+          bytes += p.bytes;
+        } else rest.push(p);
+      }
+      if (batch.length === 0) return; // every queued room is in flight: the next run takes them
+      this.queue = rest;
+      this.queuedBytes -= bytes;
       let writer = 0;
       while (this.busyWriters.includes(writer)) writer++;
-      let take = 0;
-      let bytes = 0;
-      while (take < this.queue.length && take < this.options.maxBatch && (take === 0 || bytes + (this.queue[take] as Pending<Origin>).bytes <= this.options.maxBatchBytes)) {
-        bytes += (this.queue[take] as Pending<Origin>).bytes;
-        take++;
-      }
-      const batch = this.queue.splice(0, take);
-      this.queuedBytes -= bytes;
       this.busyWriters.push(writer);
+      const rooms = new Set(batch.map((p) => p.room));
+      for (const room of rooms) this.roomsInFlight.add(room);
       void this.commitBatch(writer, batch).catch((err: unknown) => this.failBatch(batch, err)).finally(() => {
         this.busyWriters.splice(this.busyWriters.indexOf(writer), 1);
+        for (const room of rooms) this.roomsInFlight.delete(room);
         if (this.queue.length > 0) this.schedule();
         else this.notifyIdle();
       });
