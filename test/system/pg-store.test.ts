@@ -68,6 +68,26 @@ describe('PostgreSQL store', function () {
     assert.equal(await store.head(room), 2);
   });
 
+  it('gives one room\'s appends on one relay seqs in the order they arrived', async () => {
+    const store = await open();
+    const [room, other] = [key(), key()];
+    const seqs: number[] = [];
+    const waves: Array<Promise<void>> = [];
+    // Several waves, each arriving while the previous group waits for its flush.
+    for (let wave = 0; wave < 5; wave++) {
+      for (let i = 0; i < 40; i++) {
+        const k = wave * 40 + i;
+        waves.push(store.append(room, key(), `m${k}`).then((r) => {
+          seqs[k] = r.seq;
+        }));
+      }
+      waves.push(store.append(other, key(), 'another room').then(() => undefined));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(waves);
+    assert.deepEqual(seqs, Array.from({ length: 200 }, (_, i) => i + 1), 'seq order is arrival order');
+  });
+
   it('dedups an id on one relay, while pending and after commit', async () => {
     const store = await open();
     const room = key();
