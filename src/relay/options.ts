@@ -51,6 +51,13 @@ export interface RelayOptions {
   postgres: string | undefined;
   /** With `postgres`: create or migrate the schema, then exit. */
   migrateOnly: boolean;
+  /**
+   * A lease file (docs/relay.md "Options", --lease): while set, the relay stops by itself (as on SIGTERM)
+   * once the file is older than `leaseTtl` seconds or gone. Whoever started it (the VS Code
+   * extension) touches it while it wants the relay: a starter killed outright leaves no orphan.
+   */
+  lease: string | undefined;
+  leaseTtl: number;
   /** §1.3 fixes these at 10 s and 90 s; only the tests shorten them (hidden env overrides). */
   helloTimeoutMs: number;
   idleTimeoutMs: number;
@@ -79,6 +86,8 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   tlsKey: undefined,
   postgres: undefined,
   migrateOnly: false,
+  lease: undefined,
+  leaseTtl: 300,
   helloTimeoutMs: LIMITS.helloTimeoutMs,
   idleTimeoutMs: LIMITS.idleTimeoutMs,
   shutdownMs: LIMITS.shutdownMs,
@@ -188,6 +197,8 @@ export const OPTION_SPECS: readonly AnyOptionSpec[] = [
     parse: postgresUrl,
   },
   { key: 'migrateOnly', flag: 'migrate-only', env: 'SMC_RELAY_MIGRATE_ONLY', arg: '', boolean: true, help: 'with --postgres: create or migrate the schema, then exit', parse: flag('--migrate-only') },
+  { key: 'lease', flag: 'lease', env: 'SMC_RELAY_LEASE', arg: 'FILE', help: 'stop by itself once FILE is older than --lease-ttl seconds or gone (its starter touches it)', parse: text('--lease') },
+  { key: 'leaseTtl', flag: 'lease-ttl', env: 'SMC_RELAY_LEASE_TTL', arg: 'SECONDS', help: 'how old the --lease file may get', parse: integer('--lease-ttl', 2, 604_800) },
   { key: 'logPerAddr', flag: 'log-per-addr', env: 'SMC_RELAY_LOG_PER_ADDR', arg: 'N', help: 'log lines per remote address per minute; more are folded into one summary line (0: no folding)', parse: integer('--log-per-addr', 0, 1_000_000_000) },
   {
     key: 'logFormat', flag: 'log-format', env: 'SMC_RELAY_LOG_FORMAT', arg: 'text|json', help: 'log line format',

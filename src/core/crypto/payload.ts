@@ -203,9 +203,9 @@ export function parsePayload(bytes: Uint8Array): ParsedPayload {
   const payload: Payload = { id: v.id as string, ts: v.ts as number, name: v.name as string, type: v.type as string };
   if (v.text !== undefined) payload.text = v.text as string;
   if (v.snippet !== undefined) {
-    payload.snippet = (typeof s === 'object' && s !== null && !Array.isArray(s))
-      ? { lang: s.lang as string, path: s.path as string, start: s.start as number, end: s.end as number, code: s.code as string }
-      : (s as unknown as Snippet);
+    // The same words as the field rule gives, without building a Snippet out of a non-object.
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) return { ok: false, reason: 'snippet must be an object' };
+    payload.snippet = { lang: s.lang as string, path: s.path as string, start: s.start as number, end: s.end as number, code: s.code as string };
   }
   // §2.3: the types of §2.3.1-2.3.6 that take no text keep none; the others their own fields.
   if (!typeTakesText(payload.type)) {

@@ -32,6 +32,8 @@ export interface FileStoreOptions {
   log?: StoreLog;
   /** Size at which the log moves on to a new segment file (default 64 MiB). */
   segmentBytes?: number;
+  /** The wall clock a message's `ts` comes from (default Date.now; tests step it back). */
+  clock?: () => number;
 }
 
 /** Counters for tests, benchmarks and operators. */
@@ -94,6 +96,9 @@ export class FileStore implements MessageStore {
   private readonly retain: number;
   private readonly log: StoreLog;
   private readonly segmentBytes: number;
+  private readonly clock: () => number;
+  /** The newest ts written: a message's ts never goes below it, whatever the clock says (§1.4). */
+  private newestTs = 0;
   private state: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
   private lock: DirLock | undefined;
   private readonly rooms = new Map<string, RoomIndex>();
@@ -125,6 +130,7 @@ export class FileStore implements MessageStore {
     this.retain = options.retain;
     this.log = options.log ?? (() => undefined);
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.clock = options.clock ?? Date.now;
     if (!Number.isSafeInteger(this.segmentBytes) || this.segmentBytes < 4096 || this.segmentBytes > 2 ** 31) {
       throw new RangeError(`segmentBytes must be between 4096 and 2^31, got ${this.segmentBytes}`);
     }
@@ -155,6 +161,7 @@ export class FileStore implements MessageStore {
       for (const seg of recovery.segments) this.addSegment(seg);
       for (const [room, idx] of recovery.rooms) this.rooms.set(room, idx);
       if (this.segments.length === 0) await this.createSegment(1);
+      this.newestTs = await this.readNewestTs();
     } catch (err) {
       recovery.abandon();
       await this.closeFiles();
@@ -359,7 +366,10 @@ export class FileStore implements MessageStore {
     }
     const seg = this.active;
     const buf = Buffer.allocUnsafe(total);
-    const ts = Date.now();
+    // §1.4: ts follows seq. A clock that stepped back (NTP, a restored VM, the data moved to
+    // another machine) must not make a message older than the one before it.
+    const ts = Math.max(this.clock(), this.newestTs);
+    this.newestTs = ts;
     let pos = 0;
     for (const p of batch) {
       p.ts = ts;
@@ -452,6 +462,26 @@ export class FileStore implements MessageStore {
     for (let s = lo; s <= hi; s++) if (idx.has(s)) seqs.push(s);
     const found = await this.readSeqs(idx, seqs);
     return found.map(({ seq, ts, id, body }) => ({ seq, ts, id, body }));
+  }
+
+  /**
+   * The ts of the last record in file order (the newest write: appends go to the end of the
+   * active segment, and compaction keeps the order of what it copies). One read at open.
+   */
+  private async readNewestTs(): Promise<number> {
+    const order = new Map<number, number>();
+    for (const [i, seg] of this.segments.entries()) order.set(seg.id, i);
+    let newest: { idx: RoomIndex; at: number; off: number } | undefined;
+    for (const idx of this.rooms.values()) {
+      const head = idx.head;
+      if (!idx.has(head)) continue;
+      const at = order.get(idx.segOf(head)) ?? -1;
+      const off = idx.offOf(head);
+      if (newest === undefined || at > newest.at || (at === newest.at && off > newest.off)) newest = { idx, at, off };
+    }
+    if (newest === undefined) return 0;
+    const [record] = await this.readSeqs(newest.idx, [newest.idx.head]);
+    return record?.ts ?? 0;
   }
 
   /**
