@@ -105,18 +105,19 @@ function readOnlyJoin(s: PrivateSession, frame: JoinFrame, next: EpochKey): void
 /** §1.6 for a read-only join: pages end at the epoch's last seq `until`; nothing live is held back. */
 export function readOnlyHistory(s: PrivateSession, frame: HistoryFrame, until: number): void | Promise<void> {
   const { link } = s;
-  const store = s.relay.deps.store;
+  const store = s.relay.log;
   const before = Math.min(frame.before ?? until + 1, until + 1);
   const limit = Math.min(frame.limit ?? LIMITS.defaultLimit, LIMITS.maxLimit);
-  const page = (from: number, to: number): void => {
-    const oldest = store.oldest(frame.room);
+  const page = async (from: number, to: number): Promise<void> => {
+    // A cluster's oldest is read from the database; awaiting a number costs a microtask.
+    const oldest = await store.oldest(frame.room);
     const more = from > 0 ? oldest < from : oldest <= until && oldest < before;
-    link.write(encodePage({ t: 'page', rid: frame.rid, room: frame.room, from, to, more }));
+    if (!link.closed) link.write(encodePage({ t: 'page', rid: frame.rid, room: frame.room, from, to, more }));
   };
   if (limit === 0 || before <= 1) return page(0, 0);
   return s.relay.streamReply(link, frame.room, 0, before, limit, () => !link.closed).then(
     (reply) => {
-      if (!link.closed) page(reply.count > 0 ? reply.from : 0, reply.count > 0 ? reply.to : 0);
+      if (!link.closed) return page(reply.count > 0 ? reply.from : 0, reply.count > 0 ? reply.to : 0);
     },
     (err: unknown) => {
       s.storeError('read_failed', frame.room, err);
@@ -125,8 +126,14 @@ export function readOnlyHistory(s: PrivateSession, frame: HistoryFrame, until: n
   );
 }
 
+/** The store's private-room part; a store without one (a cluster's, for now) serves link rooms only. */
+export function privateRoomStoreOf(relay: RelayProtocol): PrivateRoomStore | undefined {
+  const store = relay.deps.store;
+  return 'privateRooms' in store ? store.privateRooms : undefined;
+}
+
 function storeOf(s: PrivateSession, rid: number | undefined): PrivateRoomStore | undefined {
-  const store = s.relay.deps.store.privateRooms;
+  const store = privateRoomStoreOf(s.relay);
   if (store === undefined) s.fail('internal', 'this relay\'s store does not keep private rooms', rid);
   return store;
 }
