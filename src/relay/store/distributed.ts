@@ -1,4 +1,4 @@
-// What the relay reads a room's log through when it answers a join's catch-up (PROTOCOL.md §1.4)
+// What the relay reads a room's log through when it answers a join's catch-up (docs/protocol.md §1.4)
 // or a history request (§1.6), whichever store it runs on (issue 9):
 // - the embedded store (types.ts MessageStore) fits as it is: its head and oldest are in memory;
 // - a relay of a cluster (pg/clusterRooms.ts) reads `head` as the position its feed has shown

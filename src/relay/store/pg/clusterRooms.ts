@@ -3,7 +3,7 @@
 // connected to it, their sids, the frames held back for members catching up) and this adapter
 // connects them to the cluster store, through a sink the relay's protocol layer implements:
 // - fan-out comes from the store's feed, never from the ack: every message stored by any relay
-//   reaches this relay's members once and in seq order (PROTOCOL.md §1.5), the sender excepted
+//   reaches this relay's members once and in seq order (docs/protocol.md §1.5), the sender excepted
 //   (it gets the ack; the feed names it as the message's origin);
 // - a member enters a room only once the room's feed has a position (`enter`), and that position
 //   is the `head` of its `joined` (§1.4): everything above it comes live, everything at or below

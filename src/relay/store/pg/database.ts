@@ -42,7 +42,7 @@ export interface DatabaseOptions {
 /**
  * Session settings of every relay connection. synchronous_commit=on: COMMIT returns only once
  * the commit record is flushed (and, with a synchronous standby, replicated), so an ack is never
- * sent for what a crash can take back (PROTOCOL.md §1.5), whatever the server's default. The
+ * sent for what a crash can take back (docs/protocol.md §1.5), whatever the server's default. The
  * idle-in-transaction timeout frees a room's lock if a relay freezes mid-transaction.
  */
 const SESSION_SETTINGS: Record<string, string> = {
@@ -375,7 +375,7 @@ export async function checkDurability(client: ClientBase): Promise<void> {
   if (rows[0]?.fsync !== 'on') {
     throw new StoreRefusedError(
       'refusing to use this PostgreSQL server: its `fsync` setting is off, so a committed message '
-      + 'can be lost in a crash and an ack would be a lie (PROTOCOL.md §1.5). Turn fsync on in postgresql.conf.',
+      + 'can be lost in a crash and an ack would be a lie (docs/protocol.md §1.5). Turn fsync on in postgresql.conf.',
     );
   }
 }

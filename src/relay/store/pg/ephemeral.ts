@@ -1,4 +1,4 @@
-// Ephemeral messages across the relays of a cluster (PROTOCOL.md §1.5 "Ephemeral": typing
+// Ephemeral messages across the relays of a cluster (docs/protocol.md §1.5 "Ephemeral": typing
 // indicators, not stored, no seq, no dedup). The sending relay delivers to its own members at
 // once; the others get the message through a NOTIFY whose payload is the message itself. Best
 // effort, as ephemeral messages are on one relay: a NOTIFY is not replayed to a relay that is

@@ -1,6 +1,6 @@
 // The feed of a cluster store (issue 9 "Fan-out across relays"): every stored message of each
 // watched room, exactly once and in seq order, whichever relay stored it, so that the relay
-// fans out in seq order (PROTOCOL.md §1.5). Sources:
+// fans out in seq order (docs/protocol.md §1.5). Sources:
 // - this relay's own commits, handed over by the group commit (they carry their origin);
 // - NOTIFY doorbells from other relays (payload "room seq", no body: payloads are small and
 //   never replayed), after which the new rows are read from the table in seq order;

@@ -13,7 +13,7 @@
 //   5. commits (synchronous_commit on: the WAL is flushed before the answer comes back).
 // Seqs are allocated under the room's lock and in the transaction that inserts the messages,
 // so a rollback (of any cause, a failed COMMIT included) takes the allocation back: no gap
-// (PROTOCOL.md §1.4). ts = max(the database's clock, the room's previous ts): one clock for
+// (docs/protocol.md §1.4). ts = max(the database's clock, the room's previous ts): one clock for
 // every relay of the cluster, never backwards within a room. One round trip per batch: on a
 // loaded machine each round trip costs a wake-up of the relay and of the backend.
 // After the commit, a NOTIFY (room, head) per room: the doorbell for the other relays.

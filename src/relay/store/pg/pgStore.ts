@@ -1,4 +1,4 @@
-// The relay's PostgreSQL store (issue 9; docs/storage.md "PostgreSQL"): any number of relays on one
+// The relay's PostgreSQL store (docs/storage.md "PostgreSQL"): any number of relays on one
 // database serve the same rooms. It composes the connections and their health (database.ts),
 // the group commit (groupCommit.ts), the feed of every relay's messages (feed.ts), presence
 // across relays (presence.ts) and retention (retention.ts) behind the ClusterStore interface.

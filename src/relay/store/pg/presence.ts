@@ -1,4 +1,4 @@
-// Presence across the relays of a cluster (issue 9; PROTOCOL.md §1.4). Each relay instance has a
+// Presence across the relays of a cluster (docs/protocol.md §1.4, docs/storage.md). Each relay instance has a
 // row in smc_instances whose `expires_at` it pushes forward with a heartbeat; its members are rows
 // of smc_presence. A listing counts only the members of instances that have not expired, so a
 // relay that dies drops out of presence within one TTL; any relay that sees an expired instance

@@ -34,7 +34,7 @@ export const MIGRATIONS: readonly Migration[] = [
         id   text   NOT NULL CHECK (id ~ '^[A-Za-z0-9_-]{1,64}$'),
         body text   NOT NULL CHECK (octet_length(body) > 0),
         PRIMARY KEY (room, seq),
-        -- dedup across relays (PROTOCOL.md §1.5)
+        -- dedup across relays (docs/protocol.md §1.5)
         UNIQUE (room, id)
       );
       -- Bodies are ciphertext: compression would cost CPU and save nothing.

@@ -4,7 +4,7 @@
 // - `head` and `oldest` are asynchronous: the truth is in the database, not in memory;
 // - a feed delivers every stored message of the rooms this relay watches, its own and other
 //   relays', exactly once per room and in seq order, so that the relay fans out in seq order
-//   (PROTOCOL.md §1.5) whichever relay stored a message;
+//   (docs/protocol.md §1.5) whichever relay stored a message;
 // - presence of every relay's members, with expiry for a relay that died (§1.4).
 // Stored bodies stay opaque ciphertext (§1.2): the database sees what a relay sees, no more.
 import type { AppendResult, StoredMessage } from '../types';
