@@ -709,7 +709,17 @@ export class FileStore implements MessageStore, PrivateRoomStore {
       this.privateEpochs += keep;
     }
     if (dropped > 0) this.log('store.private_rotations_dropped', { count: dropped });
-    await log.rewrite(this.privateRecords());
+    // Nothing to keep or to cut: the first reset or commit creates the file (PrivateLog.append
+    // rewrites when it has no file open), so a store with no private room writes nothing here.
+    if (records.length === 0 && corrupt === 0 && tornAt === undefined) return;
+    try {
+      await log.rewrite(this.privateRecords());
+    } catch (err) {
+      // A full disk must not stop the store from opening and serving reads (docs/storage.md
+      // "Full disk"): the file on disk is unchanged (the rewrite goes through a temp file and a
+      // rename), the state above came from it, and the next append rewrites it first.
+      this.log('store.private_rewrite_failed', { error: (err as NodeJS.ErrnoException).code ?? String(err) });
+    }
   }
 
   /** How many of `rec.epochs` stand: those up to the first rotation whose message is not in the log. */

@@ -217,9 +217,13 @@ export class PrivateLog {
     try {
       await writeAll(fd, buf, 0);
       await fdatasync(fd);
-    } finally {
-      await closeFd(fd);
+    } catch (err) {
+      // A full disk: give back what the temp file took; the file itself is untouched.
+      await closeFd(fd).catch(() => undefined);
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
     }
+    await closeFd(fd);
     await this.closeFd();
     await fsp.rename(tmp, this.path);
     await syncDir(this.dir);
