@@ -22,6 +22,9 @@ import { runJsonChat } from './chatJson';
 import { runInteractiveChat } from './chatTty';
 import { SMC_VERSION } from '../node/version';
 import { jsonLine, terminalSafe } from './terminalText';
+import { JoinRefusedError, encodeSaved, freshMeta, isPrivateInvite, joinByInvite, parsePrivateInvite } from '../core/private/index';
+import { runPrivateChat, type PrivateTarget } from './chatPrivate';
+import { isPrivateRoom, loadPrivate, markPrivate, savePrivate } from './privateStores';
 
 function help(): string {
   return [
@@ -254,6 +257,65 @@ async function resolveTarget(flags: ChatFlags, session: HomeStores): Promise<Tar
   return { key, name: entry.name, host, port, ...(tls !== undefined ? { tls } : {}) };
 }
 
+/**
+ * A private room (docs/protocol.md §3): a stored one by name, or 'join' for a private room's
+ * invite (§3.4); undefined for everything else (link rooms, passphrases), which goes on as before.
+ */
+async function resolvePrivate(flags: ChatFlags, session: HomeStores): Promise<PrivateTarget | 'join' | undefined> {
+  if (flags.invite !== undefined) return isPrivateInvite(flags.invite) ? 'join' : undefined;
+  if (flags.room === undefined || flags.passphraseFile !== undefined) return undefined;
+  const relayFlag = flags.relay !== undefined ? parseRelayAddress(flags.relay) : undefined;
+  const wanted = relayFlag ? formatHostPort(relayFlag.host, relayFlag.port) : undefined;
+  const matches = session.rooms.all().filter((r) => r.name === flags.room && (wanted === undefined || r.relay === wanted));
+  if (matches.length !== 1 || !isPrivateRoom(session, matches[0]!.room)) return undefined;
+  const entry = matches[0]!;
+  const loaded = await loadPrivate(session, entry.room, session.identity);
+  if (loaded === undefined) throw new CliError(`the state of private room "${entry.name}" is missing from ${session.home}/secrets.json; ask an admin for a new invite`, CHAT_EXIT.other);
+  const { host, port } = parseRelayAddress(entry.relay);
+  return { room: entry.room, name: entry.name, host, port, relay: entry.relay, group: loaded.group, meta: loaded.meta };
+}
+
+/** §3.4: asks to join with a private room's invite, waits to be added (--timeout), stores the room. */
+async function joinPrivate(flags: ChatFlags, session: HomeStores, displayName: string): Promise<PrivateTarget | number> {
+  let inv;
+  try {
+    inv = parsePrivateInvite(flags.invite!);
+  } catch (err) {
+    if (err instanceof InviteError) throw usageError(`invalid invite: ${err.message}`);
+    throw err;
+  }
+  process.title = 'smc chat';
+  process.stderr.write(inviteArgumentWarning(smcCommand()).replace('(it carries the room key)', '(it lets its holder ask to join)'));
+  const relay = formatHostPort(inv.host, inv.port);
+  const clash = session.rooms.all().find((r) => r.name === inv.name && r.relay === relay);
+  if (clash !== undefined && !isPrivateRoom(session, clash.room)) {
+    throw new CliError(`a link room named "${inv.name}" on relay ${relay} is already stored; forget it first (${smcCommand()} room forget ${shellQuote(inv.name)})`, CHAT_EXIT.other);
+  }
+  const status = (text: string): void => void process.stderr.write(`smc chat: ${terminalSafe(text)}\n`);
+  status(`asking to join private room "${inv.name}" on ${relay}...`);
+  let outcome;
+  try {
+    outcome = await joinByInvite({
+      invite: inv, identity: session.identity, displayName, agent: `smc-cli/${SMC_VERSION}`, timeoutMs: flags.timeoutMs, status,
+      transport: flags.tlsFingerprint !== undefined ? createTlsTransportFactory(flags.tlsFingerprint) : createTcpTransport,
+      ...(flags.debug ? { log: (event: string, fields?: Record<string, unknown>) => void process.stderr.write(`smc debug: ${terminalSafe(event)} ${jsonLine(fields ?? {})}\n`) } : {}),
+    });
+  } catch (err) {
+    if (err instanceof JoinRefusedError) {
+      status(`not added: ${err.message}`);
+      return err.reason === 'timeout' ? CHAT_EXIT.notAdded : CHAT_EXIT.refused;
+    }
+    throw err;
+  }
+  const meta = freshMeta(Date.now());
+  meta.applied = outcome.seq;
+  await savePrivate(session, outcome.room, encodeSaved({ state: outcome.group.export(), meta }));
+  await session.rooms.upsert({ room: outcome.room, name: inv.name, relay, lastSeq: 0 });
+  await markPrivate(session, outcome.room, true);
+  status(`added to private room "${inv.name}"; from now on: ${smcCommand()} chat ${shellQuote(inv.name)}`);
+  return { room: outcome.room, name: inv.name, host: inv.host, port: inv.port, relay, group: outcome.group, meta };
+}
+
 async function chat(args: string[]): Promise<number> {
   const flags = parseFlags(args);
   if (flags === 'help') {
@@ -266,6 +328,15 @@ async function chat(args: string[]): Promise<number> {
     process.title = 'smc chat';
   }
   const session = await openHomeStores();
+  const privateTarget = await resolvePrivate(flags, session);
+  if (privateTarget !== undefined) {
+    const displayName = displayNameFor(session, flags.name);
+    if (flags.name !== undefined) await session.state.update(LAST_NAME_STATE, displayName);
+    const transport = flags.tlsFingerprint !== undefined ? createTlsTransportFactory(flags.tlsFingerprint) : createTcpTransport;
+    const target = privateTarget === 'join' ? await joinPrivate(flags, session, displayName) : privateTarget;
+    if (typeof target === 'number') return target;
+    return runPrivateChat(session, target, { json: flags.json, debug: flags.debug, history: flags.history, timeoutMs: flags.timeoutMs }, displayName, transport);
+  }
   const target = await resolveTarget(flags, session);
   // After the invite parsed: a malformed one gets its one-line error only.
   if (flags.invite !== undefined) process.stderr.write(inviteArgumentWarning(smcCommand()));

@@ -253,6 +253,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   }
 
   async disconnect(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
     await this.work;
