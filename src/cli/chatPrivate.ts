@@ -5,7 +5,8 @@
 import { createInterface } from 'node:readline';
 import { ClientError, RelayClient, type ChatMessage } from '../core/client/index';
 import { LobbyDesk, LOBBY_ADMIN_NAME, PrivateRoom, type MembershipEvent, type PrivateMeta } from '../core/private/index';
-import type { MlsGroup } from '../core/mls/index';
+import { inviteId, type MlsGroup } from '../core/mls/index';
+import { decodeB64u } from '../core/crypto/b64u';
 import type { TransportFactory } from '../core/client/index';
 import { SMC_VERSION } from '../node/version';
 import { ANSI, PLAIN, formatMessage, jsonMessage, type Style } from './chatFormat';
@@ -37,6 +38,8 @@ const HELP = [
   '  /invite [--uses N] [--expires 24h]  a new invite (admins; single-use, 24 h by default, 30 days at most)',
   '  /remove NAME|FINGERPRINT          remove a member (admins): it can no longer read what follows',
   '  /promote NAME|FINGERPRINT         make a member an admin (admins)',
+  '  /revoke INVITE                    end an invite (admins)',
+  '  /update                           renew your keys now (done by itself daily)',
   '  /fingerprint                      your own fingerprint',
   '  /leave                            leave the room for good (its state and history here are deleted)',
   '  /stop                             exit (you stay a member)',
@@ -139,7 +142,7 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
       switch (cmd) {
         case '/members': {
           const members = room.members().map((m) => ({ name: m.name ?? null, fingerprint: m.fingerprint, role: m.admin ? 'admin' : 'member', self: m.self }));
-          if (flags.json) event({ event: 'members', members });
+          if (flags.json) event({ event: 'members', epoch: room.epoch, members });
           else for (const m of members) out.line(`  ${terminalSafe(m.name ?? '(no name yet)')}  ${m.fingerprint}  ${m.role}${m.self ? '  (you)' : ''}`);
           return;
         }
@@ -166,6 +169,17 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
           else room.promote(m.identityKey);
           return;
         }
+        case '/revoke': {
+          await firstSync;
+          const inv = /[?]join=1#([A-Za-z0-9_-]{43})$/.exec(rest);
+          if (inv === null) throw new ClientError('invalid_message', 'usage: /revoke INVITE (the smc://… link)');
+          room.revoke(inviteId(decodeB64u(inv[1]!)));
+          return;
+        }
+        case '/update':
+          await firstSync;
+          room.update();
+          return;
         case '/fingerprint':
           info(`your fingerprint: ${room.fingerprint}`);
           return;

@@ -6,7 +6,7 @@
 // double, not the relay: the system tests run the real one.
 import { decodeB64u, encodeB64u } from '../../src/core/crypto/b64u';
 import { ed25519Verify } from '../../src/core/crypto/primitives';
-import { joinProofMessage } from '../../src/core/crypto/roomAuth';
+import { joinProofMessage, verifyJoinProof } from '../../src/core/crypto/roomAuth';
 import { verifyReset, verifyRotation } from '../../src/core/mls';
 import type { Transport, TransportEvents, TransportFactory } from '../../src/core/client/types';
 
@@ -15,7 +15,8 @@ type Frame = Record<string, unknown>;
 interface Stored { seq: number; ts: number; id: string; body: string; epoch?: number }
 
 interface RoomRecord {
-  owner: string;
+  /** Undefined for a link room (§1.9: the join proof's key is the room's). */
+  owner: string | undefined;
   /** epoch -> auth public key (b64u); starts: epoch -> the seq its commit got (the reset's head for the first). */
   keys: Map<number, string>;
   starts: Map<number, number>;
@@ -29,6 +30,8 @@ class DsConn implements Transport {
   readonly challenge: string;
   /** room -> 'full' | the last seq a read-only membership may read. */
   readonly rooms = new Map<string, 'full' | number>();
+  /** room -> presence tag (§1.4). */
+  readonly tags = new Map<string, string | undefined>();
   readonly sent: Frame[] = [];
   /** Every frame the DS sent on this connection. */
   readonly received: Frame[] = [];
@@ -48,6 +51,11 @@ class DsConn implements Transport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // §1.4: closing leaves every room; the others see the presence without it.
+    const rooms = [...this.tags.keys()];
+    this.rooms.clear();
+    this.tags.clear();
+    for (const room of rooms) this.ds.presence(room);
     setImmediate(() => this.emitEvent('close'));
   }
 
@@ -144,8 +152,22 @@ export class PrivateDs {
       }
       case 'join': {
         const room = f.room as string;
-        const r = this.rooms.get(room);
-        if (r === undefined) return error('auth_failed');
+        let r = this.rooms.get(room);
+        if (r === undefined || r.owner === undefined) {
+          // A link room (§1.9), e.g. an invite's lobby: the key of the proof names the room.
+          if (typeof f.auth !== 'string' || !verifyJoinProof(room, conn.challenge, f.auth, f.proof as string)) return error('auth_failed');
+          r ??= { owner: undefined, keys: new Map(), starts: new Map(), epoch: 0, messages: [] };
+          this.rooms.set(room, r);
+          conn.rooms.set(room, 'full');
+          conn.tags.set(room, f.tag as string | undefined);
+          const since = (f.since as number | undefined) ?? 0;
+          const list = r.messages.filter((m) => m.seq > since).slice(-Math.min((f.limit as number | undefined) ?? 200, 1000));
+          conn.deliver({ t: 'joined', rid, room, head: r.messages.length, sid: `s${this.conns.indexOf(conn)}` });
+          for (const m of list) conn.deliver(this.msg(room, m));
+          conn.deliver({ t: 'synced', rid, room, head: r.messages.length, from: list[0]?.seq ?? r.messages.length + 1 });
+          this.presence(room);
+          return;
+        }
         let epoch: number | undefined;
         for (const [e, key] of r.keys) {
           if (key === f.auth && ed25519Verify(decodeB64u(key), joinProofMessage(conn.challenge, room), decodeB64u(f.proof as string))) epoch = e;
@@ -182,6 +204,10 @@ export class PrivateDs {
         const room = f.room as string;
         const r = this.rooms.get(room);
         if (r === undefined || conn.rooms.get(room) !== 'full') return error('not_joined');
+        if (f.eph === true) {
+          for (const other of this.conns) if (other !== conn && other.rooms.get(room) === 'full') other.deliver({ t: 'msg', room, id: f.id, body: f.body, eph: true });
+          return conn.deliver({ t: 'ack', rid, room, id: f.id });
+        }
         const dup = r.messages.find((m) => m.id === f.id);
         if (dup !== undefined) return conn.deliver({ t: 'ack', rid, room, id: dup.id, seq: dup.seq, ts: dup.ts, ...(dup.epoch !== undefined ? { epoch: dup.epoch } : {}) });
         let epoch: number | undefined;
@@ -217,10 +243,18 @@ export class PrivateDs {
       }
       case 'leave':
         conn.rooms.delete(f.room as string);
-        return conn.deliver({ t: 'left', rid, room: f.room });
+        conn.deliver({ t: 'left', rid, room: f.room });
+        return this.presence(f.room as string);
       default:
         return error('unknown_type');
     }
+  }
+
+  /** §1.4: the members of a link room, to each of them. */
+  presence(room: string): void {
+    const here = this.conns.filter((c) => !c.closed && c.rooms.get(room) === 'full' && c.tags.has(room));
+    const members = here.map((c) => ({ sid: `s${this.conns.indexOf(c)}`, ...(c.tags.get(room) !== undefined ? { tag: c.tags.get(room) } : {}) }));
+    for (const c of here) c.deliver({ t: 'presence', room, online: here.length, members });
   }
 
   private msg(room: string, m: Stored): Frame {

@@ -21,6 +21,11 @@ import type { PrivateInvite } from './privateInvite';
 /** §3.4: the presence name an admin's lobby connection goes by. */
 export const LOBBY_ADMIN_NAME = 'admin';
 
+/** Lobbies an admin's client stays in at most (§1.4: 32 rooms per connection). */
+export const LOBBIES_KEPT = 30;
+/** How long after an invite expired its holders are still told so. */
+export const REFUSE_AFTER_EXPIRY_MS = 7 * 24 * 3_600_000;
+
 export type RefusalReason = 'used' | 'expired' | 'revoked' | 'removed';
 
 function parseText(m: ChatMessage): Record<string, unknown> | undefined {
@@ -67,10 +72,14 @@ export class LobbyDesk {
   refresh(): void {
     const want = new Map<string, string>();
     if (this.room.isAdmin) {
-      for (const [id, inv] of Object.entries(this.room.invites)) {
-        if (inv.revoked || inv.used >= inv.uses || inv.expires <= this.now()) continue;
-        want.set(deriveRoomId(inviteLobbyKey(decodeB64u(inv.secret))), id);
-      }
+      // Also the lobbies of invites used up, expired or revoked, so that their holders are told
+      // so (§3.4 join_refused) instead of waiting: the newest LOBBIES_KEPT, none expired for
+      // more than REFUSE_AFTER_EXPIRY_MS (a connection is in at most 32 rooms, §1.4).
+      const recent = Object.entries(this.room.invites)
+        .filter(([, inv]) => inv.expires + REFUSE_AFTER_EXPIRY_MS > this.now())
+        .sort(([, a], [, b]) => b.seq - a.seq)
+        .slice(0, LOBBIES_KEPT);
+      for (const [id, inv] of recent) want.set(deriveRoomId(inviteLobbyKey(decodeB64u(inv.secret))), id);
     }
     for (const [lobby, id] of want) {
       if (this.lobbies.has(lobby)) continue;
@@ -118,6 +127,7 @@ export class LobbyDesk {
     }
     const name = req.name.slice(0, 64) || 'member';
     this.waiting.set(hex, { lobby: m.room, fingerprint: m.fingerprint, invite: inviteId, name, identityKey });
+    this.room.noteName(hex, name);
     this.room.add(kpBytes);
   }
 

@@ -281,7 +281,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const uses = options.uses ?? 1;
     const ttl = options.expiresMs ?? DEFAULT_INVITE_MS;
     if (!Number.isSafeInteger(uses) || uses < 1 || uses > MAX_INVITE_USES) throw new ClientError('invalid_message', `--uses must be 1 to ${MAX_INVITE_USES}.`, this.room);
-    if (!Number.isSafeInteger(ttl) || ttl < 60_000 || ttl > MAX_INVITE_MS) throw new ClientError('invalid_message', '--expires must be from 1 minute to 30 days.', this.room);
+    if (!Number.isSafeInteger(ttl) || ttl < 1_000 || ttl > MAX_INVITE_MS) throw new ClientError('invalid_message', '--expires must be from 1 second to 30 days.', this.room);
     const secret = generateInviteSecret();
     const id = inviteIdOf(secret);
     const ts = this.now();
@@ -871,7 +871,15 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
       }
       case 'commit': {
         const by = this.actor(result.committer);
-        for (const m of result.added) this.emit('member_added', { ...this.nameOf(m), fingerprint: m.fingerprint, by });
+        // A member added by an invite is named by the admin's member_added message that
+        // follows the commit (§3.4 step 3): its event waits for that name, at most until the
+        // next commit.
+        this.flushHeldAdds();
+        for (const m of result.added) {
+          const e: MembershipEvent = { ...this.nameOf(m), fingerprint: m.fingerprint, by };
+          if (e.name === undefined) this.heldAdds.set(m.identityKey.toString('hex'), e);
+          else this.emit('member_added', e);
+        }
         for (const m of result.removed) {
           this.meta.removed[m.identityKey.toString('hex')] = seq;
           this.emit('member_removed', { ...this.nameOf(m), fingerprint: m.fingerprint, by });
@@ -940,10 +948,28 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         if (inv !== undefined) inv.used++;
         for (const [k, n] of Object.entries(c.names ?? {})) if (k !== this.options.identity.publicKey.toString('hex')) this.meta.names[k] ??= n;
         this.meta.names[c.member] = c.memberName;
+        {
+          const held = this.heldAdds.get(c.member);
+          this.heldAdds.delete(c.member);
+          if (held !== undefined) this.emit('member_added', { ...held, name: c.memberName });
+        }
         break;
       }
     }
     this.emit('control', c, sender);
+  }
+
+  /** member_added events still waiting for a name (hex identity key -> event). */
+  private readonly heldAdds = new Map<string, MembershipEvent>();
+
+  private flushHeldAdds(): void {
+    for (const e of this.heldAdds.values()) this.emit('member_added', e);
+    this.heldAdds.clear();
+  }
+
+  /** The name a member goes by, as the admin adding it learned it from its join request. */
+  noteName(identityKeyHex: string, name: string): void {
+    this.meta.names[identityKeyHex] = name;
   }
 
   /** After each applied batch: a rekey's re-join, a lost intent's retry, the next commit. */
