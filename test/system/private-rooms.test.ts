@@ -8,7 +8,9 @@ import { strict as assert } from 'node:assert';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JsonChat, runSmc as smc } from '../helpers/cliProcess';
+import { spawn } from 'node:child_process';
+import { JsonChat, type SmcRun } from '../helpers/cliProcess';
+import { CLI_PATH } from '../helpers/relayProcess';
 import { LineClient, RelayProcess } from '../helpers/relayProcess';
 import { PrivateDsServer } from '../helpers/privateDsServer';
 import { until } from '../helpers/until';
@@ -37,6 +39,27 @@ async function speaksPrivateRooms(port: number): Promise<boolean> {
 const EXIT = { ok: 0, removed: 7, refused: 8, notAdded: 9 };
 
 const running: JsonChat[] = [];
+
+/**
+ * `smc ARGS` to its end, without blocking this process (the spec's DS lives in it, and
+ * spawnSync would stop it from answering).
+ */
+function smc(home: string, args: string[], input = '', timeoutMs = 30_000): Promise<SmcRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
 
 /** Waits for a state (never for a time); on a timeout, says what the chats printed last. */
 function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string): Promise<T> {
@@ -89,10 +112,10 @@ for (const kind of ['relay', 'spec-ds'] as const) {
 
     /** alice creates "team" and opens it; returns her running chat. */
     async function aliceCreates(): Promise<JsonChat> {
-      const r = smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', relayArg()]);
+      const r = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', relayArg()]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /Created private room "team"/);
-      assert.match(smc(home('alice'), ['room', 'list']).stdout, /^team\t127\.0\.0\.1:\d+\tlast seen #0\tprivate$/m);
+      assert.match((await smc(home('alice'), ['room', 'list'])).stdout, /^team\t127\.0\.0\.1:\d+\tlast seen #0\tprivate$/m);
       return chat('alice', ['--name', 'alice', 'team']);
     }
 
@@ -130,6 +153,9 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       // A copy of bob's $SMC_HOME taken before his removal.
       cpSync(home('bob'), home('bob-copy'), { recursive: true });
 
+      // Read by the copy too (it was a member then): proves the copy does reach the room.
+      alice.send('between the copy and the removal');
+      await waitFor(() => bob.texts().includes('between the copy and the removal'), 'bob reads it');
       alice.send('/remove bob');
       await waitFor(() => events(bob, 'removed').length === 1, 'bob told');
       assert.equal(events(bob, 'removed')[0]!.by, 'alice');
@@ -142,13 +168,14 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       assert.ok(!bob.texts().includes('secret after removal'));
 
       // Restarted, bob's smc chat says he was removed.
-      const again = smc(home('bob'), ['chat', '--json', 'team'], '', 30_000);
+      const again = await smc(home('bob'), ['chat', '--json', 'team'], '', 30_000);
       assert.equal(again.code, EXIT.removed, again.stderr);
       assert.match(again.stderr, /removed from private room "team" by alice/);
       assert.ok(!again.stdout.includes('after removal'));
 
       // The copy from before the removal reads up to its removal and nothing after (§3.6).
-      const copy = smc(home('bob-copy'), ['chat', '--json', '--timeout', '10', 'team'], '', 40_000);
+      const copy = await smc(home('bob-copy'), ['chat', '--json', '--timeout', '10', 'team'], '', 40_000);
+      assert.ok(copy.stdout.includes('between the copy and the removal'), copy.stdout + copy.stderr);
       assert.ok(!copy.stdout.includes('secret after removal') && !copy.stdout.includes('carol after removal'), copy.stdout);
 
       // State and history at rest: mode 0600, and no plaintext in them.
@@ -171,7 +198,7 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       const once = await invite(alice);
       const bob = await joins('bob', once, alice);
       // Used: the single-use invite, a second time, by someone else.
-      const used = smc(home('dave'), ['chat', '--json', '--name', 'dave', '--timeout', '30', once], '', 60_000);
+      const used = await smc(home('dave'), ['chat', '--json', '--name', 'dave', '--timeout', '30', once], '', 60_000);
       assert.equal(used.code, EXIT.refused, used.stderr);
       assert.match(used.stderr, /already used/);
       // Expired.
@@ -179,21 +206,21 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       // Expiry is a time: waited for by the clock, not by an event.
       const expiresAt = Date.now() + 1_000;
       await waitFor(() => Date.now() > expiresAt + 200, 'the invite expired');
-      const expired = smc(home('erin'), ['chat', '--json', '--name', 'erin', '--timeout', '30', short], '', 60_000);
+      const expired = await smc(home('erin'), ['chat', '--json', '--name', 'erin', '--timeout', '30', short], '', 60_000);
       assert.equal(expired.code, EXIT.refused, expired.stderr);
       assert.match(expired.stderr, /expired/);
       // Revoked.
       const revokedLink = await invite(alice);
       alice.send(`/revoke ${revokedLink}`);
       await new Promise((r) => setTimeout(r, 500));
-      const revoked = smc(home('frank'), ['chat', '--json', '--name', 'frank', '--timeout', '30', revokedLink], '', 60_000);
+      const revoked = await smc(home('frank'), ['chat', '--json', '--name', 'frank', '--timeout', '30', revokedLink], '', 60_000);
       assert.equal(revoked.code, EXIT.refused, revoked.stderr);
       assert.match(revoked.stderr, /revoked/);
       // A removed member's old invite: a multi-use one bob could use again.
       const multi = await invite(alice, ' --uses 5');
       alice.send('/remove bob');
       assert.equal(await bob.exit, EXIT.removed);
-      const back = smc(home('bob'), ['chat', '--json', '--name', 'bob', '--timeout', '30', multi], '', 60_000);
+      const back = await smc(home('bob'), ['chat', '--json', '--name', 'bob', '--timeout', '30', multi], '', 60_000);
       assert.equal(back.code, EXIT.refused, back.stderr);
       assert.match(back.stderr, /you were removed/);
       alice.end();
@@ -217,8 +244,9 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       await waitFor(() => alice.texts().includes('carol after') && bob.texts().includes('carol after'), 'the room speaks on');
       await waitFor(() => carol.texts().includes('from alice during the race') && carol.texts().includes('from bob during the race'), 'nothing lost');
       const epochs = async (): Promise<number[]> => {
+        const before = [alice, bob, carol].map((c) => events(c, 'members').length);
         for (const c of [alice, bob, carol]) c.send('/members');
-        await waitFor(() => [alice, bob, carol].every((c) => events(c, 'members').length >= 2), 'members');
+        await waitFor(() => [alice, bob, carol].every((c, i) => events(c, 'members').length > before[i]!), 'members');
         return [alice, bob, carol].map((c) => Number(events(c, 'members').slice(-1)[0]!.epoch));
       };
       await waitFor(async () => new Set(await epochs()).size === 1, 'one epoch for all');
@@ -235,11 +263,20 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       assert.equal(await bob.exit, 0);
       cpSync(home('bob'), home('bob-stolen'), { recursive: true });
       const bob2 = chat('bob', ['--name', 'bob', 'team']);
+      alice.send('between the copy and the update');
+      await waitFor(() => bob2.texts().includes('between the copy and the update'), 'bob reads');
+      bob2.send('/members');
+      await waitFor(() => events(bob2, 'members').length === 1, 'members');
+      const epoch = Number(events(bob2, 'members')[0]!.epoch);
       bob2.send('/update');
-      await new Promise((r) => setTimeout(r, 1_000));
+      await waitFor(() => {
+        alice.send('/members');
+        return events(alice, 'members').some((e) => Number(e.epoch) === epoch + 1);
+      }, 'alice applied bob\'s update');
       alice.send('after the update');
       await waitFor(() => bob2.texts().includes('after the update'), 'bob reads after his update');
-      const stolen = smc(home('bob-stolen'), ['chat', '--json', '--timeout', '10', 'team'], '', 40_000);
+      const stolen = await smc(home('bob-stolen'), ['chat', '--json', '--timeout', '10', 'team'], '', 40_000);
+      assert.ok(stolen.stdout.includes('between the copy and the update'), stolen.stdout + stolen.stderr);
       assert.ok(!stolen.stdout.includes('after the update'), stolen.stdout);
       alice.end();
       bob2.end();
@@ -252,7 +289,7 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       const link = await invite(alice);
       alice.end();
       assert.equal(await alice.exit, 0);
-      const r = smc(home('gina'), ['chat', '--json', '--name', 'gina', '--timeout', '3', link], '', 30_000);
+      const r = await smc(home('gina'), ['chat', '--json', '--name', 'gina', '--timeout', '3', link], '', 30_000);
       assert.equal(r.code, EXIT.notAdded, r.stderr);
       assert.match(r.stderr, /no admin of the room is online/);
     });
