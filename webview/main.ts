@@ -82,7 +82,10 @@ const newBelow = document.createElement('vscode-button');
 newBelow.id = 'new-below';
 newBelow.setAttribute('icon', 'arrow-down');
 newBelow.hidden = true;
-timeline.append(olderStatus, messagesEl, emptyState, newBelow);
+// The older-messages status is the first row of the scrolled list, not a bar above it: it takes
+// its own line at the top of the room and scrolls away with it, so it never sits over a
+// half-scrolled first message (issue 11: "Beginning of the room" overlapped the first line).
+timeline.append(messagesEl, emptyState, newBelow);
 
 const aside = h('aside', { id: 'presence-panel', 'aria-labelledby': 'presence-title' });
 const presenceTitle = h('h2', { id: 'presence-title' }, 'Online');
@@ -123,7 +126,6 @@ function setConnectionText(c: ConnectionView, relay: string): void {
 function renderEmptyState(): void {
   emptyState.replaceChildren();
   messagesEl.hidden = !state.room;
-  olderStatus.hidden = !state.room;
   if (!loaded) {
     emptyState.hidden = true;
   } else if (!state.room) {
@@ -188,9 +190,22 @@ function renderOfflineBanner(): void {
   ));
 }
 
+/**
+ * "bob is typing…". A typist whose name is known under another key (§2.4) carries the same
+ * "key changed" warning as their messages: the name alone is only a claim.
+ */
 function renderTyping(): void {
-  const names = state.typing.map((t) => displayName(t.name));
-  typingEl.textContent = names.length === 0 ? '' : names.length === 1 ? `${names[0] ?? ''} is typing…` : `${names.join(', ')} are typing…`;
+  typingEl.replaceChildren();
+  state.typing.forEach((t, i) => {
+    if (i > 0) typingEl.append(document.createTextNode(', '));
+    typingEl.append(h('span', { class: 'name' }, displayName(t.name)));
+    if (t.keyChanged) {
+      const warn = h('span', { class: 'key-changed', title: `${displayName(t.name)} is known in this room under another key (${t.shortFingerprint} is typing). Compare fingerprints before trusting it.` });
+      warn.append(codicon('warning'), document.createTextNode(' key changed'));
+      typingEl.append(document.createTextNode(' '), warn);
+    }
+  });
+  if (state.typing.length > 0) typingEl.append(document.createTextNode(state.typing.length === 1 ? ' is typing…' : ' are typing…'));
 }
 
 function isNearBottom(): boolean {
@@ -234,7 +249,7 @@ function renderTimeline(): void {
       rendered.delete(key);
     }
   }
-  const desired: HTMLElement[] = [];
+  const desired: HTMLElement[] = [olderStatus];
   let prev: ChatItem | undefined;
   for (const item of state.items) {
     const isMarker = item.key === markerKey;
@@ -560,7 +575,7 @@ messenger.on('item', (p) => {
   dispatch({ type: 'item', room: p.room, item: p.item, seen: watching });
 });
 messenger.on('presence', (p) => dispatch({ type: 'presence', room: p.room, presence: p.presence }));
-messenger.on('typing', (p) => dispatch({ type: 'typing', room: p.room, name: p.name, shortFingerprint: p.shortFingerprint, now: Date.now() }));
+messenger.on('typing', (p) => dispatch({ type: 'typing', room: p.room, name: p.name, shortFingerprint: p.shortFingerprint, keyChanged: p.keyChanged === true, now: Date.now() }));
 messenger.on('connection', (p) => {
   olderStalled = false;
   dispatch({ type: 'connection', state: p.state, relay: p.relay });

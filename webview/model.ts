@@ -14,7 +14,7 @@ import {
   type RoomView,
 } from '../src/shared/messages';
 
-export interface TypingView { name: string; shortFingerprint: string; until: number }
+export interface TypingView { name: string; shortFingerprint: string; until: number; keyChanged?: boolean }
 
 export interface ViewState {
   room?: RoomView;
@@ -46,7 +46,7 @@ export type Action =
   | { type: 'older'; items: ChatItem[]; hasOlder: boolean }
   | { type: 'newer'; items: ChatItem[]; hasNewer: boolean }
   | { type: 'presence'; room: string; presence: PresenceView }
-  | { type: 'typing'; room: string; name: string; shortFingerprint: string; now: number }
+  | { type: 'typing'; room: string; name: string; shortFingerprint: string; keyChanged?: boolean; now: number }
   | { type: 'tick'; now: number }
   | { type: 'connection'; state: ConnectionView; relay: string }
   | { type: 'read'; seq: number };
@@ -191,7 +191,9 @@ export function reduce(state: ViewState, action: Action): ViewState {
     case 'typing': {
       if (action.room !== state.room?.room) return state;
       const others = state.typing.filter((t) => !(t.name === action.name && t.shortFingerprint === action.shortFingerprint));
-      return { ...state, typing: [...others, { name: action.name, shortFingerprint: action.shortFingerprint, until: action.now + TYPING_SHOWN_MS }] };
+      const entry: TypingView = { name: action.name, shortFingerprint: action.shortFingerprint, until: action.now + TYPING_SHOWN_MS };
+      if (action.keyChanged === true) entry.keyChanged = true;
+      return { ...state, typing: [...others, entry] };
     }
     case 'tick': {
       const typing = state.typing.filter((t) => t.until > action.now);

@@ -5,7 +5,7 @@ import type { ChatItem } from '../src/shared/messages';
 import { highlight } from './highlight';
 import { renderMarkdown } from './markdown';
 import { sanitizedFragment } from './sanitize';
-import { displayName, formatTime, neutraliseBidi } from './text';
+import { displayName, formatTime, neutraliseBidi, visibleLine } from './text';
 
 /**
  * Rendered Markdown by source text: items leaving and re-entering the window are not parsed
@@ -102,10 +102,10 @@ function snippetBlock(item: ChatItem): HTMLElement {
   const fig = el('figure', 'snippet');
   if (!s) return fig;
   const caption = el('figcaption');
-  const where = el('span', 'snippet-path', `${neutraliseBidi(s.path)}:${s.start}${s.end !== s.start ? `–${s.end}` : ''}`);
-  caption.append(codicon('file-code'), where, el('span', 'snippet-lang', neutraliseBidi(s.lang)));
+  const where = el('span', 'snippet-path', `${visibleLine(s.path)}:${s.start}${s.end !== s.start ? `–${s.end}` : ''}`);
+  caption.append(codicon('file-code'), where, el('span', 'snippet-lang', visibleLine(s.lang)));
   const open = button('open-snippet', 'Open in editor', 'go-to-file');
-  open.title = `Open ${s.path} at line ${s.start} in your workspace`;
+  open.title = `Open ${visibleLine(s.path)} at line ${s.start} in your workspace`;
   caption.append(open);
   fig.append(caption);
   const pre = el('pre', 'code');
@@ -116,7 +116,7 @@ function snippetBlock(item: ChatItem): HTMLElement {
   }
   pre.append(code);
   pre.tabIndex = 0;
-  pre.setAttribute('aria-label', `Code from ${s.path}, lines ${s.start} to ${s.end}`);
+  pre.setAttribute('aria-label', `Code from ${visibleLine(s.path)}, lines ${s.start} to ${s.end}`);
   fig.append(pre);
   return fig;
 }
@@ -168,7 +168,7 @@ export function renderItem(item: ChatItem, groupStart: boolean, now: number): HT
     }
     article.append(snippetBlock(item));
   } else {
-    article.append(el('div', 'body unsupported', `(a "${neutraliseBidi(item.type).slice(0, 32)}" message this version cannot show)`));
+    article.append(el('div', 'body unsupported', `(a "${visibleLine(item.type).slice(0, 32)}" message this version cannot show)`));
   }
   if (item.own) article.append(ownStatus(item));
   return article;

@@ -1,24 +1,28 @@
 // Text hygiene for strings that came from the network (PRODUCT.md: every string the panel
-// shows is hostile). Pure functions, no DOM, so they are unit-tested in plain Node.
-import { markInvisible } from '../src/shared/visibleText';
+// shows is hostile). Pure functions, no DOM, so they are unit-tested in plain Node. The rule of
+// what is hidden lives in src/shared/visibleText.ts, shared with the host.
+import { hasHidden, markInvisible, visibleText } from '../src/shared/visibleText';
 import { formatMessageTime } from '../src/shared/messageTime';
 
 /**
- * Bidirectional control characters (Trojan Source, CVE-2021-42574) and the invisible marks
- * that reorder text. They are replaced by a visible token so that a message cannot make the
- * text the reader sees differ from the text it contains.
+ * Message text, code and other multi-line strings as shown: bidirectional control characters
+ * (Trojan Source, CVE-2021-42574), zero-width and other invisible characters and controls are
+ * replaced by a visible ⟦U+XXXX⟧ token, so that a message cannot make the text the reader sees
+ * differ from the text it contains ("pay" + U+200B + "pal.com" is not "paypal.com"). Newlines,
+ * tabs and emoji sequences (👩‍💻) are kept.
  */
-const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
-
 export function neutraliseBidi(s: string): string {
-  return s.replace(BIDI_CONTROLS, (c) => `⟦U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}⟧`);
+  return visibleText(s);
 }
 
+/** Whether `s` still holds a character neutraliseBidi would make visible. */
 export function hasBidiControls(s: string): boolean {
-  BIDI_CONTROLS.lastIndex = 0;
-  const found = BIDI_CONTROLS.test(s);
-  BIDI_CONTROLS.lastIndex = 0;
-  return found;
+  return hasHidden(s);
+}
+
+/** A single-line string from the network (a snippet's path or language) as shown. */
+export function visibleLine(s: string): string {
+  return markInvisible(s);
 }
 
 /**

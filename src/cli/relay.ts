@@ -1,7 +1,7 @@
 // `smc relay`: runs the relay of docs/protocol.md §1 on an embedded store in a data directory.
 // Options are flags, each also an environment variable (relay/options.ts). Exit codes:
 // 0 stopped cleanly, 1 other error, 2 usage, 3 cannot listen, 4 data directory unusable or locked.
-import { mkdir, access, constants, readFile } from 'node:fs/promises';
+import { mkdir, access, constants, readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatHostPort } from '../core/hostPort';
@@ -32,7 +32,8 @@ function help(): string {
     'Defaults: --host 127.0.0.1 --port 7878 --data ./.smc/relay --max-frame 65536 --retain 10000',
     '          --rate 100 --burst 200 --max-conns 10000 --max-conns-per-ip 64',
     '          --max-output 8388608 --max-output-total 67108864 --log-per-addr 600 --log-format text',
-    '          (TLS off unless --tls-cert and --tls-key; joins need a proof unless --allow-v1-joins)',
+    '          (TLS off unless --tls-cert and --tls-key; joins need a proof unless --allow-v1-joins;',
+    '          no lease unless --lease, then --lease-ttl 300)',
     '',
     'Examples:',
     '  smc relay                                      a relay on 127.0.0.1:7878, data in ./.smc/relay',
@@ -164,6 +165,8 @@ async function runRelay(args: string[]): Promise<number> {
   // Signals are handled from before `listen`: a SIGTERM that arrives as soon as the port is
   // open (a supervisor, a test) still gets the clean stop of §1.7, with its checkpoint.
   const stopped = waitForStop(server, log);
+  const lease = options.lease !== undefined ? watchLease(resolve(options.lease), options.leaseTtl, server, log) : undefined;
+  void stopped.then(() => lease?.stop());
   let port: number;
   try {
     port = (await server.listen()).port;
@@ -197,6 +200,27 @@ function connectHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::') return '::1';
   return host;
+}
+
+/**
+ * --lease (docs/relay.md "Options"): checks the file a few times per TTL; once it is older than
+ * the TTL, or gone, the relay stops as on SIGTERM (clients get bye, §1.7).
+ */
+function watchLease(file: string, ttlSeconds: number, server: RelayServer, log: RelayLogger): { stop(): void } {
+  const check = async (): Promise<void> => {
+    let ageMs: number;
+    try {
+      ageMs = Date.now() - (await stat(file)).mtimeMs;
+    } catch {
+      ageMs = Infinity;
+    }
+    if (ageMs <= ttlSeconds * 1000 || server.state !== 'running') return;
+    log.info('lease_expired', { lease: file, ttl: ttlSeconds, ...(Number.isFinite(ageMs) ? { age: Math.round(ageMs / 1000) } : { missing: true }) });
+    clearInterval(timer);
+    void server.shutdown('lease_expired');
+  };
+  const timer = setInterval(() => void check(), Math.max(500, Math.min(ttlSeconds * 250, 15_000)));
+  return { stop: () => clearInterval(timer) };
 }
 
 /** Resolves with the exit code once the relay stopped (signal or admin shutdown). */

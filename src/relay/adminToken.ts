@@ -1,4 +1,4 @@
-// The admin token of PROTOCOL.md §1.7: the single line of `<data>/admin-token`, created with a
+// The admin token of docs/protocol.md §1.7: the single line of `<data>/admin-token`, created with a
 // random value at first start, mode 0600. An empty file disables `admin`. Compared in constant
 // time (over SHA-256 digests, so that the length of the token leaks nothing either).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';

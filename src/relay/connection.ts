@@ -1,5 +1,6 @@
-// One client connection: its socket, line decoder, request queue and output bound. The relay's
-// protocol logic (server.ts) sees only whole lines in and frames out.
+// One client connection: its socket, line decoder, request queue and output bound (the roles
+// of ws's Receiver and Sender). The protocol (protocol.ts, one Session per connection) sees
+// only whole lines in and encoded frames out; this file knows no frame.
 //
 // Flow control, after ws: requests are handled one at a time in arrival order; a request that
 // waits for the disk (join, history) holds the ones behind it, and so does output the socket
@@ -7,17 +8,16 @@
 // that does not read cannot make the relay do more work. What others send to it (fan-out) is
 // still queued, up to `maxOutput` bytes (§1.7 slow readers); beyond that the connection is
 // closed without a frame. Every byte queued is also accounted in the relay's global output
-// budget (outputBudget.ts, issue 7 §1.2), mirrored from the socket's writableLength when a
+// budget (outputBudget.ts, docs/protocol.md §1.7), mirrored from the socket's writableLength when a
 // tick's writes are handed to the OS (uncork), when a flush probe comes back and on 'drain',
 // so the total follows the queue without a timer. One probe at a time (a write callback on
 // one chunk, not on every chunk): a callback and a recount per delivered frame cost the
 // fan-out path about a sixth more CPU per delivery.
 import type { Socket } from 'node:net';
-import { FrameDecoder, encodeFrame, type FrameDecodeError } from '../core/wire/codec';
-import type { ErrorCode } from '../core/wire/frames';
+import { formatHostPort } from '../core/hostPort';
+import { FrameDecoder, type FrameDecodeError } from '../core/wire/codec';
 import type { BudgetHolder, OutputBudget } from './outputBudget';
-import type { Member, RoomPeer } from './room';
-import { TokenBucket } from './rateLimiter';
+import type { SessionLink } from './protocol';
 
 /**
  * Output batching: the first write of a tick corks the socket and one nextTick uncorks every
@@ -33,29 +33,13 @@ function uncorkAll(): void {
   for (const conn of corked.splice(0)) conn.uncork();
 }
 
-/** "1.2.3.4:5" or "[::1]:5", for logs. */
+/** "1.2.3.4:5" or "[::1]:5", for logs (formatHostPort; port 0 when the socket has none). */
 export function formatAddress(ip: string, port: number | undefined): string {
-  return ip.includes(':') ? `[${ip}]:${port ?? 0}` : `${ip}:${port ?? 0}`;
+  return formatHostPort(ip, port ?? 0);
 }
 
 /** A queue this small counts as drained (outputBudget.ts stall detection); REPLY_LOW_WATER. */
 const DRAINED_BYTES = 64 * 1024;
-
-/**
- * Join proofs a connection may have checked (§1.9): each costs one Ed25519 verification, 0.1 to
- * 0.4 ms of the event loop, so a burst of 40 (a client joins at most 32 rooms, and re-joins a
- * few when it resyncs), then 8 a second. Past it a join gets `rate_limited` (open) and is not
- * processed, as a send would; the client retries it later.
- */
-export const JOIN_PROOF_RATE = 8;
-export const JOIN_PROOF_BURST = 40;
-/**
- * The same, per remote address and across connections (`--join-rate-per-ip`, default 32/s,
- * burst this many times the rate): without it, a stranger who reconnects gets a fresh bucket
- * each time (2 500 checks a second from one address in an attack). A team behind one NAT
- * re-joining after a relay restart (30 people × 8 rooms) fits in the default burst of 256.
- */
-export const JOIN_PROOF_BURST_PER_RATE = 8;
 
 export interface ConnectionHooks {
   /** Handles one line; a returned promise holds the connection's later lines until it settles. */
@@ -69,31 +53,18 @@ export interface ConnectionHooks {
 export interface ConnectionLimits {
   maxFrame: number;
   maxOutput: number;
-  rate: number;
-  burst: number;
 }
 
-export class Connection implements RoomPeer, BudgetHolder {
+export class Connection implements SessionLink, BudgetHolder {
   readonly address: string;
   readonly remoteIp: string;
   readonly openedAt: number;
-  lastReceived: number;
-  helloed = false;
-  /** §1.9: the challenge sent in this connection's welcome (empty before hello). */
-  challenge = '';
-  /** `bye` was sent (§1.7): later frames get `shutting_down`. */
-  byeSent = false;
-  closed = false;
+  private lastReceivedAt: number;
+  private closedValue = false;
   /** When `end()` was called, so the sweeper can destroy a peer that never closes its side. */
-  endedAt = 0;
-  /** Rooms joined, by room id. */
-  readonly rooms = new Map<string, Member>();
-  readonly bucket: TokenBucket;
-  /** §1.9: bounds the signature checks this connection can make the relay do. */
-  readonly joinProofBucket: TokenBucket;
-  rateLimited = 0;
-  /** Sends this connection made that are not yet durable (for shutdown accounting). */
-  inflight = 0;
+  private endedAtValue = 0;
+  /** Answers owed that do not hold the request queue (track): a send waiting for the disk. */
+  private tracked = 0;
 
   private readonly decoder: FrameDecoder;
   /** Lines received and not yet handled, from `backlogHead` on. */
@@ -128,14 +99,12 @@ export class Connection implements RoomPeer, BudgetHolder {
     private readonly limits: ConnectionLimits,
     private readonly hooks: ConnectionHooks,
     now: number,
-    private readonly budget: OutputBudget,
+    private readonly budget: OutputBudget<Connection>,
   ) {
     this.remoteIp = socket.remoteAddress ?? 'unknown';
     this.address = formatAddress(this.remoteIp, socket.remotePort);
     this.openedAt = now;
-    this.lastReceived = now;
-    this.bucket = new TokenBucket(limits.rate, limits.burst, now);
-    this.joinProofBucket = new TokenBucket(JOIN_PROOF_RATE, JOIN_PROOF_BURST, now);
+    this.lastReceivedAt = now;
     // A framing error is queued behind the lines before it, so those are still answered.
     this.decoder = new FrameDecoder(limits.maxFrame, {
       line: (text) => this.backlog.push(text),
@@ -158,12 +127,36 @@ export class Connection implements RoomPeer, BudgetHolder {
     socket.on('close', () => this.markClosed('peer_closed'));
   }
 
+  get closed(): boolean {
+    return this.closedValue;
+  }
+
+  /** When a byte last came from the peer (§1.3 idle timeout). */
+  get lastReceived(): number {
+    return this.lastReceivedAt;
+  }
+
+  /** When end() was called, 0 if it was not. */
+  get endedAt(): number {
+    return this.endedAtValue;
+  }
+
+  /** See SessionLink.track. */
+  track(work: Promise<unknown>): void {
+    this.tracked++;
+    const done = (): void => {
+      this.tracked--;
+      this.finishIfDone();
+    };
+    work.then(done, done);
+  }
+
   /**
-   * After the peer half-closed: ends our side once its received lines are handled and its
-   * sends are durable and answered, so nothing it sent before closing goes unanswered.
+   * After the peer half-closed: ends our side once its received lines are handled and what
+   * they started is answered (track), so nothing it sent before closing goes unanswered.
    */
-  finishIfDone(): void {
-    if (this.peerEnded && !this.closed && !this.busy && this.inflight === 0 && this.backlogHead >= this.backlog.length) {
+  private finishIfDone(): void {
+    if (this.peerEnded && !this.closedValue && !this.busy && this.tracked === 0 && this.backlogHead >= this.backlog.length) {
       this.end('peer_closed');
     }
   }
@@ -183,10 +176,10 @@ export class Connection implements RoomPeer, BudgetHolder {
 
   /**
    * Resolves once this connection's queued output is at most `bytes` (or it closed): a reply
-   * stream reads its next chunk from disk only then (issue 7 §1.2 backpressure).
+   * stream reads its next chunk from disk only then (replyReader.ts, §1.7 slow readers).
    */
   whenOutputBelow(bytes: number): Promise<void> {
-    if (this.closed || this.socket.writableLength <= bytes) return Promise.resolve();
+    if (this.closedValue || this.socket.writableLength <= bytes) return Promise.resolve();
     return new Promise((resolve) => {
       this.outputWaiter = { bytes, resolve };
     });
@@ -198,7 +191,7 @@ export class Connection implements RoomPeer, BudgetHolder {
 
   /** Mirrors writableLength into the budget; wakes a reply stream waiting for the queue. */
   private syncAccounted(): void {
-    if (this.closed) return;
+    if (this.closedValue) return;
     const now = this.socket.writableLength;
     if (this.accounted <= DRAINED_BYTES) this.progressAt = Date.now();
     if (now > this.accounted) {
@@ -212,14 +205,14 @@ export class Connection implements RoomPeer, BudgetHolder {
       this.budget.remove(this, shrunk);
     }
     const waiter = this.outputWaiter;
-    if (waiter && !this.closed && now <= waiter.bytes) {
+    if (waiter && !this.closedValue && now <= waiter.bytes) {
       this.outputWaiter = undefined;
       waiter.resolve();
     }
   }
 
   write(data: string | Buffer): void {
-    if (this.closed) return;
+    if (this.closedValue) return;
     if (!this.isCorked) {
       this.isCorked = true;
       this.socket.cork();
@@ -256,24 +249,10 @@ export class Connection implements RoomPeer, BudgetHolder {
     this.syncAccounted();
   }
 
-  sendFrame(frame: object): void {
-    this.write(encodeFrame(frame));
-  }
-
-  /** Sends `error` (§1.7); closes the connection after it when the code says so. */
-  sendError(code: ErrorCode, message: string, rid: number | undefined, close: boolean): void {
-    const frame: Record<string, unknown> = { t: 'error' };
-    if (rid !== undefined) frame.rid = rid;
-    frame.code = code;
-    frame.message = message;
-    this.sendFrame(frame);
-    if (close) this.end(code);
-  }
-
   /** Closes after what is queued is flushed. */
   end(reason: string): void {
-    if (this.closed) return;
-    this.endedAt = Date.now();
+    if (this.closedValue) return;
+    this.endedAtValue = Date.now();
     this.uncork();
     this.socket.end();
     this.markClosed(reason);
@@ -281,19 +260,14 @@ export class Connection implements RoomPeer, BudgetHolder {
 
   /** Closes at once, without a frame (timeouts, slow readers, §1.3 / §1.7). */
   abort(reason: string): void {
-    if (this.closed) return;
+    if (this.closedValue) return;
     this.markClosed(reason);
     this.socket.destroy();
   }
 
-  /** Used by the relay's sweeper for sockets that were ended and linger. */
-  destroySocket(): void {
-    this.socket.destroy();
-  }
-
   private markClosed(reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.closedValue) return;
+    this.closedValue = true;
     // What is still queued is freed with the socket (abort), or flushed after end() — and
     // destroyed by the relay's sweeper if the peer does not take it within its linger time.
     const held = this.accounted;
@@ -309,15 +283,15 @@ export class Connection implements RoomPeer, BudgetHolder {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.closed) return;
-    this.lastReceived = Date.now();
+    if (this.closedValue) return;
+    this.lastReceivedAt = Date.now();
     this.decoder.push(chunk);
     this.pump();
   }
 
   /** Handles queued lines in order until one waits for the disk or the output is blocked. */
   private pump(): void {
-    while (!this.closed && !this.busy && !this.outputBlocked && this.backlogHead < this.backlog.length) {
+    while (!this.closedValue && !this.busy && !this.outputBlocked && this.backlogHead < this.backlog.length) {
       const entry = this.backlog[this.backlogHead++] as string | { decodeError: FrameDecodeError };
       if (this.backlogHead === this.backlog.length) {
         this.backlog = [];
@@ -327,10 +301,10 @@ export class Connection implements RoomPeer, BudgetHolder {
         this.hooks.decodeError(this, entry.decodeError);
         continue;
       }
-      const pending = this.hooks.line(this, entry);
-      if (pending) {
+      const request = this.hooks.line(this, entry);
+      if (request) {
         this.busy = true;
-        pending.then(
+        request.then(
           () => this.afterRequest(),
           () => this.afterRequest(),
         );
@@ -347,7 +321,7 @@ export class Connection implements RoomPeer, BudgetHolder {
 
   /** Reads only while the backlog is empty and nothing holds it (see the header comment). */
   private updateReading(): void {
-    if (this.closed) return;
+    if (this.closedValue) return;
     const shouldPause = this.busy || this.outputBlocked || this.backlogHead < this.backlog.length;
     if (shouldPause && !this.readingPaused) {
       this.readingPaused = true;

@@ -1,6 +1,6 @@
 // The relay's structured log: one line per event, as text (`key=value`) or JSON
-// (--log-format json). Callers pass only metadata; no body or tag is ever a field (§2.8, issue
-// 2 §2). Values are escaped so that nothing a client sends can forge a log line.
+// (--log-format json). Callers pass only metadata; no body or tag is ever a field (docs/protocol.md
+// §2.8). Values are escaped so that nothing a client sends can forge a log line.
 
 export type LogFormat = 'text' | 'json';
 export type LogLevel = 'info' | 'warn' | 'error';
@@ -46,9 +46,6 @@ export function createLogger(options: LoggerOptions): RelayLogger {
   };
 }
 
-/** A logger that drops everything (tests, benchmarks). */
-export const silentLogger: RelayLogger = { info() {}, warn() {}, error() {} };
-
 /** Bare words stay bare; anything with spaces, quotes, `=` or control chars is JSON-quoted. */
 function textValue(v: string | number | boolean): string {
   if (typeof v !== 'string') return String(v);
@@ -56,7 +53,7 @@ function textValue(v: string | number | boolean): string {
 }
 
 /**
- * Issue 7 §1.5: a log that a crowd of short connections cannot flood. Events that carry an
+ * docs/relay.md "The log": a log that a crowd of short connections cannot flood. Events that carry an
  * `addr` (conn_open, conn_close, limit, protocol_error, join_refused, ...) are counted per
  * remote address in windows of `windowMs`: the first `perWindow` of a window are written as
  * they are, one line each; the rest are counted, and when the window ends one line
@@ -174,7 +171,11 @@ export class FoldingLogger implements RelayLogger {
   }
 }
 
-/** The host part of "1.2.3.4:5" or "[::1]:5" (formatAddress). */
+/**
+ * The host part of "1.2.3.4:5" or "[::1]:5", as formatAddress writes them for the log. Lenient on
+ * purpose ("unknown:0" gives "unknown"): it reads the relay's own fields, never user input, so it
+ * does not need parseHostPort's checks.
+ */
 export function hostOf(addr: string): string {
   if (addr.startsWith('[')) {
     const end = addr.indexOf(']');

@@ -1,5 +1,5 @@
-// The relay's options: each a flag of `smc relay` and an environment variable (issue 2 §2).
-// Defaults are those of PROTOCOL.md §1 (LIMITS). Parsing and checking live here so that the
+// The relay's options: each a flag of `smc relay` and an environment variable (docs/relay.md).
+// Defaults are those of docs/protocol.md §1 (LIMITS). Parsing and checking live here so that the
 // CLI, the tests and the benchmarks build a relay the same way.
 import { LIMITS } from '../core/wire/frames';
 import type { LogFormat } from './log';
@@ -23,13 +23,13 @@ export interface RelayOptions {
   /** Bytes accepted for one connection and not yet handed to the OS (§1.7 slow readers). */
   maxOutput: number;
   /**
-   * Issue 7 §1.2: the same, summed over every connection, plus the chunks reply streams are
+   * §1.7: the same, summed over every connection, plus the chunks reply streams are
    * reading: the total cannot grow with the number of connections (outputBudget.ts).
    */
   maxOutputTotal: number;
   logFormat: LogFormat;
   /**
-   * Issue 7 §1.5: log lines per remote address per window (one minute); more are folded into
+   * docs/relay.md "The log": log lines per remote address per window (one minute); more are folded into
    * one `log_folded` line per address and window. 0 writes every line.
    */
   logPerAddr: number;
@@ -43,6 +43,13 @@ export interface RelayOptions {
   /** §1.8 optional TLS: PEM certificate and key files; both or neither. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  /**
+   * A lease file (docs/relay.md "Options", --lease): while set, the relay stops by itself (as on SIGTERM)
+   * once the file is older than `leaseTtl` seconds or gone. Whoever started it (the VS Code
+   * extension) touches it while it wants the relay: a starter killed outright leaves no orphan.
+   */
+  lease: string | undefined;
+  leaseTtl: number;
   /** §1.3 fixes these at 10 s and 90 s; only the tests shorten them (hidden env overrides). */
   helloTimeoutMs: number;
   idleTimeoutMs: number;
@@ -69,14 +76,16 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   allowV1Joins: false,
   tlsCert: undefined,
   tlsKey: undefined,
+  lease: undefined,
+  leaseTtl: 300,
   helloTimeoutMs: LIMITS.helloTimeoutMs,
   idleTimeoutMs: LIMITS.idleTimeoutMs,
   shutdownMs: LIMITS.shutdownMs,
 };
 
 /** One option as a flag, its environment variable, and how to read and check it. */
-export interface OptionSpec {
-  key: keyof RelayOptions;
+export interface OptionSpec<K extends keyof RelayOptions = keyof RelayOptions> {
+  key: K;
   flag: string;
   env: string;
   /** Placeholder in --help. */
@@ -84,12 +93,16 @@ export interface OptionSpec {
   help: string;
   /** A flag without a value (`--allow-v1-joins`); its variable takes 1/true/yes or 0/false/no. */
   boolean?: true;
-  parse(raw: string): RelayOptions[keyof RelayOptions];
+  parse(raw: string): RelayOptions[K];
 }
+
+/** An OptionSpec of any one option (its key and its parser's result agree). */
+export type AnyOptionSpec = { [K in keyof RelayOptions]: OptionSpec<K> }[keyof RelayOptions];
 
 /** A problem with the command line or the environment: exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+  readonly code = 'EUSAGE';
 }
 
 function integer(name: string, min: number, max: number): (raw: string) => number {
@@ -103,7 +116,7 @@ function integer(name: string, min: number, max: number): (raw: string) => numbe
 }
 
 /**
- * Issue 7 §1.6: --max-frame is capped at 1 MiB. Every line up to it is buffered and parsed in
+ * §1.1: --max-frame is capped at 1 MiB. Every line up to it is buffered and parsed in
  * one piece, and 1 MiB is 16 default frames: more than any envelope of §2.3 needs.
  */
 export const MAX_FRAME_CAP = 1024 * 1024;
@@ -124,7 +137,7 @@ function text(name: string): (raw: string) => string {
 }
 
 /** The public options, in --help order. */
-export const OPTION_SPECS: readonly OptionSpec[] = [
+export const OPTION_SPECS: readonly AnyOptionSpec[] = [
   { key: 'host', flag: 'host', env: 'SMC_RELAY_HOST', arg: 'ADDR', help: 'address to listen on (0.0.0.0 for all interfaces)', parse: text('--host') },
   { key: 'port', flag: 'port', env: 'SMC_RELAY_PORT', arg: 'N', help: 'TCP port (0 picks a free one)', parse: integer('--port', 0, 65535) },
   { key: 'dataDir', flag: 'data', env: 'SMC_RELAY_DATA', arg: 'DIR', help: 'data directory (message log, lock, admin-token)', parse: text('--data') },
@@ -149,6 +162,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   },
   { key: 'tlsCert', flag: 'tls-cert', env: 'SMC_RELAY_TLS_CERT', arg: 'FILE', help: 'listen with TLS (§1.8): PEM certificate, self-signed is fine', parse: text('--tls-cert') },
   { key: 'tlsKey', flag: 'tls-key', env: 'SMC_RELAY_TLS_KEY', arg: 'FILE', help: 'PEM private key of --tls-cert', parse: text('--tls-key') },
+  { key: 'lease', flag: 'lease', env: 'SMC_RELAY_LEASE', arg: 'FILE', help: 'stop by itself once FILE is older than --lease-ttl seconds or gone (its starter touches it)', parse: text('--lease') },
+  { key: 'leaseTtl', flag: 'lease-ttl', env: 'SMC_RELAY_LEASE_TTL', arg: 'SECONDS', help: 'how old the --lease file may get', parse: integer('--lease-ttl', 2, 604_800) },
   { key: 'logPerAddr', flag: 'log-per-addr', env: 'SMC_RELAY_LOG_PER_ADDR', arg: 'N', help: 'log lines per remote address per minute; more are folded into one summary line (0: no folding)', parse: integer('--log-per-addr', 0, 1_000_000_000) },
   {
     key: 'logFormat', flag: 'log-format', env: 'SMC_RELAY_LOG_FORMAT', arg: 'text|json', help: 'log line format',
@@ -169,6 +184,13 @@ export const TEST_ENV = {
   logWindowMs: 'SMC_RELAY_LOG_WINDOW_MS',
 } as const;
 
+const TEST_ENV_KEYS: readonly (keyof typeof TEST_ENV)[] = ['helloTimeoutMs', 'idleTimeoutMs', 'logWindowMs'];
+
+/** Sets one option from its raw string (one function, so that key and value types agree). */
+function applyOption<K extends keyof RelayOptions>(options: RelayOptions, spec: OptionSpec<K>, raw: string): void {
+  options[spec.key] = spec.parse(raw);
+}
+
 /**
  * Resolves options: a flag beats its environment variable, which beats the default.
  * `flags` maps flag names (without "--") to their raw strings.
@@ -178,29 +200,29 @@ export function resolveRelayOptions(
   env: Record<string, string | undefined>,
 ): RelayOptions {
   const options: RelayOptions = { ...DEFAULT_RELAY_OPTIONS };
-  const target = options as unknown as Record<string, unknown>;
   for (const spec of OPTION_SPECS) {
     const fromFlag = flags[spec.flag];
     const fromEnv = env[spec.env];
-    if (fromFlag !== undefined) target[spec.key] = spec.parse(fromFlag);
+    if (fromFlag !== undefined) applyOption(options, spec, fromFlag);
     else if (fromEnv !== undefined && fromEnv !== '') {
       try {
-        target[spec.key] = spec.parse(fromEnv);
+        applyOption(options, spec, fromEnv);
       } catch (err) {
         throw new UsageError(`${spec.env}: ${(err as Error).message}`);
       }
     }
   }
-  for (const [key, name] of Object.entries(TEST_ENV)) {
+  for (const key of TEST_ENV_KEYS) {
+    const name = TEST_ENV[key];
     const raw = env[name];
-    if (raw !== undefined && raw !== '') target[key] = integer(name, 10, 3_600_000)(raw);
+    if (raw !== undefined && raw !== '') options[key] = integer(name, 10, 3_600_000)(raw);
   }
   if (options.burst < 1) throw new UsageError('--burst must be at least 1');
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new UsageError('--tls-cert and --tls-key go together');
   }
-  // A join or history reply keeps two frames of room in the bound (server.ts), so the bound
-  // must hold a few frames for replies to carry any message at all.
+  // A join or history reply is read in chunks of at most a quarter of the bound
+  // (replyReader.ts), so the bound must hold a few frames for a chunk to carry any message.
   if (options.maxOutput < 4 * options.maxFrame) {
     throw new UsageError(`--max-output must be at least 4 × --max-frame (${4 * options.maxFrame})`);
   }

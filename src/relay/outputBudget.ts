@@ -1,4 +1,4 @@
-// The relay's global output budget (issue 7 §1.2): one bound on the bytes that all connections
+// The relay's global output budget (docs/protocol.md §1.7 slow readers): one bound on the bytes that all connections
 // together hold in memory for their sockets (queued, not yet taken by the OS) plus what reply
 // streams reserve for the chunk they are reading from disk. §1.7 bounds each connection
 // (--max-output); without a global bound the total would grow with the number of connections.
@@ -36,9 +36,9 @@ interface Waiter {
 /** conn_close reason of a connection closed to keep the total under the cap. */
 export const OUTPUT_BUDGET_REASON = 'output_budget';
 
-export class OutputBudget {
+export class OutputBudget<H extends BudgetHolder = BudgetHolder> {
   private used = 0;
-  private readonly holders = new Set<BudgetHolder>();
+  private readonly holders = new Set<H>();
   private readonly waiters: Waiter[] = [];
   private reclaiming = false;
   private checkScheduled = false;
@@ -49,7 +49,7 @@ export class OutputBudget {
     /** A holder whose output made no progress for this long counts as stalled. */
     private readonly stallMs: number,
     /** Called for each holder closed to make room (for the log). */
-    private readonly onEvict: (holder: BudgetHolder) => void = () => {},
+    private readonly onEvict: (holder: H) => void = () => {},
   ) {}
 
   /** Bytes accounted now: queued output of every connection plus reservations. */
@@ -62,7 +62,7 @@ export class OutputBudget {
   }
 
   /** `holder` queued `bytes` more (a write); over the cap, the most stalled holders go. */
-  add(holder: BudgetHolder, bytes: number): void {
+  add(holder: H, bytes: number): void {
     if (bytes <= 0) return;
     this.used += bytes;
     this.holders.add(holder);
@@ -80,7 +80,7 @@ export class OutputBudget {
   }
 
   /** `holder`'s output shrank by `bytes` (the OS took them, or it closed). */
-  remove(holder: BudgetHolder, bytes: number): void {
+  remove(holder: H, bytes: number): void {
     if (bytes > 0) this.used -= bytes;
     if (holder.accountedBytes <= 0) this.holders.delete(holder);
     this.wake();
@@ -145,8 +145,8 @@ export class OutputBudget {
     this.reclaiming = true;
     try {
       while (this.used + room > this.cap) {
-        let stalled: BudgetHolder | undefined;
-        let largest: BudgetHolder | undefined;
+        let stalled: H | undefined;
+        let largest: H | undefined;
         for (const h of this.holders) {
           if (h.accountedBytes <= 0) {
             this.holders.delete(h);

@@ -35,12 +35,12 @@ export class PresenceCoalescer {
 
   private flush(): void {
     this.timer = undefined;
-    // Taken out first: a delivery may close a slow reader, which marks its rooms again for
+    // Taken out first: a write may close a slow reader, which marks its rooms again for
     // the next flush.
     const rooms = [...this.dirty];
     this.dirty.clear();
     for (const room of rooms) {
-      if (room.size > 0) room.deliver(Buffer.from(room.presenceFrame(this.maxFrame)), undefined);
+      if (room.size > 0) room.fanOut(Buffer.from(room.presenceFrame(this.maxFrame)), undefined);
     }
   }
 }

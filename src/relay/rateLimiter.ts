@@ -1,4 +1,4 @@
-// The per-connection limit on `send` frames, ephemeral included (PROTOCOL.md §1.7): a token
+// The per-connection limit on `send` frames, ephemeral included (docs/protocol.md §1.7): a token
 // bucket holding up to `burst` tokens, refilled at `rate` per second. `rate` 0 lifts the limit.
 // Two numbers per connection and no timer: the bucket refills lazily when a send arrives.
 

@@ -1,12 +1,11 @@
-// The messages of a join's catch-up (PROTOCOL.md §1.4) or a history page (§1.6): the newest
+// The messages of a join's catch-up (docs/protocol.md §1.4) or a history page (§1.6): the newest
 // `limit` stored messages with `after < seq < before`, as msg frames, oldest first, streamed
-// from disk as the connection drains (issue 7 §1.2). Nothing of a reply is held beyond the
+// from disk as the connection drains (§1.7 slow readers). Nothing of a reply is held beyond the
 // chunk being written: the next chunk is read only once the connection's queue is back under
 // REPLY_LOW_WATER and the relay's global output budget (outputBudget.ts) grants the chunk's
 // worst-case size. A client that never reads therefore holds at most about one chunk in the
 // relay, whatever the size of the reply.
-import { encodeFrame } from '../core/wire/codec';
-import type { OutputBudget } from './outputBudget';
+import { encodeStoredMsg } from '../core/wire/relayFrames';
 import type { MessageStore, StoredMessage } from './store/types';
 
 /** The connection's queue must be at most this before the next chunk is read. */
@@ -15,6 +14,12 @@ export const REPLY_LOW_WATER = 64 * 1024;
 export const REPLY_CHUNK_BYTES = 1024 * 1024;
 /** Messages per chunk at most (small messages: fewer store calls). */
 const MAX_CHUNK_MESSAGES = 128;
+
+/** What a reply needs from the relay's global output budget (OutputBudget). */
+export interface ReplyBudget {
+  reserve(bytes: number, stillWanted: () => boolean): Promise<boolean>;
+  unreserve(bytes: number): void;
+}
 
 /** Where a reply goes: a connection. */
 export interface ReplyTarget {
@@ -45,7 +50,7 @@ export function chunkMessages(maxFrame: number, maxOutput: number): number {
  */
 export async function streamNewest(
   store: MessageStore, room: string, after: number, before: number, limit: number,
-  target: ReplyTarget, budget: OutputBudget, maxFrame: number, maxOutput: number, stillWanted: () => boolean,
+  target: ReplyTarget, budget: ReplyBudget, maxFrame: number, maxOutput: number, stillWanted: () => boolean,
 ): Promise<ReplyResult> {
   const result: ReplyResult = { count: 0, from: 0, to: 0 };
   const hi = Math.min(before - 1, store.head(room));
@@ -70,7 +75,7 @@ export async function streamNewest(
     }
     if (target.closed || !stillWanted()) break;
     for (const m of batch) {
-      target.write(encodeFrame({ t: 'msg', room, seq: m.seq, ts: m.ts, id: m.id, body: m.body }));
+      target.write(encodeStoredMsg(room, m.seq, m.ts, m.id, m.body));
       if (result.count === 0) result.from = m.seq;
       result.to = m.seq;
       result.count++;

@@ -1,8 +1,8 @@
-// One room as the relay sees it (PROTOCOL.md §1.4): who is in it, each member's sid and
+// One room as the relay sees it (docs/protocol.md §1.4): who is in it, each member's sid and
 // presence tag, and the fan-out of frames to them. Nothing else is kept per room in memory:
 // messages live in the store.
 import { randomBytes } from 'node:crypto';
-import { LIMITS } from '../core/wire/frames';
+import { encodePresence } from '../core/wire/relayFrames';
 
 /** What a room needs from a connection: somewhere to write frames. */
 export interface RoomPeer {
@@ -19,14 +19,34 @@ export interface Member {
   readonly sid: string;
   tag: string | undefined;
   /**
-   * Frames held back while a join's catch-up is read (§1.4: between `joined` and `synced`
-   * only stored messages with seq ≤ head); null when the member is in sync.
+   * Frames held back while a reply to this member is streamed (a join's catch-up, §1.4: between
+   * `joined` and `synced` only stored messages with seq ≤ head; a history page, §1.6); null
+   * when the member gets frames as they come.
    */
-  pending: (string | Buffer)[] | null;
-  /** Bytes in `pending`. */
-  pendingBytes: number;
-  /** The head announced in the last `joined`: catch-up covers seq ≤ joinHead. */
-  joinHead: number;
+  held: (string | Buffer)[] | null;
+  /** Bytes in `held`. */
+  heldBytes: number;
+  /** The head announced in the last `joined`: the catch-up covers seq ≤ catchUpHead. */
+  catchUpHead: number;
+}
+
+/**
+ * From now on, frames for `member` are held back (holdBack) until releaseHeld; stored messages
+ * with seq ≤ `coveredTo` are not even held, since the reply being streamed carries them.
+ */
+export function holdBack(member: Member, coveredTo: number): void {
+  member.held = [];
+  member.heldBytes = 0;
+  member.catchUpHead = coveredTo;
+}
+
+/** Writes what was held back for `member`, in order, and lets later frames through. */
+export function releaseHeld(member: Member): void {
+  const held = member.held;
+  if (held === null) return;
+  member.held = null;
+  member.heldBytes = 0;
+  for (const data of held) member.peer.write(data);
 }
 
 export class Room {
@@ -46,7 +66,7 @@ export class Room {
     let sid: string;
     do sid = randomBytes(9).toString('base64url');
     while (this.sids.has(sid));
-    const member: Member = { peer, sid, tag: undefined, pending: null, pendingBytes: 0, joinHead: 0 };
+    const member: Member = { peer, sid, tag: undefined, held: null, heldBytes: 0, catchUpHead: 0 };
     this.sids.add(sid);
     this.members.set(peer, member);
     return { member, added: true };
@@ -61,42 +81,25 @@ export class Room {
   }
 
   /**
-   * Sends one encoded frame to every member but `except`. A member still catching up gets it
-   * queued, unless it is a stored message its catch-up already covers (`seq ≤ joinHead`).
+   * Writes one encoded frame to every member but `except`: the same bytes for all (encoded once
+   * per room). A member whose frames are held back gets it held, unless it is a stored message
+   * its catch-up already covers (`seq ≤ catchUpHead`).
    */
-  deliver(frame: string | Buffer, except: RoomPeer | undefined, seq?: number): void {
+  fanOut(frame: string | Buffer, except: RoomPeer | undefined, seq?: number): void {
     for (const member of this.members.values()) {
       if (member.peer === except) continue;
-      if (member.pending) {
-        if (seq !== undefined && seq <= member.joinHead) continue;
-        member.pending.push(frame);
-        member.pendingBytes += frame.length;
+      if (member.held) {
+        if (seq !== undefined && seq <= member.catchUpHead) continue;
+        member.held.push(frame);
+        member.heldBytes += frame.length;
         // Held-back output counts toward the output bound like queued output does (§1.7).
-        if (member.pendingBytes > member.peer.outputLimit) member.peer.abort('slow_reader');
+        if (member.heldBytes > member.peer.outputLimit) member.peer.abort('slow_reader');
       } else member.peer.write(frame);
     }
   }
 
-  /**
-   * The §1.4 presence frame: `online` counts everyone; `members` is cut at 256 entries, or
-   * earlier where the line would exceed `maxFrame`. sids and tags are ASCII (b64u), so string
-   * length is byte length.
-   */
+  /** The §1.4 presence frame of this room now (encodePresence cuts `members`). */
   presenceFrame(maxFrame: number): string {
-    const head = `{"t":"presence","room":"${this.id}","online":${this.members.size},"members":[`;
-    const tail = ']}\n';
-    let body = '';
-    let count = 0;
-    for (const member of this.members.values()) {
-      if (count === LIMITS.maxPresenceMembers) break;
-      const entry = member.tag === undefined
-        ? `{"sid":"${member.sid}"}`
-        : `{"sid":"${member.sid}","tag":"${member.tag}"}`;
-      const next = count === 0 ? entry : ',' + entry;
-      if (head.length + body.length + next.length + tail.length > maxFrame) break;
-      body += next;
-      count++;
-    }
-    return head + body + tail;
+    return encodePresence(this.id, this.members.size, this.members.values(), maxFrame);
   }
 }

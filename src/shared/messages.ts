@@ -36,7 +36,8 @@
 // extension API (for tests only; free of secrets): activate() returns
 //   { testing: { relayPort(): number | undefined, relayPid(): number | undefined,
 //                connectionState(): string, currentRoom(): { room, name, relay } | undefined,
-//                statusText(): string, onlineCount(): number } }
+//                statusText(): string, onlineCount(): number,
+//                lastConnectionError(): string | undefined } }
 
 export type ConnectionView = 'offline' | 'connecting' | 'connected';
 
@@ -160,7 +161,8 @@ export interface HostEvents {
   snapshot: PanelSnapshot;
   item: { room: string; item: ChatItem };
   presence: { room: string; presence: PresenceView };
-  typing: { room: string; name: string; shortFingerprint: string };
+  /** keyChanged (§2.4): the typist's name is known in the room under another key. */
+  typing: { room: string; name: string; shortFingerprint: string; keyChanged?: boolean };
   connection: { state: ConnectionView; relay: string };
   focusComposer: Record<string, never>;
 }

@@ -9,7 +9,8 @@ import { Disposable, toDisposable } from './lifecycle';
 import { PanelMessenger, type RequestHandlers } from './panelMessenger';
 import { openSnippet } from './snippetOpener';
 import { isSafeHref } from '../shared/validate';
-import { markInvisible } from '../shared/visibleText';
+import { markInvisible, shownAddress } from '../shared/visibleText';
+
 
 export const CHAT_VIEW_TYPE = 'smc.chat';
 
@@ -66,7 +67,7 @@ export class ChatPanel extends Disposable {
 
     this._register(toDisposable(session.on('item', (room, item) => this.messenger.post('item', { room, item }))));
     this._register(toDisposable(session.on('presence', (room, presence) => this.messenger.post('presence', { room, presence }))));
-    this._register(toDisposable(session.on('typing', (room, name, shortFingerprint) => this.messenger.post('typing', { room, name, shortFingerprint }))));
+    this._register(toDisposable(session.on('typing', (room, name, shortFingerprint, keyChanged) => this.messenger.post('typing', { room, name, shortFingerprint, ...(keyChanged ? { keyChanged } : {}) }))));
     this._register(toDisposable(session.on('connection', (state, relay) => this.messenger.post('connection', { state, relay }))));
     this._register(toDisposable(session.on('room', () => {
       this.updateTitle();
@@ -121,7 +122,8 @@ export class ChatPanel extends Disposable {
         // Links come from other people: open only after the user has seen the full address.
         if (!isSafeHref(href)) throw new Error('Only http, https and mailto links are opened.');
         void vscode.window
-          .showWarningMessage('Open a link from a chat message?', { modal: true, detail: href }, 'Open Link')
+          // Percent-decoded for reading, every hidden character shown (pay⟦U+200B⟧pal.com).
+          .showWarningMessage('Open a link from a chat message?', { modal: true, detail: shownAddress(href) }, 'Open Link')
           .then((choice) => {
             if (choice === 'Open Link') void vscode.env.openExternal(vscode.Uri.parse(href, true));
           });

@@ -41,6 +41,11 @@ export interface ClientParams {
   displayName: string;
   knownKeys: KnownKeysLike;
   log: (event: string, fields?: Record<string, unknown>) => void;
+  /**
+   * The relay speaks TLS and its certificate must have this SHA-256 fingerprint (64 lowercase
+   * hex digits, from an smcs:// invite or smc.relay.tlsFingerprint; docs/protocol.md §1.8).
+   */
+  tlsFingerprint?: string;
 }
 
 /** The Shared APIs' KeyStore / RoomList shapes (src/core/keys). */
@@ -63,7 +68,13 @@ export interface MementoLike {
   update(key: string, value: unknown): Promise<void>;
 }
 
-export interface SessionSettings { relayHost: string; relayPort: number; displayName: string }
+export interface SessionSettings {
+  relayHost: string;
+  relayPort: number;
+  displayName: string;
+  /** smc.relay.tlsFingerprint, normalized (64 lowercase hex), when the team relay speaks TLS. */
+  relayTlsFingerprint?: string;
+}
 
 /** The known keys of §2.4 with the user's verifications (src/core/keys/knownKeys.ts). */
 export interface SessionKnownKeys extends KnownKeysLike {
@@ -95,7 +106,8 @@ export interface SessionEvents {
   /** Items went into the middle of a timeline: views should redraw it from a snapshot. */
   resync: [room: string];
   presence: [room: string, presence: PresenceView];
-  typing: [room: string, name: string, shortFingerprint: string];
+  /** keyChanged: §2.4, as the client core reports it or the own name's look-alike rule finds it. */
+  typing: [room: string, name: string, shortFingerprint: string, keyChanged: boolean];
   /** A live message from someone else (for notifications). */
   incoming: [room: string, item: ChatItem];
   unread: [count: number];
@@ -103,10 +115,17 @@ export interface SessionEvents {
 }
 
 const CURRENT_ROOM_KEY = 'smc.currentRoom';
+/**
+ * Room id -> the pinned certificate fingerprint of its relay, for rooms on TLS relays (§1.8).
+ * Not a secret (a certificate's fingerprint is public); kept beside the room list.
+ */
+export const TLS_PINS_KEY = 'smc.tlsPins';
 
 export class ChatSession extends TypedEmitter<SessionEvents> {
   private client: ClientLike | undefined;
   private clientRelay = '';
+  /** The pin the client's connection checks, undefined for plain TCP. */
+  private clientPin: string | undefined;
   private unsubscribe: (() => void)[] = [];
   private readonly timelines = new Map<string, Timeline>();
   private readonly presenceByRoom = new Map<string, PresenceView>();
@@ -221,6 +240,23 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     return this.currentRoom?.relay ?? formatHostPort(s.relayHost, s.relayPort);
   }
 
+  /** The pinned TLS certificate of a room's relay, if that relay speaks TLS (§1.8). */
+  tlsPin(room: string): string | undefined {
+    const pins = this.deps.state.get<Record<string, string>>(TLS_PINS_KEY);
+    return pins !== undefined && Object.hasOwn(pins, room) ? pins[room] : undefined;
+  }
+
+  /** The pin of the target relay: the current room's, else the configured one. */
+  targetTls(): string | undefined {
+    const room = this.currentRoom;
+    return room ? this.tlsPin(room.room) : this.deps.settings().relayTlsFingerprint;
+  }
+
+  /** Whether the client talks to this relay with this pin (a TLS and a plain relay are never the same). */
+  private clientIs(relay: string, pin: string | undefined): boolean {
+    return this.client !== undefined && this.clientRelay === relay && this.clientPin === pin;
+  }
+
   /** Connects (or switches) to the target relay and joins every room on it. */
   connect(): Promise<void> {
     this.connecting ??= this.doConnect().finally(() => {
@@ -231,7 +267,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
 
   private async doConnect(): Promise<void> {
     const target = this.targetRelay();
-    if (this.client && this.clientRelay === target) {
+    const pin = this.targetTls();
+    if (this.client && this.clientIs(target, pin)) {
       if (this.client.state === 'offline') {
         await this.joinRoomsOn(target);
         this.client.connect();
@@ -249,10 +286,11 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     if (problem !== undefined) throw new Error(`${problem} Change the setting smc.displayName.`);
     const client = this.deps.createClient({
       host: addr.host, port: addr.port, identity, displayName: settings.displayName,
-      knownKeys: this.deps.knownKeys, log: this.deps.log,
+      knownKeys: this.deps.knownKeys, log: this.deps.log, ...(pin !== undefined ? { tlsFingerprint: pin } : {}),
     });
     this.client = client;
     this.clientRelay = target;
+    this.clientPin = pin;
     this.wire(client);
     await this.joinRoomsOn(target);
     client.connect();
@@ -279,7 +317,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     const c = this.client;
     if (!c) return;
     for (const e of this.deps.rooms.all()) {
-      if (e.relay !== relay) continue;
+      // A room whose invite pins another certificate (or none) is not on this connection.
+      if (e.relay !== relay || this.tlsPin(e.room) !== this.clientPin) continue;
       const key = await this.deps.keys.roomKey(e.room);
       if (!key) {
         this.deps.log('room key missing', { room: e.room });
@@ -315,7 +354,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       if (item) this.emit('item', u.room, item);
     });
     on('presence', (p) => this.onPresence(p));
-    on('typing', (t) => this.emit('typing', t.room, t.name, shortOfFingerprint(t.fingerprint)));
+    on('typing', (t) => this.emit('typing', t.room, t.name, shortOfFingerprint(t.fingerprint), t.keyChanged || this.identityFlags(t.room, t.name, t.fingerprint).keyChanged));
     on('synced', (s) => {
       const tl = this.timeline(s.room);
       // The history found at the first join is not news: only what arrives later is unread.
@@ -367,7 +406,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
         }
         if (!m.self && m.verified && m.name !== undefined && m.fingerprint !== undefined) {
           const flags = this.identityFlags(p.room, m.name, m.fingerprint);
-          if (flags.keyChanged) v.keyChanged = true;
+          // The core's flag (§2.4, its own TOFU record) or the session's (own name, look-alikes).
+          if (flags.keyChanged || m.keyChanged) v.keyChanged = true;
           if (flags.identityVerified) v.identityVerified = true;
         }
         return v;
@@ -393,8 +433,9 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   // ---- rooms ------------------------------------------------------------------------
 
   /** Adds a room (created or joined) with its key, makes it current and joins it. */
-  async addRoom(key: Uint8Array, roomId: string, name: string, relay: string): Promise<RoomEntry> {
+  async addRoom(key: Uint8Array, roomId: string, name: string, relay: string, tlsFingerprint?: string): Promise<RoomEntry> {
     await this.deps.keys.setRoomKey(roomId, key);
+    await this.setTlsPin(roomId, tlsFingerprint);
     const existing = this.deps.rooms.get(roomId);
     const entry: RoomEntry = { room: roomId, name, relay, lastSeq: existing?.lastSeq ?? 0 };
     await this.deps.rooms.upsert(entry);
@@ -402,12 +443,24 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     return entry;
   }
 
+  /** Records (or, for a plain relay, forgets) the pin of a room's relay. */
+  private async setTlsPin(room: string, pin: string | undefined): Promise<void> {
+    const pins = { ...(this.deps.state.get<Record<string, string>>(TLS_PINS_KEY) ?? {}) };
+    if (pin === undefined) {
+      if (!Object.hasOwn(pins, room)) return;
+      delete pins[room];
+    } else {
+      pins[room] = pin;
+    }
+    await this.deps.state.update(TLS_PINS_KEY, pins);
+  }
+
   async setCurrent(room: string): Promise<void> {
     await this.deps.state.update(CURRENT_ROOM_KEY, room);
     const entry = this.deps.rooms.get(room);
     this.emit('room', entry);
     if (!entry || !this.client) return;
-    if (entry.relay === this.clientRelay) {
+    if (this.clientIs(entry.relay, this.tlsPin(room))) {
       const key = await this.deps.keys.roomKey(room);
       if (key) this.client.join({ key, name: entry.name });
     } else if (this.client.state !== 'offline') {
@@ -419,6 +472,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     await this.client?.leave(room);
     await this.deps.rooms.remove(room);
     await this.deps.keys.deleteRoomKey(room);
+    await this.setTlsPin(room, undefined);
     this.timelines.delete(room);
     this.presenceByRoom.delete(room);
     this.lastPresence.delete(room);
@@ -563,7 +617,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   }
 
   private async ensureClient(): Promise<void> {
-    if (!this.client || this.clientRelay !== this.targetRelay()) await this.connect();
+    if (!this.client || !this.clientIs(this.targetRelay(), this.targetTls())) await this.connect();
   }
 
   private requireClient(): ClientLike {

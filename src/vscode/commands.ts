@@ -13,6 +13,8 @@ import { isLoopback, readSettings } from './config';
 import type { LogFn } from './log';
 import type { RelayController } from './relayController';
 import type { StatusBar } from './statusBar';
+import type { Walkthrough } from './walkthrough';
+import { markInvisible } from '../shared/visibleText';
 
 export interface CommandDeps {
   session: ChatSession;
@@ -20,6 +22,8 @@ export interface CommandDeps {
   panels: ChatPanelManager;
   status: StatusBar;
   log: LogFn;
+  /** Ticks the walkthrough's steps as their work gets done. */
+  walkthrough?: Walkthrough;
 }
 
 const CONNECT_WAIT_MS = 10_000;
@@ -34,25 +38,36 @@ function checkRoomName(v: string): string | undefined {
   return undefined;
 }
 
-/** Waits for the session to connect, fail, or time out. */
-function connectOutcome(session: ChatSession): Promise<'connected' | 'failed' | 'timeout' | 'offline'> {
+type Outcome = 'connected' | 'failed' | 'timeout' | 'offline';
+
+/** The relay's certificate is not the pinned one (src/node/tcpTransport.ts says so in its error). */
+function isPinMismatch(message: string | undefined): boolean {
+  return message !== undefined && /TLS certificate does not match/.test(message);
+}
+
+/** Waits for the session to connect, fail (with the client's reason), or time out. */
+function connectOutcome(session: ChatSession): Promise<{ outcome: Outcome; reason?: string }> {
   return new Promise((resolve) => {
     if (session.connectionState === 'connected') {
-      resolve('connected');
+      resolve({ outcome: 'connected' });
       return;
     }
     const offs: (() => void)[] = [];
-    const done = (r: 'connected' | 'failed' | 'timeout' | 'offline'): void => {
+    let reason: string | undefined;
+    const done = (r: Outcome): void => {
       for (const off of offs) off();
       clearTimeout(timer);
-      resolve(r);
+      resolve(reason !== undefined ? { outcome: r, reason } : { outcome: r });
     };
     const timer = setTimeout(() => done('timeout'), CONNECT_WAIT_MS);
     offs.push(session.on('connection', (s: ConnectionState) => {
       if (s === 'connected') done('connected');
     }));
     offs.push(session.on('error', (e: ClientError) => {
-      if (e.code === 'connection_failed') done('failed');
+      if (e.code === 'connection_failed') {
+        reason = e.message;
+        done('failed');
+      }
     }));
   });
 }
@@ -89,6 +104,7 @@ export class Commands {
 
   private async startRelay(): Promise<void> {
     const running = await this.d.relay.start();
+    if (running) this.d.walkthrough?.complete('relay');
     // A session already trying to reach this address connects now instead of after its backoff.
     if (running && this.d.session.connectionState === 'connecting' && this.isLocalRelay(this.d.session.relay)) {
       await this.d.session.disconnect();
@@ -106,7 +122,7 @@ export class Commands {
   async connect(): Promise<void> {
     const { session } = this.d;
     const relay = session.targetRelay();
-    const outcome = await vscode.window.withProgress(
+    const { outcome, reason } = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Window, title: `SMC: connecting to ${relay}…` },
       async () => {
         const waiting = connectOutcome(session);
@@ -115,6 +131,16 @@ export class Commands {
       },
     );
     if (outcome === 'connected' || outcome === 'offline' || session.connectionState === 'connected') return;
+    if (isPinMismatch(reason)) {
+      // Not "no relay": something answers with another certificate. Never trusted; said plainly.
+      void vscode.window.showErrorMessage(
+        `SMC: refused the relay at ${relay}: its TLS certificate is not the one this room's invite pins, so someone may be intercepting the connection. Nothing was sent. Check the fingerprint with whoever runs the relay (${reason ?? ''}).`,
+        'Disconnect',
+      ).then((choice) => {
+        if (choice === 'Disconnect') void session.disconnect();
+      });
+      return;
+    }
     const local = this.isLocalRelay(relay) && !this.d.relay.running;
     const message = local
       ? `No relay at ${relay}. Start one with SMC: Start Relay?`
@@ -130,6 +156,7 @@ export class Commands {
   private async openChat(): Promise<void> {
     const chat = this.d.panels.open();
     chat.focusComposer();
+    this.d.walkthrough?.complete('chat');
     if (this.d.session.currentRoom && this.d.session.connectionState === 'offline') await this.connect();
   }
 
@@ -143,14 +170,16 @@ export class Commands {
     });
     if (name === undefined) return;
     const s = readSettings();
+    if (s.relayTlsProblem !== undefined) throw new Error(s.relayTlsProblem);
     const relay = formatHostPort(s.relayHost, s.relayPort);
     const key = generateRoomKey();
-    const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay);
+    const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay, s.relayTlsFingerprint);
     key.fill(0);
     this.d.log('room created', { room: entry.room, relay });
+    this.d.walkthrough?.complete('room');
     this.d.panels.open(true);
     void vscode.window
-      .showInformationMessage(`Room "${entry.name}" created on ${relay}. Send its invite link to your teammates.`, 'Copy Invite Link')
+      .showInformationMessage(`Room "${markInvisible(entry.name)}" created on ${relay}. Send its invite link to your teammates.`, 'Copy Invite Link')
       .then((choice) => {
         if (choice === 'Copy Invite Link') void vscode.commands.executeCommand('smc.copyInvite');
       });
@@ -197,12 +226,13 @@ export class Commands {
     } catch (e) {
       throw new Error(e instanceof InviteError ? `This invite link is not valid: ${e.message}.` : 'This invite link is not valid.');
     }
-    if (invite.tls) throw new Error('This invite is for a TLS relay (smcs://), which this version of the extension cannot connect to yet.');
     const relay = formatHostPort(invite.host, invite.port);
     const name = checkRoomName(invite.name) === undefined ? invite.name.trim() : [...invite.name.replace(/[\u0000-\u001F\u007F]/g, '')].slice(0, 64).join('') || 'Room'; // eslint-disable-line no-control-regex
-    const entry = await this.d.session.addRoom(invite.key, deriveRoomId(invite.key), name, relay);
+    // smcs:// (§2.7): the relay speaks TLS and its certificate must have the invite's fingerprint.
+    const entry = await this.d.session.addRoom(invite.key, deriveRoomId(invite.key), name, relay, invite.tls?.fingerprint);
     invite.key.fill(0);
-    this.d.log('room joined', { room: entry.room, relay });
+    this.d.log('room joined', { room: entry.room, relay, tls: invite.tls !== undefined });
+    this.d.walkthrough?.complete('room');
     this.d.panels.open(true);
     await this.connect();
   }
@@ -224,15 +254,17 @@ export class Commands {
       validateInput: (v) => (v.length === 0 ? 'Type the passphrase.' : isWeakPassphrase(v) ? `At least ${PASSPHRASE_WARN_LENGTH} characters: the relay sees the room id, so a short passphrase can be guessed offline. Or create a room with a random key and share its invite link.` : undefined),
     });
     if (!passphrase || isWeakPassphrase(passphrase)) return;
+    const settings = readSettings();
+    if (settings.relayTlsProblem !== undefined) throw new Error(settings.relayTlsProblem);
     const key = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'SMC: deriving the room key…' },
       () => roomKeyFromPassphrase(name.trim(), passphrase),
     );
-    const s = readSettings();
-    const relay = formatHostPort(s.relayHost, s.relayPort);
-    const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay);
+    const relay = formatHostPort(settings.relayHost, settings.relayPort);
+    const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay, settings.relayTlsFingerprint);
     key.fill(0);
     this.d.log('room joined', { room: entry.room, relay, passphrase: true });
+    this.d.walkthrough?.complete('room');
     this.d.panels.open(true);
     await this.connect();
   }
@@ -250,7 +282,7 @@ export class Commands {
     }
     const current = this.d.session.currentRoom?.room;
     const pick = await vscode.window.showQuickPick(
-      rooms.map((r) => ({ label: r.name, description: `${r.relay}${r.room === current ? ' · current' : ''}`, room: r.room })),
+      rooms.map((r) => ({ label: markInvisible(r.name).replace(/\$\(/g, '$\u200B('), description: `${r.relay}${r.room === current ? ' · current' : ''}`, room: r.room })),
       { title, placeHolder: 'Room' },
     );
     return pick?.room;
@@ -268,7 +300,7 @@ export class Commands {
     if (!room) return;
     const entry = this.d.session.rooms.find((r) => r.room === room);
     const choice = await vscode.window.showWarningMessage(
-      `Leave "${entry?.name ?? room}" and forget its key?`,
+      `Leave "${markInvisible(entry?.name ?? room)}" and forget its key?`,
       { modal: true, detail: 'You can join again only with a new invite link (or the passphrase).' },
       'Leave Room',
     );
@@ -283,12 +315,14 @@ export class Commands {
     }
     const key = await this.d.session.roomKey(entry.room);
     const addr = parseHostPort(entry.relay);
-    if (!key || !addr) throw new Error(`The key of "${entry.name}" is missing from this machine's secret storage; join the room again.`);
-    const invite = formatInvite({ host: addr.host, port: addr.port, name: entry.name, key });
+    if (!key || !addr) throw new Error(`The key of "${markInvisible(entry.name)}" is missing from this machine's secret storage; join the room again.`);
+    const pin = this.d.session.tlsPin(entry.room);
+    const invite = formatInvite({ host: addr.host, port: addr.port, name: entry.name, key, ...(pin !== undefined ? { tls: { fingerprint: pin } } : {}) });
     key.fill(0);
     await vscode.env.clipboard.writeText(invite);
+    this.d.walkthrough?.complete('invite');
     void vscode.window.showWarningMessage(
-      `Invite link for "${entry.name}" copied. It contains the room key: anyone who has it can read and write this room. Send it only over a channel you trust.`,
+      `Invite link for "${markInvisible(entry.name)}" copied. It contains the room key: anyone who has it can read and write this room. Send it only over a channel you trust.`,
     );
   }
 
@@ -307,6 +341,7 @@ export class Commands {
     const path = inWorkspace ? vscode.workspace.asRelativePath(doc.uri, false) : basename(doc.uri.path);
     await this.d.session.sendSnippet({ lang: doc.languageId, path, start, end: endLine + 1, code });
     this.d.panels.open(true);
+    this.d.walkthrough?.complete('chat');
   }
 
   private async showFingerprint(): Promise<void> {

@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import { RelayClient } from '../core/client';
 import { WorkerSignatureVerifier } from '../node/verifyPool';
-import { createTcpTransport } from '../node/tcpTransport';
+import { createTcpTransport, createTlsTransportFactory } from '../node/tcpTransport';
 import { fingerprint } from '../core/crypto';
 import { KeyStore, KnownKeys, KNOWN_KEYS_STATE, RoomList, ShownIdsState, migrateV1RoomIds, type SecretStore, type StateStore } from '../core/keys';
 import { SMC_VERSION } from '../node/version';
@@ -17,6 +17,8 @@ import { Logs } from './log';
 import { RelayController } from './relayController';
 import { StatusBar } from './statusBar';
 import { JoinUriHandler } from './uriHandler';
+import { Walkthrough } from './walkthrough';
+import { markInvisible } from '../shared/visibleText';
 
 /** The test-only API returned by activate() (src/shared/messages.ts): no secrets. */
 export interface TestingApi {
@@ -26,6 +28,8 @@ export interface TestingApi {
   currentRoom(): { room: string; name: string; relay: string } | undefined;
   statusText(): string;
   onlineCount(): number;
+  /** The client's last connection error, as the Connect command reports it (no secrets: addresses and reasons). */
+  lastConnectionError(): string | undefined;
 }
 
 /** New-message notifications: at most one per room in this interval. */
@@ -33,7 +37,7 @@ const NOTIFY_INTERVAL_MS = 30_000;
 
 /** Names from the network in a notification: no Markdown links (a notification renders them). */
 function notificationText(s: string): string {
-  return [...s.replace(/[[\]()<>`*_\\]/g, '').replace(/\s+/g, ' ')].slice(0, 40).join('');
+  return [...markInvisible(s).replace(/[[\]()<>`*_\\]/g, '').replace(/\s+/g, ' ')].slice(0, 40).join('');
 }
 
 /** vscode's SecretStorage and Memento return Thenables; the core's stores want Promises. */
@@ -88,6 +92,7 @@ class Extension extends Disposable {
   readonly relay: RelayController;
   readonly panels: ChatPanelManager;
   private readonly lastNotified = new Map<string, number>();
+  private lastConnectionError: string | undefined;
 
   constructor(context: vscode.ExtensionContext) {
     super();
@@ -106,8 +111,14 @@ class Extension extends Disposable {
       log: logs.log,
       // The ids shown per room persist in globalState, so that a relay cannot replay an earlier
       // message under a new seq after a restart (docs/protocol.md §2.8).
-      createClient: (p) => new RelayClient({
-        ...p, agent: `smc-vscode/${SMC_VERSION}`, transport: createTcpTransport, verifier: new WorkerSignatureVerifier(), shownIds,
+      // A room from an smcs:// invite (or smc.relay.tlsFingerprint) talks TLS pinned to its
+      // relay's certificate (docs/protocol.md §1.8); any other certificate closes the connection.
+      createClient: ({ tlsFingerprint, ...p }) => new RelayClient({
+        ...p,
+        agent: `smc-vscode/${SMC_VERSION}`,
+        transport: tlsFingerprint !== undefined ? createTlsTransportFactory(tlsFingerprint) : createTcpTransport,
+        verifier: new WorkerSignatureVerifier(),
+        shownIds,
       }),
     });
     this._register(toDisposable(() => void this.session.dispose()));
@@ -116,7 +127,12 @@ class Extension extends Disposable {
     const selfName = (): string => readSettings().displayName;
     this.panels = this._register(new ChatPanelManager({ extensionUri: context.extensionUri, session: this.session, selfName, log: logs.log }));
 
-    const commands = new Commands({ session: this.session, relay: this.relay, panels: this.panels, status: this.status, log: logs.log });
+    const walkthrough = new Walkthrough(context.extension.id, logs.log);
+    // Reaching any relay (the team's, or this machine's) is what the walkthrough's first step asks.
+    this._register(toDisposable(this.session.on('connection', (s) => {
+      if (s === 'connected') walkthrough.complete('relay');
+    })));
+    const commands = new Commands({ session: this.session, relay: this.relay, panels: this.panels, status: this.status, log: logs.log, walkthrough });
     for (const d of commands.register()) this._register(d);
     this._register(vscode.window.registerUriHandler(new JoinUriHandler((invite) => commands.joinFromInvite(invite))));
     this._register(
@@ -136,6 +152,7 @@ class Extension extends Disposable {
     this._register(toDisposable(this.session.on('incoming', (room, item) => this.notify(room, item.name))));
     this._register(toDisposable(this.session.on('error', (e) => {
       // Connection failures are reported by the Connect command; others the user should see.
+      if (e.code === 'connection_failed') this.lastConnectionError = e.message;
       if (e.code === 'connection_failed' || e.code === 'protocol_error') return;
       void vscode.window.showErrorMessage(`SMC: ${e.message}`);
     })));
@@ -169,11 +186,14 @@ class Extension extends Disposable {
       },
       statusText: () => this.status.text,
       onlineCount: () => this.session.onlineCount(),
+      lastConnectionError: () => this.lastConnectionError,
     };
   }
 
   async shutdown(): Promise<void> {
-    await this.relay.stop(true);
+    // A reload or a closing window leaves the local relay running (a terminal client may use
+    // it, and the next window adopts it); its lease ends it if no window comes back.
+    this.relay.detach();
     await this.session.dispose();
   }
 }

@@ -2,6 +2,7 @@
 // with the unread count. Pure, so the exact strings (test hooks, src/shared/messages.ts) are
 // unit-tested.
 import type { ConnectionState } from '../core/client/types';
+import { markInvisible } from '../shared/visibleText';
 
 export interface StatusInput {
   state: ConnectionState;
@@ -23,7 +24,9 @@ export interface StatusView {
 
 /** Status bar text may contain $(icon) syntax: a room name must not inject icons. */
 function plain(s: string): string {
-  const cleaned = s.replace(/\$\(/g, '$\u200B(').replace(/[\r\n]+/g, ' ');
+  // Hidden characters made visible first (a room name is hostile, src/shared/visibleText.ts);
+  // the zero-width space that breaks "$(" is ours and comes after.
+  const cleaned = markInvisible(s.replace(/[\r\n]+/g, ' ')).replace(/\$\(/g, '$\u200B(');
   return [...cleaned].length > 32 ? `${[...cleaned].slice(0, 32).join('')}…` : cleaned;
 }
 
@@ -44,7 +47,7 @@ export function statusView(i: StatusInput): StatusView {
   const lines = [
     i.state === 'connected' ? `SMC: connected to ${i.relay}` : i.state === 'connecting' ? `SMC: connecting to ${i.relay}` : `SMC: offline (relay ${i.relay})`,
   ];
-  if (i.roomName !== undefined) lines.push(`Room: ${i.roomName}${i.state === 'connected' ? ` (${i.online} online)` : ''}`);
+  if (i.roomName !== undefined) lines.push(`Room: ${markInvisible(i.roomName)}${i.state === 'connected' ? ` (${i.online} online)` : ''}`);
   if (i.unread > 0) {
     const where = (i.unreadRooms ?? []).filter((r) => r.count > 0).map((r) => `${r.count} in ${plain(r.name)}`);
     lines.push(`${i.unread} unread message${i.unread === 1 ? '' : 's'}${where.length > 0 ? `: ${where.join(', ')}` : ''}`);

@@ -11,7 +11,7 @@ import { deriveRoomId, encodeB64u, fingerprint, generateIdentity } from '../../s
 import { KeyStore, KnownKeys, MemorySecretStore, MemoryStateStore, RoomList } from '../../src/core/keys';
 import { WEBVIEW_LIMITS } from '../../src/shared/messages';
 import { formatHostPort as formatRelay, parseHostPort as parseRelay } from '../../src/core/hostPort';
-import { ChatSession, type ClientLike, type ClientParams } from '../../src/vscode/chatSession';
+import { ChatSession, type ClientLike, type ClientParams, type SessionSettings } from '../../src/vscode/chatSession';
 
 class FakeClient extends TypedEmitter<RelayClientEvents> implements ClientLike {
   state: ConnectionState = 'offline';
@@ -74,7 +74,7 @@ function incoming(room: string, seq: number, over: Partial<ChatMessage> = {}): C
   };
 }
 
-function setup() {
+function setup(settings: SessionSettings = { relayHost: '127.0.0.1', relayPort: 7878, displayName: 'alice' }) {
   const secrets = new MemorySecretStore();
   const state = new MemoryStateStore();
   const clients: FakeClient[] = [];
@@ -85,7 +85,7 @@ function setup() {
     rooms: new RoomList(state),
     knownKeys,
     state,
-    settings: () => ({ relayHost: '127.0.0.1', relayPort: 7878, displayName: 'alice' }),
+    settings: () => settings,
     createClient: (p) => {
       const c = new FakeClient(p);
       clients.push(c);
@@ -244,6 +244,43 @@ describe('chat session', () => {
     assert.equal(clients[1]?.joined.length, 1, 'only the rooms of that relay are joined');
   });
 
+  it('connects a room from an smcs:// invite with TLS pinned to its certificate, and never mixes pins on one connection', async () => {
+    const { session, clients, state } = setup();
+    const pinA = 'a'.repeat(64);
+    const pinB = 'b'.repeat(64);
+    const k1 = randomBytes(32);
+    await session.addRoom(k1, deriveRoomId(k1), 'tls-a', '127.0.0.1:7443', pinA);
+    await session.connect();
+    assert.equal(clients[0]?.params.tlsFingerprint, pinA, 'the client does not pin the invite\'s certificate');
+    assert.equal(session.tlsPin(deriveRoomId(k1)), pinA);
+    assert.deepEqual(state.get('smc.tlsPins'), { [deriveRoomId(k1)]: pinA }, 'the pin is not kept beside the room list');
+    // Same address, another pin (another invite, or an attacker's): its own connection, and
+    // the first room is not joined over it.
+    const k2 = randomBytes(32);
+    await session.addRoom(k2, deriveRoomId(k2), 'tls-b', '127.0.0.1:7443', pinB);
+    assert.equal(clients.length, 2);
+    assert.equal(clients[1]?.params.tlsFingerprint, pinB);
+    assert.deepEqual(clients[1]?.joined.map((j) => j.name), ['tls-b'], 'a room pinned to another certificate was joined over this connection');
+    // Same address, no pin: plain TCP, its own connection too.
+    const k3 = randomBytes(32);
+    await session.addRoom(k3, deriveRoomId(k3), 'plain', '127.0.0.1:7443');
+    assert.equal(clients[2]?.params.tlsFingerprint, undefined);
+    assert.deepEqual(clients[2]?.joined.map((j) => j.name), ['plain']);
+    // Leaving forgets the pin.
+    await session.leaveRoom(deriveRoomId(k1));
+    assert.equal(session.tlsPin(deriveRoomId(k1)), undefined);
+  });
+
+  it('uses smc.relay.tlsFingerprint for the configured relay when no room names one', async () => {
+    // No room yet: the target is the configured relay, with its pin (the settings say TLS).
+    const { session, clients } = setup({ relayHost: '127.0.0.1', relayPort: 7443, displayName: 'alice', relayTlsFingerprint: 'c'.repeat(64) });
+    assert.equal(session.targetTls(), 'c'.repeat(64));
+    const k = randomBytes(32);
+    await session.addRoom(k, deriveRoomId(k), 'plain', '127.0.0.1:7443');
+    await session.connect();
+    assert.equal(clients[0]?.params.tlsFingerprint, undefined, 'a room without a pin must not inherit the setting\'s');
+  });
+
   it('refuses to send without a room, with the next step in the message', async () => {
     const { session } = setup();
     await assert.rejects(session.sendText('x'), /Create Room/);
@@ -312,6 +349,26 @@ describe('chat session: identity signals (issue 7 item 2.6)', () => {
       { sid: 's1', name: '\u0430lice', fingerprint: FP_M, verified: true, self: false },
     ] });
     assert.equal(session.snapshot('alice').presence.members[0]?.keyChanged, true);
+  });
+
+  it('shows the client core\'s "key changed" in presence and typing (issue 11)', async () => {
+    const { session, room, c, emitted } = await joined();
+    // The core flags bob (its TOFU record knows "bob" under another key); the session's own
+    // record has never seen bob: the core's flag alone must reach the panel.
+    c.fire('presence', { room, online: 2, members: [
+      { sid: 's1', name: 'bob', fingerprint: FP_M, verified: true, self: false, keyChanged: true },
+      { sid: 's2', name: 'carol', fingerprint: FP_B, verified: true, self: false, keyChanged: false },
+    ] });
+    const members = session.snapshot('alice').presence.members;
+    assert.equal(members.find((m) => m.sid === 's1')?.keyChanged, true, 'the core flagged bob: the presence view must say so');
+    assert.equal(members.find((m) => m.sid === 's2')?.keyChanged, undefined);
+    emitted.length = 0;
+    c.fire('typing', { room, name: 'bob', fingerprint: FP_M, keyChanged: true });
+    c.fire('typing', { room, name: 'carol', fingerprint: FP_B, keyChanged: false });
+    // A typist under a look-alike of the own name is flagged by the session itself.
+    c.fire('typing', { room, name: '\u0430lice', fingerprint: FP_M, keyChanged: false });
+    const typing = emitted.filter((e) => e.startsWith('typing ')).map((e) => JSON.parse(e.slice('typing '.length)) as unknown[]);
+    assert.deepEqual(typing.map((t) => [t[1], t[3]]), [['bob', true], ['carol', false], ['\u0430lice', true]]);
   });
 
   it('refuses a display name with a bidi control: no client is made, and a rename is reported and not used', async () => {

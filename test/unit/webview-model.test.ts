@@ -150,6 +150,13 @@ describe('chat view model', () => {
     assert.equal(sent.typing.length, 0);
   });
 
+  it('keeps a typist\'s "key changed" flag (issue 11: presence and typing show it as messages do)', () => {
+    let s = start([item(1)]);
+    s = reduce(s, { type: 'typing', room: ROOM, name: 'bob', shortFingerprint: 'DDDD DDDD', keyChanged: true, now: 0 });
+    s = reduce(s, { type: 'typing', room: ROOM, name: 'carol', shortFingerprint: 'CCCC CCCC', now: 0 });
+    assert.deepEqual(s.typing.map((t) => [t.name, t.keyChanged === true]), [['bob', true], ['carol', false]]);
+  });
+
   it('follows the connection state', () => {
     const s = reduce(start([]), { type: 'connection', state: 'connecting', relay: 'h:1' });
     assert.equal(s.connection, 'connecting');

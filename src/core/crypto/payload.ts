@@ -1,8 +1,15 @@
 // The signed payload of docs/protocol.md §2.3: its types, its field rules, and its exact encoding.
 // Senders get a PayloadError whose message a UI can show as it is; receivers get a precise
-// reason for their debug log (the UI only says "could not be verified").
+// reason for their debug log (the UI only says "could not be verified"). The fields of the chat
+// types (§2.3.1-2.3.6) have their rules in src/core/payload/fields.ts, applied here.
+import {
+  ChatFields, chatFieldProblem, encodeChatFields, readChatFields, typeTakesText, untakenFieldProblem,
+} from '../payload/fields';
+import { isSendableEmoji } from '../payload/emoji';
 
-export type PayloadType = 'text' | 'snippet' | 'profile' | 'typing';
+export type PayloadType =
+  | 'text' | 'snippet' | 'profile' | 'typing'
+  | 'reaction' | 'edit' | 'delete' | 'file' | 'file-chunk' | 'patch';
 
 export interface Snippet {
   /** Language id, e.g. "typescript". */
@@ -16,7 +23,7 @@ export interface Snippet {
   code: string;
 }
 
-export interface Payload {
+export interface Payload extends ChatFields {
   /** Equals the wire id (for presence: "presence"). */
   id: string;
   /** The sender's clock, Unix milliseconds. */
@@ -92,12 +99,13 @@ function fieldProblem(p: Payload): string | undefined {
     if (typeof s.end !== 'number' || !Number.isSafeInteger(s.end) || s.end < s.start) return 'snippet.end must be an integer >= snippet.start';
   }
   if (p.type === 'snippet' && p.snippet === undefined) return 'a snippet message needs a snippet';
-  return undefined;
+  return chatFieldProblem(p.type, p);
 }
 
 /**
  * The exact bytes P: JSON with the fields in the order of §2.3 (id, ts, name, type, text,
- * snippet{lang, path, start, end, code}); fields not in §2.3 are not sent. No size check.
+ * snippet{lang, path, start, end, code}, then the fields of §2.3.1-2.3.6 in their order);
+ * fields not in §2.3 are not sent. No size check.
  */
 function serialize(p: Payload): Buffer {
   const out: Record<string, unknown> = { id: p.id, ts: p.ts, name: p.name, type: p.type };
@@ -106,6 +114,7 @@ function serialize(p: Payload): Buffer {
     const s = p.snippet;
     out.snippet = { lang: s.lang, path: s.path, start: s.start, end: s.end, code: s.code };
   }
+  encodeChatFields(p, out);
   return Buffer.from(JSON.stringify(out), 'utf8');
 }
 
@@ -128,12 +137,20 @@ function snippetLinesThatFit(p: Payload & { snippet: Snippet }): number {
   return lo;
 }
 
+/** The rules only senders apply (§2.3: no field on a type that does not take it; §2.3.3: an RGI emoji). */
+function senderProblem(p: Payload): string | undefined {
+  const untaken = untakenFieldProblem(p.type, p);
+  if (untaken !== undefined) return untaken;
+  if (p.type === 'reaction' && !isSendableEmoji(p.emoji)) return 'a reaction must be one emoji (RGI_Emoji)';
+  return undefined;
+}
+
 /**
  * Checks a payload against §2.3 and returns its bytes P. Throws PayloadError (or
  * PayloadTooLargeError) with a message the user can read.
  */
 export function encodePayload(p: Payload): Buffer {
-  const problem = fieldProblem(p);
+  const problem = fieldProblem(p) ?? senderProblem(p);
   if (problem !== undefined) throw new PayloadError(`This message cannot be sent: ${problem}.`);
   if (p.text !== undefined) {
     const textBytes = Buffer.byteLength(p.text, 'utf8');
@@ -186,10 +203,16 @@ export function parsePayload(bytes: Uint8Array): ParsedPayload {
   const payload: Payload = { id: v.id as string, ts: v.ts as number, name: v.name as string, type: v.type as string };
   if (v.text !== undefined) payload.text = v.text as string;
   if (v.snippet !== undefined) {
-    payload.snippet = (typeof s === 'object' && s !== null && !Array.isArray(s))
-      ? { lang: s.lang as string, path: s.path as string, start: s.start as number, end: s.end as number, code: s.code as string }
-      : (s as unknown as Snippet);
+    // The same words as the field rule gives, without building a Snippet out of a non-object.
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) return { ok: false, reason: 'snippet must be an object' };
+    payload.snippet = { lang: s.lang as string, path: s.path as string, start: s.start as number, end: s.end as number, code: s.code as string };
   }
+  // §2.3: the types of §2.3.1-2.3.6 that take no text keep none; the others their own fields.
+  if (!typeTakesText(payload.type)) {
+    delete payload.text;
+    delete payload.snippet;
+  }
+  Object.assign(payload, readChatFields(payload.type, v));
   const problem = fieldProblem(payload);
   if (problem !== undefined) return { ok: false, reason: `payload ${problem}` };
   if (payload.text !== undefined && Buffer.byteLength(payload.text, 'utf8') > MAX_TEXT_BYTES) {

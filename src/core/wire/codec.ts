@@ -1,4 +1,4 @@
-// Line framing of PROTOCOL.md §1.1: one JSON object per line, UTF-8, ending in "\n", a "\r"
+// Line framing of docs/protocol.md §1.1: one JSON object per line, UTF-8, ending in "\n", a "\r"
 // before it tolerated, empty lines ignored, every line at most `maxFrame` bytes with its "\r"
 // and "\n". Used by the relay and by the client core, so it depends on nothing but the
 // standard Uint8Array / TextDecoder of every JavaScript runtime.
@@ -18,7 +18,7 @@ const CR = 0x0d;
 
 /**
  * One fatal decoder for every FrameDecoder: `decode` without `stream` keeps no state between
- * calls, and sharing it keeps an idle connection small (issue 2 §4: ≤ 20 KiB each).
+ * calls, and sharing it keeps an idle connection small (docs/benchmarks.md: ≤ 20 KiB each).
  */
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -30,8 +30,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  */
 export class FrameDecoder {
   /** Bytes of the unfinished line, copied out of the chunks that brought them. */
-  private pending: Uint8Array[] = [];
-  private pendingLength = 0;
+  private partial: Uint8Array[] = [];
+  private partialLength = 0;
   private stopped = false;
 
   constructor(
@@ -41,7 +41,7 @@ export class FrameDecoder {
 
   /** Bytes held for an unfinished line (never more than `maxFrame - 1`). */
   get buffered(): number {
-    return this.pendingLength;
+    return this.partialLength;
   }
 
   /** True once an error was reported or `stop()` was called. */
@@ -52,8 +52,8 @@ export class FrameDecoder {
   /** Discards what is buffered and ignores all later input (the connection is closing). */
   stop(): void {
     this.stopped = true;
-    this.pending = [];
-    this.pendingLength = 0;
+    this.partial = [];
+    this.partialLength = 0;
   }
 
   push(chunk: Uint8Array): void {
@@ -63,12 +63,12 @@ export class FrameDecoder {
       if (newline === -1) {
         const rest = chunk.length - start;
         // §1.1: the line would be over maxFrame whatever follows: fail before buffering it.
-        if (this.pendingLength + rest > this.maxFrame - 1) return this.fail('frame_too_large');
-        this.pending.push(chunk.slice(start));
-        this.pendingLength += rest;
+        if (this.partialLength + rest > this.maxFrame - 1) return this.fail('frame_too_large');
+        this.partial.push(chunk.slice(start));
+        this.partialLength += rest;
         return;
       }
-      const lineBytes = this.pendingLength + (newline - start) + 1;
+      const lineBytes = this.partialLength + (newline - start) + 1;
       if (lineBytes > this.maxFrame) return this.fail('frame_too_large');
       const line = this.takeLine(chunk.subarray(start, newline));
       start = newline + 1;
@@ -86,16 +86,16 @@ export class FrameDecoder {
   /** Joins the buffered start of a line with its end and drops a trailing "\r". */
   private takeLine(tail: Uint8Array): Uint8Array {
     let line = tail;
-    if (this.pendingLength > 0) {
-      line = new Uint8Array(this.pendingLength + tail.length);
+    if (this.partialLength > 0) {
+      line = new Uint8Array(this.partialLength + tail.length);
       let offset = 0;
-      for (const part of this.pending) {
+      for (const part of this.partial) {
         line.set(part, offset);
         offset += part.length;
       }
       line.set(tail, offset);
-      this.pending = [];
-      this.pendingLength = 0;
+      this.partial = [];
+      this.partialLength = 0;
     }
     if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
     return line;
@@ -108,7 +108,7 @@ export class FrameDecoder {
 }
 
 /**
- * Deepest nesting of `[` and `{` a frame may have (issue 7 §1.6). Every frame of §1 is an
+ * Deepest nesting of `[` and `{` a frame may have (docs/protocol.md §1.1). Every frame of §1 is an
  * object (depth 1) and the deepest, `presence`, is 3 (`{"members":[{…}]}`); 4 leaves one level
  * for an unknown field of a later version. JSON.parse of a deeply nested line costs tens of
  * bytes per level (a 1 MiB line of `[[[…]]]` took ~77 MB), so the depth is checked first.

@@ -1,5 +1,5 @@
 // Turns one line from a client into a typed ClientFrame, or into the §1.7 error it deserves.
-// Every field rule of PROTOCOL.md §1.1-§1.7 lives here, so the relay's handlers receive only
+// Every field rule of docs/protocol.md §1.1-§1.7 lives here, so the relay's handlers receive only
 // well-formed frames. The relay checks form and length only, never content (§1.2).
 import { MAX_JSON_DEPTH, jsonDepthExceeds } from './codec';
 import { LIMITS, type ClientFrame, type ErrorCode, type SendFrame } from './frames';
@@ -16,8 +16,14 @@ export interface ParseFailure {
 
 export type ParseResult = { ok: true; frame: ClientFrame } | ParseFailure;
 
-/** Form of `room` and `id` (§1.2): b64u of 16 bytes, exactly 22 chars. */
+/**
+ * Form of `room` and `id` (§1.2): b64u of 16 bytes, exactly 22 chars. This file is the one home
+ * of the id format: everything that checks a room id or a message id uses isIdForm.
+ */
 export const ID_LENGTH = 22;
+
+/** How the id form is said in an error message. */
+export const ID_FORM = `${ID_LENGTH} chars of [A-Za-z0-9_-]`;
 
 const B64U_CHAR = /^[A-Za-z0-9_-]+$/;
 
@@ -62,7 +68,7 @@ export const MAX_AGENT_LENGTH = 256;
  * bounds `body` to `maxFrame - 512` chars (§1.2).
  */
 export function parseClientFrame(line: string, maxFrame: number = LIMITS.maxFrame): ParseResult {
-  // Issue 7 §1.6: a deeply nested line would cost far more to parse than its length.
+  // §1.1: a deeply nested line would cost far more to parse than its length.
   if (jsonDepthExceeds(line, MAX_JSON_DEPTH)) return fail('bad_frame', `nested deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
@@ -104,7 +110,7 @@ export function parseClientFrame(line: string, maxFrame: number = LIMITS.maxFram
     case 'ping':
       return ok(withOptional({ t: 'ping' }, { rid }));
     case 'join': {
-      if (!isIdForm(f.room)) return bad('"room" must be 22 chars of [A-Za-z0-9_-]');
+      if (!isIdForm(f.room)) return bad(`"room" must be ${ID_FORM}`);
       if (f.since !== undefined && !isWireInt(f.since)) return bad('"since" must be a non-negative integer');
       if (f.limit !== undefined && !isWireInt(f.limit)) return bad('"limit" must be a non-negative integer');
       if (f.tag !== undefined && !isB64uForm(f.tag, LIMITS.maxTag)) {
@@ -120,11 +126,11 @@ export function parseClientFrame(line: string, maxFrame: number = LIMITS.maxFram
       }));
     }
     case 'leave':
-      if (!isIdForm(f.room)) return bad('"room" must be 22 chars of [A-Za-z0-9_-]');
+      if (!isIdForm(f.room)) return bad(`"room" must be ${ID_FORM}`);
       return ok(withOptional({ t: 'leave', room: f.room }, { rid }));
     case 'send': {
-      if (!isIdForm(f.room)) return bad('"room" must be 22 chars of [A-Za-z0-9_-]');
-      if (!isIdForm(f.id)) return bad('"id" must be 22 chars of [A-Za-z0-9_-]');
+      if (!isIdForm(f.room)) return bad(`"room" must be ${ID_FORM}`);
+      if (!isIdForm(f.id)) return bad(`"id" must be ${ID_FORM}`);
       const maxBody = maxFrame - LIMITS.bodyOverhead;
       if (!isB64uForm(f.body, maxBody)) return bad(`"body" must be base64url of at most ${maxBody} chars`);
       if (f.eph !== undefined && typeof f.eph !== 'boolean') return bad('"eph" must be a boolean');
@@ -147,7 +153,7 @@ export function parseClientFrame(line: string, maxFrame: number = LIMITS.maxFram
       return ok(frame);
     }
     case 'history': {
-      if (!isIdForm(f.room)) return bad('"room" must be 22 chars of [A-Za-z0-9_-]');
+      if (!isIdForm(f.room)) return bad(`"room" must be ${ID_FORM}`);
       if (f.before !== undefined && !isWireInt(f.before)) return bad('"before" must be a non-negative integer');
       if (f.limit !== undefined && !isWireInt(f.limit)) return bad('"limit" must be a non-negative integer');
       return ok(withOptional({ t: 'history', room: f.room }, {

@@ -9,8 +9,8 @@
 // it describes (an inode number may be reused).
 //
 // Version 2 stores the seed of the id hashes (idHash.ts): the hashes are only meaningful with
-// it, and version 1, which lacked it, made every later start miss every earlier id (issue 7
-// §1.1). A file of any other magic, version 1 included, is never used: recovery then scans.
+// it, and version 1, which lacked it, made every later start miss every earlier id
+// (docs/storage.md "Checkpoint"). A file of any other magic, version 1 included, is never used: recovery then scans.
 //
 // Layout (little-endian): "SMCIDX2\n", 8 bytes id hash seed, u32 retain, u32 segment count, per
 // segment (u32 fileNo, u64 size, u64 inode); u32 room count, per room (u8 room length, room bytes

@@ -1,5 +1,5 @@
 // Background compaction of the log (docs/storage.md "Retention and compaction"). Retention
-// (PROTOCOL.md §1.6) drops a room's oldest messages from the index at once; this module gives the
+// (docs/protocol.md §1.6) drops a room's oldest messages from the index at once; this module gives the
 // disk space back. A sealed segment with no live record is deleted. A run of adjacent sealed
 // segments that are mostly dead or small is rewritten into one file holding only their live
 // records, in their original order, which then replaces the first segment of the run (rename) and
@@ -46,7 +46,10 @@ export interface CompactorHost {
 
 type Plan = { kind: 'delete'; segs: Segment[] } | { kind: 'rewrite'; segs: Segment[] };
 
-class Stopped extends Error {}
+/** The compactor was stopped mid-way (never leaves this module). */
+class Stopped extends Error {
+  readonly code = 'ESTOPPED';
+}
 
 export class Compactor {
   /** Compactions done (deletes and rewrites). */

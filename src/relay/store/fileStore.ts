@@ -1,7 +1,7 @@
-// The relay's embedded durable store (issue 2 §2 "Storage"; docs/storage.md): an append-only
+// The relay's embedded durable store (docs/storage.md): an append-only
 // log of checksummed binary records in segment files, group commit, recovery that keeps every
 // intact record, retention with background compaction, and a directory lock. Memory holds an
-// index of where each retained message lies, never a body (PROTOCOL.md §1.6).
+// index of where each retained message lies, never a body (docs/protocol.md §1.6).
 
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -32,6 +32,8 @@ export interface FileStoreOptions {
   log?: StoreLog;
   /** Size at which the log moves on to a new segment file (default 64 MiB). */
   segmentBytes?: number;
+  /** The wall clock a message's `ts` comes from (default Date.now; tests step it back). */
+  clock?: () => number;
 }
 
 /** Counters for tests, benchmarks and operators. */
@@ -66,7 +68,7 @@ interface Waiter {
 }
 
 /** An append that is not yet durable: queued, being written, or being checked for a duplicate. */
-interface Pending {
+interface PendingAppend {
   key: string;
   room: string;
   id: string;
@@ -94,6 +96,9 @@ export class FileStore implements MessageStore {
   private readonly retain: number;
   private readonly log: StoreLog;
   private readonly segmentBytes: number;
+  private readonly clock: () => number;
+  /** The newest ts written: a message's ts never goes below it, whatever the clock says (§1.4). */
+  private newestTs = 0;
   private state: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
   private lock: DirLock | undefined;
   private readonly rooms = new Map<string, RoomIndex>();
@@ -101,8 +106,8 @@ export class FileStore implements MessageStore {
   private segments: Segment[] = [];
   private readonly segById = new Map<number, Segment>();
   /** Appends not yet durable, by room and id: a duplicate waits for its first copy (§1.5). */
-  private readonly pending = new Map<string, Pending>();
-  private queue: Pending[] = [];
+  private readonly pending = new Map<string, PendingAppend>();
+  private queue: PendingAppend[] = [];
   private committing = false;
   private commitScheduled = false;
   /** Set after a failed write until the active segment is cut back to its last synced size. */
@@ -125,6 +130,7 @@ export class FileStore implements MessageStore {
     this.retain = options.retain;
     this.log = options.log ?? (() => undefined);
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.clock = options.clock ?? Date.now;
     if (!Number.isSafeInteger(this.segmentBytes) || this.segmentBytes < 4096 || this.segmentBytes > 2 ** 31) {
       throw new RangeError(`segmentBytes must be between 4096 and 2^31, got ${this.segmentBytes}`);
     }
@@ -155,6 +161,7 @@ export class FileStore implements MessageStore {
       for (const seg of recovery.segments) this.addSegment(seg);
       for (const [room, idx] of recovery.rooms) this.rooms.set(room, idx);
       if (this.segments.length === 0) await this.createSegment(1);
+      this.newestTs = await this.readNewestTs();
     } catch (err) {
       recovery.abandon();
       await this.closeFiles();
@@ -265,7 +272,7 @@ export class FileStore implements MessageStore {
       this.scratch.write(id, 0, 'utf8');
       const { hasher } = this;
       hasher.hash(this.scratch, 0, idBytes);
-      const p: Pending = {
+      const p: PendingAppend = {
         key, room, id, body, length: recordLength(roomBytes, idBytes, bodyBytes),
         hashHi: hasher.hi, hashLo: hasher.lo, waiters: [waiter], seq: 0, ts: 0, offset: 0,
       };
@@ -281,7 +288,7 @@ export class FileStore implements MessageStore {
   }
 
   /** A hash hit: read the candidates' ids from disk; a real match is a duplicate (§1.5). */
-  private async checkDuplicate(p: Pending, idx: RoomIndex, candidates: number[]): Promise<void> {
+  private async checkDuplicate(p: PendingAppend, idx: RoomIndex, candidates: number[]): Promise<void> {
     try {
       const found = await this.readSeqs(idx, candidates);
       const match = found.find((m) => m.id === p.id);
@@ -300,7 +307,7 @@ export class FileStore implements MessageStore {
     this.notifyIdle();
   }
 
-  private enqueue(p: Pending): void {
+  private enqueue(p: PendingAppend): void {
     this.queue.push(p);
     if (!this.committing && !this.commitScheduled) {
       this.commitScheduled = true;
@@ -317,7 +324,7 @@ export class FileStore implements MessageStore {
     // One group takes what has arrived, up to MAX_GROUP_BYTES; the rest forms the next group.
     let take = 0;
     let bytes = 0;
-    while (take < this.queue.length && (take === 0 || bytes < MAX_GROUP_BYTES)) bytes += (this.queue[take++] as Pending).length;
+    while (take < this.queue.length && (take === 0 || bytes < MAX_GROUP_BYTES)) bytes += (this.queue[take++] as PendingAppend).length;
     const batch = take === this.queue.length ? this.queue : this.queue.slice(0, take);
     this.queue = take === this.queue.length ? [] : this.queue.slice(take);
     try {
@@ -333,11 +340,11 @@ export class FileStore implements MessageStore {
     this.notifyIdle();
   }
 
-  private async writeBatch(group: Pending[]): Promise<void> {
+  private async writeBatch(group: PendingAppend[]): Promise<void> {
     if (this.needsRepair) await this.repair();
     // Seqs are given here, when no other group is in flight, so a failed group leaves no hole.
     const next = new Map<string, number>();
-    const batch: Pending[] = [];
+    const batch: PendingAppend[] = [];
     let total = 0;
     for (const p of group) {
       const seq = (next.get(p.room) ?? this.head(p.room)) + 1;
@@ -359,7 +366,10 @@ export class FileStore implements MessageStore {
     }
     const seg = this.active;
     const buf = Buffer.allocUnsafe(total);
-    const ts = Date.now();
+    // §1.4: ts follows seq. A clock that stepped back (NTP, a restored VM, the data moved to
+    // another machine) must not make a message older than the one before it.
+    const ts = Math.max(this.clock(), this.newestTs);
+    this.newestTs = ts;
     let pos = 0;
     for (const p of batch) {
       p.ts = ts;
@@ -397,7 +407,7 @@ export class FileStore implements MessageStore {
     this.compactor?.noteDrops();
   }
 
-  private async failBatch(batch: Pending[], err: unknown): Promise<void> {
+  private async failBatch(batch: PendingAppend[], err: unknown): Promise<void> {
     const { code, message } = describeError(err);
     this.log('store.write_error', { code, message, messages: batch.length });
     for (const p of batch) {
@@ -452,6 +462,26 @@ export class FileStore implements MessageStore {
     for (let s = lo; s <= hi; s++) if (idx.has(s)) seqs.push(s);
     const found = await this.readSeqs(idx, seqs);
     return found.map(({ seq, ts, id, body }) => ({ seq, ts, id, body }));
+  }
+
+  /**
+   * The ts of the last record in file order (the newest write: appends go to the end of the
+   * active segment, and compaction keeps the order of what it copies). One read at open.
+   */
+  private async readNewestTs(): Promise<number> {
+    const order = new Map<number, number>();
+    for (const [i, seg] of this.segments.entries()) order.set(seg.id, i);
+    let newest: { idx: RoomIndex; at: number; off: number } | undefined;
+    for (const idx of this.rooms.values()) {
+      const head = idx.head;
+      if (!idx.has(head)) continue;
+      const at = order.get(idx.segOf(head)) ?? -1;
+      const off = idx.offOf(head);
+      if (newest === undefined || at > newest.at || (at === newest.at && off > newest.off)) newest = { idx, at, off };
+    }
+    if (newest === undefined) return 0;
+    const [record] = await this.readSeqs(newest.idx, [newest.idx.head]);
+    return record?.ts ?? 0;
   }
 
   /**

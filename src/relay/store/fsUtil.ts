@@ -1,4 +1,4 @@
-// Small promise wrappers over node:fs's fd calls. The log's hot path (PROTOCOL.md §1.5 group
+// Small promise wrappers over node:fs's fd calls. The log's hot path (docs/protocol.md §1.5 group
 // commit) uses plain fds rather than FileHandle objects: fewer allocations per write and sync.
 
 import * as fs from 'node:fs';

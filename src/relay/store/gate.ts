@@ -1,7 +1,7 @@
 // A counting gate: at most `limit` holders at once, the others wait in order. The store passes
 // its disk reads through one, so that reads for many joins at once never fill the libuv thread
 // pool (4 threads by default) that the group commit's write and fdatasync also need: a sync
-// queued behind hundreds of reads would delay every ack (PROTOCOL.md §1.5).
+// queued behind hundreds of reads would delay every ack (docs/protocol.md §1.5).
 
 export class Gate {
   private held = 0;

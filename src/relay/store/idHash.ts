@@ -1,4 +1,4 @@
-// A 64-bit hash of a message id for the in-memory dedup table (PROTOCOL.md §1.5 idempotence).
+// A 64-bit hash of a message id for the in-memory dedup table (docs/protocol.md §1.5 idempotence).
 // The table keeps only this hash and the seq, never the id string: a hit is always confirmed by
 // reading the id from disk, so a collision costs one read and never a wrong answer. The hash is
 // keyed with a random 64-bit seed so that a sender cannot choose ids that pile onto one bucket
@@ -6,7 +6,7 @@
 //
 // The seed belongs to the index, not to the process: the index checkpoint stores the hashes of
 // every retained id, so it stores the seed they were made with, and a store that loads the
-// checkpoint hashes with that seed; a store that scans the log picks a fresh one (issue 7 §1.1).
+// checkpoint hashes with that seed; a store that scans the log picks a fresh one (docs/storage.md "Checkpoint").
 // Changing this function changes every hash: give the checkpoint a new magic (checkpoint.ts) so
 // that an older one is never used with it.
 

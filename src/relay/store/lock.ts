@@ -1,5 +1,5 @@
-// The data directory's lock (docs/storage.md "Lock"; issue 7 §1.4). Two relays writing one log
-// would give one seq to two messages and lose acked ones (PROTOCOL.md §1.5), so no second process
+// The data directory's lock (docs/storage.md "Lock"). Two relays writing one log
+// would give one seq to two messages and lose acked ones (docs/protocol.md §1.5), so no second process
 // may open the directory while the first lives, whatever its PID namespace (two containers with
 // one volume and the same hostname see different pids and hosts that look alike).
 //

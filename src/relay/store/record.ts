@@ -1,5 +1,5 @@
 // The on-disk record of the relay's message log (docs/storage.md "Record format").
-// One record is one stored message (PROTOCOL.md §1.5): a fixed little-endian header, then the
+// One record is one stored message (docs/protocol.md §1.5): a fixed little-endian header, then the
 // room, the id and the body as UTF-8 bytes. A CRC-32 over the payload lets recovery tell an
 // intact record from a torn or corrupt one without parsing any JSON.
 //

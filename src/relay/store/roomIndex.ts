@@ -1,6 +1,6 @@
 // The in-memory index of one room (docs/storage.md "Index"). For each retained seq: where its
 // record lies (segment, offset, length) and the 64-bit hash of its id, as parallel typed arrays
-// (20 bytes a message). Bodies and ids never enter memory (PROTOCOL.md §1.6).
+// (20 bytes a message). Bodies and ids never enter memory (docs/protocol.md §1.6).
 //
 // Dedup (§1.5): an open-addressing table of seqs, probed by id hash, at most 70 % full (4 bytes
 // a slot); a slot's hash is read from the arrays above. A hit is only a candidate: the caller

@@ -1,6 +1,6 @@
 // The relay's storage interface. The relay (src/relay) talks to storage only through this, so
-// that a later store on a distributed engine can serve several relays (issue 2 §2).
-// Stored bodies are opaque ciphertext (PROTOCOL.md §1.2); the store never interprets them.
+// that a store on a distributed engine can serve several relays (store/pg, docs/storage-postgres.md).
+// Stored bodies are opaque ciphertext (docs/protocol.md §1.2); the store never interprets them.
 
 /** One stored message of a room. */
 export interface StoredMessage {

@@ -1,0 +1,511 @@
+// The relay's protocol layer (docs/protocol.md §1.3-§1.7, §1.9): the frame handlers. Each
+// connection has one Session, which alone holds and changes that connection's protocol state
+// (hello received, bye sent, rooms joined, rate buckets, the join challenge); RelayProtocol
+// holds what sessions share (the rooms, presence, join proofs per address, appends in flight)
+// and the one place where a stored message fans out to a room.
+//
+// Roles after ws: RelayServer (server.ts) is the WebSocketServer (lifecycle, admission,
+// sweeping), Connection (connection.ts) the Receiver/Sender pair (lines in, bytes out, flow
+// control), and a Session what ws's WebSocket adds on top: the protocol of one peer. A Session
+// sees its connection only through SessionLink, so it runs over a scripted link in tests.
+//
+// The store is reached in three places that a store on a distributed engine (several relays
+// on one database) changes: the head taken when a member enters a room (enter), the head and
+// oldest seq a history page is computed from (history), and the fan-out of a stored message
+// (publish), which such a store calls from its feed of every relay's messages instead of from
+// the append.
+import type { FrameDecodeError } from '../core/wire/codec';
+import {
+  ERROR_CODES, LIMITS, SUPPORTED_VERSIONS,
+  type AdminFrame, type ErrorCode, type HelloFrame, type HistoryFrame, type JoinFrame, type LeaveFrame, type SendFrame,
+} from '../core/wire/frames';
+import {
+  encodeAck, encodeBye, encodeEphemeralMsg, encodeError, encodeJoined, encodeLeft, encodePage, encodePong,
+  encodeStoredMsg, encodeSynced, encodeWelcome,
+} from '../core/wire/relayFrames';
+import { parseClientFrame } from '../core/wire/validate';
+import { generateChallenge, verifyJoinProof } from '../core/crypto/roomAuth';
+import type { AdminToken } from './adminToken';
+import type { RelayLogger } from './log';
+import type { RelayOptions } from './options';
+import { PresenceCoalescer } from './presence';
+import { KeyedBuckets, TokenBucket } from './rateLimiter';
+import { streamNewest, type ReplyBudget, type ReplyResult, type ReplyTarget } from './replyReader';
+import { Room, holdBack, releaseHeld, type Member, type RoomPeer } from './room';
+import type { AppendResult, MessageStore } from './store/types';
+
+/**
+ * Join proofs a connection may have checked (§1.9): each costs one Ed25519 verification, 0.1 to
+ * 0.4 ms of the event loop, so a burst of 40 (a client joins at most 32 rooms, and re-joins a
+ * few when it resyncs), then 8 a second. Past it a join gets `rate_limited` (open) and is not
+ * processed, as a send would; the client retries it later.
+ */
+export const JOIN_PROOF_RATE = 8;
+export const JOIN_PROOF_BURST = 40;
+/**
+ * The same, per remote address and across connections (`--join-rate-per-ip`, default 32/s,
+ * burst this many times the rate): without it, a stranger who reconnects gets a fresh bucket
+ * each time (2 500 checks a second from one address in an attack). A team behind one NAT
+ * re-joining after a relay restart (30 people × 8 rooms) fits in the default burst of 256.
+ */
+export const JOIN_PROOF_BURST_PER_RATE = 8;
+
+/** §1.7: every connection gets the same line when the relay stops. */
+const BYE_SHUTDOWN = encodeBye('shutdown');
+
+/** What a session needs from its connection (Connection; a scripted link in tests). */
+export interface SessionLink extends RoomPeer, ReplyTarget {
+  readonly id: number;
+  /** "1.2.3.4:5" or "[::1]:5", for logs. */
+  readonly address: string;
+  readonly remoteIp: string;
+  /** Closes after what is queued is flushed. */
+  end(reason: string): void;
+  /**
+   * `work` answers a frame without holding the frames behind it (a send waiting to be
+   * durable): a peer that half-closed is ended only once it settled, so it gets every answer.
+   */
+  track(work: Promise<unknown>): void;
+}
+
+export type ProtocolOptions = Pick<
+  RelayOptions, 'maxFrame' | 'maxOutput' | 'rate' | 'burst' | 'joinRatePerIp' | 'allowV1Joins'
+>;
+
+export interface ProtocolDeps {
+  store: MessageStore;
+  log: RelayLogger;
+  adminToken: AdminToken;
+  /** `agent` in `welcome`, e.g. "smc-relay/0.1.0". */
+  agent: string;
+  /** The relay's global output budget, which reply streams reserve from (outputBudget.ts). */
+  budget: ReplyBudget;
+  /** An admin asked the relay to stop (§1.7). */
+  shutdown(reason: string): void;
+}
+
+/** What the sessions of one relay share. */
+export class RelayProtocol {
+  private readonly rooms = new Map<string, Room>();
+  private readonly presence: PresenceCoalescer;
+  /** §1.9: join proofs checked per remote address, across its connections. */
+  private readonly joinProofsByAddress: KeyedBuckets;
+  private appendsInFlight = 0;
+  private appendsDrained: (() => void) | undefined;
+
+  constructor(
+    readonly options: ProtocolOptions,
+    readonly deps: ProtocolDeps,
+  ) {
+    this.presence = new PresenceCoalescer(options.maxFrame);
+    this.joinProofsByAddress = new KeyedBuckets(options.joinRatePerIp, JOIN_PROOF_BURST_PER_RATE * options.joinRatePerIp);
+  }
+
+  /** A new connection's session (before its hello). */
+  open(link: SessionLink, now: number): Session {
+    return new Session(this, link, now);
+  }
+
+  /** Sends that are not yet durable, on every connection (for the shutdown log). */
+  get inflight(): number {
+    return this.appendsInFlight;
+  }
+
+  /** Resolves once no send waits for the store (§1.7 shutdown: durable writes finish first). */
+  settled(): Promise<void> {
+    if (this.appendsInFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.appendsDrained = resolve;
+    });
+  }
+
+  /** From the relay's sweeper: forgets the per-address buckets that have refilled. */
+  sweep(now: number): void {
+    this.joinProofsByAddress.sweep(now);
+  }
+
+  /** The relay stopped: no more presence frames. */
+  dispose(): void {
+    this.presence.dispose();
+  }
+
+  // ---- for sessions ---------------------------------------------------------------------
+
+  /** §1.9: one more join proof from `ip` may be checked now. */
+  takeJoinProof(ip: string, now: number): boolean {
+    return this.joinProofsByAddress.take(ip, now);
+  }
+
+  /**
+   * Puts `peer` in the room (again: same sid, §1.4) with `tag` and takes the room's head, in
+   * one step with no message in between: from here until releaseHeld, frames for the member
+   * are held back, except stored messages up to that head, which its catch-up carries.
+   */
+  enter(roomId: string, peer: RoomPeer, tag: string | undefined): { room: Room; member: Member; head: number } {
+    let room = this.rooms.get(roomId);
+    if (!room) {
+      room = new Room(roomId);
+      this.rooms.set(roomId, room);
+    }
+    const { member } = room.add(peer);
+    member.tag = tag;
+    const head = this.deps.store.head(roomId);
+    holdBack(member, head);
+    return { room, member, head };
+  }
+
+  /** §1.4: the members of `room` changed; they get a presence frame soon. */
+  membershipChanged(room: Room): void {
+    this.presence.mark(room);
+  }
+
+  leave(roomId: string, peer: RoomPeer): void {
+    const room = this.rooms.get(roomId);
+    if (!room || !room.remove(peer)) return;
+    if (room.size === 0) {
+      this.rooms.delete(roomId);
+      this.presence.forget(room);
+    } else this.presence.mark(room);
+  }
+
+  /** §1.5: stores a message durably; the one place where sends reach the store. */
+  append(room: string, id: string, body: string): Promise<AppendResult> {
+    return this.deps.store.append(room, id, body);
+  }
+
+  /** Counts `work` (a send's handling) as in flight until it settles. */
+  track(work: Promise<unknown>): void {
+    this.appendsInFlight++;
+    const done = (): void => {
+      if (--this.appendsInFlight === 0) this.appendsDrained?.();
+    };
+    work.then(done, done);
+  }
+
+  /**
+   * §1.5: a stored message goes to every member of its room but `origin` (the sender, which
+   * gets the ack), in seq order: encoded once, the same bytes written to every member.
+   */
+  publish(roomId: string, seq: number, ts: number, id: string, body: string, origin: RoomPeer | undefined): void {
+    const room = this.rooms.get(roomId);
+    if (room) room.fanOut(Buffer.from(encodeStoredMsg(roomId, seq, ts, id, body)), origin, seq);
+  }
+
+  /** §1.5 ephemeral: not stored, no seq, to every member but the sender. */
+  publishEphemeral(roomId: string, id: string, body: string, origin: RoomPeer): void {
+    const room = this.rooms.get(roomId);
+    if (room) room.fanOut(Buffer.from(encodeEphemeralMsg(roomId, id, body)), origin);
+  }
+
+  /** §1.4/§1.6 reply messages, streamed as the connection drains (replyReader.ts). */
+  streamReply(
+    target: ReplyTarget, room: string, after: number, before: number, limit: number, stillWanted: () => boolean,
+  ): Promise<ReplyResult> {
+    return streamNewest(this.deps.store, room, after, before, limit, target, this.deps.budget, this.options.maxFrame, this.options.maxOutput, stillWanted);
+  }
+}
+
+/** The protocol state of one connection, and the handlers of its frames. */
+export class Session {
+  private helloedValue = false;
+  /** §1.9: the challenge sent in this connection's welcome (empty before hello). */
+  private challenge = '';
+  /** `bye` was sent (§1.7): later frames get `shutting_down`. */
+  private byeSent = false;
+  /** Rooms joined, by room id. */
+  private readonly rooms = new Map<string, Member>();
+  /** §1.7: sends per second. */
+  private readonly sendBucket: TokenBucket;
+  /** §1.9: bounds the signature checks this connection can make the relay do. */
+  private readonly joinProofBucket: TokenBucket;
+  private rateLimitedCount = 0;
+
+  constructor(
+    private readonly relay: RelayProtocol,
+    private readonly link: SessionLink,
+    now: number,
+  ) {
+    this.sendBucket = new TokenBucket(relay.options.rate, relay.options.burst, now);
+    this.joinProofBucket = new TokenBucket(JOIN_PROOF_RATE, JOIN_PROOF_BURST, now);
+  }
+
+  /** A `hello` was accepted (§1.3): the hello timeout no longer applies. */
+  get helloed(): boolean {
+    return this.helloedValue;
+  }
+
+  /** Frames refused with rate_limited (for the connection's log line). */
+  get rateLimited(): number {
+    return this.rateLimitedCount;
+  }
+
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+
+  /** §1.7 shutdown: `bye`; frames after it get `shutting_down`. */
+  bye(): void {
+    this.byeSent = true;
+    this.link.write(BYE_SHUTDOWN);
+  }
+
+  /** The connection closed: it leaves every room (§1.4). Returns how many it was in. */
+  close(): number {
+    for (const roomId of this.rooms.keys()) this.relay.leave(roomId, this.link);
+    const count = this.rooms.size;
+    this.rooms.clear();
+    return count;
+  }
+
+  /** The decoder gave up (§1.1): the error, then close. */
+  onDecodeError(code: FrameDecodeError): void {
+    this.relay.deps.log.info('protocol_error', { conn: this.link.id, addr: this.link.address, code });
+    const message = code === 'frame_too_large'
+      ? `line longer than maxFrame (${this.relay.options.maxFrame} bytes)`
+      : 'line is not valid UTF-8';
+    this.sendError(code, message, undefined, true);
+  }
+
+  /**
+   * One line from the client. A returned promise holds the connection's later lines until it
+   * settles (Connection). A bug in a handler costs one request, not the relay: `internal`,
+   * logged (§1.7).
+   */
+  onLine(line: string): void | Promise<void> {
+    try {
+      return this.handleLine(line);
+    } catch (err) {
+      this.relay.deps.log.error('internal_error', { conn: this.link.id, error: errorText(err) });
+      this.sendError('internal', 'the relay failed to handle this frame', undefined, false);
+    }
+  }
+
+  private handleLine(line: string): void | Promise<void> {
+    const parsed = parseClientFrame(line, this.relay.options.maxFrame);
+    // §1.7: frames received after `bye` get shutting_down and are not processed.
+    if (this.byeSent) {
+      this.sendError('shutting_down', 'the relay is stopping', parsed.ok ? parsed.frame.rid : parsed.rid, true);
+      return;
+    }
+    if (!parsed.ok) {
+      // §1.3: before hello, anything but a (well-formed enough) hello is hello_required.
+      if (!this.helloedValue && parsed.code !== 'bad_frame' && parsed.t !== 'hello') {
+        return this.fail('hello_required', 'the first frame must be hello', parsed.rid);
+      }
+      return this.fail(parsed.code, parsed.message, parsed.rid);
+    }
+    const frame = parsed.frame;
+    if (!this.helloedValue) {
+      if (frame.t !== 'hello') return this.fail('hello_required', 'the first frame must be hello', frame.rid);
+      return this.hello(frame);
+    }
+    switch (frame.t) {
+      case 'hello':
+        return this.fail('bad_request', 'hello was already received', frame.rid);
+      case 'ping':
+        this.link.write(encodePong(frame.rid));
+        return;
+      case 'join':
+        return this.join(frame);
+      case 'leave':
+        return this.leave(frame);
+      case 'send':
+        return this.send(frame);
+      case 'history':
+        return this.history(frame);
+      case 'admin':
+        return this.admin(frame);
+    }
+  }
+
+  /** §1.3. */
+  private hello(frame: HelloFrame): void {
+    if (!SUPPORTED_VERSIONS.includes(frame.v)) {
+      return this.fail('unsupported_version', `this relay speaks protocol versions ${SUPPORTED_VERSIONS.join(' and ')}`, frame.rid);
+    }
+    this.helloedValue = true;
+    // §1.9: the challenge that this connection's join proofs sign; fresh per connection so
+    // that a proof seen on the wire cannot be replayed on another connection.
+    this.challenge = generateChallenge();
+    this.link.write(encodeWelcome({
+      t: 'welcome', rid: frame.rid, v: frame.v, agent: this.relay.deps.agent, maxFrame: this.relay.options.maxFrame,
+      time: Date.now(), challenge: this.challenge,
+    }));
+  }
+
+  // ---- rooms (§1.4) -----------------------------------------------------------------------
+
+  private join(frame: JoinFrame): void | Promise<void> {
+    const log = this.relay.deps.log;
+    const link = this.link;
+    // §1.9: only a holder of the room key may join, so only a member can send or read history
+    // (both need the room joined). One signature check per join; a join that carries a proof is
+    // always checked, even with --allow-v1-joins. A refused join changes nothing: a connection
+    // already in the room stays in it as it was.
+    if (frame.auth === undefined || frame.proof === undefined) {
+      if (!this.relay.options.allowV1Joins) {
+        log.info('join_refused', { conn: link.id, addr: link.address, code: 'auth_required' });
+        return this.fail('auth_required', 'this relay needs a join proof (protocol v2, §1.9); update the client', frame.rid);
+      }
+    } else if (!this.joinProofBucket.take(Date.now())) {
+      if (this.rateLimitedCount++ === 0) log.info('limit', { limit: 'join_rate', conn: link.id, addr: link.address });
+      return this.fail('rate_limited', `over ${JOIN_PROOF_RATE} join proofs per second; retry later`, frame.rid);
+    } else if (!this.relay.takeJoinProof(link.remoteIp, Date.now())) {
+      if (this.rateLimitedCount++ === 0) log.info('limit', { limit: 'join_rate_address', conn: link.id, addr: link.address });
+      return this.fail('rate_limited', `over ${this.relay.options.joinRatePerIp} join proofs per second from this address; retry later`, frame.rid);
+    } else if (!verifyJoinProof(frame.room, this.challenge, frame.auth, frame.proof)) {
+      log.info('join_refused', { conn: link.id, addr: link.address, code: 'auth_failed' });
+      return this.fail('auth_failed', 'the join proof does not match this room and connection', frame.rid);
+    }
+    if (!this.rooms.has(frame.room) && this.rooms.size >= LIMITS.maxRoomsPerConnection) {
+      log.info('limit', { limit: 'too_many_rooms', conn: link.id, addr: link.address });
+      return this.fail('too_many_rooms', `a connection may be in at most ${LIMITS.maxRoomsPerConnection} rooms`, frame.rid);
+    }
+    const { room, member, head } = this.relay.enter(frame.room, link, frame.tag);
+    this.rooms.set(frame.room, member);
+    link.write(encodeJoined({ t: 'joined', rid: frame.rid, room: frame.room, head, sid: member.sid }));
+    this.relay.membershipChanged(room);
+
+    const since = frame.since ?? 0;
+    const limit = Math.min(frame.limit ?? LIMITS.defaultLimit, LIMITS.maxLimit);
+    const stillWanted = (): boolean => this.rooms.get(frame.room) === member;
+    const finish = (from: number): void => {
+      if (link.closed || !stillWanted()) return;
+      link.write(encodeSynced({ t: 'synced', rid: frame.rid, room: frame.room, head, from }));
+      releaseHeld(member);
+    };
+    if (since >= head || limit === 0) {
+      finish(head + 1);
+      return;
+    }
+    return this.relay.streamReply(link, frame.room, since, head + 1, limit, stillWanted).then(
+      (reply) => {
+        if (link.closed) return;
+        finish(reply.count > 0 ? reply.from : head + 1);
+      },
+      (err: unknown) => {
+        this.storeError('read_failed', frame.room, err);
+        if (!link.closed) this.sendError('internal', 'could not read the room\'s messages', frame.rid, false);
+        finish(head + 1);
+      },
+    ).catch((err: unknown) => log.error('internal_error', { conn: link.id, error: errorText(err) }));
+  }
+
+  private leave(frame: LeaveFrame): void {
+    if (!this.rooms.has(frame.room)) return this.fail('not_joined', 'not in this room', frame.rid);
+    this.rooms.delete(frame.room);
+    this.relay.leave(frame.room, this.link);
+    this.link.write(encodeLeft({ t: 'left', rid: frame.rid, room: frame.room }));
+  }
+
+  // ---- messages (§1.5) --------------------------------------------------------------------
+
+  private send(frame: SendFrame): void {
+    const link = this.link;
+    if (!this.rooms.has(frame.room)) return this.fail('not_joined', 'join the room before sending', frame.rid);
+    if (!this.sendBucket.take(Date.now())) {
+      if (this.rateLimitedCount++ === 0) this.relay.deps.log.info('limit', { limit: 'rate', conn: link.id, addr: link.address });
+      return this.fail('rate_limited', `over ${this.relay.options.rate} sends per second; retry later`, frame.rid);
+    }
+    if (frame.eph) {
+      // Not stored, no seq, no dedup (§1.5 ephemeral).
+      link.write(encodeAck({ t: 'ack', rid: frame.rid, room: frame.room, id: frame.id }));
+      this.relay.publishEphemeral(frame.room, frame.id, frame.body, link);
+      return;
+    }
+    const work = this.relay.append(frame.room, frame.id, frame.body).then(
+      (result) => {
+        // Ack only now that the message is durable; forward only a first copy (§1.5).
+        link.write(encodeAck({ t: 'ack', rid: frame.rid, room: frame.room, id: frame.id, seq: result.seq, ts: result.ts }));
+        if (!result.duplicate) this.relay.publish(frame.room, result.seq, result.ts, frame.id, frame.body, link);
+      },
+      (err: unknown) => {
+        this.storeError('append_failed', frame.room, err);
+        this.sendError('internal', 'the relay could not store the message; send it again later', frame.rid, false);
+      },
+    ).catch((err: unknown) => {
+      this.relay.deps.log.error('internal_error', { conn: link.id, error: errorText(err) });
+    });
+    link.track(work);
+    this.relay.track(work);
+  }
+
+  // ---- history (§1.6) ---------------------------------------------------------------------
+
+  private history(frame: HistoryFrame): void | Promise<void> {
+    const link = this.link;
+    const member = this.rooms.get(frame.room);
+    if (member === undefined) return this.fail('not_joined', 'join the room before asking for history', frame.rid);
+    const store = this.relay.deps.store;
+    const head = store.head(frame.room);
+    const before = frame.before ?? head + 1;
+    const limit = Math.min(frame.limit ?? LIMITS.defaultLimit, LIMITS.maxLimit);
+    const page = (from: number, to: number): void => {
+      const oldest = store.oldest(frame.room);
+      // §1.6: more = stored messages older than `from` remain (none sent: older than `before`).
+      const more = from > 0 ? oldest < from : oldest <= head && oldest < before;
+      link.write(encodePage({ t: 'page', rid: frame.rid, room: frame.room, from, to, more }));
+    };
+    if (limit === 0 || before <= 1) {
+      page(0, 0);
+      return;
+    }
+    // The reply streams over several ticks: live frames of the room wait until after `page`,
+    // so that they never land among the page's messages (as when the reply was written at once).
+    holdBack(member, 0);
+    const stillWanted = (): boolean => this.rooms.get(frame.room) === member;
+    const release = (): void => {
+      if (link.closed || !stillWanted()) return;
+      releaseHeld(member);
+    };
+    return this.relay.streamReply(link, frame.room, 0, before, limit, stillWanted).then(
+      (reply) => {
+        if (link.closed) return;
+        page(reply.count > 0 ? reply.from : 0, reply.count > 0 ? reply.to : 0);
+        release();
+      },
+      (err: unknown) => {
+        this.storeError('read_failed', frame.room, err);
+        this.sendError('internal', 'could not read the room\'s messages', frame.rid, false);
+        release();
+      },
+    ).catch((err: unknown) => this.relay.deps.log.error('internal_error', { conn: link.id, error: errorText(err) }));
+  }
+
+  // ---- admin and errors (§1.7) ------------------------------------------------------------
+
+  private admin(frame: AdminFrame): void {
+    const { adminToken, log } = this.relay.deps;
+    if (!adminToken.matches(frame.token)) {
+      log.warn('admin_denied', { conn: this.link.id, addr: this.link.address, enabled: adminToken.enabled });
+      return this.fail('bad_request', 'wrong or missing admin token', frame.rid);
+    }
+    log.info('admin_shutdown', { conn: this.link.id, addr: this.link.address });
+    this.relay.deps.shutdown('admin');
+  }
+
+  private fail(code: ErrorCode, message: string, rid: number | undefined): void {
+    const close = ERROR_CODES[code].closes;
+    if (close) this.relay.deps.log.info('protocol_error', { conn: this.link.id, addr: this.link.address, code });
+    this.sendError(code, message, rid, close);
+  }
+
+  /** Sends `error` (§1.7); closes the connection after it when `close`. */
+  private sendError(code: ErrorCode, message: string, rid: number | undefined, close: boolean): void {
+    this.link.write(encodeError(rid, code, message));
+    if (close) this.link.end(code);
+  }
+
+  private storeError(event: string, room: string, err: unknown): void {
+    this.relay.deps.log.error(event, { room, error: errorText(err) });
+  }
+}
+
+/** An error's code and message, never its data (a store error carries no body, but be sure). */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
