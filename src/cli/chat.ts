@@ -24,7 +24,7 @@ import { SMC_VERSION } from '../node/version';
 import { jsonLine, terminalSafe } from './terminalText';
 import { JoinRefusedError, encodeSaved, freshMeta, isPrivateInvite, joinByInvite, parsePrivateInvite } from '../core/private/index';
 import { runPrivateChat, type PrivateTarget } from './chatPrivate';
-import { isPrivateRoom, loadPrivate, markPrivate, savePrivate } from './privateStores';
+import { isPrivateRoom, loadPrivate, markPrivate, pendingJoins, savePrivate, setPendingJoin } from './privateStores';
 
 function help(): string {
   return [
@@ -85,8 +85,9 @@ function help(): string {
     "  smc chat --json --room design < /dev/null | jq -r .text      # print the room's history",
     '',
     'Private rooms (smc room new --private; README "Private rooms"): smc chat NAME opens one;',
-    '  smc chat \'smc://HOST:PORT/NAME?join=1#…\' --name NAME asks to join with an invite and waits',
-    '  until an admin adds you (--timeout bounds it). There, in both modes, a line beginning with /',
+    '  smc room join stores a private room\'s invite (it has ?join=1); then smc chat NAME --name YOU',
+    '  asks to join and waits until an admin adds you (--timeout bounds it). There, in both modes,',
+    '  a line beginning with /',
     '  is a command and // sends a line beginning with /: /members, /invite [--uses N] [--expires 24h],',
     '  /revoke INVITE, /remove NAME|FINGERPRINT, /promote NAME|FINGERPRINT, /update, /leave, /stop.',
     '  --json adds {"event":"invite"|"member_added"|"member_removed"|"removed"|"members",...} lines.',
@@ -129,6 +130,8 @@ const inviteArgumentWarning = (smc: string): string =>
 
 interface ChatFlags {
   invite?: string;
+  /** The invite came from $SMC_HOME (smc room join), not from the command line. */
+  storedInvite?: boolean;
   room?: string;
   passphraseFile?: string;
   relay?: string;
@@ -276,6 +279,15 @@ async function resolvePrivate(flags: ChatFlags, session: HomeStores): Promise<Pr
   const relayFlag = flags.relay !== undefined ? parseRelayAddress(flags.relay) : undefined;
   const wanted = relayFlag ? formatHostPort(relayFlag.host, relayFlag.port) : undefined;
   const matches = session.rooms.all().filter((r) => r.name === flags.room && (wanted === undefined || r.relay === wanted));
+  if (matches.length === 0) {
+    // An invite stored by smc room join (§3.4): ask to join now.
+    const pending = (await pendingJoins(session)).filter((j) => j.name === flags.room && (wanted === undefined || j.relay === wanted));
+    if (pending.length === 1) {
+      flags.invite = pending[0]!.invite;
+      flags.storedInvite = true;
+      return 'join';
+    }
+  }
   if (matches.length !== 1 || !isPrivateRoom(session, matches[0]!.room)) return undefined;
   const entry = matches[0]!;
   const loaded = await loadPrivate(session, entry.room, session.identity);
@@ -294,7 +306,7 @@ async function joinPrivate(flags: ChatFlags, session: HomeStores, displayName: s
     throw err;
   }
   process.title = 'smc chat';
-  process.stderr.write(inviteArgumentWarning(smcCommand()).replace('(it carries the room key)', '(it lets its holder ask to join)'));
+  if (flags.storedInvite !== true) process.stderr.write(inviteArgumentWarning(smcCommand()).replace('(it carries the room key)', '(it lets its holder ask to join)'));
   const relay = formatHostPort(inv.host, inv.port);
   const clash = session.rooms.all().find((r) => r.name === inv.name && r.relay === relay);
   if (clash !== undefined && !isPrivateRoom(session, clash.room)) {
@@ -321,6 +333,7 @@ async function joinPrivate(flags: ChatFlags, session: HomeStores, displayName: s
   await savePrivate(session, outcome.room, encodeSaved({ state: outcome.group.export(), meta }));
   await session.rooms.upsert({ room: outcome.room, name: inv.name, relay, lastSeq: 0 });
   await markPrivate(session, outcome.room, true);
+  await setPendingJoin(session, { name: inv.name, relay, invite: '' }, false);
   status(`added to private room "${inv.name}"; from now on: ${smcCommand()} chat ${shellQuote(inv.name)}`);
   return { room: outcome.room, name: inv.name, host: inv.host, port: inv.port, relay, group: outcome.group, meta };
 }

@@ -55,3 +55,25 @@ export async function forgetPrivate(session: HomeStores, room: string): Promise<
   await new FileHistoryLog(room, session.home).remove();
   await markPrivate(session, room, false);
 }
+
+/** Private room invites stored by `smc room join`, waiting for `smc chat NAME` to ask to join (§3.4). */
+export const PENDING_JOINS_SECRET = 'smc.cli.pendingJoins';
+
+export interface PendingJoin { name: string; relay: string; invite: string }
+
+export async function pendingJoins(session: HomeStores): Promise<PendingJoin[]> {
+  const text = await session.secrets.get(PENDING_JOINS_SECRET);
+  if (text === undefined) return [];
+  try {
+    const v = JSON.parse(text) as unknown;
+    return Array.isArray(v) ? v.filter((x): x is PendingJoin => typeof x === 'object' && x !== null && typeof (x as PendingJoin).name === 'string'
+      && typeof (x as PendingJoin).relay === 'string' && typeof (x as PendingJoin).invite === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+export async function setPendingJoin(session: HomeStores, join: PendingJoin, on: boolean): Promise<void> {
+  const rest = (await pendingJoins(session)).filter((j) => !(j.name === join.name && j.relay === join.relay));
+  await session.secrets.store(PENDING_JOINS_SECRET, JSON.stringify(on ? [...rest, join] : rest));
+}

@@ -12,12 +12,12 @@ import {
   CHAT_EXIT, CliError, DEFAULT_RELAY, openHomeStores, parseRelayAddress, parseTlsFingerprint,
   setTlsPin, usageError, type HomeStores,
 } from './homeStores';
-import { readInvite } from './inviteInput';
+import { readAnyInvite } from './inviteInput';
 import { namesakeOf } from './roomNames';
 import { homeProblem } from './homeError';
 import { terminalSafe } from './terminalText';
 import { encodeSaved, newPrivateRoom } from '../core/private/index';
-import { forgetPrivate, isPrivateRoom, markPrivate, savePrivate } from './privateStores';
+import { forgetPrivate, isPrivateRoom, markPrivate, savePrivate, setPendingJoin } from './privateStores';
 
 function help(): string {
   return [
@@ -169,7 +169,21 @@ async function roomJoin(args: string[]): Promise<number> {
       'command line (other local users can read command lines); nothing was stored');
   }
   // Read and check the invite before touching $SMC_HOME: bad input stores nothing.
-  const inv = await readInvite(values['invite-file']);
+  const read = await readAnyInvite(values['invite-file']);
+  if (read.kind === 'private') {
+    // docs/protocol.md §3.4: a private room's invite only lets its holder ask to join; smc chat
+    // NAME asks, and waits until an admin adds this member.
+    const session = await openHomeStores();
+    const relay = formatHostPort(read.invite.host, read.invite.port);
+    await setPendingJoin(session, { name: read.invite.name, relay, invite: read.text }, true);
+    process.stdout.write([
+      `Stored the invite to private room "${terminalSafe(read.invite.name)}" on relay ${relay}.`,
+      `Ask to join:  ${terminalSafe(`${smcCommand()} chat ${shellQuote(read.invite.name)} --name YOUR_NAME`)}   (it waits until an admin adds you)`,
+      '',
+    ].join('\n'));
+    return CHAT_EXIT.ok;
+  }
+  const inv = read.invite;
   const session = await openHomeStores();
   const room = deriveRoomId(inv.key);
   const relay = formatHostPort(inv.host, inv.port);

@@ -29,8 +29,11 @@ async function speaksPrivateRooms(port: number): Promise<boolean> {
   const c = await LineClient.connect(port);
   try {
     await c.hello();
-    const reply = await c.request({ t: 'reset', room: 'A'.repeat(22), owner: 'A'.repeat(43), epoch: 0, auth: 'A'.repeat(43), sig: 'A'.repeat(86) });
-    return reply.code !== 'unknown_type';
+    // A relay of §3.6 answers a bad reset with an error; an older one with unknown_type, or
+    // (once its parser knows the frame but its server does not) not at all.
+    const reply = await c.request({ t: 'reset', room: 'A'.repeat(22), owner: 'A'.repeat(43), epoch: 0, auth: 'A'.repeat(43), sig: 'A'.repeat(86) })
+      .catch(() => undefined);
+    return reply !== undefined && reply.code !== 'unknown_type';
   } finally {
     await c.close();
   }
@@ -128,8 +131,17 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       return link;
     }
 
-    async function joins(who: string, link: string, admin: JsonChat): Promise<JsonChat> {
-      const c = chat(who, ['--name', who, '--timeout', '60', link]);
+    async function joins(who: string, link: string, admin: JsonChat, viaRoomJoin = false): Promise<JsonChat> {
+      let c: JsonChat;
+      if (viaRoomJoin) {
+        // The invite off the command line: smc room join stores it, smc chat NAME asks to join.
+        const stored = await smc(home(who), ['room', 'join'], link);
+        assert.equal(stored.code, 0, stored.stderr);
+        assert.match(stored.stdout, /Stored the invite to private room "team"/);
+        c = chat(who, ['--name', who, '--timeout', '60', 'team']);
+      } else {
+        c = chat(who, ['--name', who, '--timeout', '60', link]);
+      }
       await waitFor(() => events(admin, 'member_added').some((e) => e.name === who), `${who} added`);
       return c;
     }
@@ -137,7 +149,8 @@ for (const kind of ['relay', 'spec-ds'] as const) {
     it('three members: messages flow; a removed member is told (exit 7), reads nothing after, not live, not after a restart, not from a copy of its $SMC_HOME', async () => {
       const alice = await aliceCreates();
       const bob = await joins('bob', await invite(alice), alice);
-      const carol = await joins('carol', await invite(alice), alice);
+      const carol = await joins('carol', await invite(alice), alice, true);
+      assert.ok(!carol.stderr.some((l) => l.includes('warning')), carol.stderr.join('\n'));
       await waitFor(() => events(bob, 'member_added').some((e) => e.name === 'carol' && e.by === 'alice'), 'bob sees carol added by alice');
       alice.send('hello all');
       bob.send('hi from bob');
