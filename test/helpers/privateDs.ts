@@ -118,7 +118,8 @@ export class PrivateDs {
 
   receive(conn: DsConn, f: Frame): void {
     if (this.held !== undefined && f.t === 'send') {
-      this.held.push(() => this.handle(conn, f));
+      // A frame the relay received is stored even if its connection closed since (a crash).
+      this.held.push(() => this.handle(conn, f, true));
       return;
     }
     this.handle(conn, f);
@@ -129,8 +130,8 @@ export class PrivateDs {
     conn.close();
   }
 
-  private handle(conn: DsConn, f: Frame): void {
-    if (conn.closed) return;
+  private handle(conn: DsConn, f: Frame, received = false): void {
+    if (conn.closed && !received) return;
     const rid = f.rid as number | undefined;
     const error = (code: string, extra: Frame = {}): void => conn.deliver({ t: 'error', rid, code, message: code, ...extra });
     switch (f.t) {
@@ -203,7 +204,7 @@ export class PrivateDs {
       case 'send': {
         const room = f.room as string;
         const r = this.rooms.get(room);
-        if (r === undefined || conn.rooms.get(room) !== 'full') return error('not_joined');
+        if (r === undefined || (conn.rooms.get(room) !== 'full' && !(received && conn.closed))) return error('not_joined');
         if (f.eph === true) {
           for (const other of this.conns) if (other !== conn && other.rooms.get(room) === 'full') other.deliver({ t: 'msg', room, id: f.id, body: f.body, eph: true });
           return conn.deliver({ t: 'ack', rid, room, id: f.id });

@@ -292,4 +292,44 @@ describe('private room client (docs/protocol.md §3.3-§3.6)', function () {
     back.room.sendText('carol is back');
     await until(() => alice!.messages.some((m) => m.text === 'carol is back'), 'carol heard');
   });
+
+  it('a crash after sending a commit and before its ack: the restarted member recognises it at its seq (§3.3, §3.8)', async () => {
+    const { members } = await roomOf(ds, ['alice', 'bob']);
+    all = members;
+    const [alice, bob] = members;
+    ds.hold();
+    alice!.room.update();
+    await until(() => ds.heldCount === 1, 'the commit at the relay');
+    const saved = decodeSaved(alice!.saved[alice!.saved.length - 1]!);
+    // alice's process dies; the relay stores the commit it had received.
+    await alice!.room.disconnect();
+    ds.release();
+    await until(() => bob!.room.epoch === 2, 'bob applied it');
+    const group = await MlsGroup.import(saved.state, alice!.id);
+    assert.ok(group.pendingCommit, 'the pending commit was saved before it was sent');
+    const back = member(ds, alice!.room.room, alice!.id, 'alice', group, saved.meta);
+    all = [bob!, back];
+    back.room.connect();
+    await until(() => back.room.epoch === 2 && !back.room.committing, 'alice in epoch 2 with her own commit');
+    back.room.sendText('alice is back');
+    await until(() => bob!.messages.some((m) => m.text === 'alice is back'), 'bob reads');
+  });
+
+  it('a relay that replays a message under a new seq changes nothing (its MLS key is used up)', async () => {
+    const { members, roomId } = await roomOf(ds, ['alice', 'bob']);
+    all = members;
+    const [alice, bob] = members;
+    alice!.room.sendText('once');
+    await until(() => bob!.messages.some((m) => m.text === 'once'), 'bob reads');
+    const r = ds.rooms.get(roomId)!;
+    const original = r.messages.find((m) => m.epoch === undefined && m.seq === r.messages.length)!;
+    // The same body again, under a new id and seq, pushed to bob as the relay would.
+    const seq = r.messages.length + 1;
+    r.messages.push({ seq, ts: 1, id: 'R'.repeat(22), body: original.body });
+    const bobConn = ds.conns.filter((c) => !c.closed && c.rooms.get(roomId) === 'full').pop()!;
+    bobConn.deliver({ t: 'msg', room: roomId, seq, ts: 1, id: 'R'.repeat(22), body: original.body });
+    alice!.room.sendText('twice?');
+    await until(() => bob!.messages.some((m) => m.text === 'twice?'), 'the next message');
+    assert.equal(bob!.messages.filter((m) => m.text === 'once').length, 1);
+  });
 });
