@@ -255,6 +255,8 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
   rl.close();
   await desk.stop();
   await room.disconnect();
+  // `smc room list` shows how far this member got (unless it left and the room is forgotten).
+  if (session.rooms.get(target.room) !== undefined) await session.rooms.setLastSeq(target.room, room.applied);
   out.flush();
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   if (code === CHAT_EXIT.removed && !flags.json) err(`you were removed from private room "${target.name}"`);
