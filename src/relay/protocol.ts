@@ -21,7 +21,7 @@ import {
 } from '../core/wire/frames';
 import {
   encodeAck, encodeBye, encodeEphemeralMsg, encodeError, encodeJoined, encodeLeft, encodePage, encodePong,
-  encodeStoredMsg, encodeSynced, encodeWelcome,
+  encodePresence, encodeStoredMsg, encodeSynced, encodeWelcome,
 } from '../core/wire/relayFrames';
 import { parseClientFrame } from '../core/wire/validate';
 import { generateChallenge, verifyJoinProof } from '../core/crypto/roomAuth';
@@ -32,6 +32,9 @@ import { PresenceCoalescer } from './presence';
 import { KeyedBuckets, TokenBucket } from './rateLimiter';
 import { streamNewest, type ReplyBudget, type ReplyResult, type ReplyTarget } from './replyReader';
 import { Room, holdBack, releaseHeld, type Member, type RoomPeer } from './room';
+import type { RoomLog } from './store/distributed';
+import { ClusterRooms } from './store/pg/clusterRooms';
+import { StoreBusyError, type RoomPresence } from './store/pg/types';
 import type { AppendResult, MessageStore } from './store/types';
 
 /**
@@ -73,7 +76,8 @@ export type ProtocolOptions = Pick<
 >;
 
 export interface ProtocolDeps {
-  store: MessageStore;
+  /** The embedded store, or the rooms of a relay in a cluster (issue 9, store/pg/clusterRooms.ts). */
+  store: MessageStore | ClusterRooms;
   log: RelayLogger;
   adminToken: AdminToken;
   /** `agent` in `welcome`, e.g. "smc-relay/0.1.0". */
@@ -92,11 +96,26 @@ export class RelayProtocol {
   private readonly joinProofsByAddress: KeyedBuckets;
   private appendsInFlight = 0;
   private appendsDrained: (() => void) | undefined;
+  /**
+   * In a cluster: stored messages fan out from the store's feed (every relay's, in seq order),
+   * not from the ack, and presence lists every relay's members.
+   */
+  private readonly cluster: ClusterRooms | undefined;
+  /** What catch-up and history read (head, oldest, range). */
+  readonly log: RoomLog;
 
   constructor(
     readonly options: ProtocolOptions,
     readonly deps: ProtocolDeps,
   ) {
+    this.cluster = deps.store instanceof ClusterRooms ? deps.store : undefined;
+    this.log = deps.store instanceof ClusterRooms ? deps.store.log : deps.store;
+    this.cluster?.attach({
+      publish: (room, seq, ts, id, body, origin) => this.publish(room, seq, ts, id, body, origin),
+      publishEphemeral: (room, id, body) => this.rooms.get(room)?.fanOut(Buffer.from(encodeEphemeralMsg(room, id, body)), undefined),
+      presence: (room, presence) => this.clusterPresence(room, presence),
+      hasMembers: (room) => (this.rooms.get(room)?.size ?? 0) > 0,
+    });
     this.presence = new PresenceCoalescer(options.maxFrame);
     this.joinProofsByAddress = new KeyedBuckets(options.joinRatePerIp, JOIN_PROOF_BURST_PER_RATE * options.joinRatePerIp);
   }
@@ -136,6 +155,24 @@ export class RelayProtocol {
     return this.joinProofsByAddress.take(ip, now);
   }
 
+  /** Whether stored messages fan out from the store's feed (a cluster) rather than from the ack. */
+  get publishesFromStore(): boolean {
+    return this.cluster !== undefined;
+  }
+
+  /**
+   * In a cluster, before `peer` enters `roomId` (not for a join again): resolves once the
+   * room's feed has a position to take the head from; undefined when nothing is to wait for.
+   */
+  beforeEnter(roomId: string): Promise<void> | undefined {
+    return this.cluster?.enter(roomId);
+  }
+
+  /** The connection closed while waiting for beforeEnter: the pair of that enter. */
+  abandonEnter(roomId: string): void {
+    this.cluster?.exit(roomId, undefined);
+  }
+
   /**
    * Puts `peer` in the room (again: same sid, §1.4) with `tag` and takes the room's head, in
    * one step with no message in between: from here until releaseHeld, frames for the member
@@ -149,28 +186,40 @@ export class RelayProtocol {
     }
     const { member } = room.add(peer);
     member.tag = tag;
-    const head = this.deps.store.head(roomId);
+    const head = this.log.head(roomId);
     holdBack(member, head);
+    // In a cluster the store lists presence for every relay and rings each (this one too).
+    this.cluster?.present(roomId, member.sid, tag);
     return { room, member, head };
   }
 
   /** §1.4: the members of `room` changed; they get a presence frame soon. */
   membershipChanged(room: Room): void {
-    this.presence.mark(room);
+    if (this.cluster === undefined) this.presence.mark(room);
   }
 
   leave(roomId: string, peer: RoomPeer): void {
     const room = this.rooms.get(roomId);
+    const sid = room?.members.get(peer)?.sid;
     if (!room || !room.remove(peer)) return;
+    if (this.cluster !== undefined) {
+      this.cluster.exit(roomId, sid);
+      if (room.size === 0) this.rooms.delete(roomId);
+      return;
+    }
     if (room.size === 0) {
       this.rooms.delete(roomId);
       this.presence.forget(room);
     } else this.presence.mark(room);
   }
 
-  /** §1.5: stores a message durably; the one place where sends reach the store. */
-  append(room: string, id: string, body: string): Promise<AppendResult> {
-    return this.deps.store.append(room, id, body);
+  /**
+   * §1.5: stores a message from `origin` durably; the one place where sends reach the store (in a
+   * cluster `origin` goes with it: the feed leaves it out of the fan-out).
+   */
+  append(room: string, id: string, body: string, origin: RoomPeer): Promise<AppendResult> {
+    const store = this.deps.store;
+    return store instanceof ClusterRooms ? store.append(room, id, body, origin) : store.append(room, id, body);
   }
 
   /** Counts `work` (a send's handling) as in flight until it settles. */
@@ -191,17 +240,24 @@ export class RelayProtocol {
     if (room) room.fanOut(Buffer.from(encodeStoredMsg(roomId, seq, ts, id, body)), origin, seq);
   }
 
-  /** §1.5 ephemeral: not stored, no seq, to every member but the sender. */
+  /** §1.5 ephemeral: not stored, no seq, to every member but the sender (on every relay). */
   publishEphemeral(roomId: string, id: string, body: string, origin: RoomPeer): void {
     const room = this.rooms.get(roomId);
     if (room) room.fanOut(Buffer.from(encodeEphemeralMsg(roomId, id, body)), origin);
+    this.cluster?.ephemeral(roomId, id, body);
+  }
+
+  /** §1.4 in a cluster: the members of every relay, to the members here. */
+  private clusterPresence(roomId: string, presence: RoomPresence): void {
+    const room = this.rooms.get(roomId);
+    if (room) room.fanOut(Buffer.from(encodePresence(roomId, presence.online, presence.members, this.options.maxFrame)), undefined);
   }
 
   /** §1.4/§1.6 reply messages, streamed as the connection drains (replyReader.ts). */
   streamReply(
     target: ReplyTarget, room: string, after: number, before: number, limit: number, stillWanted: () => boolean,
   ): Promise<ReplyResult> {
-    return streamNewest(this.deps.store, room, after, before, limit, target, this.deps.budget, this.options.maxFrame, this.options.maxOutput, stillWanted);
+    return streamNewest(this.log, room, after, before, limit, target, this.deps.budget, this.options.maxFrame, this.options.maxOutput, stillWanted);
   }
 }
 
@@ -361,6 +417,29 @@ export class Session {
       log.info('limit', { limit: 'too_many_rooms', conn: link.id, addr: link.address });
       return this.fail('too_many_rooms', `a connection may be in at most ${LIMITS.maxRoomsPerConnection} rooms`, frame.rid);
     }
+    // In a cluster a room's feed needs a position before its first member here enters (one
+    // read); the later frames of this connection wait for it, as they wait for a catch-up.
+    const ready = this.rooms.has(frame.room) ? undefined : this.relay.beforeEnter(frame.room);
+    if (ready === undefined) return this.enter(frame);
+    return ready.then(
+      () => {
+        if (link.closed) {
+          this.relay.abandonEnter(frame.room);
+          return;
+        }
+        return this.enter(frame);
+      },
+      (err: unknown) => {
+        this.storeError('read_failed', frame.room, err);
+        if (!link.closed) this.sendError('internal', 'could not read the room\'s head; join again later', frame.rid, false);
+      },
+    );
+  }
+
+  /** The join's second half: the member enters, `joined`, the catch-up, `synced` (§1.4). */
+  private enter(frame: JoinFrame): void | Promise<void> {
+    const log = this.relay.deps.log;
+    const link = this.link;
     const { room, member, head } = this.relay.enter(frame.room, link, frame.tag);
     this.rooms.set(frame.room, member);
     link.write(encodeJoined({ t: 'joined', rid: frame.rid, room: frame.room, head, sid: member.sid }));
@@ -413,15 +492,18 @@ export class Session {
       this.relay.publishEphemeral(frame.room, frame.id, frame.body, link);
       return;
     }
-    const work = this.relay.append(frame.room, frame.id, frame.body).then(
+    const work = this.relay.append(frame.room, frame.id, frame.body, link).then(
       (result) => {
-        // Ack only now that the message is durable; forward only a first copy (§1.5).
+        // Ack only now that the message is durable; forward only a first copy (§1.5). In a
+        // cluster the store's feed forwards it (it was published there before this ack).
         link.write(encodeAck({ t: 'ack', rid: frame.rid, room: frame.room, id: frame.id, seq: result.seq, ts: result.ts }));
-        if (!result.duplicate) this.relay.publish(frame.room, result.seq, result.ts, frame.id, frame.body, link);
+        if (!result.duplicate && !this.relay.publishesFromStore) this.relay.publish(frame.room, result.seq, result.ts, frame.id, frame.body, link);
       },
       (err: unknown) => {
         this.storeError('append_failed', frame.room, err);
-        this.sendError('internal', 'the relay could not store the message; send it again later', frame.rid, false);
+        this.sendError('internal', err instanceof StoreBusyError
+          ? 'the relay is busy storing other messages; send it again later'
+          : 'the relay could not store the message; send it again later', frame.rid, false);
       },
     ).catch((err: unknown) => {
       this.relay.deps.log.error('internal_error', { conn: link.id, error: errorText(err) });
@@ -436,19 +518,29 @@ export class Session {
     const link = this.link;
     const member = this.rooms.get(frame.room);
     if (member === undefined) return this.fail('not_joined', 'join the room before asking for history', frame.rid);
-    const store = this.relay.deps.store;
+    const store = this.relay.log;
     const head = store.head(frame.room);
     const before = frame.before ?? head + 1;
     const limit = Math.min(frame.limit ?? LIMITS.defaultLimit, LIMITS.maxLimit);
-    const page = (from: number, to: number): void => {
-      const oldest = store.oldest(frame.room);
+    const writePage = (from: number, to: number, oldest: number): void => {
       // §1.6: more = stored messages older than `from` remain (none sent: older than `before`).
       const more = from > 0 ? oldest < from : oldest <= head && oldest < before;
       link.write(encodePage({ t: 'page', rid: frame.rid, room: frame.room, from, to, more }));
     };
+    // The embedded store knows `oldest` at once; a cluster's is read from the database.
+    const page = (from: number, to: number): void | Promise<void> => {
+      const oldest = store.oldest(frame.room);
+      if (typeof oldest === 'number') return writePage(from, to, oldest);
+      return oldest.then((o) => {
+        if (!link.closed) writePage(from, to, o);
+      });
+    };
+    const pageFailed = (err: unknown): void => {
+      this.storeError('read_failed', frame.room, err);
+      if (!link.closed) this.sendError('internal', 'could not read the room\'s messages', frame.rid, false);
+    };
     if (limit === 0 || before <= 1) {
-      page(0, 0);
-      return;
+      return page(0, 0)?.catch(pageFailed);
     }
     // The reply streams over several ticks: live frames of the room wait until after `page`,
     // so that they never land among the page's messages (as when the reply was written at once).
@@ -461,8 +553,12 @@ export class Session {
     return this.relay.streamReply(link, frame.room, 0, before, limit, stillWanted).then(
       (reply) => {
         if (link.closed) return;
-        page(reply.count > 0 ? reply.from : 0, reply.count > 0 ? reply.to : 0);
-        release();
+        const written = page(reply.count > 0 ? reply.from : 0, reply.count > 0 ? reply.to : 0);
+        if (written === undefined) return release();
+        return written.then(release, (err: unknown) => {
+          pageFailed(err);
+          release();
+        });
       },
       (err: unknown) => {
         this.storeError('read_failed', frame.room, err);
