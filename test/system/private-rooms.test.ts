@@ -204,6 +204,17 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       carol.end();
       assert.equal(await alice.exit, 0);
       assert.equal(await carol.exit, 0);
+      // No plaintext in what the relay stored (its data directory, every file).
+      if (backend.dataDir !== undefined) {
+        const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true })
+          .flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
+        const files = walk(backend.dataDir);
+        assert.ok(files.length > 0);
+        for (const f of files) {
+          const bytes = readFileSync(f).toString('latin1');
+          for (const text of ['hello all', 'hi from bob', 'secret after removal', 'carol after removal']) assert.ok(!bytes.includes(text), `${text} in ${f}`);
+        }
+      }
     });
 
     it('a used, an expired and a revoked invite, and a removed member\'s old invite, are refused (exit 8)', async () => {
