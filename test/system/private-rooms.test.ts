@@ -207,7 +207,7 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       // No plaintext in what the relay stored (its data directory, every file).
       if (backend.dataDir !== undefined) {
         const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true })
-          .flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
+          .flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.isFile() ? [join(d, e.name)] : []));
         const files = walk(backend.dataDir);
         assert.ok(files.length > 0);
         for (const f of files) {
