@@ -19,9 +19,10 @@ import {
   ERROR_CODES, LIMITS, SUPPORTED_VERSIONS,
   type AdminFrame, type ErrorCode, type HelloFrame, type HistoryFrame, type JoinFrame, type LeaveFrame, type SendFrame,
 } from '../core/wire/frames';
+import { commitPrivate, joinPrivate, privateRoomStoreOf, readOnlyHistory, resetPrivate, type PrivateSession } from './privateRooms';
 import {
   encodeAck, encodeBye, encodeEphemeralMsg, encodeError, encodeJoined, encodeLeft, encodePage, encodePong,
-  encodePresence, encodeStoredMsg, encodeSynced, encodeWelcome,
+  encodePresence, encodeRekey, encodeStoredMsg, encodeSynced, encodeWelcome,
 } from '../core/wire/relayFrames';
 import { parseClientFrame } from '../core/wire/validate';
 import { generateChallenge, verifyJoinProof } from '../core/crypto/roomAuth';
@@ -91,6 +92,8 @@ export interface ProtocolDeps {
 /** What the sessions of one relay share. */
 export class RelayProtocol {
   private readonly rooms = new Map<string, Room>();
+  /** Each connection's session, so that a §3.6 rekey can end memberships. */
+  private readonly sessions = new Map<RoomPeer, Session>();
   private readonly presence: PresenceCoalescer;
   /** §1.9: join proofs checked per remote address, across its connections. */
   private readonly joinProofsByAddress: KeyedBuckets;
@@ -122,7 +125,25 @@ export class RelayProtocol {
 
   /** A new connection's session (before its hello). */
   open(link: SessionLink, now: number): Session {
-    return new Session(this, link, now);
+    const session = new Session(this, link, now);
+    this.sessions.set(link, session);
+    return session;
+  }
+
+  /** The connection closed. */
+  forget(link: RoomPeer): void {
+    this.sessions.delete(link);
+  }
+
+  /**
+   * §3.6: the room's key changed (a commit at `seq` began `epoch`, or a reset): every member,
+   * the sender included, gets `rekey` after what it was sent before, and is no longer in the room.
+   */
+  rekey(roomId: string, epoch: number, seq: number): void {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    room.fanOut(Buffer.from(encodeRekey({ t: 'rekey', room: roomId, epoch, seq })), undefined);
+    for (const peer of [...room.members.keys()]) this.sessions.get(peer)?.endMembership(roomId);
   }
 
   /** Sends that are not yet durable, on every connection (for the shutdown log). */
@@ -235,9 +256,9 @@ export class RelayProtocol {
    * §1.5: a stored message goes to every member of its room but `origin` (the sender, which
    * gets the ack), in seq order: encoded once, the same bytes written to every member.
    */
-  publish(roomId: string, seq: number, ts: number, id: string, body: string, origin: RoomPeer | undefined): void {
+  publish(roomId: string, seq: number, ts: number, id: string, body: string, origin: RoomPeer | undefined, epoch?: number): void {
     const room = this.rooms.get(roomId);
-    if (room) room.fanOut(Buffer.from(encodeStoredMsg(roomId, seq, ts, id, body)), origin, seq);
+    if (room) room.fanOut(Buffer.from(encodeStoredMsg(roomId, seq, ts, id, body, epoch)), origin, seq);
   }
 
   /** §1.5 ephemeral: not stored, no seq, to every member but the sender (on every relay). */
@@ -262,14 +283,18 @@ export class RelayProtocol {
 }
 
 /** The protocol state of one connection, and the handlers of its frames. */
-export class Session {
+export class Session implements PrivateSession {
   private helloedValue = false;
   /** §1.9: the challenge sent in this connection's welcome (empty before hello). */
-  private challenge = '';
+  challenge = '';
   /** `bye` was sent (§1.7): later frames get `shutting_down`. */
   private byeSent = false;
   /** Rooms joined, by room id. */
   private readonly rooms = new Map<string, Member>();
+  /** §3.6: members that got `rekey` while a reply streamed; they leave once it is written. */
+  private readonly rekeyed = new Set<Member>();
+  /** §3.6: rooms joined read-only with an older epoch's key, and the last seq they may read. */
+  readonly readOnly = new Map<string, number>();
   /** §1.7: sends per second. */
   private readonly sendBucket: TokenBucket;
   /** §1.9: bounds the signature checks this connection can make the relay do. */
@@ -277,8 +302,8 @@ export class Session {
   private rateLimitedCount = 0;
 
   constructor(
-    private readonly relay: RelayProtocol,
-    private readonly link: SessionLink,
+    readonly relay: RelayProtocol,
+    readonly link: SessionLink,
     now: number,
   ) {
     this.sendBucket = new TokenBucket(relay.options.rate, relay.options.burst, now);
@@ -307,6 +332,7 @@ export class Session {
 
   /** The connection closed: it leaves every room (§1.4). Returns how many it was in. */
   close(): number {
+    this.relay.forget(this.link);
     for (const roomId of this.rooms.keys()) this.relay.leave(roomId, this.link);
     const count = this.rooms.size;
     this.rooms.clear();
@@ -371,6 +397,8 @@ export class Session {
         return this.history(frame);
       case 'admin':
         return this.admin(frame);
+      case 'reset':
+        return resetPrivate(this, frame);
     }
   }
 
@@ -392,6 +420,71 @@ export class Session {
   // ---- rooms (§1.4) -----------------------------------------------------------------------
 
   private join(frame: JoinFrame): void | Promise<void> {
+    // §3.6: a private room's joins are checked under its stored epoch keys (privateRooms.ts).
+    const privateRooms = privateRoomStoreOf(this.relay);
+    if (privateRooms === undefined) return this.joinLink(frame);
+    return privateRooms.privateRoom(frame.room).then(
+      (rec) => (rec === undefined ? this.joinLink(frame) : joinPrivate(this, frame, rec)),
+      (err: unknown) => {
+        this.storeError('read_failed', frame.room, err);
+        this.sendError('internal', 'could not read the room\'s record', frame.rid, false);
+      },
+    );
+  }
+
+  /** §1.9 and the rate of proof checks: one more signature check, or `rate_limited` (answered). */
+  takeProofCheck(rid: number | undefined, what: string): boolean {
+    const log = this.relay.deps.log;
+    const link = this.link;
+    if (!this.joinProofBucket.take(Date.now())) {
+      if (this.rateLimitedCount++ === 0) log.info('limit', { limit: 'join_rate', conn: link.id, addr: link.address, what });
+      this.fail('rate_limited', `over ${JOIN_PROOF_RATE} signature checks (join proofs, resets, commits) per second; retry later`, rid);
+      return false;
+    }
+    if (!this.relay.takeJoinProof(link.remoteIp, Date.now())) {
+      if (this.rateLimitedCount++ === 0) log.info('limit', { limit: 'join_rate_address', conn: link.id, addr: link.address, what });
+      this.fail('rate_limited', `over ${this.relay.options.joinRatePerIp} signature checks per second from this address; retry later`, rid);
+      return false;
+    }
+    return true;
+  }
+
+  /** `work` answers a frame without holding later ones; shutdown waits for it (§1.7). */
+  track(work: Promise<unknown>): void {
+    this.link.track(work);
+    this.relay.track(work);
+  }
+
+  /** §3.6: a rekey ended this connection's membership of `roomId` (RelayProtocol.rekey). */
+  endMembership(roomId: string): void {
+    const member = this.rooms.get(roomId);
+    if (member === undefined) return;
+    this.relay.leave(roomId, this.link);
+    // A reply still streaming (catch-up, history) finishes first: its frames, then the rekey.
+    if (member.held === null) this.rooms.delete(roomId);
+    else this.rekeyed.add(member);
+  }
+
+  dropMembership(roomId: string): void {
+    this.readOnly.delete(roomId);
+    if (!this.rooms.has(roomId)) return;
+    this.rooms.delete(roomId);
+    this.relay.leave(roomId, this.link);
+  }
+
+  /** The room's member, unless a rekey ended it (§3.6). */
+  private memberOf(roomId: string): Member | undefined {
+    const member = this.rooms.get(roomId);
+    return member === undefined || this.rekeyed.has(member) ? undefined : member;
+  }
+
+  /** After a held reply: a member a rekey ended leaves now. */
+  private afterRelease(roomId: string, member: Member): void {
+    if (!this.rekeyed.delete(member)) return;
+    if (this.rooms.get(roomId) === member) this.rooms.delete(roomId);
+  }
+
+  private joinLink(frame: JoinFrame): void | Promise<void> {
     const log = this.relay.deps.log;
     const link = this.link;
     // §1.9: only a holder of the room key may join, so only a member can send or read history
@@ -403,16 +496,19 @@ export class Session {
         log.info('join_refused', { conn: link.id, addr: link.address, code: 'auth_required' });
         return this.fail('auth_required', 'this relay needs a join proof (protocol v2, §1.9); update the client', frame.rid);
       }
-    } else if (!this.joinProofBucket.take(Date.now())) {
-      if (this.rateLimitedCount++ === 0) log.info('limit', { limit: 'join_rate', conn: link.id, addr: link.address });
-      return this.fail('rate_limited', `over ${JOIN_PROOF_RATE} join proofs per second; retry later`, frame.rid);
-    } else if (!this.relay.takeJoinProof(link.remoteIp, Date.now())) {
-      if (this.rateLimitedCount++ === 0) log.info('limit', { limit: 'join_rate_address', conn: link.id, addr: link.address });
-      return this.fail('rate_limited', `over ${this.relay.options.joinRatePerIp} join proofs per second from this address; retry later`, frame.rid);
+    } else if (!this.takeProofCheck(frame.rid, 'join')) {
+      return;
     } else if (!verifyJoinProof(frame.room, this.challenge, frame.auth, frame.proof)) {
       log.info('join_refused', { conn: link.id, addr: link.address, code: 'auth_failed' });
       return this.fail('auth_failed', 'the join proof does not match this room and connection', frame.rid);
     }
+    return this.admit(frame);
+  }
+
+  /** §1.4: the proof was checked; enter the room and send its catch-up. */
+  admit(frame: JoinFrame): void | Promise<void> {
+    const log = this.relay.deps.log;
+    const link = this.link;
     if (!this.rooms.has(frame.room) && this.rooms.size >= LIMITS.maxRoomsPerConnection) {
       log.info('limit', { limit: 'too_many_rooms', conn: link.id, addr: link.address });
       return this.fail('too_many_rooms', `a connection may be in at most ${LIMITS.maxRoomsPerConnection} rooms`, frame.rid);
@@ -441,6 +537,8 @@ export class Session {
     const log = this.relay.deps.log;
     const link = this.link;
     const { room, member, head } = this.relay.enter(frame.room, link, frame.tag);
+    this.rekeyed.delete(member);
+    this.readOnly.delete(frame.room);
     this.rooms.set(frame.room, member);
     link.write(encodeJoined({ t: 'joined', rid: frame.rid, room: frame.room, head, sid: member.sid }));
     this.relay.membershipChanged(room);
@@ -452,6 +550,7 @@ export class Session {
       if (link.closed || !stillWanted()) return;
       link.write(encodeSynced({ t: 'synced', rid: frame.rid, room: frame.room, head, from }));
       releaseHeld(member);
+      this.afterRelease(frame.room, member);
     };
     if (since >= head || limit === 0) {
       finish(head + 1);
@@ -471,7 +570,11 @@ export class Session {
   }
 
   private leave(frame: LeaveFrame): void {
-    if (!this.rooms.has(frame.room)) return this.fail('not_joined', 'not in this room', frame.rid);
+    if (this.memberOf(frame.room) === undefined) {
+      if (!this.readOnly.delete(frame.room)) return this.fail('not_joined', 'not in this room', frame.rid);
+      this.link.write(encodeLeft({ t: 'left', rid: frame.rid, room: frame.room }));
+      return;
+    }
     this.rooms.delete(frame.room);
     this.relay.leave(frame.room, this.link);
     this.link.write(encodeLeft({ t: 'left', rid: frame.rid, room: frame.room }));
@@ -481,7 +584,7 @@ export class Session {
 
   private send(frame: SendFrame): void {
     const link = this.link;
-    if (!this.rooms.has(frame.room)) return this.fail('not_joined', 'join the room before sending', frame.rid);
+    if (this.memberOf(frame.room) === undefined) return this.fail('not_joined', 'join the room before sending', frame.rid);
     if (!this.sendBucket.take(Date.now())) {
       if (this.rateLimitedCount++ === 0) this.relay.deps.log.info('limit', { limit: 'rate', conn: link.id, addr: link.address });
       return this.fail('rate_limited', `over ${this.relay.options.rate} sends per second; retry later`, frame.rid);
@@ -491,6 +594,9 @@ export class Session {
       link.write(encodeAck({ t: 'ack', rid: frame.rid, room: frame.room, id: frame.id }));
       this.relay.publishEphemeral(frame.room, frame.id, frame.body, link);
       return;
+    }
+    if (frame.epoch !== undefined && frame.next !== undefined && frame.rot !== undefined) {
+      return commitPrivate(this, { ...frame, epoch: frame.epoch, next: frame.next, rot: frame.rot });
     }
     const work = this.relay.append(frame.room, frame.id, frame.body, link).then(
       (result) => {
@@ -516,8 +622,13 @@ export class Session {
 
   private history(frame: HistoryFrame): void | Promise<void> {
     const link = this.link;
-    const member = this.rooms.get(frame.room);
-    if (member === undefined) return this.fail('not_joined', 'join the room before asking for history', frame.rid);
+    const member = this.memberOf(frame.room);
+    if (member === undefined) {
+      // §3.6: after a read-only join with an older epoch's key, history up to that epoch's end.
+      const until = this.readOnly.get(frame.room);
+      if (until !== undefined) return readOnlyHistory(this, frame, until);
+      return this.fail('not_joined', 'join the room before asking for history', frame.rid);
+    }
     const store = this.relay.log;
     const head = store.head(frame.room);
     const before = frame.before ?? head + 1;
@@ -549,6 +660,7 @@ export class Session {
     const release = (): void => {
       if (link.closed || !stillWanted()) return;
       releaseHeld(member);
+      this.afterRelease(frame.room, member);
     };
     return this.relay.streamReply(link, frame.room, 0, before, limit, stillWanted).then(
       (reply) => {
@@ -580,7 +692,7 @@ export class Session {
     this.relay.deps.shutdown('admin');
   }
 
-  private fail(code: ErrorCode, message: string, rid: number | undefined): void {
+  fail(code: ErrorCode, message: string, rid: number | undefined): void {
     const close = ERROR_CODES[code].closes;
     if (close) this.relay.deps.log.info('protocol_error', { conn: this.link.id, addr: this.link.address, code });
     this.sendError(code, message, rid, close);
@@ -592,7 +704,7 @@ export class Session {
     if (close) this.link.end(code);
   }
 
-  private storeError(event: string, room: string, err: unknown): void {
+  storeError(event: string, room: string, err: unknown): void {
     this.relay.deps.log.error(event, { room, error: errorText(err) });
   }
 }

@@ -76,7 +76,7 @@ export async function streamNewest(
     }
     if (target.closed || !stillWanted()) break;
     for (const m of batch) {
-      target.write(encodeStoredMsg(room, m.seq, m.ts, m.id, m.body));
+      target.write(encodeStoredMsg(room, m.seq, m.ts, m.id, m.body, m.epoch));
       if (result.count === 0) result.from = m.seq;
       result.to = m.seq;
       result.count++;
