@@ -49,6 +49,8 @@ baselines, named in each section.
 | \`chat-json\` | \`smc chat --json\` start to the last of 10 000 stored messages printed | Node start + bare catch-up printing raw lines |
 | \`bundle-size\` | production dist/extension.js (without the webview) | empty extension, same build |
 | \`extension-host\` | in code-server + Chromium: activation time as VS Code records it; panel open to first paint on 10 000 messages | built-in extensions' activation; panel on a 10-message room |
+| \`pg-store\` | the PostgreSQL store alone (no relay): acked appends/s at 64 in flight for 1 and 3 instances, one room and a room each; ack latency at 500 msg/s | bare \`pg\` clients inserting 64 rows per transaction |
+| \`relay-cluster\` | relay processes: 1 on the embedded store, 1 on PostgreSQL, 3 on one PostgreSQL: acked msg/s at 64 in flight, ack p50/p99 at 500 msg/s, fan-out 1 → 50 spread over the relays (deliveries/s, relay and PostgreSQL CPU per delivery) | bare \`pg\` clients inserting 64 rows per transaction, same run |
 
 Latencies are exact percentiles over every sample (nearest rank), taken with
 \`process.hrtime.bigint()\` after a warm-up; \`n\` is given for each. Everything above this line is

@@ -9,6 +9,8 @@ import { fanout } from './fanout';
 import { idleMemory } from './idleMemory';
 import { manyRooms } from './manyRooms';
 import { openVerify } from './openVerify';
+import { pgStore } from './pgStore';
+import { relayCluster } from './relayCluster';
 import { restart } from './restart';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster];

@@ -6,7 +6,7 @@
 // `pg` client inserting the same rows in batches of 64 per transaction (one and three
 // connections), which is what this database allows at this commit rate.
 //
-// Not registered in bench/scenarios/index.ts yet; run it alone:
+// Run it alone:
 //   node scripts/build.mjs && npx tsc -p tsconfig.json --outDir out && node out/bench/scenarios/pgStore.js [--quick]
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
@@ -73,8 +73,11 @@ async function pacedLatency(stores: PgStore[], room: string, ms: number): Promis
   return recorder.summary();
 }
 
-/** The raw baseline: `connections` bare clients, each inserting batches of 64 rows per transaction. */
-async function rawInserts(url: string, connections: number, runMs: number): Promise<number> {
+/**
+ * The raw baseline: `connections` bare clients, each inserting batches of 64 rows per
+ * transaction (synchronous_commit on): what this database allows at this commit rate.
+ */
+export async function rawInserts(url: string, connections: number, runMs: number): Promise<number> {
   const body = randomBytes(BODY_BYTES).toString('base64url');
   const clients = await Promise.all(Array.from({ length: connections }, async () => {
     const c = new Client({ connectionString: url, options: '-c synchronous_commit=on' });

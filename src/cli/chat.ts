@@ -22,6 +22,9 @@ import { runJsonChat } from './chatJson';
 import { runInteractiveChat } from './chatTty';
 import { SMC_VERSION } from '../node/version';
 import { jsonLine, terminalSafe } from './terminalText';
+import { JoinRefusedError, encodeSaved, freshMeta, isPrivateInvite, joinByInvite, parsePrivateInvite } from '../core/private/index';
+import { runPrivateChat, type PrivateTarget } from './chatPrivate';
+import { isPrivateRoom, loadPrivate, markPrivate, pendingJoins, savePrivate, setPendingJoin } from './privateStores';
 
 function help(): string {
   return [
@@ -81,9 +84,19 @@ function help(): string {
     "  echo 'build 421 failed' | smc chat --json --room design",
     "  smc chat --json --room design < /dev/null | jq -r .text      # print the room's history",
     '',
+    'Private rooms (smc room new --private; README "Private rooms"): smc chat NAME opens one;',
+    '  smc room join stores a private room\'s invite (it has ?join=1); then smc chat NAME --name YOU',
+    '  asks to join and waits until an admin adds you (--timeout bounds it). There, in both modes,',
+    '  a line beginning with /',
+    '  is a command and // sends a line beginning with /: /members, /invite [--uses N] [--expires 24h],',
+    '  /revoke INVITE, /remove NAME|FINGERPRINT, /promote NAME|FINGERPRINT, /update, /leave, /stop.',
+    '  --json adds {"event":"invite"|"member_added"|"member_removed"|"removed"|"members",...} lines.',
+    '',
     'Exit codes: 0 done, 1 other error, 2 usage error (bad option or invite),',
     '            5 --json: messages not acknowledged within --timeout, 6 key store refused',
-    '            (e.g. secrets.json readable by others: fix with chmod 600; $SMC_HOME not writable).',
+    '            (e.g. secrets.json readable by others: fix with chmod 600; $SMC_HOME not writable),',
+    '            7 removed from the private room, 8 invite refused (used, expired, revoked, or',
+    '            you were removed), 9 no admin added you within --timeout.',
     '',
   ].join('\n') + smcNote();
 }
@@ -117,6 +130,8 @@ const inviteArgumentWarning = (smc: string): string =>
 
 interface ChatFlags {
   invite?: string;
+  /** The invite came from $SMC_HOME (smc room join), not from the command line. */
+  storedInvite?: boolean;
   room?: string;
   passphraseFile?: string;
   relay?: string;
@@ -254,6 +269,75 @@ async function resolveTarget(flags: ChatFlags, session: HomeStores): Promise<Tar
   return { key, name: entry.name, host, port, ...(tls !== undefined ? { tls } : {}) };
 }
 
+/**
+ * A private room (docs/protocol.md §3): a stored one by name, or 'join' for a private room's
+ * invite (§3.4); undefined for everything else (link rooms, passphrases), which goes on as before.
+ */
+async function resolvePrivate(flags: ChatFlags, session: HomeStores): Promise<PrivateTarget | 'join' | undefined> {
+  if (flags.invite !== undefined) return isPrivateInvite(flags.invite) ? 'join' : undefined;
+  if (flags.room === undefined || flags.passphraseFile !== undefined) return undefined;
+  const relayFlag = flags.relay !== undefined ? parseRelayAddress(flags.relay) : undefined;
+  const wanted = relayFlag ? formatHostPort(relayFlag.host, relayFlag.port) : undefined;
+  const matches = session.rooms.all().filter((r) => r.name === flags.room && (wanted === undefined || r.relay === wanted));
+  if (matches.length === 0) {
+    // An invite stored by smc room join (§3.4): ask to join now.
+    const pending = (await pendingJoins(session)).filter((j) => j.name === flags.room && (wanted === undefined || j.relay === wanted));
+    if (pending.length === 1) {
+      flags.invite = pending[0]!.invite;
+      flags.storedInvite = true;
+      return 'join';
+    }
+  }
+  if (matches.length !== 1 || !isPrivateRoom(session, matches[0]!.room)) return undefined;
+  const entry = matches[0]!;
+  const loaded = await loadPrivate(session, entry.room, session.identity);
+  if (loaded === undefined) throw new CliError(`the state of private room "${entry.name}" is missing from ${session.home}/secrets.json; ask an admin for a new invite`, CHAT_EXIT.other);
+  const { host, port } = parseRelayAddress(entry.relay);
+  return { room: entry.room, name: entry.name, host, port, relay: entry.relay, group: loaded.group, meta: loaded.meta };
+}
+
+/** §3.4: asks to join with a private room's invite, waits to be added (--timeout), stores the room. */
+async function joinPrivate(flags: ChatFlags, session: HomeStores, displayName: string): Promise<PrivateTarget | number> {
+  let inv;
+  try {
+    inv = parsePrivateInvite(flags.invite!);
+  } catch (err) {
+    if (err instanceof InviteError) throw usageError(`invalid invite: ${err.message}`);
+    throw err;
+  }
+  process.title = 'smc chat';
+  if (flags.storedInvite !== true) process.stderr.write(inviteArgumentWarning(smcCommand()).replace('(it carries the room key)', '(it lets its holder ask to join)'));
+  const relay = formatHostPort(inv.host, inv.port);
+  const clash = session.rooms.all().find((r) => r.name === inv.name && r.relay === relay);
+  if (clash !== undefined && !isPrivateRoom(session, clash.room)) {
+    throw new CliError(`a link room named "${inv.name}" on relay ${relay} is already stored; forget it first (${smcCommand()} room forget ${shellQuote(inv.name)})`, CHAT_EXIT.other);
+  }
+  const status = (text: string): void => void process.stderr.write(`smc chat: ${terminalSafe(text)}\n`);
+  status(`asking to join private room "${inv.name}" on ${relay}...`);
+  let outcome;
+  try {
+    outcome = await joinByInvite({
+      invite: inv, identity: session.identity, displayName, agent: `smc-cli/${SMC_VERSION}`, timeoutMs: flags.timeoutMs, status,
+      transport: flags.tlsFingerprint !== undefined ? createTlsTransportFactory(flags.tlsFingerprint) : createTcpTransport,
+      ...(flags.debug ? { log: (event: string, fields?: Record<string, unknown>) => void process.stderr.write(`smc debug: ${terminalSafe(event)} ${jsonLine(fields ?? {})}\n`) } : {}),
+    });
+  } catch (err) {
+    if (err instanceof JoinRefusedError) {
+      status(`not added: ${err.message}`);
+      return err.reason === 'timeout' ? CHAT_EXIT.notAdded : CHAT_EXIT.refused;
+    }
+    throw err;
+  }
+  const meta = freshMeta(Date.now());
+  meta.applied = outcome.seq;
+  await savePrivate(session, outcome.room, encodeSaved({ state: outcome.group.export(), meta }));
+  await session.rooms.upsert({ room: outcome.room, name: inv.name, relay, lastSeq: 0 });
+  await markPrivate(session, outcome.room, true);
+  await setPendingJoin(session, { name: inv.name, relay, invite: '' }, false);
+  status(`added to private room "${inv.name}"; from now on: ${smcCommand()} chat ${shellQuote(inv.name)}`);
+  return { room: outcome.room, name: inv.name, host: inv.host, port: inv.port, relay, group: outcome.group, meta };
+}
+
 async function chat(args: string[]): Promise<number> {
   const flags = parseFlags(args);
   if (flags === 'help') {
@@ -266,6 +350,15 @@ async function chat(args: string[]): Promise<number> {
     process.title = 'smc chat';
   }
   const session = await openHomeStores();
+  const privateTarget = await resolvePrivate(flags, session);
+  if (privateTarget !== undefined) {
+    const displayName = displayNameFor(session, flags.name);
+    if (flags.name !== undefined) await session.state.update(LAST_NAME_STATE, displayName);
+    const transport = flags.tlsFingerprint !== undefined ? createTlsTransportFactory(flags.tlsFingerprint) : createTcpTransport;
+    const target = privateTarget === 'join' ? await joinPrivate(flags, session, displayName) : privateTarget;
+    if (typeof target === 'number') return target;
+    return runPrivateChat(session, target, { json: flags.json, debug: flags.debug, history: flags.history, timeoutMs: flags.timeoutMs }, displayName, transport);
+  }
   const target = await resolveTarget(flags, session);
   // After the invite parsed: a malformed one gets its one-line error only.
   if (flags.invite !== undefined) process.stderr.write(inviteArgumentWarning(smcCommand()));

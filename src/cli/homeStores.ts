@@ -19,6 +19,12 @@ export const CHAT_EXIT = {
   unacked: 5,
   /** The key store refused to load (file permissions too open, damaged file). */
   keyStore: 6,
+  /** A private room: this member was removed from it (docs/protocol.md §3.4). */
+  removed: 7,
+  /** A private room's invite was refused: used up, expired, revoked, or you were removed (§3.4). */
+  refused: 8,
+  /** A private room's invite: no admin added you within --timeout. */
+  notAdded: 9,
 } as const;
 
 export const DEFAULT_RELAY = '127.0.0.1:7878';
@@ -85,6 +91,8 @@ export interface HomeStores {
   /** Messages the relay has not acked yet, kept until it does (docs/protocol.md §1.5): $SMC_HOME/outbox. */
   outbox: FileOutboxStore;
   identity: Identity;
+  /** secrets.json itself, for secrets other than room keys (private rooms' state, docs/protocol.md §3.8). */
+  secrets: FileSecretStore;
 }
 
 /** Opens $SMC_HOME (creating it 0700), loads or creates the identity. */
@@ -103,7 +111,7 @@ export async function openHomeStores(): Promise<HomeStores> {
       process.stderr.write(`smc: ${moved} room(s) moved to protocol v2 room ids; messages from before stay on the relay under the old id, which SMC no longer joins\n`);
     }
     const outbox = new FileOutboxStore(home, (problem) => void process.stderr.write(`smc: outbox: ${problem}\n`));
-    return { home, state, keys, rooms, known: new KnownKeys(state), shown: new ShownIdsState(state), outbox, identity };
+    return { home, state, keys, rooms, known: new KnownKeys(state), shown: new ShownIdsState(state), outbox, identity, secrets };
   } catch (err) {
     if (err instanceof FileStoreError || (err instanceof Error && err.name === 'KeyStoreError')) {
       throw new CliError(err.message, CHAT_EXIT.keyStore);

@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import { Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { InviteError, parseInvite, type Invite } from '../core/crypto/index';
+import { isPrivateInvite, parsePrivateInvite, type PrivateInvite } from '../core/private/index';
 import { usageError } from './homeStores';
 
 /**
@@ -81,6 +82,13 @@ async function readText(source: Source): Promise<string> {
  * contain the key (InviteError's promise); the caller prints them through terminalSafe.
  */
 export async function readInvite(file: string | undefined): Promise<Invite> {
+  const read = await readAnyInvite(file);
+  if (read.kind === 'private') throw usageError('this is a private room\'s invite (it has ?join=1); smc room join stores it, then smc chat NAME asks to join');
+  return read.invite;
+}
+
+/** A link room's invite (§2.7), or a private room's (§3.4, `?join=1`), from a file or standard input. */
+export async function readAnyInvite(file: string | undefined): Promise<{ kind: 'link'; invite: Invite } | { kind: 'private'; invite: PrivateInvite; text: string }> {
   const source: Source = file === undefined ? { kind: 'stdin' } : { kind: 'file', path: file };
   const text = (await readText(source)).replace(/^\uFEFF/, '').trim();
   if (text.length === 0) {
@@ -88,7 +96,8 @@ export async function readInvite(file: string | undefined): Promise<Invite> {
   }
   if (/\s/.test(text)) throw usageError(`${where(source)} must hold one invite (smc://HOST:PORT/NAME#KEY) and nothing else`);
   try {
-    return parseInvite(text);
+    if (isPrivateInvite(text)) return { kind: 'private', invite: parsePrivateInvite(text), text };
+    return { kind: 'link', invite: parseInvite(text) };
   } catch (err) {
     if (err instanceof InviteError) throw usageError(`invalid invite in ${where(source)}: ${err.message}`);
     throw err;

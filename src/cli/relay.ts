@@ -1,4 +1,5 @@
-// `smc relay`: runs the relay of docs/protocol.md §1 on an embedded store in a data directory.
+// `smc relay`: runs the relay of docs/protocol.md §1 on an embedded store in a data directory,
+// or with --postgres on PostgreSQL, where any number of relays serve the same rooms (issue 9).
 // Options are flags, each also an environment variable (relay/options.ts). Exit codes:
 // 0 stopped cleanly, 1 other error, 2 usage, 3 cannot listen, 4 data directory unusable or locked.
 import { mkdir, access, constants, readFile, stat } from 'node:fs/promises';
@@ -10,6 +11,9 @@ import { FoldingLogger, createLogger, type LogFields, type RelayLogger } from '.
 import { OPTION_SPECS, UsageError, resolveRelayOptions, type RelayOptions } from '../relay/options';
 import { RelayServer, certificateFingerprint } from '../relay/server';
 import { FileStore } from '../relay/store/fileStore';
+import type { ClusterRooms } from '../relay/store/pg/clusterRooms';
+import { migrateOnly, openClusterRooms } from '../relay/store/pg/start';
+import { redactPostgresUrl } from '../relay/store/pg/url';
 import type { MessageStore } from '../relay/store/types';
 import { EXIT, describeArgumentError, smcCommand, type Command } from './command';
 import { SMC_VERSION } from '../node/version';
@@ -42,11 +46,14 @@ function help(): string {
     '  smc relay --rate 0                             no send rate limit (benchmarks, trusted networks)',
     '  smc relay --allow-v1-joins                     also accept joins without a proof (v1 clients; see docs/relay.md)',
     '  smc relay --tls-cert relay.crt --tls-key relay.key   TLS; the log shows the fingerprint invites pin',
+    '  SMC_RELAY_POSTGRES=postgres://smc@db:5432/smc?sslmode=verify-full smc relay',
+    '                                                 messages in PostgreSQL; run several relays on one database',
+    '                                                 (password: PGPASSWORD or ~/.pgpass; see docs/relay.md "Cluster")',
     '',
     'Talk to it by hand: nc 127.0.0.1 7878, then type {"t":"hello","v":1}',
     'Stop it with Ctrl-C or SIGTERM (clients get "bye"), or by sending',
     '  {"t":"admin","op":"shutdown","token":"<the line in <data>/admin-token>"}',
-    '(an empty admin-token file disables admin).',
+    '(an empty admin-token file disables admin). With --postgres, --data keeps only the admin token.',
     '',
     'Exit codes: 0 stopped cleanly, 1 other error, 2 usage error,',
     '            3 cannot listen (port in use, address not available), 4 data directory unusable or locked.',
@@ -120,6 +127,16 @@ async function runRelay(args: string[]): Promise<number> {
       return EXIT.usage;
     }
   }
+  if (options.migrateOnly && options.postgres !== undefined) {
+    try {
+      const applied = await migrateOnly(options.postgres);
+      process.stdout.write(applied.length > 0 ? `smc relay: schema migrated to version ${applied.at(-1)} (applied ${applied.join(', ')})\n` : 'smc relay: the schema is up to date\n');
+      return EXIT.ok;
+    } catch (err) {
+      process.stderr.write(`smc relay: ${terminalSafe((err as Error).message)}\n`);
+      return EXIT.other;
+    }
+  }
   const dataDir = resolve(options.dataDir);
   // Issue 7 §1.5: per-address events are folded past --log-per-addr a minute.
   const log = new FoldingLogger(createLogger({ format: options.logFormat }), { perWindow: options.logPerAddr, windowMs: options.logWindowMs });
@@ -132,14 +149,24 @@ async function runRelay(args: string[]): Promise<number> {
   const dirProblem = await prepareDataDir(dataDir);
   if (dirProblem) return fail(EXIT.dataDir, dirProblem);
 
-  const store: MessageStore = new FileStore({
-    dir: dataDir,
-    retain: options.retain,
-    log: (event: string, fields?: object) => storeLogLevel(log, event)(event, fields as LogFields),
-  });
+  let store: MessageStore | ClusterRooms;
+  if (options.postgres !== undefined) {
+    try {
+      store = await openClusterRooms(options.postgres, options.retain, (event, fields) => storeLogLevel(log, event)(event, fields as LogFields));
+    } catch (err) {
+      return fail(EXIT.other, (err as Error).message);
+    }
+  } else {
+    store = new FileStore({
+      dir: dataDir,
+      retain: options.retain,
+      log: (event: string, fields?: object) => storeLogLevel(log, event)(event, fields as LogFields),
+    });
+  }
   let adminToken: AdminToken;
   try {
-    await store.open();
+    // The cluster's store is open already (openClusterRooms); the embedded one opens here.
+    if (store instanceof FileStore) await store.open();
     adminToken = await AdminToken.load(dataDir);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -154,7 +181,8 @@ async function runRelay(args: string[]): Promise<number> {
   }
 
   log.info('start', {
-    version: SMC_VERSION, pid: process.pid, data: dataDir, maxFrame: options.maxFrame, retain: options.retain,
+    version: SMC_VERSION, pid: process.pid, data: dataDir,
+    postgres: options.postgres === undefined ? undefined : redactPostgresUrl(options.postgres), maxFrame: options.maxFrame, retain: options.retain,
     rate: options.rate, burst: options.burst, maxConns: options.maxConns, maxConnsPerIp: options.maxConnsPerIp, joinRatePerIp: options.joinRatePerIp,
     maxOutput: options.maxOutput, maxOutputTotal: options.maxOutputTotal, allowV1Joins: options.allowV1Joins,
     logPerAddr: options.logPerAddr, admin: adminToken.enabled,
@@ -180,7 +208,7 @@ async function runRelay(args: string[]): Promise<number> {
       ? `SMC relay listening with TLS on ${formatHostPort(options.host, port)} (data in ${terminalSafe(dataDir)}).\n`
         + `Certificate SHA-256: ${tls.fingerprint} (invites: smcs://HOST:${port}/NAME?fp=${tls.fingerprint}#KEY)\n`
         + `Connect by hand: openssl s_client -quiet -connect ${formatHostPort(connectHost(options.host), port)}   then type {"t":"hello","v":1}\n`
-      : `SMC relay listening on ${formatHostPort(options.host, port)} (data in ${terminalSafe(dataDir)}).\n`
+      : `SMC relay listening on ${formatHostPort(options.host, port)} (${options.postgres === undefined ? `data in ${terminalSafe(dataDir)}` : `messages in PostgreSQL ${terminalSafe(redactPostgresUrl(options.postgres))}`}).\n`
         + `Connect by hand: nc ${connectHost(options.host)} ${port}   then type {"t":"hello","v":1}\n`
         + `Chat from a terminal: ${smcCommand()} room new --name NAME --relay ${formatHostPort(connectHost(options.host), port)}, then ${smcCommand()} chat --room NAME\n`
         + `  (the others: ${smcCommand()} room join, paste the invite, then ${smcCommand()} chat --room NAME)\n`
@@ -192,7 +220,7 @@ async function runRelay(args: string[]): Promise<number> {
 /** The store names its events (`store.write_error`, `store.torn_tail`, ...); give them a level. */
 function storeLogLevel(log: RelayLogger, event: string): (event: string, fields?: LogFields) => void {
   if (/error|failed|corrupt/.test(event)) return log.error;
-  if (/torn|gap|discarded|bad_|unused/.test(event)) return log.warn;
+  if (/torn|gap|discarded|bad_|unused|down|expired|retry/.test(event)) return log.warn;
   return log.info;
 }
 

@@ -12,14 +12,17 @@ import {
   CHAT_EXIT, CliError, DEFAULT_RELAY, openHomeStores, parseRelayAddress, parseTlsFingerprint,
   setTlsPin, usageError, type HomeStores,
 } from './homeStores';
-import { readInvite } from './inviteInput';
+import { readAnyInvite } from './inviteInput';
 import { namesakeOf } from './roomNames';
 import { homeProblem } from './homeError';
 import { terminalSafe } from './terminalText';
+import { encodeSaved, newPrivateRoom } from '../core/private/index';
+import { forgetPrivate, isPrivateRoom, markPrivate, savePrivate, setPendingJoin } from './privateStores';
 
 function help(): string {
   return [
     'Usage: smc room new --name NAME [--relay HOST:PORT] [--tls-fingerprint SHA256]',
+    '       smc room new --private --name NAME [--relay HOST:PORT]',
     '       smc room join [--invite-file FILE]',
     '       smc room list',
     '       smc room forget NAME [--relay HOST:PORT]',
@@ -27,6 +30,9 @@ function help(): string {
     'new   creates a room with a new random key, keeps the key in $SMC_HOME/secrets.json (mode 0600)',
     '      and prints its invite link. The invite carries the key: give it only to the people who',
     '      should read the room, by a channel you trust. The relay never sees it.',
+    'new --private  creates a private room: its members are managed (invite, remove, promote from',
+    '      smc chat NAME), and a removed member cannot read what follows; forward secrecy (MLS).',
+    '      You are its first admin. Invite people from smc chat NAME with /invite.',
     'join  stores the room of an invite you were given, for smc chat --room NAME. It reads the',
     '      invite from standard input (on a terminal: paste it; it is not shown) or from FILE,',
     '      never from the command line: other local users can read command lines (ps), and shell',
@@ -77,11 +83,14 @@ function chatCommandFor(name: string, relayOption = ''): string {
 }
 
 async function roomNew(args: string[]): Promise<number> {
-  let values: { name?: string; relay?: string; 'tls-fingerprint'?: string; help?: boolean };
+  let values: { name?: string; relay?: string; 'tls-fingerprint'?: string; private?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args, strict: true, allowPositionals: false,
-      options: { name: { type: 'string' }, relay: { type: 'string' }, 'tls-fingerprint': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        name: { type: 'string' }, relay: { type: 'string' }, 'tls-fingerprint': { type: 'string' }, private: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
     }));
   } catch (err) {
     throw usageError(argumentErrorMessage(err, 'room new'));
@@ -102,6 +111,21 @@ async function roomNew(args: string[]): Promise<number> {
     throw new CliError(`a room named "${name}" on relay ${relay} is already stored, and smc chat --room could not tell ` +
       `two apart; nothing was created. Chat in it: ${chatCommandFor(name, relayArg(session, name, relay))}. Or choose another --name, or first ` +
       `${smcCommand()} room forget ${shellQuote(name)}${relayArg(session, name, relay)}`, CHAT_EXIT.other);
+  }
+  if (values.private === true) {
+    if (pin !== undefined) throw usageError('private rooms on TLS relays (--tls-fingerprint) are not supported yet');
+    // docs/protocol.md §3.6: the owner key names the room; the relay learns it at the first smc chat.
+    const created = await newPrivateRoom(session.identity);
+    await savePrivate(session, created.room, encodeSaved({ state: created.group.export(), meta: created.meta }));
+    await session.rooms.upsert({ room: created.room, name, relay, lastSeq: 0 });
+    await markPrivate(session, created.room, true);
+    process.stdout.write([
+      `Created private room "${terminalSafe(name)}" on relay ${relay}; you are its admin.`,
+      `Open it:   ${terminalSafe(chatCommandFor(name, relayArg(session, name, relay)))}`,
+      'Then invite people with /invite (a single-use link, valid 24 h; /invite --uses N --expires 7d for more).',
+      '',
+    ].join('\n'));
+    return CHAT_EXIT.ok;
   }
   const key = generateRoomKey();
   const room = deriveRoomId(key);
@@ -145,7 +169,21 @@ async function roomJoin(args: string[]): Promise<number> {
       'command line (other local users can read command lines); nothing was stored');
   }
   // Read and check the invite before touching $SMC_HOME: bad input stores nothing.
-  const inv = await readInvite(values['invite-file']);
+  const read = await readAnyInvite(values['invite-file']);
+  if (read.kind === 'private') {
+    // docs/protocol.md §3.4: a private room's invite only lets its holder ask to join; smc chat
+    // NAME asks, and waits until an admin adds this member.
+    const session = await openHomeStores();
+    const relay = formatHostPort(read.invite.host, read.invite.port);
+    await setPendingJoin(session, { name: read.invite.name, relay, invite: read.text }, true);
+    process.stdout.write([
+      `Stored the invite to private room "${terminalSafe(read.invite.name)}" on relay ${relay}.`,
+      `Ask to join:  ${terminalSafe(`${smcCommand()} chat ${shellQuote(read.invite.name)} --name YOUR_NAME`)}   (it waits until an admin adds you)`,
+      '',
+    ].join('\n'));
+    return CHAT_EXIT.ok;
+  }
+  const inv = read.invite;
   const session = await openHomeStores();
   const room = deriveRoomId(inv.key);
   const relay = formatHostPort(inv.host, inv.port);
@@ -187,7 +225,11 @@ async function roomList(args: string[]): Promise<number> {
     process.stdout.write(`No rooms yet. Create one with: ${smcCommand()} room new --name NAME, or store one from an invite with: ${smcCommand()} room join\n`);
     return CHAT_EXIT.ok;
   }
-  for (const r of rooms) process.stdout.write(`${terminalSafe(r.name)}\t${terminalSafe(r.relay)}\tlast seen #${r.lastSeq}\n`);
+  for (const r of rooms) {
+    // A link room's line is as it always was; a private room's says so at its end.
+    const kind = isPrivateRoom(session, r.room) ? '\tprivate' : '';
+    process.stdout.write(`${terminalSafe(r.name)}\t${terminalSafe(r.relay)}\tlast seen #${r.lastSeq}${kind}\n`);
+  }
   return CHAT_EXIT.ok;
 }
 
@@ -223,6 +265,8 @@ async function roomForget(args: string[]): Promise<number> {
   // Several on one relay can only be rooms stored before the one-name-per-relay rule: all of
   // them go (nothing tells them apart); the one still wanted is stored again from its invite.
   for (const m of matches) {
+    // docs/protocol.md §3.8: a private room's state, history and history key go too.
+    if (isPrivateRoom(session, m.room)) await forgetPrivate(session, m.room);
     await session.keys.deleteRoomKey(m.room);
     await session.rooms.remove(m.room);
     await setTlsPin(session, m.room, undefined);

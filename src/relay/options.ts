@@ -3,6 +3,7 @@
 // CLI, the tests and the benchmarks build a relay the same way.
 import { LIMITS } from '../core/wire/frames';
 import type { LogFormat } from './log';
+import { checkPostgresUrl } from './store/pg/url';
 
 export interface RelayOptions {
   host: string;
@@ -44,6 +45,13 @@ export interface RelayOptions {
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   /**
+   * Issue 9: keep messages in this PostgreSQL database instead of the data directory; every relay
+   * on one database serves the same rooms (store/pg/url.ts says what the URL may carry).
+   */
+  postgres: string | undefined;
+  /** With `postgres`: create or migrate the schema, then exit. */
+  migrateOnly: boolean;
+  /**
    * A lease file (docs/relay.md "Options", --lease): while set, the relay stops by itself (as on SIGTERM)
    * once the file is older than `leaseTtl` seconds or gone. Whoever started it (the VS Code
    * extension) touches it while it wants the relay: a starter killed outright leaves no orphan.
@@ -76,6 +84,8 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   allowV1Joins: false,
   tlsCert: undefined,
   tlsKey: undefined,
+  postgres: undefined,
+  migrateOnly: false,
   lease: undefined,
   leaseTtl: 300,
   helloTimeoutMs: LIMITS.helloTimeoutMs,
@@ -129,6 +139,25 @@ function maxFrame(raw: string): number {
   return integer('--max-frame', 4096, MAX_FRAME_CAP)(raw);
 }
 
+/** A flag without a value; its variable takes 1/true/yes or 0/false/no. */
+function flag(name: string): (raw: string) => boolean {
+  return (raw) => {
+    const v = raw.trim().toLowerCase();
+    if (v === '1' || v === 'true' || v === 'yes') return true;
+    if (v === '0' || v === 'false' || v === 'no') return false;
+    throw new UsageError(`${name} takes no value; its variable is 1/true/yes or 0/false/no (got "${raw}")`);
+  };
+}
+
+/** The URL's own check, as a usage error (its messages never repeat the URL: no password shown). */
+function postgresUrl(raw: string): string {
+  try {
+    return checkPostgresUrl(raw);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 function text(name: string): (raw: string) => string {
   return (raw) => {
     if (raw.trim() === '') throw new UsageError(`${name} must not be empty`);
@@ -162,6 +191,12 @@ export const OPTION_SPECS: readonly AnyOptionSpec[] = [
   },
   { key: 'tlsCert', flag: 'tls-cert', env: 'SMC_RELAY_TLS_CERT', arg: 'FILE', help: 'listen with TLS (§1.8): PEM certificate, self-signed is fine', parse: text('--tls-cert') },
   { key: 'tlsKey', flag: 'tls-key', env: 'SMC_RELAY_TLS_KEY', arg: 'FILE', help: 'PEM private key of --tls-cert', parse: text('--tls-key') },
+  {
+    key: 'postgres', flag: 'postgres', env: 'SMC_RELAY_POSTGRES', arg: 'URL',
+    help: 'keep messages in PostgreSQL, postgres://user@host:5432/db (sslmode=verify-full...); relays on one database serve the same rooms',
+    parse: postgresUrl,
+  },
+  { key: 'migrateOnly', flag: 'migrate-only', env: 'SMC_RELAY_MIGRATE_ONLY', arg: '', boolean: true, help: 'with --postgres: create or migrate the schema, then exit', parse: flag('--migrate-only') },
   { key: 'lease', flag: 'lease', env: 'SMC_RELAY_LEASE', arg: 'FILE', help: 'stop by itself once FILE is older than --lease-ttl seconds or gone (its starter touches it)', parse: text('--lease') },
   { key: 'leaseTtl', flag: 'lease-ttl', env: 'SMC_RELAY_LEASE_TTL', arg: 'SECONDS', help: 'how old the --lease file may get', parse: integer('--lease-ttl', 2, 604_800) },
   { key: 'logPerAddr', flag: 'log-per-addr', env: 'SMC_RELAY_LOG_PER_ADDR', arg: 'N', help: 'log lines per remote address per minute; more are folded into one summary line (0: no folding)', parse: integer('--log-per-addr', 0, 1_000_000_000) },
@@ -218,6 +253,9 @@ export function resolveRelayOptions(
     if (raw !== undefined && raw !== '') options[key] = integer(name, 10, 3_600_000)(raw);
   }
   if (options.burst < 1) throw new UsageError('--burst must be at least 1');
+  if (options.migrateOnly && options.postgres === undefined) {
+    throw new UsageError('--migrate-only needs --postgres URL (or SMC_RELAY_POSTGRES)');
+  }
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new UsageError('--tls-cert and --tls-key go together');
   }

@@ -19,9 +19,10 @@ import {
   ERROR_CODES, LIMITS, SUPPORTED_VERSIONS,
   type AdminFrame, type ErrorCode, type HelloFrame, type HistoryFrame, type JoinFrame, type LeaveFrame, type SendFrame,
 } from '../core/wire/frames';
+import { commitPrivate, joinPrivate, privateRoomStoreOf, readOnlyHistory, resetPrivate, type PrivateSession } from './privateRooms';
 import {
   encodeAck, encodeBye, encodeEphemeralMsg, encodeError, encodeJoined, encodeLeft, encodePage, encodePong,
-  encodeStoredMsg, encodeSynced, encodeWelcome,
+  encodePresence, encodeRekey, encodeStoredMsg, encodeSynced, encodeWelcome,
 } from '../core/wire/relayFrames';
 import { parseClientFrame } from '../core/wire/validate';
 import { generateChallenge, verifyJoinProof } from '../core/crypto/roomAuth';
@@ -32,6 +33,9 @@ import { PresenceCoalescer } from './presence';
 import { KeyedBuckets, TokenBucket } from './rateLimiter';
 import { streamNewest, type ReplyBudget, type ReplyResult, type ReplyTarget } from './replyReader';
 import { Room, holdBack, releaseHeld, type Member, type RoomPeer } from './room';
+import type { RoomLog } from './store/distributed';
+import { ClusterRooms } from './store/pg/clusterRooms';
+import { StoreBusyError, type RoomPresence } from './store/pg/types';
 import type { AppendResult, MessageStore } from './store/types';
 
 /**
@@ -73,7 +77,8 @@ export type ProtocolOptions = Pick<
 >;
 
 export interface ProtocolDeps {
-  store: MessageStore;
+  /** The embedded store, or the rooms of a relay in a cluster (issue 9, store/pg/clusterRooms.ts). */
+  store: MessageStore | ClusterRooms;
   log: RelayLogger;
   adminToken: AdminToken;
   /** `agent` in `welcome`, e.g. "smc-relay/0.1.0". */
@@ -87,23 +92,58 @@ export interface ProtocolDeps {
 /** What the sessions of one relay share. */
 export class RelayProtocol {
   private readonly rooms = new Map<string, Room>();
+  /** Each connection's session, so that a §3.6 rekey can end memberships. */
+  private readonly sessions = new Map<RoomPeer, Session>();
   private readonly presence: PresenceCoalescer;
   /** §1.9: join proofs checked per remote address, across its connections. */
   private readonly joinProofsByAddress: KeyedBuckets;
   private appendsInFlight = 0;
   private appendsDrained: (() => void) | undefined;
+  /**
+   * In a cluster: stored messages fan out from the store's feed (every relay's, in seq order),
+   * not from the ack, and presence lists every relay's members.
+   */
+  private readonly cluster: ClusterRooms | undefined;
+  /** What catch-up and history read (head, oldest, range). */
+  readonly log: RoomLog;
 
   constructor(
     readonly options: ProtocolOptions,
     readonly deps: ProtocolDeps,
   ) {
+    this.cluster = deps.store instanceof ClusterRooms ? deps.store : undefined;
+    this.log = deps.store instanceof ClusterRooms ? deps.store.log : deps.store;
+    this.cluster?.attach({
+      publish: (room, seq, ts, id, body, origin) => this.publish(room, seq, ts, id, body, origin),
+      publishEphemeral: (room, id, body) => this.rooms.get(room)?.fanOut(Buffer.from(encodeEphemeralMsg(room, id, body)), undefined),
+      presence: (room, presence) => this.clusterPresence(room, presence),
+      hasMembers: (room) => (this.rooms.get(room)?.size ?? 0) > 0,
+    });
     this.presence = new PresenceCoalescer(options.maxFrame);
     this.joinProofsByAddress = new KeyedBuckets(options.joinRatePerIp, JOIN_PROOF_BURST_PER_RATE * options.joinRatePerIp);
   }
 
   /** A new connection's session (before its hello). */
   open(link: SessionLink, now: number): Session {
-    return new Session(this, link, now);
+    const session = new Session(this, link, now);
+    this.sessions.set(link, session);
+    return session;
+  }
+
+  /** The connection closed. */
+  forget(link: RoomPeer): void {
+    this.sessions.delete(link);
+  }
+
+  /**
+   * §3.6: the room's key changed (a commit at `seq` began `epoch`, or a reset): every member,
+   * the sender included, gets `rekey` after what it was sent before, and is no longer in the room.
+   */
+  rekey(roomId: string, epoch: number, seq: number): void {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    room.fanOut(Buffer.from(encodeRekey({ t: 'rekey', room: roomId, epoch, seq })), undefined);
+    for (const peer of [...room.members.keys()]) this.sessions.get(peer)?.endMembership(roomId);
   }
 
   /** Sends that are not yet durable, on every connection (for the shutdown log). */
@@ -136,6 +176,24 @@ export class RelayProtocol {
     return this.joinProofsByAddress.take(ip, now);
   }
 
+  /** Whether stored messages fan out from the store's feed (a cluster) rather than from the ack. */
+  get publishesFromStore(): boolean {
+    return this.cluster !== undefined;
+  }
+
+  /**
+   * In a cluster, before `peer` enters `roomId` (not for a join again): resolves once the
+   * room's feed has a position to take the head from; undefined when nothing is to wait for.
+   */
+  beforeEnter(roomId: string): Promise<void> | undefined {
+    return this.cluster?.enter(roomId);
+  }
+
+  /** The connection closed while waiting for beforeEnter: the pair of that enter. */
+  abandonEnter(roomId: string): void {
+    this.cluster?.exit(roomId, undefined);
+  }
+
   /**
    * Puts `peer` in the room (again: same sid, §1.4) with `tag` and takes the room's head, in
    * one step with no message in between: from here until releaseHeld, frames for the member
@@ -149,28 +207,40 @@ export class RelayProtocol {
     }
     const { member } = room.add(peer);
     member.tag = tag;
-    const head = this.deps.store.head(roomId);
+    const head = this.log.head(roomId);
     holdBack(member, head);
+    // In a cluster the store lists presence for every relay and rings each (this one too).
+    this.cluster?.present(roomId, member.sid, tag);
     return { room, member, head };
   }
 
   /** §1.4: the members of `room` changed; they get a presence frame soon. */
   membershipChanged(room: Room): void {
-    this.presence.mark(room);
+    if (this.cluster === undefined) this.presence.mark(room);
   }
 
   leave(roomId: string, peer: RoomPeer): void {
     const room = this.rooms.get(roomId);
+    const sid = room?.members.get(peer)?.sid;
     if (!room || !room.remove(peer)) return;
+    if (this.cluster !== undefined) {
+      this.cluster.exit(roomId, sid);
+      if (room.size === 0) this.rooms.delete(roomId);
+      return;
+    }
     if (room.size === 0) {
       this.rooms.delete(roomId);
       this.presence.forget(room);
     } else this.presence.mark(room);
   }
 
-  /** §1.5: stores a message durably; the one place where sends reach the store. */
-  append(room: string, id: string, body: string): Promise<AppendResult> {
-    return this.deps.store.append(room, id, body);
+  /**
+   * §1.5: stores a message from `origin` durably; the one place where sends reach the store (in a
+   * cluster `origin` goes with it: the feed leaves it out of the fan-out).
+   */
+  append(room: string, id: string, body: string, origin: RoomPeer): Promise<AppendResult> {
+    const store = this.deps.store;
+    return store instanceof ClusterRooms ? store.append(room, id, body, origin) : store.append(room, id, body);
   }
 
   /** Counts `work` (a send's handling) as in flight until it settles. */
@@ -186,34 +256,45 @@ export class RelayProtocol {
    * §1.5: a stored message goes to every member of its room but `origin` (the sender, which
    * gets the ack), in seq order: encoded once, the same bytes written to every member.
    */
-  publish(roomId: string, seq: number, ts: number, id: string, body: string, origin: RoomPeer | undefined): void {
+  publish(roomId: string, seq: number, ts: number, id: string, body: string, origin: RoomPeer | undefined, epoch?: number): void {
     const room = this.rooms.get(roomId);
-    if (room) room.fanOut(Buffer.from(encodeStoredMsg(roomId, seq, ts, id, body)), origin, seq);
+    if (room) room.fanOut(Buffer.from(encodeStoredMsg(roomId, seq, ts, id, body, epoch)), origin, seq);
   }
 
-  /** §1.5 ephemeral: not stored, no seq, to every member but the sender. */
+  /** §1.5 ephemeral: not stored, no seq, to every member but the sender (on every relay). */
   publishEphemeral(roomId: string, id: string, body: string, origin: RoomPeer): void {
     const room = this.rooms.get(roomId);
     if (room) room.fanOut(Buffer.from(encodeEphemeralMsg(roomId, id, body)), origin);
+    this.cluster?.ephemeral(roomId, id, body);
+  }
+
+  /** §1.4 in a cluster: the members of every relay, to the members here. */
+  private clusterPresence(roomId: string, presence: RoomPresence): void {
+    const room = this.rooms.get(roomId);
+    if (room) room.fanOut(Buffer.from(encodePresence(roomId, presence.online, presence.members, this.options.maxFrame)), undefined);
   }
 
   /** §1.4/§1.6 reply messages, streamed as the connection drains (replyReader.ts). */
   streamReply(
     target: ReplyTarget, room: string, after: number, before: number, limit: number, stillWanted: () => boolean,
   ): Promise<ReplyResult> {
-    return streamNewest(this.deps.store, room, after, before, limit, target, this.deps.budget, this.options.maxFrame, this.options.maxOutput, stillWanted);
+    return streamNewest(this.log, room, after, before, limit, target, this.deps.budget, this.options.maxFrame, this.options.maxOutput, stillWanted);
   }
 }
 
 /** The protocol state of one connection, and the handlers of its frames. */
-export class Session {
+export class Session implements PrivateSession {
   private helloedValue = false;
   /** §1.9: the challenge sent in this connection's welcome (empty before hello). */
-  private challenge = '';
+  challenge = '';
   /** `bye` was sent (§1.7): later frames get `shutting_down`. */
   private byeSent = false;
   /** Rooms joined, by room id. */
   private readonly rooms = new Map<string, Member>();
+  /** §3.6: members that got `rekey` while a reply streamed; they leave once it is written. */
+  private readonly rekeyed = new Set<Member>();
+  /** §3.6: rooms joined read-only with an older epoch's key, and the last seq they may read. */
+  readonly readOnly = new Map<string, number>();
   /** §1.7: sends per second. */
   private readonly sendBucket: TokenBucket;
   /** §1.9: bounds the signature checks this connection can make the relay do. */
@@ -221,8 +302,8 @@ export class Session {
   private rateLimitedCount = 0;
 
   constructor(
-    private readonly relay: RelayProtocol,
-    private readonly link: SessionLink,
+    readonly relay: RelayProtocol,
+    readonly link: SessionLink,
     now: number,
   ) {
     this.sendBucket = new TokenBucket(relay.options.rate, relay.options.burst, now);
@@ -251,6 +332,7 @@ export class Session {
 
   /** The connection closed: it leaves every room (§1.4). Returns how many it was in. */
   close(): number {
+    this.relay.forget(this.link);
     for (const roomId of this.rooms.keys()) this.relay.leave(roomId, this.link);
     const count = this.rooms.size;
     this.rooms.clear();
@@ -315,6 +397,8 @@ export class Session {
         return this.history(frame);
       case 'admin':
         return this.admin(frame);
+      case 'reset':
+        return resetPrivate(this, frame);
     }
   }
 
@@ -336,6 +420,71 @@ export class Session {
   // ---- rooms (§1.4) -----------------------------------------------------------------------
 
   private join(frame: JoinFrame): void | Promise<void> {
+    // §3.6: a private room's joins are checked under its stored epoch keys (privateRooms.ts).
+    const privateRooms = privateRoomStoreOf(this.relay);
+    if (privateRooms === undefined) return this.joinLink(frame);
+    return privateRooms.privateRoom(frame.room).then(
+      (rec) => (rec === undefined ? this.joinLink(frame) : joinPrivate(this, frame, rec)),
+      (err: unknown) => {
+        this.storeError('read_failed', frame.room, err);
+        this.sendError('internal', 'could not read the room\'s record', frame.rid, false);
+      },
+    );
+  }
+
+  /** §1.9 and the rate of proof checks: one more signature check, or `rate_limited` (answered). */
+  takeProofCheck(rid: number | undefined, what: string): boolean {
+    const log = this.relay.deps.log;
+    const link = this.link;
+    if (!this.joinProofBucket.take(Date.now())) {
+      if (this.rateLimitedCount++ === 0) log.info('limit', { limit: 'join_rate', conn: link.id, addr: link.address, what });
+      this.fail('rate_limited', `over ${JOIN_PROOF_RATE} signature checks (join proofs, resets, commits) per second; retry later`, rid);
+      return false;
+    }
+    if (!this.relay.takeJoinProof(link.remoteIp, Date.now())) {
+      if (this.rateLimitedCount++ === 0) log.info('limit', { limit: 'join_rate_address', conn: link.id, addr: link.address, what });
+      this.fail('rate_limited', `over ${this.relay.options.joinRatePerIp} signature checks per second from this address; retry later`, rid);
+      return false;
+    }
+    return true;
+  }
+
+  /** `work` answers a frame without holding later ones; shutdown waits for it (§1.7). */
+  track(work: Promise<unknown>): void {
+    this.link.track(work);
+    this.relay.track(work);
+  }
+
+  /** §3.6: a rekey ended this connection's membership of `roomId` (RelayProtocol.rekey). */
+  endMembership(roomId: string): void {
+    const member = this.rooms.get(roomId);
+    if (member === undefined) return;
+    this.relay.leave(roomId, this.link);
+    // A reply still streaming (catch-up, history) finishes first: its frames, then the rekey.
+    if (member.held === null) this.rooms.delete(roomId);
+    else this.rekeyed.add(member);
+  }
+
+  dropMembership(roomId: string): void {
+    this.readOnly.delete(roomId);
+    if (!this.rooms.has(roomId)) return;
+    this.rooms.delete(roomId);
+    this.relay.leave(roomId, this.link);
+  }
+
+  /** The room's member, unless a rekey ended it (§3.6). */
+  private memberOf(roomId: string): Member | undefined {
+    const member = this.rooms.get(roomId);
+    return member === undefined || this.rekeyed.has(member) ? undefined : member;
+  }
+
+  /** After a held reply: a member a rekey ended leaves now. */
+  private afterRelease(roomId: string, member: Member): void {
+    if (!this.rekeyed.delete(member)) return;
+    if (this.rooms.get(roomId) === member) this.rooms.delete(roomId);
+  }
+
+  private joinLink(frame: JoinFrame): void | Promise<void> {
     const log = this.relay.deps.log;
     const link = this.link;
     // §1.9: only a holder of the room key may join, so only a member can send or read history
@@ -347,21 +496,49 @@ export class Session {
         log.info('join_refused', { conn: link.id, addr: link.address, code: 'auth_required' });
         return this.fail('auth_required', 'this relay needs a join proof (protocol v2, §1.9); update the client', frame.rid);
       }
-    } else if (!this.joinProofBucket.take(Date.now())) {
-      if (this.rateLimitedCount++ === 0) log.info('limit', { limit: 'join_rate', conn: link.id, addr: link.address });
-      return this.fail('rate_limited', `over ${JOIN_PROOF_RATE} join proofs per second; retry later`, frame.rid);
-    } else if (!this.relay.takeJoinProof(link.remoteIp, Date.now())) {
-      if (this.rateLimitedCount++ === 0) log.info('limit', { limit: 'join_rate_address', conn: link.id, addr: link.address });
-      return this.fail('rate_limited', `over ${this.relay.options.joinRatePerIp} join proofs per second from this address; retry later`, frame.rid);
+    } else if (!this.takeProofCheck(frame.rid, 'join')) {
+      return;
     } else if (!verifyJoinProof(frame.room, this.challenge, frame.auth, frame.proof)) {
       log.info('join_refused', { conn: link.id, addr: link.address, code: 'auth_failed' });
       return this.fail('auth_failed', 'the join proof does not match this room and connection', frame.rid);
     }
+    return this.admit(frame);
+  }
+
+  /** §1.4: the proof was checked; enter the room and send its catch-up. */
+  admit(frame: JoinFrame): void | Promise<void> {
+    const log = this.relay.deps.log;
+    const link = this.link;
     if (!this.rooms.has(frame.room) && this.rooms.size >= LIMITS.maxRoomsPerConnection) {
       log.info('limit', { limit: 'too_many_rooms', conn: link.id, addr: link.address });
       return this.fail('too_many_rooms', `a connection may be in at most ${LIMITS.maxRoomsPerConnection} rooms`, frame.rid);
     }
+    // In a cluster a room's feed needs a position before its first member here enters (one
+    // read); the later frames of this connection wait for it, as they wait for a catch-up.
+    const ready = this.rooms.has(frame.room) ? undefined : this.relay.beforeEnter(frame.room);
+    if (ready === undefined) return this.enter(frame);
+    return ready.then(
+      () => {
+        if (link.closed) {
+          this.relay.abandonEnter(frame.room);
+          return;
+        }
+        return this.enter(frame);
+      },
+      (err: unknown) => {
+        this.storeError('read_failed', frame.room, err);
+        if (!link.closed) this.sendError('internal', 'could not read the room\'s head; join again later', frame.rid, false);
+      },
+    );
+  }
+
+  /** The join's second half: the member enters, `joined`, the catch-up, `synced` (§1.4). */
+  private enter(frame: JoinFrame): void | Promise<void> {
+    const log = this.relay.deps.log;
+    const link = this.link;
     const { room, member, head } = this.relay.enter(frame.room, link, frame.tag);
+    this.rekeyed.delete(member);
+    this.readOnly.delete(frame.room);
     this.rooms.set(frame.room, member);
     link.write(encodeJoined({ t: 'joined', rid: frame.rid, room: frame.room, head, sid: member.sid }));
     this.relay.membershipChanged(room);
@@ -373,6 +550,7 @@ export class Session {
       if (link.closed || !stillWanted()) return;
       link.write(encodeSynced({ t: 'synced', rid: frame.rid, room: frame.room, head, from }));
       releaseHeld(member);
+      this.afterRelease(frame.room, member);
     };
     if (since >= head || limit === 0) {
       finish(head + 1);
@@ -392,7 +570,11 @@ export class Session {
   }
 
   private leave(frame: LeaveFrame): void {
-    if (!this.rooms.has(frame.room)) return this.fail('not_joined', 'not in this room', frame.rid);
+    if (this.memberOf(frame.room) === undefined) {
+      if (!this.readOnly.delete(frame.room)) return this.fail('not_joined', 'not in this room', frame.rid);
+      this.link.write(encodeLeft({ t: 'left', rid: frame.rid, room: frame.room }));
+      return;
+    }
     this.rooms.delete(frame.room);
     this.relay.leave(frame.room, this.link);
     this.link.write(encodeLeft({ t: 'left', rid: frame.rid, room: frame.room }));
@@ -402,7 +584,7 @@ export class Session {
 
   private send(frame: SendFrame): void {
     const link = this.link;
-    if (!this.rooms.has(frame.room)) return this.fail('not_joined', 'join the room before sending', frame.rid);
+    if (this.memberOf(frame.room) === undefined) return this.fail('not_joined', 'join the room before sending', frame.rid);
     if (!this.sendBucket.take(Date.now())) {
       if (this.rateLimitedCount++ === 0) this.relay.deps.log.info('limit', { limit: 'rate', conn: link.id, addr: link.address });
       return this.fail('rate_limited', `over ${this.relay.options.rate} sends per second; retry later`, frame.rid);
@@ -413,15 +595,21 @@ export class Session {
       this.relay.publishEphemeral(frame.room, frame.id, frame.body, link);
       return;
     }
-    const work = this.relay.append(frame.room, frame.id, frame.body).then(
+    if (frame.epoch !== undefined && frame.next !== undefined && frame.rot !== undefined) {
+      return commitPrivate(this, { ...frame, epoch: frame.epoch, next: frame.next, rot: frame.rot });
+    }
+    const work = this.relay.append(frame.room, frame.id, frame.body, link).then(
       (result) => {
-        // Ack only now that the message is durable; forward only a first copy (§1.5).
+        // Ack only now that the message is durable; forward only a first copy (§1.5). In a
+        // cluster the store's feed forwards it (it was published there before this ack).
         link.write(encodeAck({ t: 'ack', rid: frame.rid, room: frame.room, id: frame.id, seq: result.seq, ts: result.ts }));
-        if (!result.duplicate) this.relay.publish(frame.room, result.seq, result.ts, frame.id, frame.body, link);
+        if (!result.duplicate && !this.relay.publishesFromStore) this.relay.publish(frame.room, result.seq, result.ts, frame.id, frame.body, link);
       },
       (err: unknown) => {
         this.storeError('append_failed', frame.room, err);
-        this.sendError('internal', 'the relay could not store the message; send it again later', frame.rid, false);
+        this.sendError('internal', err instanceof StoreBusyError
+          ? 'the relay is busy storing other messages; send it again later'
+          : 'the relay could not store the message; send it again later', frame.rid, false);
       },
     ).catch((err: unknown) => {
       this.relay.deps.log.error('internal_error', { conn: link.id, error: errorText(err) });
@@ -434,21 +622,36 @@ export class Session {
 
   private history(frame: HistoryFrame): void | Promise<void> {
     const link = this.link;
-    const member = this.rooms.get(frame.room);
-    if (member === undefined) return this.fail('not_joined', 'join the room before asking for history', frame.rid);
-    const store = this.relay.deps.store;
+    const member = this.memberOf(frame.room);
+    if (member === undefined) {
+      // §3.6: after a read-only join with an older epoch's key, history up to that epoch's end.
+      const until = this.readOnly.get(frame.room);
+      if (until !== undefined) return readOnlyHistory(this, frame, until);
+      return this.fail('not_joined', 'join the room before asking for history', frame.rid);
+    }
+    const store = this.relay.log;
     const head = store.head(frame.room);
     const before = frame.before ?? head + 1;
     const limit = Math.min(frame.limit ?? LIMITS.defaultLimit, LIMITS.maxLimit);
-    const page = (from: number, to: number): void => {
-      const oldest = store.oldest(frame.room);
+    const writePage = (from: number, to: number, oldest: number): void => {
       // §1.6: more = stored messages older than `from` remain (none sent: older than `before`).
       const more = from > 0 ? oldest < from : oldest <= head && oldest < before;
       link.write(encodePage({ t: 'page', rid: frame.rid, room: frame.room, from, to, more }));
     };
+    // The embedded store knows `oldest` at once; a cluster's is read from the database.
+    const page = (from: number, to: number): void | Promise<void> => {
+      const oldest = store.oldest(frame.room);
+      if (typeof oldest === 'number') return writePage(from, to, oldest);
+      return oldest.then((o) => {
+        if (!link.closed) writePage(from, to, o);
+      });
+    };
+    const pageFailed = (err: unknown): void => {
+      this.storeError('read_failed', frame.room, err);
+      if (!link.closed) this.sendError('internal', 'could not read the room\'s messages', frame.rid, false);
+    };
     if (limit === 0 || before <= 1) {
-      page(0, 0);
-      return;
+      return page(0, 0)?.catch(pageFailed);
     }
     // The reply streams over several ticks: live frames of the room wait until after `page`,
     // so that they never land among the page's messages (as when the reply was written at once).
@@ -457,12 +660,17 @@ export class Session {
     const release = (): void => {
       if (link.closed || !stillWanted()) return;
       releaseHeld(member);
+      this.afterRelease(frame.room, member);
     };
     return this.relay.streamReply(link, frame.room, 0, before, limit, stillWanted).then(
       (reply) => {
         if (link.closed) return;
-        page(reply.count > 0 ? reply.from : 0, reply.count > 0 ? reply.to : 0);
-        release();
+        const written = page(reply.count > 0 ? reply.from : 0, reply.count > 0 ? reply.to : 0);
+        if (written === undefined) return release();
+        return written.then(release, (err: unknown) => {
+          pageFailed(err);
+          release();
+        });
       },
       (err: unknown) => {
         this.storeError('read_failed', frame.room, err);
@@ -484,7 +692,7 @@ export class Session {
     this.relay.deps.shutdown('admin');
   }
 
-  private fail(code: ErrorCode, message: string, rid: number | undefined): void {
+  fail(code: ErrorCode, message: string, rid: number | undefined): void {
     const close = ERROR_CODES[code].closes;
     if (close) this.relay.deps.log.info('protocol_error', { conn: this.link.id, addr: this.link.address, code });
     this.sendError(code, message, rid, close);
@@ -496,7 +704,7 @@ export class Session {
     if (close) this.link.end(code);
   }
 
-  private storeError(event: string, room: string, err: unknown): void {
+  storeError(event: string, room: string, err: unknown): void {
     this.relay.deps.log.error(event, { room, error: errorText(err) });
   }
 }

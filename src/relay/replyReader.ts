@@ -6,7 +6,8 @@
 // worst-case size. A client that never reads therefore holds at most about one chunk in the
 // relay, whatever the size of the reply.
 import { encodeStoredMsg } from '../core/wire/relayFrames';
-import type { MessageStore, StoredMessage } from './store/types';
+import type { RoomLog } from './store/distributed';
+import type { StoredMessage } from './store/types';
 
 /** The connection's queue must be at most this before the next chunk is read. */
 export const REPLY_LOW_WATER = 64 * 1024;
@@ -49,7 +50,7 @@ export function chunkMessages(maxFrame: number, maxOutput: number): number {
  * connection closed, or left the room). Rejects when the store cannot read.
  */
 export async function streamNewest(
-  store: MessageStore, room: string, after: number, before: number, limit: number,
+  store: RoomLog, room: string, after: number, before: number, limit: number,
   target: ReplyTarget, budget: ReplyBudget, maxFrame: number, maxOutput: number, stillWanted: () => boolean,
 ): Promise<ReplyResult> {
   const result: ReplyResult = { count: 0, from: 0, to: 0 };
@@ -57,7 +58,7 @@ export async function streamNewest(
   // Seqs are dense from the oldest retained to head (§1.5), so the newest `limit` start here; a
   // seq missing from the store (compacted meanwhile, or a damaged record) is just not sent,
   // which §1.4/§1.6 allow ("MAY send fewer, always the newest").
-  let cursor = Math.max(after + 1, store.oldest(room), hi - limit + 1);
+  let cursor = Math.max(after + 1, await store.oldest(room), hi - limit + 1);
   const perChunk = chunkMessages(maxFrame, maxOutput);
   while (cursor <= hi) {
     await target.whenOutputBelow(REPLY_LOW_WATER);
@@ -75,7 +76,7 @@ export async function streamNewest(
     }
     if (target.closed || !stillWanted()) break;
     for (const m of batch) {
-      target.write(encodeStoredMsg(room, m.seq, m.ts, m.id, m.body));
+      target.write(encodeStoredMsg(room, m.seq, m.ts, m.id, m.body, m.epoch));
       if (result.count === 0) result.from = m.seq;
       result.to = m.seq;
       result.count++;

@@ -10,6 +10,7 @@ import { createServer, type Server, type Socket, type AddressInfo } from 'node:n
 import { createServer as createTlsServer } from 'node:tls';
 import type { ErrorCode } from '../core/wire/frames';
 import { encodeError } from '../core/wire/relayFrames';
+import type { ClusterRooms } from './store/pg/clusterRooms';
 import type { MessageStore } from './store/types';
 import type { AdminToken } from './adminToken';
 import { Connection, formatAddress } from './connection';
@@ -21,7 +22,8 @@ import { RelayProtocol, errorText, type Session } from './protocol';
 export type RelayState = 'running' | 'closing' | 'closed';
 
 export interface RelayDeps {
-  store: MessageStore;
+  /** The embedded store, or the rooms of a relay in a cluster (issue 9). */
+  store: MessageStore | ClusterRooms;
   log: RelayLogger;
   adminToken: AdminToken;
   /** `agent` in `welcome`, e.g. "smc-relay/0.1.0". */

@@ -8,7 +8,7 @@
 // PostgreSQL is required: if it is not installed, `PostgresServer.start()` throws a message
 // saying how to install it (CI installs it in .ci/run). Nothing is skipped silently.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,12 @@ export interface PostgresOptions {
   settings?: Record<string, string>;
   /** How long to wait for "ready to accept connections" (default 60 s: initdb on a busy machine). */
   startTimeoutMs?: number;
+  /**
+   * Files to put in the data directory after initdb (name → content), owned by the server's
+   * user, mode 0600: e.g. a TLS certificate and key, then `settings: { ssl: 'on', ssl_cert_file:
+   * 'server.crt', ... }` (paths relative to the data directory).
+   */
+  files?: Record<string, string>;
 }
 
 /** Where Debian's (or another) PostgreSQL keeps initdb and postgres; SMC_PG_BIN overrides. */
@@ -139,6 +145,11 @@ export class PostgresServer {
         chownSync(server.socketDir, user.uid, user.gid);
       }
       await server.run('initdb', ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-instructions']);
+      for (const [name, content] of Object.entries(options.files ?? {})) {
+        const file = join(server.dataDir, name);
+        writeFileSync(file, content, { mode: 0o600 });
+        if (user) chownSync(file, user.uid, user.gid);
+      }
       await server.startServer();
     } catch (err) {
       server.destroySync();
@@ -213,14 +224,18 @@ export class PostgresServer {
   async kill(): Promise<void> {
     const pid = this.pid;
     if (pid === undefined) return;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
+    // Each backend calls setsid(), so the postmaster's process group holds the postmaster only:
+    // its children (backends, WAL writer, checkpointer...) are killed by pid, in the same instant.
+    const children = childrenOf(pid);
+    for (const target of [-pid, ...children]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
     await this.exited;
-    // Backends that were mid-exit belong to the group too; wait until none is left.
-    for (let i = 0; i < 200 && groupAlive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && (groupAlive(pid) || children.some(alive)); i++) await new Promise((r) => setTimeout(r, 25));
   }
 
   /** Stops cleanly (if running) and starts again on the same data. */
@@ -264,14 +279,41 @@ export class PostgresServer {
   destroySync(): void {
     const pid = this.pid;
     if (pid !== undefined) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // already gone
+      for (const target of [-pid, ...childrenOf(pid)]) {
+        try {
+          process.kill(target, 'SIGKILL');
+        } catch {
+          // already gone
+        }
       }
     }
     rmSync(this.root, { recursive: true, force: true });
     live.delete(this);
+  }
+}
+
+/** The pids whose parent is `ppid` (from /proc). */
+function childrenOf(ppid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid) pids.push(Number(entry));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Whether `pid` still runs (a zombie waiting to be reaped does not count). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 

@@ -8,18 +8,10 @@ import { Client } from 'pg';
 import { PostgresServer } from '../helpers/postgres';
 import { PgStore, type PgStoreOptions } from '../../src/relay/store/pg/pgStore';
 import type { FeedMessage } from '../../src/relay/store/pg/types';
+import { until } from '../helpers/until';
 
 const key = (): string => randomBytes(16).toString('base64url');
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** What one relay's feed delivered, per room. */
 class Recorder {
@@ -86,7 +78,7 @@ describe('PostgreSQL store feed', function () {
     }));
     const total = perRelay * relays.length;
     for (const [r, rec] of recorders.entries()) {
-      await waitFor(`relay ${r}'s feed to reach ${total}`, () => (rec.seqs(room).length >= total ? true : undefined));
+      await until(`relay ${r}'s feed to reach ${total}`, () => (rec.seqs(room).length >= total ? true : undefined));
       assert.deepEqual(rec.seqs(room), oneTo(total), 'every seq once, in order');
       for (const m of rec.byRoom.get(room) ?? []) {
         const own = mine[r]?.has(m.id) ?? false;
@@ -108,14 +100,14 @@ describe('PostgreSQL store feed', function () {
     const room = key();
     await b.watch(room);
     await a.append(room, key(), 'one');
-    await waitFor('seq 1', () => (rec.seqs(room).length === 1 ? true : undefined));
+    await until('seq 1', () => (rec.seqs(room).length === 1 ? true : undefined));
     // Anyone with access to the database can NOTIFY; the feed must stay exact.
     for (const payload of ['garbage', '', `${room} x`, `${room} 1e400`, `${room} 9007199254740991`, `${key()} 5`, `${room} -3`]) {
       await pg.sql("SELECT pg_notify('smc_messages', $1)", [payload], new URL(url).pathname.slice(1));
     }
     await a.append(room, key(), 'two');
     await a.append(room, key(), 'three');
-    await waitFor('seqs 2 and 3', () => (rec.seqs(room).length === 3 ? true : undefined));
+    await until('seqs 2 and 3', () => (rec.seqs(room).length === 3 ? true : undefined));
     await new Promise((r) => setTimeout(r, 500));
     assert.deepEqual(rec.seqs(room), [1, 2, 3]);
   });
@@ -129,7 +121,7 @@ describe('PostgreSQL store feed', function () {
     await b.watch(room);
     assert.equal(b.cursor(room), 5);
     await a.append(room, key(), 'after');
-    await waitFor('the message after the watch', () => (rec.seqs(room).length === 1 ? true : undefined));
+    await until('the message after the watch', () => (rec.seqs(room).length === 1 ? true : undefined));
     assert.deepEqual(rec.seqs(room), [6]);
     b.unwatch(room);
     assert.throws(() => b.cursor(room), /not watched/);
@@ -155,10 +147,10 @@ describe('PostgreSQL store feed', function () {
     } finally {
       await raw.end();
     }
-    await waitFor('the poll to find seqs 2..4', () => (rec.seqs(room).length === 3 ? true : undefined));
+    await until('the poll to find seqs 2..4', () => (rec.seqs(room).length === 3 ? true : undefined));
     assert.deepEqual(rec.byRoom.get(room)?.map((m) => m.id), ids);
     await a.append(room, key(), 'next, with a doorbell');
-    await waitFor('seq 5', () => (rec.seqs(room).length === 4 ? true : undefined));
+    await until('seq 5', () => (rec.seqs(room).length === 4 ? true : undefined));
     assert.deepEqual(rec.seqs(room), [2, 3, 4, 5]);
   });
 
@@ -169,17 +161,17 @@ describe('PostgreSQL store feed', function () {
     const room = key();
     await b.watch(room);
     await Promise.all(Array.from({ length: 50 }, () => a.append(room, key(), 'm')));
-    await waitFor('the first 50', () => (rec.seqs(room).length === 50 ? true : undefined));
+    await until('the first 50', () => (rec.seqs(room).length === 50 ? true : undefined));
     const listeners = await pg.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'smc-feed-b' AND query LIKE 'LISTEN%'");
     assert.equal(listeners.length, 1, 'one listener connection');
     await pg.sql('SELECT pg_terminate_backend($1)', [listeners[0]?.pid]);
     // Appended while b is down or reconnecting: their doorbells are lost for b.
     await Promise.all(Array.from({ length: 100 }, () => a.append(room, key(), 'while b is away')));
-    await waitFor('b to have all 150', () => (rec.seqs(room).length >= 150 ? true : undefined));
+    await until('b to have all 150', () => (rec.seqs(room).length >= 150 ? true : undefined));
     assert.deepEqual(rec.seqs(room), oneTo(150));
     assert.equal(b.stats().outages, 1);
     // And live again after the reconnect.
     await a.append(room, key(), 'live');
-    await waitFor('seq 151', () => (rec.seqs(room).length === 151 ? true : undefined));
+    await until('seq 151', () => (rec.seqs(room).length === 151 ? true : undefined));
   });
 });

@@ -13,19 +13,11 @@ import { createServer, type Socket } from 'node:net';
 import { PostgresServer } from '../helpers/postgres';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
 import { StoreUnavailableError, type FeedMessage } from '../../src/relay/store/pg/types';
+import { until } from '../helpers/until';
 
 const key = (): string => randomBytes(16).toString('base64url');
 const oneTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Child mode (SMC_PG_RELAY_CHILD=url): a relay's store appending 64 at a time, printing each ack. */
 async function childRelay(url: string, room: string): Promise<void> {
@@ -94,11 +86,11 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
         mine.set(id, (await other.append(room, id, 'from the survivor')).seq);
       }
     });
-    await waitFor('the child to ack a few hundred', () => (acked.size >= 300 ? true : undefined));
+    await until('the child to ack a few hundred', () => (acked.size >= 300 ? true : undefined));
     child.kill('SIGKILL');
     await exited;
     const ackedAtKill = new Map(acked);
-    await waitFor('the survivor to keep storing', () => (mine.size >= 300 ? true : undefined));
+    await until('the survivor to keep storing', () => (mine.size >= 300 ? true : undefined));
     running = false;
     await Promise.all(loops);
     const head = await other.head(room);
@@ -111,7 +103,7 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
     const resent = await Promise.all([...ackedAtKill.keys()].map((id) => other.append(room, id, 'resent')));
     [...ackedAtKill.values()].forEach((seq, i) => assert.deepEqual([resent[i]?.seq, resent[i]?.duplicate], [seq, true]));
     assert.equal(await other.head(room), head);
-    await waitFor('the survivor\'s feed to reach the head', () => ((feed.at(-1) ?? 0) >= head ? true : undefined));
+    await until('the survivor\'s feed to reach the head', () => ((feed.at(-1) ?? 0) >= head ? true : undefined));
     assert.deepEqual(feed, oneTo(head), 'the survivor\'s feed: every seq once, in order, the dead relay\'s included');
   });
 
@@ -153,7 +145,7 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
       }
     };
     const loops = relays.flatMap((s) => Array.from({ length: 32 }, () => loop(s)));
-    await waitFor('some acks before the crash', () => (acked.size >= 500 ? true : undefined));
+    await until('some acks before the crash', () => (acked.size >= 500 ? true : undefined));
 
     await pg.kill();
     const ackedAtCrash = acked.size;
@@ -181,9 +173,9 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
     assert.ok(connections <= 2 * 12, `one reconnect attempt at a time with backoff: ${connections} connections for ${attemptsDuring} refused appends`);
 
     await pg.startServer();
-    await waitFor('both relays to reconnect', () => (relays.every((s) => s.stats().state === 'up') ? true : undefined));
+    await until('both relays to reconnect', () => (relays.every((s) => s.stats().state === 'up') ? true : undefined));
     const ackedAtRestart = acked.size;
-    await waitFor('acks again after the restart', () => (acked.size >= ackedAtRestart + 200 ? true : undefined));
+    await until('acks again after the restart', () => (acked.size >= ackedAtRestart + 200 ? true : undefined));
     running = false;
     await Promise.all(loops);
     assert.deepEqual(otherErrors, [], 'only StoreUnavailableError while the database is away');
@@ -218,7 +210,7 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
 
     // Each relay's feed: every seq once, in order, including what was stored around the crash.
     for (const [i, feed] of feeds.entries()) {
-      await waitFor(`relay ${i}'s feed to reach ${finalHead}`, () => ((feed.at(-1)?.seq ?? 0) >= finalHead ? true : undefined));
+      await until(`relay ${i}'s feed to reach ${finalHead}`, () => ((feed.at(-1)?.seq ?? 0) >= finalHead ? true : undefined));
       assert.deepEqual(feed.map((m) => m.seq), oneTo(finalHead));
     }
   });

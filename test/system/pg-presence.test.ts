@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PostgresServer } from '../helpers/postgres';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
+import { until } from '../helpers/until';
 
 const key = (): string => randomBytes(16).toString('base64url');
 const TTL_MS = 1_000;
@@ -23,15 +24,6 @@ async function child(url: string, room: string): Promise<void> {
   setInterval(() => undefined, 60_000);
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const childUrl = process.env.SMC_PG_PRESENCE_CHILD;
 if (childUrl !== undefined) {
@@ -76,21 +68,21 @@ if (childUrl !== undefined) {
       a.setPresence(room, 'a1', 'tagA1');
       a.setPresence(room, 'a2', undefined);
       b.setPresence(room, 'b1', 'tagB1');
-      await waitFor('three members', async () => ((await b.presence(room, 256)).online === 3 ? true : undefined));
+      await until('three members', async () => ((await b.presence(room, 256)).online === 3 ? true : undefined));
       const listed = await a.presence(room, 256);
       assert.deepEqual(listed.members.map((m) => m.sid).sort(), ['a1', 'a2', 'b1']);
       assert.deepEqual(listed.members.find((m) => m.sid === 'a2'), { sid: 'a2' });
       assert.equal((await a.presence(room, 2)).members.length, 2, 'cut at the limit');
       assert.equal((await a.presence(room, 2)).online, 3, 'online still counts everyone');
-      await waitFor('b to hear of a\'s change', () => (bEvents.includes(room) ? true : undefined));
+      await until('b to hear of a\'s change', () => (bEvents.includes(room) ? true : undefined));
       a.removePresence(room, 'a1');
       a.setPresence(room, 'a2', 'retagged');
-      await waitFor('the leave and the new tag', async () => {
+      await until('the leave and the new tag', async () => {
         const p = await b.presence(room, 256);
         return p.online === 2 && p.members.some((m) => m.tag === 'retagged') ? true : undefined;
       });
       await a.close();
-      await waitFor('a\'s members gone at once on a clean close', async () => ((await b.presence(room, 256)).online === 1 ? true : undefined), 2_000);
+      await until('a\'s members gone at once on a clean close', async () => ((await b.presence(room, 256)).online === 1 ? true : undefined), 2_000);
     });
 
     it('drops a SIGKILLed relay within its TTL and tells the others', async () => {
@@ -120,8 +112,8 @@ if (childUrl !== undefined) {
       const eventsBefore = events.length;
       const killedAt = Date.now();
       proc.kill('SIGKILL');
-      await waitFor('the dead relay to leave presence', async () => ((await b.presence(room, 256)).online === 0 ? true : undefined), 10_000);
-      await waitFor('a presence event after the expiry', () => (events.length > eventsBefore ? true : undefined), 10_000);
+      await until('the dead relay to leave presence', async () => ((await b.presence(room, 256)).online === 0 ? true : undefined), 10_000);
+      await until('a presence event after the expiry', () => (events.length > eventsBefore ? true : undefined), 10_000);
       const rows = await pg.sql('SELECT count(*)::int AS n FROM smc_presence', [], new URL(url).pathname.slice(1));
       assert.equal(rows[0]?.n, 0, 'the expired instance\'s rows are deleted');
       assert.ok(Date.now() - killedAt < 10_000);
@@ -133,12 +125,12 @@ if (childUrl !== undefined) {
       const room = key();
       await b.watch(room);
       a.setPresence(room, 'a1', 't');
-      await waitFor('a1 listed', async () => ((await b.presence(room, 256)).online === 1 ? true : undefined));
+      await until('a1 listed', async () => ((await b.presence(room, 256)).online === 1 ? true : undefined));
       // Others expire `a` (as if it had been cut off for longer than the TTL).
       await pg.sql('DELETE FROM smc_instances WHERE instance = $1', [a.instance], new URL(url).pathname.slice(1));
       await pg.sql('DELETE FROM smc_presence WHERE instance = $1', [a.instance], new URL(url).pathname.slice(1));
       assert.equal((await b.presence(room, 256)).online, 0);
-      await waitFor('a to notice and announce itself again', async () => ((await b.presence(room, 256)).online === 1 ? true : undefined), 10_000);
+      await until('a to notice and announce itself again', async () => ((await b.presence(room, 256)).online === 1 ? true : undefined), 10_000);
     });
   });
 }

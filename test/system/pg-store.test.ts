@@ -8,19 +8,11 @@ import { PostgresServer } from '../helpers/postgres';
 import { PgStore, type PgStoreOptions } from '../../src/relay/store/pg/pgStore';
 import { StoreBusyError, StoreRefusedError, StoreUnavailableError, StoreWriteError, type AppendResult } from '../../src/relay/store/pg/types';
 import { MIGRATIONS } from '../../src/relay/store/pg/schema';
+import { until } from '../helpers/until';
 
 const key = (): string => randomBytes(16).toString('base64url');
 const body = (n = 64): string => randomBytes(n).toString('base64url');
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('PostgreSQL store', function () {
   this.timeout(60_000);
@@ -74,6 +66,26 @@ describe('PostgreSQL store', function () {
     const settled = await Promise.allSettled([store.append(room, key(), 'good'), store.append(room, key(), 'bad\u0000'), store.append(room, key(), 'good too')]);
     assert.deepEqual(settled.map((s) => s.status), ['fulfilled', 'rejected', 'fulfilled']);
     assert.equal(await store.head(room), 2);
+  });
+
+  it('gives one room\'s appends on one relay seqs in the order they arrived', async () => {
+    const store = await open();
+    const [room, other] = [key(), key()];
+    const seqs: number[] = [];
+    const waves: Array<Promise<void>> = [];
+    // Several waves, each arriving while the previous group waits for its flush.
+    for (let wave = 0; wave < 5; wave++) {
+      for (let i = 0; i < 40; i++) {
+        const k = wave * 40 + i;
+        waves.push(store.append(room, key(), `m${k}`).then((r) => {
+          seqs[k] = r.seq;
+        }));
+      }
+      waves.push(store.append(other, key(), 'another room').then(() => undefined));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(waves);
+    assert.deepEqual(seqs, Array.from({ length: 200 }, (_, i) => i + 1), 'seq order is arrival order');
   });
 
   it('dedups an id on one relay, while pending and after commit', async () => {
@@ -171,7 +183,7 @@ describe('PostgreSQL store', function () {
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE smc_messages IN SHARE MODE');
       const stuck = assert.rejects(store.append(room, key(), 'doomed'), StoreUnavailableError);
-      const pid = await waitFor('the writer to wait on the lock', async () => {
+      const pid = await until('the writer to wait on the lock', async () => {
         const rows = await pg.sql(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'smc-gap-test'
                                    AND wait_event_type = 'Lock' AND state = 'active'`, [db]);
         return rows[0]?.pid as number | undefined;
@@ -182,7 +194,7 @@ describe('PostgreSQL store', function () {
     } finally {
       await blocker.end();
     }
-    await waitFor('the store to reconnect', () => (store.stats().state === 'up' ? true : undefined));
+    await until('the store to reconnect', () => (store.stats().state === 'up' ? true : undefined));
     const next = await store.append(room, key(), 'after');
     assert.equal(next.seq, 2, 'the killed transaction took its seq back with it');
     assert.equal(store.stats().outages, 1);
@@ -200,7 +212,7 @@ describe('PostgreSQL store', function () {
       await blocker.query('BEGIN');
       await blocker.query('SELECT * FROM smc_rooms WHERE room = $1 FOR UPDATE', [room]);
       accepted.push(store.append(room, key(), 'in flight'));
-      await waitFor('the transaction to wait on the room lock', async () => {
+      await until('the transaction to wait on the room lock', async () => {
         const rows = await pg.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'smc-busy-test' AND wait_event_type = 'Lock'`);
         return rows.length > 0 ? true : undefined;
       });
@@ -229,7 +241,7 @@ describe('PostgreSQL store', function () {
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE smc_messages IN ACCESS EXCLUSIVE MODE');
       reads.push(store.range(room, 0, 10, 10));
-      await waitFor('the one read connection to be busy', async () => {
+      await until('the one read connection to be busy', async () => {
         const rows = await pg.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT seq%'");
         return rows.length > 0 ? true : undefined;
       });
@@ -267,7 +279,7 @@ describe('PostgreSQL store', function () {
     for (let i = 0; i < 25; i++) await Promise.all(Array.from({ length: 10 }, () => store.append(room, key(), body())));
     await store.append(other, key(), 'untouched');
     // 250 > retain + slack (100): trimmed in the background.
-    await waitFor('background retention', async () => ((await store.oldest(room)) > 100 ? true : undefined));
+    await until('background retention', async () => ((await store.oldest(room)) > 100 ? true : undefined));
     await store.trimNow(room, 250);
     assert.equal(await store.oldest(room), 241);
     assert.deepEqual((await store.range(room, 0, 1e9, 1_000)).map((m) => m.seq), Array.from({ length: 10 }, (_, i) => 241 + i));

@@ -1,6 +1,8 @@
 // Conformance of the real relay process, over real TCP, to PROTOCOL.md §1: one test per rule.
 // The relay is `node dist/cli.js relay` (npm test builds it first). Tests that need special
 // options start their own relay; the others share one per describe block, each in fresh rooms.
+// The whole suite runs twice: on the embedded store, and on PostgreSQL (`--postgres`, issue 9;
+// test/helpers/relayStores.ts), where the protocol must hold just the same.
 import { strict as assert } from 'node:assert';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join as pathJoin } from 'node:path';
@@ -8,19 +10,22 @@ import { LIMITS } from '../../src/core/wire/frames';
 import { once } from 'node:events';
 import { connect as tlsConnect } from 'node:tls';
 import { LineClient, RelayProcess, REPO_ROOT, randomId, randomRoom, type Frame } from '../helpers/relayProcess';
+import { RELAY_STORES } from '../helpers/relayStores';
 
 /** A valid b64u body of exactly `n` chars (n not of the form 4k+1). */
 function body(n: number, fill = 'A'): string {
   return fill.repeat(n);
 }
 
-describe('relay conformance (PROTOCOL.md §1)', function () {
+for (const store of RELAY_STORES) describe(`relay conformance (PROTOCOL.md §1)${store.suffix}`, function () {
   this.timeout(30_000);
   const clients: LineClient[] = [];
   const relays: RelayProcess[] = [];
 
+  before(() => store.setUp());
+
   async function startRelay(args: string[] = [], env: Record<string, string> = {}, dataDir?: string): Promise<RelayProcess> {
-    const relay = await RelayProcess.start({ args, env, ...(dataDir ? { dataDir } : {}) });
+    const relay = await RelayProcess.start({ args: [...store.args(), ...args], env, ...(dataDir ? { dataDir } : {}) });
     relays.push(relay);
     return relay;
   }
@@ -87,6 +92,7 @@ describe('relay conformance (PROTOCOL.md §1)', function () {
   after(async () => {
     for (const r of relays.splice(0)) await r.cleanup();
   });
+  after(() => store.tearDown());
 
   describe('with default options', () => {
     let relay: RelayProcess;

@@ -235,6 +235,14 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     return this.enqueue(room, caption === undefined || caption === '' ? { type: 'snippet', snippet } : { type: 'snippet', snippet, text: caption });
   }
 
+  /**
+   * A message of a type other than text or snippet, with a `text` (docs/protocol.md §3.4: the
+   * lobby's join_request, welcome and join_refused). Receivers get it as any message of its type.
+   */
+  sendControl(room: string, type: string, text: string): OutgoingMessage {
+    return this.enqueue(room, { type, text });
+  }
+
   /** Sends a failed message again now (same id, so the relay cannot store it twice). */
   retry(room: string, id: string): void {
     this.sender.retry(room, id);

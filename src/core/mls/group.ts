@@ -187,6 +187,26 @@ export class MlsGroup {
     return deriveEpochAuthSeed(this.state.keySchedule.exporterSecret, this.mls);
   }
 
+  /**
+   * §3.6: the room-auth seed of the epoch our pending commit starts (for the `next` and `rot`
+   * of its send). A secret; undefined when no commit of ours is pending.
+   */
+  async pendingEpochAuthSeed(): Promise<Buffer | undefined> {
+    if (this.pending === undefined) return undefined;
+    return deriveEpochAuthSeed(this.pending.next.keySchedule.exporterSecret, this.mls);
+  }
+
+  /**
+   * What the clear header of a delivered message says (RFC 9420 §6.3.2: group id, epoch and
+   * content type are not encrypted), without applying it; undefined when it is no PrivateMessage.
+   */
+  peek(bytes: Uint8Array): { readonly contentType: 'application' | 'proposal' | 'commit'; readonly epoch: bigint; readonly ours: boolean } | undefined {
+    const decoded = decodeWhole(this.mls.lib.decodeMlsMessage, bytes);
+    if (decoded?.wireformat !== 'mls_private_message') return undefined;
+    const m = decoded.privateMessage;
+    return { contentType: m.contentType, epoch: m.epoch, ours: Buffer.from(m.groupId).equals(Buffer.from(this.groupId)) };
+  }
+
   /** The MLS epoch authenticator, which members may compare out of band to detect a fork. */
   epochAuthenticator(): Uint8Array {
     return this.state.keySchedule.epochAuthenticator;

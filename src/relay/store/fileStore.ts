@@ -5,7 +5,12 @@
 
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { AppendResult, MessageStore, StoredMessage } from './types';
+import type {
+  AppendResult, CommitResult, EpochKey, MessageStore, PrivateRoomRecord, PrivateRoomStore, ResetResult, StoredMessage,
+} from './types';
+import {
+  decodePrivateLog, KIND_RESET, KIND_ROTATION, MAX_EPOCHS, PrivateLog, recordsOf, replayPrivateLog, shouldCompactPrivateLog, type LoadedRoom, type PrivateLogRecord,
+} from './privateLog';
 import { DirLock } from './lock';
 import { RoomIndex } from './roomIndex';
 import { IdHasher } from './idHash';
@@ -81,6 +86,22 @@ interface PendingAppend {
   seq: number;
   ts: number;
   offset: number;
+  /** §3.6: a commit's new epoch and key, made durable with the message (privateLog.ts). */
+  rotation?: { epoch: number; authPub: Buffer };
+}
+
+/** The epoch that the commit at `seq` (with `id`) began, if it is one of `epochs` (ascending seqs). */
+export function epochStartedAt(epochs: readonly EpochKey[], seq: number, id: string): number | undefined {
+  let lo = 0;
+  let hi = epochs.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const e = epochs[mid] as EpochKey;
+    if (e.seq === seq) return e.id === id && id !== '' ? e.epoch : undefined;
+    if (e.seq < seq) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
 }
 
 /** Error of an append that could not be stored; the relay answers `internal` (§1.5). */
@@ -91,7 +112,7 @@ export class StoreWriteError extends Error {
   }
 }
 
-export class FileStore implements MessageStore {
+export class FileStore implements MessageStore, PrivateRoomStore {
   private readonly dir: string;
   private readonly retain: number;
   private readonly log: StoreLog;
@@ -123,6 +144,13 @@ export class FileStore implements MessageStore {
   private hasher = IdHasher.random();
   /** Whether the checkpoint file was deleted ahead of this process's first compaction. */
   private checkpointRemoved = false;
+  /** §3.6: the private rooms' records (privateLog.ts), and the file they are kept in. */
+  private readonly privateState = new Map<string, { owner: Buffer; epochs: EpochKey[] }>();
+  private privateLog: PrivateLog | undefined;
+  /** Epochs held in privateState, all rooms together (the live records of private.log). */
+  private privateEpochs = 0;
+  /** One reset or commit of a room at a time: the epoch check and the write are one step. */
+  private readonly privateChains = new Map<string, Promise<unknown>>();
 
   constructor(options: FileStoreOptions) {
     this.dir = resolve(options.dir);
@@ -162,8 +190,10 @@ export class FileStore implements MessageStore {
       for (const [room, idx] of recovery.rooms) this.rooms.set(room, idx);
       if (this.segments.length === 0) await this.createSegment(1);
       this.newestTs = await this.readNewestTs();
+      await this.loadPrivateRooms();
     } catch (err) {
       recovery.abandon();
+      await this.privateLog?.close().catch(() => undefined);
       await this.closeFiles();
       await this.lock.release();
       this.state = 'closed';
@@ -249,6 +279,10 @@ export class FileStore implements MessageStore {
   // ---- append and group commit ------------------------------------------------------------
 
   append(room: string, id: string, body: string): Promise<AppendResult> {
+    return this.appendWith(room, id, body, undefined);
+  }
+
+  private appendWith(room: string, id: string, body: string, rotation: PendingAppend['rotation']): Promise<AppendResult> {
     return new Promise<AppendResult>((resolvePromise, rejectPromise) => {
       const waiter: Waiter = { resolve: resolvePromise, reject: rejectPromise };
       if (this.state !== 'open') {
@@ -276,6 +310,7 @@ export class FileStore implements MessageStore {
         key, room, id, body, length: recordLength(roomBytes, idBytes, bodyBytes),
         hashHi: hasher.hi, hashLo: hasher.lo, waiters: [waiter], seq: 0, ts: 0, offset: 0,
       };
+      if (rotation !== undefined) p.rotation = rotation;
       this.pending.set(key, p);
       const idx = this.rooms.get(room);
       const candidates = idx === undefined ? [] : idx.findByHash(p.hashHi, p.hashLo);
@@ -376,11 +411,20 @@ export class FileStore implements MessageStore {
       p.offset = seg.size + pos;
       pos += encodeRecord(buf, pos, p);
     }
+    // §3.6: a commit's rotation is durable before its message, which makes the pair all or
+    // nothing: a rotation whose message is not in the log is dropped at the next open.
+    const rotations = batch.filter((p) => p.rotation !== undefined);
+    const rotationRecords: PrivateLogRecord[] = rotations.map((p) => ({
+      kind: KIND_ROTATION, room: p.room, id: p.id, seq: p.seq, ts: p.ts, epoch: p.rotation?.epoch ?? 0,
+      authPub: p.rotation?.authPub ?? Buffer.alloc(32), owner: Buffer.alloc(32),
+    }));
+    if (rotations.length > 0) await (this.privateLog as PrivateLog).append(rotationRecords, () => this.privateRecords());
     try {
       await writeAll(seg.fd, buf, seg.size);
       await fdatasync(seg.fd);
     } catch (err) {
       this.needsRepair = true;
+      if (rotations.length > 0) this.dropFailedRotations(rotationRecords);
       throw err;
     }
     this.counters.syncs++;
@@ -399,6 +443,20 @@ export class FileStore implements MessageStore {
       touched.add(idx);
     }
     for (const idx of touched) idx.trim(this.retain, this.dropped);
+    for (const p of rotations) {
+      const rec = this.privateState.get(p.room);
+      if (rec === undefined || p.rotation === undefined) continue;
+      rec.epochs.push({ epoch: p.rotation.epoch, authPub: p.rotation.authPub, seq: p.seq, ts: p.ts, id: p.id });
+      this.privateEpochs++;
+      if (rec.epochs.length > MAX_EPOCHS) {
+        rec.epochs.shift();
+        this.privateEpochs--;
+      }
+    }
+    if (rotations.length > 0) {
+      (this.privateLog as PrivateLog).settle(rotationRecords, true);
+      this.compactPrivateLogIfDue();
+    }
     for (const p of batch) {
       this.pending.delete(p.key);
       // The first waiter is the original append; later ones are duplicates of it (§1.5).
@@ -461,7 +519,13 @@ export class FileStore implements MessageStore {
     const seqs: number[] = [];
     for (let s = lo; s <= hi; s++) if (idx.has(s)) seqs.push(s);
     const found = await this.readSeqs(idx, seqs);
-    return found.map(({ seq, ts, id, body }) => ({ seq, ts, id, body }));
+    const rec = this.privateState.get(room);
+    if (rec === undefined) return found.map(({ seq, ts, id, body }) => ({ seq, ts, id, body }));
+    // §3.6: commits are sent with the epoch they began, in catch-up and history as live.
+    return found.map(({ seq, ts, id, body }) => {
+      const epoch = epochStartedAt(rec.epochs, seq, id);
+      return epoch === undefined ? { seq, ts, id, body } : { seq, ts, id, body, epoch };
+    });
   }
 
   /**
@@ -546,6 +610,131 @@ export class FileStore implements MessageStore {
     return out;
   }
 
+  // ---- private rooms (§3.6; privateLog.ts) --------------------------------------------------
+
+  get privateRooms(): PrivateRoomStore {
+    return this;
+  }
+
+  privateRoom(room: string): Promise<PrivateRoomRecord | undefined> {
+    return Promise.resolve(this.privateState.get(room));
+  }
+
+  resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer): Promise<ResetResult> {
+    return this.chain(room, async () => {
+      const rec = this.privateState.get(room);
+      if (rec !== undefined && !rec.owner.equals(owner)) return { ok: false, reason: 'owner' } as const;
+      const anchor = rec?.epochs[0];
+      if (anchor !== undefined && (epoch < anchor.epoch || (epoch === anchor.epoch && authPub.equals(anchor.authPub) && (rec?.epochs.length ?? 0) > 1))) {
+        return { ok: false, reason: 'stale' } as const;
+      }
+      const seq = this.head(room);
+      const record: PrivateLogRecord = { kind: KIND_RESET, room, id: '', seq, ts: Date.now(), epoch, authPub, owner };
+      await (this.privateLog as PrivateLog).append([record], () => this.privateRecords());
+      this.privateEpochs += 1 - (rec?.epochs.length ?? 0);
+      this.privateState.set(room, { owner, epochs: [{ epoch, authPub, seq, ts: record.ts, id: '' }] });
+      (this.privateLog as PrivateLog).settle([record], true);
+      this.compactPrivateLogIfDue();
+      return { ok: true, seq } as const;
+    });
+  }
+
+  appendCommit(room: string, id: string, body: string, epoch: number, authPub: Buffer): Promise<CommitResult> {
+    return this.chain(room, async (): Promise<CommitResult> => {
+      const rec = this.privateState.get(room);
+      if (rec === undefined) throw new StoreWriteError('not a private room', 'EINVAL');
+      const done = rec.epochs.find((e) => e.id === id);
+      if (done !== undefined) return { stale: false, seq: done.seq, ts: done.ts, duplicate: true, epoch: done.epoch };
+      const current = rec.epochs[rec.epochs.length - 1] as EpochKey;
+      if (current.epoch !== epoch - 1) {
+        const ended = rec.epochs.find((e) => e.epoch === epoch);
+        return { stale: true, epoch: current.epoch, seq: (ended ?? current).seq };
+      }
+      const result = await this.appendWith(room, id, body, { epoch, authPub });
+      // The id was already a plain message of the room: stored nothing, the epoch stays.
+      const now = rec.epochs[rec.epochs.length - 1] as EpochKey;
+      return { stale: false, seq: result.seq, ts: result.ts, duplicate: result.duplicate, epoch: now.epoch };
+    });
+  }
+
+  private chain<T>(room: string, work: () => Promise<T>): Promise<T> {
+    if (this.state !== 'open') return Promise.reject(new StoreWriteError(`store is ${this.state === 'closing' ? 'closing' : 'not open'}`, 'ECLOSED'));
+    const before = this.privateChains.get(room) ?? Promise.resolve();
+    const result = before.then(work, work);
+    const settled = result.catch(() => undefined);
+    this.privateChains.set(room, settled);
+    void settled.then(() => {
+      if (this.privateChains.get(room) === settled) this.privateChains.delete(room);
+    });
+    return result;
+  }
+
+  /** The next private append rewrites the file first, when it is mostly superseded records. */
+  private compactPrivateLogIfDue(): void {
+    const log = this.privateLog as PrivateLog;
+    if (shouldCompactPrivateLog(log.bytes, this.privateEpochs)) log.markDirty();
+  }
+
+  private privateRecords(): PrivateLogRecord[] {
+    return recordsOf(this.privateState);
+  }
+
+  /** A message write after its rotation failed: the rotation record must go, now. */
+  private dropFailedRotations(records: readonly PrivateLogRecord[]): void {
+    const log = this.privateLog as PrivateLog;
+    log.settle(records, false);
+    log.append([], () => this.privateRecords()).catch((err: unknown) => {
+      const { code, message } = describeError(err);
+      this.log('store.private_write_error', { code, message });
+    });
+  }
+
+  /**
+   * Reads private.log, checks the rotations written live against the log (their message must
+   * be there: same seq, same id; one that cannot be read but lies at or below head is kept, as
+   * the message was durable), and rewrites the file compacted.
+   */
+  private async loadPrivateRooms(): Promise<void> {
+    const log = new PrivateLog(this.dir);
+    this.privateLog = log;
+    const { records, corrupt, tornAt } = decodePrivateLog(await log.read());
+    if (corrupt > 0) this.log('store.private_corrupt', { records: corrupt });
+    if (tornAt !== undefined) this.log('store.private_torn_tail', { offset: tornAt });
+    const loaded = replayPrivateLog(records);
+    let dropped = 0;
+    for (const [room, rec] of loaded) {
+      const keep = await this.checkedEpochs(room, rec);
+      dropped += rec.epochs.length - keep;
+      this.privateState.set(room, { owner: rec.owner, epochs: rec.epochs.slice(0, keep) });
+      this.privateEpochs += keep;
+    }
+    if (dropped > 0) this.log('store.private_rotations_dropped', { count: dropped });
+    // Nothing to keep or to cut: the first reset or commit creates the file (PrivateLog.append
+    // rewrites when it has no file open), so a store with no private room writes nothing here.
+    if (records.length === 0 && corrupt === 0 && tornAt === undefined) return;
+    try {
+      await log.rewrite(this.privateRecords());
+    } catch (err) {
+      // A full disk must not stop the store from opening and serving reads (docs/storage.md
+      // "Full disk"): the file on disk is unchanged (the rewrite goes through a temp file and a
+      // rename), the state above came from it, and the next append rewrites it first.
+      this.log('store.private_rewrite_failed', { error: (err as NodeJS.ErrnoException).code ?? String(err) });
+    }
+  }
+
+  /** How many of `rec.epochs` stand: those up to the first rotation whose message is not in the log. */
+  private async checkedEpochs(room: string, rec: LoadedRoom): Promise<number> {
+    const idx = this.rooms.get(room);
+    for (let i = rec.uncheckedFrom; i < rec.epochs.length; i++) {
+      const e = rec.epochs[i] as EpochKey;
+      if (idx === undefined || e.seq > idx.head) return i;
+      if (!idx.has(e.seq)) continue;
+      const [found] = await this.readSeqs(idx, [e.seq]);
+      if (found !== undefined && found.id !== e.id) return i;
+    }
+    return rec.epochs.length;
+  }
+
   // ---- compaction hand-off ----------------------------------------------------------------
 
   /**
@@ -608,6 +797,8 @@ export class FileStore implements MessageStore {
   private async shutDown(): Promise<void> {
     this.state = 'closing';
     if (this.pending.size > 0 || this.committing) await new Promise<void>((r) => this.idleWaiters.push(r));
+    await Promise.all([...this.privateChains.values()].map((c) => c.catch(() => undefined)));
+    await this.privateLog?.close().catch(() => undefined);
     await this.compactor?.stop();
     if (!this.needsRepair) {
       await this.writeIndexCheckpoint().catch((err: unknown) => {

@@ -10,6 +10,7 @@
 import { randomInt } from 'node:crypto';
 import { Client, Pool, type ClientBase, type ClientConfig, type Notification, type QueryResultRow } from 'pg';
 import { StoreBusyError, StoreRefusedError, StoreUnavailableError } from './types';
+import { libpqCompatible } from './url';
 
 export type DatabaseState = 'new' | 'up' | 'down' | 'closed';
 
@@ -21,9 +22,9 @@ export interface DatabaseOptions {
   /** Read connections at most (default 4). */
   readers?: number;
   /**
-   * Writer connections (default 2): group commits in flight at once. A second transaction is
-   * prepared and sent while the first waits for its WAL flush (on the same room it then waits
-   * for the room's lock inside the database, without another round trip to the relay).
+   * Writer connections (default 2): group commits in flight at once, on different rooms (the
+   * group commit keeps one group per room in flight): one room's group waiting for its WAL
+   * flush does not hold back the other rooms'.
    */
   writers?: number;
   /** Reads waiting for a read connection at most (default 2 000); more get StoreBusyError. */
@@ -41,7 +42,7 @@ export interface DatabaseOptions {
 /**
  * Session settings of every relay connection. synchronous_commit=on: COMMIT returns only once
  * the commit record is flushed (and, with a synchronous standby, replicated), so an ack is never
- * sent for what a crash can take back (PROTOCOL.md §1.5), whatever the server's default. The
+ * sent for what a crash can take back (docs/protocol.md §1.5), whatever the server's default. The
  * idle-in-transaction timeout frees a room's lock if a relay freezes mid-transaction.
  */
 const SESSION_SETTINGS: Record<string, string> = {
@@ -57,10 +58,10 @@ const SESSION_SETTINGS: Record<string, string> = {
  */
 export function connectionConfig(url: string): { connectionString: string; options: string } {
   const ours = Object.entries(SESSION_SETTINGS).map(([k, v]) => `-c ${k}=${v}`).join(' ');
-  let connectionString = url;
+  let connectionString = libpqCompatible(url);
   let theirs = '';
   try {
-    const parsed = new URL(url);
+    const parsed = new URL(connectionString);
     theirs = parsed.searchParams.get('options') ?? '';
     if (theirs !== '') {
       parsed.searchParams.delete('options');
@@ -161,7 +162,7 @@ export class Database {
 
   /**
    * Bounds the reads waiting for the pool (pg's Pool queues without limit): a flood of joins on a
-   * slow database gets server_busy instead of growing the relay's memory.
+   * slow database is refused at once (StoreBusyError) instead of growing the relay's memory.
    */
   private admitRead(): void {
     const pool = this.pool;
@@ -374,7 +375,7 @@ export async function checkDurability(client: ClientBase): Promise<void> {
   if (rows[0]?.fsync !== 'on') {
     throw new StoreRefusedError(
       'refusing to use this PostgreSQL server: its `fsync` setting is off, so a committed message '
-      + 'can be lost in a crash and an ack would be a lie (PROTOCOL.md §1.5). Turn fsync on in postgresql.conf.',
+      + 'can be lost in a crash and an ack would be a lie (docs/protocol.md §1.5). Turn fsync on in postgresql.conf.',
     );
   }
 }

@@ -1,13 +1,17 @@
 // The feed of a cluster store (issue 9 "Fan-out across relays"): every stored message of each
 // watched room, exactly once and in seq order, whichever relay stored it, so that the relay
-// fans out in seq order (PROTOCOL.md §1.5). Sources:
+// fans out in seq order (docs/protocol.md §1.5). Sources:
 // - this relay's own commits, handed over by the group commit (they carry their origin);
 // - NOTIFY doorbells from other relays (payload "room seq", no body: payloads are small and
 //   never replayed), after which the new rows are read from the table in seq order;
 // - a poll of the watched rooms' heads, on every reconnect and periodically, which makes up for
 //   any doorbell missed (the listener was down, the sender crashed before its NOTIFY...).
 // A room's cursor moves only when a message is emitted, one seq after the other; a message
-// above the cursor waits until every seq below it has been emitted. Seqs become visible in
+// above the cursor waits until every seq below it has been emitted. A row read from the table
+// whose (room, id) this relay is appending right now waits too, until that append is answered:
+// if this relay stored it, the row is its own (the group commit hands it over with its origin,
+// whose connection gets the ack and never the msg, §1.5); if another relay did, this relay's
+// append is a duplicate and the row goes to every member here, that connection included. Seqs become visible in
 // order (each is allocated under the room's row lock, held until its commit), so a row read
 // above the cursor with a hole below means retention deleted the hole: the cursor skips it.
 import type { Database } from './database';
@@ -31,6 +35,8 @@ interface RoomFeed<Origin> {
   local: Map<number, CommittedMessage<Origin>>;
   reading: boolean;
   readAgain: boolean;
+  /** A row read is one of this relay's appends not yet answered: wait for `settled`. */
+  blocked: boolean;
 }
 
 export interface FeedStats {
@@ -51,11 +57,10 @@ export class Feed<Origin> {
     private readonly db: Database,
     private readonly emit: (message: FeedMessage<Origin>) => void,
     /**
-     * The origin of an append of this relay still waiting for its COMMIT's answer: the feed may
-     * read such a row (committed, visible) before the writer hears back, and must not lose
-     * whose it is (the sender gets the ack, never the msg, §1.5).
+     * Whether this relay has an append of (room, id) not yet answered: the feed may read such a
+     * row (committed, visible) before the writer hears back, and cannot tell yet whose it is.
      */
-    private readonly inFlightOrigin: (room: string, id: string) => Origin | undefined,
+    private readonly appending: (room: string, id: string) => boolean,
     private readonly pollMs: number,
     private readonly log: (event: string, fields: Record<string, unknown>) => void,
   ) {}
@@ -77,7 +82,7 @@ export class Feed<Origin> {
   async watch(room: string): Promise<void> {
     let rf = this.rooms.get(room);
     if (rf === undefined) {
-      rf = { room, watchers: 0, ready: undefined, cursor: 0, wanted: 0, local: new Map(), reading: false, readAgain: false };
+      rf = { room, watchers: 0, ready: undefined, cursor: 0, wanted: 0, local: new Map(), reading: false, readAgain: false, blocked: false };
       this.rooms.set(room, rf);
       const created = rf;
       created.ready = this.db.query<{ head: string }>('SELECT head FROM smc_rooms WHERE room = $1', [room]).then(
@@ -130,6 +135,16 @@ export class Feed<Origin> {
     for (const rf of touched) this.advance(rf);
   }
 
+  /** Appends of this relay to these rooms were answered (stored, duplicates, or failed). */
+  settled(rooms: Iterable<string>): void {
+    for (const room of rooms) {
+      const rf = this.rooms.get(room);
+      if (rf === undefined || !rf.blocked) continue;
+      rf.blocked = false;
+      this.advance(rf);
+    }
+  }
+
   /** A doorbell: `room` has messages up to `seq`. */
   doorbell(payload: string): void {
     this.stats.doorbells++;
@@ -151,7 +166,7 @@ export class Feed<Origin> {
       rf.local.delete(next.seq);
       this.deliver(rf, next.seq, next);
     }
-    if (rf.wanted > rf.cursor) void this.read(rf);
+    if (rf.wanted > rf.cursor && !rf.blocked) void this.read(rf);
   }
 
   private deliver(rf: RoomFeed<Origin>, seq: number, m: { ts: number; id: string; body: string; origin: Origin | undefined }): void {
@@ -171,7 +186,7 @@ export class Feed<Origin> {
         rf.readAgain = false;
         let progressed = false;
         for (;;) {
-          if (this.rooms.get(rf.room) !== rf || this.db.state !== 'up') return;
+          if (this.rooms.get(rf.room) !== rf || this.db.state !== 'up' || rf.blocked) return;
           this.stats.reads++;
           const from = rf.cursor;
           const rows = await this.db.query<{ seq: string; ts: string; id: string; body: string }>(
@@ -182,13 +197,18 @@ export class Feed<Origin> {
           for (const row of rows) {
             const seq = Number(row.seq);
             if (seq <= rf.cursor) continue; // emitted from a local commit meanwhile
+            const own = rf.local.get(seq);
+            if (own === undefined && this.appending(rf.room, row.id)) {
+              // Ours or a duplicate of ours: known once our append is answered (settled()).
+              rf.blocked = true;
+              return;
+            }
             if (seq > rf.cursor + 1) {
               this.stats.skippedByRetention += seq - rf.cursor - 1;
               this.log('pg.feed_gap', { room: rf.room, from: rf.cursor + 1, to: seq - 1 });
             }
-            const own = rf.local.get(seq);
             if (own !== undefined) rf.local.delete(seq);
-            this.deliver(rf, seq, own ?? { ts: Number(row.ts), id: row.id, body: row.body, origin: this.inFlightOrigin(rf.room, row.id) });
+            this.deliver(rf, seq, own ?? { ts: Number(row.ts), id: row.id, body: row.body, origin: undefined });
             // Own commits may continue the run.
             for (;;) {
               const next = rf.local.get(rf.cursor + 1);

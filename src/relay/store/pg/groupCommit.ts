@@ -13,7 +13,7 @@
 //   5. commits (synchronous_commit on: the WAL is flushed before the answer comes back).
 // Seqs are allocated under the room's lock and in the transaction that inserts the messages,
 // so a rollback (of any cause, a failed COMMIT included) takes the allocation back: no gap
-// (PROTOCOL.md §1.4). ts = max(the database's clock, the room's previous ts): one clock for
+// (docs/protocol.md §1.4). ts = max(the database's clock, the room's previous ts): one clock for
 // every relay of the cluster, never backwards within a room. One round trip per batch: on a
 // loaded machine each round trip costs a wake-up of the relay and of the backend.
 // After the commit, a NOTIFY (room, head) per room: the doorbell for the other relays.
@@ -86,6 +86,8 @@ export class GroupCommit<Origin> {
   private readonly pending = new Map<string, Pending<Origin>>();
   /** Writer connections carrying a batch now. */
   private busyWriters: number[] = [];
+  /** Rooms of the batches in flight (one batch per room at a time). */
+  private readonly roomsInFlight = new Set<string>();
   private scheduled = false;
   /** The NOTIFY of the last commit on each writer, sent after its acks. */
   private doorbells: Array<Promise<void>> = [];
@@ -98,6 +100,8 @@ export class GroupCommit<Origin> {
     private readonly options: GroupCommitOptions,
     /** Called with each committed batch's new messages, in seq order per room, before the acks. */
     private readonly committed: (messages: Array<CommittedMessage<Origin>>, heads: Map<string, number>) => void,
+    /** Called with the rooms of appends just answered (stored, duplicate or failed), after the answers. */
+    private readonly settled: (rooms: Set<string>) => void = () => undefined,
   ) {
     // Fail fast: what waits in the queue when the database goes away is rejected at once.
     db.onDown(() => this.rejectQueued(new StoreUnavailableError('the database connection was lost; the message was not stored')));
@@ -137,9 +141,9 @@ export class GroupCommit<Origin> {
     });
   }
 
-  /** The origin of an append of (room, id) not yet answered, if there is one. */
-  originOf(room: string, id: string): Origin | undefined {
-    return this.pending.get(room + '\u0000' + id)?.origin;
+  /** Whether an append of (room, id) is waiting or in a transaction (not yet answered). */
+  isPending(room: string, id: string): boolean {
+    return this.pending.has(room + '\u0000' + id);
   }
 
   /** Appends waiting or in a transaction. */
@@ -161,21 +165,33 @@ export class GroupCommit<Origin> {
 
   private run(): void {
     this.scheduled = false;
-    // One batch per free writer connection; each takes what has arrived by the time it starts.
+    // One batch per free writer connection; each takes what has arrived by the time it starts,
+    // but no room that a batch in flight holds: that batch keeps the room's row locked until its
+    // WAL flush, so a second one would only wait for the lock and then pay a flush of its own.
+    // Held back, those appends join the room's next group, one flush for all of them (and a
+    // room's seqs follow the order its appends arrived at this relay).
     while (this.queue.length > 0 && this.busyWriters.length < this.db.writers) {
+      const batch: Array<Pending<Origin>> = [];
+      const rest: Array<Pending<Origin>> = [];
+      let bytes = 0;
+      for (const p of this.queue) {
+        const fits = batch.length < this.options.maxBatch && (batch.length === 0 || bytes + p.bytes <= this.options.maxBatchBytes);
+        if (fits && !this.roomsInFlight.has(p.room)) {
+          batch.push(p);
+          bytes += p.bytes;
+        } else rest.push(p);
+      }
+      if (batch.length === 0) return; // every queued room is in flight: the next run takes them
+      this.queue = rest;
+      this.queuedBytes -= bytes;
       let writer = 0;
       while (this.busyWriters.includes(writer)) writer++;
-      let take = 0;
-      let bytes = 0;
-      while (take < this.queue.length && take < this.options.maxBatch && (take === 0 || bytes + (this.queue[take] as Pending<Origin>).bytes <= this.options.maxBatchBytes)) {
-        bytes += (this.queue[take] as Pending<Origin>).bytes;
-        take++;
-      }
-      const batch = this.queue.splice(0, take);
-      this.queuedBytes -= bytes;
       this.busyWriters.push(writer);
+      const rooms = new Set(batch.map((p) => p.room));
+      for (const room of rooms) this.roomsInFlight.add(room);
       void this.commitBatch(writer, batch).catch((err: unknown) => this.failBatch(batch, err)).finally(() => {
         this.busyWriters.splice(this.busyWriters.indexOf(writer), 1);
+        for (const room of rooms) this.roomsInFlight.delete(room);
         if (this.queue.length > 0) this.schedule();
         else this.notifyIdle();
       });
@@ -236,6 +252,7 @@ export class GroupCommit<Origin> {
       // The first waiter is the original append; later ones are duplicates of it (§1.5).
       p.waiters.forEach((w, k) => w.resolve({ seq: at.seq, ts: at.ts, duplicate: at.duplicate || k > 0 }));
     });
+    this.settled(new Set(batch.map((p) => p.room)));
     if (heads.size > 0) {
       // The doorbell, after the commit and in a transaction of its own that does not wait for
       // the disk: a NOTIFY inside the append's transaction would hold PostgreSQL's global
@@ -265,6 +282,7 @@ export class GroupCommit<Origin> {
       this.pending.delete(p.key);
       for (const w of p.waiters) w.reject(error);
     }
+    this.settled(new Set(batch.map((p) => p.room)));
   }
 
   private rejectQueued(error: Error): void {
@@ -276,6 +294,7 @@ export class GroupCommit<Origin> {
       this.pending.delete(p.key);
       for (const w of p.waiters) w.reject(error);
     }
+    if (queued.length > 0) this.settled(new Set(queued.map((p) => p.room)));
     this.notifyIdle();
   }
 

@@ -1,9 +1,10 @@
-// The relay's PostgreSQL store (issue 9; docs/storage-postgres.md): any number of relays on one
+// The relay's PostgreSQL store (docs/storage.md "PostgreSQL"): any number of relays on one
 // database serve the same rooms. It composes the connections and their health (database.ts),
 // the group commit (groupCommit.ts), the feed of every relay's messages (feed.ts), presence
 // across relays (presence.ts) and retention (retention.ts) behind the ClusterStore interface.
 import { Client } from 'pg';
-import { checkDurability, Database } from './database';
+import { checkDurability, connectionConfig, Database } from './database';
+import { EPHEMERAL_CHANNEL, EphemeralRelay } from './ephemeral';
 import { Feed } from './feed';
 import { GroupCommit, MESSAGE_CHANNEL, type CommitStats } from './groupCommit';
 import { ClusterPresence, PRESENCE_CHANNEL } from './presence';
@@ -57,6 +58,8 @@ export interface PgStoreStats extends CommitStats {
   feedPolls: number;
   doorbells: number;
   retentionDeleted: number;
+  ephemeralPublished: number;
+  ephemeralDropped: number;
   inFlight: number;
 }
 
@@ -68,6 +71,8 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
   private readonly retention: Retention;
   private readonly messageListeners: Array<ClusterStoreEvents<Origin>['message']> = [];
   private readonly presenceListeners: Array<ClusterStoreEvents<Origin>['presence']> = [];
+  private readonly ephemeralListeners: Array<ClusterStoreEvents<Origin>['ephemeral']> = [];
+  private readonly ephemeralRelay: EphemeralRelay;
   private readonly log: NonNullable<PgStoreOptions['log']>;
   private opened = false;
 
@@ -75,7 +80,7 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
     this.log = options.log ?? (() => undefined);
     this.db = new Database({
       url: options.url,
-      channels: [MESSAGE_CHANNEL, PRESENCE_CHANNEL],
+      channels: [MESSAGE_CHANNEL, PRESENCE_CHANNEL, EPHEMERAL_CHANNEL],
       readers: options.readers,
       writers: options.writers,
       maxWaitingReads: options.maxWaitingReads,
@@ -86,7 +91,7 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
       log: this.log,
     });
     this.retention = new Retention(this.db, { retain: options.retain }, this.log);
-    this.feed = new Feed<Origin>(this.db, (m) => this.emitMessage(m), (room, id) => this.commit.originOf(room, id), options.pollMs ?? 1_000, this.log);
+    this.feed = new Feed<Origin>(this.db, (m) => this.emitMessage(m), (room, id) => this.commit.isPending(room, id), options.pollMs ?? 1_000, this.log);
     this.commit = new GroupCommit<Origin>(this.db, {
       maxQueued: options.maxQueued ?? 10_000,
       maxQueuedBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
@@ -97,12 +102,17 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
     }, (messages, heads) => {
       this.feed.committed(messages);
       this.retention.noteHeads(heads);
-    });
+    }, (rooms) => this.feed.settled(rooms));
     this.presenceState = new ClusterPresence(this.db, options.presenceTtlMs ?? 5_000, this.log);
+    this.ephemeralRelay = new EphemeralRelay(this.db, this.presenceState.instance, this.log);
     this.db.onNotification((n) => {
-      if (n.channel === MESSAGE_CHANNEL && n.payload !== undefined) this.feed.doorbell(n.payload);
-      else if (n.channel === PRESENCE_CHANNEL && n.payload !== undefined && this.feed.isWatched(n.payload)) {
+      if (n.payload === undefined) return;
+      if (n.channel === MESSAGE_CHANNEL) this.feed.doorbell(n.payload);
+      else if (n.channel === PRESENCE_CHANNEL && this.feed.isWatched(n.payload)) {
         for (const l of this.presenceListeners) l(n.payload);
+      } else if (n.channel === EPHEMERAL_CHANNEL) {
+        const m = this.ephemeralRelay.received(n.payload);
+        if (m !== undefined && this.feed.isWatched(m.room)) for (const l of this.ephemeralListeners) l(m);
       }
     });
     this.db.onUp(() => {
@@ -119,7 +129,7 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
 
   /** Checks and migrates a database without opening a store (`smc relay --migrate-only`). */
   static async migrateOnly(url: string): Promise<number[]> {
-    const client = new Client({ connectionString: url, application_name: 'smc-relay-migrate' });
+    const client = new Client({ ...connectionConfig(url), application_name: 'smc-relay-migrate', connectionTimeoutMillis: 10_000 });
     client.on('error', () => undefined);
     await client.connect();
     try {
@@ -206,9 +216,14 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
     return this.presenceState.list(room, limit);
   }
 
+  publishEphemeral(room: string, id: string, body: string): void {
+    this.ephemeralRelay.publish({ room, id, body });
+  }
+
   on<E extends keyof ClusterStoreEvents<Origin>>(event: E, listener: ClusterStoreEvents<Origin>[E]): void {
     if (event === 'message') this.messageListeners.push(listener as ClusterStoreEvents<Origin>['message']);
-    else this.presenceListeners.push(listener as ClusterStoreEvents<Origin>['presence']);
+    else if (event === 'presence') this.presenceListeners.push(listener as ClusterStoreEvents<Origin>['presence']);
+    else this.ephemeralListeners.push(listener as ClusterStoreEvents<Origin>['ephemeral']);
   }
 
   private emitMessage(m: FeedMessage<Origin>): void {
@@ -241,6 +256,8 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
       feedPolls: this.feed.stats.polls,
       doorbells: this.feed.stats.doorbells,
       retentionDeleted: this.retention.deleted,
+      ephemeralPublished: this.ephemeralRelay.stats.published,
+      ephemeralDropped: this.ephemeralRelay.stats.dropped,
       inFlight: this.commit.inFlight,
     };
   }

@@ -1,4 +1,4 @@
-// Presence across the relays of a cluster (issue 9; PROTOCOL.md §1.4). Each relay instance has a
+// Presence across the relays of a cluster (docs/protocol.md §1.4, docs/storage.md). Each relay instance has a
 // row in smc_instances whose `expires_at` it pushes forward with a heartbeat; its members are rows
 // of smc_presence. A listing counts only the members of instances that have not expired, so a
 // relay that dies drops out of presence within one TTL; any relay that sees an expired instance
@@ -71,7 +71,7 @@ export class ClusterPresence {
       `SELECT p.sid, p.tag, count(*) OVER () AS online
        FROM smc_presence p JOIN smc_instances i ON i.instance = p.instance
        WHERE p.room = $1 AND i.expires_at > now()
-       ORDER BY p.instance, p.sid LIMIT $2`,
+       ORDER BY p.joined LIMIT $2`,
       [room, Math.max(1, limit)],
     );
     const online = rows.length === 0 ? 0 : Number(rows[0]?.online);
@@ -139,8 +139,10 @@ export class ClusterPresence {
 
   private async upsert(client: ClientBase, sets: Op[]): Promise<void> {
     if (sets.length === 0) return;
+    // In the order of `sets` (join order), so that `joined` numbers them in that order.
     await client.query(`INSERT INTO smc_presence (room, instance, sid, tag)
-                        SELECT d.room, $1, d.sid, d.tag FROM unnest($2::text[], $3::text[], $4::text[]) AS d(room, sid, tag)
+                        SELECT d.room, $1, d.sid, d.tag FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS d(room, sid, tag, o)
+                        ORDER BY d.o
                         ON CONFLICT (room, instance, sid) DO UPDATE SET tag = EXCLUDED.tag`,
     [this.instance, sets.map((o) => o.room), sets.map((o) => o.sid), sets.map((o) => o.tag)]);
   }

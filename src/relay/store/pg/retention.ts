@@ -1,4 +1,4 @@
-// Retention of the cluster store (PROTOCOL.md §1.6: keep at least `retain` newest messages per
+// Retention of the cluster store (docs/protocol.md §1.6: keep at least `retain` newest messages per
 // room). After its commits, a relay notes rooms that have grown a slack beyond `retain`, and a
 // background task trims them oldest first, in small batches of one short transaction each: a
 // range delete on the primary key (room, seq), far below the head where appends insert, so it

@@ -1,4 +1,4 @@
-// The PostgreSQL schema of the cluster store (docs/storage-postgres.md) and its migrations.
+// The PostgreSQL schema of the cluster store (docs/storage.md "PostgreSQL") and its migrations.
 // Every relay runs them on start: versioned, applied in order, each recorded in
 // smc_schema_migrations, all in one transaction under a transaction-level advisory lock, so
 // that two relays starting at once apply each migration exactly once (the second waits for the
@@ -34,7 +34,7 @@ export const MIGRATIONS: readonly Migration[] = [
         id   text   NOT NULL CHECK (id ~ '^[A-Za-z0-9_-]{1,64}$'),
         body text   NOT NULL CHECK (octet_length(body) > 0),
         PRIMARY KEY (room, seq),
-        -- dedup across relays (PROTOCOL.md §1.5)
+        -- dedup across relays (docs/protocol.md §1.5)
         UNIQUE (room, id)
       );
       -- Bodies are ciphertext: compression would cost CPU and save nothing.
@@ -116,6 +116,19 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER FUNCTION smc_append(text[], text[], text[]) SET plan_cache_mode = force_custom_plan;
     `,
   },
+  {
+    version: 2,
+    name: 'presence in join order',
+    sql: `
+      -- §1.4 presence lists members in the order they joined, as one relay does: a number from
+      -- one sequence per member row, taken when the row is inserted and kept when a join again
+      -- replaces the tag.
+      CREATE SEQUENCE smc_presence_joined;
+      ALTER TABLE smc_presence ADD COLUMN joined bigint NOT NULL DEFAULT nextval('smc_presence_joined');
+      ALTER SEQUENCE smc_presence_joined OWNED BY smc_presence.joined;
+      CREATE INDEX smc_presence_room_joined ON smc_presence (room, joined);
+    `,
+  },
 ];
 
 /** Applies the migrations not yet applied; returns the versions it applied. */
@@ -144,10 +157,38 @@ export async function migrate(client: ClientBase, migrations: readonly Migration
       await client.query('INSERT INTO smc_schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
       applied.push(m.version);
     }
+    await checkComplete(client);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
   return applied;
+}
+
+/** What the migrations create and every relay needs; a dump of the tables alone lacks some. */
+const REQUIRED_OBJECTS = [
+  ['smc_append(text[],text[],text[])', 'function', 'to_regprocedure'],
+  ['smc_presence_joined', 'sequence', 'to_regclass'],
+  ['smc_messages', 'table', 'to_regclass'],
+  ['smc_rooms', 'table', 'to_regclass'],
+  ['smc_instances', 'table', 'to_regclass'],
+  ['smc_presence', 'table', 'to_regclass'],
+] as const;
+
+/**
+ * The schema the migrations record is really there: a database restored from a dump of the
+ * tables alone (`pg_dump --table`) has the migration record but not the function, and every
+ * append would fail; the relay refuses it at start instead, saying what to do.
+ */
+async function checkComplete(client: ClientBase): Promise<void> {
+  const missing: string[] = [];
+  for (const [name, kind, fn] of REQUIRED_OBJECTS) {
+    const r = await client.query<{ found: string | null }>(`SELECT ${fn}($1)::text AS found`, [name]);
+    if (r.rows[0]?.found === null || r.rows[0]?.found === undefined) missing.push(`${kind} ${name}`);
+  }
+  if (missing.length > 0) {
+    throw new Error(`the database's SMC schema is incomplete (missing ${missing.join(', ')}), though its migrations are recorded: `
+      + 'was it restored from a dump of the tables alone? Restore a dump of the whole database (pg_dump without --table; docs/storage.md "Backup and restore")');
+  }
 }

@@ -4,7 +4,7 @@
 // - `head` and `oldest` are asynchronous: the truth is in the database, not in memory;
 // - a feed delivers every stored message of the rooms this relay watches, its own and other
 //   relays', exactly once per room and in seq order, so that the relay fans out in seq order
-//   (PROTOCOL.md §1.5) whichever relay stored a message;
+//   (docs/protocol.md §1.5) whichever relay stored a message;
 // - presence of every relay's members, with expiry for a relay that died (§1.4).
 // Stored bodies stay opaque ciphertext (§1.2): the database sees what a relay sees, no more.
 import type { AppendResult, StoredMessage } from '../types';
@@ -39,6 +39,8 @@ export interface ClusterStoreEvents<Origin> {
   message(message: FeedMessage<Origin>): void;
   /** The members of `room` changed on another relay (or one expired): list them again. */
   presence(room: string): void;
+  /** An ephemeral message (§1.5) another relay received for a watched room. */
+  ephemeral(message: { room: string; id: string; body: string }): void;
 }
 
 export interface ClusterStore<Origin = unknown> {
@@ -51,7 +53,7 @@ export interface ClusterStore<Origin = unknown> {
    * Stores a message and resolves only once the transaction holding it has committed with
    * `synchronous_commit` on (group-committed with others that arrive meanwhile). An `id` the
    * room already holds, stored by any relay, resolves with the first copy's seq/ts and
-   * `duplicate: true` (§1.5). Rejects with StoreBusyError over the queue bound (→ server_busy),
+   * `duplicate: true` (§1.5). Rejects with StoreBusyError over the queue bound (→ `internal`, "busy"; open),
    * with StoreUnavailableError while the database cannot be reached (→ internal), and with
    * StoreWriteError otherwise (→ internal); a rejected append was never acked and may or may not
    * be stored: the client resends with the same id and dedup answers.
@@ -81,6 +83,11 @@ export interface ClusterStore<Origin = unknown> {
   removePresence(room: string, sid: string): void;
   /** The members of `room` on every live relay. */
   presence(room: string, limit: number): Promise<RoomPresence>;
+  /**
+   * Passes an ephemeral message (§1.5, not stored) to the other relays, best effort: they emit
+   * `ephemeral`; this relay delivers it to its own members itself.
+   */
+  publishEphemeral(room: string, id: string, body: string): void;
   on<E extends keyof ClusterStoreEvents<Origin>>(event: E, listener: ClusterStoreEvents<Origin>[E]): void;
   /** Finishes the appends in flight, removes this instance's presence, closes every connection. */
   close(): Promise<void>;
@@ -95,7 +102,10 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-/** More appends are waiting than the store's bound: the relay answers `server_busy`. */
+/**
+ * More appends (or reads) are waiting than the store's bound: the relay refuses the request at
+ * once with `internal` saying it is busy (the connection stays open; `server_busy` closes it, §1.7).
+ */
 export class StoreBusyError extends Error {
   readonly code = 'EBUSY';
   constructor(message: string) {

@@ -1,0 +1,256 @@
+// Joining a private room by invite (docs/protocol.md §3.4). An invite's lobby is a link room
+// (§2.1) whose key only the invite gives. The joiner asks there, with its KeyPackage; any
+// admin's client that is online checks the request against what every member recorded of the
+// invite (uses counted from member_added in seq order, expiry, revocation, removals since) and
+// adds the joiner without a human in the loop, then hands it the Welcome in the lobby.
+//
+// Lobby messages are §2.4 envelopes of types `join_request`, `welcome` and `join_refused`, whose
+// `text` is a JSON object (the envelope's signature binds it to its sender's identity):
+//   join_request  {"kp": b64u(mls_key_package), "name": display name}
+//   welcome       {"for": fingerprint, "welcome": b64u(mls_welcome), "room": room id, "seq": the add's seq}
+//   join_refused  {"for": fingerprint, "reason": "used" | "expired" | "revoked" | "removed"}
+import { decodeB64u, encodeB64u } from '../crypto/b64u';
+import { fingerprint, type Identity } from '../crypto/identity';
+import { RelayClient } from '../client/relayClient';
+import { type ChatMessage, type ClientLog, type PresenceUpdate, type TransportFactory } from '../client/types';
+import { MlsGroup, createKeyPackage, inviteLobbyKey, inviteId as inviteIdOf, readKeyPackage, type CommitIntent } from '../mls/index';
+import { deriveRoomId } from '../crypto/roomKey';
+import type { PrivateRoom } from './privateRoom';
+import type { PrivateInvite } from './privateInvite';
+
+/** §3.4: the presence name an admin's lobby connection goes by. */
+export const LOBBY_ADMIN_NAME = 'admin';
+
+/** Lobbies an admin's client stays in at most (§1.4: 32 rooms per connection). */
+export const LOBBIES_KEPT = 30;
+/** How long after an invite expired its holders are still told so. */
+export const REFUSE_AFTER_EXPIRY_MS = 7 * 24 * 3_600_000;
+
+export type RefusalReason = 'used' | 'expired' | 'revoked' | 'removed';
+
+function parseText(m: ChatMessage): Record<string, unknown> | undefined {
+  if (m.text === undefined || m.text.length > 60_000) return undefined;
+  try {
+    const v = JSON.parse(m.text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The admin's side (§3.4 steps 1 and 3): while this member is an admin, its client is in the
+ * lobby of every invite still valid, and answers every join request there.
+ */
+export class LobbyDesk {
+  private readonly lobbies = new Map<string, string>(); // lobby room id -> invite id
+  private readonly waiting = new Map<string, { lobby: string; fingerprint: string; invite: string; name: string; identityKey: Buffer }>();
+
+  constructor(
+    private readonly room: PrivateRoom,
+    private readonly client: RelayClient,
+    private readonly log: ClientLog = () => undefined,
+    private readonly now: () => number = Date.now,
+  ) {
+    client.on('message', (m) => void this.onMessage(m).catch((err: unknown) => this.log('lobby_failure', { error: String(err) })));
+    room.on('control', () => this.refresh());
+    room.on('synced', () => this.refresh());
+    room.on('epoch', () => this.refresh());
+    room.on('committed', (e) => this.onCommitted(e.intent, e.welcome, e.seq));
+  }
+
+  start(): void {
+    this.client.connect();
+    this.refresh();
+  }
+
+  async stop(): Promise<void> {
+    await this.client.disconnect();
+  }
+
+  /** Joins the lobbies of the invites that are valid while this member is an admin; leaves the others. */
+  refresh(): void {
+    const want = new Map<string, string>();
+    if (this.room.isAdmin) {
+      // Also the lobbies of invites used up, expired or revoked, so that their holders are told
+      // so (§3.4 join_refused) instead of waiting: the newest LOBBIES_KEPT, none expired for
+      // more than REFUSE_AFTER_EXPIRY_MS (a connection is in at most 32 rooms, §1.4).
+      const recent = Object.entries(this.room.invites)
+        .filter(([, inv]) => inv.expires + REFUSE_AFTER_EXPIRY_MS > this.now())
+        .sort(([, a], [, b]) => b.seq - a.seq)
+        .slice(0, LOBBIES_KEPT);
+      for (const [id, inv] of recent) want.set(deriveRoomId(inviteLobbyKey(decodeB64u(inv.secret))), id);
+    }
+    for (const [lobby, id] of want) {
+      if (this.lobbies.has(lobby)) continue;
+      this.lobbies.set(lobby, id);
+      const inv = this.room.invites[id]!;
+      this.client.join({ key: inviteLobbyKey(decodeB64u(inv.secret)), name: `lobby ${id}` });
+    }
+    for (const lobby of [...this.lobbies.keys()]) {
+      if (want.has(lobby)) continue;
+      this.lobbies.delete(lobby);
+      void this.client.leave(lobby);
+    }
+  }
+
+  private async onMessage(m: ChatMessage): Promise<void> {
+    if (m.type !== 'join_request' || m.own) return;
+    const inviteId = this.lobbies.get(m.room);
+    if (inviteId === undefined || this.room.answered(m.id)) return;
+    const req = parseText(m);
+    if (req === undefined || typeof req.kp !== 'string' || typeof req.name !== 'string') return;
+    let kpBytes: Buffer;
+    let identityKey: Buffer;
+    try {
+      kpBytes = decodeB64u(req.kp);
+      identityKey = (await readKeyPackage(kpBytes)).identityKey;
+    } catch {
+      return this.log('join_request_refused', { reason: 'bad KeyPackage' });
+    }
+    // §3.4 step 2: the KeyPackage's credential must be the envelope's signing identity.
+    if (fingerprint(identityKey) !== m.fingerprint) return this.log('join_request_refused', { reason: 'KeyPackage of another identity' });
+    const hex = identityKey.toString('hex');
+    if (this.room.members().some((x) => x.identityKey === hex)) return;
+    const inv = this.room.invites[inviteId];
+    if (inv === undefined) return;
+    this.room.markAnswered(m.id);
+    const removedAt = this.room.removals[hex];
+    const reason: RefusalReason | undefined = inv.revoked ? 'revoked'
+      : removedAt !== undefined && removedAt > inv.seq ? 'removed'
+        : inv.expires <= this.now() ? 'expired'
+          : inv.used >= inv.uses ? 'used' : undefined;
+    if (reason !== undefined) {
+      this.log('join_request_refused', { reason });
+      this.client.sendControl(m.room, 'join_refused', JSON.stringify({ for: m.fingerprint, reason }));
+      return;
+    }
+    const name = req.name.slice(0, 64) || 'member';
+    this.waiting.set(hex, { lobby: m.room, fingerprint: m.fingerprint, invite: inviteId, name, identityKey });
+    this.room.noteName(hex, name);
+    this.room.add(kpBytes);
+  }
+
+  /** §3.4 step 3: after the add is acked, member_added in the room and the Welcome in the lobby. */
+  private onCommitted(intent: CommitIntent, welcome: Uint8Array | undefined, seq: number): void {
+    if (intent.kind !== 'add' || welcome === undefined) return;
+    void (async () => {
+      for (const kp of intent.keyPackages) {
+        const { identityKey } = await readKeyPackage(kp);
+        const w = this.waiting.get(identityKey.toString('hex'));
+        if (w === undefined) continue;
+        this.waiting.delete(identityKey.toString('hex'));
+        this.room.announceAdded(w.invite, w.identityKey, w.name);
+        this.client.sendControl(w.lobby, 'welcome', JSON.stringify({ for: w.fingerprint, welcome: encodeB64u(welcome), room: this.room.room, seq }));
+      }
+    })().catch((err: unknown) => this.log('lobby_failure', { error: String(err) }));
+  }
+}
+
+export interface JoinOutcome {
+  group: MlsGroup;
+  room: string;
+  seq: number;
+}
+
+export interface JoinByInviteOptions {
+  invite: PrivateInvite;
+  identity: Identity;
+  displayName: string;
+  agent: string;
+  transport: TransportFactory;
+  timeoutMs: number;
+  log?: ClientLog;
+  /** Said when no admin is online (and again when one is). */
+  status?: (text: string) => void;
+}
+
+/** A join that could not happen (refused, or no admin before the timeout). */
+export class JoinRefusedError extends Error {
+  constructor(readonly reason: RefusalReason | 'timeout', message: string) {
+    super(message);
+    this.name = 'JoinRefusedError';
+  }
+}
+
+/** The joiner's side (§3.4 steps 2 and 4): asks in the lobby, waits for the Welcome or a refusal. */
+export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome> {
+  const own = await createKeyPackage(o.identity);
+  const me = fingerprint(o.identity.publicKey);
+  const lobbyKey = inviteLobbyKey(o.invite.secret);
+  const client = new RelayClient({
+    host: o.invite.host, port: o.invite.port, agent: o.agent, identity: o.identity, displayName: o.displayName, transport: o.transport,
+    ...(o.log !== undefined ? { log: o.log } : {}),
+  });
+  const lobby = deriveRoomId(lobbyKey);
+  const log = o.log ?? (() => undefined);
+  log('invite_lobby', { invite: inviteIdOf(o.invite.secret) });
+  try {
+    return await new Promise<JoinOutcome>((resolve, reject) => {
+      let asked = false;
+      let saidWaiting: boolean | undefined;
+      const timer = setTimeout(() => reject(new JoinRefusedError('timeout', saidWaiting === true
+        ? 'no admin of the room came online before the timeout; try again later'
+        : 'no admin added you before the timeout; try again later')), o.timeoutMs);
+      const done = (f: () => void): void => {
+        clearTimeout(timer);
+        f();
+      };
+      const adminOnline = (p: PresenceUpdate | undefined): boolean =>
+        p !== undefined && p.members.some((m) => !m.self && m.verified && m.name === LOBBY_ADMIN_NAME);
+      client.on('presence', (p) => {
+        if (p.room !== lobby || !asked) return;
+        const online = adminOnline(p);
+        if (online === !saidWaiting && saidWaiting !== undefined) return;
+        if (!online && saidWaiting !== true) o.status?.('no admin of the room is online; waiting for one to add you');
+        if (online && saidWaiting === true) o.status?.('an admin is online');
+        saidWaiting = !online;
+      });
+      client.on('synced', (s) => {
+        if (s.room !== lobby || asked) return;
+        asked = true;
+        client.sendControl(lobby, 'join_request', JSON.stringify({ kp: encodeB64u(own.publicBytes), name: o.displayName }));
+        const p = client.presence(lobby);
+        saidWaiting = !adminOnline(p);
+        if (saidWaiting) o.status?.('no admin of the room is online; waiting for one to add you');
+      });
+      client.on('error', (e) => {
+        if (e.code === 'room_refused' || e.code === 'relay_too_old') done(() => reject(e));
+        else log('lobby_error', { code: e.code });
+      });
+      client.on('message', (m) => {
+        if (m.room !== lobby || m.own) return;
+        const v = parseText(m);
+        if (v === undefined || v.for !== me) return;
+        if (m.type === 'join_refused' && typeof v.reason === 'string') {
+          const reason = (['used', 'expired', 'revoked', 'removed'] as const).find((r) => r === v.reason);
+          if (reason !== undefined) done(() => reject(new JoinRefusedError(reason, refusalText(reason))));
+          return;
+        }
+        if (m.type !== 'welcome' || typeof v.welcome !== 'string' || typeof v.room !== 'string' || typeof v.seq !== 'number') return;
+        const room = v.room;
+        const seq = v.seq;
+        void MlsGroup.join(o.identity, own, decodeB64u(v.welcome)).then(
+          (group) => done(() => resolve({ group, room, seq })),
+          // A Welcome for an earlier KeyPackage of ours, or junk: not this one.
+          () => log('welcome_not_for_us', {}),
+        );
+      });
+      client.connect();
+      client.join({ key: lobbyKey, name: 'lobby' });
+    });
+  } finally {
+    await client.disconnect();
+  }
+}
+
+export function refusalText(reason: RefusalReason): string {
+  switch (reason) {
+    case 'used': return 'this invite was already used; ask an admin for a new one';
+    case 'expired': return 'this invite has expired; ask an admin for a new one';
+    case 'revoked': return 'this invite was revoked';
+    case 'removed': return 'you were removed from this room; an invite made before cannot bring you back';
+  }
+}
+
+

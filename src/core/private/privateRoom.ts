@@ -1,0 +1,1059 @@
+// One private room (docs/protocol.md §3): an MLS group carried over one relay connection. The
+// room's seq is the one order (§3.3): every stored message, and every ack of our own, fills its
+// seq's slot, and the slots are applied one at a time, in seq order, each to the group as it is
+// after every lower seq. A commit of ours stays pending (saved before it is sent, §3.8) until
+// its seq is applied; a lost race (stale_epoch, or another commit met first) keeps the intent
+// and commits what still applies in the next epoch. The relay's membership follows the epochs
+// (§3.6): after every commit it sends `rekey`, and this room joins again with the new epoch's
+// key once it has applied that commit. Roles are the MLS group's rule (src/core/mls/roles.ts):
+// a commit that breaks them is refused by every member alike, and ends no epoch.
+import { randomInt } from 'node:crypto';
+import { encodeB64u, decodeB64u } from '../crypto/b64u';
+import { fingerprint, shortOfFingerprint, type Identity } from '../crypto/identity';
+import { generateMessageId } from '../crypto/roomCipher';
+import { PayloadError, PayloadTooLargeError, type Payload } from '../crypto/payload';
+import { makeJoinProof } from '../crypto/roomAuth';
+import { formatHostPort } from '../hostPort';
+import {
+  MlsError, MlsGroup, epochAuthKey, generateInviteSecret, inviteId as inviteIdOf, makeReset, makeRotation, readKeyPackage,
+  type CommitIntent, type Incoming, type MlsMember,
+} from '../mls/index';
+import { LIMITS, type ClientFrame } from '../wire/frames';
+import type { ReceivedError, ReceivedStoredAck, ReceivedStoredMsg } from '../wire/relayFrames';
+import { TypedEmitter } from '../client/emitter';
+import { RelayLink, type RoutedFrame } from '../client/link';
+import { DEFAULT_TUNING } from '../client/relayClient';
+import { relayErrorMessage } from '../client/relayErrors';
+import { ClientError, type ChatMessage, type ClientLog, type ClientTuning, type ConnectionState, type TransportFactory } from '../client/types';
+import { decodeMlsBody, encodeMlsBody } from './body';
+import { DEFAULT_INVITE_MS, MAX_INVITE_MS, MAX_INVITE_USES, encodeControl, encodeRoomPayload, parseRoomContent, type ControlContent } from './content';
+import type { HistoryRecord, HistoryStore } from './historyStore';
+import { encodeSaved, type PrivateMeta } from './meta';
+import { formatPrivateInvite } from './privateInvite';
+
+/** Who did something, as a UI shows it. */
+export interface Actor {
+  fingerprint: string;
+  name?: string;
+}
+
+export interface MembershipEvent {
+  name?: string;
+  fingerprint: string;
+  by: Actor;
+}
+
+export interface PrivateMemberInfo {
+  name?: string;
+  fingerprint: string;
+  identityKey: string;
+  admin: boolean;
+  self: boolean;
+}
+
+export interface PrivateRoomEvents {
+  state: [state: ConnectionState, detail?: string];
+  message: [message: ChatMessage];
+  member_added: [event: MembershipEvent];
+  member_removed: [event: MembershipEvent];
+  /** A commit removed this member: the room is over for it. */
+  removed: [event: { by: Actor }];
+  /** An invite this member made (§3.4), as the link to pass on. */
+  invite: [event: { invite: string; inviteId: string; uses: number; expires: number }];
+  /** The group moved to a new epoch. */
+  epoch: [event: { epoch: number }];
+  /** A control message applied (invites, revokes, member_added): for the lobby desk. */
+  control: [content: ControlContent, sender: MlsMember];
+  /** Caught up with the relay after a join. */
+  synced: [event: { room: string; applied: number }];
+  /** Own message acked (`sent`) or given up. */
+  outgoing: [update: { id: string; state: 'sent' | 'failed'; seq?: number; error?: string }];
+  /** A commit of ours took effect at its seq (the Welcome of an add goes out then). */
+  committed: [event: { intent: CommitIntent; seq: number; welcome: Uint8Array | undefined; epoch: number }];
+  /** A commit intent of ours that no longer applies (lost to one that did the same). */
+  dropped: [intent: CommitIntent];
+  error: [error: ClientError];
+}
+
+export interface PrivateRoomOptions {
+  room: string;
+  name: string;
+  host: string;
+  port: number;
+  agent: string;
+  transport: TransportFactory;
+  identity: Identity;
+  displayName: string;
+  group: MlsGroup;
+  meta: PrivateMeta;
+  /** Saves the MLS state and the meta as one secret (§3.8), before what depends on it is sent. */
+  save(text: string): Promise<void>;
+  history: HistoryStore;
+  log?: ClientLog;
+  tuning?: Partial<ClientTuning & PrivateTuning>;
+  now?: () => number;
+}
+
+export interface PrivateTuning {
+  /** §3.7: an update when the last commit is this old (default 24 h). */
+  updateAfterMs: number;
+  /** §3.7: how often that is checked (default 1 h, plus a random delay of up to as much). */
+  updateCheckMs: number;
+}
+
+const PRIVATE_DEFAULTS: PrivateTuning = { updateAfterMs: 24 * 3_600_000, updateCheckMs: 3_600_000 };
+
+/** A seq's content, once known: a stored message, or the ack of one of ours. */
+type Slot =
+  | { kind: 'msg'; id: string; body: string; ts: number | undefined; epoch: number | undefined }
+  | { kind: 'own'; id: string; ts: number | undefined };
+
+/** An own application message, from the moment it is written to the moment the relay acks it. */
+interface OwnSend {
+  id: string;
+  payload: Payload;
+  /** For a control message (§3.4): its content, sealed as it is. */
+  control?: ControlContent;
+  body?: string;
+  epoch?: bigint;
+  rid?: number;
+}
+
+/** A commit of ours on its way to the relay (sent again, same id, after a reconnect). */
+interface CommitSend {
+  id: string;
+  frame: ClientFrame & { t: 'send' };
+  rid?: number;
+}
+
+type Request =
+  | { kind: 'join' }
+  | { kind: 'reset' }
+  | { kind: 'send'; id: string }
+  | { kind: 'commit'; id: string }
+  | { kind: 'history'; before: number };
+
+export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
+  readonly room: string;
+  private readonly link: RelayLink;
+  private readonly log: ClientLog;
+  private readonly tuning: PrivateTuning;
+  private readonly now: () => number;
+  private group: MlsGroup;
+  private readonly meta: PrivateMeta;
+  private readonly slots = new Map<number, Slot>();
+  private readonly requests = new Map<number, Request>();
+  private readonly outbox: OwnSend[] = [];
+  /** Ids of own messages sent in an earlier run and not acked then (§3.8: not opened again). */
+  private readonly ownIds = new Set<string>();
+  private commitSend: CommitSend | undefined;
+  /** Intents waiting their turn (one commit of ours is pending at a time, §3.3). */
+  private readonly intents: CommitIntent[] = [];
+  /** A lost intent, committed again once the winning commit (this seq) is applied. */
+  private retry: { intent: CommitIntent; afterSeq: number } | undefined;
+  /** The relay ended our membership after the commit at this seq (§3.6 rekey). */
+  private rekeyAfter: number | undefined;
+  private joined = false;
+  private synced = false;
+  private head = 0;
+  private work: Promise<void> = Promise.resolve();
+  private updateTimer?: ReturnType<typeof setTimeout>;
+  private closed = false;
+  private displayName: string;
+
+  constructor(private readonly options: PrivateRoomOptions) {
+    super();
+    this.room = options.room;
+    this.group = options.group;
+    this.meta = options.meta;
+    this.displayName = options.displayName;
+    this.log = options.log ?? (() => undefined);
+    this.now = options.now ?? Date.now;
+    this.tuning = { ...PRIVATE_DEFAULTS, ...options.tuning };
+    const tuning: ClientTuning = { ...DEFAULT_TUNING, ...options.tuning };
+    this.link = new RelayLink(
+      { host: options.host, port: options.port, agent: options.agent, transport: options.transport, tuning },
+      {
+        log: this.log,
+        state: (state, detail) => this.emit('state', state, detail),
+        error: (err) => this.emit('error', err),
+        welcomed: () => this.onWelcomed(),
+        frame: (f) => this.onFrame(f),
+        ignored: () => undefined,
+        lost: () => this.onLost(),
+        closed: () => undefined,
+      },
+    );
+  }
+
+  // ---- public API -----------------------------------------------------------------------
+
+  get epoch(): number {
+    return Number(this.group.epoch);
+  }
+
+  get applied(): number {
+    return this.meta.applied;
+  }
+
+  get removed(): boolean {
+    return this.group.removed;
+  }
+
+  get state(): ConnectionState {
+    return this.link.state;
+  }
+
+  get fingerprint(): string {
+    return fingerprint(this.options.identity.publicKey);
+  }
+
+  get isAdmin(): boolean {
+    return !this.group.removed && this.group.isAdmin(this.options.identity.publicKey);
+  }
+
+  /** Messages written and not acked yet. */
+  get pendingCount(): number {
+    return this.outbox.length;
+  }
+
+  /** Whether a commit of ours is pending or waiting its turn. */
+  get committing(): boolean {
+    return this.group.pendingCommit !== undefined || this.intents.length > 0 || this.retry !== undefined;
+  }
+
+  members(): PrivateMemberInfo[] {
+    const admins = this.group.admins();
+    const self = this.options.identity.publicKey;
+    return this.group.members().map((m) => {
+      const hex = m.identityKey.toString('hex');
+      const info: PrivateMemberInfo = {
+        fingerprint: m.fingerprint, identityKey: hex, admin: admins.some((a) => a.equals(m.identityKey)), self: m.identityKey.equals(self),
+      };
+      const name = m.identityKey.equals(self) ? this.displayName : this.meta.names[hex];
+      if (name !== undefined) info.name = name;
+      return info;
+    });
+  }
+
+  /** The member a /remove or /promote names: a display name, a full fingerprint, or its first groups. */
+  findMember(nameOrFingerprint: string): PrivateMemberInfo | undefined {
+    const wanted = nameOrFingerprint.trim();
+    const compact = wanted.replace(/\s+/g, '').toUpperCase();
+    const members = this.members();
+    const byFp = members.filter((m) => compact.length >= 8 && m.fingerprint.replace(/\s+/g, '').startsWith(compact));
+    if (byFp.length === 1) return byFp[0];
+    const byName = members.filter((m) => m.name === wanted);
+    return byName.length === 1 ? byName[0] : undefined;
+  }
+
+  connect(): void {
+    this.link.connect();
+    this.scheduleUpdateCheck();
+  }
+
+  async disconnect(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
+    await this.work;
+    await this.save();
+    await this.link.disconnect();
+    this.link.reportOffline();
+  }
+
+  /** Resolves once every message written is acked and no commit of ours waits (for scripts). */
+  async drain(): Promise<void> {
+    while (!this.closed && (this.outbox.length > 0 || this.committing || this.commitSend !== undefined)) {
+      await new Promise<void>((resolve) => setTimeout(resolve, 20));
+    }
+    await this.work;
+  }
+
+  sendText(text: string): ChatMessage {
+    if (text.length === 0) throw new ClientError('invalid_message', 'An empty message cannot be sent.', this.room);
+    return this.enqueue({ type: 'text', text });
+  }
+
+  /** §3.4 step 1: a new invite (admins only); its link is the `invite` event, and the return. */
+  async invite(options: { uses?: number; expiresMs?: number } = {}): Promise<string> {
+    if (!this.isAdmin) throw new ClientError('invalid_message', 'Only an admin of this room can invite.', this.room);
+    const uses = options.uses ?? 1;
+    const ttl = options.expiresMs ?? DEFAULT_INVITE_MS;
+    if (!Number.isSafeInteger(uses) || uses < 1 || uses > MAX_INVITE_USES) throw new ClientError('invalid_message', `--uses must be 1 to ${MAX_INVITE_USES}.`, this.room);
+    if (!Number.isSafeInteger(ttl) || ttl < 1_000 || ttl > MAX_INVITE_MS) throw new ClientError('invalid_message', '--expires must be from 1 second to 30 days.', this.room);
+    const secret = generateInviteSecret();
+    const id = inviteIdOf(secret);
+    const ts = this.now();
+    const link = formatPrivateInvite({ host: this.options.host, port: this.options.port, name: this.options.name, secret });
+    this.sendControl({ id: generateMessageId(), ts, name: this.displayName, type: 'invite', invite: id, secret: encodeB64u(secret), uses, expires: ts + ttl });
+    this.emit('invite', { invite: link, inviteId: id, uses, expires: ts + ttl });
+    return link;
+  }
+
+  /** §3.4: ends an invite. */
+  revoke(inviteId: string): void {
+    if (!this.isAdmin) throw new ClientError('invalid_message', 'Only an admin of this room can revoke an invite.', this.room);
+    this.sendControl({ id: generateMessageId(), ts: this.now(), name: this.displayName, type: 'revoke', invite: inviteId });
+  }
+
+  /** The invites this member knows, by id (for the lobby desk). */
+  get invites(): PrivateMeta['invites'] {
+    return this.meta.invites;
+  }
+
+  /** Hex identity key -> seq of its removal. */
+  get removals(): Readonly<Record<string, number>> {
+    return this.meta.removed;
+  }
+
+  /** Join requests already answered (bounded). */
+  answered(requestId: string): boolean {
+    return this.meta.answered.includes(requestId);
+  }
+
+  markAnswered(requestId: string): void {
+    this.meta.answered.push(requestId);
+    if (this.meta.answered.length > 1_000) this.meta.answered.splice(0, this.meta.answered.length - 1_000);
+  }
+
+  /** Sends a member_added control message after an add (§3.4 step 3). */
+  announceAdded(invite: string, member: Uint8Array, memberName: string): void {
+    const names: Record<string, string> = {};
+    for (const m of this.members()) if (m.name !== undefined) names[m.identityKey] = m.name;
+    this.sendControl({ id: generateMessageId(), ts: this.now(), name: this.displayName, type: 'member_added', invite, member: Buffer.from(member).toString('hex'), memberName, names });
+  }
+
+  /** §3.4 step 3: an admin adds the owner of a KeyPackage (checked by the caller). */
+  add(keyPackage: Uint8Array): void {
+    this.queueIntent({ kind: 'add', keyPackages: [keyPackage] });
+  }
+
+  remove(identityKeyHex: string): void {
+    if (!this.isAdmin) throw new ClientError('invalid_message', 'Only an admin can remove a member.', this.room);
+    if (identityKeyHex === this.options.identity.publicKey.toString('hex')) throw new ClientError('invalid_message', 'To leave, use /leave.', this.room);
+    this.queueIntent({ kind: 'remove', identityKeys: [Buffer.from(identityKeyHex, 'hex')] });
+  }
+
+  promote(identityKeyHex: string): void {
+    if (!this.isAdmin) throw new ClientError('invalid_message', 'Only an admin can promote a member.', this.room);
+    this.queueIntent({ kind: 'promote', identityKeys: [Buffer.from(identityKeyHex, 'hex')] });
+  }
+
+  /** §3.7: an update of our own leaf (new HPKE keys along our path). */
+  update(): void {
+    this.queueIntent({ kind: 'update' });
+  }
+
+  /** §3.5: asks to be removed; any member's next commit applies it. */
+  async leave(): Promise<void> {
+    await this.serial(async () => {
+      if (this.group.removed) return;
+      const proposal = await this.group.proposeLeave();
+      await this.save();
+      const id = generateMessageId();
+      this.outboxRaw(id, encodeMlsBody(proposal));
+    });
+  }
+
+  // ---- sending --------------------------------------------------------------------------
+
+  private enqueue(content: Pick<Payload, 'type' | 'text'>): ChatMessage {
+    if (this.group.removed) throw new ClientError('invalid_message', 'You were removed from this room.', this.room);
+    const id = generateMessageId();
+    const payload: Payload = { id, ts: this.now(), name: this.displayName, ...content };
+    try {
+      encodeRoomPayload(payload);
+    } catch (err) {
+      if (err instanceof PayloadTooLargeError) throw new ClientError('message_too_large', err.message, this.room);
+      if (err instanceof PayloadError) throw new ClientError('invalid_message', err.message, this.room);
+      throw err;
+    }
+    this.outbox.push({ id, payload });
+    this.pump();
+    return this.chatMessage(payload, this.group.self(), undefined, true, false);
+  }
+
+  private sendControl(content: ControlContent): void {
+    this.outbox.push({ id: content.id, payload: { id: content.id, ts: content.ts, name: content.name, type: content.type }, control: content });
+    this.pump();
+  }
+
+  /** A raw body (a proposal) sent once, like a message. */
+  private outboxRaw(id: string, body: string): void {
+    this.outbox.push({ id, payload: { id, ts: this.now(), name: this.displayName, type: 'proposal' }, body, epoch: this.group.epoch });
+    this.pump();
+  }
+
+  /**
+   * Writes what waits, while joined and caught up and with no commit of ours in flight (a
+   * message sent under an epoch that our own commit is ending would be stale for everyone).
+   */
+  private pump(): void {
+    if (!this.link.writable || !this.joined || !this.synced || this.closed) return;
+    void this.serial(async () => {
+      if (this.commitSend === undefined && this.group.pendingCommit === undefined) {
+        for (const e of this.outbox) {
+          if (e.rid !== undefined || this.group.removed) continue;
+          if (e.body === undefined || e.epoch !== this.group.epoch) {
+            if (e.payload.type === 'proposal') continue;
+            await this.seal(e);
+          }
+          this.writeSend(e);
+        }
+      }
+      await this.nextIntent();
+    });
+  }
+
+  /** §3.3, §3.8: encrypts under the current epoch, stores it in the history, saves the state: then it may go. */
+  private async seal(e: OwnSend): Promise<void> {
+    const plaintext = e.control !== undefined ? encodeControl({ ...e.control, id: e.id }) : encodeRoomPayload(e.payload);
+    const message = await this.group.encrypt(plaintext, Buffer.from(e.id, 'utf8'));
+    e.body = encodeMlsBody(message);
+    e.epoch = this.group.epoch;
+    await this.options.history.append({
+      seq: 0, ts: e.payload.ts, id: e.id, epoch: Number(e.epoch), sender: this.options.identity.publicKey.toString('hex'), p: plaintext.toString('utf8'),
+    });
+    // An MLS key is used once: the state that used it is saved before the message leaves.
+    await this.save();
+  }
+
+  private writeSend(e: OwnSend): void {
+    const rid = this.link.reserveRid();
+    e.rid = rid;
+    this.requests.set(rid, { kind: 'send', id: e.id });
+    this.link.write({ t: 'send', rid, room: this.room, id: e.id, body: e.body! });
+  }
+
+  private queueIntent(intent: CommitIntent): void {
+    if (this.group.removed) throw new ClientError('invalid_message', 'You were removed from this room.', this.room);
+    this.intents.push(intent);
+    this.pump();
+  }
+
+  /** §3.3: makes our next commit, if none is pending, and sends it with the epoch rotation (§3.6). */
+  private async nextIntent(): Promise<void> {
+    if (this.group.pendingCommit !== undefined || this.commitSend !== undefined || this.retry !== undefined) return;
+    if (!this.joined || !this.synced || this.group.removed) return;
+    // Our own messages go first: they were written under the epoch the commit ends.
+    if (this.outbox.some((e) => e.rid === undefined || e.epoch !== this.group.epoch)) return;
+    while (this.intents.length > 0) {
+      const intent = await this.stillApplies(this.intents.shift()!);
+      if (intent === undefined) continue;
+      let pending;
+      try {
+        pending = await this.group.commit(intent);
+      } catch (err) {
+        if (!(err instanceof MlsError)) throw err;
+        this.log('commit_refused_locally', { kind: intent.kind, reason: err.message });
+        this.emit('error', new ClientError('invalid_message', `Could not ${intent.kind}: ${err.message}`, this.room));
+        continue;
+      }
+      const current = epochAuthKey(await this.group.epochAuthSeed());
+      const nextSeed = await this.group.pendingEpochAuthSeed();
+      const next = epochAuthKey(nextSeed!);
+      const nextEpoch = this.group.epoch + 1n;
+      const { next: nextPub, rot } = makeRotation(current, this.room, nextEpoch, next);
+      const id = generateMessageId();
+      // §3.8: the pending commit is saved before it is sent, so a crash never leaves on the
+      // relay a commit its author cannot recognise.
+      await this.save();
+      this.commitSend = { id, frame: { t: 'send', room: this.room, id, body: encodeMlsBody(pending.message), epoch: Number(nextEpoch), next: nextPub, rot } };
+      this.writeCommit();
+      return;
+    }
+  }
+
+  private writeCommit(): void {
+    const c = this.commitSend;
+    if (c === undefined || !this.link.writable || !this.joined) return;
+    const rid = this.link.reserveRid();
+    c.rid = rid;
+    this.requests.set(rid, { kind: 'commit', id: c.id });
+    this.link.write({ ...c.frame, rid });
+  }
+
+  /** §3.3: what of a lost intent still applies in the new epoch (undefined: nothing). */
+  private async stillApplies(intent: CommitIntent): Promise<CommitIntent | undefined> {
+    const members = this.group.members();
+    const isMember = (k: Uint8Array): boolean => members.some((m) => m.identityKey.equals(Buffer.from(k)));
+    switch (intent.kind) {
+      case 'update': return intent;
+      case 'add': {
+        const keep: Uint8Array[] = [];
+        for (const kp of intent.keyPackages) {
+          try {
+            if (!isMember((await readKeyPackage(kp)).identityKey)) keep.push(kp);
+          } catch {
+            // a KeyPackage that does not read is dropped
+          }
+        }
+        if (keep.length === 0) return this.drop(intent);
+        return { kind: 'add', keyPackages: keep };
+      }
+      case 'remove': {
+        const keep = intent.identityKeys.filter(isMember);
+        return keep.length === 0 ? this.drop(intent) : { kind: 'remove', identityKeys: keep };
+      }
+      case 'promote': {
+        const admins = this.group.admins();
+        const keep = intent.identityKeys.filter((k) => isMember(k) && !admins.some((a) => a.equals(Buffer.from(k))));
+        return keep.length === 0 && intent.identityKeys.length > 0 ? this.drop(intent) : { kind: 'promote', identityKeys: keep };
+      }
+    }
+  }
+
+  private drop(intent: CommitIntent): undefined {
+    this.log('intent_dropped', { kind: intent.kind });
+    this.emit('dropped', intent);
+    return undefined;
+  }
+
+  // ---- the relay ------------------------------------------------------------------------
+
+  private onWelcomed(): void {
+    this.joined = false;
+    this.synced = false;
+    if (this.meta.ownerSeed !== undefined && this.meta.resetDone !== true) void this.sendReset();
+    else void this.join();
+  }
+
+  /** §3.6: the creator makes the room private at the relay, at the epoch the group is in. */
+  private async sendReset(): Promise<void> {
+    const owner = epochAuthKey(decodeB64u(this.meta.ownerSeed!));
+    const auth = epochAuthKey(await this.group.epochAuthSeed());
+    const fields = makeReset(owner, this.room, this.group.epoch, auth);
+    const rid = this.link.reserveRid();
+    this.requests.set(rid, { kind: 'reset' });
+    this.link.write({ t: 'reset', rid, room: this.room, owner: fields.owner, epoch: Number(this.group.epoch), auth: fields.auth, sig: fields.sig });
+  }
+
+  /** §3.6: the join proof under the current epoch's auth key; `since` the last seq applied. */
+  private async join(): Promise<void> {
+    const challenge = this.link.challenge;
+    if (challenge === undefined || this.group.removed || this.closed) return;
+    const auth = epochAuthKey(await this.group.epochAuthSeed());
+    if (this.link.challenge !== challenge) return;
+    for (const [rid, r] of this.requests) if (r.kind === 'join') this.requests.delete(rid);
+    const rid = this.link.reserveRid();
+    this.requests.set(rid, { kind: 'join' });
+    this.joined = false;
+    this.synced = false;
+    this.rekeyAfter = undefined;
+    this.link.write({ t: 'join', rid, room: this.room, since: this.meta.applied, limit: LIMITS.maxLimit, ...makeJoinProof(auth, challenge, this.room) });
+  }
+
+  private onFrame(f: RoutedFrame): void {
+    switch (f.t) {
+      case 'reset_ok': {
+        const r = this.requests.get(f.rid);
+        this.requests.delete(f.rid);
+        if (r?.kind !== 'reset') return;
+        this.meta.resetDone = true;
+        void this.save().then(() => this.join());
+        return;
+      }
+      case 'joined': {
+        const r = f.rid === undefined ? undefined : this.requests.get(f.rid);
+        if (r?.kind !== 'join' || f.room !== this.room) return;
+        this.requests.delete(f.rid!);
+        this.joined = true;
+        this.head = f.head;
+        return;
+      }
+      case 'synced': {
+        if (f.room !== this.room || !this.joined) return;
+        if (f.from > this.meta.applied + 1 && f.head > this.meta.applied) return this.requestHistory(f.from);
+        return this.caughtUp();
+      }
+      case 'page': {
+        const r = this.requests.get(f.rid);
+        this.requests.delete(f.rid);
+        if (r?.kind !== 'history') return;
+        const lowest = f.from === 0 ? r.before : f.from;
+        if (lowest > this.meta.applied + 1 && f.more) return this.requestHistory(lowest);
+        // §1.6: older messages are gone from the relay: what is missing cannot be had.
+        if (lowest > this.meta.applied + 1) this.skipTo(lowest - 1);
+        return this.caughtUp();
+      }
+      case 'msg':
+        if (f.room !== this.room || f.eph === true) return;
+        return this.onStored(f);
+      case 'ack':
+        if (f.seq === undefined) return;
+        return this.onAck(f);
+      case 'rekey':
+        if (f.room !== this.room) return;
+        return this.onRekey(f.epoch, f.seq);
+      case 'error':
+        return this.onError(f);
+      default:
+        return;
+    }
+  }
+
+  private requestHistory(before: number): void {
+    const rid = this.link.reserveRid();
+    this.requests.set(rid, { kind: 'history', before });
+    this.link.write({ t: 'history', rid, room: this.room, before, limit: Math.min(LIMITS.maxLimit, before - this.meta.applied - 1) });
+  }
+
+  private caughtUp(): void {
+    if (this.synced) return;
+    this.synced = true;
+    void this.serial(async () => {
+      this.emit('synced', { room: this.room, applied: this.meta.applied });
+      // §3.7: right after rejoining a room not seen for long, an update heals a copied state.
+      const away = this.now() - this.meta.lastSeenAt;
+      this.meta.lastSeenAt = this.now();
+      if (away > this.tuning.updateAfterMs && !this.intents.some((i) => i.kind === 'update')) this.intents.push({ kind: 'update' });
+      // A commit of ours in flight when the connection dropped goes again, same id (§1.5).
+      if (this.commitSend !== undefined && this.group.pendingCommit !== undefined) this.writeCommit();
+      else if (this.commitSend !== undefined) this.commitSend = undefined;
+    });
+    this.pump();
+  }
+
+  private onStored(f: ReceivedStoredMsg): void {
+    if (f.seq <= this.meta.applied || this.slots.has(f.seq)) return;
+    // §3.8: an own message of an earlier run comes back in a catch-up: it is ours, not opened.
+    if (this.ownIds.has(f.id) || this.outbox.some((e) => e.id === f.id)) {
+      this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts });
+    } else {
+      this.slots.set(f.seq, { kind: 'msg', id: f.id, body: f.body, ts: f.ts, epoch: f.epoch });
+    }
+    this.drainSlots();
+  }
+
+  private onAck(f: ReceivedStoredAck): void {
+    const r = f.rid === undefined ? undefined : this.requests.get(f.rid);
+    if (f.rid !== undefined) this.requests.delete(f.rid);
+    if (f.room !== this.room) return;
+    if (r?.kind === 'commit' && this.commitSend?.id === f.id) {
+      // §3.6: the relay took our commit as the end of this epoch.
+      this.lastCommitId = f.id;
+      if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts });
+      this.commitSend = undefined;
+    } else if (this.outbox.some((e) => e.id === f.id)) {
+      if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts });
+    } else {
+      return;
+    }
+    this.drainSlots();
+  }
+
+  private onError(f: ReceivedError): void {
+    const r = f.rid === undefined ? undefined : this.requests.get(f.rid);
+    if (f.rid !== undefined) this.requests.delete(f.rid);
+    this.log('relay_error', { code: f.code, kind: r?.kind });
+    switch (r?.kind) {
+      case 'commit':
+        if (f.code === 'stale_epoch') {
+          // §3.3: we lost the race. The intent is kept and committed again once the winning
+          // commit (at f.seq) is applied.
+          const afterSeq = f.seq ?? this.meta.applied;
+          void this.serial(async () => {
+            const intent = this.group.abandonOwnCommit();
+            this.commitSend = undefined;
+            await this.save();
+            if (intent !== undefined) this.retry = { intent, afterSeq };
+            this.afterApplied();
+          });
+          return;
+        }
+        if (f.code === 'not_joined' || f.code === 'rate_limited' || f.code === 'internal') {
+          // Not processed: sent again after the next join (or shortly).
+          if (this.commitSend !== undefined) this.commitSend.rid = undefined;
+          if (f.code !== 'not_joined') setTimeout(() => this.writeCommit(), 500);
+          return;
+        }
+        // Any other refusal: the commit cannot be stored; it is abandoned (nothing changed).
+        void this.serial(async () => {
+          this.group.abandonOwnCommit();
+          this.commitSend = undefined;
+          await this.save();
+          this.emit('error', new ClientError('relay_error', relayErrorMessage(f.code), this.room, f.code));
+        });
+        return;
+      case 'send': {
+        const e = this.outbox.find((x) => x.id === r.id);
+        if (e === undefined) return;
+        e.rid = undefined;
+        if (f.code === 'not_joined' || f.code === 'rate_limited' || f.code === 'internal' || f.code === 'shutting_down') {
+          if (f.code !== 'not_joined') setTimeout(() => this.pump(), 500);
+          return;
+        }
+        this.outbox.splice(this.outbox.indexOf(e), 1);
+        this.emit('outgoing', { id: e.id, state: 'failed', error: relayErrorMessage(f.code) });
+        return;
+      }
+      case 'join':
+        if (f.code === 'rate_limited') {
+          setTimeout(() => void this.join(), 500);
+          return;
+        }
+        this.emit('error', new ClientError('room_refused', `Room "${this.options.name}": ${relayErrorMessage(f.code)}`, this.room, f.code));
+        return;
+      case 'reset':
+        this.emit('error', new ClientError('room_refused', `Room "${this.options.name}": the relay refused to make it private (${f.code}).`, this.room, f.code));
+        return;
+      case 'history':
+        this.caughtUp();
+        return;
+      default:
+        this.emit('error', new ClientError('relay_error', relayErrorMessage(f.code), this.room, f.code));
+    }
+  }
+
+  /** §3.6: the relay ended our membership after the commit at `seq`; we join again once it is applied. */
+  private onRekey(epoch: number, seq: number): void {
+    this.log('rekey', { epoch, seq });
+    this.joined = false;
+    this.synced = false;
+    this.rekeyAfter = seq;
+    for (const e of this.outbox) e.rid = undefined;
+    if (this.commitSend !== undefined) this.commitSend.rid = undefined;
+    this.afterApplied();
+  }
+
+  private onLost(): void {
+    this.joined = false;
+    this.synced = false;
+    this.requests.clear();
+    for (const e of this.outbox) e.rid = undefined;
+    if (this.commitSend !== undefined) this.commitSend.rid = undefined;
+  }
+
+  // ---- applying, in seq order ----------------------------------------------------------
+
+  /** Runs group work one task at a time, in the order asked (the group is never used twice at once). */
+  private serial(task: () => Promise<void>): Promise<void> {
+    const next = this.work.then(task).catch((err: unknown) => {
+      this.log('private_room_failure', { error: err instanceof Error ? err.message : String(err) });
+      this.emit('error', new ClientError('protocol_error', `Room "${this.options.name}": ${err instanceof Error ? err.message : String(err)}`, this.room));
+    });
+    this.work = next;
+    return next;
+  }
+
+  private drainSlots(): void {
+    void this.serial(async () => {
+      let changed = false;
+      for (;;) {
+        const seq = this.meta.applied + 1;
+        const slot = this.slots.get(seq);
+        if (slot === undefined) break;
+        this.slots.delete(seq);
+        const commit = await this.apply(seq, slot);
+        this.meta.applied = seq;
+        changed = true;
+        if (commit) await this.save();
+        if (this.group.removed) break;
+      }
+      if (changed) this.scheduleSave();
+      this.afterApplied();
+    });
+  }
+
+  /** Applies one seq; true when the group changed epoch (its state is saved at once). */
+  private async apply(seq: number, slot: Slot): Promise<boolean> {
+    if (this.group.removed) return false;
+    if (slot.kind === 'own') return this.applyOwn(seq, slot);
+    const bytes = decodeMlsBody(slot.body);
+    if (bytes === undefined) {
+      this.log('not_an_mls_message', { seq });
+      return false;
+    }
+    const header = this.group.peek(bytes);
+    if (header === undefined || !header.ours) {
+      this.log('not_of_this_group', { seq });
+      return false;
+    }
+    // §3.6: a commit counts only when the relay ordered it as the next epoch's first.
+    if (header.contentType === 'commit' && header.epoch === this.group.epoch && slot.epoch !== this.epoch + 1
+      && !this.isOwnPending(bytes)) {
+      this.log('commit_without_rotation', { seq, epoch: slot.epoch });
+      return false;
+    }
+    const ownPending = this.isOwnPending(bytes) ? this.group.pendingCommit : undefined;
+    let result: Incoming;
+    try {
+      result = await this.group.process(bytes);
+    } catch (err) {
+      if (!(err instanceof MlsError)) throw err;
+      this.log('message_refused', { seq, code: err.code, reason: err.message });
+      if (err.code === 'undecryptable' && header.epoch > this.group.epoch) {
+        // §3.8: a message of an epoch we do not have: we missed a commit every other member applied.
+        this.emit('error', new ClientError('protocol_error',
+          `Room "${this.options.name}": this client missed a change of the group and can no longer read it; ask an admin for a new invite.`, this.room));
+      }
+      return false;
+    }
+    // Our own commit met again at its seq (a catch-up after a crash or a lost ack, §3.3).
+    if (ownPending !== undefined && result.kind === 'commit' && result.own) {
+      this.commitSend = undefined;
+      await this.committed(seq, ownPending.intent, ownPending.welcome);
+    }
+    return this.handle(seq, slot, result);
+  }
+
+  private isOwnPending(bytes: Uint8Array): boolean {
+    const p = this.group.pendingCommit;
+    return p !== undefined && Buffer.from(p.message).equals(Buffer.from(bytes));
+  }
+
+  private async applyOwn(seq: number, slot: { id: string }): Promise<boolean> {
+    const pending = this.group.pendingCommit;
+    if (this.commitSendIdWas(slot.id) && pending !== undefined) {
+      const result = this.group.confirmOwnCommit();
+      await this.committed(seq, pending.intent, pending.welcome);
+      return this.handle(seq, { kind: 'own', id: slot.id, ts: undefined }, result);
+    }
+    const i = this.outbox.findIndex((e) => e.id === slot.id);
+    const e = i >= 0 ? this.outbox[i] : undefined;
+    this.ownIds.delete(slot.id);
+    if (e === undefined) {
+      await this.options.history.acked(slot.id, seq);
+      return false;
+    }
+    if (e.epoch !== undefined && e.epoch < this.group.epoch && e.payload.type !== 'proposal') {
+      // §3.3: written under an epoch a lower seq ended, so every member ignores it as stale:
+      // it goes again, under a new id, in this epoch (nothing the user wrote is lost).
+      this.log('own_message_stale', { seq });
+      const fresh = generateMessageId();
+      e.id = fresh;
+      e.payload = { ...e.payload, id: fresh };
+      e.body = undefined;
+      e.rid = undefined;
+      return false;
+    }
+    this.outbox.splice(i, 1);
+    await this.options.history.acked(slot.id, seq);
+    // Our own control messages count for us at their seq too (§3.4: every member counts alike).
+    if (e.control !== undefined) this.applyControl(seq, { ...e.control, id: e.id }, this.group.self());
+    else this.emit('outgoing', { id: slot.id, state: 'sent', seq });
+    return false;
+  }
+
+  private lastCommitId: string | undefined;
+
+  private commitSendIdWas(id: string): boolean {
+    return this.lastCommitId === id || this.commitSend?.id === id;
+  }
+
+  private async committed(seq: number, intent: CommitIntent, welcome: Uint8Array | undefined): Promise<void> {
+    this.meta.lastCommitAt = this.now();
+    this.emit('committed', { intent, seq, welcome, epoch: Number(this.group.epoch) });
+    await Promise.resolve();
+  }
+
+  private async handle(seq: number, slot: Slot, result: Incoming): Promise<boolean> {
+    switch (result.kind) {
+      case 'application':
+        await this.applicationMessage(seq, slot, result);
+        return false;
+      case 'proposal':
+        // §3.5: a member asks to leave; an admin's next commit (an update) applies it.
+        if (this.isAdmin && !this.intents.some((i) => i.kind === 'update')) this.intents.push({ kind: 'update' });
+        return false;
+      case 'stale':
+        this.log('stale', { seq, epoch: Number(result.epoch) });
+        return false;
+      case 'removed': {
+        const by = this.actor(result.committer);
+        this.meta.removedBy = by;
+        this.outbox.length = 0;
+        this.intents.length = 0;
+        this.retry = undefined;
+        this.emit('removed', { by });
+        return true;
+      }
+      case 'commit': {
+        const by = this.actor(result.committer);
+        // A member added by an invite is named by the admin's member_added message that
+        // follows the commit (§3.4 step 3): its event waits for that name, at most until the
+        // next commit.
+        this.flushHeldAdds();
+        for (const m of result.added) {
+          const e: MembershipEvent = { ...this.nameOf(m), fingerprint: m.fingerprint, by };
+          if (e.name === undefined) this.heldAdds.set(m.identityKey.toString('hex'), e);
+          else this.emit('member_added', e);
+        }
+        for (const m of result.removed) {
+          this.meta.removed[m.identityKey.toString('hex')] = seq;
+          this.emit('member_removed', { ...this.nameOf(m), fingerprint: m.fingerprint, by });
+        }
+        if (result.lostIntent !== undefined && !result.own) {
+          // §3.3: another commit came first; ours (pending, now void) is retried in this epoch.
+          this.commitSend = undefined;
+          this.intents.unshift(result.lostIntent);
+        }
+        this.emit('epoch', { epoch: Number(result.epoch) });
+        return true;
+      }
+    }
+  }
+
+  private async applicationMessage(seq: number, slot: Slot, result: Extract<Incoming, { kind: 'application' }>): Promise<void> {
+    const id = slot.id;
+    if (Buffer.from(result.authenticatedData).toString('utf8') !== id) {
+      this.log('aad_mismatch', { seq });
+      return;
+    }
+    const parsed = parseRoomContent(result.plaintext);
+    if (!parsed.ok) {
+      this.log('content_refused', { seq, reason: parsed.reason });
+      return;
+    }
+    const content = parsed.content;
+    const senderHex = result.sender.identityKey.toString('hex');
+    const pid = content.type === 'payload' ? content.payload.id : content.id;
+    if (pid !== id) {
+      this.log('payload_id_mismatch', { seq });
+      return;
+    }
+    const record: HistoryRecord = {
+      seq, ts: slot.ts ?? 0, id, epoch: Number(result.epoch), sender: senderHex, p: Buffer.from(result.plaintext).toString('utf8'),
+    };
+    await this.options.history.append(record);
+    const name = content.type === 'payload' ? content.payload.name : content.name;
+    this.meta.names[senderHex] = name;
+    if (content.type === 'payload') {
+      // A profile only says the name its sender goes by (kept above).
+      if (content.payload.type !== 'profile') this.emit('message', this.chatMessage(content.payload, result.sender, seq, false, false));
+      return;
+    }
+    this.applyControl(seq, content, result.sender);
+  }
+
+  /** §3.4: every member records invites and counts their uses from member_added, in seq order. */
+  private applyControl(seq: number, c: ControlContent, sender: MlsMember): void {
+    // Only an admin's control messages count (roles, §3.5): anyone else's is ignored.
+    if (!this.group.isAdmin(sender.identityKey)) {
+      this.log('control_from_non_admin', { seq, type: c.type });
+      return;
+    }
+    switch (c.type) {
+      case 'invite':
+        this.meta.invites[c.invite] = { secret: c.secret, uses: c.uses, used: 0, expires: c.expires, seq, revoked: false };
+        break;
+      case 'revoke': {
+        const inv = this.meta.invites[c.invite];
+        if (inv !== undefined) inv.revoked = true;
+        break;
+      }
+      case 'member_added': {
+        const inv = this.meta.invites[c.invite];
+        if (inv !== undefined) inv.used++;
+        for (const [k, n] of Object.entries(c.names ?? {})) if (k !== this.options.identity.publicKey.toString('hex')) this.meta.names[k] ??= n;
+        this.meta.names[c.member] = c.memberName;
+        {
+          const held = this.heldAdds.get(c.member);
+          this.heldAdds.delete(c.member);
+          if (held !== undefined) this.emit('member_added', { ...held, name: c.memberName });
+        }
+        break;
+      }
+    }
+    this.emit('control', c, sender);
+  }
+
+  /** member_added events still waiting for a name (hex identity key -> event). */
+  private readonly heldAdds = new Map<string, MembershipEvent>();
+
+  private flushHeldAdds(): void {
+    for (const e of this.heldAdds.values()) this.emit('member_added', e);
+    this.heldAdds.clear();
+  }
+
+  /** The name a member goes by, as the admin adding it learned it from its join request. */
+  noteName(identityKeyHex: string, name: string): void {
+    this.meta.names[identityKeyHex] = name;
+  }
+
+  /** After each applied batch: a rekey's re-join, a lost intent's retry, the next commit. */
+  private afterApplied(): void {
+    if (this.group.removed) return;
+    if (this.rekeyAfter !== undefined && this.meta.applied >= this.rekeyAfter) {
+      this.rekeyAfter = undefined;
+      void this.join();
+    } else if (this.rekeyAfter !== undefined && this.slots.size === 0) {
+      // The commit that ended our epoch has not reached us: join with the key we have; the
+      // relay gives us the rest of our epoch read-only, then the next rekey (§3.6).
+      this.rekeyAfter = undefined;
+      void this.join();
+    }
+    if (this.retry !== undefined && this.meta.applied >= this.retry.afterSeq) {
+      this.intents.unshift(this.retry.intent);
+      this.retry = undefined;
+    }
+    this.pump();
+  }
+
+  /** §1.6: messages older than the relay keeps are gone; the group will tell if that lost a commit. */
+  private skipTo(seq: number): void {
+    if (seq > this.meta.applied) this.meta.applied = seq;
+    this.drainSlots();
+  }
+
+  // ---- helpers --------------------------------------------------------------------------
+
+  private actor(m: MlsMember): Actor {
+    return { fingerprint: m.fingerprint, ...this.nameOf(m) };
+  }
+
+  private nameOf(m: MlsMember): { name?: string } {
+    const name = m.identityKey.equals(this.options.identity.publicKey) ? this.displayName : this.meta.names[m.identityKey.toString('hex')];
+    return name === undefined ? {} : { name };
+  }
+
+  private chatMessage(p: Payload, sender: MlsMember, seq: number | undefined, own: boolean, history: boolean): ChatMessage {
+    const m: ChatMessage = {
+      room: this.room, ts: p.ts, id: p.id, name: p.name, fingerprint: sender.fingerprint, shortFingerprint: shortOfFingerprint(sender.fingerprint),
+      type: p.type, verified: true, keyChanged: false, own, history,
+    };
+    if (seq !== undefined) m.seq = seq;
+    if (p.text !== undefined) m.text = p.text;
+    if (p.snippet !== undefined) m.snippet = p.snippet;
+    return m;
+  }
+
+  /** §3.8: the MLS state (with any pending commit) and the meta, as one secret. */
+  private async save(): Promise<void> {
+    if (this.saveTimer !== undefined) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    await this.options.save(encodeSaved({ state: this.group.export(), meta: this.meta }));
+  }
+
+  private saveTimer?: ReturnType<typeof setTimeout>;
+
+  private scheduleSave(): void {
+    if (this.saveTimer !== undefined) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.serial(() => this.save());
+    }, 200);
+  }
+
+  /** §3.7: hourly, with a random delay, an update once our last commit is a day old. */
+  private scheduleUpdateCheck(): void {
+    if (this.closed) return;
+    const delay = this.tuning.updateCheckMs + randomInt(Math.max(1, this.tuning.updateCheckMs));
+    this.updateTimer = setTimeout(() => {
+      if (!this.group.removed && this.now() - this.meta.lastCommitAt >= this.tuning.updateAfterMs && !this.committing) this.update();
+      this.scheduleUpdateCheck();
+    }, delay);
+    this.updateTimer.unref?.();
+  }
+
+  /** Where this room lives, for sentences. */
+  get where(): string {
+    return formatHostPort(this.options.host, this.options.port);
+  }
+
+  /** Own message ids of an earlier run not acked then (from the history store, §3.8). */
+  rememberOwnIds(ids: Iterable<string>): void {
+    for (const id of ids) this.ownIds.add(id);
+  }
+}

@@ -1,0 +1,52 @@
+// The terminal's history log of a private room (docs/protocol.md §3.8): $SMC_HOME/history/<room>.log,
+// one encrypted record per line, mode 0600 in a directory of mode 0700. Appends only; a record
+// is one write of one line, synced, so a crash leaves whole lines (a torn last line does not
+// open and is skipped by the reader).
+import { mkdirSync } from 'node:fs';
+import { open, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { HistoryLog } from '../core/private/historyStore';
+import { smcHome } from './fileStores';
+
+const ROOM_ID = /^[A-Za-z0-9_-]{22}$/;
+
+export class FileHistoryLog implements HistoryLog {
+  readonly path: string;
+
+  constructor(room: string, home: string = smcHome()) {
+    if (!ROOM_ID.test(room)) throw new Error('not a room id');
+    const dir = join(home, 'history');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.path = join(dir, `${room}.log`);
+  }
+
+  async append(line: string): Promise<void> {
+    const f = await open(this.path, 'a', 0o600);
+    try {
+      await f.chmod(0o600);
+      await f.write(line + '\n');
+      await f.sync();
+    } finally {
+      await f.close();
+    }
+  }
+
+  async readAll(): Promise<string[]> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    return text.split('\n').filter((l) => l.length > 0);
+  }
+
+  async remove(): Promise<void> {
+    try {
+      await unlink(this.path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}

@@ -1,0 +1,321 @@
+// Private rooms end to end (issue 10 "Tests", docs/protocol.md §3): real `node dist/cli.js chat
+// --json` processes, each with its own $SMC_HOME, over real TCP on 127.0.0.1. Each scenario runs
+// twice: against the real relay (`smc relay`, once it speaks §3.6: skipped, saying so, while it
+// answers `reset` with unknown_type), and against the Delivery Service of the spec
+// (test/helpers/privateDs.ts behind a TCP socket), which pins the client to the protocol text.
+// Needs `node scripts/build.mjs` first.
+import { strict as assert } from 'node:assert';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { JsonChat, type SmcRun } from '../helpers/cliProcess';
+import { CLI_PATH } from '../helpers/relayProcess';
+import { LineClient, RelayProcess } from '../helpers/relayProcess';
+import { PrivateDsServer } from '../helpers/privateDsServer';
+import { until } from '../helpers/until';
+
+type Line = Record<string, unknown>;
+
+interface Backend {
+  port: number;
+  stop(): Promise<void>;
+  /** Files where the relay keeps what it stored (for the plaintext check), if any. */
+  dataDir?: string;
+}
+
+/** Whether the relay at `port` speaks the private rooms of §3.6 (it knows `reset`). */
+async function speaksPrivateRooms(port: number): Promise<boolean> {
+  const c = await LineClient.connect(port);
+  try {
+    await c.hello();
+    // A relay of §3.6 answers a bad reset with an error; an older one with unknown_type, or
+    // (once its parser knows the frame but its server does not) not at all.
+    const reply = await c.request({ t: 'reset', room: 'A'.repeat(22), owner: 'A'.repeat(43), epoch: 0, auth: 'A'.repeat(43), sig: 'A'.repeat(86) })
+      .catch(() => undefined);
+    return reply !== undefined && reply.code !== 'unknown_type';
+  } finally {
+    await c.close();
+  }
+}
+
+const EXIT = { ok: 0, removed: 7, refused: 8, notAdded: 9 };
+
+const running: JsonChat[] = [];
+
+/**
+ * `smc ARGS` to its end, without blocking this process (the spec's DS lives in it, and
+ * spawnSync would stop it from answering).
+ */
+function smc(home: string, args: string[], input = '', timeoutMs = 30_000): Promise<SmcRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
+
+/** Waits for a state (never for a time); on a timeout, says what the chats printed last. */
+function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string): Promise<T> {
+  return until(what, check, 60_000, () => running.map((c) => `${c.stderr.slice(-6).join('\n')}\n${JSON.stringify(c.lines.slice(-6))}`).join('\n---\n'));
+}
+
+for (const kind of ['relay', 'spec-ds'] as const) {
+  describe(`private rooms through ${kind === 'relay' ? 'the real relay' : 'the spec\'s Delivery Service'} (smc chat --json)`, function () {
+    this.timeout(120_000);
+    let dir: string;
+    let backend: Backend;
+    const chats: JsonChat[] = [];
+
+    before(async function () {
+      if (kind !== 'relay') return;
+      const probe = await RelayProcess.start({ dataDir: mkdtempSync(join(tmpdir(), 'smc-probe-')) });
+      const ok = await speaksPrivateRooms(probe.port);
+      await probe.cleanup();
+      if (!ok) this.skip();
+    });
+
+    beforeEach(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'smc-private-'));
+      if (kind === 'relay') {
+        const dataDir = join(dir, 'relay');
+        const relay = await RelayProcess.start({ dataDir });
+        backend = { port: relay.port, stop: () => relay.cleanup(), dataDir };
+      } else {
+        const ds = await PrivateDsServer.start();
+        backend = { port: ds.port, stop: () => ds.stop() };
+      }
+    });
+
+    afterEach(async () => {
+      for (const c of chats.splice(0)) c.kill();
+      running.length = 0;
+      await backend.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    const home = (who: string): string => join(dir, who);
+    const relayArg = (): string => `127.0.0.1:${backend.port}`;
+    const chat = (who: string, args: string[]): JsonChat => {
+      const c = new JsonChat(home(who), args);
+      chats.push(c);
+      running.push(c);
+      return c;
+    };
+    const events = (c: JsonChat, event: string): Line[] => c.lines.filter((l) => l.event === event);
+
+    /** alice creates "team" and opens it; returns her running chat. */
+    async function aliceCreates(): Promise<JsonChat> {
+      const r = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', relayArg()]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Created private room "team"/);
+      assert.match((await smc(home('alice'), ['room', 'list'])).stdout, /^team\t127\.0\.0\.1:\d+\tlast seen #0\tprivate$/m);
+      return chat('alice', ['--name', 'alice', 'team']);
+    }
+
+    async function invite(admin: JsonChat, args = ''): Promise<string> {
+      const before = events(admin, 'invite').length;
+      admin.send(`/invite${args}`);
+      await waitFor(() => events(admin, 'invite').length > before, 'an invite');
+      const link = String(events(admin, 'invite')[before]!.invite);
+      assert.match(link, /^smc:\/\/127\.0\.0\.1:\d+\/team\?join=1#[A-Za-z0-9_-]{43}$/);
+      return link;
+    }
+
+    async function joins(who: string, link: string, admin: JsonChat, viaRoomJoin = false): Promise<JsonChat> {
+      let c: JsonChat;
+      if (viaRoomJoin) {
+        // The invite off the command line: smc room join stores it, smc chat NAME asks to join.
+        const stored = await smc(home(who), ['room', 'join'], link);
+        assert.equal(stored.code, 0, stored.stderr);
+        assert.match(stored.stdout, /Stored the invite to private room "team"/);
+        c = chat(who, ['--name', who, '--timeout', '60', 'team']);
+      } else {
+        c = chat(who, ['--name', who, '--timeout', '60', link]);
+      }
+      await waitFor(() => events(admin, 'member_added').some((e) => e.name === who), `${who} added`);
+      return c;
+    }
+
+    it('three members: messages flow; a removed member is told (exit 7), reads nothing after, not live, not after a restart, not from a copy of its $SMC_HOME', async () => {
+      const alice = await aliceCreates();
+      const bob = await joins('bob', await invite(alice), alice);
+      const carol = await joins('carol', await invite(alice), alice, true);
+      assert.ok(!carol.stderr.some((l) => l.includes('warning')), carol.stderr.join('\n'));
+      await waitFor(() => events(bob, 'member_added').some((e) => e.name === 'carol' && e.by === 'alice'), 'bob sees carol added by alice');
+      alice.send('hello all');
+      bob.send('hi from bob');
+      carol.send('//slash from carol');
+      await waitFor(() => carol.texts().includes('hello all') && carol.texts().includes('hi from bob'), 'carol reads');
+      await waitFor(() => bob.texts().includes('/slash from carol') && alice.texts().includes('/slash from carol'), '// sends a line beginning with /');
+      alice.send('/members');
+      await waitFor(() => events(alice, 'members').length > 0, '/members');
+      const members = events(alice, 'members')[0]!.members as Line[];
+      assert.deepEqual(members.map((m) => [m.name, m.role]).sort(), [['alice', 'admin'], ['bob', 'member'], ['carol', 'member']]);
+      for (const m of members) assert.match(String(m.fingerprint), /^([0-9A-F]{4} ){7}[0-9A-F]{4}$/);
+
+      // A copy of bob's $SMC_HOME taken before his removal.
+      cpSync(home('bob'), home('bob-copy'), { recursive: true });
+
+      // Read by the copy too (it was a member then): proves the copy does reach the room.
+      alice.send('between the copy and the removal');
+      await waitFor(() => bob.texts().includes('between the copy and the removal'), 'bob reads it');
+      alice.send('/remove bob');
+      await waitFor(() => events(bob, 'removed').length === 1, 'bob told');
+      assert.equal(events(bob, 'removed')[0]!.by, 'alice');
+      assert.equal(await bob.exit, EXIT.removed);
+      await waitFor(() => events(carol, 'member_removed').some((e) => e.name === 'bob' && e.by === 'alice'), 'carol sees the removal');
+
+      alice.send('secret after removal');
+      carol.send('carol after removal');
+      await waitFor(() => carol.texts().includes('secret after removal') && alice.texts().includes('carol after removal'), 'the others chat on');
+      assert.ok(!bob.texts().includes('secret after removal'));
+
+      // Restarted, bob's smc chat says he was removed.
+      const again = await smc(home('bob'), ['chat', '--json', 'team'], '', 30_000);
+      assert.equal(again.code, EXIT.removed, again.stderr);
+      assert.match(again.stderr, /removed from private room "team" by alice/);
+      assert.ok(!again.stdout.includes('after removal'));
+
+      // The copy from before the removal reads up to its removal and nothing after (§3.6).
+      const copy = await smc(home('bob-copy'), ['chat', '--json', '--timeout', '10', 'team'], '', 40_000);
+      assert.ok(copy.stdout.includes('between the copy and the removal'), copy.stdout + copy.stderr);
+      assert.ok(!copy.stdout.includes('secret after removal') && !copy.stdout.includes('carol after removal'), copy.stdout);
+
+      // State and history at rest: mode 0600, and no plaintext in them.
+      for (const who of ['alice', 'carol']) {
+        const hist = join(home(who), 'history');
+        for (const f of readdirSync(hist)) {
+          assert.equal(statSync(join(hist, f)).mode & 0o777, 0o600);
+          assert.ok(!readFileSync(join(hist, f), 'utf8').includes('after removal'));
+        }
+        assert.ok(!readFileSync(join(home(who), 'secrets.json'), 'utf8').includes('after removal'));
+      }
+      alice.end();
+      carol.end();
+      assert.equal(await alice.exit, 0);
+      assert.equal(await carol.exit, 0);
+      // No plaintext in what the relay stored (its data directory, every file).
+      if (backend.dataDir !== undefined) {
+        const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true })
+          .flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.isFile() ? [join(d, e.name)] : []));
+        const files = walk(backend.dataDir);
+        assert.ok(files.length > 0);
+        for (const f of files) {
+          const bytes = readFileSync(f).toString('latin1');
+          for (const text of ['hello all', 'hi from bob', 'secret after removal', 'carol after removal']) assert.ok(!bytes.includes(text), `${text} in ${f}`);
+        }
+      }
+    });
+
+    it('a used, an expired and a revoked invite, and a removed member\'s old invite, are refused (exit 8)', async () => {
+      const alice = await aliceCreates();
+      const once = await invite(alice);
+      const bob = await joins('bob', once, alice);
+      // Used: the single-use invite, a second time, by someone else.
+      const used = await smc(home('dave'), ['chat', '--json', '--name', 'dave', '--timeout', '30', once], '', 60_000);
+      assert.equal(used.code, EXIT.refused, used.stderr);
+      assert.match(used.stderr, /already used/);
+      // Expired.
+      const short = await invite(alice, ' --expires 1s');
+      // Expiry is a time: waited for by the clock, not by an event.
+      const expiresAt = Date.now() + 1_000;
+      await waitFor(() => Date.now() > expiresAt + 200, 'the invite expired');
+      const expired = await smc(home('erin'), ['chat', '--json', '--name', 'erin', '--timeout', '30', short], '', 60_000);
+      assert.equal(expired.code, EXIT.refused, expired.stderr);
+      assert.match(expired.stderr, /expired/);
+      // Revoked.
+      const revokedLink = await invite(alice);
+      alice.send(`/revoke ${revokedLink}`);
+      await new Promise((r) => setTimeout(r, 500));
+      const revoked = await smc(home('frank'), ['chat', '--json', '--name', 'frank', '--timeout', '30', revokedLink], '', 60_000);
+      assert.equal(revoked.code, EXIT.refused, revoked.stderr);
+      assert.match(revoked.stderr, /revoked/);
+      // A removed member's old invite: a multi-use one bob could use again.
+      const multi = await invite(alice, ' --uses 5');
+      alice.send('/remove bob');
+      assert.equal(await bob.exit, EXIT.removed);
+      const back = await smc(home('bob'), ['chat', '--json', '--name', 'bob', '--timeout', '30', multi], '', 60_000);
+      assert.equal(back.code, EXIT.refused, back.stderr);
+      assert.match(back.stderr, /you were removed/);
+      alice.end();
+      assert.equal(await alice.exit, 0);
+    });
+
+    it('two admins commit at the same moment: all members end in the same epoch, nothing lost', async () => {
+      const alice = await aliceCreates();
+      const bob = await joins('bob', await invite(alice), alice);
+      const carol = await joins('carol', await invite(alice), alice);
+      const dave = await joins('dave', await invite(alice), alice);
+      alice.send('/promote bob');
+      await waitFor(() => { bob.send('/members'); return events(bob, 'members').some((e) => (e.members as Line[]).some((m) => m.name === 'bob' && m.role === 'admin')); }, 'bob an admin');
+      // Both remove dave at once, and update; one wins each epoch, the others retry or drop.
+      alice.send('/remove dave');
+      bob.send('/update');
+      alice.send('from alice during the race');
+      bob.send('from bob during the race');
+      assert.equal(await dave.exit, EXIT.removed);
+      carol.send('carol after');
+      await waitFor(() => alice.texts().includes('carol after') && bob.texts().includes('carol after'), 'the room speaks on');
+      await waitFor(() => carol.texts().includes('from alice during the race') && carol.texts().includes('from bob during the race'), 'nothing lost');
+      const epochs = async (): Promise<number[]> => {
+        const before = [alice, bob, carol].map((c) => events(c, 'members').length);
+        for (const c of [alice, bob, carol]) c.send('/members');
+        await waitFor(() => [alice, bob, carol].every((c, i) => events(c, 'members').length > before[i]!), 'members');
+        return [alice, bob, carol].map((c) => Number(events(c, 'members').slice(-1)[0]!.epoch));
+      };
+      await waitFor(async () => new Set(await epochs()).size === 1, 'one epoch for all');
+      for (const c of [alice, bob, carol]) c.end();
+      for (const c of [alice, bob, carol]) assert.equal(await c.exit, 0);
+    });
+
+    it('healing: a copy of a member\'s state taken before its update cannot open what is sent after it', async () => {
+      const alice = await aliceCreates();
+      const bob = await joins('bob', await invite(alice), alice);
+      alice.send('before the copy');
+      await waitFor(() => bob.texts().includes('before the copy'), 'bob reads');
+      bob.end();
+      assert.equal(await bob.exit, 0);
+      cpSync(home('bob'), home('bob-stolen'), { recursive: true });
+      const bob2 = chat('bob', ['--name', 'bob', 'team']);
+      alice.send('between the copy and the update');
+      await waitFor(() => bob2.texts().includes('between the copy and the update'), 'bob reads');
+      bob2.send('/members');
+      await waitFor(() => events(bob2, 'members').length === 1, 'members');
+      const epoch = Number(events(bob2, 'members')[0]!.epoch);
+      bob2.send('/update');
+      await waitFor(() => {
+        alice.send('/members');
+        return events(alice, 'members').some((e) => Number(e.epoch) === epoch + 1);
+      }, 'alice applied bob\'s update');
+      alice.send('after the update');
+      await waitFor(() => bob2.texts().includes('after the update'), 'bob reads after his update');
+      const stolen = await smc(home('bob-stolen'), ['chat', '--json', '--timeout', '10', 'team'], '', 40_000);
+      assert.ok(stolen.stdout.includes('between the copy and the update'), stolen.stdout + stolen.stderr);
+      assert.ok(!stolen.stdout.includes('after the update'), stolen.stdout);
+      alice.end();
+      bob2.end();
+      assert.equal(await alice.exit, 0);
+      assert.equal(await bob2.exit, 0);
+    });
+
+    it('a joiner with no admin online is told, and gives up at --timeout (exit 9)', async () => {
+      const alice = await aliceCreates();
+      const link = await invite(alice);
+      alice.end();
+      assert.equal(await alice.exit, 0);
+      const r = await smc(home('gina'), ['chat', '--json', '--name', 'gina', '--timeout', '3', link], '', 30_000);
+      assert.equal(r.code, EXIT.notAdded, r.stderr);
+      assert.match(r.stderr, /no admin of the room is online/);
+    });
+  });
+}
