@@ -273,6 +273,8 @@ async function roomForget(args: string[]): Promise<number> {
     // Forgotten means new again: a room joined anew shows its history (the shown ids of
     // docs/protocol.md §2.8 are kept only for rooms still stored).
     await session.shown.forget(m.room);
+    // Messages not yet delivered to it are given up with the room (their envelopes need its key).
+    await session.outbox.forget(m.room);
   }
   process.stdout.write(`Forgot ${matches.length === 1 ? 'room' : `${matches.length} rooms`} "${terminalSafe(name)}" on relay ${[...relays][0]!} ` +
     `(key removed from ${terminalSafe(session.home)}/secrets.json). To read it again: ${smcCommand()} room join, with its invite.\n`);

@@ -99,6 +99,23 @@ describe('smc chat: the outbox survives a SIGKILL (real relay)', function () {
     assert.deepEqual(parse(bob.stdout).map((l) => [l.seq, l.text, l.id]), [[1, 'warm-up', parse(bob.stdout)[0]!.id], [2, 'kept across a kill', saved.id]]);
   });
 
+  it('smc room forget gives up the room\'s undelivered messages with it', async () => {
+    relay = await RelayProcess.start();
+    const home = join(dir, 'a');
+    const invite = newInvite(home, `127.0.0.1:${relay.port}`, 'r');
+    const room = deriveRoomId(parseInvite(invite).key);
+    const alice = await aliceOnline(home, room);
+    process.kill(relay.pid, 'SIGSTOP');
+    alice.send('never delivered');
+    await until('the message saved in $SMC_HOME/outbox', () => outboxFiles(home, room).length === 1 || undefined, 30_000);
+    alice.kill();
+    await alice.exit;
+    process.kill(relay.pid, 'SIGCONT');
+    const forgot = runSmc(home, ['room', 'forget', 'r']);
+    assert.equal(forgot.code, 0, forgot.stderr);
+    assert.deepEqual(outboxFiles(home, room), [], 'the outbox of a forgotten room is empty');
+  });
+
   it('a message stored whose ack was lost is sent again, answered with its original seq, shown once', async () => {
     relay = await RelayProcess.start();
     proxy = await GateProxy.start(relay.port);
