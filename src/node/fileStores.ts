@@ -271,6 +271,8 @@ const B64U_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 /** An outbox temp file older than this is a crashed writer's. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 const OUTBOX_FILE = /^(\d{16})\.([A-Za-z0-9_-]{1,64})\.json$/;
+/** An outbox entry is one envelope (at most a 1 MiB frame, docs/protocol.md §1.1) in JSON: anything larger is not ours. */
+const OUTBOX_ENTRY_MAX_BYTES = 2 * 1024 * 1024;
 
 /**
  * The terminal's OutboxStore (docs/protocol.md §1.5): $SMC_HOME/outbox/ROOM/, one file per
@@ -300,6 +302,12 @@ export class FileOutboxStore implements OutboxStore {
     const dir = this.roomDir(room);
     let names: string[];
     try {
+      // The folder itself must be ours too: a link would send, and then unlink, files elsewhere.
+      const st = lstatSync(dir);
+      if (st.isSymbolicLink() || !st.isDirectory()) {
+        this.log(`skipped ${dir}: ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}, not an outbox SMC wrote`);
+        return [];
+      }
       names = readdirSync(dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
@@ -320,7 +328,9 @@ export class FileOutboxStore implements OutboxStore {
       const path = join(dir, name);
       const id = OUTBOX_FILE.exec(name)![2]!;
       try {
-        checkPrivateFile(path, lstatSync(path));
+        const st = lstatSync(path);
+        checkPrivateFile(path, st);
+        if (st.size > OUTBOX_ENTRY_MAX_BYTES) throw new Error(`larger than any envelope (${st.size} bytes); not read`);
         const v = parseObject(path, readFileSync(path, 'utf8'));
         if (v.room !== room || v.id !== id || typeof v.body !== 'string') throw new Error('not an outbox entry of this room');
         this.files.set(`${room}/${id}`, path);

@@ -8,7 +8,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deriveRoomId, generateRoomKey } from '../../src/core/crypto';
 import { KeyStore, KnownKeys, RoomList } from '../../src/core/keys';
-import { FileSecretStore, FileStateStore, FileStoreError, smcHome, writeFileAtomic } from '../../src/node/fileStores';
+import { FileOutboxStore, FileSecretStore, FileStateStore, FileStoreError, smcHome, writeFileAtomic } from '../../src/node/fileStores';
 
 const mode = (p: string): number => statSync(p).mode & 0o777;
 
@@ -182,5 +182,39 @@ describe('file stores', () => {
     assert.ok(!stateText.includes(k.toString('base64url')));
     assert.ok(!stateText.includes(identity.seed.toString('base64url')));
     assert.ok(existsSync(join(dir, 'secrets.json')));
+  });
+});
+
+describe('the outbox files ($SMC_HOME/outbox) trust only what the client itself writes', () => {
+  let home: string;
+  const room = deriveRoomId(generateRoomKey());
+  beforeEach(() => { home = mkdtempSync(join(tmpdir(), 'smc-outbox-')); });
+  afterEach(() => rmSync(home, { recursive: true, force: true }));
+
+  it('skips an entry larger than any envelope without reading it, and says so', async () => {
+    const problems: string[] = [];
+    const store = new FileOutboxStore(home, (p) => problems.push(p));
+    await store.save({ room, id: 'AAAAAAAAAAAAAAAAAAAAAA', body: 'b'.repeat(100) });
+    const huge = join(home, 'outbox', room, '0000000000000009.BBBBBBBBBBBBBBBBBBBBBB.json');
+    writeFileSync(huge, JSON.stringify({ room, id: 'BBBBBBBBBBBBBBBBBBBBBB', body: 'x'.repeat(3 * 1024 * 1024) }), { mode: 0o600 });
+    const loaded = new FileOutboxStore(home, (p) => problems.push(p)).load(room);
+    assert.deepEqual(loaded.map((e) => e.id), ['AAAAAAAAAAAAAAAAAAAAAA']);
+    assert.ok(problems.some((p) => p.includes(huge) && /larger than/.test(p)), problems.join('\n'));
+  });
+
+  it('does not follow a room folder that is a symlink', async () => {
+    const elsewhere = join(home, 'elsewhere');
+    const store = new FileOutboxStore(home, () => undefined);
+    await store.save({ room, id: 'AAAAAAAAAAAAAAAAAAAAAA', body: 'b' });
+    // Move the real folder away and put a link to it in its place.
+    const real = join(home, 'outbox', room);
+    mkdirSync(elsewhere, { mode: 0o700 });
+    for (const n of readdirSync(real)) writeFileSync(join(elsewhere, n), readFileSync(join(real, n)), { mode: 0o600 });
+    rmSync(real, { recursive: true });
+    symlinkSync(elsewhere, real);
+    const problems: string[] = [];
+    assert.deepEqual(new FileOutboxStore(home, (p) => problems.push(p)).load(room), []);
+    assert.ok(problems.some((p) => /symbolic link|not a directory/.test(p)), problems.join('\n'));
+    assert.equal(readdirSync(elsewhere).length, 1, 'nothing deleted through the link');
   });
 });
