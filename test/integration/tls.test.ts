@@ -69,8 +69,16 @@ describe('a TLS relay (smcs:// invites, pinned certificate)', function () {
     for (const c of others) await c.disconnect();
     await vscode.commands.executeCommand('smc.disconnect');
     for (const r of restore.reverse()) await r();
-    relay?.child.kill('SIGTERM');
-    if (relay) rmSync(relay.dataDir, { recursive: true, force: true });
+    if (relay) {
+      // The relay writes its data folder until it has exited: remove the folder after that.
+      const child = relay.child;
+      const exited = child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(relay.dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    }
   });
 
   it('joins a room from an smcs:// invite over TLS, and another TLS client sees it online', async () => {
