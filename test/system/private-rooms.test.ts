@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { JsonChat, type SmcRun } from '../helpers/cliProcess';
 import { CLI_PATH } from '../helpers/relayProcess';
-import { LineClient, RelayProcess } from '../helpers/relayProcess';
+import { RelayProcess } from '../helpers/relayProcess';
 import { PrivateDsServer } from '../helpers/privateDsServer';
 import { until } from '../helpers/until';
 
@@ -22,21 +22,6 @@ interface Backend {
   stop(): Promise<void>;
   /** Files where the relay keeps what it stored (for the plaintext check), if any. */
   dataDir?: string;
-}
-
-/** Whether the relay at `port` speaks the private rooms of §3.6 (it knows `reset`). */
-async function speaksPrivateRooms(port: number): Promise<boolean> {
-  const c = await LineClient.connect(port);
-  try {
-    await c.hello();
-    // A relay of §3.6 answers a bad reset with an error; an older one with unknown_type, or
-    // (once its parser knows the frame but its server does not) not at all.
-    const reply = await c.request({ t: 'reset', room: 'A'.repeat(22), owner: 'A'.repeat(43), epoch: 0, auth: 'A'.repeat(43), sig: 'A'.repeat(86) })
-      .catch(() => undefined);
-    return reply !== undefined && reply.code !== 'unknown_type';
-  } finally {
-    await c.close();
-  }
 }
 
 const EXIT = { ok: 0, removed: 7, refused: 8, notAdded: 9 };
@@ -75,14 +60,6 @@ for (const kind of ['relay', 'spec-ds'] as const) {
     let dir: string;
     let backend: Backend;
     const chats: JsonChat[] = [];
-
-    before(async function () {
-      if (kind !== 'relay') return;
-      const probe = await RelayProcess.start({ dataDir: mkdtempSync(join(tmpdir(), 'smc-probe-')) });
-      const ok = await speaksPrivateRooms(probe.port);
-      await probe.cleanup();
-      if (!ok) this.skip();
-    });
 
     beforeEach(async () => {
       dir = mkdtempSync(join(tmpdir(), 'smc-private-'));
