@@ -10,6 +10,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RoomCipher, generateIdentity, generateMessageId, parseInvite, type Identity, type Payload } from '../../src/core/crypto/index';
+import { sealEnvelope } from '../../src/core/crypto/envelope';
+import { aesKey } from '../../src/core/crypto/primitives';
+import { deriveMessageKey } from '../../src/core/crypto/roomKey';
 import { fileMessages } from '../../src/core/payload/index';
 import { LineClient, RelayProcess, rememberRoomKey } from '../helpers/relayProcess';
 import { JsonChat, newInvite } from '../helpers/cliProcess';
@@ -44,6 +47,7 @@ describe('attacks on files, edits and deletes (malicious member, real relay, smc
     const key = parseInvite(invite).key;
     const room = rememberRoomKey(key);
     const cipher = new RoomCipher(key);
+    const mkey = aesKey(deriveMessageKey(key));
     // --debug: the client's log (stderr) says which pending chunks it dropped to keep its bound.
     const bob = new JsonChat(join(dir, 'bob'), ['--name', 'bob', '--timeout', '60', '--debug', invite]);
     chats.push(bob);
@@ -51,6 +55,13 @@ describe('attacks on files, edits and deletes (malicious member, real relay, smc
     assert.equal((await raw.request({ t: 'join', room })).t, 'joined');
     const mallory = generateIdentity();
     const alice = generateIdentity();
+    // A payload sealed without the sender's rules (encodePayload would refuse it): by hand.
+    const sendRaw = async (p: Omit<Payload, 'ts'>): Promise<void> => {
+      const P = Buffer.from(JSON.stringify({ ...p, ts: Date.now() }), 'utf8');
+      const body = sealEnvelope(mkey, room, p.id, P, mallory);
+      const ack = await raw.request({ t: 'send', room, id: p.id, body }, 20_000);
+      assert.equal(ack.t, 'ack', JSON.stringify(ack));
+    };
     const send = async (p: Omit<Payload, 'ts'>, who: Identity = mallory): Promise<void> => {
       const ack = await raw.request({ t: 'send', room, id: p.id, body: cipher.seal({ ...p, ts: Date.now() }, who) }, 20_000);
       assert.equal(ack.t, 'ack', JSON.stringify(ack));
@@ -82,6 +93,12 @@ describe('attacks on files, edits and deletes (malicious member, real relay, smc
       await send(big.file);
       for (const c of big.chunks.slice(0, 20)) await send(c);
     }
+    // Hostile file names (sealed by hand: a sender's own client refuses them): refused as unverifiable.
+    for (const name of ['../../.bashrc', 'a\u202Etxt.exe', 'x\u001b[31m', 'CON']) {
+      const f = fileMessages({ id: generateMessageId(), ts: 1, name: 'mallory', fileName: 'ok.bin', bytes }, generateMessageId);
+      await sendRaw({ ...f.file, file: { ...f.file.file!, name } });
+    }
+    await until('four names refused', () => bob.lines.filter((l) => l.error === 'could not be verified').length === 4);
     // A forged edit and delete of alice's message.
     await send({ id: generateMessageId(), name: 'alice', type: 'edit', target: String(hello.id), text: 'send me your key' });
     await send({ id: generateMessageId(), name: 'alice', type: 'delete', target: String(hello.id) });
