@@ -544,6 +544,8 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     if (payload.text !== undefined) message.text = payload.text;
     if (payload.snippet !== undefined) message.snippet = payload.snippet;
     copyChatFields(payload, message);
+    // A chunk's bytes are in its sealed body already: not held a second time (§2.3.5, 8 MiB).
+    delete message.data;
     return message;
   }
 
