@@ -122,6 +122,17 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
     if (flags.json) event({ event: 'invite', invite: e.invite });
     else info(`invite (for ${e.uses} use${e.uses === 1 ? '' : 's'}, until ${new Date(e.expires).toISOString()}; it lets its holder ask to join, pass it on privately): ${e.invite}`);
   });
+  // §3.6 "Repair": a commit every member refused ended the epoch at the relay; the owner's client undoes it.
+  room.on('blocked', (e) => {
+    if (flags.json) event({ event: 'blocked', epoch: e.epoch, seq: e.seq });
+    else info(e.owner
+      ? `the relay took a commit (#${e.seq}) that this client refused as the end of the epoch; repairing the room (you are its owner)`
+      : `the relay took a commit (#${e.seq}) that this client refused as the end of the epoch; the room waits for its owner (its creator) to be online and repair it; what you write waits too`);
+  });
+  room.on('repaired', (e) => {
+    if (flags.json) event({ event: 'repaired', epoch: e.epoch, seq: e.seq });
+    else info(`the room is repaired: the refused commit (#${e.seq}) is undone, and the room goes on`);
+  });
   room.on('epoch', (e) => log?.('epoch', { epoch: e.epoch }));
   room.on('dropped', (intent) => log?.('intent_dropped', { kind: intent.kind }));
   room.on('error', (e: ClientError) => err(e.message));

@@ -14,6 +14,13 @@ import { CLI_PATH } from '../helpers/relayProcess';
 import { RelayProcess } from '../helpers/relayProcess';
 import { PrivateDsServer } from '../helpers/privateDsServer';
 import { until } from '../helpers/until';
+import { LineClient } from '../helpers/lineClient';
+import { FileSecretStore } from '../../src/node/fileStores';
+import { KeyStore } from '../../src/core/keys/index';
+import { decodeSaved } from '../../src/core/private/meta';
+import { MlsGroup, epochAuthKey, makeRotation } from '../../src/core/mls/index';
+import { makeJoinProof } from '../../src/core/crypto/roomAuth';
+import { randomBytes } from 'node:crypto';
 
 type Line = Record<string, unknown>;
 
@@ -283,6 +290,51 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       bob2.end();
       assert.equal(await alice.exit, 0);
       assert.equal(await bob2.exit, 0);
+    });
+
+    it('a member\'s modified client sends a garbage commit with a valid rotation: the owner repairs the room (§3.6), the members are told and chat on, nothing lost', async () => {
+      const alice = await aliceCreates();
+      const bob = await joins('bob', await invite(alice), alice);
+      const carol = await joins('carol', await invite(alice), alice);
+      alice.send('before the attack');
+      await waitFor(() => bob.texts().includes('before the attack') && carol.texts().includes('before the attack'), 'all read');
+      // Carol's modified client: her current epoch's auth key, from her own $SMC_HOME (§3.8).
+      const secrets = new FileSecretStore(home('carol'));
+      const identity = await new KeyStore(secrets).identity();
+      const file = JSON.parse(readFileSync(join(home('carol'), 'secrets.json'), 'utf8')) as Record<string, string>;
+      const key = Object.keys(file).find((k) => k.startsWith('smc.mls.'))!;
+      const room = key.slice('smc.mls.'.length);
+      const group = await MlsGroup.import(decodeSaved(file[key]!).state, identity);
+      const epoch = group.epoch;
+      const auth = epochAuthKey(await group.epochAuthSeed());
+      const raw = await LineClient.connect(backend.port);
+      try {
+        await raw.hello();
+        const joined = await raw.request({ t: 'join', room, since: 0, ...makeJoinProof(auth, raw.challenge, room) });
+        assert.equal(joined.t, 'joined', JSON.stringify(joined));
+        // 400 random bytes as the commit, with a valid rotation to a key of the attacker's.
+        const next = epochAuthKey(randomBytes(32));
+        const ack = await raw.request({
+          t: 'send', room, id: randomBytes(16).toString('base64url'), body: randomBytes(400).toString('base64url'),
+          epoch: Number(epoch) + 1, ...makeRotation(auth, room, epoch + 1n, next),
+        });
+        assert.equal(ack.t, 'ack', JSON.stringify(ack));
+      } finally {
+        raw.destroy();
+      }
+      // The owner's client repairs the room; every member says so.
+      for (const c of [alice, bob, carol]) await waitFor(() => events(c, 'repaired').length > 0, 'repaired');
+      alice.send('after the repair from alice');
+      bob.send('after the repair from bob');
+      carol.send('after the repair from carol');
+      const trio = [[alice, 'alice'], [bob, 'bob'], [carol, 'carol']] as const;
+      await waitFor(() => trio.every(([c, who]) => trio.every(([, w]) => w === who || c.texts().includes(`after the repair from ${w}`))), 'the three chat again');
+      for (const c of [alice, bob, carol]) c.end();
+      for (const c of [alice, bob, carol]) assert.equal(await c.exit, 0);
+      // Nothing lost and nothing doubled.
+      for (const [c, who] of trio) {
+        for (const w of ['alice', 'bob', 'carol'].filter((x) => x !== who)) assert.equal(c.texts().filter((t) => t === `after the repair from ${w}`).length, 1, `${who} reads ${w} once`);
+      }
     });
 
     it('a joiner with no admin online is told, and gives up at --timeout (exit 9)', async () => {

@@ -72,6 +72,13 @@ export interface PrivateRoomEvents {
   committed: [event: { intent: CommitIntent; seq: number; welcome: Uint8Array | undefined; epoch: number }];
   /** A commit intent of ours that no longer applies (lost to one that did the same). */
   dropped: [intent: CommitIntent];
+  /**
+   * §3.6 "Repair": the relay took as the end of our epoch a commit this client refused (at
+   * `seq`); the room waits for its owner's client (`owner`: this client is it, and repairs).
+   */
+  blocked: [event: { epoch: number; seq: number; owner: boolean }];
+  /** §3.6 "Repair": the relay is back in our epoch; the refused commit at `seq` is undone. */
+  repaired: [event: { epoch: number; seq: number; owner: boolean }];
   error: [error: ClientError];
 }
 
@@ -103,6 +110,12 @@ export interface PrivateTuning {
 
 const PRIVATE_DEFAULTS: PrivateTuning = { updateAfterMs: 24 * 3_600_000, updateCheckMs: 3_600_000 };
 
+/** §3.6 "Repair": a blocked member joins again after 1 s, doubling up to 30 s. */
+const BLOCKED_RETRY_FIRST_MS = 1_000;
+const BLOCKED_RETRY_MAX_MS = 30_000;
+/** Refused commits remembered in one epoch (a flood of them costs this much memory at most). */
+const MAX_REFUSED_COMMITS = 256;
+
 /** A seq's content, once known: a stored message, or the ack of one of ours. */
 type Slot =
   | { kind: 'msg'; id: string; body: string; ts: number | undefined; epoch: number | undefined }
@@ -128,7 +141,7 @@ interface CommitSend {
 
 type Request =
   | { kind: 'join' }
-  | { kind: 'reset' }
+  | { kind: 'reset'; refuse?: number }
   | { kind: 'send'; id: string }
   | { kind: 'commit'; id: string }
   | { kind: 'history'; before: number };
@@ -151,8 +164,17 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private readonly intents: CommitIntent[] = [];
   /** A lost intent, committed again once the winning commit (this seq) is applied. */
   private retry: { intent: CommitIntent; afterSeq: number } | undefined;
-  /** The relay ended our membership after the commit at this seq (§3.6 rekey). */
+  /** The relay ended our membership after the commit at this seq (§3.6 rekey), which began this epoch. */
   private rekeyAfter: number | undefined;
+  private rekeyEpoch: number | undefined;
+  /** §3.6: the relay's current epoch, as the last `joined` said (undefined: it did not say). */
+  private relayEpoch: number | undefined;
+  /** §3.6 "Repair": the refused commit the room is blocked behind, and the next re-join's delay. */
+  private blocked: { epoch: number; seq: number } | undefined;
+  /** The refused commit our (owner's) reset was sent for: one repair per refused commit. */
+  private repairSentFor: number | undefined;
+  private blockedDelayMs = BLOCKED_RETRY_FIRST_MS;
+  private blockedTimer?: ReturnType<typeof setTimeout>;
   private joined = false;
   private synced = false;
   private head = 0;
@@ -256,6 +278,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
+    if (this.blockedTimer !== undefined) clearTimeout(this.blockedTimer);
     await this.work;
     await this.save();
     await this.link.disconnect();
@@ -391,6 +414,8 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
    */
   private pump(): void {
     if (!this.link.writable || !this.joined || !this.synced || this.closed) return;
+    // §3.6: a read-only join (the relay is in another epoch) takes no send.
+    if (this.relayEpoch !== undefined && this.relayEpoch !== this.epoch) return;
     void this.serial(async () => {
       if (this.commitSend === undefined && this.group.pendingCommit === undefined) {
         for (const e of this.outbox) {
@@ -520,13 +545,54 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   }
 
   /** §3.6: the creator makes the room private at the relay, at the epoch the group is in. */
-  private async sendReset(): Promise<void> {
+  private async sendReset(refuse = 0): Promise<void> {
+    const challenge = this.link.challenge;
+    if (challenge === undefined || this.closed) return;
     const owner = epochAuthKey(decodeB64u(this.meta.ownerSeed!));
     const auth = epochAuthKey(await this.group.epochAuthSeed());
-    const fields = makeReset(owner, this.room, this.group.epoch, auth);
+    // §3.6: signed over this connection's challenge: good on this connection only.
+    if (this.link.challenge !== challenge) return;
+    const fields = makeReset(owner, challenge, this.room, this.group.epoch, auth, BigInt(refuse));
     const rid = this.link.reserveRid();
-    this.requests.set(rid, { kind: 'reset' });
-    this.link.write({ t: 'reset', rid, room: this.room, owner: fields.owner, epoch: Number(this.group.epoch), auth: fields.auth, sig: fields.sig });
+    this.requests.set(rid, refuse > 0 ? { kind: 'reset', refuse } : { kind: 'reset' });
+    this.link.write({
+      t: 'reset', rid, room: this.room, owner: fields.owner, epoch: Number(this.group.epoch), auth: fields.auth, ...(refuse > 0 ? { refuse } : {}), sig: fields.sig,
+    });
+  }
+
+  /**
+   * §3.6 "Repair": the relay ended our epoch with the commit at `seq`, every seq up to it is
+   * applied, and we are still in our epoch. The owner's client resets the relay to this epoch
+   * when it received that commit and refused it; everyone else waits for the owner, joining
+   * again now and then, and learns of the repair from a `joined` in its epoch.
+   */
+  private onBlocked(seq: number): void {
+    const owner = this.meta.ownerSeed !== undefined;
+    if (this.blocked?.seq !== seq) {
+      this.blocked = { epoch: this.epoch, seq };
+      this.blockedDelayMs = BLOCKED_RETRY_FIRST_MS;
+      this.log('room_blocked', { epoch: this.epoch, seq, owner });
+      this.emit('blocked', { epoch: this.epoch, seq, owner });
+    }
+    // Only a commit we received and refused is repaired: one we never got (older than the
+    // relay keeps, §1.6) means we missed a change, and undoing it would strand the others.
+    if (owner && this.repairSentFor !== seq && (this.meta.refusedCommits ?? []).includes(seq)) {
+      this.repairSentFor = seq;
+      void this.sendReset(seq);
+      return;
+    }
+    this.retryBlocked();
+  }
+
+  private retryBlocked(): void {
+    if (this.blockedTimer !== undefined || this.closed) return;
+    const delay = this.blockedDelayMs;
+    this.blockedDelayMs = Math.min(BLOCKED_RETRY_MAX_MS, delay * 2);
+    this.blockedTimer = setTimeout(() => {
+      this.blockedTimer = undefined;
+      if (this.link.writable && !this.closed) void this.join();
+    }, delay);
+    this.blockedTimer.unref?.();
   }
 
   /** §3.6: the join proof under the current epoch's auth key; `since` the last seq applied. */
@@ -550,6 +616,12 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         const r = this.requests.get(f.rid);
         this.requests.delete(f.rid);
         if (r?.kind !== 'reset') return;
+        if (r.refuse !== undefined) {
+          // §3.6 "Repair": the relay is back in our epoch; the join that follows says so.
+          this.log('room_repaired', { epoch: this.epoch, refused: r.refuse });
+          void this.join();
+          return;
+        }
         this.meta.resetDone = true;
         void this.save().then(() => this.join());
         return;
@@ -560,6 +632,15 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         this.requests.delete(f.rid!);
         this.joined = true;
         this.head = f.head;
+        this.relayEpoch = f.epoch;
+        if (this.blocked !== undefined && f.epoch === this.epoch) {
+          // §3.6 "Repair": the relay's epoch is ours again: the refused commit is undone.
+          const { seq } = this.blocked;
+          this.blocked = undefined;
+          if (this.blockedTimer !== undefined) clearTimeout(this.blockedTimer);
+          this.blockedTimer = undefined;
+          this.emit('repaired', { epoch: this.epoch, seq, owner: this.meta.ownerSeed !== undefined });
+        }
         return;
       }
       case 'synced': {
@@ -696,6 +777,14 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         this.emit('error', new ClientError('room_refused', `Room "${this.options.name}": ${relayErrorMessage(f.code)}`, this.room, f.code));
         return;
       case 'reset':
+        if (r.refuse !== undefined) {
+          // A repair the relay did not take (its epochs moved meanwhile): wait and look again.
+          this.log('repair_refused', { code: f.code, refused: r.refuse });
+          if (f.code === 'rate_limited' || f.code === 'internal') this.repairSentFor = undefined;
+          else this.emit('error', new ClientError('relay_error', `Room "${this.options.name}": the relay refused the repair (${f.code}).`, this.room, f.code));
+          this.retryBlocked();
+          return;
+        }
         this.emit('error', new ClientError('room_refused', `Room "${this.options.name}": the relay refused to make it private (${f.code}).`, this.room, f.code));
         return;
       case 'history':
@@ -712,6 +801,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     this.joined = false;
     this.synced = false;
     this.rekeyAfter = seq;
+    this.rekeyEpoch = epoch;
     for (const e of this.outbox) e.rid = undefined;
     if (this.commitSend !== undefined) this.commitSend.rid = undefined;
     this.afterApplied();
@@ -745,15 +835,26 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         const slot = this.slots.get(seq);
         if (slot === undefined) break;
         this.slots.delete(seq);
+        const epochBefore = this.group.epoch;
         const commit = await this.apply(seq, slot);
         this.meta.applied = seq;
         changed = true;
+        if (this.group.epoch !== epochBefore) delete this.meta.refusedCommits;
+        else if (slot.kind === 'msg' && slot.epoch !== undefined && slot.epoch > this.epoch && !this.group.removed) this.noteRefusedCommit(seq);
         if (commit) await this.save();
         if (this.group.removed) break;
       }
       if (changed) this.scheduleSave();
       this.afterApplied();
     });
+  }
+
+  /** §3.6 "Repair": the relay forwarded the message at `seq` as the next epoch's commit, and we refused it. */
+  private noteRefusedCommit(seq: number): void {
+    this.log('commit_refused', { seq, epoch: this.epoch });
+    const refused = (this.meta.refusedCommits ??= []);
+    refused.push(seq);
+    if (refused.length > MAX_REFUSED_COMMITS) refused.shift();
   }
 
   /** Applies one seq; true when the group changed epoch (its state is saved at once). */
@@ -976,8 +1077,12 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private afterApplied(): void {
     if (this.group.removed) return;
     if (this.rekeyAfter !== undefined && this.meta.applied >= this.rekeyAfter) {
+      const seq = this.rekeyAfter;
       this.rekeyAfter = undefined;
-      void this.join();
+      // §3.6 "Repair": every seq up to the commit that ended our epoch applied, and still in
+      // it: we refused the commit the relay took as that epoch's end.
+      if (this.rekeyEpoch !== undefined && this.rekeyEpoch > this.epoch) this.onBlocked(seq);
+      else void this.join();
     } else if (this.rekeyAfter !== undefined && this.slots.size === 0) {
       // The commit that ended our epoch has not reached us: join with the key we have; the
       // relay gives us the rest of our epoch read-only, then the next rekey (§3.6).
