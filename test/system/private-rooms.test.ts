@@ -130,6 +130,36 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       return c;
     }
 
+    /**
+     * `who`'s modified client: its current epoch's auth key, read from its own $SMC_HOME (§3.8),
+     * on a raw line connection; a commit of 400 random bytes with a valid rotation (§3.6) to a
+     * key of the attacker's. The relay acks it: it checks the rotation, not the MLS message.
+     */
+    async function garbageCommit(who: string): Promise<number> {
+      const file = JSON.parse(readFileSync(join(home(who), 'secrets.json'), 'utf8')) as Record<string, string>;
+      const identity = await new KeyStore(new FileSecretStore(home(who))).identity();
+      const key = Object.keys(file).find((k) => k.startsWith('smc.mls.'))!;
+      const room = key.slice('smc.mls.'.length);
+      const group = await MlsGroup.import(decodeSaved(file[key]!).state, identity);
+      const epoch = group.epoch;
+      const auth = epochAuthKey(await group.epochAuthSeed());
+      const raw = await LineClient.connect(backend.port);
+      try {
+        await raw.hello();
+        const joined = await raw.request({ t: 'join', room, since: 0, ...makeJoinProof(auth, raw.challenge, room) });
+        assert.equal(joined.t, 'joined', JSON.stringify(joined));
+        const next = epochAuthKey(randomBytes(32));
+        const ack = await raw.request({
+          t: 'send', room, id: randomBytes(16).toString('base64url'), body: randomBytes(400).toString('base64url'),
+          epoch: Number(epoch) + 1, ...makeRotation(auth, room, epoch + 1n, next),
+        });
+        assert.equal(ack.t, 'ack', JSON.stringify(ack));
+        return Number(ack.seq);
+      } finally {
+        raw.destroy();
+      }
+    }
+
     it('three members: messages flow; a removed member is told (exit 7), reads nothing after, not live, not after a restart, not from a copy of its $SMC_HOME', async () => {
       const alice = await aliceCreates();
       const bob = await joins('bob', await invite(alice), alice);
@@ -298,30 +328,7 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       const carol = await joins('carol', await invite(alice), alice);
       alice.send('before the attack');
       await waitFor(() => bob.texts().includes('before the attack') && carol.texts().includes('before the attack'), 'all read');
-      // Carol's modified client: her current epoch's auth key, from her own $SMC_HOME (§3.8).
-      const secrets = new FileSecretStore(home('carol'));
-      const identity = await new KeyStore(secrets).identity();
-      const file = JSON.parse(readFileSync(join(home('carol'), 'secrets.json'), 'utf8')) as Record<string, string>;
-      const key = Object.keys(file).find((k) => k.startsWith('smc.mls.'))!;
-      const room = key.slice('smc.mls.'.length);
-      const group = await MlsGroup.import(decodeSaved(file[key]!).state, identity);
-      const epoch = group.epoch;
-      const auth = epochAuthKey(await group.epochAuthSeed());
-      const raw = await LineClient.connect(backend.port);
-      try {
-        await raw.hello();
-        const joined = await raw.request({ t: 'join', room, since: 0, ...makeJoinProof(auth, raw.challenge, room) });
-        assert.equal(joined.t, 'joined', JSON.stringify(joined));
-        // 400 random bytes as the commit, with a valid rotation to a key of the attacker's.
-        const next = epochAuthKey(randomBytes(32));
-        const ack = await raw.request({
-          t: 'send', room, id: randomBytes(16).toString('base64url'), body: randomBytes(400).toString('base64url'),
-          epoch: Number(epoch) + 1, ...makeRotation(auth, room, epoch + 1n, next),
-        });
-        assert.equal(ack.t, 'ack', JSON.stringify(ack));
-      } finally {
-        raw.destroy();
-      }
+      await garbageCommit('carol');
       // The owner's client repairs the room; every member says so.
       for (const c of [alice, bob, carol]) await waitFor(() => events(c, 'repaired').length > 0, 'repaired');
       alice.send('after the repair from alice');
@@ -335,6 +342,31 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       for (const [c, who] of trio) {
         for (const w of ['alice', 'bob', 'carol'].filter((x) => x !== who)) assert.equal(c.texts().filter((t) => t === `after the repair from ${w}`).length, 1, `${who} reads ${w} once`);
       }
+    });
+
+    it('the owner offline during the attack: the members are told the room waits for it, what they write waits, and when the owner comes back the room is repaired, nothing lost; a second attack is repaired too', async () => {
+      const alice = await aliceCreates();
+      const bob = await joins('bob', await invite(alice), alice);
+      const carol = await joins('carol', await invite(alice), alice);
+      alice.send('before');
+      await waitFor(() => bob.texts().includes('before') && carol.texts().includes('before'), 'all read');
+      alice.end();
+      assert.equal(await alice.exit, 0);
+      const seq = await garbageCommit('carol');
+      for (const c of [bob, carol]) await waitFor(() => events(c, 'blocked').some((e) => e.seq === seq), 'blocked');
+      bob.send('written while blocked');
+      // The owner's client comes back: it catches up, meets the refused commit, repairs.
+      const alice2 = chat('alice', ['--name', 'alice', 'team']);
+      for (const c of [alice2, bob, carol]) await waitFor(() => events(c, 'repaired').some((e) => e.seq === seq), 'repaired');
+      await waitFor(() => carol.texts().includes('written while blocked') && alice2.texts().includes('written while blocked'), 'what waited is delivered');
+      // Carol's client attacks again: one more commit, one more repair.
+      const seq2 = await garbageCommit('carol');
+      for (const c of [alice2, bob, carol]) await waitFor(() => events(c, 'repaired').some((e) => e.seq === seq2), 'repaired again');
+      carol.send('carol after the second repair');
+      await waitFor(() => alice2.texts().includes('carol after the second repair') && bob.texts().includes('carol after the second repair'), 'the room speaks on');
+      for (const c of [alice2, bob, carol]) c.end();
+      for (const c of [alice2, bob, carol]) assert.equal(await c.exit, 0);
+      for (const c of [alice2, carol]) assert.equal(c.texts().filter((t) => t === 'written while blocked').length, 1, 'once');
     });
 
     it('a joiner with no admin online is told, and gives up at --timeout (exit 9)', async () => {
