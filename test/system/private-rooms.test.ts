@@ -15,6 +15,7 @@ import { RelayProcess } from '../helpers/relayProcess';
 import { PrivateDsServer } from '../helpers/privateDsServer';
 import { until } from '../helpers/until';
 import { LineClient } from '../helpers/lineClient';
+import { GateProxy } from '../helpers/gateProxy';
 import { FileSecretStore } from '../../src/node/fileStores';
 import { KeyStore } from '../../src/core/keys/index';
 import { decodeSaved } from '../../src/core/private/meta';
@@ -368,6 +369,36 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       for (const c of [alice2, bob, carol]) assert.equal(await c.exit, 0);
       for (const c of [alice2, carol]) assert.equal(c.texts().filter((t) => t === 'written while blocked').length, 1, 'once');
     });
+
+    if (kind === 'relay') {
+      it('the owner\'s client killed (kill -9) at the worst moment of a repair, its reset stored and reset_ok lost: restarted, the room works, the members are told', async () => {
+        const proxy = await GateProxy.start(backend.port);
+        try {
+          const r = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${proxy.port}`]);
+          assert.equal(r.code, 0, r.stderr);
+          const alice = chat('alice', ['--name', 'alice', 'team']);
+          const bob = await joins('bob', await invite(alice), alice);
+          const carol = await joins('carol', await invite(alice), alice);
+          alice.send('before');
+          await waitFor(() => bob.texts().includes('before') && carol.texts().includes('before'), 'all read');
+          proxy.dropToClient = (f) => f.t === 'reset_ok';
+          const seq = await garbageCommit('carol');
+          await waitFor(() => proxy.droppedToClient.length > 0, 'the repair stored at the relay, its reset_ok lost');
+          alice.kill();
+          await alice.exit;
+          proxy.dropToClient = () => false;
+          for (const c of [bob, carol]) await waitFor(() => events(c, 'repaired').some((e) => e.seq === seq), 'repaired');
+          const alice2 = chat('alice', ['--name', 'alice', 'team']);
+          alice2.send('alice after the crash');
+          bob.send('bob after the crash');
+          await waitFor(() => bob.texts().includes('alice after the crash') && carol.texts().includes('alice after the crash') && alice2.texts().includes('bob after the crash'), 'the room speaks on');
+          for (const c of [alice2, bob, carol]) c.end();
+          for (const c of [alice2, bob, carol]) assert.equal(await c.exit, 0);
+        } finally {
+          await proxy.close();
+        }
+      });
+    }
 
     it('a joiner with no admin online is told, and gives up at --timeout (exit 9)', async () => {
       const alice = await aliceCreates();
