@@ -76,7 +76,8 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
     save: (text) => savePrivate(session, target.room, text), history, ...(log !== undefined ? { log } : {}),
   });
   const self = session.identity.publicKey.toString('hex');
-  room.rememberOwnIds(stored.records.filter((r) => r.seq === 0 && r.sender === self).map((r) => r.id));
+  // §3.3, §3.8: own messages the relay never acked go out again (the history is the outbox).
+  room.restorePending(stored.records);
   const desk = new LobbyDesk(room, new RelayClient({
     host: target.host, port: target.port, agent, identity: session.identity, displayName: LOBBY_ADMIN_NAME, transport, ...(log !== undefined ? { log } : {}),
   }), log);

@@ -370,6 +370,48 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       for (const c of [alice2, carol]) assert.equal(c.texts().filter((t) => t === 'written while blocked').length, 1, 'once');
     });
 
+    it('a member\'s smc chat killed (kill -9) with a message the relay never got, and with one whose ack was lost: restarted, it sends what the relay lacks, and each arrives exactly once', async () => {
+      const proxy = await GateProxy.start(backend.port);
+      try {
+        const alice = await aliceCreates();
+        // Bob reaches the relay through the proxy (a private room's id does not depend on the address).
+        const link = (await invite(alice)).replace(`:${backend.port}/`, `:${proxy.port}/`);
+        const bob = await joins('bob', link, alice);
+        const carol = await joins('carol', await invite(alice), alice);
+        bob.send('first from bob');
+        await waitFor(() => alice.texts().includes('first from bob') && carol.texts().includes('first from bob'), 'all read');
+        // A send that never reaches the relay, then kill -9.
+        proxy.dropToRelay = (f) => f.t === 'send';
+        bob.send('never reached the relay');
+        await waitFor(() => proxy.droppedToRelay.length > 0, 'the send dropped');
+        bob.kill();
+        await bob.exit;
+        proxy.dropToRelay = () => false;
+        // A send whose ack is lost, then kill -9.
+        const bob2 = chat('bob', ['--name', 'bob', 'team']);
+        await waitFor(() => alice.texts().includes('never reached the relay') && carol.texts().includes('never reached the relay'), 'sent again after the restart');
+        proxy.dropToClient = (f) => f.t === 'ack';
+        bob2.send('acked but the ack was lost');
+        await waitFor(() => proxy.droppedToClient.length > 0, 'the ack dropped');
+        bob2.kill();
+        await bob2.exit;
+        proxy.dropToClient = () => false;
+        const bob3 = chat('bob', ['--name', 'bob', 'team']);
+        bob3.end();
+        assert.equal(await bob3.exit, 0, bob3.stderr.join('\n'));
+        alice.send('after');
+        await waitFor(() => carol.texts().includes('after'), 'carol reads on');
+        for (const c of [alice, carol]) {
+          for (const t of ['never reached the relay', 'acked but the ack was lost']) assert.equal(c.texts().filter((x) => x === t).length, 1, `${t}: exactly once`);
+        }
+        alice.end();
+        carol.end();
+        for (const c of [alice, carol]) assert.equal(await c.exit, 0);
+      } finally {
+        await proxy.close();
+      }
+    });
+
     if (kind === 'relay') {
       it('the owner\'s client killed (kill -9) at the worst moment of a repair, its reset stored and reset_ok lost: restarted, the room works, the members are told', async () => {
         const proxy = await GateProxy.start(backend.port);

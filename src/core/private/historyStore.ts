@@ -3,8 +3,10 @@
 // twice: each client keeps what it decrypted (and what it sent) here, encrypted at rest under
 // the history key HK (32 random bytes, kept as the other secrets are). One record per line:
 //   b64u(nonce(12) || AES-256-GCM(HK, nonce, aad = utf8(room) || 0x00 || u64be(seq), JSON))
-// Own messages are stored before they are sent, under seq 0; the ack's seq follows as a record
-// of its own ({"ack":id}), so a crash between the two loses nothing.
+// Own messages are stored when they are written, before they are sent, under seq 0; the ack's seq
+// follows as a record of its own ({"ack":id}), so a crash between the two loses nothing: an own
+// record without an ack is a message still to send (the private room's outbox, §3.3). One that
+// goes again under a new id, or that the relay refused, is marked {"gone":id}.
 import { decodeB64u, encodeB64u } from '../crypto/b64u';
 import { aesGcmOpen, aesGcmSeal, aesKey, secureRandom } from '../crypto/primitives';
 import type { KeyObject } from 'node:crypto';
@@ -60,6 +62,15 @@ export class HistoryStore {
   }
 
   /**
+   * Own message `id` will never be acked under that id: it goes again under another one (§3.3,
+   * an ended epoch), or the relay refused it. It is no message of the history any more, and no
+   * restart sends it again.
+   */
+  superseded(id: string): Promise<void> {
+    return this.write(0, { gone: id });
+  }
+
+  /**
    * Every record, oldest seq first, own messages with their acked seq (those never acked keep
    * seq 0, last); a line that does not open (damaged, another room's) is skipped and counted.
    */
@@ -68,6 +79,7 @@ export class HistoryStore {
     const lines = await this.log.readAll();
     const byId = new Map<string, HistoryRecord>();
     const acks = new Map<string, number>();
+    const gone = new Set<string>();
     let damaged = 0;
     for (const line of lines) {
       const value = this.open(line);
@@ -76,8 +88,10 @@ export class HistoryStore {
         continue;
       }
       if (typeof value.ack === 'string' && typeof value.seq === 'number') acks.set(value.ack, value.seq);
+      else if (typeof value.gone === 'string') gone.add(value.gone);
       else if (isRecord(value) && !byId.has(value.id)) byId.set(value.id, value);
     }
+    for (const id of gone) if (!acks.has(id)) byId.delete(id);
     const records = [...byId.values()].map((r) => (r.seq === 0 && acks.has(r.id) ? { ...r, seq: acks.get(r.id)! } : r));
     records.sort((a, b) => (a.seq === 0 ? Infinity : a.seq) - (b.seq === 0 ? Infinity : b.seq));
     return { records, damaged };

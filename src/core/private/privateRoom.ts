@@ -130,6 +130,10 @@ interface OwnSend {
   body?: string;
   epoch?: bigint;
   rid?: number;
+  /** Written to the history store (the outbox, §3.8) when it was written; awaited before it is sealed. */
+  recorded?: Promise<void>;
+  /** Restored from the history after a restart: the epoch it was written in (§3.3: same id only in that epoch). */
+  restoredEpoch?: number;
 }
 
 /** A commit of ours on its way to the relay (sent again, same id, after a reconnect). */
@@ -392,13 +396,58 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
       if (err instanceof PayloadError) throw new ClientError('invalid_message', err.message, this.room);
       throw err;
     }
-    this.outbox.push({ id, payload });
-    this.pump();
+    this.push({ id, payload });
     return this.chatMessage(payload, this.group.self(), undefined, true, false);
   }
 
   private sendControl(content: ControlContent): void {
-    this.outbox.push({ id: content.id, payload: { id: content.id, ts: content.ts, name: content.name, type: content.type }, control: content });
+    this.push({ id: content.id, payload: { id: content.id, ts: content.ts, name: content.name, type: content.type }, control: content });
+  }
+
+  /**
+   * §3.8: an own message is stored in the local history as it is written, before anything else
+   * (a restart finds it there and sends it, restorePending), then waits its turn in the outbox.
+   */
+  private push(e: OwnSend): void {
+    e.recorded = this.record(e);
+    // A failed write is reported once, when the message is sealed (it is not sent without it).
+    e.recorded.catch(() => undefined);
+    this.outbox.push(e);
+    this.pump();
+  }
+
+  private plaintextOf(e: OwnSend): Buffer {
+    return e.control !== undefined ? encodeControl({ ...e.control, id: e.id }) : encodeRoomPayload(e.payload);
+  }
+
+  private record(e: OwnSend): Promise<void> {
+    return this.options.history.append({
+      seq: 0, ts: e.payload.ts, id: e.id, epoch: this.epoch, sender: this.options.identity.publicKey.toString('hex'), p: this.plaintextOf(e).toString('utf8'),
+    });
+  }
+
+  /**
+   * §3.3, §3.8 after a restart: own messages the history holds without an ack go out again.
+   * One the relay has after all comes back in the catch-up under its id and counts as sent;
+   * the others are sealed again, under their id in the epoch they were written in, under a new
+   * id in a later one (the relay may hold the old copy, stale for everyone).
+   */
+  restorePending(records: readonly HistoryRecord[]): void {
+    const self = this.options.identity.publicKey.toString('hex');
+    for (const r of records) {
+      if (r.seq !== 0 || r.sender !== self || this.outbox.some((e) => e.id === r.id)) continue;
+      this.ownIds.add(r.id);
+      const parsed = parseRoomContent(Buffer.from(r.p, 'utf8'));
+      if (!parsed.ok) continue;
+      const c = parsed.content;
+      const e: OwnSend = c.type === 'payload'
+        ? { id: r.id, payload: c.payload }
+        : { id: r.id, payload: { id: r.id, ts: c.ts, name: c.name, type: c.type }, control: c };
+      if (e.payload.id !== r.id) continue;
+      e.recorded = Promise.resolve();
+      e.restoredEpoch = r.epoch;
+      this.outbox.push(e);
+    }
     this.pump();
   }
 
@@ -433,15 +482,37 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
 
   /** §3.3, §3.8: encrypts under the current epoch, stores it in the history, saves the state: then it may go. */
   private async seal(e: OwnSend): Promise<void> {
-    const plaintext = e.control !== undefined ? encodeControl({ ...e.control, id: e.id }) : encodeRoomPayload(e.payload);
+    if (e.restoredEpoch !== undefined) {
+      if (e.restoredEpoch !== this.epoch) await this.renew(e);
+      e.restoredEpoch = undefined;
+    }
+    // §3.8: in the history before it can leave (written when it was written; again under a new id).
+    try {
+      await (e.recorded ??= this.record(e));
+    } catch (err) {
+      e.recorded = undefined;
+      throw err;
+    }
+    const plaintext = this.plaintextOf(e);
     const message = await this.group.encrypt(plaintext, Buffer.from(e.id, 'utf8'));
     e.body = encodeMlsBody(message);
     e.epoch = this.group.epoch;
-    await this.options.history.append({
-      seq: 0, ts: e.payload.ts, id: e.id, epoch: Number(e.epoch), sender: this.options.identity.publicKey.toString('hex'), p: plaintext.toString('utf8'),
-    });
     // An MLS key is used once: the state that used it is saved before the message leaves.
     await this.save();
+  }
+
+  /** §3.3: an own message goes again under a new id; the old one is no message any more. */
+  private async renew(e: OwnSend): Promise<void> {
+    const old = e.id;
+    const fresh = generateMessageId();
+    e.id = fresh;
+    e.payload = { ...e.payload, id: fresh };
+    if (e.control !== undefined) e.control = { ...e.control, id: fresh };
+    e.body = undefined;
+    e.rid = undefined;
+    e.recorded = undefined;
+    this.ownIds.delete(old);
+    await this.options.history.superseded(old);
   }
 
   private writeSend(e: OwnSend): void {
@@ -700,6 +771,12 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     if (f.seq <= this.meta.applied || this.slots.has(f.seq)) return;
     // §3.8: an own message of an earlier run comes back in a catch-up: it is ours, not opened.
     if (this.ownIds.has(f.id) || this.outbox.some((e) => e.id === f.id)) {
+      // A message of an earlier run, restored: the epoch it was sealed in is in its header
+      // (§3.3: stale for everyone when a lower seq ended that epoch).
+      const restored = this.outbox.find((e) => e.id === f.id && e.epoch === undefined);
+      const bytes = restored === undefined ? undefined : decodeMlsBody(f.body);
+      const header = bytes === undefined ? undefined : this.group.peek(bytes);
+      if (restored !== undefined && header !== undefined) restored.epoch = header.epoch;
       this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts });
     } else {
       this.slots.set(f.seq, { kind: 'msg', id: f.id, body: f.body, ts: f.ts, epoch: f.epoch });
@@ -766,6 +843,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
           return;
         }
         this.outbox.splice(this.outbox.indexOf(e), 1);
+        void this.options.history.superseded(e.id).catch(() => undefined);
         this.emit('outgoing', { id: e.id, state: 'failed', error: relayErrorMessage(f.code) });
         return;
       }
@@ -922,11 +1000,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
       // §3.3: written under an epoch a lower seq ended, so every member ignores it as stale:
       // it goes again, under a new id, in this epoch (nothing the user wrote is lost).
       this.log('own_message_stale', { seq });
-      const fresh = generateMessageId();
-      e.id = fresh;
-      e.payload = { ...e.payload, id: fresh };
-      e.body = undefined;
-      e.rid = undefined;
+      await this.renew(e);
       return false;
     }
     this.outbox.splice(i, 1);
