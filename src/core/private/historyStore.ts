@@ -16,6 +16,8 @@ export const HISTORY_KEY_BYTES = 32;
 /** Where the records live: an append-only file of lines ($SMC_HOME/history/<room>.log, 0600). */
 export interface HistoryLog {
   append(line: string): Promise<void>;
+  /** Appends `lines` (in order) durably, as one write: when present, a burst costs one sync. */
+  appendLines?(lines: string[]): Promise<void>;
   /** Every line, oldest first ([] when there is none). */
   readAll(): Promise<string[]>;
   remove(): Promise<void>;
@@ -44,8 +46,13 @@ function aad(room: string, seq: number): Buffer {
 
 export class HistoryStore {
   private readonly key: KeyObject;
-  /** Appends in order, one at a time (a line is never interleaved with another). */
+  /** Appends in order, one batch at a time (a line is never interleaved with another). */
   private tail: Promise<void> = Promise.resolve();
+  /**
+   * Lines waiting for the batch in flight: written together by the next append (group commit:
+   * a burst of messages costs one sync of the file, not one each).
+   */
+  private queued: { line: string; done: (err?: unknown) => void }[] = [];
 
   constructor(private readonly room: string, key: Uint8Array, private readonly log: HistoryLog) {
     if (key.length !== HISTORY_KEY_BYTES) throw new Error('a history key is 32 bytes');
@@ -105,9 +112,22 @@ export class HistoryStore {
     const nonce = secureRandom(12);
     const sealed = aesGcmSeal(this.key, nonce, aad(this.room, seq), Buffer.from(JSON.stringify({ ...value, seq }), 'utf8'));
     const line = encodeB64u(Buffer.concat([nonce, sealed])) + `.${seq}`;
-    const next = this.tail.then(() => this.log.append(line));
-    this.tail = next.catch(() => undefined);
-    return next;
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ line, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (this.queued.length > 1) return;
+      // The first of a batch: it runs after the batch in flight, with whatever queued meanwhile.
+      this.tail = this.tail.then(async () => {
+        const batch = this.queued;
+        this.queued = [];
+        try {
+          if (this.log.appendLines !== undefined) await this.log.appendLines(batch.map((b) => b.line));
+          else for (const b of batch) await this.log.append(b.line);
+          for (const b of batch) b.done();
+        } catch (err) {
+          for (const b of batch) b.done(err ?? new Error('history write failed'));
+        }
+      });
+    });
   }
 
   private open(line: string): Record<string, unknown> | undefined {

@@ -113,6 +113,8 @@ const PRIVATE_DEFAULTS: PrivateTuning = { updateAfterMs: 24 * 3_600_000, updateC
 /** §3.6 "Repair": a blocked member joins again after 1 s, doubling up to 30 s. */
 const BLOCKED_RETRY_FIRST_MS = 1_000;
 const BLOCKED_RETRY_MAX_MS = 30_000;
+/** §3.8: own messages sealed behind one save of the state, at most (bounds the first one's wait). */
+const SEAL_BATCH = 256;
 /** Refused commits remembered in one epoch (a flood of them costs this much memory at most). */
 const MAX_REFUSED_COMMITS = 256;
 
@@ -467,20 +469,36 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     if (this.relayEpoch !== undefined && this.relayEpoch !== this.epoch) return;
     void this.serial(async () => {
       if (this.commitSend === undefined && this.group.pendingCommit === undefined) {
-        for (const e of this.outbox) {
+        // §3.8: what waits is sealed in a batch, the state saved ONCE, then the batch goes: the
+        // state is durable before any message made under it is sent, at one fsync per batch.
+        let batch: OwnSend[] = [];
+        let sealed = 0;
+        const flush = async (): Promise<void> => {
+          if (sealed > 0) await this.save();
+          for (const e of batch) if (e.rid === undefined && e.body !== undefined && !this.group.removed) this.writeSend(e);
+          batch = [];
+          sealed = 0;
+        };
+        for (const e of [...this.outbox]) {
           if (e.rid !== undefined || this.group.removed) continue;
           if (e.body === undefined || e.epoch !== this.group.epoch) {
             if (e.payload.type === 'proposal') continue;
             await this.seal(e);
+            sealed++;
           }
-          this.writeSend(e);
+          batch.push(e);
+          if (sealed >= SEAL_BATCH) await flush();
         }
+        await flush();
       }
       await this.nextIntent();
     });
   }
 
-  /** §3.3, §3.8: encrypts under the current epoch, stores it in the history, saves the state: then it may go. */
+  /**
+   * §3.3, §3.8: encrypts under the current epoch (its history record written first). The caller
+   * saves the state before the message leaves (an MLS key is used once).
+   */
   private async seal(e: OwnSend): Promise<void> {
     if (e.restoredEpoch !== undefined) {
       if (e.restoredEpoch !== this.epoch) await this.renew(e);
@@ -497,8 +515,6 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const message = await this.group.encrypt(plaintext, Buffer.from(e.id, 'utf8'));
     e.body = encodeMlsBody(message);
     e.epoch = this.group.epoch;
-    // An MLS key is used once: the state that used it is saved before the message leaves.
-    await this.save();
   }
 
   /** §3.3: an own message goes again under a new id; the old one is no message any more. */
@@ -993,7 +1009,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const e = i >= 0 ? this.outbox[i] : undefined;
     this.ownIds.delete(slot.id);
     if (e === undefined) {
-      await this.options.history.acked(slot.id, seq);
+      this.historyWrite(this.options.history.acked(slot.id, seq));
       return false;
     }
     if (e.epoch !== undefined && e.epoch < this.group.epoch && e.payload.type !== 'proposal') {
@@ -1004,7 +1020,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
       return false;
     }
     this.outbox.splice(i, 1);
-    await this.options.history.acked(slot.id, seq);
+    this.historyWrite(this.options.history.acked(slot.id, seq));
     // Our own control messages count for us at their seq too (§3.4: every member counts alike).
     if (e.control !== undefined) this.applyControl(seq, { ...e.control, id: e.id }, this.group.self());
     else this.emit('outgoing', { id: slot.id, state: 'sent', seq });
@@ -1091,7 +1107,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const record: HistoryRecord = {
       seq, ts: slot.ts ?? 0, id, epoch: Number(result.epoch), sender: senderHex, p: Buffer.from(result.plaintext).toString('utf8'),
     };
-    await this.options.history.append(record);
+    this.historyWrite(this.options.history.append(record));
     const name = content.type === 'payload' ? content.payload.name : content.name;
     this.meta.names[senderHex] = name;
     if (content.type === 'payload') {
@@ -1198,10 +1214,25 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     return m;
   }
 
+  /**
+   * History records of applied seqs still being written (group commit, historyStore.ts): each
+   * is durable before the state that counts its seq as applied is saved (save() waits for them),
+   * so that a restart never skips a seq whose record it does not have.
+   */
+  private historyWrites: Promise<void>[] = [];
+
+  private historyWrite(write: Promise<void>): void {
+    write.catch(() => undefined);
+    this.historyWrites.push(write);
+  }
+
   /** §3.8: the MLS state (with any pending commit) and the meta, as one secret. */
   private async save(): Promise<void> {
     if (this.saveTimer !== undefined) clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
+    const writes = this.historyWrites;
+    this.historyWrites = [];
+    await Promise.all(writes);
     await this.options.save(encodeSaved({ state: this.group.export(), meta: this.meta }));
   }
 
