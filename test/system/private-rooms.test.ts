@@ -136,7 +136,7 @@ for (const kind of ['relay', 'spec-ds'] as const) {
      * on a raw line connection; a commit of 400 random bytes with a valid rotation (§3.6) to a
      * key of the attacker's. The relay acks it: it checks the rotation, not the MLS message.
      */
-    async function garbageCommit(who: string): Promise<number> {
+    async function garbageCommit(who: string, chained = 1): Promise<number> {
       const file = JSON.parse(readFileSync(join(home(who), 'secrets.json'), 'utf8')) as Record<string, string>;
       const identity = await new KeyStore(new FileSecretStore(home(who))).identity();
       const key = Object.keys(file).find((k) => k.startsWith('smc.mls.'))!;
@@ -149,13 +149,26 @@ for (const kind of ['relay', 'spec-ds'] as const) {
         await raw.hello();
         const joined = await raw.request({ t: 'join', room, since: 0, ...makeJoinProof(auth, raw.challenge, room) });
         assert.equal(joined.t, 'joined', JSON.stringify(joined));
-        const next = epochAuthKey(randomBytes(32));
-        const ack = await raw.request({
-          t: 'send', room, id: randomBytes(16).toString('base64url'), body: randomBytes(400).toString('base64url'),
-          epoch: Number(epoch) + 1, ...makeRotation(auth, room, epoch + 1n, next),
-        });
-        assert.equal(ack.t, 'ack', JSON.stringify(ack));
-        return Number(ack.seq);
+        // `chained` > 1: each next commit is signed by the attacker's key of the epoch before.
+        let first = 0;
+        let key = auth;
+        for (let i = 0; i < chained; i++) {
+          const next = epochAuthKey(randomBytes(32));
+          const e = epoch + BigInt(i);
+          const ack = await raw.request({
+            t: 'send', room, id: randomBytes(16).toString('base64url'), body: randomBytes(400).toString('base64url'),
+            epoch: Number(e) + 1, ...makeRotation(key, room, e + 1n, next),
+          }, 20_000);
+          assert.equal(ack.t, 'ack', JSON.stringify(ack));
+          if (i === 0) first = Number(ack.seq);
+          key = next;
+          if (i + 1 < chained) {
+            await raw.nextOfType('rekey');
+            const again = await raw.request({ t: 'join', room, since: Number(ack.seq), ...makeJoinProof(key, raw.challenge, room) }, 20_000);
+            assert.equal(again.t, 'joined', JSON.stringify(again));
+          }
+        }
+        return first;
       } finally {
         raw.destroy();
       }
@@ -343,6 +356,33 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       for (const [c, who] of trio) {
         for (const w of ['alice', 'bob', 'carol'].filter((x) => x !== who)) assert.equal(c.texts().filter((t) => t === `after the repair from ${w}`).length, 1, `${who} reads ${w} once`);
       }
+    });
+
+    it('a flood of 20 chained garbage commits (each signed by the attacker\'s key of the epoch before): one repair undoes them all; an admin\'s commit asked for meanwhile is made after it; all end in one epoch', async () => {
+      const alice = await aliceCreates();
+      const bob = await joins('bob', await invite(alice), alice);
+      const carol = await joins('carol', await invite(alice), alice);
+      alice.send('before');
+      await waitFor(() => bob.texts().includes('before') && carol.texts().includes('before'), 'all read');
+      // The owner offline, so that the flood is not cut short by a repair (online, it is: the
+      // attacker's next commit meets stale_epoch).
+      alice.end();
+      assert.equal(await alice.exit, 0);
+      const seq = await garbageCommit('carol', 20);
+      const alice2 = chat('alice', ['--name', 'alice', 'team']);
+      alice2.send('/update');
+      for (const c of [alice2, bob, carol]) await waitFor(() => events(c, 'repaired').some((e) => e.seq === seq), 'repaired');
+      bob.send('bob after the flood');
+      await waitFor(() => alice2.texts().includes('bob after the flood') && carol.texts().includes('bob after the flood'), 'the room speaks on');
+      const epochs = async (): Promise<number[]> => {
+        const before = [alice2, bob, carol].map((c) => events(c, 'members').length);
+        for (const c of [alice2, bob, carol]) c.send('/members');
+        await waitFor(() => [alice2, bob, carol].every((c, i) => events(c, 'members').length > before[i]!), 'members');
+        return [alice2, bob, carol].map((c) => Number(events(c, 'members').slice(-1)[0]!.epoch));
+      };
+      await waitFor(async () => { const e = await epochs(); return new Set(e).size === 1 && e[0]! >= 3; }, 'one epoch for all, after alice\'s update');
+      for (const c of [alice2, bob, carol]) c.end();
+      for (const c of [alice2, bob, carol]) assert.equal(await c.exit, 0);
     });
 
     it('the owner offline during the attack: the members are told the room waits for it, what they write waits, and when the owner comes back the room is repaired, nothing lost; a second attack is repaired too', async () => {
