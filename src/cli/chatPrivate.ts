@@ -9,11 +9,14 @@ import { inviteId, type MlsGroup } from '../core/mls/index';
 import { decodeB64u } from '../core/crypto/b64u';
 import type { TransportFactory } from '../core/client/index';
 import { SMC_VERSION } from '../node/version';
-import { ANSI, PLAIN, formatMessage, jsonMessage, type Style } from './chatFormat';
+import { ANSI, PLAIN, formatMessage, type Style } from './chatFormat';
 import { LineWriter } from './chatOutput';
 import { CHAT_EXIT, type HomeStores } from './homeStores';
 import { forgetPrivate, historyStoreFor, savePrivate } from './privateStores';
 import { jsonLine, terminalSafe } from './terminalText';
+import { FEATURE_HELP, parseJsonInput } from './chatFeatures';
+import { LocalFeatureRoom } from './chatFeatureRoom';
+import { FeatureScreen } from './chatFeatureScreen';
 
 export interface PrivateTarget {
   room: string;
@@ -43,6 +46,7 @@ const HELP = [
   '  /fingerprint                      your own fingerprint',
   '  /leave                            leave the room for good (its state and history here are deleted)',
   '  /stop                             exit (you stay a member)',
+  ...FEATURE_HELP,
 ].join('\n');
 
 /** `24h`, `30m`, `7d`, `90s`: the lifetime of an invite in ms, or undefined. */
@@ -107,7 +111,26 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
 
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (finish = resolve));
-  room.on('message', (m: ChatMessage) => out.line(flags.json ? jsonMessage(m, false) : formatMessage(m, style)));
+  // §2.3.1-2.3.5 (§3.3: the same payload as link rooms): numbered messages, replies,
+  // reactions, edits, deletes and files, shown and refused as in link rooms (chatFeatureScreen.ts).
+  let refused = 0;
+  const features = new LocalFeatureRoom(target.room, room.fingerprint, room, {
+    message: (m) => out.line(flags.json ? screen.messageJson(m, false) : screen.line(m)),
+    effects: (e) => {
+      if (e.effect.own && e.effect.seq === undefined && flags.json) return;
+      const l = flags.json ? screen.effectJson(e, false) : screen.effectLine(e);
+      if (l !== undefined) out.line(l);
+    },
+    file: (e) => {
+      const l = flags.json ? screen.fileJson(e) : screen.fileLine(e);
+      if (l !== undefined) out.line(l);
+    },
+  });
+  const screen = new FeatureScreen(features, (l) => out.line(l), (l) => {
+    refused++;
+    err(l);
+  }, style);
+  room.on('message', (m: ChatMessage) => features.receive(m));
   const membership = (kind: 'member_added' | 'member_removed') => (e: MembershipEvent): void => {
     if (flags.json) event({ event: kind, name: e.name ?? null, fingerprint: e.fingerprint, by: byText(e), byFingerprint: e.by.fingerprint });
     else info(`${byText(e)} ${kind === 'member_added' ? 'added' : 'removed'} ${e.name ?? e.fingerprint}`);
@@ -138,6 +161,7 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
   room.on('dropped', (intent) => log?.('intent_dropped', { kind: intent.kind }));
   room.on('error', (e: ClientError) => err(e.message));
   room.on('outgoing', (o) => {
+    features.outgoing(o);
     if (o.state === 'failed') err(`not sent: ${o.error ?? 'refused by the relay'}`);
   });
   let markSynced = (): void => undefined;
@@ -213,6 +237,8 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
           for (const l of HELP.split('\n')) out.line(l);
           return;
         default:
+          await firstSync;
+          if (await screen.command(cmd!, rest)) return;
           throw new ClientError('invalid_message', `unknown command ${cmd}; /help lists them (// sends a line beginning with /)`);
       }
     } catch (e) {
@@ -222,7 +248,6 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
     }
   };
 
-  let refused = 0;
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, ...(tty ? { output: process.stdout, prompt: `${terminalSafe(displayName)}> `, terminal: true } : {}) });
   let chain = Promise.resolve();
   rl.on('line', (raw) => {
@@ -230,8 +255,23 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
       const line = raw;
       if (line.length === 0) return;
       if (line.startsWith('/') && !line.startsWith('//')) return command(line);
+      // --json objects (README "Replies, reactions, edits and files"), after the catch-up.
+      let input;
       try {
-        room.sendText(line.startsWith('//') ? line.slice(1) : line);
+        input = flags.json ? parseJsonInput(line) : undefined;
+      } catch (e) {
+        refused++;
+        err(`not sent: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+      if (input !== undefined) {
+        await firstSync;
+        if (input.kind === 'save') return screen.saveLater(input.file, input.path);
+        return screen.run(input, () => undefined);
+      }
+      try {
+        const sent = features.sendText(line.startsWith('//') ? line.slice(1) : line);
+        if (tty) out.line(screen.line(sent));
       } catch (e) {
         if (!(e instanceof ClientError)) throw e;
         refused++;
