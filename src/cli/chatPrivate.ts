@@ -9,13 +9,16 @@ import { inviteId, type MlsGroup } from '../core/mls/index';
 import { decodeB64u } from '../core/crypto/b64u';
 import type { TransportFactory } from '../core/client/index';
 import { SMC_VERSION } from '../node/version';
-import { ANSI, PLAIN, formatMessage, type Style } from './chatFormat';
+import { ANSI, PLAIN, type Style } from './chatFormat';
 import { LineWriter } from './chatOutput';
 import { CHAT_EXIT, type HomeStores } from './homeStores';
 import { forgetPrivate, historyStoreFor, savePrivate } from './privateStores';
 import { jsonLine, terminalSafe } from './terminalText';
 import { FEATURE_HELP, parseJsonInput } from './chatFeatures';
 import { LocalFeatureRoom } from './chatFeatureRoom';
+import { copyChatFields } from '../core/client/index';
+import { parsePayload } from '../core/crypto/payload';
+import { CONTENT_TYPES } from '../core/payload/index';
 import { FeatureScreen } from './chatFeatureScreen';
 
 export interface PrivateTarget {
@@ -92,38 +95,28 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
   const info = (text: string): void => (flags.json ? err(text) : out.line(style.dim(`-- ${terminalSafe(text)} --`)));
   const event = (o: Record<string, unknown>): void => out.line(jsonLine(o));
 
-  // Interactive: what this client kept of the room (§3.8: the relay's copies no one can open again).
-  if (!flags.json && flags.history > 0) {
-    for (const r of stored.records.slice(-flags.history)) {
-      try {
-        const p = JSON.parse(r.p) as { type?: string; name?: string; text?: string; ts?: number };
-        if (p.type !== 'text') continue;
-        const fp = room.members().find((m) => m.identityKey === r.sender)?.fingerprint ?? r.sender.slice(0, 16);
-        out.line(formatMessage({
-          room: target.room, seq: r.seq, ts: p.ts ?? r.ts, id: r.id, name: p.name ?? '?', fingerprint: fp, shortFingerprint: fp.slice(0, 9),
-          type: 'text', text: p.text ?? '', verified: true, keyChanged: false, own: r.sender === self, history: true,
-        }, style));
-      } catch {
-        // a record that does not parse is not shown
-      }
-    }
-  }
-
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (finish = resolve));
   // §2.3.1-2.3.5 (§3.3: the same payload as link rooms): numbered messages, replies,
   // reactions, edits, deletes and files, shown and refused as in link rooms (chatFeatureScreen.ts).
   let refused = 0;
+  /** While the stored history is replayed: its messages and file lines, shown at its end. */
+  let replaying: { messages: ChatMessage[]; lines: string[] } | undefined;
   const features = new LocalFeatureRoom(target.room, room.fingerprint, room, {
-    message: (m) => out.line(flags.json ? screen.messageJson(m, false) : screen.line(m)),
+    message: (m) => {
+      if (replaying !== undefined) replaying.messages.push(m);
+      else out.line(flags.json ? screen.messageJson(m, false) : screen.line(m));
+    },
     effects: (e) => {
+      if (replaying !== undefined) return;
       if (e.effect.own && e.effect.seq === undefined && flags.json) return;
       const l = flags.json ? screen.effectJson(e, false) : screen.effectLine(e);
       if (l !== undefined) out.line(l);
     },
     file: (e) => {
       const l = flags.json ? screen.fileJson(e) : screen.fileLine(e);
-      if (l !== undefined) out.line(l);
+      if (l !== undefined && replaying !== undefined) replaying.lines.push(l);
+      else if (l !== undefined) out.line(l);
     },
   });
   const screen = new FeatureScreen(features, (l) => out.line(l), (l) => {
@@ -131,6 +124,32 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
     err(l);
   }, style);
   room.on('message', (m: ChatMessage) => features.receive(m));
+
+  // Interactive: what this client kept of the room (§3.8: the relay's copies no one can open
+  // again), through the features as live messages are, and shown once all are in: a message
+  // deleted since shows as deleted, never its text; an edited one its last text.
+  if (!flags.json && flags.history > 0) {
+    replaying = { messages: [], lines: [] };
+    for (const r of stored.records.slice(-flags.history)) {
+      const parsed = parsePayload(Buffer.from(r.p, 'utf8'));
+      // A control message (§3.4) or a record that does not parse is not shown.
+      if (!parsed.ok) continue;
+      const p = parsed.payload;
+      const fp = room.members().find((m) => m.identityKey === r.sender)?.fingerprint ?? r.sender.slice(0, 16);
+      const m: ChatMessage = {
+        room: target.room, seq: r.seq, ts: p.ts, id: r.id, name: p.name, fingerprint: fp, shortFingerprint: fp.slice(0, 9),
+        type: p.type, verified: true, keyChanged: false, own: r.sender === self, history: true,
+      };
+      if (p.text !== undefined) m.text = p.text;
+      if (p.snippet !== undefined) m.snippet = p.snippet;
+      copyChatFields(p, m);
+      features.receive(m);
+    }
+    const held = replaying;
+    replaying = undefined;
+    for (const m of held.messages) if (CONTENT_TYPES.includes(m.type)) out.line(screen.line(m));
+    for (const l of held.lines) out.line(l);
+  }
   const membership = (kind: 'member_added' | 'member_removed') => (e: MembershipEvent): void => {
     if (flags.json) event({ event: kind, name: e.name ?? null, fingerprint: e.fingerprint, by: byText(e), byFingerprint: e.by.fingerprint });
     else info(`${byText(e)} ${kind === 'member_added' ? 'added' : 'removed'} ${e.name ?? e.fingerprint}`);

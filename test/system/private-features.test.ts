@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
 import { JsonChat, type SmcRun } from '../helpers/cliProcess';
+import { Terminal, hasTmux, shq } from '../helpers/terminal';
 import { until } from '../helpers/until';
 
 type Line = Record<string, unknown>;
@@ -32,6 +33,10 @@ describe('chat features in a private room (smc chat --json, real relay)', functi
   let dir: string;
   let relay: RelayProcess;
   const chats: JsonChat[] = [];
+
+  before(function () {
+    if (!hasTmux) throw new Error('tmux is required (apt-get install tmux)');
+  });
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smc-private-features-'));
@@ -88,5 +93,19 @@ describe('chat features in a private room (smc chat --json, real relay)', functi
     alice.send(JSON.stringify({ type: 'delete', target: id }));
     const del = await until('bob has the delete', () => find(bob, (l) => l.type === 'delete'), 60_000);
     assert.equal(del.change, 'deleted');
+
+    // Interactive, alice's stored history shows the message deleted, never its text, and the
+    // reply to it quoting nothing of it.
+    alice.end();
+    assert.equal(await alice.exit, 0, alice.stderr.join('\n'));
+    const term = new Terminal(`env SMC_HOME=${shq(home('alice'))} NO_COLOR=1 ${shq(process.execPath)} ${shq(CLI_PATH)} chat team`);
+    try {
+      const screen = await term.waitFor('the stored history', (s) => /\[1\] .*alice .*: \[deleted\]/.test(s) && s.includes('ok'));
+      assert.ok(!screen.includes('deploy at'), screen);
+      assert.match(screen, /↳ in reply to \[1\] alice: \[deleted\]/);
+      assert.match(screen, /shared a file plan\.bin/);
+    } finally {
+      term.kill();
+    }
   });
 });
