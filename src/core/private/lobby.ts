@@ -9,12 +9,16 @@
 //   join_request  {"kp": b64u(mls_key_package), "name": display name}
 //   welcome       {"for": fingerprint, "welcome": b64u(mls_welcome), "room": room id, "seq": the add's seq}
 //   join_refused  {"for": fingerprint, "reason": "used" | "expired" | "revoked" | "removed"}
+//   welcome_part  {"for": fingerprint, "part": b64u(part)}   a `welcome` text too long for one envelope,
+//                 in parts (§3.3.1, §3.4 "A Welcome in parts")
 import { decodeB64u, encodeB64u } from '../crypto/b64u';
 import { fingerprint, type Identity } from '../crypto/identity';
 import { RelayClient } from '../client/relayClient';
 import { type ChatMessage, type ClientLog, type PresenceUpdate, type TransportFactory } from '../client/types';
 import { MlsGroup, createKeyPackage, inviteLobbyKey, inviteId as inviteIdOf, readKeyPackage, type CommitIntent } from '../mls/index';
 import { deriveRoomId } from '../crypto/roomKey';
+import { MAX_TEXT_BYTES } from '../crypto/payload';
+import { LOBBY_JOINER_LIMITS, PartJoiner, splitIntoParts } from './parts';
 import type { PrivateRoom } from './privateRoom';
 import type { PrivateInvite } from './privateInvite';
 
@@ -28,10 +32,30 @@ export const REFUSE_AFTER_EXPIRY_MS = 7 * 24 * 3_600_000;
 
 export type RefusalReason = 'used' | 'expired' | 'revoked' | 'removed';
 
+/** §3.4: the chunk of a welcome_part, so that its envelope text stays within MAX_TEXT_BYTES. */
+export const WELCOME_CHUNK_BYTES = 12_000;
+
+/**
+ * §3.4 "A Welcome in parts": the lobby envelopes (type, text) that carry a `welcome` text: the
+ * text itself when it fits one envelope, else its parts (§3.3.1) as welcome_part envelopes.
+ */
+export function welcomeEnvelopes(forFingerprint: string, text: string): { type: string; text: string }[] {
+  if (Buffer.byteLength(text, 'utf8') <= MAX_TEXT_BYTES) return [{ type: 'welcome', text }];
+  return splitIntoParts(Buffer.from(text, 'utf8'), WELCOME_CHUNK_BYTES)
+    .map((part) => ({ type: 'welcome_part', text: JSON.stringify({ for: forFingerprint, part: encodeB64u(part) }) }));
+}
+
 function parseText(m: ChatMessage): Record<string, unknown> | undefined {
   if (m.text === undefined || m.text.length > 60_000) return undefined;
+  return parseJsonObject(m.text);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A JSON object from text or UTF-8 bytes, or undefined. */
+function parseJsonObject(source: string | Uint8Array): Record<string, unknown> | undefined {
   try {
-    const v = JSON.parse(m.text) as unknown;
+    const v = JSON.parse(typeof source === 'string' ? source : utf8.decode(source)) as unknown;
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
@@ -141,7 +165,8 @@ export class LobbyDesk {
         if (w === undefined) continue;
         this.waiting.delete(identityKey.toString('hex'));
         this.room.announceAdded(w.invite, w.identityKey, w.name);
-        this.client.sendControl(w.lobby, 'welcome', JSON.stringify({ for: w.fingerprint, welcome: encodeB64u(welcome), room: this.room.room, seq }));
+        const text = JSON.stringify({ for: w.fingerprint, welcome: encodeB64u(welcome), room: this.room.room, seq });
+        for (const e of welcomeEnvelopes(w.fingerprint, text)) this.client.sendControl(w.lobby, e.type, e.text);
       }
     })().catch((err: unknown) => this.log('lobby_failure', { error: String(err) }));
   }
@@ -218,6 +243,24 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
         if (e.code === 'room_refused' || e.code === 'relay_too_old') done(() => reject(e));
         else log('lobby_error', { code: e.code });
       });
+      // §3.4 "A Welcome in parts": sets kept per sender (the envelope's verified identity).
+      const parts = new PartJoiner(LOBBY_JOINER_LIMITS);
+      const onWelcome = (v: Record<string, unknown>): void => {
+        if (typeof v.welcome !== 'string' || typeof v.room !== 'string' || typeof v.seq !== 'number') return;
+        const room = v.room;
+        const seq = v.seq;
+        let welcome: Buffer;
+        try {
+          welcome = decodeB64u(v.welcome);
+        } catch {
+          return log('welcome_not_for_us', {});
+        }
+        void MlsGroup.join(o.identity, own, welcome).then(
+          (group) => done(() => resolve({ group, room, seq })),
+          // A Welcome for an earlier KeyPackage of ours, or junk: not this one.
+          () => log('welcome_not_for_us', {}),
+        );
+      };
       client.on('message', (m) => {
         if (m.room !== lobby || m.own) return;
         const v = parseText(m);
@@ -227,14 +270,21 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
           if (reason !== undefined) done(() => reject(new JoinRefusedError(reason, refusalText(reason))));
           return;
         }
-        if (m.type !== 'welcome' || typeof v.welcome !== 'string' || typeof v.room !== 'string' || typeof v.seq !== 'number') return;
-        const room = v.room;
-        const seq = v.seq;
-        void MlsGroup.join(o.identity, own, decodeB64u(v.welcome)).then(
-          (group) => done(() => resolve({ group, room, seq })),
-          // A Welcome for an earlier KeyPackage of ours, or junk: not this one.
-          () => log('welcome_not_for_us', {}),
-        );
+        if (m.type === 'welcome') return onWelcome(v);
+        if (m.type !== 'welcome_part' || typeof v.part !== 'string') return;
+        let bytes: Buffer;
+        try {
+          bytes = decodeB64u(v.part);
+        } catch {
+          return log('welcome_part_refused', { reason: 'not b64u' });
+        }
+        const out = parts.addBytes(m.fingerprint, bytes, Date.now());
+        if (out.kind === 'dropped' || out.kind === 'failed') return log('welcome_part_refused', { reason: out.reason });
+        if (out.kind !== 'whole') return;
+        const whole = parseJsonObject(out.whole);
+        // The joined text must be a welcome for us (§3.4), then it is that welcome envelope.
+        if (whole === undefined || whole.for !== me) return log('welcome_part_refused', { reason: 'joined parts are not a welcome for us' });
+        onWelcome(whole);
       });
       client.connect();
       client.join({ key: lobbyKey, name: 'lobby' });
