@@ -29,7 +29,7 @@ export async function startPrivateAdmin(port: number, members: number, name = 't
   const identity = generateIdentity();
   const created = await newPrivateRoom(identity);
   const others = Array.from({ length: members - 1 }, () => generateIdentity());
-  let group: MlsGroup = created.group;
+  const group: MlsGroup = created.group;
   if (others.length > 0) {
     const kps = await Promise.all(others.map((id) => createKeyPackage(id)));
     await group.commit({ kind: 'add', keyPackages: kps.map((k) => k.publicBytes) });

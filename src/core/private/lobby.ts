@@ -15,7 +15,10 @@ import { decodeB64u, encodeB64u } from '../crypto/b64u';
 import { fingerprint, type Identity } from '../crypto/identity';
 import { RelayClient } from '../client/relayClient';
 import { type ChatMessage, type ClientLog, type PresenceUpdate, type TransportFactory } from '../client/types';
-import { MlsGroup, createKeyPackage, inviteLobbyKey, inviteId as inviteIdOf, readKeyPackage, type CommitIntent } from '../mls/index';
+import {
+  MlsGroup, createKeyPackage, exportOwnKeyPackage, importOwnKeyPackage, inviteLobbyKey, inviteId as inviteIdOf, readKeyPackage,
+  type CommitIntent, type OwnKeyPackage,
+} from '../mls/index';
 import { deriveRoomId } from '../crypto/roomKey';
 import { MAX_TEXT_BYTES } from '../crypto/payload';
 import { LOBBY_JOINER_LIMITS, PartJoiner, splitIntoParts } from './parts';
@@ -188,6 +191,40 @@ export interface JoinByInviteOptions {
   log?: ClientLog;
   /** Said when no admin is online (and again when one is). */
   status?: (text: string) => void;
+  /** Where the KeyPackage's private keys wait for the Welcome, across restarts (§3.8). */
+  keyPackage?: KeyPackageKeeper;
+}
+
+/**
+ * §3.8: keeps a joiner's KeyPackage (b64u of exportOwnKeyPackage: its private keys, a secret)
+ * until its Welcome arrives. The caller forgets it once the joined room's state is saved.
+ */
+export interface KeyPackageKeeper {
+  load(): Promise<string | undefined>;
+  save(text: string): Promise<void>;
+  forget(): Promise<void>;
+}
+
+/** A KeyPackage still valid for this long is used again after a restart (an admin has time to add it). */
+const KEY_PACKAGE_REUSE_MARGIN_S = 3_600n;
+
+/** The KeyPackage kept from an earlier run, while valid, or a new one (kept before it is sent). */
+async function ownKeyPackage(o: JoinByInviteOptions, log: ClientLog): Promise<OwnKeyPackage> {
+  const kept = await o.keyPackage?.load();
+  if (kept !== undefined) {
+    try {
+      const own = await importOwnKeyPackage(decodeB64u(kept), o.identity);
+      const now = BigInt(Math.floor(Date.now() / 1000));
+      const leaf = own.keyPackage.leafNode;
+      if (leaf.leafNodeSource === 'key_package' && leaf.lifetime.notAfter > now + KEY_PACKAGE_REUSE_MARGIN_S) return own;
+      log('key_package_expired', {});
+    } catch {
+      log('key_package_unreadable', {});
+    }
+  }
+  const own = await createKeyPackage(o.identity);
+  await o.keyPackage?.save(encodeB64u(exportOwnKeyPackage(own)));
+  return own;
 }
 
 /** A join that could not happen (refused, or no admin before the timeout). */
@@ -200,7 +237,7 @@ export class JoinRefusedError extends Error {
 
 /** The joiner's side (§3.4 steps 2 and 4): asks in the lobby, waits for the Welcome or a refusal. */
 export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome> {
-  const own = await createKeyPackage(o.identity);
+  const own = await ownKeyPackage(o, o.log ?? (() => undefined));
   const me = fingerprint(o.identity.publicKey);
   const lobbyKey = inviteLobbyKey(o.invite.secret);
   const client = new RelayClient({
