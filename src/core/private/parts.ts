@@ -105,6 +105,8 @@ interface OpenSet {
   mid: string;
   count: number;
   firstAt: number;
+  /** When its last part came: the set longest without one is evicted first. */
+  lastAt: number;
   chunks: (Buffer | undefined)[];
   have: number;
   bytes: number;
@@ -143,7 +145,7 @@ export class PartJoiner {
     if (this.finished.has(key)) return { kind: 'dropped', reason: 'mid already finished' };
     let set = this.open.get(key);
     if (set === undefined) {
-      set = { key, sender, mid: part.mid, count: part.count, firstAt: at, chunks: new Array<Buffer | undefined>(part.count), have: 0, bytes: 0 };
+      set = { key, sender, mid: part.mid, count: part.count, firstAt: at, lastAt: at, chunks: new Array<Buffer | undefined>(part.count), have: 0, bytes: 0 };
       this.makeRoomForSet(sender);
       this.open.set(key, set);
     }
@@ -154,6 +156,7 @@ export class PartJoiner {
       return { kind: 'failed', reason: 'set over the bytes of a whole message' };
     }
     set.chunks[part.index] = part.chunk;
+    set.lastAt = at;
     set.have++;
     set.bytes += part.chunk.length;
     this.buffered += part.chunk.length;
@@ -179,17 +182,17 @@ export class PartJoiner {
 
   private makeRoomForSet(sender: string): void {
     const own = [...this.open.values()].filter((s) => s.sender === sender);
-    if (own.length >= this.limits.maxOpenPerSender) this.evict(oldest(own)!, 'too many open sets of one sender');
+    if (own.length >= this.limits.maxOpenPerSender) this.evict(stalest(own)!, 'too many open sets of one sender');
     while (this.open.size >= this.limits.maxOpenSets) this.evict(this.victim()!, 'too many open sets');
   }
 
-  /** The oldest set of the sender holding the most bytes (so a flooder's sets go first). */
+  /**
+   * The set that went longest without a part (ties: the one opened first). A sender's parts come
+   * back to back (§3.3.1), so a set being completed is the last to go, and a flood of sets that
+   * never progress, from one identity or many, evicts its own sets before it.
+   */
   private victim(): OpenSet | undefined {
-    const bySender = new Map<string, number>();
-    for (const s of this.open.values()) bySender.set(s.sender, (bySender.get(s.sender) ?? 0) + s.bytes);
-    let top: string | undefined;
-    for (const [sender, bytes] of bySender) if (top === undefined || bytes > bySender.get(top)!) top = sender;
-    return oldest([...this.open.values()].filter((s) => s.sender === top));
+    return stalest([...this.open.values()]);
   }
 
   private evict(set: OpenSet, reason: string): void {
@@ -206,8 +209,8 @@ export class PartJoiner {
   }
 }
 
-function oldest(sets: OpenSet[]): OpenSet | undefined {
+function stalest(sets: OpenSet[]): OpenSet | undefined {
   let best: OpenSet | undefined;
-  for (const s of sets) if (best === undefined || s.firstAt < best.firstAt) best = s;
+  for (const s of sets) if (best === undefined || s.lastAt < best.lastAt || (s.lastAt === best.lastAt && s.firstAt < best.firstAt)) best = s;
   return best;
 }
