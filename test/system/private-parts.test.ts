@@ -8,7 +8,15 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { JsonChat } from '../helpers/cliProcess';
+import { generateIdentity } from '../../src/core/crypto/index';
+import { encodeB64u } from '../../src/core/crypto/b64u';
+import { RelayClient } from '../../src/core/client/index';
+import { inviteLobbyKey } from '../../src/core/mls/index';
+import { parsePrivateInvite } from '../../src/core/private/index';
+import { splitIntoParts } from '../../src/core/private/parts';
+import { createTcpTransport } from '../../src/node/tcpTransport';
 import { RelayProcess } from '../helpers/relayProcess';
 import { makeInvite, startPrivateAdmin, type PrivateAdmin } from '../helpers/privateAdmin';
 import { until } from '../helpers/until';
@@ -52,5 +60,54 @@ describe('private rooms: a Welcome in parts (smc chat --json through the real re
     assert.equal((members.members as unknown[]).length, 201);
     bob.end();
     assert.equal(await bob.exit, 0);
+  });
+
+  it('a stranger holding the invite floods the lobby with part sets for the joiner from many identities: the joiner is still added', async () => {
+    admin = await startPrivateAdmin(relay.port, 200);
+    const link = await makeInvite(admin, wait);
+    const lobbyKey = inviteLobbyKey(parsePrivateInvite(link).secret);
+    // Six identities of the stranger's, in the lobby before the joiner asks.
+    // They go by the presence name `admin`, as anyone can.
+    const strangers = Array.from({ length: 6 }, () => new RelayClient({
+      host: '127.0.0.1', port: relay.port, agent: 'smc-attack/0', identity: generateIdentity(), displayName: 'admin', transport: createTcpTransport,
+    }));
+    let lobby = '';
+    let target: string | undefined;
+    let sent = 0;
+    let flooding = true;
+    try {
+      for (const s of strangers) {
+        s.on('error', () => undefined);
+        s.on('message', (m) => { if (m.type === 'join_request') target ??= m.fingerprint; });
+        s.connect();
+        lobby = s.join({ key: lobbyKey, name: 'lobby' }).room;
+      }
+      const flood = (async () => {
+        await wait('the joiner\'s request seen by the stranger', () => target);
+        while (flooding && sent < 600) {
+          for (const s of strangers) {
+            // Parts that never complete (part 0 of a 3-part set), each under a new mid, as large as allowed.
+            const part = splitIntoParts(randomBytes(36_000), 12_000)[0]!;
+            s.sendControl(lobby, 'welcome_part', JSON.stringify({ for: target, part: encodeB64u(part) }));
+            sent++;
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      const bob = new JsonChat(join(dir, 'bob'), ['--name', 'bob', '--timeout', '170', link]);
+      chats.push(bob);
+      await wait('bob in the room', () => bob.stderr.some((l) => l.includes('added to private room "team"')));
+      const sentBeforeAdded = sent;
+      flooding = false;
+      await flood;
+      assert.ok(sentBeforeAdded >= 60, `the stranger sent ${sentBeforeAdded} parts before the joiner was added`);
+      admin.room.sendText('still welcome');
+      await wait('bob reads', () => bob.texts().includes('still welcome'));
+      bob.end();
+      assert.equal(await bob.exit, 0);
+    } finally {
+      flooding = false;
+      await Promise.all(strangers.map((s) => s.disconnect()));
+    }
   });
 });
