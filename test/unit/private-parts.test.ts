@@ -9,8 +9,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   LOBBY_JOINER_LIMITS, MAX_PARTS, MAX_WHOLE_BYTES, PART_HEADER_BYTES, PartJoiner, PartsError, ROOM_JOINER_LIMITS, parsePart, partMid,
-  splitIntoParts, type JoinerLimits,
+  RoomParts, roomBodies, splitIntoParts, type JoinerLimits,
 } from '../../src/core/private/parts';
+import { encodeMlsBody } from '../../src/core/private/body';
 
 interface Vector { label: string; chunk: number; whole: string; mid: string; parts: string[] }
 const VECTORS = (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'test', 'fixtures', 'mls', 'parts-vectors.json'), 'utf8')) as { cases: Vector[] }).cases;
@@ -203,6 +204,47 @@ describe('parts (§3.3.1)', () => {
         assert.notEqual(out.kind, 'whole');
       }
       assert.ok(j.openSets <= ROOM_JOINER_LIMITS.maxOpenSets);
+    });
+  });
+
+  describe('in a room (RoomParts, roomBodies)', () => {
+    const MAX_BODY = 65_536 - 512;
+
+    it('a message that fits is one 0x02 body; a longer one is parts of at most maxFrame - 512 characters, joined at the last one\'s seq', () => {
+      const small = randomBytes(30_000);
+      assert.deepEqual(roomBodies(small, MAX_BODY), [encodeMlsBody(small)]);
+      const big = randomBytes(120_000);
+      const bodies = roomBodies(big, MAX_BODY);
+      assert.equal(bodies.length, 3);
+      for (const b of bodies) assert.ok(b.length <= MAX_BODY, `${b.length} chars`);
+      const rp = new RoomParts();
+      assert.ok(Buffer.from(rp.take(1, encodeMlsBody(small))!).equals(small));
+      // Another member's message and junk between the parts change nothing.
+      assert.equal(rp.take(2, bodies[0]!), undefined);
+      assert.ok(Buffer.from(rp.take(3, encodeMlsBody(small))!).equals(small));
+      assert.equal(rp.take(4, 'not b64u!'), undefined);
+      assert.equal(rp.take(5, bodies[1]!), undefined);
+      const whole = rp.take(6, bodies[2]!);
+      assert.ok(whole !== undefined && Buffer.from(whole).equals(big));
+      assert.equal(rp.openSets, 0);
+      // The same parts again (a replay at later seqs): nothing.
+      const reasons: string[] = [];
+      for (const [i, b] of bodies.entries()) assert.equal(rp.take(7 + i, b, (r) => reasons.push(r)), undefined);
+      assert.deepEqual(reasons, ['mid already finished', 'mid already finished', 'mid already finished']);
+    });
+
+    it('a member\'s parts that never complete are evicted by seq, the same for every member', () => {
+      const a = new RoomParts();
+      const b = new RoomParts();
+      const never = roomBodies(randomBytes(120_000), MAX_BODY).slice(0, 2);
+      for (const rp of [a, b]) {
+        rp.take(10, never[0]!);
+        rp.take(11, never[1]!);
+        assert.equal(rp.openSets, 1);
+        rp.take(1_011, encodeMlsBody(randomBytes(10)));
+        rp.take(1_012, never[0]!);
+        assert.equal(rp.openSets, 0);
+      }
     });
   });
 });

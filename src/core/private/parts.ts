@@ -4,7 +4,10 @@
 // its bytes hash to its mid. The joiner's clock is the caller's: seqs in a room (so that every
 // member keeps and evicts the same sets, §3.3 "Never a fork"), milliseconds in the lobby.
 import { createHash } from 'node:crypto';
+import { decodeB64u, encodeB64u } from '../crypto/b64u';
+import { MLS_BODY_VERSION } from './body';
 
+/** The first byte of a part (§3.3.1); a room body of one whole MLSMessage begins with 0x02 (body.ts). */
 export const PART_VERSION = 0x03;
 export const MID_BYTES = 16;
 /** 0x03 || mid || u16be(i) || u16be(n) */
@@ -213,4 +216,45 @@ function stalest(sets: OpenSet[]): OpenSet | undefined {
   let best: OpenSet | undefined;
   for (const s of sets) if (best === undefined || s.lastAt < best.lastAt || (s.lastAt === best.lastAt && s.firstAt < best.firstAt)) best = s;
   return best;
+}
+
+/**
+ * §3.3.1 in a room: turns the body at each seq, in seq order, into the MLSMessage it carries
+ * (0x02) or completes (the last part of a set, 0x03), or undefined. The room is the one sender
+ * of its sets (the relay cannot tell who sent a part); the clock is the seq.
+ */
+export class RoomParts {
+  private readonly joiner = new PartJoiner(ROOM_JOINER_LIMITS);
+
+  /** `refused` hears why a part changed nothing or failed its set (for the log). */
+  take(seq: number, body: string, refused: (reason: string) => void = () => undefined): Uint8Array | undefined {
+    this.joiner.expire(seq);
+    let bytes: Buffer;
+    try {
+      bytes = decodeB64u(body);
+    } catch {
+      return undefined;
+    }
+    if (bytes.length >= 2 && bytes[0] === MLS_BODY_VERSION) return new Uint8Array(bytes.subarray(1));
+    if (bytes[0] !== PART_VERSION) return undefined;
+    const out = this.joiner.addBytes('', bytes, seq);
+    if (out.kind === 'whole') return new Uint8Array(out.whole);
+    if (out.kind !== 'pending') refused(out.reason);
+    return undefined;
+  }
+
+  get openSets(): number {
+    return this.joiner.openSets;
+  }
+}
+
+/**
+ * §3.3.1: the bodies that carry one MLSMessage in a room: itself (0x02) when it fits
+ * `maxBodyChars`, else its parts, each at most that long.
+ */
+export function roomBodies(message: Uint8Array, maxBodyChars: number): string[] {
+  const whole = encodeB64u(Buffer.concat([Buffer.from([MLS_BODY_VERSION]), message]));
+  if (whole.length <= maxBodyChars) return [whole];
+  const chunk = Math.floor((maxBodyChars * 3) / 4) - PART_HEADER_BYTES;
+  return splitIntoParts(message, chunk).map((p) => encodeB64u(p));
 }
