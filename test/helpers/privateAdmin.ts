@@ -15,6 +15,8 @@ export interface PrivateAdmin {
   identity: Identity;
   /** The other members' identities (leaves of the group, no client each). */
   others: Identity[];
+  /** The group of the other member `i`, from the Welcome of the first add (for attacks from inside). */
+  memberGroup(i: number): Promise<MlsGroup>;
   messages: ChatMessage[];
   added: MembershipEvent[];
   logs: string[];
@@ -30,9 +32,10 @@ export async function startPrivateAdmin(port: number, members: number, name = 't
   const created = await newPrivateRoom(identity);
   const others = Array.from({ length: members - 1 }, () => generateIdentity());
   const group: MlsGroup = created.group;
+  const kps = await Promise.all(others.map((id) => createKeyPackage(id)));
+  let welcome: Uint8Array | undefined;
   if (others.length > 0) {
-    const kps = await Promise.all(others.map((id) => createKeyPackage(id)));
-    await group.commit({ kind: 'add', keyPackages: kps.map((k) => k.publicBytes) });
+    welcome = (await group.commit({ kind: 'add', keyPackages: kps.map((k) => k.publicBytes) })).welcome;
     group.confirmOwnCommit();
   }
   // The members made in process are named as member_added would name them.
@@ -48,6 +51,7 @@ export async function startPrivateAdmin(port: number, members: number, name = 't
   }), log);
   const admin: PrivateAdmin = {
     room, desk, identity, others, messages: [], added: [], logs,
+    memberGroup: (i) => MlsGroup.join(others[i]!, kps[i]!, welcome!),
     async stop() {
       await desk.stop();
       await room.disconnect();

@@ -13,9 +13,14 @@ import { JsonChat } from '../helpers/cliProcess';
 import { generateIdentity } from '../../src/core/crypto/index';
 import { encodeB64u } from '../../src/core/crypto/b64u';
 import { RelayClient } from '../../src/core/client/index';
-import { inviteLobbyKey } from '../../src/core/mls/index';
+import { epochAuthKey, inviteLobbyKey } from '../../src/core/mls/index';
+import { makeJoinProof } from '../../src/core/crypto/roomAuth';
+import { generateMessageId } from '../../src/core/crypto/roomCipher';
+import { encodeMlsBody } from '../../src/core/private/body';
+import { encodeRoomPayload } from '../../src/core/private/content';
+import { LineClient } from '../helpers/lineClient';
 import { parsePrivateInvite } from '../../src/core/private/index';
-import { splitIntoParts } from '../../src/core/private/parts';
+import { PART_HEADER_BYTES, roomBodies, splitIntoParts } from '../../src/core/private/parts';
 import { createTcpTransport } from '../../src/node/tcpTransport';
 import { RelayProcess } from '../helpers/relayProcess';
 import { makeInvite, startPrivateAdmin, type PrivateAdmin } from '../helpers/privateAdmin';
@@ -109,5 +114,65 @@ describe('private rooms: a Welcome in parts (smc chat --json through the real re
       flooding = false;
       await Promise.all(strangers.map((s) => s.disconnect()));
     }
+  });
+
+  it('in the room: a member\'s message in parts is shown at its last part; parts that never complete, conflict or repeat change nothing', async () => {
+    admin = await startPrivateAdmin(relay.port, 3);
+    const ready = new Promise<void>((resolve) => admin!.room.on('outgoing', (u) => { if (u.state === 'sent') resolve(); }));
+    admin.room.sendText('ready');
+    await ready;
+    // carol, a member (her group from the Welcome), writes raw frames with the epoch's join proof (§3.6).
+    const carol = await admin.memberGroup(0);
+    const { client, welcome } = await LineClient.open(relay.port);
+    const room = admin.room.room;
+    const joined = await client.request({ t: 'join', room, since: 0, ...makeJoinProof(epochAuthKey(await carol.epochAuthSeed()), String(welcome.challenge), room) });
+    assert.equal(joined.t, 'joined', JSON.stringify(joined));
+    await client.nextOfType('synced');
+    const sendBody = async (id: string, body: string): Promise<void> => {
+      const ack = await client.request({ t: 'send', room, id, body });
+      assert.equal(ack.t, 'ack', JSON.stringify(ack));
+    };
+    /** carol's text as the bodies of one MLS message, cut into parts when `chars` is given. */
+    const sealed = async (text: string, chars?: number): Promise<{ ids: string[]; bodies: string[] }> => {
+      const id = generateMessageId();
+      const message = await carol.encrypt(encodeRoomPayload({ id, ts: Date.now(), name: 'carol', type: 'text', text }), Buffer.from(id, 'utf8'));
+      const bodies = chars === undefined ? [encodeMlsBody(message)] : roomBodies(message, chars);
+      // §3.3.1: the whole message goes by the id of its last part.
+      return { ids: [...bodies.slice(0, -1).map(() => generateMessageId()), id], bodies };
+    };
+    const send = async (m: { ids: string[]; bodies: string[] }, order = m.bodies.map((_, i) => i)): Promise<void> => {
+      for (const i of order) await sendBody(m.ids[i]!, m.bodies[i]!);
+    };
+
+    // Parts that never complete: part 0 of 40 sets, each under a new mid.
+    for (let k = 0; k < 40; k++) await sendBody(generateMessageId(), encodeB64u(splitIntoParts(randomBytes(3_000), 1_000)[0]!));
+    // A set whose part 1 comes first as a forged copy: the join fails its hash; nothing shown.
+    const forged = await sealed(`forged ${'x'.repeat(600)}`, 400);
+    assert.ok(forged.bodies.length >= 3);
+    const wrong = Buffer.from(forged.bodies[1]!, 'base64url');
+    wrong.writeUInt8(wrong.readUInt8(PART_HEADER_BYTES + 3) ^ 0xff, PART_HEADER_BYTES + 3);
+    await sendBody(generateMessageId(), forged.bodies[0]!);
+    await sendBody(generateMessageId(), encodeB64u(wrong));
+    await send({ ids: forged.ids.slice(1), bodies: forged.bodies.slice(1) });
+    // Two sets interleaved, one whole message between them, then a replay of the first set.
+    const a = await sealed(`in parts A ${'a'.repeat(900)}`, 500);
+    const b = await sealed(`in parts B ${'b'.repeat(900)}`, 500);
+    const whole = await sealed('whole between');
+    for (let i = 0; i < Math.max(a.bodies.length, b.bodies.length); i++) {
+      if (i < a.bodies.length) await sendBody(a.ids[i]!, a.bodies[i]!);
+      if (i === 1) await send(whole);
+      if (i < b.bodies.length) await sendBody(b.ids[i]!, b.bodies[i]!);
+    }
+    for (const body of a.bodies) await sendBody(generateMessageId(), body);
+    await send(await sealed('the end'));
+    await wait('the admin shows carol\'s messages', () => admin!.messages.some((m) => m.text === 'the end'));
+    const shown = admin.messages.filter((m) => m.name === 'carol').map((m) => m.text!.slice(0, 13));
+    assert.deepEqual(shown, ['whole between', 'in parts A aa', 'in parts B bb', 'the end']);
+    assert.ok(admin.logs.some((l) => l.startsWith('part_refused') && l.includes('hash')), admin.logs.join('\n'));
+    // The room goes on: the admin's own message is stored and acked after all of it.
+    const after = new Promise<void>((resolve) => admin!.room.on('outgoing', (u) => { if (u.state === 'sent') resolve(); }));
+    admin.room.sendText('after the parts');
+    await after;
+    await client.close();
   });
 });
