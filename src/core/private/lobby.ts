@@ -21,6 +21,7 @@ import {
 } from '../mls/index';
 import { deriveRoomId } from '../crypto/roomKey';
 import { MAX_TEXT_BYTES } from '../crypto/payload';
+import { LIMITS } from '../wire/frames';
 import { LOBBY_JOINER_LIMITS, PartJoiner, splitIntoParts } from './parts';
 import type { PrivateRoom } from './privateRoom';
 import type { PrivateInvite } from './privateInvite';
@@ -208,15 +209,23 @@ export interface KeyPackageKeeper {
 /** A KeyPackage still valid for this long is used again after a restart (an admin has time to add it). */
 const KEY_PACKAGE_REUSE_MARGIN_S = 3_600n;
 
+/**
+ * A joiner that asked before (its KeyPackage was kept) looks for its Welcome this far back in the
+ * lobby: the first catch-up and then older pages of LIMITS.maxLimit, as far as the relay keeps
+ * (§1.6 retain, 10 000 by default), so that messages written after the Welcome (by other
+ * joiners, or by anyone holding the invite) cannot hide it.
+ */
+const LOBBY_PAGES_BACK = 10;
+
 /** The KeyPackage kept from an earlier run, while valid, or a new one (kept before it is sent). */
-async function ownKeyPackage(o: JoinByInviteOptions, log: ClientLog): Promise<OwnKeyPackage> {
+async function ownKeyPackage(o: JoinByInviteOptions, log: ClientLog): Promise<{ own: OwnKeyPackage; kept: boolean }> {
   const kept = await o.keyPackage?.load();
   if (kept !== undefined) {
     try {
       const own = await importOwnKeyPackage(decodeB64u(kept), o.identity);
       const now = BigInt(Math.floor(Date.now() / 1000));
       const leaf = own.keyPackage.leafNode;
-      if (leaf.leafNodeSource === 'key_package' && leaf.lifetime.notAfter > now + KEY_PACKAGE_REUSE_MARGIN_S) return own;
+      if (leaf.leafNodeSource === 'key_package' && leaf.lifetime.notAfter > now + KEY_PACKAGE_REUSE_MARGIN_S) return { own, kept: true };
       log('key_package_expired', {});
     } catch {
       log('key_package_unreadable', {});
@@ -224,7 +233,7 @@ async function ownKeyPackage(o: JoinByInviteOptions, log: ClientLog): Promise<Ow
   }
   const own = await createKeyPackage(o.identity);
   await o.keyPackage?.save(encodeB64u(exportOwnKeyPackage(own)));
-  return own;
+  return { own, kept: false };
 }
 
 /** A join that could not happen (refused, or no admin before the timeout). */
@@ -237,12 +246,14 @@ export class JoinRefusedError extends Error {
 
 /** The joiner's side (§3.4 steps 2 and 4): asks in the lobby, waits for the Welcome or a refusal. */
 export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome> {
-  const own = await ownKeyPackage(o, o.log ?? (() => undefined));
+  const { own, kept } = await ownKeyPackage(o, o.log ?? (() => undefined));
   const me = fingerprint(o.identity.publicKey);
   const lobbyKey = inviteLobbyKey(o.invite.secret);
   const client = new RelayClient({
     host: o.invite.host, port: o.invite.port, agent: o.agent, identity: o.identity, displayName: o.displayName, transport: o.transport,
     ...(o.log !== undefined ? { log: o.log } : {}),
+    // Asked before: the Welcome may be behind later messages (LOBBY_PAGES_BACK).
+    ...(kept ? { tuning: { initialHistory: LIMITS.maxLimit, historyLimit: LIMITS.maxLimit } } : {}),
   });
   const lobby = deriveRoomId(lobbyKey);
   const log = o.log ?? (() => undefined);
@@ -254,7 +265,9 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
       const timer = setTimeout(() => reject(new JoinRefusedError('timeout', saidWaiting === true
         ? 'no admin of the room came online before the timeout; try again later'
         : 'no admin added you before the timeout; try again later')), o.timeoutMs);
+      let settled = false;
       const done = (f: () => void): void => {
+        settled = true;
         clearTimeout(timer);
         f();
       };
@@ -275,6 +288,11 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
         const p = client.presence(lobby);
         saidWaiting = !adminOnline(p);
         if (saidWaiting) o.status?.('no admin of the room is online; waiting for one to add you');
+        if (kept) {
+          void (async () => {
+            for (let i = 0; i < LOBBY_PAGES_BACK && !settled; i++) if (!(await client.loadOlder(lobby)).more) break;
+          })().catch((err: unknown) => log('lobby_history_failed', { error: String(err) }));
+        }
       });
       client.on('error', (e) => {
         if (e.code === 'room_refused' || e.code === 'relay_too_old') done(() => reject(e));
