@@ -25,7 +25,7 @@ import { RelayLink, type RoutedFrame } from '../client/link';
 import { DEFAULT_TUNING } from '../client/relayClient';
 import { relayErrorMessage } from '../client/relayErrors';
 import { ClientError, type ChatMessage, type ClientLog, type ClientTuning, type ConnectionState, type TransportFactory } from '../client/types';
-import { encodeMlsBody } from './body';
+import { decodeMlsBody, encodeMlsBody } from './body';
 import { RoomParts } from './parts';
 import { DEFAULT_INVITE_MS, MAX_INVITE_MS, MAX_INVITE_USES, encodeControl, encodeRoomPayload, parseRoomContent, type ControlContent } from './content';
 import type { HistoryRecord, HistoryStore } from './historyStore';
