@@ -16,16 +16,12 @@ import type {
   PresenceUpdate, RelayClientEvents, RoomHandle, Snippet,
 } from '../core/client/types';
 import { WEBVIEW_LIMITS, type ChatItem, type MentionCandidate, type PanelSnapshot, type PresenceView, type RoomView, type SearchHit } from '../shared/messages';
-import { CONTENT_TYPES, MAX_MENTIONS, makeQuote, resolveMentions, type ChatFields, type FileInfo } from '../core/payload';
+import { CONTENT_TYPES, MAX_MENTIONS, makeQuote, resolveMentions, type PatchShare } from '../core/payload';
+import type { OutgoingContent, OutgoingFile, OutgoingFileContent } from '../core/client/types';
 import { nameKey } from '../core/keys/displayName';
 import { itemFromMessage, Timeline } from './timeline';
-import { RoomFeatures, type FeatureChanges, type FieldMessage } from './roomFeatures';
+import { RoomFeatures, type FeatureChanges } from './roomFeatures';
 import { searchItems } from './search';
-
-/** What the panel sends beyond text (docs/protocol.md §2.3.1-2.3.6), as the client core takes it. */
-export type OutgoingPayload = { type: string; text?: string } & ChatFields;
-/** A file to send (§2.3.5): the client core reads nothing itself, it gets the bytes. */
-export interface OutgoingFile { name: string; mime: string; bytes: Uint8Array; text?: string }
 
 /** The parts of RelayClient the session uses (src/core/client/relayClient.ts). */
 export interface ClientLike {
@@ -42,9 +38,9 @@ export interface ClientLike {
   loadOlder(room: string): Promise<{ more: boolean }>;
   setDisplayName(name: string): void;
   /** §2.3.1-2.3.6: a message of any chat type (reply, mentions, reaction, edit, delete, patch). */
-  sendPayload?(room: string, payload: OutgoingPayload): OutgoingMessage;
+  sendPayload(room: string, content: OutgoingContent): OutgoingMessage;
   /** §2.3.5: the file message (returned) and its chunks, paced. */
-  sendFile?(room: string, file: OutgoingFile): OutgoingMessage;
+  sendFile(room: string, file: OutgoingFileContent): OutgoingFile;
 }
 
 export interface ClientParams {
@@ -383,6 +379,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       this.emit('connection', state, this.clientRelay);
     });
     on('message', (m) => this.onMessage(m));
+    on('effects', (e) => this.applyFeatureChanges(e.room, this.features(e.room).onEffect(e)));
+    on('file', (f) => this.applyFeatureChanges(f.room, this.features(f.room).onFile(f)));
     on('unverifiable', (m) => {
       const result = this.timeline(m.room).addUnverifiable(m, Date.now());
       const item = this.timeline(m.room).get(m.id);
@@ -392,7 +390,6 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       // The fail timer fires while the relay is unreachable: nothing is wrong with the message,
       // the client sends it again once connected (§1.5). Only a failure while connected (the
       // relay refused it, or did not ack) asks the user to act.
-      if (u.seq !== undefined) this.applyFeatureChanges(u.room, this.features(u.room).acked(u.id, u.seq));
       const item = this.timeline(u.room).applyOutgoing(u, u.state === 'failed' && c.state !== 'connected');
       if (item) this.emit('item', u.room, item);
     });
@@ -420,15 +417,9 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     on('error', (e) => this.emit('error', e));
   }
 
-  private onMessage(message: ChatMessage): void {
-    const m = message as FieldMessage;
+  private onMessage(m: ChatMessage): void {
     const features = this.features(m.room);
-    const changes = features.add(m);
-    // Effects and chunks are not items of their own (§2.3): they change the items they target.
-    if (!RoomFeatures.shows(m.type)) {
-      this.applyFeatureChanges(m.room, changes);
-      return;
-    }
+    const changes = features.onMessage(m);
     const tl = this.timeline(m.room);
     let item = itemFromMessage(m, m.own ? 'sent' : 'received');
     if (!m.own && !m.keyChanged && this.deps.knownKeys.isVerified(m.room, m.name, m.fingerprint)) item.identityVerified = true;
@@ -447,7 +438,6 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   private applyFeatureChanges(room: string, changes: FeatureChanges, except?: string): void {
     const tl = this.timeline(room);
     const features = this.features(room);
-    for (const r of changes.refused) this.deps.log('effect refused', { room, id: r.id, target: r.target, why: r.why });
     const keys = new Set([...changes.deleted, ...changes.changed]);
     for (const key of keys) {
       if (key === except) continue;
@@ -582,13 +572,9 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   }
 
   private addOwn(room: string, out: OutgoingMessage): ChatItem {
-    const m = out.message as FieldMessage;
+    const m = out.message;
     const features = this.features(room);
-    const changes = features.add(m);
-    if (!RoomFeatures.shows(m.type)) {
-      this.applyFeatureChanges(room, changes);
-      return itemFromMessage(out.message, out.state);
-    }
+    const changes = features.onMessage(m);
     const tl = this.timeline(room);
     let item = itemFromMessage(out.message, out.state);
     if (CONTENT_TYPES.includes(m.type)) item = features.decorate(item, (k) => tl.get(k));
@@ -631,7 +617,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     const resolved = resolveMentions(text, members).mentions;
     const picked = (opts.mentions ?? []).filter((fp) => members.some((m) => m.fingerprint === fp));
     const mentions = [...new Set([...resolved, ...picked])].slice(0, MAX_MENTIONS);
-    const payload: OutgoingPayload = { type: 'text', text };
+    const payload: OutgoingContent = { type: 'text', text };
     if (opts.replyTo !== undefined) {
       const original = this.timeline(room.room).get(opts.replyTo);
       if (!original || original.kind !== 'message' || original.deleted) throw new Error('The message you reply to is no longer available.');
@@ -640,7 +626,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     if (mentions.length > 0) payload.mentions = mentions;
     if (payload.reply === undefined && payload.mentions === undefined) return this.sendText(text);
     await this.ensureClient();
-    return this.addOwn(room.room, this.featureClient().sendPayload!(room.room, payload));
+    return this.addOwn(room.room, this.requireClient().sendPayload(room.room, payload));
   }
 
   private ownContent(key: string): { room: RoomEntry; item: ChatItem } {
@@ -654,7 +640,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   async react(key: string, emoji: string): Promise<void> {
     const { room } = this.ownContent(key);
     await this.ensureClient();
-    this.addOwn(room.room, this.featureClient().sendPayload!(room.room, { type: 'reaction', target: key, emoji }));
+    // The core applies an effect at once and says so (`effects`); it is no item of its own.
+    this.requireClient().sendPayload(room.room, { type: 'reaction', target: key, emoji });
   }
 
   /** Edits an own message (§2.3.4): only the original sender's key can, so only own ones are offered. */
@@ -664,7 +651,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     if (item.type === 'text' && text.trim() === '') throw new Error('An edit cannot be empty; delete the message instead.');
     const mentions = resolveMentions(text, this.mentionMembers(room.room)).mentions;
     await this.ensureClient();
-    this.addOwn(room.room, this.featureClient().sendPayload!(room.room, { type: 'edit', target: key, text, ...(mentions.length > 0 ? { mentions } : {}) }));
+    this.requireClient().sendPayload(room.room, { type: 'edit', target: key, text, ...(mentions.length > 0 ? { mentions } : {}) });
   }
 
   /** Deletes an own message for everyone (§2.3.4); the relay keeps the ciphertext until retention (§1.6). */
@@ -672,24 +659,24 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     const { room, item } = this.ownContent(key);
     if (!item.own) throw new Error('Only your own messages can be deleted.');
     await this.ensureClient();
-    this.addOwn(room.room, this.featureClient().sendPayload!(room.room, { type: 'delete', target: key }));
+    this.requireClient().sendPayload(room.room, { type: 'delete', target: key });
   }
 
   /** Sends a file (§2.3.5); its bytes stay here for the own preview and saving. */
-  async sendFile(file: OutgoingFile): Promise<ChatItem> {
+  async sendFile(file: OutgoingFileContent): Promise<ChatItem> {
     const room = this.requireRoom();
     await this.ensureClient();
-    const out = this.featureClient().sendFile!(room.room, file);
-    const info = (out.message as FieldMessage).file;
-    if (info) this.features(room.room).ownFile(out.id, info as FileInfo, Buffer.from(file.bytes));
+    const out = this.requireClient().sendFile(room.room, file);
+    const info = out.message.file;
+    if (info) this.features(room.room).ownFile(out.id, info, Buffer.from(file.bytes));
     return this.addOwn(room.room, out);
   }
 
   /** Shares a diff (§2.3.6). */
-  async sendPatch(patch: NonNullable<ChatFields['patch']>, caption?: string): Promise<ChatItem> {
+  async sendPatch(patch: PatchShare, caption?: string): Promise<ChatItem> {
     const room = this.requireRoom();
     await this.ensureClient();
-    return this.addOwn(room.room, this.featureClient().sendPayload!(room.room, { type: 'patch', patch, ...(caption ? { text: caption } : {}) }));
+    return this.addOwn(room.room, this.requireClient().sendPayload(room.room, { type: 'patch', patch, ...(caption ? { text: caption } : {}) }));
   }
 
   /** Search in the current room's history held here; never sent to the relay. */
@@ -825,13 +812,6 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
 
   private async ensureClient(): Promise<void> {
     if (!this.client || !this.clientIs(this.targetRelay(), this.targetTls())) await this.connect();
-  }
-
-  /** The client, when its core sends the chat types of §2.3.1-2.3.6. */
-  private featureClient(): ClientLike {
-    const c = this.requireClient();
-    if (c.sendPayload === undefined || c.sendFile === undefined) throw new Error('This version of SMC cannot send replies, reactions, edits or files yet.');
-    return c;
   }
 
   private requireClient(): ClientLike {

@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { TypedEmitter } from '../../src/core/client/emitter';
 import type {
-  ChatMessage, ConnectionState, JoinOptions, OutgoingMessage, RelayClientEvents, RoomHandle, Snippet,
+  ChatMessage, ConnectionState, JoinOptions, OutgoingContent, OutgoingFile, OutgoingFileContent, OutgoingMessage, RelayClientEvents, RoomHandle, Snippet,
 } from '../../src/core/client/types';
 import { deriveRoomId, encodeB64u, fingerprint, generateIdentity } from '../../src/core/crypto';
 import { KeyStore, KnownKeys, MemorySecretStore, MemoryStateStore, RoomList } from '../../src/core/keys';
@@ -52,6 +52,14 @@ class FakeClient extends TypedEmitter<RelayClientEvents> implements ClientLike {
   sendSnippet(room: string, snippet: Snippet): OutgoingMessage {
     this.sent.push({ room, snippet });
     return this.out(room, { type: 'snippet', snippet });
+  }
+  payloads: OutgoingContent[] = [];
+  sendPayload(room: string, content: OutgoingContent): OutgoingMessage {
+    this.payloads.push(content);
+    return this.out(room, content);
+  }
+  sendFile(room: string, file: OutgoingFileContent): OutgoingFile {
+    return { ...this.out(room, { type: 'file', text: file.text }), chunks: 0, done: Promise.resolve() };
   }
   retry(): void {}
   setTyping(): void {}
