@@ -138,6 +138,9 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
   let relayPort: number;
   let bob: Peer;
   let aliceFp = '';
+  /** Bob's first message (own messages are not echoed to their sender: kept by id). */
+  let hiId = '';
+  const hiText = 'Hi Alice, the build of src/greet.ts:2 fails for me';
   const key = generateRoomKey();
 
   before(async function () {
@@ -191,6 +194,11 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     return wb.webviewFrame();
   }
 
+  /** The panel's item of a message, by its id. */
+  function byKey(key: string) {
+    return wb.webview().locator(`#messages .message[data-key="${key}"]`);
+  }
+
   /** The panel's item of a message, by its text. */
   function item(text: string | RegExp) {
     return wb.webview().locator('#messages .message', { hasText: text });
@@ -218,7 +226,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     await openChat();
     bob = new Peer(relayPort, key, 'features', 'Bob');
     await wb.statusItem(/2 online/).first().waitFor({ state: 'visible', timeout: 60_000 });
-    bob.text('Hi Alice, the build of src/greet.ts:2 fails for me');
+    hiId = bob.text(hiText);
     await item('the build of').waitFor({ state: 'visible', timeout: 60_000 });
     await typeAndSend('Hello Bob');
     const hello = await bob.message('Alice\'s hello at Bob', (m) => m.text === 'Hello Bob');
@@ -226,25 +234,24 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
   });
 
   it('a reference like src/greet.ts:2 opens that line of the reader\'s workspace', async () => {
-    const ref = item('the build of').locator('button.code-ref', { hasText: 'src/greet.ts:2' });
+    const ref = byKey(hiId).locator('button.code-ref', { hasText: 'src/greet.ts:2' });
     await ref.click();
-    await wb.page.locator('.tabs-container .tab.active', { hasText: 'greet.ts' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.page.locator('.tabs-container .tab.active', { hasText: 'greet.ts' }).first().waitFor({ state: 'visible', timeout: 30_000 });
     await wb.cursorAt(2);
     await openChat();
   });
 
   it('replies with a quote; a click on the quote scrolls to the original, also one older than what is loaded', async () => {
     // Reply to Bob's message from the panel: Bob receives a reply naming it, with its quote.
-    const original = bob.messages.find((m) => m.text?.startsWith('Hi Alice'))!;
-    const target = item('the build of');
+    const target = byKey(hiId);
     await target.hover();
     await target.locator('.act-reply').click();
     await wb.webview().locator('#reply-bar', { hasText: 'Replying to Bob' }).waitFor({ state: 'visible', timeout: 30_000 });
     await typeAndSend('Which line exactly?');
     const reply = await bob.message('Alice\'s reply at Bob', (m) => m.text === 'Which line exactly?');
-    assert.equal(reply.reply?.to, original.id);
+    assert.equal(reply.reply?.to, hiId);
     assert.equal(reply.reply?.from, bob.fingerprint);
-    assert.equal(reply.reply?.quote, makeQuote(original.text!));
+    assert.equal(reply.reply?.quote, makeQuote(hiText));
     await item('Which line exactly?').locator('.reply-quote', { hasText: 'Bob' }).waitFor({ state: 'visible', timeout: 30_000 });
 
     // An original far above what the panel loaded: 400 messages after it, then Bob's reply to it.
@@ -277,7 +284,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
   });
 
   it('reacts with the small set and any emoji, shows who reacted, and a second click removes it', async () => {
-    const target = item('the build of');
+    const target = byKey(hiId);
     await target.hover();
     await target.locator('.act-react').click();
     await wb.webview().locator('#emoji-picker .pick-emoji', { hasText: '👍' }).click();
@@ -286,9 +293,8 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     const e1 = await bob.effect('Alice\'s 👍 at Bob', (e) => e.effect.type === 'reaction' && e.effect.emoji === '👍' && e.change === 'reactions');
     assert.deepEqual(e1.view?.reactions, [{ emoji: '👍', signers: [aliceFp] }]);
     // Bob reacts too, with an emoji outside the small set: Alice sees both, and who.
-    const original = bob.messages.find((m) => m.text?.startsWith('Hi Alice'))!;
-    bob.client.sendPayload(bob.room, { type: 'reaction', target: original.id, emoji: '👍' });
-    bob.client.sendPayload(bob.room, { type: 'reaction', target: original.id, emoji: '🦀' });
+    bob.client.sendPayload(bob.room, { type: 'reaction', target: hiId, emoji: '👍' });
+    bob.client.sendPayload(bob.room, { type: 'reaction', target: hiId, emoji: '🦀' });
     await target.locator('.reaction', { hasText: '🦀' }).waitFor({ state: 'visible', timeout: 30_000 });
     await waitFor('two on 👍', async () => ((await thumbs.locator('.count').textContent()) === '2' ? true : undefined), 30_000);
     assert.match((await thumbs.getAttribute('title')) ?? '', /you, Bob|Bob, you/);
@@ -308,7 +314,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
   it('edits and deletes her own messages; Bob\'s edit and delete show; another key\'s delete is refused', async () => {
     await typeAndSend('A mesage with a typo');
     const sent = await bob.message('the typo at Bob', (m) => m.text === 'A mesage with a typo');
-    const own = item('A mesage with a typo');
+    const own = byKey(sent.id);
     await own.hover();
     await own.locator('.act-edit').click();
     await wb.webview().locator('#edit-bar').waitFor({ state: 'visible', timeout: 30_000 });
@@ -318,7 +324,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     assert.equal(edit.view?.text, 'A message without the typo');
 
     // Delete: a modal asks first; then it is gone from Bob's view and from Alice's own store.
-    const doomed = item('A message without the typo');
+    const doomed = byKey(sent.id);
     await doomed.hover();
     await doomed.locator('.act-delete').click();
     await wb.page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Delete for Everyone' }).click();
@@ -332,14 +338,14 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
 
     // Bob edits then deletes his own.
     const bobs = bob.text('Bob wrote this fisrt');
-    await item('Bob wrote this fisrt').waitFor({ state: 'visible', timeout: 60_000 });
+    await byKey(bobs).waitFor({ state: 'visible', timeout: 60_000 });
     bob.client.sendPayload(bob.room, { type: 'edit', target: bobs, text: 'Bob wrote this first' });
-    await item('Bob wrote this first').locator('.edited').waitFor({ state: 'visible', timeout: 30_000 });
+    await byKey(bobs).locator('.edited').waitFor({ state: 'visible', timeout: 30_000 });
     bob.client.sendPayload(bob.room, { type: 'delete', target: bobs });
     await wb.webview().locator(`#messages .message[data-key="${bobs}"] .deleted-text`).waitFor({ state: 'visible', timeout: 30_000 });
     assert.equal(await item('Bob wrote this first').count(), 0, 'the deleted text is still shown');
     // Alice offers no edit or delete on Bob's messages.
-    const other = item('the build of');
+    const other = byKey(hiId);
     await other.hover();
     assert.equal(await other.locator('.act-edit, .act-delete').count(), 0);
   });
@@ -362,6 +368,8 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
 
   it('a mention notifies although notifications are off; a muted room does not', async () => {
     // The panel out of sight: an editor in its place.
+    await wb.runCommand('View: Close All Editors');
+    await openChat();
     await wb.openFile('src/greet.ts');
     bob.text('@Alice can you look?', { mentions: [aliceFp] });
     await wb.notification(/Bob mentioned you in features/).first().waitFor({ state: 'visible', timeout: 60_000 });
@@ -372,6 +380,8 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     // Mute the room, then the same again: no notification.
     await wb.webview().locator('#mute-toggle').click();
     await wb.webview().locator('#mute-toggle[aria-pressed="true"]').waitFor({ state: 'attached', timeout: 30_000 });
+    await wb.runCommand('View: Close All Editors');
+    await openChat();
     await wb.openFile('src/greet.ts');
     const before = await wb.notification(/mentioned you/).count();
     bob.text('@Alice again, muted', { mentions: [aliceFp] });
@@ -432,6 +442,8 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
 
   it('SMC: Share Diff sends the working tree\'s diff; Bob\'s patch previews in the diff editor and applies after confirming', async () => {
     writeFileSync(join(workspace, 'src', 'greet.ts'), GREET_TS.replace('Hello', 'Hi'));
+    // No editor open: the whole working tree, without the "which changes" pick.
+    await wb.runCommand('View: Close All Editors');
     await wb.runCommand('SMC: Share Diff');
     const shared = await bob.message('the patch at Bob', (m) => m.type === 'patch');
     assert.deepEqual(shared.patch?.paths, ['src/greet.ts']);
@@ -454,7 +466,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     const p = bob.client.sendPayload(bob.room, { type: 'patch', text: 'a friendlier greeting', patch: { root: '', paths: ['src/greet.ts'], diff } });
     const patchItem = wb.webview().locator(`.message[data-key="${p.id}"]`);
     await patchItem.locator('.preview-patch').click();
-    await wb.page.locator('.tabs-container .tab', { hasText: 'Patch from Bob' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.page.locator('.tabs-container .tab', { hasText: 'Patch from Bob' }).first().waitFor({ state: 'visible', timeout: 30_000 });
     await wb.page.locator('.monaco-diff-editor').first().waitFor({ state: 'visible', timeout: 30_000 });
     await wb.screenshot('features-patch-preview');
     await openChat();
@@ -475,7 +487,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
       window.__csp = [];
       document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
     })()`);
-    const original = bob.messages.find((m) => m.text?.startsWith('Hi Alice'))!;
+    const original = { id: hiId };
     // A reply whose quote (the replier's claim) is markup: Alice shows the original's text instead,
     // and flags the claimed sender. A quote of a message Alice does not have stays literal.
     bob.text('hostile reply 1', { reply: { to: original.id, from: aliceFp, quote: '<img src=x onerror=alert(1)> **bold** [x](javascript:alert(1))' } });
@@ -512,13 +524,13 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
   });
 
   it('screenshots of the features in a dark and a light theme', async () => {
-    await item('the build of').scrollIntoViewIfNeeded();
+    await byKey(hiId).scrollIntoViewIfNeeded();
     const shots: string[] = [];
     for (const [theme, file] of [['Dark Modern', 'features-dark'], ['Light Modern', 'features-light']] as const) {
       await wb.setColorTheme(theme);
       const bodyClass = theme.includes('Dark') ? 'vscode-dark' : 'vscode-light';
       await wb.webview().locator(`body.${bodyClass}`).waitFor({ state: 'attached', timeout: 30_000 });
-      await item('the build of').hover();
+      await byKey(hiId).hover();
       shots.push(await wb.screenshot(file));
     }
     for (const s of shots) assert.ok(existsSync(s), `${s} not written`);
