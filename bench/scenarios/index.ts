@@ -12,5 +12,6 @@ import { openVerify } from './openVerify';
 import { pgStore } from './pgStore';
 import { relayCluster } from './relayCluster';
 import { restart } from './restart';
+import { panelFeatures } from '../panelFeatures';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster, panelFeatures];
