@@ -141,6 +141,9 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
   /** Bob's first message (own messages are not echoed to their sender: kept by id). */
   let hiId = '';
   const hiText = 'Hi Alice, the build of src/greet.ts:2 fails for me';
+  /** A message of Bob's at the newest end, for the steps after the history one. */
+  let reactId = '';
+  const reactText = 'Ship the release today?';
   const key = generateRoomKey();
 
   before(async function () {
@@ -256,7 +259,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
 
     // An original far above what the panel loaded: 400 messages after it, then Bob's reply to it.
     const early = bob.text('An early message to come back to');
-    await item('An early message').waitFor({ state: 'visible', timeout: 60_000 });
+    await byKey(early).waitFor({ state: 'visible', timeout: 60_000 });
     await seedRoom('127.0.0.1', relayPort, key, 400, 'Carol');
     await item('Seeded message 400').waitFor({ state: 'visible', timeout: 120_000 });
     bob.text('About that early one', { reply: bob.client.replyTo(bob.room, early) });
@@ -267,9 +270,9 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     await wb.waitUntilReady();
     await openChat();
     await item('About that early one').waitFor({ state: 'visible', timeout: 60_000 });
-    assert.equal(await item('An early message to come back to').count(), 0, 'the original is still in the window: the test proves nothing');
+    assert.equal(await byKey(early).count(), 0, 'the original is still in the window: the test proves nothing');
     await item('About that early one').locator('.reply-quote').click();
-    await item('An early message to come back to').waitFor({ state: 'visible', timeout: 60_000 });
+    await byKey(early).waitFor({ state: 'visible', timeout: 60_000 });
     const inView = await (await frame()).evaluate(`(() => {
       const el = document.querySelector('.message[data-key="${early}"]');
       const box = document.querySelector('#messages').getBoundingClientRect();
@@ -278,13 +281,15 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     })()`);
     assert.equal(inView, true, 'the original is loaded but not scrolled into view');
     await wb.screenshot('features-reply-jump');
-    // Back to the newest for the next steps.
+    // Back to the newest for the next steps, and a message of Bob's there.
     await wb.runCommand('View: Close All Editors');
     await openChat();
+    reactId = bob.text(reactText);
+    await byKey(reactId).waitFor({ state: 'visible', timeout: 60_000 });
   });
 
   it('reacts with the small set and any emoji, shows who reacted, and a second click removes it', async () => {
-    const target = byKey(hiId);
+    const target = byKey(reactId);
     await target.hover();
     await target.locator('.act-react').click();
     await wb.webview().locator('#emoji-picker .pick-emoji', { hasText: '👍' }).click();
@@ -293,8 +298,8 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     const e1 = await bob.effect('Alice\'s 👍 at Bob', (e) => e.effect.type === 'reaction' && e.effect.emoji === '👍' && e.change === 'reactions');
     assert.deepEqual(e1.view?.reactions, [{ emoji: '👍', signers: [aliceFp] }]);
     // Bob reacts too, with an emoji outside the small set: Alice sees both, and who.
-    bob.client.sendPayload(bob.room, { type: 'reaction', target: hiId, emoji: '👍' });
-    bob.client.sendPayload(bob.room, { type: 'reaction', target: hiId, emoji: '🦀' });
+    bob.client.sendPayload(bob.room, { type: 'reaction', target: reactId, emoji: '👍' });
+    bob.client.sendPayload(bob.room, { type: 'reaction', target: reactId, emoji: '🦀' });
     await target.locator('.reaction', { hasText: '🦀' }).waitFor({ state: 'visible', timeout: 30_000 });
     await waitFor('two on 👍', async () => ((await thumbs.locator('.count').textContent()) === '2' ? true : undefined), 30_000);
     assert.match((await thumbs.getAttribute('title')) ?? '', /you, Bob|Bob, you/);
@@ -345,7 +350,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     await wb.webview().locator(`#messages .message[data-key="${bobs}"] .deleted-text`).waitFor({ state: 'visible', timeout: 30_000 });
     assert.equal(await item('Bob wrote this first').count(), 0, 'the deleted text is still shown');
     // Alice offers no edit or delete on Bob's messages.
-    const other = byKey(hiId);
+    const other = byKey(reactId);
     await other.hover();
     assert.equal(await other.locator('.act-edit, .act-delete').count(), 0);
   });
@@ -487,7 +492,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
       window.__csp = [];
       document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
     })()`);
-    const original = { id: hiId };
+    const original = { id: reactId };
     // A reply whose quote (the replier's claim) is markup: Alice shows the original's text instead,
     // and flags the claimed sender. A quote of a message Alice does not have stays literal.
     bob.text('hostile reply 1', { reply: { to: original.id, from: aliceFp, quote: '<img src=x onerror=alert(1)> **bold** [x](javascript:alert(1))' } });
@@ -510,7 +515,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     await r2.waitFor({ state: 'visible', timeout: 60_000 });
     assert.match((await r2.textContent()) ?? '', /<img src=x onerror=alert\(1\)> \*\*bold\*\* \[x\]\(javascript:alert\(1\)\)/);
     const r1 = item('hostile reply 1').locator('.reply-quote');
-    assert.match((await r1.textContent()) ?? '', /Hi Alice/);
+    assert.match((await r1.textContent()) ?? '', /Ship the release/);
     assert.equal(await r1.locator('.key-changed').count(), 1, 'a quote claiming another sender is not flagged');
     const live = await f.evaluate(`(() => ({
       img: document.querySelectorAll('#messages img').length,
@@ -524,13 +529,13 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
   });
 
   it('screenshots of the features in a dark and a light theme', async () => {
-    await byKey(hiId).scrollIntoViewIfNeeded();
+    await byKey(reactId).scrollIntoViewIfNeeded();
     const shots: string[] = [];
     for (const [theme, file] of [['Dark Modern', 'features-dark'], ['Light Modern', 'features-light']] as const) {
       await wb.setColorTheme(theme);
       const bodyClass = theme.includes('Dark') ? 'vscode-dark' : 'vscode-light';
       await wb.webview().locator(`body.${bodyClass}`).waitFor({ state: 'attached', timeout: 30_000 });
-      await byKey(hiId).hover();
+      await byKey(reactId).hover();
       shots.push(await wb.screenshot(file));
     }
     for (const s of shots) assert.ok(existsSync(s), `${s} not written`);
