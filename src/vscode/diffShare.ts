@@ -7,12 +7,12 @@
 import * as vscode from 'vscode';
 import { spawn } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import { MAX_PATCH_DIFF_BYTES, patchPaths, type PatchShare } from '../core/payload';
 import type { ChatSession } from './chatSession';
 import type { PatchView } from '../shared/messages';
 import { markInvisible } from '../shared/visibleText';
-import { applyHunks, splitDiff } from './diffShareApply';
+import { applyHunks, patchTarget, splitDiff } from './diffShareApply';
 import { checkSnippetPath } from './pathGuard';
 
 /** The scheme of the preview's right-hand (patched) documents. */
@@ -100,29 +100,9 @@ function patchOf(session: ChatSession, key: string): { patch: PatchView; name: s
 async function applyDir(patch: PatchView): Promise<{ folder: vscode.WorkspaceFolder; dir: string }> {
   const folder = currentFolder();
   if (!folder || folder.uri.scheme !== 'file') throw new Error('Open the folder this patch is for to preview or apply it.');
-  const rootReal = await realpath(folder.uri.fsPath);
-  const rootCheck = patch.root === '' ? { ok: true as const, segments: [] as string[] } : checkSnippetPath(patch.root);
-  if (!rootCheck.ok) throw new Error(`The patch's folder is refused: ${rootCheck.reason}`);
-  const dir = join(rootReal, ...rootCheck.segments);
-  for (const p of patch.paths) {
-    const check = checkSnippetPath(p);
-    if (!check.ok) throw new Error(`The patch names a path that is refused (${markInvisible(p)}): ${check.reason}`);
-    // The nearest existing ancestor of the target, links resolved, must be inside the folder.
-    let probe = join(dir, ...check.segments);
-    for (;;) {
-      try {
-        const real = await realpath(probe);
-        if (real !== rootReal && !real.startsWith(rootReal + sep)) throw new Error(`The patch's path ${markInvisible(p)} leads outside the workspace (through a link); nothing was changed.`);
-        break;
-      } catch (e) {
-        if (e instanceof Error && e.message.includes('leads outside')) throw e;
-        const up = dirname(probe);
-        if (up === probe) break;
-        probe = up;
-      }
-    }
-  }
-  return { folder, dir };
+  const target = await patchTarget(await realpath(folder.uri.fsPath), patch.root, patch.paths, { realpath, checkPath: checkSnippetPath });
+  if (!target.ok) throw new Error(target.reason);
+  return { folder, dir: target.dir };
 }
 
 /** The preview's patched documents, by URI path. */

@@ -2,6 +2,7 @@
 // diff editor: the diff split per file, and each file's hunks applied to the reader's copy.
 // Applying to disk is `git apply` (diffShare.ts); this only shows what it would give. Pure:
 // unit-tested in plain Node. The diff has passed patchPaths (git's form, paths checked).
+import { dirname, join, sep } from 'node:path';
 
 export interface Hunk {
   oldStart: number;
@@ -115,4 +116,43 @@ export function applyHunks(original: string, hunks: readonly Hunk[]): string | u
   }
   if (lines.length === 0) return '';
   return `${lines.join('\n')}${endsWithNewline ? '\n' : ''}`;
+}
+
+/**
+ * §2.3.6 "Applying ... goes through the same path guard as snippets": the directory a patch
+ * applies in (`root` under the workspace folder `folderReal`, itself already resolved) and, for
+ * each path, whether it stays inside the folder once links are followed (the nearest existing
+ * ancestor of the target is resolved with `realpath`). The problem for the user, or the directory.
+ */
+export async function patchTarget(
+  folderReal: string,
+  root: string,
+  paths: readonly string[],
+  deps: { realpath: (p: string) => Promise<string>; checkPath: (p: string) => { ok: true; segments: string[] } | { ok: false; reason: string } },
+): Promise<{ ok: true; dir: string } | { ok: false; reason: string }> {
+  const inside = (real: string): boolean => real === folderReal || real.startsWith(folderReal.endsWith(sep) ? folderReal : folderReal + sep);
+  const rootCheck = root === '' ? { ok: true as const, segments: [] as string[] } : deps.checkPath(root);
+  if (!rootCheck.ok) return { ok: false, reason: `The patch's folder is refused: ${rootCheck.reason}` };
+  const dir = join(folderReal, ...rootCheck.segments);
+  for (const p of [...(root === '' ? [] : [root]), ...paths]) {
+    const check = p === root ? rootCheck : deps.checkPath(p);
+    if (!check.ok) return { ok: false, reason: `The patch names a path that is refused: ${check.reason}` };
+    let probe = p === root ? dir : join(dir, ...check.segments);
+    for (;;) {
+      let real: string | undefined;
+      try {
+        real = await deps.realpath(probe);
+      } catch {
+        real = undefined;
+      }
+      if (real !== undefined) {
+        if (!inside(real)) return { ok: false, reason: 'The patch leads outside the workspace (through a link); nothing was changed.' };
+        break;
+      }
+      const up = dirname(probe);
+      if (up === probe) break;
+      probe = up;
+    }
+  }
+  return { ok: true, dir };
 }

@@ -97,10 +97,12 @@ class Extension extends Disposable {
   readonly panels: ChatPanelManager;
   private readonly lastNotified = new Map<string, number>();
   private lastConnectionError: string | undefined;
+  private notifyLog: (event: string, fields?: Record<string, unknown>) => void = () => undefined;
 
   constructor(context: vscode.ExtensionContext) {
     super();
     const logs = this._register(new Logs());
+    this.notifyLog = logs.log;
     const state = stateStore(context.globalState);
     const knownKeys = new KnownKeys(state);
     const shownIds = new ShownIdsState(state);
@@ -170,7 +172,11 @@ class Extension extends Disposable {
   private notify(room: string, sender: string, mentioned: boolean): void {
     // A mention notifies even when notifications are otherwise off; a muted room never does
     // (docs/extension.md "Notifications").
-    if (!shouldNotify({ muted: this.session.isMuted(room), notifications: readSettings().notifications, mentioned })) return;
+    const muted = this.session.isMuted(room);
+    if (!shouldNotify({ muted, notifications: readSettings().notifications, mentioned })) {
+      if (mentioned) this.notifyLog('mention not notified', { room, muted });
+      return;
+    }
     const panel = this.panels.panel;
     if (panel?.visible && panel.panel.active && vscode.window.state.focused) return;
     const now = Date.now();

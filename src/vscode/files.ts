@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { MAX_FILE_BYTES, fileNameProblem, isPreviewableImage, mimeForFileName, mimeProblem, sendableFileName } from '../core/payload';
 import type { ChatSession } from './chatSession';
+import { previewableSize } from './filesImage';
 
 const num = (n: number): string => n.toLocaleString('en-US');
 
@@ -71,6 +72,6 @@ export function imageBytes(session: ChatSession, key: string): { mime: string; d
   const room = session.currentRoom;
   const item = room ? session.timeline(room.room).get(key) : undefined;
   const bytes = room && item?.file && !item.deleted ? session.features(room.room).fileBytes(key) : undefined;
-  if (!item?.file || !bytes || !isPreviewableImage(item.file.mime, bytes)) throw new Error('This file cannot be previewed.');
+  if (!item?.file || !bytes || !isPreviewableImage(item.file.mime, bytes) || !previewableSize(item.file.mime, bytes)) throw new Error('This file cannot be previewed.');
   return { mime: item.file.mime, data: bytes.toString('base64') };
 }

@@ -11,6 +11,7 @@ import {
   type FileInfo, type Member, type MessageView,
 } from '../core/payload';
 import type { ChatItem, FileView, ReactionItem, ReplyView } from '../shared/messages';
+import { previewableSize } from './filesImage';
 
 /** Bytes of complete files kept in memory per room, at most (the oldest go first). */
 export const MAX_HELD_FILE_BYTES = 64 * 1024 * 1024;
@@ -117,7 +118,7 @@ export class RoomFeatures {
       const bytes = Buffer.from(e.bytes);
       v.state = 'complete';
       v.received = v.chunks;
-      if (isPreviewableImage(v.mime, bytes)) v.image = true;
+      if (isPreviewableImage(v.mime, bytes) && previewableSize(v.mime, bytes)) v.image = true;
       this.hold(e.file, bytes);
     } else if (e.state === 'failed') {
       v.state = 'failed';
@@ -136,7 +137,7 @@ export class RoomFeatures {
   ownFile(id: string, info: FileInfo, bytes: Buffer): void {
     this.fileViews.set(id, {
       name: info.name, size: info.size, mime: info.mime, state: info.chunks === 0 ? 'complete' : 'sending', received: 0, chunks: info.chunks,
-      ...(isPreviewableImage(info.mime, bytes) ? { image: true } : {}),
+      ...(isPreviewableImage(info.mime, bytes) && previewableSize(info.mime, bytes) ? { image: true } : {}),
     });
     this.hold(id, bytes);
   }
