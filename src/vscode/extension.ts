@@ -178,7 +178,10 @@ class Extension extends Disposable {
       return;
     }
     const panel = this.panels.panel;
-    if (panel?.visible && panel.panel.active && vscode.window.state.focused) return;
+    if (panel?.visible && panel.panel.active && vscode.window.state.focused) {
+      if (mentioned) this.notifyLog('mention not notified', { room, reason: 'the chat is in view' });
+      return;
+    }
     const now = Date.now();
     if (!mentioned && now - (this.lastNotified.get(room) ?? 0) < NOTIFY_INTERVAL_MS) return;
     this.lastNotified.set(room, now);

@@ -372,32 +372,44 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
   });
 
   it('a mention notifies although notifications are off; a muted room does not', async () => {
-    // The panel out of sight: an editor in its place.
-    await wb.runCommand('View: Close All Editors');
-    await openChat();
-    await wb.openFile('src/greet.ts');
-    bob.text('@Alice can you look?', { mentions: [aliceFp] });
-    await wb.notification(/Bob mentioned you in features/).first().waitFor({ state: 'visible', timeout: 60_000 });
-    await wb.screenshot('features-mention-notification');
-    await wb.page.keyboard.press('Escape');
-    await openChat();
-    await item('can you look?').and(wb.webview().locator('.mentions-me')).waitFor({ state: 'visible', timeout: 30_000 });
-    // Mute the room, then the same again: no notification.
-    await wb.webview().locator('#mute-toggle').click();
-    await wb.webview().locator('#mute-toggle[aria-pressed="true"]').waitFor({ state: 'attached', timeout: 30_000 });
-    await wb.runCommand('View: Close All Editors');
-    await openChat();
-    await wb.openFile('src/greet.ts');
-    const before = await wb.notification(/mentioned you/).count();
-    bob.text('@Alice again, muted', { mentions: [aliceFp] });
-    await openChat();
-    await item('again, muted').waitFor({ state: 'visible', timeout: 60_000 });
-    assert.equal(await wb.notification(/mentioned you/).count(), before, 'a muted room notified');
-    await wb.webview().locator('#mute-toggle').click();
+    // Every notification of the session, toasts and those already folded away, from the center.
+    const mentionNotes = async (): Promise<number> => {
+      await wb.runCommand('Notifications: Show Notifications');
+      const center = wb.page.locator('.notifications-center');
+      await center.waitFor({ state: 'visible', timeout: 30_000 });
+      const n = await center.locator('.notification-list-item', { hasText: /Bob mentioned you in features/ }).count();
+      await wb.page.keyboard.press('Escape');
+      return n;
+    };
+    try {
+      // The panel out of sight: an editor in its place.
+      await wb.runCommand('View: Close All Editors');
+      await openChat();
+      await wb.openFile('src/greet.ts');
+      bob.text('@Alice can you look?', { mentions: [aliceFp] });
+      await waitFor('the mention notification', async () => ((await mentionNotes()) === 1 ? true : undefined), 60_000, 1_000);
+      await wb.screenshot('features-mention-notification');
+      await openChat();
+      await item('can you look?').and(wb.webview().locator('.mentions-me')).waitFor({ state: 'visible', timeout: 30_000 });
+      // Mute the room, then the same again: no notification.
+      await wb.webview().locator('#mute-toggle').click();
+      await wb.webview().locator('#mute-toggle[aria-pressed="true"]').waitFor({ state: 'attached', timeout: 30_000 });
+      await wb.runCommand('View: Close All Editors');
+      await openChat();
+      await wb.openFile('src/greet.ts');
+      bob.text('@Alice again, muted', { mentions: [aliceFp] });
+      await openChat();
+      await item('again, muted').waitFor({ state: 'visible', timeout: 60_000 });
+      assert.equal(await mentionNotes(), 1, 'a muted room notified');
+    } finally {
+      await openChat();
+      if ((await wb.webview().locator('#mute-toggle[aria-pressed="true"]').count()) > 0) await wb.webview().locator('#mute-toggle').click();
+    }
     await wb.webview().locator('#mute-toggle[aria-pressed="false"]').waitFor({ state: 'attached', timeout: 30_000 });
   });
 
   it('a pasted image goes to Bob byte for byte and is previewed; Bob\'s image is drawn from its bytes', async () => {
+    await openChat();
     const red = png(40, 30, [220, 20, 20]);
     await (await frame()).evaluate(PASTE(red.toString('base64'), 'image.png', 'image/png'));
     const done = await waitFor('the pasted image at Bob', () => bob.files.find((f) => f.state === 'complete'), 60_000);
@@ -420,6 +432,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
   });
 
   it('a file from Bob (300 KB, 10 parts) is saved through the save dialog, byte-identical', async () => {
+    await openChat();
     const bytes = Buffer.alloc(300_000);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + 3) & 0xff;
     const out = bob.client.sendFile(bob.room, { name: 'build.log', mime: 'text/plain', bytes });
@@ -433,6 +446,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
   });
 
   it('searches the room\'s history on this machine and jumps to a result', async () => {
+    await openChat();
     await wb.webview().locator('#search-toggle').click();
     await wb.webview().locator('#search input').fill('seeded message 17');
     const hit = wb.webview().locator('#search-results .search-hit', { hasText: 'Seeded message 17' }).first();
@@ -487,6 +501,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
   });
 
   it('renders a hostile corpus through the new fields inert', async () => {
+    await openChat();
     const f = await frame();
     await f.evaluate(`(() => {
       window.__csp = [];
