@@ -160,7 +160,7 @@ export class Sender {
     if (isRetryable(code)) {
       // §1.7 (ERROR_CODES `retryable`): the refused frame was not processed; send it again
       // later, same id.
-      if (code === 'internal') this.setState(e, 'failed', relayErrorMessage(code));
+      if (code === 'internal' || code === 'room_quota') this.setState(e, 'failed', relayErrorMessage(code));
       if (code === 'not_joined') this.hooks.rejoin(room);
       const delay = this.rateBackoff.next();
       this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delay);
