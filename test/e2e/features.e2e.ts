@@ -449,11 +449,15 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     await openChat();
     await wb.webview().locator('#search-toggle').click();
     await wb.webview().locator('#search input').fill('seeded message 17');
-    const hit = wb.webview().locator('#search-results .search-hit', { hasText: 'Seeded message 17' }).first();
+    // "17" also finds 170-179 (newest first): the one that is exactly 17.
+    const hit = wb.webview().locator('#search-results .search-hit', { hasText: /Seeded message 17$/ }).first();
     await hit.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await wb.webview().locator('#search-results .search-hit').count(), 11, 'not the 11 messages 17 and 170-179');
     await wb.screenshot('features-search');
+    const key = (await hit.getAttribute('data-key')) ?? '';
     await hit.click();
-    await item(/^.*Seeded message 17$/).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await byKey(key).waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match((await byKey(key).textContent()) ?? '', /Seeded message 17$/);
     await wb.webview().locator('#search-toggle').click();
     await wb.runCommand('View: Close All Editors');
     await openChat();
