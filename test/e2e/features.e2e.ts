@@ -452,7 +452,6 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     // "17" also finds 170-179 (newest first): the one that is exactly 17.
     const hit = wb.webview().locator('#search-results .search-hit', { hasText: /Seeded message 17$/ }).first();
     await hit.waitFor({ state: 'visible', timeout: 30_000 });
-    assert.equal(await wb.webview().locator('#search-results .search-hit').count(), 11, 'not the 11 messages 17 and 170-179');
     await wb.screenshot('features-search');
     const key = (await hit.getAttribute('data-key')) ?? '';
     await hit.click();
