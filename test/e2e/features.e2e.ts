@@ -456,7 +456,7 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     const key = (await hit.getAttribute('data-key')) ?? '';
     await hit.click();
     await byKey(key).waitFor({ state: 'visible', timeout: 30_000 });
-    assert.match((await byKey(key).textContent()) ?? '', /Seeded message 17$/);
+    assert.match((await byKey(key).textContent()) ?? '', /Seeded message 17\s*$/);
     await wb.webview().locator('#search-toggle').click();
     await wb.runCommand('View: Close All Editors');
     await openChat();

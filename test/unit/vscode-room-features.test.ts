@@ -105,7 +105,13 @@ describe('extension room features (issue 12)', () => {
 
   it('holds a complete file\'s verified bytes, flags a previewable image, and drops the bytes on delete', () => {
     const r = room();
-    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(70_000, 7)]);
+    // A PNG signature and an IHDR of 10 × 10 pixels, then filler: 3 chunks of the file.
+    const ihdr = Buffer.alloc(25);
+    ihdr.writeUInt32BE(13, 0);
+    ihdr.write('IHDR', 4, 'ascii');
+    ihdr.writeUInt32BE(10, 8);
+    ihdr.writeUInt32BE(10, 12);
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), ihdr, Buffer.alloc(70_000, 7)]);
     let n = 100;
     const { file, chunks } = fileMessages({ id: id(10), ts: 1, name: 'Bob', fileName: 'shot.png', mime: 'image/png', bytes: png }, () => id(n++));
     // Chunks before their file message (newest first), then the file message.
