@@ -18,6 +18,7 @@ import { Timeline } from '../src/vscode/timeline';
 import { CodeServer, Workbench, hostPathsFromEnv, launchBrowser, makeTempDir, stopAll, type HostPaths } from '../test/e2e/harness';
 import { sealRoom, type SealedMessage } from './lib/envelopes';
 import { fmt, result, type RunContext, type Scenario } from './lib/report';
+import { productionExtensionCopy } from './lib/productionBuild';
 import { seedMessages } from './lib/seed';
 import { startRelay } from './lib/servers';
 import { nowNs } from './lib/stats';
@@ -224,13 +225,20 @@ export const panelFeatures: Scenario = {
       await seedMessages(relay.port, feat.cipher, feat.messages);
       await seedMessages(relay.port, plain.cipher, plain.messages);
       const workspace = makeTempDir('bench-features-ws');
+      // The extension as it ships (production bundles), as the extension-host scenario loads it.
+      const extensionDir = makeTempDir('bench-features-ext');
       let server: CodeServer | undefined;
       try {
+        await productionExtensionCopy(extensionDir);
         server = await CodeServer.start(paths, {
           name: 'bench-features', workspace,
           settings: { 'smc.displayName': 'Bench', 'smc.relay.host': '127.0.0.1', 'smc.relay.port': relay.port, 'smc.notifications': false },
         });
-        const wb = await Workbench.open(await launchBrowser(paths), server);
+        const browser = await launchBrowser(paths);
+        const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+        await page.goto(server.workbenchUrl([['extensionDevelopmentPath', server.remoteUri(extensionDir)], ['skipWelcome', 'true']]));
+        const wb = new Workbench(page, server);
+        await wb.waitUntilReady();
         const pages = ctx.quick ? 5 : 20;
         await joinRoom(wb, formatInvite({ host: '127.0.0.1', port: relay.port, name: 'bench-plain', key: plainKey }), 'bench-plain');
         await panelRun(wb, 'Plain-room message', 1); // untimed warm-up
@@ -248,6 +256,7 @@ export const panelFeatures: Scenario = {
         await stopAll();
         await server?.stop();
         rmSync(workspace, { recursive: true, force: true });
+        rmSync(extensionDir, { recursive: true, force: true });
       }
     } finally {
       await relay.stop();

@@ -9,8 +9,8 @@ import { Disposable, toDisposable } from './lifecycle';
 import { PanelMessenger, type RequestHandlers } from './panelMessenger';
 import { openSnippet } from './snippetOpener';
 import { openCodeRef } from './codeRefs';
-import { applyPatch, previewPatch } from './diffShare';
-import { imageBytes, pickAndSendFile, saveFile, sendPastedFile } from './files';
+import { checkPatch, previewPatch } from './diffShare';
+import { fileToSave, imageBytes, pickAndSendFile, saveWithDialog, sendPastedFile } from './files';
 import { isSafeHref } from '../shared/validate';
 import { markInvisible, shownAddress } from '../shared/visibleText';
 
@@ -184,26 +184,31 @@ export class ChatPanel extends Disposable {
         await session.edit(key, text);
         return null;
       },
-      deleteMessage: async ({ key }) => {
+      // Dialogs may stay open longer than a panel request waits (WEBVIEW_LIMITS.requestTimeoutMs):
+      // what can be checked at once is, and the dialog's outcome is reported by the host.
+      deleteMessage: ({ key }) => {
         const del = { title: 'Delete for Everyone' };
-        const choice = await vscode.window.showWarningMessage(
-          'Delete this message for everyone?',
-          { modal: true, detail: 'Every member\'s SMC removes its text from their view and their local copy. The relay keeps the encrypted message until its retention drops it, and anyone who copied the text keeps it.' },
-          del,
-        );
-        if (choice === del) await session.deleteMessage(key);
+        this.later(async () => {
+          const choice = await vscode.window.showWarningMessage(
+            'Delete this message for everyone?',
+            { modal: true, detail: 'Every member\'s SMC removes its text from their view and their local copy. The relay keeps the encrypted message until its retention drops it, and anyone who copied the text keeps it.' },
+            del,
+          );
+          if (choice === del) await session.deleteMessage(key);
+        });
         return null;
       },
       mentionCandidates: ({ prefix }) => ({ candidates: session.mentionCandidates(prefix) }),
       search: ({ query }) => session.search(query),
       loadAround: ({ key }) => session.loadAround(key),
       sendFileBytes: async ({ name, mime, data }) => ({ key: await sendPastedFile(session, name, mime, data) }),
-      pickFile: async () => {
-        await pickAndSendFile(session);
+      pickFile: () => {
+        this.later(() => pickAndSendFile(session));
         return null;
       },
-      saveFile: async ({ key }) => {
-        await saveFile(session, key);
+      saveFile: ({ key }) => {
+        const file = fileToSave(session, key);
+        this.later(() => saveWithDialog(file));
         return null;
       },
       imageBytes: ({ key }) => imageBytes(session, key),
@@ -212,7 +217,8 @@ export class ChatPanel extends Disposable {
         return null;
       },
       applyPatch: async ({ key }) => {
-        await applyPatch(session, key);
+        const { confirm } = await checkPatch(session, key);
+        this.later(confirm);
         return null;
       },
       openRef: async ({ path, line }) => {
@@ -225,6 +231,13 @@ export class ChatPanel extends Disposable {
         return null;
       },
     };
+  }
+
+  /** Work that waits for the user (a dialog): its failure is shown by the host, not the panel. */
+  private later(work: () => Promise<void>): void {
+    work().catch((e: unknown) => {
+      void vscode.window.showErrorMessage(`SMC: ${e instanceof Error ? e.message : String(e)}`);
+    });
   }
 
   override dispose(): void {

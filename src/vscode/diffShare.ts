@@ -152,24 +152,37 @@ export async function previewPatch(session: ChatSession, key: string): Promise<v
   }
 }
 
-/** Applies the patch with `git apply` after the user confirms; refused cleanly when it does not apply. */
-export async function applyPatch(session: ChatSession, key: string): Promise<void> {
+/**
+ * Checks that the patch applies to the reader's checkout (`git apply --check`), or throws an
+ * Error that says why not; then `confirm` asks and applies (returned, not awaited by the panel:
+ * a modal may stay open longer than a panel request waits).
+ */
+export async function checkPatch(session: ChatSession, key: string): Promise<{ confirm: () => Promise<void> }> {
   const { patch, name } = patchOf(session, key);
   const { dir } = await applyDir(patch);
   const check = await git(dir, ['apply', '--check', '--verbose', '-'], patch.diff);
   if (check.code !== 0) {
-    throw new Error(`The patch from ${markInvisible(name)} does not apply to your checkout; nothing was changed. git says: ${markInvisible(firstLine(check.stderr))}`);
+    throw new Error(`The patch from ${markInvisible(name)} does not apply to your checkout; nothing was changed. git says: ${markInvisible(lastProblem(check.stderr))}`);
   }
-  const list = patch.paths.slice(0, 20).map((p) => `  ${markInvisible(p)}`).join('\n');
-  const more = patch.paths.length > 20 ? `\n  … and ${patch.paths.length - 20} more` : '';
-  const apply = { title: 'Apply Patch' };
-  const choice = await vscode.window.showWarningMessage(
-    `Apply the patch from ${markInvisible(name)} to your checkout?`,
-    { modal: true, detail: `It changes ${patch.paths.length} file${patch.paths.length === 1 ? '' : 's'} in ${markInvisible(dir)}:\n${list}${more}\n\nPreview it first if you have not.` },
-    apply,
-  );
-  if (choice !== apply) return;
-  const done = await git(dir, ['apply', '-'], patch.diff);
-  if (done.code !== 0) throw new Error(`The patch could not be applied; git says: ${markInvisible(firstLine(done.stderr))}`);
-  void vscode.window.showInformationMessage(`SMC: applied the patch from ${markInvisible(name)} (${patch.paths.length} file${patch.paths.length === 1 ? '' : 's'}).`);
+  return {
+    confirm: async () => {
+      const list = patch.paths.slice(0, 20).map((p) => `  ${markInvisible(p)}`).join('\n');
+      const more = patch.paths.length > 20 ? `\n  … and ${patch.paths.length - 20} more` : '';
+      const apply = { title: 'Apply Patch' };
+      const choice = await vscode.window.showWarningMessage(
+        `Apply the patch from ${markInvisible(name)} to your checkout?`,
+        { modal: true, detail: `It changes ${patch.paths.length} file${patch.paths.length === 1 ? '' : 's'} in ${markInvisible(dir)}:\n${list}${more}\n\nPreview it first if you have not.` },
+        apply,
+      );
+      if (choice !== apply) return;
+      const done = await git(dir, ['apply', '-'], patch.diff);
+      if (done.code !== 0) throw new Error(`The patch could not be applied; git says: ${markInvisible(lastProblem(done.stderr))}`);
+      void vscode.window.showInformationMessage(`SMC: applied the patch from ${markInvisible(name)} (${patch.paths.length} file${patch.paths.length === 1 ? '' : 's'}).`);
+    },
+  };
+}
+
+/** git's "error: …" line (its verbose output starts with "Checking patch …"). */
+function lastProblem(stderr: string): string {
+  return stderr.split('\n').find((l) => l.startsWith('error:'))?.trim() ?? firstLine(stderr);
 }

@@ -45,17 +45,23 @@ export async function sendPastedFile(session: ChatSession, name: string, mime: s
 }
 
 /**
- * Saves a complete file where the user chooses (§2.3.5 "Saving": the name is only a suggestion).
- * Its name was checked by the protocol's rule (no path, no device name), and is checked again.
+ * A complete file to save where the user chooses (§2.3.5 "Saving": the name is only a
+ * suggestion), or an Error. Its name was checked by the protocol's rule (no path, no device
+ * name), and is checked again.
  */
-export async function saveFile(session: ChatSession, key: string): Promise<void> {
+export function fileToSave(session: ChatSession, key: string): { name: string; bytes: Buffer } {
   const room = session.currentRoom;
   const item = room ? session.timeline(room.room).get(key) : undefined;
   if (!room || !item?.file || item.deleted) throw new Error('This file is no longer available.');
   if (item.file.state !== 'complete') throw new Error(item.file.state === 'failed' ? `This file failed: ${item.file.error ?? 'it could not be verified'}.` : 'This file has not arrived completely yet.');
   const bytes = session.features(room.room).fileBytes(key);
   if (!bytes) throw new Error('This file is no longer held in memory; ask its sender to send it again.');
-  const name = fileNameProblem(item.file.name) === undefined ? item.file.name : 'file';
+  return { name: fileNameProblem(item.file.name) === undefined ? item.file.name : 'file', bytes };
+}
+
+/** The save dialog for a file checked by fileToSave; resolves when the user has chosen (or not). */
+export async function saveWithDialog(file: { name: string; bytes: Buffer }): Promise<void> {
+  const { name, bytes } = file;
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
   const target = await vscode.window.showSaveDialog({
     title: `Save "${name}" from the chat`,

@@ -440,7 +440,15 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     await save.waitFor({ state: 'visible', timeout: 90_000 });
     await save.click();
     const target = join(workspace, 'saved-build.log');
-    await wb.answerInput(target);
+    // VS Code's own save dialog (a quick input in code-server), which completes what is typed:
+    // the path is typed until it reads exactly, then accepted.
+    const input = wb.quickInput.locator('input');
+    await input.waitFor({ state: 'visible', timeout: 30_000 });
+    await waitFor('the path in the save dialog', async () => {
+      await input.fill(target);
+      return (await input.inputValue()) === target ? true : undefined;
+    }, 30_000, 500);
+    await wb.page.keyboard.press('Enter');
     await waitFor('the saved file', () => (existsSync(target) && readFileSync(target).length === bytes.length ? true : undefined), 30_000);
     assert.ok(readFileSync(target).equals(bytes), 'the saved file differs from the one sent');
   });
