@@ -10,8 +10,9 @@ import { idleMemory } from './idleMemory';
 import { manyRooms } from './manyRooms';
 import { openVerify } from './openVerify';
 import { pgStore } from './pgStore';
+import { privateRooms } from './privateRooms';
 import { relayCluster } from './relayCluster';
 import { restart } from './restart';
 import { panelFeatures } from '../panelFeatures';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster, panelFeatures];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster, privateRooms, panelFeatures];
