@@ -11,6 +11,7 @@ import {
 } from './model';
 import { codicon, identityBadge, itemSignature, renderItem } from './render';
 import { displayName } from './text';
+import { MembersPane } from './members';
 
 declare function acquireVsCodeApi(): VsCodeApi;
 
@@ -112,6 +113,12 @@ sendButton.textContent = 'Send';
 const composerError = h('div', { id: 'composer-error', role: 'alert' });
 form.append(composer, sendButton);
 app.append(header, layout, offlineBanner, typingEl, form, composerError);
+
+// Private rooms (webview/members.ts): the room's kind, its members, a removed member's banner.
+const members = new MembersPane(messenger, (e) => showError(e));
+roomTitle.after(members.kindBadge);
+aside.prepend(members.section);
+form.before(members.removedBanner);
 
 // ---- rendering -----------------------------------------------------------------------
 
@@ -548,6 +555,7 @@ async function refreshWindow(s: PanelSnapshot): Promise<void> {
 }
 
 function showSnapshot(s: PanelSnapshot): void {
+  members.roomChanged(s.room?.room);
   const sameRoom = loaded && state.room !== undefined && s.room?.room === state.room.room;
   if (sameRoom && !pinned && state.items.length > 0) {
     olderStalled = false;

@@ -8,6 +8,8 @@ import type { ChatSession } from './chatSession';
 import { Disposable, toDisposable } from './lifecycle';
 import { PanelMessenger, type RequestHandlers } from './panelMessenger';
 import { openSnippet } from './snippetOpener';
+import { privateHandlers, watchPrivate } from './privatePanel';
+import type { PrivateRooms } from './privateSession';
 import { isSafeHref } from '../shared/validate';
 import { markInvisible, shownAddress } from '../shared/visibleText';
 
@@ -19,6 +21,8 @@ export interface PanelDeps {
   session: ChatSession;
   selfName: () => string;
   log: (event: string, fields?: Record<string, unknown>) => void;
+  /** Private rooms (src/vscode/privatePanel.ts): the members pane's requests and updates. */
+  privateRooms: PrivateRooms;
 }
 
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
@@ -76,6 +80,7 @@ export class ChatPanel extends Disposable {
     this._register(toDisposable(session.on('resync', (room) => {
       if (room === session.currentRoom?.room) this.postSnapshot();
     })));
+    this._register(toDisposable(watchPrivate(session, deps.privateRooms, (view) => this.messenger.post('roomKind', view))));
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(this.disposedEmitter);
   }
@@ -170,6 +175,7 @@ export class ChatPanel extends Disposable {
         void vscode.commands.executeCommand(command);
         return null;
       },
+      ...privateHandlers(session, this.deps.privateRooms),
     };
   }
 

@@ -48,6 +48,8 @@ function handlers(calls: string[]): RequestHandlers {
     markRead: none('markRead'), verifyMember: none('verifyMember'), runCommand: none('runCommand'),
     loadOlder: () => ({ items: [], hasOlder: false }), loadNewer: () => ({ items: [], hasNewer: false }),
     loadNewest: () => ({ items: [], hasOlder: false }), loadRange: () => ({ items: [], hasOlder: false, hasNewer: false }),
+    roomKind: () => null, privateInvite: none('privateInvite'), privateRemove: none('privateRemove'),
+    privatePromote: none('privatePromote'), privateForget: none('privateForget'),
   };
 }
 
