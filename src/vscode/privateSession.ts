@@ -196,7 +196,7 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
       pr.on('outgoing', (u) => this.deps.sink.deliverOutgoing({ room, ...u })),
       pr.on('member_added', (e) => void this.membership(live, 'added', e).then(changed)),
       pr.on('member_removed', (e) => void this.membership(live, 'removed', e).then(changed)),
-      pr.on('removed', (e) => void this.onRemoved(live, e.by.name ?? e.by.fingerprint)),
+      pr.on('removed', (e) => void this.onRemoved(live, e.by)),
       pr.on('epoch', changed),
       pr.on('synced', changed),
       pr.on('control', changed),
@@ -251,10 +251,10 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
     }).catch((err: unknown) => this.deps.log('history append failed', { error: err instanceof Error ? err.message : String(err) }));
   }
 
-  private async onRemoved(live: LiveRoom, by: string): Promise<void> {
+  private async onRemoved(live: LiveRoom, by: MembershipEvent['by']): Promise<void> {
     const room = live.room.room;
-    await this.membership(live, 'removed_you', { by: { fingerprint: live.room.fingerprint, name: by } });
-    this.removedBy.set(room, by);
+    await this.membership(live, 'removed_you', { by });
+    this.removedBy.set(room, by.name ?? by.fingerprint);
     this.emit('changed', room);
     // The room is over for this member: its connections end (the state with removedBy is saved).
     await this.stop(room);
