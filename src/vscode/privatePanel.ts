@@ -19,9 +19,20 @@ function currentPrivate(session: ChatSession, rooms: PrivateRooms): { room: stri
   return { room: r.room, name: r.name };
 }
 
-/** Makes an invite (admins), copies it, and offers to show it once. */
+/**
+ * Makes an invite (admins), after a confirmation, copies it, and offers to show it once. The
+ * confirmation is what a script in the webview cannot click: the webview may read the clipboard
+ * (VS Code allows it clipboard-read), so an invite made at its word alone could leave with it.
+ */
 export async function inviteToCurrent(session: ChatSession, rooms: PrivateRooms): Promise<void> {
   const { room, name } = currentPrivate(session, rooms);
+  if (!rooms.view(room).admin) throw new Error('Only an admin of this room can invite.');
+  const choice = await vscode.window.showInformationMessage(
+    `Make an invite to "${markInvisible(name)}"?`,
+    { modal: true, detail: 'A single-use link, valid 24 hours, copied to the clipboard. Whoever has it can ask to join, and an admin\'s SMC adds them while it is online.' },
+    'Create Invite',
+  );
+  if (choice !== 'Create Invite') return;
   const made = await rooms.invite(room);
   let link = made.link;
   await vscode.env.clipboard.writeText(link);
@@ -40,8 +51,11 @@ export function privateHandlers(session: ChatSession, rooms: PrivateRooms): Priv
       const r = session.currentRoom;
       return r === undefined ? null : rooms.view(r.room);
     },
-    privateInvite: async () => {
-      await inviteToCurrent(session, rooms);
+    privateInvite: () => {
+      const { room } = currentPrivate(session, rooms);
+      if (!rooms.view(room).admin) throw new Error('Only an admin of this room can invite.');
+      // Not awaited: the request answers now, the dialog waits for the person (docs/extension.md).
+      inviteToCurrent(session, rooms).catch((e: unknown) => void vscode.window.showErrorMessage(`SMC: ${e instanceof Error ? e.message : String(e)}`));
       return null;
     },
     privateRemove: ({ fingerprint }) => {

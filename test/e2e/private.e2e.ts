@@ -109,7 +109,15 @@ const FORGE_REQUEST = (name: string, payload: Record<string, unknown>, id: numbe
   window.addEventListener('message', onMessage);
   // What acquireVsCodeApi().postMessage does (VS Code's webview pre/index.html): a script that
   // runs in the panel (an XSS) can do the same with any frame it likes.
-  window.parent.__vscode_post_message__('onmessage', { message: { kind: 'request', id: ${id}, name: ${JSON.stringify(name)}, payload: ${JSON.stringify(payload)} } });
+  let post;
+  try { post = window.parent.__vscode_post_message__; } catch (err) { resolve({ diag: 'parent: ' + String(err) }); return; }
+  if (typeof post !== 'function') {
+    let names = [];
+    try { names = Object.getOwnPropertyNames(window.parent).filter((k) => k.startsWith('__') || k.includes('vscode')); } catch (err) { names = [String(err)]; }
+    resolve({ diag: { href: location.href, sameWindow: window.parent === window, names, api: typeof acquireVsCodeApi } });
+    return;
+  }
+  post.call(window.parent, 'onmessage', { message: { kind: 'request', id: ${id}, name: ${JSON.stringify(name)}, payload: ${JSON.stringify(payload)} } });
   setTimeout(() => resolve({ timeout: true }), 10000);
 }))()`;
 
@@ -209,6 +217,11 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
   it('Invite copies a single-use link (shown once, never in the webview); Bob\'s smc chat joins by it and is added by Alice\'s extension', async () => {
     await wb.page.evaluate('navigator.clipboard.writeText("")');
     await panel().locator('#invite-member').click();
+    // Asked first (a script in the panel cannot make an invite by itself).
+    await dialog().waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match((await dialog().textContent()) ?? '', /Make an invite to "e2e-private"/);
+    await dialog().locator('.monaco-button', { hasText: /^Create Invite$/ }).click();
+    await dialog().waitFor({ state: 'detached', timeout: 30_000 });
     const invite = await waitFor('the invite on the clipboard', async () => {
       const t = await clipboardText();
       return t.includes('?join=1#') ? t : undefined;
