@@ -109,15 +109,15 @@ const FORGE_REQUEST = (name: string, payload: Record<string, unknown>, id: numbe
   window.addEventListener('message', onMessage);
   // What acquireVsCodeApi().postMessage does (VS Code's webview pre/index.html): a script that
   // runs in the panel (an XSS) can do the same with any frame it likes.
-  let post;
-  try { post = window.parent.__vscode_post_message__; } catch (err) { resolve({ diag: 'parent: ' + String(err) }); return; }
+  // VS Code hides window.parent from the panel, but the frame's element is same-origin.
+  let outer;
+  try { outer = window.frameElement ? window.frameElement.ownerDocument.defaultView : undefined; } catch (err) { resolve({ diag: 'frameElement: ' + String(err) }); return; }
+  const post = outer ? outer.__vscode_post_message__ : undefined;
   if (typeof post !== 'function') {
-    let names = [];
-    try { names = Object.getOwnPropertyNames(window.parent).filter((k) => k.startsWith('__') || k.includes('vscode')); } catch (err) { names = [String(err)]; }
-    resolve({ diag: { href: location.href, sameWindow: window.parent === window, names, api: typeof acquireVsCodeApi } });
+    resolve({ diag: { href: location.href, frameElement: !!window.frameElement, outer: !!outer } });
     return;
   }
-  post.call(window.parent, 'onmessage', { message: { kind: 'request', id: ${id}, name: ${JSON.stringify(name)}, payload: ${JSON.stringify(payload)} } });
+  post.call(outer, 'onmessage', { message: { kind: 'request', id: ${id}, name: ${JSON.stringify(name)}, payload: ${JSON.stringify(payload)} } });
   setTimeout(() => resolve({ timeout: true }), 10000);
 }))()`;
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChatMessage, OutgoingUpdate } from '../../src/core/client/types';
 import { fingerprint, generateIdentity, type Identity } from '../../src/core/crypto/identity';
-import { MemoryHistoryLog, type HistoryLog } from '../../src/core/private';
+import { MemoryHistoryLog, decodeSaved, type HistoryLog } from '../../src/core/private';
 import { createTcpTransport } from '../../src/node/tcpTransport';
 import type { ChatItem } from '../../src/shared/messages';
 import type { MementoLike, RoomEntry, RoomListLike } from '../../src/vscode/chatSession';
@@ -208,6 +208,15 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
     assert.deepEqual(alice2Sink.messages.map((m) => m.text), ['hello bob', 'hi alice', 'after bob']);
     assert.deepEqual(alice2Sink.items.map((i) => i.text), ['alice added bob', 'alice removed bob']);
     assert.ok(statuses.every((s) => !s.includes('#')), 'a status carried a secret');
+    // No secret in what the extension logs (its Output channel): the invite's secret, the owner
+    // seed, the history key, the MLS state.
+    const secrets = [link.split('#')[1]!, ...[...alice.secrets.map.values(), ...bob.secrets.map.values()]];
+    const saved = decodeSaved(alice.secrets.map.get(mlsSecret(entry.room))!);
+    secrets.push(saved.meta.ownerSeed!, ...Object.values(saved.meta.invites).map((i) => i.secret));
+    for (const line of [...alice.logged, ...bob.logged]) {
+      for (const secret of secrets) assert.ok(!line.includes(secret.slice(0, 24)), `a secret in the log: ${line.slice(0, 80)}`);
+    }
+    assert.ok(alice.logged.length > 0 && bob.logged.length > 0);
   });
 
   it('a joiner is told when no admin is online, and times out', async () => {
