@@ -77,7 +77,7 @@ export class MembersPane {
       this.kindBadge.hidden = true;
       this.section.hidden = true;
       this.removedBanner.hidden = true;
-      document.body.classList.remove('removed-from-room');
+      document.body.classList.remove('removed-from-room', 'private-room');
       return;
     }
     this.kindBadge.hidden = false;
@@ -86,6 +86,7 @@ export class MembersPane {
     this.kindBadge.title = v.kind === 'private'
       ? 'Members are managed by its admins; a removed member cannot read what follows (forward secrecy).'
       : 'Anyone with the invite link reads and writes everything here, history included.';
+    document.body.classList.toggle('private-room', v.kind === 'private');
     const removed = v.removedBy !== undefined;
     document.body.classList.toggle('removed-from-room', removed);
     this.removedBanner.hidden = !removed;

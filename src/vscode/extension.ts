@@ -149,7 +149,11 @@ class Extension extends Disposable {
     this._register(toDisposable(this.session.on('connection', (s) => {
       if (s === 'connected') void this.privateRooms.startAll();
     })));
-    this._register(toDisposable(this.privateRooms.on('error', (e) => void vscode.window.showErrorMessage(`SMC: ${e.message}`))));
+    // A relay that is away is retried by each room's connection, as for link rooms: not an error to show.
+    this._register(toDisposable(this.privateRooms.on('error', (e) => {
+      if (e.code === 'connection_failed') return;
+      void vscode.window.showErrorMessage(`SMC: ${e.message}`);
+    })));
     this._register(toDisposable(() => void this.session.dispose()));
     this.status = this._register(new StatusBar(this.session));
     this.relay = this._register(new RelayController(context, logs));

@@ -351,7 +351,32 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
     await dialog().locator('.monaco-button', { hasText: /^Leave Room$/ }).click();
     await dialog().waitFor({ state: 'detached', timeout: 30_000 });
     await wb.statusItem(/cli-team/).first().waitFor({ state: 'detached', timeout: 60_000 });
+  });
+
+  /** A notification (toast or in the notification centre) whose text matches. */
+  async function notificationItem(text: RegExp) {
+    await wb.runCommand('Notifications: Show Notifications');
+    const item = wb.page.locator('.notification-list-item', { hasText: text }).first();
+    await item.waitFor({ state: 'visible', timeout: 60_000 });
+    return item;
+  }
+
+  it('joining again with the old invite is refused with its reason; with no admin online the join says so and can be cancelled', async () => {
+    const oldLink = String(carol.events('invite')[0]!.invite);
+    await wb.runCommand('SMC: Join Room');
+    await wb.pick(/Paste an invite link/);
+    await wb.answerInput(oldLink, { promptContains: 'Paste the invite link' });
+    await notificationItem(/Not added to private room "cli-team": you were removed from this room/);
+    carol.send('/invite');
+    const fresh = String((await carol.waitFor('a second invite', () => carol.events('invite')[1])).invite);
     carol.send('/stop');
     assert.equal(await carol.exit, 0);
+    await wb.runCommand('SMC: Join Room');
+    await wb.pick(/Paste an invite link/);
+    await wb.answerInput(fresh, { promptContains: 'Paste the invite link' });
+    const waiting = await notificationItem(/no admin of the room is online/);
+    await wb.screenshot('private-join-no-admin');
+    await waiting.locator('.monaco-button', { hasText: /^Cancel$/ }).click();
+    await waiting.waitFor({ state: 'detached', timeout: 30_000 });
   });
 });

@@ -14,6 +14,9 @@ import { createTcpTransport } from '../../src/node/tcpTransport';
 import type { ChatItem } from '../../src/shared/messages';
 import type { MementoLike, RoomEntry, RoomListLike } from '../../src/vscode/chatSession';
 import { PrivateRooms, mlsSecret, type RoomBackend, type TimelineSink } from '../../src/vscode/privateSession';
+import { RelayClient } from '../../src/core/client/relayClient';
+import { KeyStore, KnownKeys, MemorySecretStore, MemoryStateStore, RoomList } from '../../src/core/keys';
+import { ChatSession } from '../../src/vscode/chatSession';
 import { RelayProcess } from '../helpers/relayProcess';
 
 function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
@@ -233,5 +236,62 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
     await assert.rejects(() => bob.private.join(link, (s) => statuses.push(s), 3_000), /no admin/);
     assert.ok(statuses.some((s) => /no admin of the room is online/.test(s)), statuses.join(' | '));
     assert.equal(bob.private.isPrivate(entry.room), false);
+  });
+
+  it('through ChatSession (what the panel draws): a private room\'s snapshot holds its messages and membership events, and its sends go to the room, not the link client', async () => {
+    const secrets = new MemorySecretStore();
+    const state = new MemoryStateStore();
+    const rooms = new RoomList(state);
+    const keys = new KeyStore(secrets);
+    const linkJoins: string[] = [];
+    let privateRooms: PrivateRooms | undefined;
+    const session = new ChatSession({
+      keys, rooms, knownKeys: new KnownKeys(state), state,
+      settings: () => ({ relayHost: '127.0.0.1', relayPort: relay.port, displayName: 'alice' }),
+      fingerprint, log: () => undefined,
+      isPrivateRoom: (room) => privateRooms?.isPrivate(room) === true,
+      createClient: (p) => {
+        const c = new RelayClient({ ...p, agent: 'smc-vscode-test', transport: createTcpTransport });
+        const join = c.join.bind(c);
+        c.join = (o) => {
+          const h = join(o);
+          linkJoins.push(h.room);
+          return h;
+        };
+        return c;
+      },
+    });
+    privateRooms = new PrivateRooms({
+      secrets, state, rooms, identity: () => keys.identity(), displayName: () => 'alice',
+      historyLog: () => new MemoryHistoryLog(), transport: createTcpTransport, agent: 'smc-vscode-test', log: () => undefined, sink: session,
+    });
+    const bob = person('bob');
+    people.push(bob, { ...bob, private: privateRooms });
+    try {
+      const entry = await privateRooms.create('team', relayAddr());
+      await session.setCurrent(entry.room);
+      // Not connected yet: a send says so, and nothing goes to the link client.
+      await assert.rejects(() => session.sendText('too early'), /not connected yet/);
+      await session.connect();
+      await privateRooms.startAll();
+      await until(() => privateRooms!.liveRoom(entry.room)?.state === 'connected', 'alice connected');
+      const { link } = await privateRooms.invite(entry.room);
+      await bob.private.join(link, () => undefined, 60_000);
+      await bob.private.start(entry.room);
+      await until(() => bob.sink.backends.has(entry.room) && bob.private.liveRoom(entry.room)?.state === 'connected', 'bob in');
+      const sent = await session.sendText('hello from the panel');
+      await until(() => bob.sink.messages.some((m) => m.text === 'hello from the panel'), 'bob reads the panel');
+      bob.sink.backends.get(entry.room)!.sendText('hello panel');
+      const snap = (): ChatItem[] => session.snapshot('alice').items;
+      await until(() => snap().some((i) => i.text === 'hello panel'), 'the panel gets bob');
+      await until(() => session.timeline(entry.room).get(sent.key)?.state === 'sent', 'own message acked');
+      const items = snap();
+      assert.deepEqual(items.map((i) => [i.kind, i.text]), [['membership', 'alice added bob'], ['message', 'hello from the panel'], ['message', 'hello panel']]);
+      assert.equal(items[2]!.name, 'bob');
+      assert.deepEqual(linkJoins, [], 'the link client joined a private room');
+      await assert.rejects(() => session.sendSnippet({ lang: 'ts', path: 'a.ts', start: 1, end: 1, code: 'x' }), /not supported/);
+    } finally {
+      await session.dispose();
+    }
   });
 });
