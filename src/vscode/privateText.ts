@@ -22,5 +22,5 @@ export function membershipText(what: 'added' | 'removed' | 'removed_you', by: st
 export function inviteNotice(roomName: string, expires: number, now: number): string {
   const hours = Math.max(1, Math.round((expires - now) / 3_600_000));
   return `Invite to "${shown(roomName)}" copied to the clipboard. It lets one person ask to join, for ${hours} hour${hours === 1 ? '' : 's'}; ` +
-    'an admin\'s SMC adds them while it is online. Pass it on privately; it is not shown again.';
+    'an admin\'s SMC adds them while it is online. Pass it on privately; Show Link shows it, once.';
 }

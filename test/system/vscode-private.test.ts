@@ -17,6 +17,7 @@ import { PrivateRooms, mlsSecret, type RoomBackend, type TimelineSink } from '..
 import { RelayClient } from '../../src/core/client/relayClient';
 import { KeyStore, KnownKeys, MemorySecretStore, MemoryStateStore, RoomList } from '../../src/core/keys';
 import { ChatSession } from '../../src/vscode/chatSession';
+import { MEMBERSHIP_TYPE } from '../../src/vscode/privateText';
 import { RelayProcess } from '../helpers/relayProcess';
 
 function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
@@ -244,12 +245,12 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
     const rooms = new RoomList(state);
     const keys = new KeyStore(secrets);
     const linkJoins: string[] = [];
-    let privateRooms: PrivateRooms | undefined;
+    const later: { rooms?: PrivateRooms } = {};
     const session = new ChatSession({
       keys, rooms, knownKeys: new KnownKeys(state), state,
       settings: () => ({ relayHost: '127.0.0.1', relayPort: relay.port, displayName: 'alice' }),
       fingerprint, log: () => undefined,
-      isPrivateRoom: (room) => privateRooms?.isPrivate(room) === true,
+      isPrivateRoom: (room) => later.rooms?.isPrivate(room) === true,
       createClient: (p) => {
         const c = new RelayClient({ ...p, agent: 'smc-vscode-test', transport: createTcpTransport });
         const join = c.join.bind(c);
@@ -261,10 +262,11 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
         return c;
       },
     });
-    privateRooms = new PrivateRooms({
+    const privateRooms = new PrivateRooms({
       secrets, state, rooms, identity: () => keys.identity(), displayName: () => 'alice',
       historyLog: () => new MemoryHistoryLog(), transport: createTcpTransport, agent: 'smc-vscode-test', log: () => undefined, sink: session,
     });
+    later.rooms = privateRooms;
     const bob = person('bob');
     people.push(bob, { ...bob, private: privateRooms });
     try {
@@ -274,7 +276,7 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
       await assert.rejects(() => session.sendText('too early'), /not connected yet/);
       await session.connect();
       await privateRooms.startAll();
-      await until(() => privateRooms!.liveRoom(entry.room)?.state === 'connected', 'alice connected');
+      await until(() => privateRooms.liveRoom(entry.room)?.state === 'connected', 'alice connected');
       const { link } = await privateRooms.invite(entry.room);
       await bob.private.join(link, () => undefined, 60_000);
       await bob.private.start(entry.room);
@@ -290,6 +292,19 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
       assert.equal(items[2]!.name, 'bob');
       assert.deepEqual(linkJoins, [], 'the link client joined a private room');
       await assert.rejects(() => session.sendSnippet({ lang: 'ts', path: 'a.ts', start: 1, end: 1, code: 'x' }), /not supported/);
+
+      // A malicious member (its own client, not ours) sends a message of the membership type,
+      // claiming an event: it stays a message (kind "message", shown as a type this version
+      // cannot show), never a host-made membership event.
+      const bobRoom = bob.private.liveRoom(entry.room)!;
+      const enqueue: unknown = Reflect.get(bobRoom, 'enqueue');
+      assert.equal(typeof enqueue, 'function');
+      Reflect.apply(enqueue as (c: { type: string; text: string }) => unknown, bobRoom, [{ type: MEMBERSHIP_TYPE, text: 'alice removed carol' }]);
+      await until(() => snap().some((i) => i.text === 'alice removed carol'), 'the forged event arrives');
+      const forged = snap().find((i) => i.text === 'alice removed carol')!;
+      assert.equal(forged.kind, 'message');
+      assert.equal(forged.name, 'bob');
+      assert.equal(snap().filter((i) => i.kind === 'membership').length, 1);
     } finally {
       await session.dispose();
     }
