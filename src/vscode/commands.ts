@@ -15,7 +15,7 @@ import type { RelayController } from './relayController';
 import type { StatusBar } from './statusBar';
 import type { Walkthrough } from './walkthrough';
 import { markInvisible } from '../shared/visibleText';
-import { JoinRefusedError, isPrivateInvite, parsePrivateInvite } from '../core/private/index';
+import { isPrivateInvite, parsePrivateInvite } from '../core/private/privateInvite';
 import type { PrivateRooms } from './privateSession';
 import { inviteToCurrent } from './privatePanel';
 
@@ -238,12 +238,8 @@ export class Commands {
         // "no admin of the room is online; waiting for one to add you" (§3.4), as the core says it.
         joining = this.d.privateRooms.join(text, (status) => progress.report({ message: `${status}…` }));
         const cancelled = new Promise<undefined>((resolve) => token.onCancellationRequested(() => resolve(undefined)));
-        try {
-          return await Promise.race([joining, cancelled]);
-        } catch (e) {
-          if (e instanceof JoinRefusedError) throw new Error(`Not added to private room "${shownName}": ${e.message}.`);
-          throw e;
-        }
+        // A refusal is an Error that says why (§3.4), from PrivateRooms.join.
+        return Promise.race([joining, cancelled]);
       },
     );
     if (entry === undefined) {

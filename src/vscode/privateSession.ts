@@ -16,11 +16,13 @@ import { decodeB64u, encodeB64u } from '../core/crypto/b64u';
 import { fingerprint, shortOfFingerprint, type Identity } from '../core/crypto/identity';
 import { secureRandom } from '../core/crypto/primitives';
 import { formatHostPort, parseHostPort } from '../core/hostPort';
-import { MlsGroup } from '../core/mls/index';
-import {
-  HISTORY_KEY_BYTES, HistoryStore, LobbyDesk, LOBBY_ADMIN_NAME, PrivateRoom, decodeSaved, encodeSaved, freshMeta, joinByInvite, newPrivateRoom,
-  parsePrivateInvite, parseRoomContent, type HistoryLog, type HistoryRecord, type MembershipEvent, type PrivateMeta,
-} from '../core/private/index';
+// Light modules only: what carries MLS comes from ./privateParts on first use (see mlsParts).
+import { parseRoomContent } from '../core/private/content';
+import { HISTORY_KEY_BYTES, HistoryStore, type HistoryLog, type HistoryRecord } from '../core/private/historyStore';
+import { decodeSaved, encodeSaved, freshMeta, type PrivateMeta } from '../core/private/meta';
+import { parsePrivateInvite } from '../core/private/privateInvite';
+import type { LobbyDesk } from '../core/private/lobby';
+import type { MembershipEvent, PrivateRoom } from '../core/private/privateRoom';
 import type { ChatItem, PrivateMemberView, RoomKindView } from '../shared/messages';
 import type { MementoLike, RoomEntry, RoomListLike } from './chatSession';
 import { membershipText, MEMBERSHIP_ID_PREFIX, MEMBERSHIP_TYPE } from './privateText';
@@ -73,6 +75,11 @@ export const historySecret = (room: string): string => `smc.history.${room}`;
 /** How long a join request waits for an admin by default (§3.4). */
 export const JOIN_TIMEOUT_MS = 10 * 60_000;
 
+type MlsParts = typeof import('./privateParts.js');
+let loadingParts: Promise<MlsParts> | undefined;
+/** ts-mls and the room's state machine, loaded once, when a private room is first used. */
+const mlsParts = (): Promise<MlsParts> => (loadingParts ??= import('./privateParts.js'));
+
 interface LiveRoom {
   room: PrivateRoom;
   desk: LobbyDesk;
@@ -108,6 +115,7 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
   /** §3.6: a new private room with this member as its only member and admin. */
   async create(name: string, relay: string): Promise<RoomEntry> {
     const identity = await this.deps.identity();
+    const { newPrivateRoom } = await mlsParts();
     const created = await newPrivateRoom(identity, this.now());
     await this.deps.secrets.store(mlsSecret(created.room), encodeSaved({ state: created.group.export(), meta: created.meta }));
     await this.mark(created.room, true);
@@ -127,10 +135,19 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
     const clash = this.deps.rooms.all().find((r) => r.name === invite.name && r.relay === relay && !this.isPrivate(r.room));
     if (clash !== undefined) throw new Error(`A link room named "${invite.name}" on ${relay} is already here; leave it first.`);
     const identity = await this.deps.identity();
-    const outcome = await joinByInvite({
-      invite, identity, displayName: this.deps.displayName(), agent: this.deps.agent, transport: this.deps.transport, timeoutMs, status, log: this.deps.log,
-    });
-    invite.secret.fill(0);
+    const { joinByInvite, JoinRefusedError } = await mlsParts();
+    let outcome;
+    try {
+      outcome = await joinByInvite({
+        invite, identity, displayName: this.deps.displayName(), agent: this.deps.agent, transport: this.deps.transport, timeoutMs, status, log: this.deps.log,
+      });
+    } catch (e) {
+      // §3.4: used, expired, revoked, removed, or no admin before the timeout, said as such.
+      if (e instanceof JoinRefusedError) throw new Error(`Not added to private room "${invite.name}": ${e.message}.`);
+      throw e;
+    } finally {
+      invite.secret.fill(0);
+    }
     const meta = freshMeta(this.now());
     meta.applied = outcome.seq;
     await this.deps.secrets.store(mlsSecret(outcome.room), encodeSaved({ state: outcome.group.export(), meta }));
@@ -167,6 +184,7 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
       return;
     }
     const identity = await this.deps.identity();
+    const { LobbyDesk, LOBBY_ADMIN_NAME, MlsGroup, PrivateRoom } = await mlsParts();
     const saved = decodeSaved(text);
     const meta: PrivateMeta = saved.meta;
     if (meta.removedBy !== undefined) {
