@@ -178,6 +178,13 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
     assert.throws(() => alice.private.remove(entry.room, aliceFp), /To leave/);
     assert.throws(() => alice.private.promote(entry.room, aliceFp), /already an admin/);
 
+    // Promote: bob becomes an admin (every member applies the commit), and may then invite.
+    alice.private.promote(entry.room, bobFp);
+    await until(() => bob.private.view(entry.room).admin === true, 'bob promoted');
+    assert.equal(alice.private.view(entry.room).members?.find((m) => m.fingerprint === bobFp)?.role, 'admin');
+    assert.match((await bob.private.invite(entry.room)).link, /\?join=1#/);
+    assert.throws(() => alice.private.promote(entry.room, bobFp), /already an admin/);
+
     alice.private.remove(entry.room, bobFp);
     await until(() => bob.private.view(entry.room).removedBy === 'alice', 'bob removed');
     assert.ok(bob.sink.items.some((i) => i.kind === 'membership' && i.text === 'alice removed you from this room'));
