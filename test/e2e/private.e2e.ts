@@ -294,6 +294,26 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
     if (existsSync(settings)) assert.doesNotMatch(readFileSync(settings, 'utf8'), /smc\.mls|smc\.history|ownerSeed/);
   });
 
+  it('after a window reload the private room comes back from its local history (messages and membership events) and reconnects', async () => {
+    await wb.runCommand('Developer: Reload Window');
+    await wb.waitUntilReady();
+    await wb.runCommand('SMC: Open Chat');
+    await panel().locator('#room-kind[data-kind="private"]').waitFor({ state: 'visible', timeout: 60_000 });
+    for (const text of ['Hello Bob, private', 'Hi Alice, bob here', 'after bob left']) {
+      await panel().locator('#messages .message', { hasText: text }).waitFor({ state: 'visible', timeout: 60_000 });
+    }
+    for (const text of ['Alice added bob', 'Alice removed bob']) {
+      await panel().locator('#messages .message[data-kind="membership"]', { hasText: text }).waitFor({ state: 'visible', timeout: 60_000 });
+    }
+    // Connected again: the member list is the live group's (Alice alone, admin), and she can write.
+    await panel().locator('#members .member[data-self="true"][data-role="admin"]').waitFor({ state: 'visible', timeout: 60_000 });
+    assert.equal(await panel().locator('#members .member').count(), 1);
+    const composer = panel().locator('#composer textarea');
+    await composer.fill('after the reload');
+    await composer.press('Enter');
+    await panel().locator('#messages .message[data-state="sent"]', { hasText: 'after the reload' }).waitFor({ state: 'visible', timeout: 60_000 });
+  });
+
   let carol: PrivateChat;
 
   it('joins a terminal admin\'s private room by its invite: told to wait, added by Carol\'s client, members shown', async () => {
