@@ -168,7 +168,11 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
     if (this.live.has(room) || this.removedBy.has(room)) return;
     let p = this.starting.get(room);
     if (p === undefined) {
-      p = this.open(room).finally(() => this.starting.delete(room));
+      p = this.open(room).catch((e: unknown) => {
+        // A damaged state or history key: said once, the other rooms go on.
+        const name = this.deps.rooms.get(room)?.name ?? room;
+        this.emit('error', new ClientError('room_refused', `Private room "${name}" could not be opened here: ${e instanceof Error ? e.message : String(e)}`, room));
+      }).finally(() => this.starting.delete(room));
       this.starting.set(room, p);
     }
     await p;

@@ -136,6 +136,7 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
     people.push(alice, bob);
     const entry = await alice.private.create('team', relayAddr());
     assert.equal(alice.private.isPrivate(entry.room), true);
+    assert.deepEqual(alice.private.view('L'.repeat(22)), { room: 'L'.repeat(22), kind: 'link' });
     // The state is a secret (SecretStorage), never in globalState.
     assert.ok(alice.secrets.map.has(mlsSecret(entry.room)));
     assert.ok(![...alice.state.map.values()].some((v) => JSON.stringify(v).includes('ownerSeed')));
@@ -228,6 +229,19 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
       for (const secret of secrets) assert.ok(!line.includes(secret.slice(0, 24)), `a secret in the log: ${line.slice(0, 80)}`);
     }
     assert.ok(alice.logged.length > 0 && bob.logged.length > 0);
+  });
+
+  it('a damaged saved state is said once as an error, and opens nothing', async () => {
+    const alice = person('alice');
+    people.push(alice);
+    const entry = await alice.private.create('team', relayAddr());
+    await alice.secrets.store(mlsSecret(entry.room), '{"v":1,"state":"AAAA","meta":{"applied":0,"names":{},"invites":{}}}');
+    const errors: string[] = [];
+    alice.private.on('error', (e) => errors.push(e.message));
+    await alice.private.start(entry.room);
+    assert.equal(errors.length, 1, errors.join(' | '));
+    assert.match(errors[0]!, /Private room "team" could not be opened here/);
+    assert.equal(alice.private.liveRoom(entry.room), undefined);
   });
 
   it('a joiner is told when no admin is online, and times out', async () => {
