@@ -116,7 +116,7 @@ export class MembersPane {
       if (v.admin === true && !m.self) {
         const actions = el('div', { class: 'member-actions' });
         if (m.role !== 'admin') actions.append(button('promote-member', 'Promote', 'star-empty'));
-        actions.append(button('remove-member', 'Remove', 'person-remove'));
+        actions.append(button('remove-member', 'Remove', 'close'));
         li.append(actions);
       }
       list.append(li);
