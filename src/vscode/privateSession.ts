@@ -207,7 +207,8 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
       identity, displayName, group, meta, history, log: this.deps.log,
       save: (t) => this.deps.secrets.store(mlsSecret(room), t),
     });
-    pr.rememberOwnIds(stored.records.filter((r) => r.seq === 0 && r.sender === self).map((r) => r.id));
+    // §3.3, §3.8: own messages the relay never acked go out again (the history is the outbox).
+    pr.restorePending(stored.records);
     const desk = new LobbyDesk(pr, new RelayClient({
       host: addr.host, port: addr.port, agent: this.deps.agent, identity, displayName: LOBBY_ADMIN_NAME, transport: this.deps.transport, log: this.deps.log,
     }), this.deps.log);
@@ -223,6 +224,11 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
       pr.on('synced', changed),
       pr.on('control', changed),
       pr.on('error', (e) => this.emit('error', e)),
+      // §3.6 "Repair": a commit every member refused ended the epoch at the relay; said in the timeline.
+      pr.on('blocked', (e) => void this.notice(live, e.seq, e.owner
+        ? 'the relay took a commit this client refused; repairing the room (you are its owner)'
+        : 'the relay took a commit this client refused; the room waits for its owner to be online and repair it (what you write waits too)')),
+      pr.on('repaired', (e) => void this.notice(live, e.seq, 'the room is repaired: the refused commit is undone')),
     );
     this.live.set(room, live);
     this.deps.sink.setBackend(room, {
@@ -271,6 +277,12 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
       seq, ts, id, epoch: live.room.epoch, sender: identity.publicKey.toString('hex'),
       p: JSON.stringify({ type: MEMBERSHIP_TYPE, text, by: e.by.fingerprint }),
     }).catch((err: unknown) => this.deps.log('history append failed', { error: err instanceof Error ? err.message : String(err) }));
+  }
+
+  /** A line of the room's own in the timeline (kind membership: made by the host, not kept). */
+  private notice(live: LiveRoom, seq: number, text: string): void {
+    const id = `${MEMBERSHIP_ID_PREFIX}${seq}-n${this.membershipCount++}`;
+    this.deps.sink.showItem(live.room.room, membershipItem(live.room.room, id, seq, this.now(), text, live.room.fingerprint));
   }
 
   private async onRemoved(live: LiveRoom, by: MembershipEvent['by']): Promise<void> {
