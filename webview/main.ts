@@ -13,6 +13,7 @@ import {
 } from './model';
 import { codicon, identityBadge, itemSignature, renderItem } from './render';
 import { displayName, formatTime, visibleLine } from './text';
+import { MembersPane } from './members';
 
 declare function acquireVsCodeApi(): VsCodeApi;
 
@@ -155,6 +156,12 @@ attachButton.setAttribute('aria-label', 'Send a file');
 attachButton.title = 'Send a file (or paste an image into the message box)';
 form.prepend(attachButton);
 app.append(header, searchBar, layout, offlineBanner, typingEl, replyBar, editBar, emojiPicker, mentionList, form, composerError);
+
+// Private rooms (webview/members.ts): the room's kind, its members, a removed member's banner.
+const members = new MembersPane(messenger, (e) => showError(e));
+roomTitle.after(members.kindBadge);
+aside.prepend(members.section);
+form.before(members.removedBanner);
 
 // ---- rendering -----------------------------------------------------------------------
 
@@ -1016,6 +1023,7 @@ async function refreshWindow(s: PanelSnapshot): Promise<void> {
 }
 
 function showSnapshot(s: PanelSnapshot): void {
+  members.roomChanged(s.room?.room);
   const sameRoom = loaded && state.room !== undefined && s.room?.room === state.room.room;
   if (sameRoom && !pinned && state.items.length > 0) {
     olderStalled = false;

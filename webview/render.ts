@@ -7,6 +7,7 @@ import { highlight } from './highlight';
 import { renderMarkdown } from './markdown';
 import { sanitizedFragment } from './sanitize';
 import { displayName, formatTime, neutraliseBidi, visibleLine } from './text';
+import { renderMembership } from './members';
 
 /**
  * Rendered Markdown by source text: items leaving and re-entering the window are not parsed
@@ -139,6 +140,7 @@ function ownStatus(item: ChatItem): HTMLElement {
 
 /** The element for one item; `groupStart` shows the sender header above it. */
 export function renderItem(item: ChatItem, groupStart: boolean, now: number): HTMLElement {
+  if (item.kind === 'membership') return renderMembership(item);
   const article = el('article', 'message');
   article.dataset.key = item.key;
   article.dataset.state = item.state;

@@ -55,8 +55,12 @@ export interface SnippetView {
 /** One line of the timeline as the webview sees it. `key` is the message id (§1.2). */
 export interface ChatItem {
   key: string;
-  /** `unverifiable`: a message that failed §2.4; nothing of it but its place is shown. */
-  kind: 'message' | 'unverifiable';
+  /**
+   * `unverifiable`: a message that failed §2.4; nothing of it but its place is shown.
+   * `membership`: a private room's membership event ("alice added bob", §3.5), made by the
+   * host from an applied commit, never from a message's content.
+   */
+  kind: 'message' | 'unverifiable' | 'membership';
   seq?: number;
   ts: number;
   name: string;
@@ -214,7 +218,7 @@ export const PANEL_COMMANDS = [
 export type PanelCommand = (typeof PANEL_COMMANDS)[number];
 
 /** Direction webview -> host. Each entry is [request, response]. */
-export interface WebviewRequests {
+export interface WebviewRequests extends PrivateRequests {
   /** The webview is listening; the host answers with the first snapshot and only then posts. */
   ready: [Record<string, never>, PanelSnapshot];
   /** `replyTo`: the key replied to (§2.3.1); `mentions`: fingerprints picked by @ completion (§2.3.2). */
@@ -267,7 +271,7 @@ export interface WebviewRequests {
 }
 
 /** Direction host -> webview: notifications, no response. */
-export interface HostEvents {
+export interface HostEvents extends PrivateEvents {
   snapshot: PanelSnapshot;
   /** `update`: a change of an item (an edit, a reaction, a file's progress), never a new one. */
   item: { room: string; item: ChatItem; update?: boolean };
@@ -276,6 +280,47 @@ export interface HostEvents {
   typing: { room: string; name: string; shortFingerprint: string; keyChanged?: boolean };
   connection: { state: ConnectionView; relay: string };
   focusComposer: Record<string, never>;
+}
+
+// ---- Private rooms (docs/protocol.md §3; host: src/vscode/privatePanel.ts, webview: webview/members.ts)
+// Webview DOM: #room-kind[data-kind=private|link], #members (list, aria-label "Members"),
+//   .member[data-fingerprint][data-role=admin|member][data-self], .member .remove-member,
+//   .member .promote-member, #invite-member, #removed-banner .forget-room,
+//   .message[data-kind=membership].
+
+export interface PrivateMemberView {
+  name?: string;
+  fingerprint: string;
+  shortFingerprint: string;
+  role: 'admin' | 'member';
+  self: boolean;
+}
+
+/** What kind the current room is; for a private room, its members and this member's place. */
+export interface RoomKindView {
+  room: string;
+  kind: 'private' | 'link';
+  /** Private rooms: whether this member is an admin (offers Invite, Remove, Promote). */
+  admin?: boolean;
+  members?: PrivateMemberView[];
+  /** Private rooms: this member was removed, by this name or fingerprint. */
+  removedBy?: string;
+}
+
+export interface PrivateRequests {
+  /** The current room's kind and members (null: no room). */
+  roomKind: [Record<string, never>, RoomKindView | null];
+  /** An admin makes a single-use invite; the host copies it and shows it once (never to the webview). */
+  privateInvite: [Record<string, never>, null];
+  /** The host checks the role and asks the user to confirm. */
+  privateRemove: [{ fingerprint: string }, null];
+  privatePromote: [{ fingerprint: string }, null];
+  /** Forgets the current private room here (state, history, its key), after a confirmation. */
+  privateForget: [Record<string, never>, null];
+}
+
+export interface PrivateEvents {
+  roomKind: RoomKindView;
 }
 
 export type RequestName = keyof WebviewRequests;

@@ -34,6 +34,10 @@ function key(p: Record<string, unknown>, field: string): string | undefined {
   return undefined;
 }
 
+function fingerprintField(p: Record<string, unknown>): string | undefined {
+  return typeof p.fingerprint === 'string' && FINGERPRINT_PATTERN.test(p.fingerprint) ? undefined : '"fingerprint" must be a fingerprint';
+}
+
 const checks: { [N in RequestName]: PayloadCheck } = {
   ready: (p) => onlyFields(p, []),
   typing: (p) => onlyFields(p, []),
@@ -136,6 +140,12 @@ const checks: { [N in RequestName]: PayloadCheck } = {
     }
     return undefined;
   },
+  // ---- private rooms (PrivateRequests): the host checks roles itself, this only the shape.
+  roomKind: (p) => onlyFields(p, []),
+  privateInvite: (p) => onlyFields(p, []),
+  privateRemove: (p) => onlyFields(p, ['fingerprint']) ?? fingerprintField(p),
+  privatePromote: (p) => onlyFields(p, ['fingerprint']) ?? fingerprintField(p),
+  privateForget: (p) => onlyFields(p, []),
   runCommand: (p) => {
     const extra = onlyFields(p, ['command']);
     if (extra) return extra;

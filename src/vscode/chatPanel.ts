@@ -11,6 +11,8 @@ import { openSnippet } from './snippetOpener';
 import { openCodeRef } from './codeRefs';
 import { checkPatch, previewPatch } from './diffShare';
 import { fileToSave, imageBytes, pickAndSendFile, saveWithDialog, sendPastedFile } from './files';
+import { privateHandlers, watchPrivate } from './privatePanel';
+import type { PrivateRooms } from './privateSession';
 import { isSafeHref } from '../shared/validate';
 import { markInvisible, shownAddress } from '../shared/visibleText';
 
@@ -22,6 +24,8 @@ export interface PanelDeps {
   session: ChatSession;
   selfName: () => string;
   log: (event: string, fields?: Record<string, unknown>) => void;
+  /** Private rooms (src/vscode/privatePanel.ts): the members pane's requests and updates. */
+  privateRooms: PrivateRooms;
 }
 
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
@@ -79,6 +83,7 @@ export class ChatPanel extends Disposable {
     this._register(toDisposable(session.on('resync', (room) => {
       if (room === session.currentRoom?.room) this.postSnapshot();
     })));
+    this._register(toDisposable(watchPrivate(session, deps.privateRooms, (view) => this.messenger.post('roomKind', view))));
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(this.disposedEmitter);
   }
@@ -230,6 +235,7 @@ export class ChatPanel extends Disposable {
         if (room) await session.setMuted(room.room, muted);
         return null;
       },
+      ...privateHandlers(session, this.deps.privateRooms),
     };
   }
 

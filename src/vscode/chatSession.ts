@@ -13,7 +13,7 @@ import { formatHostPort, parseHostPort } from '../core/hostPort';
 import { displayNameProblem, namesLookAlike } from '../core/keys/displayName';
 import type {
   ChatMessage, ConnectionState, Identity, JoinOptions, KnownKeysLike, OutgoingMessage,
-  PresenceUpdate, RelayClientEvents, RoomHandle, Snippet,
+  OutgoingUpdate, PresenceUpdate, RelayClientEvents, RoomHandle, Snippet,
 } from '../core/client/types';
 import { WEBVIEW_LIMITS, type ChatItem, type MentionCandidate, type PanelSnapshot, type PresenceView, type RoomView, type SearchHit } from '../shared/messages';
 import { CONTENT_TYPES, MAX_MENTIONS, makeQuote, resolveMentions, type PatchShare } from '../core/payload';
@@ -22,6 +22,7 @@ import { nameKey } from '../core/keys/displayName';
 import { itemFromMessage, Timeline } from './timeline';
 import { RoomFeatures, type FeatureChanges } from './roomFeatures';
 import { searchItems } from './search';
+import type { RoomBackend } from './privateSession';
 
 /** The parts of RelayClient the session uses (src/core/client/relayClient.ts). */
 export interface ClientLike {
@@ -105,6 +106,8 @@ export interface SessionDeps {
   log: (event: string, fields?: Record<string, unknown>) => void;
   /** The clients' un-acked messages (globalState, src/core/keys/outboxState.ts): forgotten with their room. */
   outbox?: { forget(room: string): Promise<void> };
+  /** Private rooms (src/vscode/privateSession.ts) live on their own connections, not this client's. */
+  isPrivateRoom?: (room: string) => boolean;
 }
 
 export interface SessionEvents {
@@ -357,6 +360,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     for (const e of this.deps.rooms.all()) {
       // A room whose invite pins another certificate (or none) is not on this connection.
       if (e.relay !== relay || this.tlsPin(e.room) !== this.clientPin) continue;
+      if (this.deps.isPrivateRoom?.(e.room) === true) continue;
       const key = await this.deps.keys.roomKey(e.room);
       if (!key) {
         this.deps.log('room key missing', { room: e.room });
@@ -559,6 +563,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   /** Queues a text message in the current room; it is sent once connected. */
   async sendText(text: string): Promise<ChatItem> {
     const room = this.requireRoom();
+    if (this.deps.isPrivateRoom?.(room.room) === true) return this.addOwn(room.room, this.backendOf(room.room).sendText(text));
     await this.ensureClient();
     const out = this.requireClient().sendText(room.room, text);
     return this.addOwn(room.room, out);
@@ -566,6 +571,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
 
   async sendSnippet(snippet: Snippet, caption?: string): Promise<ChatItem> {
     const room = this.requireRoom();
+    if (this.deps.isPrivateRoom?.(room.room) === true) throw new Error('Sharing a selection in a private room is not supported yet.');
     await this.ensureClient();
     const out = this.requireClient().sendSnippet(room.room, snippet, caption);
     return this.addOwn(room.room, out);
@@ -821,6 +827,37 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
 
   async dispose(): Promise<void> {
     await this.dropClient();
+  }
+
+  // ---- private rooms (src/vscode/privateSession.ts): their own connections, these timelines ----
+
+  private readonly backends = new Map<string, RoomBackend>();
+
+  setBackend(room: string, backend: RoomBackend | undefined): void {
+    if (backend === undefined) this.backends.delete(room);
+    else this.backends.set(room, backend);
+  }
+
+  private backendOf(room: string): RoomBackend {
+    const b = this.backends.get(room);
+    if (b === undefined) throw new Error('This private room is not connected yet: connect to its relay first (SMC: Connect to Relay).');
+    return b;
+  }
+
+  /** A private room's message, shown as the client's are. */
+  deliver(m: ChatMessage): void {
+    this.onMessage(m);
+  }
+
+  deliverOutgoing(u: OutgoingUpdate): void {
+    const item = this.timeline(u.room).applyOutgoing(u);
+    if (item) this.emit('item', u.room, item);
+  }
+
+  /** An item the host made itself (a membership event, kind `membership`). */
+  showItem(room: string, item: ChatItem): void {
+    const result = this.timeline(room).add(item);
+    this.publish(room, this.timeline(room).get(item.key) ?? item, result);
   }
 
   protected override listenerFailed(event: string, err: unknown): void {

@@ -53,6 +53,8 @@ function handlers(calls: string[]): RequestHandlers {
     setMuted: none('setMuted'), mentionCandidates: () => ({ candidates: [] }), search: () => ({ hits: [], searched: 0 }),
     loadAround: () => ({ items: [], hasOlder: false, hasNewer: false, found: false }),
     sendFileBytes: () => ({ key: 'K'.repeat(22) }), imageBytes: () => ({ mime: 'image/png', data: '' }),
+    roomKind: () => null, privateInvite: none('privateInvite'), privateRemove: none('privateRemove'),
+    privatePromote: none('privatePromote'), privateForget: none('privateForget'),
   };
 }
 
