@@ -207,8 +207,8 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
     return this.privateRooms.read(room);
   }
 
-  async resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer): Promise<ResetResult> {
-    const { result, generation } = await this.privateRooms.reset(room, owner, epoch, authPub);
+  async resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer, refuse = 0): Promise<ResetResult> {
+    const { result, generation } = await this.privateRooms.reset(room, owner, epoch, authPub, refuse);
     if (!result.ok) return result;
     // This relay rekeys its own members (the relay's reset handler); its own NOTIFY is no news.
     this.feed.raiseGeneration(room, generation);

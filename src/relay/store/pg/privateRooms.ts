@@ -80,11 +80,14 @@ export class PgPrivateRooms {
     return rec;
   }
 
-  /** §3.6 reset (the relay checked the signature): see smc_private_reset. */
-  async reset(room: string, owner: Buffer, epoch: number, authPub: Buffer): Promise<{ result: ResetResult; generation: number }> {
+  /**
+   * §3.6 reset (the relay checked the signature), or with `refuse` > 0 a repair: see
+   * smc_private_reset (schema.ts).
+   */
+  async reset(room: string, owner: Buffer, epoch: number, authPub: Buffer, refuse: number): Promise<{ result: ResetResult; generation: number }> {
     const rows = await this.db.query<{ outcome: string; seq: string; generation: string }>(
-      'SELECT outcome, seq, generation FROM smc_private_reset($1, $2, $3, $4)',
-      [room, owner, epoch, authPub],
+      'SELECT outcome, seq, generation FROM smc_private_reset($1, $2, $3, $4, $5)',
+      [room, owner, epoch, authPub, refuse],
     );
     const row = rows[0];
     const generation = Number(row?.generation ?? 0);

@@ -160,9 +160,13 @@ export const MIGRATIONS: readonly Migration[] = [
 
       -- §3.6 reset: makes p_room a private room of p_owner at p_epoch with p_auth, or sets it
       -- again. 'owner': another owner key holds the room. 'stale': below the oldest epoch kept,
-      -- or that epoch's very key again while later epochs exist (a reset replayed). Otherwise
-      -- 'ok' with the seq the epoch starts at (the room's head) and the room's new generation.
-      CREATE FUNCTION smc_private_reset(p_room text, p_owner bytea, p_epoch bigint, p_auth bytea)
+      -- or that epoch's very key again while later epochs exist. Otherwise 'ok' with the seq the
+      -- epoch starts at (the room's head) and the room's new generation.
+      -- p_refuse > 0 is a repair (§3.6 "Repair"): the room must hold p_epoch with exactly p_auth,
+      -- not as its current epoch, and epoch p_epoch + 1 must have begun at seq p_refuse (the
+      -- refused commit); then the epochs after p_epoch go, p_epoch is current again (its earlier
+      -- epochs kept), and the generation rises as for a reset. Otherwise 'stale'.
+      CREATE FUNCTION smc_private_reset(p_room text, p_owner bytea, p_epoch bigint, p_auth bytea, p_refuse bigint)
       RETURNS TABLE (outcome text, seq bigint, generation bigint)
       LANGUAGE plpgsql AS $fn$
       #variable_conflict use_column
@@ -172,11 +176,33 @@ export const MIGRATIONS: readonly Migration[] = [
         v_anchor smc_private_epochs%ROWTYPE;
         v_epochs bigint;
         v_head bigint;
+        v_at smc_private_epochs%ROWTYPE;
+        v_next_seq bigint;
       BEGIN
-        INSERT INTO smc_private_rooms (room, owner, epoch, generation) VALUES (p_room, p_owner, p_epoch, 0) ON CONFLICT DO NOTHING;
+        -- A repair is of a room that exists; a reset may create it.
+        IF p_refuse <= 0 THEN
+          INSERT INTO smc_private_rooms (room, owner, epoch, generation) VALUES (p_room, p_owner, p_epoch, 0) ON CONFLICT DO NOTHING;
+        END IF;
         SELECT p.owner, p.generation INTO v_owner, v_generation FROM smc_private_rooms p WHERE p.room = p_room FOR UPDATE;
+        IF NOT FOUND THEN
+          RETURN QUERY SELECT 'stale'::text, 0::bigint, 0::bigint;
+          RETURN;
+        END IF;
         IF v_owner <> p_owner THEN
           RETURN QUERY SELECT 'owner'::text, 0::bigint, v_generation;
+          RETURN;
+        END IF;
+        v_head := coalesce((SELECT r.head FROM smc_rooms r WHERE r.room = p_room), 0);
+        IF p_refuse > 0 THEN
+          SELECT * INTO v_at FROM smc_private_epochs e WHERE e.room = p_room AND e.epoch = p_epoch;
+          SELECT e.seq INTO v_next_seq FROM smc_private_epochs e WHERE e.room = p_room AND e.epoch = p_epoch + 1;
+          IF v_at.auth IS DISTINCT FROM p_auth OR v_next_seq IS DISTINCT FROM p_refuse THEN
+            RETURN QUERY SELECT 'stale'::text, 0::bigint, v_generation;
+            RETURN;
+          END IF;
+          DELETE FROM smc_private_epochs e WHERE e.room = p_room AND e.epoch > p_epoch;
+          UPDATE smc_private_rooms p SET epoch = p_epoch, generation = v_generation + 1 WHERE p.room = p_room;
+          RETURN QUERY SELECT 'ok'::text, v_head, v_generation + 1;
           RETURN;
         END IF;
         SELECT * INTO v_anchor FROM smc_private_epochs e WHERE e.room = p_room ORDER BY e.epoch LIMIT 1;
@@ -187,7 +213,6 @@ export const MIGRATIONS: readonly Migration[] = [
             RETURN;
           END IF;
         END IF;
-        v_head := coalesce((SELECT r.head FROM smc_rooms r WHERE r.room = p_room), 0);
         DELETE FROM smc_private_epochs e WHERE e.room = p_room;
         INSERT INTO smc_private_epochs (room, epoch, auth, seq, ts, id)
           VALUES (p_room, p_epoch, p_auth, v_head, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint, '');
@@ -291,7 +316,7 @@ export async function migrate(client: ClientBase, migrations: readonly Migration
 /** What the migrations create and every relay needs; a dump of the tables alone lacks some. */
 const REQUIRED_OBJECTS = [
   ['smc_append(text[],text[],text[])', 'function', 'to_regprocedure'],
-  ['smc_private_reset(text,bytea,bigint,bytea)', 'function', 'to_regprocedure'],
+  ['smc_private_reset(text,bytea,bigint,bytea,bigint)', 'function', 'to_regprocedure'],
   ['smc_append_commit(text,text,text,bigint,bytea,integer)', 'function', 'to_regprocedure'],
   ['smc_presence_joined', 'sequence', 'to_regclass'],
   ['smc_messages', 'table', 'to_regclass'],

@@ -97,8 +97,11 @@ export interface ClusterStore<Origin = unknown> {
   // ---- private rooms (docs/protocol.md §3.6; store/types.ts PrivateRoomStore) ----
   /** The room's record with its reset generation, or undefined for a link room. */
   privateRoom(room: string): Promise<PgPrivateRecord | undefined>;
-  /** As PrivateRoomStore.resetPrivateRoom, for every relay of the cluster; the others get `reset`. */
-  resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer): Promise<ResetResult>;
+  /**
+   * As PrivateRoomStore.resetPrivateRoom, for every relay of the cluster; the others get `reset`.
+   * `refuse` > 0: a repair (§3.6), which cuts the epochs after `epoch` (store/pg/schema.ts).
+   */
+  resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer, refuse?: number): Promise<ResetResult>;
   /**
    * As PrivateRoomStore.appendCommit, through the group commit: the commit then reaches the feed
    * (with its epoch and `origin`) as any message, on every relay.
