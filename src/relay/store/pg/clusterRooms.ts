@@ -165,10 +165,9 @@ export class ClusterRooms {
     await this.store.watch(room);
     try {
       for (let reads = 1; ; reads++) {
-        const anchor = rec.epochs[0] as EpochKey;
-        // A reset this relay had not heard of (its NOTIFY missed): the members here are rekeyed.
-        if (this.store.raiseGeneration(room, rec.generation)) this.sink?.rekey(room, anchor.epoch, anchor.seq, undefined);
         const current = rec.epochs[rec.epochs.length - 1] as EpochKey;
+        // A reset this relay had not heard of (its NOTIFY missed): the members here are rekeyed.
+        if (this.store.raiseGeneration(room, rec.generation)) this.sink?.rekey(room, current.epoch, current.seq, undefined);
         await this.store.reach(room, current.seq, FEED_WAIT_MS);
         const seen = this.store.privateState(room);
         if (seen === undefined || (seen.commitSeq <= current.seq && seen.generation <= rec.generation)) return rec;
@@ -190,7 +189,9 @@ export class ClusterRooms {
    */
   private async appendCommit(room: string, id: string, body: string, epoch: number, authPub: Buffer, origin: RoomPeer | undefined): Promise<CommitResult> {
     const result = await this.store.appendCommit(room, id, body, epoch, authPub, origin);
-    if (!result.stale && !result.duplicate) await this.store.reach(room, result.seq, FEED_WAIT_MS);
+    // Stored: answer even if the feed is held up (the database away): an ack and the sender's
+    // rekey then come before the others get the commit, rather than no ack for what is stored.
+    if (!result.stale && !result.duplicate) await this.store.reach(room, result.seq, FEED_WAIT_MS).catch(() => undefined);
     return result;
   }
 

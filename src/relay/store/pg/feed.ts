@@ -32,7 +32,7 @@ const POLL_CHUNK = 1_000;
 /** A stored message's epoch, when it is a private room's commit that began one (§3.6). */
 const EPOCH_JOIN = 'LEFT JOIN smc_private_epochs e ON e.room = m.room AND e.seq = m.seq AND e.id = m.id';
 
-/** The reset generation of a private room as a relay knows it, with the epoch and seq it began. */
+/** A private room's reset generation as a relay learnt it, with the room's epoch then and that epoch's start. */
 export interface ResetSeen {
   room: string;
   generation: number;
@@ -359,8 +359,8 @@ export class Feed<Origin> {
     for (let i = 0; i < rooms.length; i += POLL_CHUNK) {
       const chunk = rooms.slice(i, i + POLL_CHUNK);
       const rows = await this.db.query<{ room: string; generation: string; epoch: string; seq: string }>(
-        `SELECT p.room, p.generation, e.epoch, e.seq FROM smc_private_rooms p
-         CROSS JOIN LATERAL (SELECT x.epoch, x.seq FROM smc_private_epochs x WHERE x.room = p.room ORDER BY x.epoch LIMIT 1) e
+        `SELECT p.room, p.generation, p.epoch, e.seq FROM smc_private_rooms p
+         JOIN smc_private_epochs e ON e.room = p.room AND e.epoch = p.epoch
          WHERE p.room = ANY($1::text[])`,
         [chunk],
       );
