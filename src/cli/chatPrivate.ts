@@ -76,7 +76,8 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
     save: (text) => savePrivate(session, target.room, text), history, ...(log !== undefined ? { log } : {}),
   });
   const self = session.identity.publicKey.toString('hex');
-  room.rememberOwnIds(stored.records.filter((r) => r.seq === 0 && r.sender === self).map((r) => r.id));
+  // §3.3, §3.8: own messages the relay never acked go out again (the history is the outbox).
+  room.restorePending(stored.records);
   const desk = new LobbyDesk(room, new RelayClient({
     host: target.host, port: target.port, agent, identity: session.identity, displayName: LOBBY_ADMIN_NAME, transport, ...(log !== undefined ? { log } : {}),
   }), log);
@@ -121,6 +122,17 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
   room.on('invite', (e) => {
     if (flags.json) event({ event: 'invite', invite: e.invite });
     else info(`invite (for ${e.uses} use${e.uses === 1 ? '' : 's'}, until ${new Date(e.expires).toISOString()}; it lets its holder ask to join, pass it on privately): ${e.invite}`);
+  });
+  // §3.6 "Repair": a commit every member refused ended the epoch at the relay; the owner's client undoes it.
+  room.on('blocked', (e) => {
+    if (flags.json) event({ event: 'blocked', epoch: e.epoch, seq: e.seq });
+    else info(e.owner
+      ? `the relay took a commit (#${e.seq}) that this client refused as the end of the epoch; repairing the room (you are its owner)`
+      : `the relay took a commit (#${e.seq}) that this client refused as the end of the epoch; the room waits for its owner (its creator) to be online and repair it; what you write waits too`);
+  });
+  room.on('repaired', (e) => {
+    if (flags.json) event({ event: 'repaired', epoch: e.epoch, seq: e.seq });
+    else info(`the room is repaired: the refused commit (#${e.seq}) is undone, and the room goes on`);
   });
   room.on('epoch', (e) => log?.('epoch', { epoch: e.epoch }));
   room.on('dropped', (intent) => log?.('intent_dropped', { kind: intent.kind }));

@@ -1,6 +1,6 @@
 // The terminal's history log of a private room (docs/protocol.md §3.8): $SMC_HOME/history/<room>.log,
 // one encrypted record per line, mode 0600 in a directory of mode 0700. Appends only; a record
-// is one write of one line, synced, so a crash leaves whole lines (a torn last line does not
+// is one write of its lines (a batch of them, group commit), synced, so a crash leaves whole lines (a torn last line does not
 // open and is skipped by the reader).
 import { mkdirSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
@@ -20,11 +20,15 @@ export class FileHistoryLog implements HistoryLog {
     this.path = join(dir, `${room}.log`);
   }
 
-  async append(line: string): Promise<void> {
+  append(line: string): Promise<void> {
+    return this.appendLines([line]);
+  }
+
+  async appendLines(lines: string[]): Promise<void> {
     const f = await open(this.path, 'a', 0o600);
     try {
       await f.chmod(0o600);
-      await f.write(line + '\n');
+      await f.write(lines.map((l) => l + '\n').join(''));
       await f.sync();
     } finally {
       await f.close();

@@ -23,8 +23,8 @@ export interface PrivateSession {
   /** One signature check from the connection's and its address's proof buckets; false: refused (already answered). */
   takeProofCheck(rid: number | undefined, what: string): boolean;
   fail(code: ErrorCode, message: string, rid: number | undefined): void;
-  /** The join of §1.4 once the proof is checked: enter the room as a full member. */
-  admit(frame: JoinFrame): void | Promise<void>;
+  /** The join of §1.4 once the proof is checked: enter the room as a full member (`joined` carries `epoch`, §3.6). */
+  admit(frame: JoinFrame, epoch?: number): void | Promise<void>;
   /** Leaves `room` quietly if in it, and forgets a read-only join of it. */
   dropMembership(room: string): void;
   /** §3.6: rooms joined read-only, and the last seq each may read (its epoch's end). */
@@ -64,8 +64,9 @@ export function joinPrivate(s: PrivateSession, frame: JoinFrame, rec: PrivateRoo
     log.info('join_refused', { conn: link.id, addr: link.address, code: 'auth_failed' });
     return s.fail('auth_failed', 'the join proof is not under a key of this private room\'s epochs since its last reset', frame.rid);
   }
-  if (i === rec.epochs.length - 1) return s.admit(frame);
-  return readOnlyJoin(s, frame, rec.epochs[i + 1] as EpochKey);
+  const current = rec.epochs[rec.epochs.length - 1] as EpochKey;
+  if (i === rec.epochs.length - 1) return s.admit(frame, current.epoch);
+  return readOnlyJoin(s, frame, rec.epochs[i + 1] as EpochKey, current.epoch);
 }
 
 /**
@@ -73,7 +74,7 @@ export function joinPrivate(s: PrivateSession, frame: JoinFrame, rec: PrivateRoo
  * `synced`, then `rekey`. The connection is not a member meanwhile: no presence, nothing live,
  * `send` and `history` are not_joined.
  */
-function readOnlyJoin(s: PrivateSession, frame: JoinFrame, next: EpochKey): void | Promise<void> {
+function readOnlyJoin(s: PrivateSession, frame: JoinFrame, next: EpochKey, currentEpoch: number): void | Promise<void> {
   const { link } = s;
   if (!s.readOnly.has(frame.room) && s.readOnly.size >= LIMITS.maxRoomsPerConnection) {
     return s.fail('too_many_rooms', `a connection may catch up in at most ${LIMITS.maxRoomsPerConnection} rooms at once`, frame.rid);
@@ -83,7 +84,7 @@ function readOnlyJoin(s: PrivateSession, frame: JoinFrame, next: EpochKey): void
   // Until it joins again, `history` may page back up to the epoch's end (a catch-up gives at
   // most `limit` messages, and the client must read every commit of the epoch).
   s.readOnly.set(frame.room, head);
-  link.write(encodeJoined({ t: 'joined', rid: frame.rid, room: frame.room, head, sid: randomBytes(9).toString('base64url') }));
+  link.write(encodeJoined({ t: 'joined', rid: frame.rid, room: frame.room, head, sid: randomBytes(9).toString('base64url'), epoch: currentEpoch }));
   const finish = (from: number): void => {
     if (link.closed) return;
     link.write(encodeSynced({ t: 'synced', rid: frame.rid, room: frame.room, head, from }));
@@ -138,7 +139,11 @@ function storeOf(s: PrivateSession, rid: number | undefined): PrivateRoomStore |
   return store;
 }
 
-/** §3.6 reset: `room` is the hash of `owner`, `sig` verifies; a room that exists keeps its owner. */
+/**
+ * §3.6 reset: `room` is the hash of `owner`, `sig` verifies over this connection's challenge; a
+ * room that exists keeps its owner. With `refuse` it is a repair: the store cuts the epochs that
+ * the refused commit began, and the room is back in the members' epoch.
+ */
 export function resetPrivate(s: PrivateSession, frame: ResetFrame): void {
   const { link } = s;
   const log = s.relay.deps.log;
@@ -146,19 +151,22 @@ export function resetPrivate(s: PrivateSession, frame: ResetFrame): void {
   if (store === undefined || !s.takeProofCheck(frame.rid, 'reset')) return;
   const owner = raw(frame.owner);
   const auth = raw(frame.auth);
-  if (!verifyReset(owner, frame.room, BigInt(frame.epoch), auth, raw(frame.sig))) {
+  const refuse = frame.refuse ?? 0;
+  if (!verifyReset(owner, s.challenge, frame.room, BigInt(frame.epoch), auth, BigInt(refuse), raw(frame.sig))) {
     log.info('reset_refused', { conn: link.id, addr: link.address, code: 'auth_failed' });
-    return s.fail('auth_failed', 'the room is not the hash of this owner key, or the reset\'s signature does not verify', frame.rid);
+    return s.fail('auth_failed', 'the room is not the hash of this owner key, or the reset\'s signature does not verify on this connection', frame.rid);
   }
-  const work = store.resetPrivateRoom(frame.room, owner, frame.epoch, auth).then(
+  const work = store.resetPrivateRoom(frame.room, owner, frame.epoch, auth, refuse).then(
     (result) => {
       if (!result.ok) {
         log.info('reset_refused', { conn: link.id, addr: link.address, code: 'auth_failed', reason: result.reason });
         return s.fail('auth_failed', result.reason === 'owner'
           ? 'this private room has another owner key'
-          : 'this reset would take the room back to an epoch it has left (a replayed reset?)', frame.rid);
+          : refuse > 0
+            ? `this repair does not match the relay's epochs (epoch ${frame.epoch} with this key, ended by the commit at seq ${refuse})`
+            : 'this reset would take the room back to an epoch it has left', frame.rid);
       }
-      log.info('private_reset', { conn: link.id, room: frame.room, epoch: frame.epoch });
+      log.info(refuse > 0 ? 'private_repair' : 'private_reset', { conn: link.id, room: frame.room, epoch: frame.epoch, ...(refuse > 0 ? { refused: refuse } : {}) });
       link.write(encodeResetOk(frame.rid));
       // The key changed under every member: each proves the new one (as after a commit).
       s.relay.rekey(frame.room, frame.epoch, result.seq);

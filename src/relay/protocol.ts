@@ -509,7 +509,7 @@ export class Session implements PrivateSession {
   }
 
   /** §1.4: the proof was checked; enter the room and send its catch-up. */
-  admit(frame: JoinFrame): void | Promise<void> {
+  admit(frame: JoinFrame, epoch?: number): void | Promise<void> {
     const log = this.relay.deps.log;
     const link = this.link;
     if (!this.rooms.has(frame.room) && this.rooms.size >= LIMITS.maxRoomsPerConnection) {
@@ -519,14 +519,14 @@ export class Session implements PrivateSession {
     // In a cluster a room's feed needs a position before its first member here enters (one
     // read); the later frames of this connection wait for it, as they wait for a catch-up.
     const ready = this.rooms.has(frame.room) ? undefined : this.relay.beforeEnter(frame.room);
-    if (ready === undefined) return this.enter(frame);
+    if (ready === undefined) return this.enter(frame, epoch);
     return ready.then(
       () => {
         if (link.closed) {
           this.relay.abandonEnter(frame.room);
           return;
         }
-        return this.enter(frame);
+        return this.enter(frame, epoch);
       },
       (err: unknown) => {
         this.storeError('read_failed', frame.room, err);
@@ -536,14 +536,15 @@ export class Session implements PrivateSession {
   }
 
   /** The join's second half: the member enters, `joined`, the catch-up, `synced` (§1.4). */
-  private enter(frame: JoinFrame): void | Promise<void> {
+  private enter(frame: JoinFrame, epoch?: number): void | Promise<void> {
     const log = this.relay.deps.log;
     const link = this.link;
     const { room, member, head } = this.relay.enter(frame.room, link, frame.tag);
     this.rekeyed.delete(member);
     this.readOnly.delete(frame.room);
     this.rooms.set(frame.room, member);
-    link.write(encodeJoined({ t: 'joined', rid: frame.rid, room: frame.room, head, sid: member.sid }));
+    // §3.6: a private room's joined says the relay's current epoch.
+    link.write(encodeJoined({ t: 'joined', rid: frame.rid, room: frame.room, head, sid: member.sid, epoch }));
     this.relay.membershipChanged(room);
 
     const since = frame.since ?? 0;

@@ -141,9 +141,30 @@ export class PrivateDs {
         return conn.deliver({ t: 'pong', rid });
       case 'reset': {
         const room = f.room as string;
-        const ok = verifyReset(decodeB64u(f.owner as string), room, BigInt(f.epoch as number), decodeB64u(f.auth as string), decodeB64u(f.sig as string));
+        const refuse = (f.refuse as number | undefined) ?? 0;
+        const ok = verifyReset(decodeB64u(f.owner as string), conn.challenge, room, BigInt(f.epoch as number), decodeB64u(f.auth as string), BigInt(refuse), decodeB64u(f.sig as string));
         const existing = this.rooms.get(room);
         if (!ok || (existing !== undefined && existing.owner !== f.owner)) return error('auth_failed');
+        if (refuse > 0) {
+          // §3.6 repair: epoch e with this key, not current, the next one begun at `refuse`.
+          const e = f.epoch as number;
+          if (existing === undefined || existing.keys.get(e) !== f.auth || e === existing.epoch || existing.starts.get(e + 1) !== refuse) return error('auth_failed');
+          for (let x = e + 1; x <= existing.epoch; x++) {
+            const start = existing.starts.get(x);
+            const commit = existing.messages.find((m) => m.seq === start);
+            if (commit !== undefined) delete commit.epoch;
+            existing.keys.delete(x);
+            existing.starts.delete(x);
+          }
+          existing.epoch = e;
+          conn.deliver({ t: 'reset_ok', rid });
+          for (const c of this.conns) {
+            if (c.rooms.get(room) !== 'full') continue;
+            c.rooms.delete(room);
+            c.deliver({ t: 'rekey', room, epoch: e, seq: existing.messages.length });
+          }
+          return;
+        }
         const r = existing ?? { owner: f.owner as string, keys: new Map(), starts: new Map(), epoch: 0, messages: [] };
         r.epoch = f.epoch as number;
         r.keys = new Map([[r.epoch, f.auth as string]]);
@@ -180,7 +201,7 @@ export class PrivateDs {
         const since = (f.since as number | undefined) ?? 0;
         const limit = Math.min((f.limit as number | undefined) ?? 200, 1000);
         const list = r.messages.filter((m) => m.seq > since && m.seq <= head).slice(-limit);
-        conn.deliver({ t: 'joined', rid, room, head, sid: 's' });
+        conn.deliver({ t: 'joined', rid, room, head, sid: 's', epoch: r.epoch });
         for (const m of list) conn.deliver(this.msg(room, m));
         conn.deliver({ t: 'synced', rid, room, head, from: list[0]?.seq ?? head + 1 });
         if (epoch !== r.epoch) {

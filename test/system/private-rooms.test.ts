@@ -14,6 +14,14 @@ import { CLI_PATH } from '../helpers/relayProcess';
 import { RelayProcess } from '../helpers/relayProcess';
 import { PrivateDsServer } from '../helpers/privateDsServer';
 import { until } from '../helpers/until';
+import { LineClient } from '../helpers/lineClient';
+import { GateProxy } from '../helpers/gateProxy';
+import { FileSecretStore } from '../../src/node/fileStores';
+import { KeyStore } from '../../src/core/keys/index';
+import { decodeSaved } from '../../src/core/private/meta';
+import { MlsGroup, epochAuthKey, makeRotation } from '../../src/core/mls/index';
+import { makeJoinProof } from '../../src/core/crypto/roomAuth';
+import { randomBytes } from 'node:crypto';
 
 type Line = Record<string, unknown>;
 
@@ -121,6 +129,49 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       }
       await waitFor(() => events(admin, 'member_added').some((e) => e.name === who), `${who} added`);
       return c;
+    }
+
+    /**
+     * `who`'s modified client: its current epoch's auth key, read from its own $SMC_HOME (§3.8),
+     * on a raw line connection; a commit of 400 random bytes with a valid rotation (§3.6) to a
+     * key of the attacker's. The relay acks it: it checks the rotation, not the MLS message.
+     */
+    async function garbageCommit(who: string, chained = 1): Promise<number> {
+      const file = JSON.parse(readFileSync(join(home(who), 'secrets.json'), 'utf8')) as Record<string, string>;
+      const identity = await new KeyStore(new FileSecretStore(home(who))).identity();
+      const key = Object.keys(file).find((k) => k.startsWith('smc.mls.'))!;
+      const room = key.slice('smc.mls.'.length);
+      const group = await MlsGroup.import(decodeSaved(file[key]!).state, identity);
+      const epoch = group.epoch;
+      const auth = epochAuthKey(await group.epochAuthSeed());
+      const raw = await LineClient.connect(backend.port);
+      try {
+        await raw.hello();
+        const joined = await raw.request({ t: 'join', room, since: 0, ...makeJoinProof(auth, raw.challenge, room) });
+        assert.equal(joined.t, 'joined', JSON.stringify(joined));
+        // `chained` > 1: each next commit is signed by the attacker's key of the epoch before.
+        let first = 0;
+        let key = auth;
+        for (let i = 0; i < chained; i++) {
+          const next = epochAuthKey(randomBytes(32));
+          const e = epoch + BigInt(i);
+          const ack = await raw.request({
+            t: 'send', room, id: randomBytes(16).toString('base64url'), body: randomBytes(400).toString('base64url'),
+            epoch: Number(e) + 1, ...makeRotation(key, room, e + 1n, next),
+          }, 20_000);
+          assert.equal(ack.t, 'ack', JSON.stringify(ack));
+          if (i === 0) first = Number(ack.seq);
+          key = next;
+          if (i + 1 < chained) {
+            await raw.nextOfType('rekey');
+            const again = await raw.request({ t: 'join', room, since: Number(ack.seq), ...makeJoinProof(key, raw.challenge, room) }, 20_000);
+            assert.equal(again.t, 'joined', JSON.stringify(again));
+          }
+        }
+        return first;
+      } finally {
+        raw.destroy();
+      }
     }
 
     it('three members: messages flow; a removed member is told (exit 7), reads nothing after, not live, not after a restart, not from a copy of its $SMC_HOME', async () => {
@@ -284,6 +335,152 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       assert.equal(await alice.exit, 0);
       assert.equal(await bob2.exit, 0);
     });
+
+    it('a member\'s modified client sends a garbage commit with a valid rotation: the owner repairs the room (§3.6), the members are told and chat on, nothing lost', async () => {
+      const alice = await aliceCreates();
+      const bob = await joins('bob', await invite(alice), alice);
+      const carol = await joins('carol', await invite(alice), alice);
+      alice.send('before the attack');
+      await waitFor(() => bob.texts().includes('before the attack') && carol.texts().includes('before the attack'), 'all read');
+      await garbageCommit('carol');
+      // The owner's client repairs the room; every member says so.
+      for (const c of [alice, bob, carol]) await waitFor(() => events(c, 'repaired').length > 0, 'repaired');
+      alice.send('after the repair from alice');
+      bob.send('after the repair from bob');
+      carol.send('after the repair from carol');
+      const trio = [[alice, 'alice'], [bob, 'bob'], [carol, 'carol']] as const;
+      await waitFor(() => trio.every(([c, who]) => trio.every(([, w]) => w === who || c.texts().includes(`after the repair from ${w}`))), 'the three chat again');
+      for (const c of [alice, bob, carol]) c.end();
+      for (const c of [alice, bob, carol]) assert.equal(await c.exit, 0);
+      // Nothing lost and nothing doubled.
+      for (const [c, who] of trio) {
+        for (const w of ['alice', 'bob', 'carol'].filter((x) => x !== who)) assert.equal(c.texts().filter((t) => t === `after the repair from ${w}`).length, 1, `${who} reads ${w} once`);
+      }
+    });
+
+    it('a flood of 20 chained garbage commits (each signed by the attacker\'s key of the epoch before): one repair undoes them all; an admin\'s commit asked for meanwhile is made after it; all end in one epoch', async () => {
+      const alice = await aliceCreates();
+      const bob = await joins('bob', await invite(alice), alice);
+      const carol = await joins('carol', await invite(alice), alice);
+      alice.send('before');
+      await waitFor(() => bob.texts().includes('before') && carol.texts().includes('before'), 'all read');
+      // The owner offline, so that the flood is not cut short by a repair (online, it is: the
+      // attacker's next commit meets stale_epoch).
+      alice.end();
+      assert.equal(await alice.exit, 0);
+      const seq = await garbageCommit('carol', 20);
+      const alice2 = chat('alice', ['--name', 'alice', 'team']);
+      alice2.send('/update');
+      for (const c of [alice2, bob, carol]) await waitFor(() => events(c, 'repaired').some((e) => e.seq === seq), 'repaired');
+      bob.send('bob after the flood');
+      await waitFor(() => alice2.texts().includes('bob after the flood') && carol.texts().includes('bob after the flood'), 'the room speaks on');
+      const epochs = async (): Promise<number[]> => {
+        const before = [alice2, bob, carol].map((c) => events(c, 'members').length);
+        for (const c of [alice2, bob, carol]) c.send('/members');
+        await waitFor(() => [alice2, bob, carol].every((c, i) => events(c, 'members').length > before[i]!), 'members');
+        return [alice2, bob, carol].map((c) => Number(events(c, 'members').slice(-1)[0]!.epoch));
+      };
+      await waitFor(async () => { const e = await epochs(); return new Set(e).size === 1 && e[0]! >= 3; }, 'one epoch for all, after alice\'s update');
+      for (const c of [alice2, bob, carol]) c.end();
+      for (const c of [alice2, bob, carol]) assert.equal(await c.exit, 0);
+    });
+
+    it('the owner offline during the attack: the members are told the room waits for it, what they write waits, and when the owner comes back the room is repaired, nothing lost; a second attack is repaired too', async () => {
+      const alice = await aliceCreates();
+      const bob = await joins('bob', await invite(alice), alice);
+      const carol = await joins('carol', await invite(alice), alice);
+      alice.send('before');
+      await waitFor(() => bob.texts().includes('before') && carol.texts().includes('before'), 'all read');
+      alice.end();
+      assert.equal(await alice.exit, 0);
+      const seq = await garbageCommit('carol');
+      for (const c of [bob, carol]) await waitFor(() => events(c, 'blocked').some((e) => e.seq === seq), 'blocked');
+      bob.send('written while blocked');
+      // The owner's client comes back: it catches up, meets the refused commit, repairs.
+      const alice2 = chat('alice', ['--name', 'alice', 'team']);
+      for (const c of [alice2, bob, carol]) await waitFor(() => events(c, 'repaired').some((e) => e.seq === seq), 'repaired');
+      await waitFor(() => carol.texts().includes('written while blocked') && alice2.texts().includes('written while blocked'), 'what waited is delivered');
+      // Carol's client attacks again: one more commit, one more repair.
+      const seq2 = await garbageCommit('carol');
+      for (const c of [alice2, bob, carol]) await waitFor(() => events(c, 'repaired').some((e) => e.seq === seq2), 'repaired again');
+      carol.send('carol after the second repair');
+      await waitFor(() => alice2.texts().includes('carol after the second repair') && bob.texts().includes('carol after the second repair'), 'the room speaks on');
+      for (const c of [alice2, bob, carol]) c.end();
+      for (const c of [alice2, bob, carol]) assert.equal(await c.exit, 0);
+      for (const c of [alice2, carol]) assert.equal(c.texts().filter((t) => t === 'written while blocked').length, 1, 'once');
+    });
+
+    it('a member\'s smc chat killed (kill -9) with a message the relay never got, and with one whose ack was lost: restarted, it sends what the relay lacks, and each arrives exactly once', async () => {
+      const proxy = await GateProxy.start(backend.port);
+      try {
+        const alice = await aliceCreates();
+        // Bob reaches the relay through the proxy (a private room's id does not depend on the address).
+        const link = (await invite(alice)).replace(`:${backend.port}/`, `:${proxy.port}/`);
+        const bob = await joins('bob', link, alice);
+        const carol = await joins('carol', await invite(alice), alice);
+        bob.send('first from bob');
+        await waitFor(() => alice.texts().includes('first from bob') && carol.texts().includes('first from bob'), 'all read');
+        // A send that never reaches the relay, then kill -9.
+        proxy.dropToRelay = (f) => f.t === 'send';
+        bob.send('never reached the relay');
+        await waitFor(() => proxy.droppedToRelay.length > 0, 'the send dropped');
+        bob.kill();
+        await bob.exit;
+        proxy.dropToRelay = () => false;
+        // A send whose ack is lost, then kill -9.
+        const bob2 = chat('bob', ['--name', 'bob', 'team']);
+        await waitFor(() => alice.texts().includes('never reached the relay') && carol.texts().includes('never reached the relay'), 'sent again after the restart');
+        proxy.dropToClient = (f) => f.t === 'ack';
+        bob2.send('acked but the ack was lost');
+        await waitFor(() => proxy.droppedToClient.length > 0, 'the ack dropped');
+        bob2.kill();
+        await bob2.exit;
+        proxy.dropToClient = () => false;
+        const bob3 = chat('bob', ['--name', 'bob', 'team']);
+        bob3.end();
+        assert.equal(await bob3.exit, 0, bob3.stderr.join('\n'));
+        alice.send('after');
+        await waitFor(() => carol.texts().includes('after'), 'carol reads on');
+        for (const c of [alice, carol]) {
+          for (const t of ['never reached the relay', 'acked but the ack was lost']) assert.equal(c.texts().filter((x) => x === t).length, 1, `${t}: exactly once`);
+        }
+        alice.end();
+        carol.end();
+        for (const c of [alice, carol]) assert.equal(await c.exit, 0);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    if (kind === 'relay') {
+      it('the owner\'s client killed (kill -9) at the worst moment of a repair, its reset stored and reset_ok lost: restarted, the room works, the members are told', async () => {
+        const proxy = await GateProxy.start(backend.port);
+        try {
+          const r = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${proxy.port}`]);
+          assert.equal(r.code, 0, r.stderr);
+          const alice = chat('alice', ['--name', 'alice', 'team']);
+          const bob = await joins('bob', await invite(alice), alice);
+          const carol = await joins('carol', await invite(alice), alice);
+          alice.send('before');
+          await waitFor(() => bob.texts().includes('before') && carol.texts().includes('before'), 'all read');
+          proxy.dropToClient = (f) => f.t === 'reset_ok';
+          const seq = await garbageCommit('carol');
+          await waitFor(() => proxy.droppedToClient.length > 0, 'the repair stored at the relay, its reset_ok lost');
+          alice.kill();
+          await alice.exit;
+          proxy.dropToClient = () => false;
+          for (const c of [bob, carol]) await waitFor(() => events(c, 'repaired').some((e) => e.seq === seq), 'repaired');
+          const alice2 = chat('alice', ['--name', 'alice', 'team']);
+          alice2.send('alice after the crash');
+          bob.send('bob after the crash');
+          await waitFor(() => bob.texts().includes('alice after the crash') && carol.texts().includes('alice after the crash') && alice2.texts().includes('bob after the crash'), 'the room speaks on');
+          for (const c of [alice2, bob, carol]) c.end();
+          for (const c of [alice2, bob, carol]) assert.equal(await c.exit, 0);
+        } finally {
+          await proxy.close();
+        }
+      });
+    }
 
     it('a joiner with no admin online is told, and gives up at --timeout (exit 9)', async () => {
       const alice = await aliceCreates();

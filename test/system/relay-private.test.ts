@@ -25,8 +25,9 @@ class PrivateRoom {
     return this.keys[epoch] as RoomAuthKey;
   }
 
-  resetFrame(epoch: number, owner: RoomAuthKey = this.owner): Record<string, unknown> {
-    return { t: 'reset', room: this.room, epoch, ...makeReset(owner, this.room, BigInt(epoch), this.key(epoch)) };
+  /** §3.6: signed over `c`'s challenge; `refuse` > 0 makes it a repair. */
+  resetFrame(c: LineClient, epoch: number, owner: RoomAuthKey = this.owner, refuse = 0): Record<string, unknown> {
+    return { t: 'reset', room: this.room, epoch, ...(refuse > 0 ? { refuse } : {}), ...makeReset(owner, c.challenge, this.room, BigInt(epoch), this.key(epoch), BigInt(refuse)) };
   }
 
   joinFrame(c: LineClient, epoch: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -80,7 +81,7 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
   async function created(relay: RelayProcess, epoch = 0): Promise<{ r: PrivateRoom; owner: LineClient }> {
     const r = new PrivateRoom();
     const owner = await client(relay);
-    await expect(owner, r.resetFrame(epoch), 'reset_ok');
+    await expect(owner, r.resetFrame(owner, epoch), 'reset_ok');
     return { r, owner };
   }
 
@@ -116,17 +117,18 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
     const { r, owner } = await created(relay);
     const thief = newKey();
     // Another owner key cannot take the room: its hash is not the room id...
-    await expect(owner, { ...r.resetFrame(0, thief), owner: makeReset(thief, r.room, 0n, r.key(0)).owner }, 'error', 'auth_failed');
+    await expect(owner, { ...r.resetFrame(owner, 0, thief), owner: makeReset(thief, owner.challenge, r.room, 0n, r.key(0)).owner }, 'error', 'auth_failed');
     // ...a forged signature under the real owner key...
-    const forged = { ...r.resetFrame(3), sig: makeReset(thief, r.room, 3n, r.key(3)).sig };
+    const forged = { ...r.resetFrame(owner, 3), sig: makeReset(thief, owner.challenge, r.room, 3n, r.key(3)).sig };
     await expect(owner, forged, 'error', 'auth_failed');
-    // ...and a signature of another epoch does not carry over.
-    await expect(owner, { ...r.resetFrame(2), epoch: 5 }, 'error', 'auth_failed');
+    // ...and a signature of another epoch, or of another refused seq, does not carry over.
+    await expect(owner, { ...r.resetFrame(owner, 2), epoch: 5 }, 'error', 'auth_failed');
+    await expect(owner, { ...r.resetFrame(owner, 2), refuse: 1 }, 'error', 'auth_failed');
     await joinAt(owner, r, 0);
     // The owner repairs the room to epoch 7: members are told to re-join, and epoch 0's key is gone.
     const member = await client(relay);
     await joinAt(member, r, 0);
-    await expect(owner, r.resetFrame(7), 'reset_ok');
+    await expect(owner, r.resetFrame(owner, 7), 'reset_ok');
     const rekey = await member.nextOfType('rekey');
     assert.deepEqual([rekey.room, rekey.epoch], [r.room, 7]);
     await expect(member, { t: 'send', room: r.room, id: randomId(), body: 'AgAAAA' }, 'error', 'not_joined');
@@ -134,11 +136,11 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
     await joinAt(member, r, 7);
   });
 
-  it('a reset seen on the wire and replayed after commits cannot take the room back (a removed member would get back in)', async () => {
+  it('a reset seen on the wire and replayed cannot take the room back (a removed member would get back in): its signature covers the connection\'s challenge, and a reset never goes back', async () => {
     const relay = await start();
     const r = new PrivateRoom();
     const owner = await client(relay);
-    const creation = r.resetFrame(0);
+    const creation = r.resetFrame(owner, 0);
     await expect(owner, creation, 'reset_ok');
     await expect(owner, creation, 'reset_ok'); // the same reset again, nothing happened since: harmless
     await joinAt(owner, r, 0);
@@ -146,9 +148,12 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
     await owner.nextOfType('rekey');
     const removed = await client(relay);
     await expect(removed, creation, 'error', 'auth_failed');
+    // Even signed afresh, over the right challenge, a reset does not go back.
+    await expect(owner, r.resetFrame(owner, 0), 'error', 'auth_failed');
+    await expect(removed, r.resetFrame(removed, 0), 'error', 'auth_failed');
     await joinAt(owner, r, 1);
     // The owner repairs to epoch 5; a replay of that one, or of the first, is refused after it.
-    const repair = r.resetFrame(5);
+    const repair = r.resetFrame(owner, 5);
     await expect(owner, repair, 'reset_ok');
     await joinAt(owner, r, 5);
     await expect(owner, r.commitFrame(5), 'ack');
@@ -156,6 +161,71 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
     await expect(removed, creation, 'error', 'auth_failed');
     const j = await expect(removed, r.joinFrame(removed, 0), 'error', 'auth_failed');
     assert.equal(j.t, 'error');
+  });
+
+  it('repair (§3.6): after garbage commits with valid rotations, the owner cuts the epochs back to the members\' one; the refused commits lose their epoch for everyone; the cut survives SIGKILL', async () => {
+    const dataDir = (await import('node:fs')).mkdtempSync((await import('node:path')).join((await import('node:os')).tmpdir(), 'smc-repair-'));
+    const relay = await start({ dataDir });
+    const { r, owner } = await created(relay);
+    await joinAt(owner, r, 0);
+    await expect(owner, r.commitFrame(0), 'ack'); // a good commit: epoch 1 at seq 1
+    await owner.nextOfType('rekey');
+    await joinAt(owner, r, 1);
+    await expect(owner, { t: 'send', room: r.room, id: randomId(), body: 'AgAAAA' }, 'ack'); // seq 2
+    // The attacker holds epoch 1's key: two garbage commits, epochs 2 (seq 3) and 3 (seq 4), keys of its own.
+    const attacker = await client(relay);
+    await joinAt(attacker, r, 1);
+    const g1 = r.commitFrame(1);
+    assert.equal((await expect(attacker, g1, 'ack')).seq, 3);
+    await attacker.nextOfType('rekey');
+    await joinAt(attacker, r, 2);
+    const g2 = r.commitFrame(2);
+    assert.equal((await expect(attacker, g2, 'ack')).seq, 4);
+    // The members hold epoch 1's key: read-only, `joined` says the relay is in epoch 3.
+    const member = await client(relay);
+    const ro = await expect(member, r.joinFrame(member, 1), 'joined');
+    assert.deepEqual([ro.head, ro.epoch], [3, 3]);
+    assert.deepEqual([(await member.nextOfType('rekey')).epoch], [2]);
+    // Repairs that do not match the relay's epochs: the wrong refused seq, the current epoch,
+    // another key for epoch 1, a repair signed for another connection.
+    await expect(owner, r.resetFrame(owner, 1, r.owner, 4), 'error', 'auth_failed');
+    await expect(owner, r.resetFrame(owner, 3, r.owner, 4), 'error', 'auth_failed');
+    const other = new PrivateRoom();
+    Object.assign(other, { owner: r.owner, room: r.room });
+    await expect(owner, other.resetFrame(owner, 1, r.owner, 3), 'error', 'auth_failed');
+    await expect(attacker, r.resetFrame(owner, 1, r.owner, 3), 'error', 'auth_failed');
+    // The owner's repair: back to epoch 1, refusing the commit at seq 3.
+    await expect(owner, r.resetFrame(owner, 1, r.owner, 3), 'reset_ok');
+    member.drain();
+    const mark = member.received.length;
+    const j = await joinAt(member, r, 1, { since: 2 });
+    assert.equal(j.epoch, 1);
+    assert.deepEqual(member.received.slice(mark).filter((f) => f.t === 'msg').map((f) => [f.seq, f.epoch]), [[3, undefined], [4, undefined]]);
+    await expect(attacker, r.joinFrame(attacker, 2), 'error', 'auth_failed');
+    // The same repair again (a replay, or a resend) finds nothing to cut.
+    await expect(owner, r.resetFrame(owner, 1, r.owner, 3), 'error', 'auth_failed');
+    // The room goes on in epoch 1: a message, then a real commit for epoch 1 ends it.
+    await expect(member, { t: 'send', room: r.room, id: randomId(), body: 'AgAAAA' }, 'ack');
+    r.keys.length = 2;
+    const good = r.commitFrame(1);
+    const ack = await expect(member, good, 'ack');
+    assert.deepEqual([ack.seq, ack.epoch], [6, 2]);
+    // After SIGKILL the cut and the new epoch are there; the garbage commits stay plain messages.
+    member.destroy();
+    owner.destroy();
+    attacker.destroy();
+    await relay.stop('SIGKILL');
+    relays.splice(relays.indexOf(relay), 1);
+    const again = await start({ dataDir });
+    const c = await client(again);
+    const rj = await joinAt(c, r, 2);
+    assert.equal(rj.epoch, 2);
+    const old = await client(again);
+    const oj = await expect(old, r.joinFrame(old, 1), 'joined');
+    assert.deepEqual([oj.head, oj.epoch], [6, 2]);
+    await old.nextOfType('synced');
+    assert.deepEqual(old.received.filter((f) => f.t === 'msg').map((f) => [f.seq, f.epoch]), [[1, 1], [2, undefined], [3, undefined], [4, undefined], [5, undefined], [6, 2]]);
+    (await import('node:fs')).rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('a commit: acked and forwarded with its epoch, then every member (the sender too) gets rekey; the old key reads only up to the commit', async () => {
@@ -314,7 +384,7 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
       assert.equal(ro.head, 4);
       assert.deepEqual([(await old.nextOfType('rekey')).epoch], [2]);
       const thief = newKey();
-      await expect(c, { ...r.resetFrame(0, thief), owner: makeReset(thief, r.room, 0n, r.key(0)).owner }, 'error', 'auth_failed');
+      await expect(c, { ...r.resetFrame(c, 0, thief), owner: makeReset(thief, c.challenge, r.room, 0n, r.key(0)).owner }, 'error', 'auth_failed');
       const next = await expect(c, r.commitFrame(3), 'ack');
       assert.deepEqual([next.seq, next.epoch], [7, 4]);
       // A restart after a compaction-free SIGTERM again: the new epoch is there.
@@ -365,7 +435,7 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
     const { r, owner } = await created(relay);
     await joinAt(owner, r, 0);
     const attacker = await client(relay);
-    const bad = { ...r.resetFrame(0), sig: makeReset(newKey(), r.room, 0n, r.key(0)).sig };
+    const bad = { ...r.resetFrame(attacker, 0), sig: makeReset(newKey(), attacker.challenge, r.room, 0n, r.key(0)).sig };
     const replies: Frame[] = [];
     for (let i = 0; i < 120; i++) replies.push(await attacker.request(bad));
     const failed = replies.filter((f) => f.code === 'auth_failed').length;

@@ -13,10 +13,13 @@ import {
   verifyReset, verifyRotation,
 } from '../../src/core/mls';
 
+interface V3Reset { room: string; challenge: string; epoch: number; refuse: number; auth: string; signed_hex: string; owner: string; sig: string }
+
 interface V3 {
   epoch_auth: { epoch: number; exporter_secret_hex: string; auth_seed_hex: string; auth_pub_b64u: string }[];
   room: { owner_seed_hex: string; owner_pub_b64u: string; room: string };
-  reset: { room: string; epoch: number; auth: string; signed_hex: string; owner: string; sig: string };
+  reset: V3Reset;
+  repair: V3Reset;
   rotation: { room: string; next_epoch: number; next: string; signed_hex: string; rot: string };
   invite: { secret_hex: string; lobby_key_hex: string; lobby_room: string; invite_id: string };
   join_proof: { room: string; epoch: number; challenge: string; signed_hex: string; auth: string; proof: string };
@@ -40,21 +43,28 @@ describe('mls epoch auth (docs/protocol.md §3.6) against smc-v3-vectors.json', 
     assert.equal(privateRoomId(owner.publicKey), v.room.room);
   });
 
-  it('the owner\'s reset: bytes, signature, and the relay\'s check refusing a changed field', () => {
+  it('the owner\'s reset (creation and repair): bytes over the connection\'s challenge, signature, and the relay\'s check refusing a changed field', () => {
     const owner = epochAuthKey(Buffer.from(v.room.owner_seed_hex, 'hex'));
-    const auth0 = epochAuthKey(Buffer.from(v.epoch_auth[0]!.auth_seed_hex, 'hex'));
-    assert.equal(resetMessage(v.reset.room, 0n, auth0.publicKey).toString('hex'), v.reset.signed_hex);
-    const made = makeReset(owner, v.reset.room, 0n, auth0);
-    assert.deepEqual(made, { owner: v.reset.owner, auth: v.reset.auth, sig: v.reset.sig });
-    const ownerPub = decodeB64u(v.reset.owner);
-    const authPub = decodeB64u(v.reset.auth);
-    assert.equal(verifyReset(ownerPub, v.reset.room, 0n, authPub, decodeB64u(v.reset.sig)), true);
-    assert.equal(verifyReset(ownerPub, v.reset.room, 1n, authPub, decodeB64u(v.reset.sig)), false, 'another epoch');
-    assert.equal(verifyReset(ownerPub, v.reset.room, 0n, flip(v.reset.auth), decodeB64u(v.reset.sig)), false, 'another key');
-    assert.equal(verifyReset(ownerPub, v.reset.room, 0n, authPub, flip(v.reset.sig)), false, 'a changed signature');
-    const stranger = epochAuthKey(generateIdentity().seed);
-    const forged = makeReset(stranger, v.reset.room, 0n, auth0);
-    assert.equal(verifyReset(stranger.publicKey, v.reset.room, 0n, authPub, decodeB64u(forged.sig)), false, 'an owner key of another room');
+    const auths = v.epoch_auth.map((e) => epochAuthKey(Buffer.from(e.auth_seed_hex, 'hex')));
+    for (const r of [v.reset, v.repair]) {
+      const auth = auths[r.epoch]!;
+      const [epoch, refuse] = [BigInt(r.epoch), BigInt(r.refuse)];
+      assert.equal(resetMessage(r.challenge, r.room, epoch, auth.publicKey, refuse).toString('hex'), r.signed_hex);
+      const made = makeReset(owner, r.challenge, r.room, epoch, auth, refuse);
+      assert.deepEqual(made, { owner: r.owner, auth: r.auth, sig: r.sig });
+      const ownerPub = decodeB64u(r.owner);
+      const authPub = decodeB64u(r.auth);
+      const sig = decodeB64u(r.sig);
+      assert.equal(verifyReset(ownerPub, r.challenge, r.room, epoch, authPub, refuse, sig), true);
+      assert.equal(verifyReset(ownerPub, r.challenge, r.room, epoch + 1n, authPub, refuse, sig), false, 'another epoch');
+      assert.equal(verifyReset(ownerPub, r.challenge, r.room, epoch, flip(r.auth), refuse, sig), false, 'another key');
+      assert.equal(verifyReset(ownerPub, r.challenge, r.room, epoch, authPub, refuse + 1n, sig), false, 'another refused seq');
+      assert.equal(verifyReset(ownerPub, encodeB64u(Buffer.alloc(32, 7)), r.room, epoch, authPub, refuse, sig), false, 'another connection\'s challenge (a replay)');
+      assert.equal(verifyReset(ownerPub, r.challenge, r.room, epoch, authPub, refuse, flip(r.sig)), false, 'a changed signature');
+      const stranger = epochAuthKey(generateIdentity().seed);
+      const forged = makeReset(stranger, r.challenge, r.room, epoch, auth, refuse);
+      assert.equal(verifyReset(stranger.publicKey, r.challenge, r.room, epoch, authPub, refuse, decodeB64u(forged.sig)), false, 'an owner key of another room');
+    }
   });
 
   it('the rotation: the current epoch key vouches for the next; the relay\'s check refuses a changed field', () => {

@@ -44,24 +44,34 @@ export function rotationMessage(room: string, nextEpoch: bigint, nextAuthPub: Ui
   return Buffer.concat([ROTATION_PREFIX, Buffer.from(room, 'utf8'), SEPARATOR, epochBytes(nextEpoch), nextAuthPub]);
 }
 
-/** §3.6: utf8("smc/v3 reset") || 0x00 || utf8(room) || 0x00 || u64be(epoch) || authPub_epoch. */
-export function resetMessage(room: string, epoch: bigint, authPub: Uint8Array): Buffer {
-  return Buffer.concat([RESET_PREFIX, Buffer.from(room, 'utf8'), SEPARATOR, epochBytes(epoch), authPub]);
+/**
+ * §3.6: utf8("smc/v3 reset") || 0x00 || utf8(challenge) || 0x00 || utf8(room) || 0x00 || u64be(epoch)
+ * || authPub_epoch || u64be(refuse). The connection's challenge makes a reset good on that
+ * connection only (never replayed); `refuse` is 0 at creation, the refused commit's seq in a repair.
+ */
+export function resetMessage(challenge: string, room: string, epoch: bigint, authPub: Uint8Array, refuse: bigint): Buffer {
+  return Buffer.concat([
+    RESET_PREFIX, Buffer.from(challenge, 'utf8'), SEPARATOR, Buffer.from(room, 'utf8'), SEPARATOR, epochBytes(epoch), authPub, epochBytes(refuse),
+  ]);
 }
 
-/** §3.6: the `owner`, `epoch`, `auth` and `sig` of a reset: the owner key sets the room's current epoch key. */
-export function makeReset(owner: RoomAuthKey, room: string, epoch: bigint, auth: RoomAuthKey): { owner: string; auth: string; sig: string } {
+/** §3.6: the `owner`, `auth` and `sig` of a reset: the owner key sets the room's current epoch key. */
+export function makeReset(
+  owner: RoomAuthKey, challenge: string, room: string, epoch: bigint, auth: RoomAuthKey, refuse = 0n,
+): { owner: string; auth: string; sig: string } {
   return {
     owner: encodeB64u(owner.publicKey),
     auth: encodeB64u(auth.publicKey),
-    sig: encodeB64u(ed25519Sign(owner.privateKey, resetMessage(room, epoch, auth.publicKey))),
+    sig: encodeB64u(ed25519Sign(owner.privateKey, resetMessage(challenge, room, epoch, auth.publicKey, refuse))),
   };
 }
 
-/** §3.6: the relay's check of a reset: the owner key is the room's, and it signed this epoch key. */
-export function verifyReset(ownerPub: Uint8Array, room: string, epoch: bigint, authPub: Uint8Array, sig: Uint8Array): boolean {
+/** §3.6: the relay's check of a reset: the owner key is the room's, and it signed this epoch key on this connection. */
+export function verifyReset(
+  ownerPub: Uint8Array, challenge: string, room: string, epoch: bigint, authPub: Uint8Array, refuse: bigint, sig: Uint8Array,
+): boolean {
   if (authPub.length !== ED25519_PUBLIC_KEY_BYTES || privateRoomId(ownerPub) !== room) return false;
-  return ed25519Verify(ownerPub, resetMessage(room, epoch, authPub), sig);
+  return ed25519Verify(ownerPub, resetMessage(challenge, room, epoch, authPub, refuse), sig);
 }
 
 /** §3.6: the `next` and `rot` fields of a commit's send: the current epoch's key vouches for the next. */

@@ -3,8 +3,10 @@
 // twice: each client keeps what it decrypted (and what it sent) here, encrypted at rest under
 // the history key HK (32 random bytes, kept as the other secrets are). One record per line:
 //   b64u(nonce(12) || AES-256-GCM(HK, nonce, aad = utf8(room) || 0x00 || u64be(seq), JSON))
-// Own messages are stored before they are sent, under seq 0; the ack's seq follows as a record
-// of its own ({"ack":id}), so a crash between the two loses nothing.
+// Own messages are stored when they are written, before they are sent, under seq 0; the ack's seq
+// follows as a record of its own ({"ack":id}), so a crash between the two loses nothing: an own
+// record without an ack is a message still to send (the private room's outbox, §3.3). One that
+// goes again under a new id, or that the relay refused, is marked {"gone":id}.
 import { decodeB64u, encodeB64u } from '../crypto/b64u';
 import { aesGcmOpen, aesGcmSeal, aesKey, secureRandom } from '../crypto/primitives';
 import type { KeyObject } from 'node:crypto';
@@ -14,6 +16,8 @@ export const HISTORY_KEY_BYTES = 32;
 /** Where the records live: an append-only file of lines ($SMC_HOME/history/<room>.log, 0600). */
 export interface HistoryLog {
   append(line: string): Promise<void>;
+  /** Appends `lines` (in order) durably, as one write: when present, a burst costs one sync. */
+  appendLines?(lines: string[]): Promise<void>;
   /** Every line, oldest first ([] when there is none). */
   readAll(): Promise<string[]>;
   remove(): Promise<void>;
@@ -42,8 +46,13 @@ function aad(room: string, seq: number): Buffer {
 
 export class HistoryStore {
   private readonly key: KeyObject;
-  /** Appends in order, one at a time (a line is never interleaved with another). */
+  /** Appends in order, one batch at a time (a line is never interleaved with another). */
   private tail: Promise<void> = Promise.resolve();
+  /**
+   * Lines waiting for the batch in flight: written together by the next append (group commit:
+   * a burst of messages costs one sync of the file, not one each).
+   */
+  private queued: { line: string; done: (err?: unknown) => void }[] = [];
 
   constructor(private readonly room: string, key: Uint8Array, private readonly log: HistoryLog) {
     if (key.length !== HISTORY_KEY_BYTES) throw new Error('a history key is 32 bytes');
@@ -60,6 +69,15 @@ export class HistoryStore {
   }
 
   /**
+   * Own message `id` will never be acked under that id: it goes again under another one (§3.3,
+   * an ended epoch), or the relay refused it. It is no message of the history any more, and no
+   * restart sends it again.
+   */
+  superseded(id: string): Promise<void> {
+    return this.write(0, { gone: id });
+  }
+
+  /**
    * Every record, oldest seq first, own messages with their acked seq (those never acked keep
    * seq 0, last); a line that does not open (damaged, another room's) is skipped and counted.
    */
@@ -68,6 +86,7 @@ export class HistoryStore {
     const lines = await this.log.readAll();
     const byId = new Map<string, HistoryRecord>();
     const acks = new Map<string, number>();
+    const gone = new Set<string>();
     let damaged = 0;
     for (const line of lines) {
       const value = this.open(line);
@@ -76,8 +95,10 @@ export class HistoryStore {
         continue;
       }
       if (typeof value.ack === 'string' && typeof value.seq === 'number') acks.set(value.ack, value.seq);
+      else if (typeof value.gone === 'string') gone.add(value.gone);
       else if (isRecord(value) && !byId.has(value.id)) byId.set(value.id, value);
     }
+    for (const id of gone) if (!acks.has(id)) byId.delete(id);
     const records = [...byId.values()].map((r) => (r.seq === 0 && acks.has(r.id) ? { ...r, seq: acks.get(r.id)! } : r));
     records.sort((a, b) => (a.seq === 0 ? Infinity : a.seq) - (b.seq === 0 ? Infinity : b.seq));
     return { records, damaged };
@@ -91,9 +112,22 @@ export class HistoryStore {
     const nonce = secureRandom(12);
     const sealed = aesGcmSeal(this.key, nonce, aad(this.room, seq), Buffer.from(JSON.stringify({ ...value, seq }), 'utf8'));
     const line = encodeB64u(Buffer.concat([nonce, sealed])) + `.${seq}`;
-    const next = this.tail.then(() => this.log.append(line));
-    this.tail = next.catch(() => undefined);
-    return next;
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ line, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (this.queued.length > 1) return;
+      // The first of a batch: it runs after the batch in flight, with whatever queued meanwhile.
+      this.tail = this.tail.then(async () => {
+        const batch = this.queued;
+        this.queued = [];
+        try {
+          if (this.log.appendLines !== undefined) await this.log.appendLines(batch.map((b) => b.line));
+          else for (const b of batch) await this.log.append(b.line);
+          for (const b of batch) b.done();
+        } catch (err) {
+          for (const b of batch) b.done(err ?? new Error('history write failed'));
+        }
+      });
+    });
   }
 
   private open(line: string): Record<string, unknown> | undefined {

@@ -33,6 +33,12 @@ export interface PrivateMeta {
   removedBy?: { fingerprint: string; name?: string };
   /** Lobby join requests already answered (ids), so that history does not answer them twice. */
   answered: string[];
+  /**
+   * §3.6 "Repair": seqs, in this member's epoch, of messages the relay forwarded as the commit
+   * beginning the next epoch and that this member refused (kept across a restart, so that the
+   * owner's client repairs a room it left blocked). Cleared when the epoch changes.
+   */
+  refusedCommits?: number[];
 }
 
 export function freshMeta(now: number): PrivateMeta {

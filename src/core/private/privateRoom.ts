@@ -72,6 +72,13 @@ export interface PrivateRoomEvents {
   committed: [event: { intent: CommitIntent; seq: number; welcome: Uint8Array | undefined; epoch: number }];
   /** A commit intent of ours that no longer applies (lost to one that did the same). */
   dropped: [intent: CommitIntent];
+  /**
+   * §3.6 "Repair": the relay took as the end of our epoch a commit this client refused (at
+   * `seq`); the room waits for its owner's client (`owner`: this client is it, and repairs).
+   */
+  blocked: [event: { epoch: number; seq: number; owner: boolean }];
+  /** §3.6 "Repair": the relay is back in our epoch; the refused commit at `seq` is undone. */
+  repaired: [event: { epoch: number; seq: number; owner: boolean }];
   error: [error: ClientError];
 }
 
@@ -103,6 +110,14 @@ export interface PrivateTuning {
 
 const PRIVATE_DEFAULTS: PrivateTuning = { updateAfterMs: 24 * 3_600_000, updateCheckMs: 3_600_000 };
 
+/** §3.6 "Repair": a blocked member joins again after 1 s, doubling up to 30 s. */
+const BLOCKED_RETRY_FIRST_MS = 1_000;
+const BLOCKED_RETRY_MAX_MS = 30_000;
+/** §3.8: own messages sealed behind one save of the state, at most (bounds the first one's wait). */
+const SEAL_BATCH = 256;
+/** Refused commits remembered in one epoch (a flood of them costs this much memory at most). */
+const MAX_REFUSED_COMMITS = 256;
+
 /** A seq's content, once known: a stored message, or the ack of one of ours. */
 type Slot =
   | { kind: 'msg'; id: string; body: string; ts: number | undefined; epoch: number | undefined }
@@ -117,6 +132,10 @@ interface OwnSend {
   body?: string;
   epoch?: bigint;
   rid?: number;
+  /** Written to the history store (the outbox, §3.8) when it was written; awaited before it is sealed. */
+  recorded?: Promise<void>;
+  /** Restored from the history after a restart: the epoch it was written in (§3.3: same id only in that epoch). */
+  restoredEpoch?: number;
 }
 
 /** A commit of ours on its way to the relay (sent again, same id, after a reconnect). */
@@ -128,7 +147,7 @@ interface CommitSend {
 
 type Request =
   | { kind: 'join' }
-  | { kind: 'reset' }
+  | { kind: 'reset'; refuse?: number }
   | { kind: 'send'; id: string }
   | { kind: 'commit'; id: string }
   | { kind: 'history'; before: number };
@@ -151,8 +170,17 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private readonly intents: CommitIntent[] = [];
   /** A lost intent, committed again once the winning commit (this seq) is applied. */
   private retry: { intent: CommitIntent; afterSeq: number } | undefined;
-  /** The relay ended our membership after the commit at this seq (§3.6 rekey). */
+  /** The relay ended our membership after the commit at this seq (§3.6 rekey), which began this epoch. */
   private rekeyAfter: number | undefined;
+  private rekeyEpoch: number | undefined;
+  /** §3.6: the relay's current epoch, as the last `joined` said (undefined: it did not say). */
+  private relayEpoch: number | undefined;
+  /** §3.6 "Repair": the refused commit the room is blocked behind, and the next re-join's delay. */
+  private blocked: { epoch: number; seq: number } | undefined;
+  /** The refused commit our (owner's) reset was sent for: one repair per refused commit. */
+  private repairSentFor: number | undefined;
+  private blockedDelayMs = BLOCKED_RETRY_FIRST_MS;
+  private blockedTimer?: ReturnType<typeof setTimeout>;
   private joined = false;
   private synced = false;
   private head = 0;
@@ -256,6 +284,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
+    if (this.blockedTimer !== undefined) clearTimeout(this.blockedTimer);
     await this.work;
     await this.save();
     await this.link.disconnect();
@@ -369,13 +398,58 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
       if (err instanceof PayloadError) throw new ClientError('invalid_message', err.message, this.room);
       throw err;
     }
-    this.outbox.push({ id, payload });
-    this.pump();
+    this.push({ id, payload });
     return this.chatMessage(payload, this.group.self(), undefined, true, false);
   }
 
   private sendControl(content: ControlContent): void {
-    this.outbox.push({ id: content.id, payload: { id: content.id, ts: content.ts, name: content.name, type: content.type }, control: content });
+    this.push({ id: content.id, payload: { id: content.id, ts: content.ts, name: content.name, type: content.type }, control: content });
+  }
+
+  /**
+   * §3.8: an own message is stored in the local history as it is written, before anything else
+   * (a restart finds it there and sends it, restorePending), then waits its turn in the outbox.
+   */
+  private push(e: OwnSend): void {
+    e.recorded = this.record(e);
+    // A failed write is reported once, when the message is sealed (it is not sent without it).
+    e.recorded.catch(() => undefined);
+    this.outbox.push(e);
+    this.pump();
+  }
+
+  private plaintextOf(e: OwnSend): Buffer {
+    return e.control !== undefined ? encodeControl({ ...e.control, id: e.id }) : encodeRoomPayload(e.payload);
+  }
+
+  private record(e: OwnSend): Promise<void> {
+    return this.options.history.append({
+      seq: 0, ts: e.payload.ts, id: e.id, epoch: this.epoch, sender: this.options.identity.publicKey.toString('hex'), p: this.plaintextOf(e).toString('utf8'),
+    });
+  }
+
+  /**
+   * §3.3, §3.8 after a restart: own messages the history holds without an ack go out again.
+   * One the relay has after all comes back in the catch-up under its id and counts as sent;
+   * the others are sealed again, under their id in the epoch they were written in, under a new
+   * id in a later one (the relay may hold the old copy, stale for everyone).
+   */
+  restorePending(records: readonly HistoryRecord[]): void {
+    const self = this.options.identity.publicKey.toString('hex');
+    for (const r of records) {
+      if (r.seq !== 0 || r.sender !== self || this.outbox.some((e) => e.id === r.id)) continue;
+      this.ownIds.add(r.id);
+      const parsed = parseRoomContent(Buffer.from(r.p, 'utf8'));
+      if (!parsed.ok) continue;
+      const c = parsed.content;
+      const e: OwnSend = c.type === 'payload'
+        ? { id: r.id, payload: c.payload }
+        : { id: r.id, payload: { id: r.id, ts: c.ts, name: c.name, type: c.type }, control: c };
+      if (e.payload.id !== r.id) continue;
+      e.recorded = Promise.resolve();
+      e.restoredEpoch = r.epoch;
+      this.outbox.push(e);
+    }
     this.pump();
   }
 
@@ -391,32 +465,70 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
    */
   private pump(): void {
     if (!this.link.writable || !this.joined || !this.synced || this.closed) return;
+    // §3.6: a read-only join (the relay is in another epoch) takes no send.
+    if (this.relayEpoch !== undefined && this.relayEpoch !== this.epoch) return;
     void this.serial(async () => {
       if (this.commitSend === undefined && this.group.pendingCommit === undefined) {
-        for (const e of this.outbox) {
+        // §3.8: what waits is sealed in a batch, the state saved ONCE, then the batch goes: the
+        // state is durable before any message made under it is sent, at one fsync per batch.
+        let batch: OwnSend[] = [];
+        let sealed = 0;
+        const flush = async (): Promise<void> => {
+          if (sealed > 0) await this.save();
+          for (const e of batch) if (e.rid === undefined && e.body !== undefined && !this.group.removed) this.writeSend(e);
+          batch = [];
+          sealed = 0;
+        };
+        for (const e of [...this.outbox]) {
           if (e.rid !== undefined || this.group.removed) continue;
           if (e.body === undefined || e.epoch !== this.group.epoch) {
             if (e.payload.type === 'proposal') continue;
             await this.seal(e);
+            sealed++;
           }
-          this.writeSend(e);
+          batch.push(e);
+          if (sealed >= SEAL_BATCH) await flush();
         }
+        await flush();
       }
       await this.nextIntent();
     });
   }
 
-  /** §3.3, §3.8: encrypts under the current epoch, stores it in the history, saves the state: then it may go. */
+  /**
+   * §3.3, §3.8: encrypts under the current epoch (its history record written first). The caller
+   * saves the state before the message leaves (an MLS key is used once).
+   */
   private async seal(e: OwnSend): Promise<void> {
-    const plaintext = e.control !== undefined ? encodeControl({ ...e.control, id: e.id }) : encodeRoomPayload(e.payload);
+    if (e.restoredEpoch !== undefined) {
+      if (e.restoredEpoch !== this.epoch) await this.renew(e);
+      e.restoredEpoch = undefined;
+    }
+    // §3.8: in the history before it can leave (written when it was written; again under a new id).
+    try {
+      await (e.recorded ??= this.record(e));
+    } catch (err) {
+      e.recorded = undefined;
+      throw err;
+    }
+    const plaintext = this.plaintextOf(e);
     const message = await this.group.encrypt(plaintext, Buffer.from(e.id, 'utf8'));
     e.body = encodeMlsBody(message);
     e.epoch = this.group.epoch;
-    await this.options.history.append({
-      seq: 0, ts: e.payload.ts, id: e.id, epoch: Number(e.epoch), sender: this.options.identity.publicKey.toString('hex'), p: plaintext.toString('utf8'),
-    });
-    // An MLS key is used once: the state that used it is saved before the message leaves.
-    await this.save();
+  }
+
+  /** §3.3: an own message goes again under a new id; the old one is no message any more. */
+  private async renew(e: OwnSend): Promise<void> {
+    const old = e.id;
+    const fresh = generateMessageId();
+    e.id = fresh;
+    e.payload = { ...e.payload, id: fresh };
+    if (e.control !== undefined) e.control = { ...e.control, id: fresh };
+    e.body = undefined;
+    e.rid = undefined;
+    e.recorded = undefined;
+    this.ownIds.delete(old);
+    await this.options.history.superseded(old);
   }
 
   private writeSend(e: OwnSend): void {
@@ -520,13 +632,54 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   }
 
   /** §3.6: the creator makes the room private at the relay, at the epoch the group is in. */
-  private async sendReset(): Promise<void> {
+  private async sendReset(refuse = 0): Promise<void> {
+    const challenge = this.link.challenge;
+    if (challenge === undefined || this.closed) return;
     const owner = epochAuthKey(decodeB64u(this.meta.ownerSeed!));
     const auth = epochAuthKey(await this.group.epochAuthSeed());
-    const fields = makeReset(owner, this.room, this.group.epoch, auth);
+    // §3.6: signed over this connection's challenge: good on this connection only.
+    if (this.link.challenge !== challenge) return;
+    const fields = makeReset(owner, challenge, this.room, this.group.epoch, auth, BigInt(refuse));
     const rid = this.link.reserveRid();
-    this.requests.set(rid, { kind: 'reset' });
-    this.link.write({ t: 'reset', rid, room: this.room, owner: fields.owner, epoch: Number(this.group.epoch), auth: fields.auth, sig: fields.sig });
+    this.requests.set(rid, refuse > 0 ? { kind: 'reset', refuse } : { kind: 'reset' });
+    this.link.write({
+      t: 'reset', rid, room: this.room, owner: fields.owner, epoch: Number(this.group.epoch), auth: fields.auth, ...(refuse > 0 ? { refuse } : {}), sig: fields.sig,
+    });
+  }
+
+  /**
+   * §3.6 "Repair": the relay ended our epoch with the commit at `seq`, every seq up to it is
+   * applied, and we are still in our epoch. The owner's client resets the relay to this epoch
+   * when it received that commit and refused it; everyone else waits for the owner, joining
+   * again now and then, and learns of the repair from a `joined` in its epoch.
+   */
+  private onBlocked(seq: number): void {
+    const owner = this.meta.ownerSeed !== undefined;
+    if (this.blocked?.seq !== seq) {
+      this.blocked = { epoch: this.epoch, seq };
+      this.blockedDelayMs = BLOCKED_RETRY_FIRST_MS;
+      this.log('room_blocked', { epoch: this.epoch, seq, owner });
+      this.emit('blocked', { epoch: this.epoch, seq, owner });
+    }
+    // Only a commit we received and refused is repaired: one we never got (older than the
+    // relay keeps, §1.6) means we missed a change, and undoing it would strand the others.
+    if (owner && this.repairSentFor !== seq && (this.meta.refusedCommits ?? []).includes(seq)) {
+      this.repairSentFor = seq;
+      void this.sendReset(seq);
+      return;
+    }
+    this.retryBlocked();
+  }
+
+  private retryBlocked(): void {
+    if (this.blockedTimer !== undefined || this.closed) return;
+    const delay = this.blockedDelayMs;
+    this.blockedDelayMs = Math.min(BLOCKED_RETRY_MAX_MS, delay * 2);
+    this.blockedTimer = setTimeout(() => {
+      this.blockedTimer = undefined;
+      if (this.link.writable && !this.closed) void this.join();
+    }, delay);
+    this.blockedTimer.unref?.();
   }
 
   /** §3.6: the join proof under the current epoch's auth key; `since` the last seq applied. */
@@ -550,6 +703,12 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         const r = this.requests.get(f.rid);
         this.requests.delete(f.rid);
         if (r?.kind !== 'reset') return;
+        if (r.refuse !== undefined) {
+          // §3.6 "Repair": the relay is back in our epoch; the join that follows says so.
+          this.log('room_repaired', { epoch: this.epoch, refused: r.refuse });
+          void this.join();
+          return;
+        }
         this.meta.resetDone = true;
         void this.save().then(() => this.join());
         return;
@@ -560,6 +719,15 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         this.requests.delete(f.rid!);
         this.joined = true;
         this.head = f.head;
+        this.relayEpoch = f.epoch;
+        if (this.blocked !== undefined && f.epoch === this.epoch) {
+          // §3.6 "Repair": the relay's epoch is ours again: the refused commit is undone.
+          const { seq } = this.blocked;
+          this.blocked = undefined;
+          if (this.blockedTimer !== undefined) clearTimeout(this.blockedTimer);
+          this.blockedTimer = undefined;
+          this.emit('repaired', { epoch: this.epoch, seq, owner: this.meta.ownerSeed !== undefined });
+        }
         return;
       }
       case 'synced': {
@@ -619,6 +787,12 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     if (f.seq <= this.meta.applied || this.slots.has(f.seq)) return;
     // §3.8: an own message of an earlier run comes back in a catch-up: it is ours, not opened.
     if (this.ownIds.has(f.id) || this.outbox.some((e) => e.id === f.id)) {
+      // A message of an earlier run, restored: the epoch it was sealed in is in its header
+      // (§3.3: stale for everyone when a lower seq ended that epoch).
+      const restored = this.outbox.find((e) => e.id === f.id && e.epoch === undefined);
+      const bytes = restored === undefined ? undefined : decodeMlsBody(f.body);
+      const header = bytes === undefined ? undefined : this.group.peek(bytes);
+      if (restored !== undefined && header !== undefined) restored.epoch = header.epoch;
       this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts });
     } else {
       this.slots.set(f.seq, { kind: 'msg', id: f.id, body: f.body, ts: f.ts, epoch: f.epoch });
@@ -685,6 +859,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
           return;
         }
         this.outbox.splice(this.outbox.indexOf(e), 1);
+        void this.options.history.superseded(e.id).catch(() => undefined);
         this.emit('outgoing', { id: e.id, state: 'failed', error: relayErrorMessage(f.code) });
         return;
       }
@@ -696,6 +871,14 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         this.emit('error', new ClientError('room_refused', `Room "${this.options.name}": ${relayErrorMessage(f.code)}`, this.room, f.code));
         return;
       case 'reset':
+        if (r.refuse !== undefined) {
+          // A repair the relay did not take (its epochs moved meanwhile): wait and look again.
+          this.log('repair_refused', { code: f.code, refused: r.refuse });
+          if (f.code === 'rate_limited' || f.code === 'internal') this.repairSentFor = undefined;
+          else this.emit('error', new ClientError('relay_error', `Room "${this.options.name}": the relay refused the repair (${f.code}).`, this.room, f.code));
+          this.retryBlocked();
+          return;
+        }
         this.emit('error', new ClientError('room_refused', `Room "${this.options.name}": the relay refused to make it private (${f.code}).`, this.room, f.code));
         return;
       case 'history':
@@ -712,6 +895,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     this.joined = false;
     this.synced = false;
     this.rekeyAfter = seq;
+    this.rekeyEpoch = epoch;
     for (const e of this.outbox) e.rid = undefined;
     if (this.commitSend !== undefined) this.commitSend.rid = undefined;
     this.afterApplied();
@@ -745,15 +929,26 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         const slot = this.slots.get(seq);
         if (slot === undefined) break;
         this.slots.delete(seq);
+        const epochBefore = this.group.epoch;
         const commit = await this.apply(seq, slot);
         this.meta.applied = seq;
         changed = true;
+        if (this.group.epoch !== epochBefore) delete this.meta.refusedCommits;
+        else if (slot.kind === 'msg' && slot.epoch !== undefined && slot.epoch > this.epoch && !this.group.removed) this.noteRefusedCommit(seq);
         if (commit) await this.save();
         if (this.group.removed) break;
       }
       if (changed) this.scheduleSave();
       this.afterApplied();
     });
+  }
+
+  /** §3.6 "Repair": the relay forwarded the message at `seq` as the next epoch's commit, and we refused it. */
+  private noteRefusedCommit(seq: number): void {
+    this.log('commit_refused', { seq, epoch: this.epoch });
+    const refused = (this.meta.refusedCommits ??= []);
+    refused.push(seq);
+    if (refused.length > MAX_REFUSED_COMMITS) refused.shift();
   }
 
   /** Applies one seq; true when the group changed epoch (its state is saved at once). */
@@ -814,22 +1009,18 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const e = i >= 0 ? this.outbox[i] : undefined;
     this.ownIds.delete(slot.id);
     if (e === undefined) {
-      await this.options.history.acked(slot.id, seq);
+      this.historyWrite(this.options.history.acked(slot.id, seq));
       return false;
     }
     if (e.epoch !== undefined && e.epoch < this.group.epoch && e.payload.type !== 'proposal') {
       // §3.3: written under an epoch a lower seq ended, so every member ignores it as stale:
       // it goes again, under a new id, in this epoch (nothing the user wrote is lost).
       this.log('own_message_stale', { seq });
-      const fresh = generateMessageId();
-      e.id = fresh;
-      e.payload = { ...e.payload, id: fresh };
-      e.body = undefined;
-      e.rid = undefined;
+      await this.renew(e);
       return false;
     }
     this.outbox.splice(i, 1);
-    await this.options.history.acked(slot.id, seq);
+    this.historyWrite(this.options.history.acked(slot.id, seq));
     // Our own control messages count for us at their seq too (§3.4: every member counts alike).
     if (e.control !== undefined) this.applyControl(seq, { ...e.control, id: e.id }, this.group.self());
     else this.emit('outgoing', { id: slot.id, state: 'sent', seq });
@@ -916,7 +1107,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const record: HistoryRecord = {
       seq, ts: slot.ts ?? 0, id, epoch: Number(result.epoch), sender: senderHex, p: Buffer.from(result.plaintext).toString('utf8'),
     };
-    await this.options.history.append(record);
+    this.historyWrite(this.options.history.append(record));
     const name = content.type === 'payload' ? content.payload.name : content.name;
     this.meta.names[senderHex] = name;
     if (content.type === 'payload') {
@@ -976,8 +1167,12 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private afterApplied(): void {
     if (this.group.removed) return;
     if (this.rekeyAfter !== undefined && this.meta.applied >= this.rekeyAfter) {
+      const seq = this.rekeyAfter;
       this.rekeyAfter = undefined;
-      void this.join();
+      // §3.6 "Repair": every seq up to the commit that ended our epoch applied, and still in
+      // it: we refused the commit the relay took as that epoch's end.
+      if (this.rekeyEpoch !== undefined && this.rekeyEpoch > this.epoch) this.onBlocked(seq);
+      else void this.join();
     } else if (this.rekeyAfter !== undefined && this.slots.size === 0) {
       // The commit that ended our epoch has not reached us: join with the key we have; the
       // relay gives us the rest of our epoch read-only, then the next rekey (§3.6).
@@ -1019,10 +1214,25 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     return m;
   }
 
+  /**
+   * History records of applied seqs still being written (group commit, historyStore.ts): each
+   * is durable before the state that counts its seq as applied is saved (save() waits for them),
+   * so that a restart never skips a seq whose record it does not have.
+   */
+  private historyWrites: Promise<void>[] = [];
+
+  private historyWrite(write: Promise<void>): void {
+    write.catch(() => undefined);
+    this.historyWrites.push(write);
+  }
+
   /** §3.8: the MLS state (with any pending commit) and the meta, as one secret. */
   private async save(): Promise<void> {
     if (this.saveTimer !== undefined) clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
+    const writes = this.historyWrites;
+    this.historyWrites = [];
+    await Promise.all(writes);
     await this.options.save(encodeSaved({ state: this.group.export(), meta: this.meta }));
   }
 

@@ -105,9 +105,10 @@ export interface AdminFrame { t: 'admin'; rid?: number; op: 'shutdown'; token?: 
 /**
  * §3.6: makes `room` a private room at the relay, or sets it again: `owner` is the owner public
  * key (b64u, 32 bytes; `room` is its hash), `auth` the room-auth public key of `epoch`, `sig` the
- * owner's signature (b64u, 64 bytes).
+ * owner's signature (b64u, 64 bytes) over the connection's challenge; `refuse` (0 when absent) the
+ * seq of the commit a repair refuses.
  */
-export interface ResetFrame { t: 'reset'; rid?: number; room: string; owner: string; epoch: number; auth: string; sig: string }
+export interface ResetFrame { t: 'reset'; rid?: number; room: string; owner: string; epoch: number; auth: string; refuse?: number; sig: string }
 
 export type ClientFrame = HelloFrame | PingFrame | JoinFrame | LeaveFrame | SendFrame | HistoryFrame | AdminFrame | ResetFrame;
 
@@ -116,7 +117,8 @@ export type ClientFrame = HelloFrame | PingFrame | JoinFrame | LeaveFrame | Send
 /** §1.3, §1.9: `challenge` is fresh per connection (b64u of 32 random bytes). */
 export interface WelcomeFrame { t: 'welcome'; rid?: number; v: number; agent: string; maxFrame: number; time: number; challenge: string }
 export interface PongFrame { t: 'pong'; rid?: number }
-export interface JoinedFrame { t: 'joined'; rid?: number; room: string; head: number; sid: string }
+/** §3.6: `epoch`, for a private room only, is the relay's current epoch. */
+export interface JoinedFrame { t: 'joined'; rid?: number; room: string; head: number; sid: string; epoch?: number }
 export interface SyncedFrame { t: 'synced'; rid?: number; room: string; head: number; from: number }
 export interface PresenceMember { sid: string; tag?: string }
 export interface PresenceFrame { t: 'presence'; room: string; online: number; members: PresenceMember[] }

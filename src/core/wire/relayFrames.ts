@@ -33,7 +33,7 @@ export function encodePong(rid: number | undefined): string {
 
 /** §1.4. */
 export function encodeJoined(f: JoinedFrame): string {
-  return encodeFrame({ t: 'joined', rid: f.rid, room: f.room, head: f.head, sid: f.sid });
+  return encodeFrame({ t: 'joined', rid: f.rid, room: f.room, head: f.head, sid: f.sid, epoch: f.epoch });
 }
 
 /** §1.4. */
@@ -163,7 +163,8 @@ export interface ReceivedWelcome {
   rid?: number;
 }
 export interface ReceivedPong { t: 'pong'; rid?: number }
-export interface ReceivedJoined { t: 'joined'; rid?: number; room: string; head: number; sid?: string }
+/** §3.6: `epoch` (a private room's current epoch at the relay) left out unless a non-negative integer. */
+export interface ReceivedJoined { t: 'joined'; rid?: number; room: string; head: number; sid?: string; epoch?: number }
 export interface ReceivedSynced { t: 'synced'; rid?: number; room: string; head: number; from: number }
 export interface ReceivedPresence {
   t: 'presence'; room: string;
@@ -267,6 +268,7 @@ export function parseRelayFrame(line: string): RelayParseResult {
       const frame: ReceivedJoined = { t: 'joined', room: f.room, head: f.head };
       if (rid !== undefined) frame.rid = rid;
       if (typeof f.sid === 'string') frame.sid = f.sid;
+      if (isWireInt(f.epoch)) frame.epoch = f.epoch;
       return { ok: true, frame };
     }
     case 'synced': {

@@ -171,8 +171,9 @@ export function parseClientFrame(line: string, maxFrame: number = LIMITS.maxFram
       if (!isKeyForm(f.owner)) return bad('"owner" must be base64url of 32 bytes');
       if (!isWireInt(f.epoch)) return bad('"epoch" must be a non-negative integer');
       if (!isKeyForm(f.auth)) return bad('"auth" must be base64url of 32 bytes');
+      if (f.refuse !== undefined && !isWireInt(f.refuse)) return bad('"refuse" must be a non-negative integer');
       if (!isSignatureForm(f.sig)) return bad('"sig" must be base64url of 64 bytes');
-      return ok(withOptional({ t: 'reset' as const, room: f.room, owner: f.owner, epoch: f.epoch, auth: f.auth, sig: f.sig }, { rid }));
+      return ok(withOptional({ t: 'reset' as const, room: f.room, owner: f.owner, epoch: f.epoch, auth: f.auth, sig: f.sig }, { rid, refuse: f.refuse as number | undefined }));
     }
     default:
       // Unreachable: KNOWN_TYPES lists exactly the cases above.

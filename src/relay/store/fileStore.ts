@@ -9,7 +9,7 @@ import type {
   AppendResult, CommitResult, EpochKey, MessageStore, PrivateRoomRecord, PrivateRoomStore, ResetResult, StoredMessage,
 } from './types';
 import {
-  decodePrivateLog, KIND_RESET, KIND_ROTATION, MAX_EPOCHS, PrivateLog, recordsOf, replayPrivateLog, shouldCompactPrivateLog, type LoadedRoom, type PrivateLogRecord,
+  cutIndex, decodePrivateLog, KIND_CUT, KIND_RESET, KIND_ROTATION, MAX_EPOCHS, PrivateLog, recordsOf, replayPrivateLog, shouldCompactPrivateLog, type LoadedRoom, type PrivateLogRecord,
 } from './privateLog';
 import { DirLock } from './lock';
 import { RoomIndex } from './roomIndex';
@@ -620,10 +620,22 @@ export class FileStore implements MessageStore, PrivateRoomStore {
     return Promise.resolve(this.privateState.get(room));
   }
 
-  resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer): Promise<ResetResult> {
+  resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer, refuse = 0): Promise<ResetResult> {
     return this.chain(room, async () => {
       const rec = this.privateState.get(room);
       if (rec !== undefined && !rec.owner.equals(owner)) return { ok: false, reason: 'owner' } as const;
+      if (refuse > 0) {
+        // §3.6 repair: back to the members' epoch; the epochs the refused commit began go.
+        const keep = rec === undefined ? undefined : cutIndex(rec.epochs, epoch, authPub, refuse);
+        if (rec === undefined || keep === undefined) return { ok: false, reason: 'stale' } as const;
+        const record: PrivateLogRecord = { kind: KIND_CUT, room, id: '', seq: refuse, ts: Date.now(), epoch, authPub, owner: Buffer.alloc(32) };
+        await (this.privateLog as PrivateLog).append([record], () => this.privateRecords());
+        this.privateEpochs -= rec.epochs.length - (keep + 1);
+        this.privateState.set(room, { owner: rec.owner, epochs: rec.epochs.slice(0, keep + 1) });
+        (this.privateLog as PrivateLog).settle([record], true);
+        this.compactPrivateLogIfDue();
+        return { ok: true, seq: this.head(room) } as const;
+      }
       const anchor = rec?.epochs[0];
       if (anchor !== undefined && (epoch < anchor.epoch || (epoch === anchor.epoch && authPub.equals(anchor.authPub) && (rec?.epochs.length ?? 0) > 1))) {
         return { ok: false, reason: 'stale' } as const;

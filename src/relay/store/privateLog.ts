@@ -12,7 +12,8 @@
 // Layout: "SMCPRV1\n", then records back to back, little-endian:
 //   0  4   payload length      4  4  CRC-32 of the payload
 //   -- payload --
-//   8  1   kind: 1 reset, 2 rotation (written live, checked at open), 3 rotation (checked)
+//   8  1   kind: 1 reset, 2 rotation (written live, checked at open), 3 rotation (checked),
+//          4 cut (a repair, §3.6: the epochs after `epoch` go; `seq` is the refused commit's)
 //   9  1   room length  10 1 id length  11 1 reserved 0
 //   12 4   seq          16 8 ts (u64)   24 8 epoch (u64)
 //   32 32  authPub      64 32 owner (reset; zeros otherwise)
@@ -31,6 +32,7 @@ const KEY = 32;
 export const KIND_RESET = 1;
 export const KIND_ROTATION = 2;
 export const KIND_ROTATION_CHECKED = 3;
+export const KIND_CUT = 4;
 /**
  * Epochs kept per room: a member whose key is older than the newest MAX_EPOCHS epochs cannot
  * catch up through them (auth_failed, §3.6) and rejoins by invite. It bounds the record's
@@ -96,7 +98,7 @@ export function decodePrivateLog(buf: Buffer): { records: PrivateLogRecord[]; co
     const end = off + HEADER + payload;
     const kind = buf[p] as number;
     if (crc32(buf.subarray(p, end)) !== buf.readUInt32LE(off + 4) || roomLen === 0 || buf[p + 3] !== 0
-      || (kind !== KIND_RESET && kind !== KIND_ROTATION && kind !== KIND_ROTATION_CHECKED)) {
+      || (kind !== KIND_RESET && kind !== KIND_ROTATION && kind !== KIND_ROTATION_CHECKED && kind !== KIND_CUT)) {
       corrupt++;
       off = end;
       continue;
@@ -137,6 +139,14 @@ export function replayPrivateLog(records: PrivateLogRecord[]): Map<string, Loade
       continue;
     }
     const room = rooms.get(r.room);
+    if (r.kind === KIND_CUT) {
+      if (room === undefined) continue;
+      const keep = cutIndex(room.epochs, r.epoch, r.authPub, r.seq);
+      if (keep === undefined) continue;
+      room.epochs.length = keep + 1;
+      if (room.uncheckedFrom > keep) room.uncheckedFrom = Infinity;
+      continue;
+    }
     const current = room?.epochs[room.epochs.length - 1];
     if (room === undefined || current === undefined || r.epoch !== current.epoch + 1 || r.seq <= current.seq) continue;
     room.epochs.push({ epoch: r.epoch, authPub: r.authPub, seq: r.seq, ts: r.ts, id: r.id });
@@ -147,6 +157,18 @@ export function replayPrivateLog(records: PrivateLogRecord[]): Map<string, Loade
     }
   }
   return rooms;
+}
+
+/**
+ * §3.6 repair: the index of `epoch` in `epochs` when it has exactly `authPub`, is not the last,
+ * and the epoch after it began at `refuse`; undefined otherwise (the repair is refused).
+ */
+export function cutIndex(epochs: readonly EpochKey[], epoch: number, authPub: Buffer, refuse: number): number | undefined {
+  const i = epochs.findIndex((e) => e.epoch === epoch);
+  const at = epochs[i];
+  const next = epochs[i + 1];
+  if (at === undefined || next === undefined || !at.authPub.equals(authPub) || next.seq !== refuse) return undefined;
+  return i;
 }
 
 /** The records that describe `rooms` exactly: one reset-like anchor, then checked rotations. */

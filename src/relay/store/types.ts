@@ -78,8 +78,9 @@ export interface PrivateRoomRecord {
 
 /**
  * `owner`: the room has another owner key. `stale`: the reset would take the room back, below
- * its oldest stored epoch, or to that epoch's very key after later commits: a reset seen on the
- * wire and replayed (its signature covers no challenge, §3.6).
+ * its oldest stored epoch, or to that epoch's very key after later commits; or, for a repair,
+ * the record does not hold `epoch` with that key before its current epoch, with the epoch after
+ * it begun at the refused seq (§3.6 "Repair").
  */
 export type ResetResult = { ok: true; seq: number } | { ok: false; reason: 'owner' | 'stale' };
 
@@ -100,10 +101,15 @@ export interface PrivateRoomStore<Origin = unknown> {
    * Makes `room` a private room at `epoch` with `authPub` (the relay checked the signature), or
    * sets it again: refused with `owner` when the room has a record with another owner key.
    * Refused with `stale` when `epoch` is below the record's oldest epoch, or equal to it with
-   * the same key while later epochs exist (a replay). Resolves once the record is durable. The
-   * record then holds only this epoch.
+   * the same key while later epochs exist. Resolves once the record is durable. The record then
+   * holds only this epoch, from the room's head on (`seq`: that head).
+   *
+   * `refuse` > 0 is a repair (§3.6): the record must hold `epoch` with exactly `authPub`, not as
+   * its current epoch, and the epoch after it must have begun at seq `refuse`; then the epochs
+   * after `epoch` are dropped (durably, in one write) and `epoch` is current again, its earlier
+   * epochs kept. Otherwise `stale`. `seq` of the result is the room's head.
    */
-  resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer): Promise<ResetResult>;
+  resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer, refuse?: number): Promise<ResetResult>;
   /**
    * Stores a commit as a message of the room AND moves the room to `epoch` with `authPub`, in
    * one durable write: after a crash at any instant both or neither are there. Only when the
