@@ -44,7 +44,7 @@ async function measure(relays: RelayProcess[]): Promise<{ commit: Summary; plain
   const room = privateRoomId(owner.publicKey);
   const keys: RoomAuthKey[] = [epochAuthKey(randomBytes(32))];
   const first = await open(relays[0] as RelayProcess);
-  await expectReply(first, { t: 'reset', room, epoch: 0, ...makeReset(owner, room, 0n, keys[0] as RoomAuthKey) }, 'reset_ok');
+  await expectReply(first, { t: 'reset', room, epoch: 0, ...makeReset(owner, first.challenge, room, 0n, keys[0] as RoomAuthKey) }, 'reset_ok');
   first.destroy();
   const join = async (c: LineClient, epoch: number): Promise<void> => {
     await expectReply(c, { t: 'join', room, since: 1e9, ...makeJoinProof(keys[epoch] as RoomAuthKey, c.challenge, room) }, 'joined');

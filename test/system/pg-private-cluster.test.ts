@@ -30,8 +30,12 @@ class PrivateRoom {
     return this.keys[epoch] as RoomAuthKey;
   }
 
-  resetFrame(epoch: number): Record<string, unknown> {
-    return { t: 'reset', room: this.room, epoch, ...makeReset(this.owner, this.room, BigInt(epoch), this.key(epoch)) };
+  /** A reset (with `refuse`: a repair) signed for connection `c`'s challenge (§3.6). */
+  resetFrame(c: LineClient, epoch: number, refuse = 0): Record<string, unknown> {
+    return {
+      t: 'reset', room: this.room, epoch, ...(refuse > 0 ? { refuse } : {}),
+      ...makeReset(this.owner, c.challenge, this.room, BigInt(epoch), this.key(epoch), BigInt(refuse)),
+    };
   }
 
   joinFrame(c: LineClient, epoch: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -104,7 +108,7 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
     const [a, b] = [await startRelay(), await startRelay()];
     const r = new PrivateRoom();
     const owner = await client(a);
-    await expect(owner, r.resetFrame(0), 'reset_ok');
+    await expect(owner, r.resetFrame(owner, 0), 'reset_ok');
     const alice = await client(a);
     const bob = await client(b);
     const mallory = await client(b);
@@ -151,7 +155,7 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
     const [a, b] = [await startRelay(), await startRelay()];
     const r = new PrivateRoom();
     const owner = await client(a);
-    await expect(owner, r.resetFrame(0), 'reset_ok');
+    await expect(owner, r.resetFrame(owner, 0), 'reset_ok');
     const ca = await client(a);
     const cb = await client(b);
     const wa = await client(a);
@@ -194,7 +198,7 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
     const [a, b] = [await startRelay(), await startRelay()];
     const r = new PrivateRoom();
     const owner = await client(a);
-    await expect(owner, r.resetFrame(0), 'reset_ok');
+    await expect(owner, r.resetFrame(owner, 0), 'reset_ok');
     const keep = await client(b); // keeps the room watched on B
     for (let e = 0; e < 15; e++) {
       await joinAt(owner, r, e);
@@ -224,7 +228,7 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
     const [a, b] = [await startRelay(), await startRelay()];
     const r = new PrivateRoom();
     const owner = await client(b);
-    const creation = r.resetFrame(0);
+    const creation = r.resetFrame(owner, 0);
     await expect(owner, creation, 'reset_ok');
     const alice = await client(a);
     await joinAt(alice, r, 0);
@@ -233,13 +237,17 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
     await alice.nextOfType('rekey', (f) => f.epoch === 1, 20_000);
     await owner.nextOfType('rekey', (f) => f.epoch === 1, 20_000);
     await joinAt(alice, r, 1);
-    // A replay of the creation reset (seen on the wire) through the other relay: refused.
+    // A replay of the creation reset (seen on the wire) through the other relay: its signature
+    // is over the owner's connection's challenge, so it is refused; and the owner itself cannot
+    // take the room back to epoch 0 through relay A either (the store's rule, on every relay).
     const replayer = await client(a);
     await expect(replayer, creation, 'error', 'auth_failed');
+    const ownerOnA = await client(a);
+    await expect(ownerOnA, r.resetFrame(ownerOnA, 0), 'error', 'auth_failed');
     await expect(replayer, r.joinFrame(replayer, 0, {}), 'joined'); // epoch 0's key reads up to its end
     await replayer.nextOfType('rekey', () => true, 20_000);
     // The owner repairs the room to epoch 9 through relay B: alice, on relay A, is told.
-    await expect(owner, r.resetFrame(9), 'reset_ok');
+    await expect(owner, r.resetFrame(owner, 9), 'reset_ok');
     const rekey = await alice.nextOfType('rekey', (f) => f.epoch === 9, 20_000);
     assert.equal(rekey.room, r.room);
     await expect(alice, plain(r.room), 'error', 'not_joined');
@@ -248,16 +256,47 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
     // And the repair's own reset, replayed through relay A after a commit, is refused too.
     await joinAt(owner, r, 9);
     await expect(owner, r.commitFrame(9), 'ack');
-    await expect(replayer, r.resetFrame(9), 'error', 'auth_failed');
+    await expect(ownerOnA, r.resetFrame(ownerOnA, 9), 'error', 'auth_failed');
     await expect(replayer, creation, 'error', 'auth_failed');
     await until('the epochs in the database', async () => ((await epochRows(r.room)).map((x) => x.epoch).join() === '9,10' ? true : undefined));
+  });
+
+  it('a repair through relay A (a commit every member refused) rekeys the members on relay B back to their epoch; the cut epoch\'s key is refused there', async () => {
+    const [a, b] = [await startRelay(), await startRelay()];
+    const r = new PrivateRoom();
+    const owner = await client(a);
+    await expect(owner, r.resetFrame(owner, 0), 'reset_ok');
+    const bob = await client(b);
+    await joinAt(owner, r, 0);
+    await joinAt(bob, r, 0);
+    // A malicious member's commit (through relay B) that every member refuses: the relay took it.
+    const bad = await expect(bob, r.commitFrame(0), 'ack');
+    await bob.nextOfType('rekey', () => true, 20_000);
+    await owner.nextOfType('rekey', (f) => f.epoch === 1, 20_000);
+    await joinAt(bob, r, 0); // read-only up to the bad commit
+    await bob.nextOfType('rekey', () => true, 20_000);
+    // The owner repairs through relay A: back to epoch 0, refusing the commit at bad.seq.
+    const repair = await client(a);
+    await expect(repair, r.resetFrame(repair, 0, bad.seq as number), 'reset_ok');
+    // Bob, on relay B, joins epoch 0 as a full member again; epoch 1's key is gone on B too.
+    await joinAt(bob, r, 0);
+    const other = await client(b);
+    await expect(other, r.joinFrame(other, 1), 'error', 'auth_failed');
+    const rows = await epochRows(r.room);
+    assert.deepEqual(rows.map((x) => x.epoch), [0], 'the cut epoch is gone from the database');
+    // The room goes on from epoch 0: the next commit (through relay B) is accepted.
+    r.keys[1] = newKey();
+    const next = await expect(bob, r.commitFrame(0), 'ack');
+    assert.deepEqual([next.epoch, next.seq], [1, (bad.seq as number) + 1]);
+    // A replay of the repair on relay B: refused (its signature is over another connection's challenge).
+    await expect(other, r.resetFrame(repair, 0, bad.seq as number), 'error', 'auth_failed');
   });
 
   it('PostgreSQL SIGKILLed while a commit is in flight: the commit is stored with its epoch, or not at all', async () => {
     const relay = await startRelay();
     const r = new PrivateRoom();
     const owner = await client(relay);
-    await expect(owner, r.resetFrame(0), 'reset_ok');
+    await expect(owner, r.resetFrame(owner, 0), 'reset_ok');
     owner.destroy();
     let epoch = 0;
     for (let round = 0; round < 6; round++) {
