@@ -127,7 +127,7 @@ export function readOnlyHistory(s: PrivateSession, frame: HistoryFrame, until: n
   );
 }
 
-/** The store's private-room part; a store without one (a cluster's, for now) serves link rooms only. */
+/** The store's private-room part (the embedded store's, or a cluster's: store/pg/clusterRooms.ts); a store without one serves link rooms only. */
 export function privateRoomStoreOf(relay: RelayProtocol): PrivateRoomStore<SessionLink> | undefined {
   const store = relay.deps.store;
   return 'privateRooms' in store ? store.privateRooms : undefined;

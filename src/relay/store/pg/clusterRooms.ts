@@ -81,8 +81,7 @@ export class ClusterRooms {
     store.on('reset', (r) => this.sink?.rekey(r.room, r.epoch, r.seq, undefined));
     this.privateRooms = {
       privateRoom: (room) => this.privateRoom(room),
-      // `refuse` (a repair, §3.6) as the relay passes it once the store interface has it.
-      resetPrivateRoom: (room: string, owner: Buffer, epoch: number, authPub: Buffer, refuse?: number) => store.resetPrivateRoom(room, owner, epoch, authPub, refuse),
+      resetPrivateRoom: (room, owner, epoch, authPub, refuse) => store.resetPrivateRoom(room, owner, epoch, authPub, refuse),
       appendCommit: (room, id, body, epoch, authPub, origin) => this.appendCommit(room, id, body, epoch, authPub, origin),
     };
     store.on('presence', (room) => this.relist(room));
