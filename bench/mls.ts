@@ -4,15 +4,14 @@
 // carries the ratchet tree), of a member's own update, the time another member takes to apply
 // each, and application messages opened per second by a receiver. Targets (issue 10): removing a
 // member of a 50-member room ≤ 200 ms of CPU; 2 000 messages/s opened.
-// Standalone (not in bench/run.ts): npx tsc -p tsconfig.json --outDir out && node out/bench/mls.js [sizes...]
+// In `npm run bench` as the scenario `private-rooms` (bench/scenarios/privateRooms.ts), which adds
+// the same-run baselines and the join through a real relay. Alone, as a table:
+//   npx tsc -p tsconfig.json --outDir out && node out/bench/mls.js [sizes...]
 import { generateIdentity, type Identity } from '../src/core/crypto/identity';
 import { MlsGroup, createKeyPackage, type OwnKeyPackage } from '../src/core/mls';
 
-const sizes = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [10, 50, 200];
-const MESSAGES = 2000;
-
 /** CPU milliseconds (user + system) and wall milliseconds of `f`. */
-async function measure<T>(f: () => Promise<T>): Promise<{ value: T; cpuMs: number; wallMs: number }> {
+export async function measure<T>(f: () => Promise<T>): Promise<{ value: T; cpuMs: number; wallMs: number }> {
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const value = await f();
@@ -20,9 +19,6 @@ async function measure<T>(f: () => Promise<T>): Promise<{ value: T; cpuMs: numbe
   const cpu = process.cpuUsage(cpu0);
   return { value, cpuMs: (cpu.user + cpu.system) / 1000, wallMs };
 }
-
-const kb = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
-const ms = (n: number): string => `${n.toFixed(1)} ms`;
 
 async function room(n: number): Promise<{ ids: Identity[]; admin: MlsGroup; other: MlsGroup; kps: OwnKeyPackage[] }> {
   const ids = Array.from({ length: n }, () => generateIdentity());
@@ -35,45 +31,77 @@ async function room(n: number): Promise<{ ids: Identity[]; admin: MlsGroup; othe
   return { ids, admin, other, kps };
 }
 
+export interface CommitFigures { makeCpuMs: number; applyCpuMs: number; bytes: number }
+
+export interface SizeFigures {
+  members: number;
+  remove: CommitFigures;
+  add: CommitFigures & { welcomeBytes: number };
+  joinCpuMs: number;
+  update: CommitFigures;
+  stateBytes: number;
+  sealedPerS: number;
+  openedPerS: number;
+  openCpuUs: number;
+  messageBytes: number;
+}
+
+/** Every figure of one room size; `messages` application messages sealed, then opened. */
+export async function measureSize(n: number, messages: number): Promise<SizeFigures> {
+  const { ids, admin, other } = await room(n);
+  // Remove a member in the middle of the tree (the issue's target: ≤ 200 ms CPU at 50).
+  const victim = ids[Math.floor(n / 2)]!.publicKey;
+  const rm = await measure(() => admin.commit({ kind: 'remove', identityKeys: [victim] }));
+  const rmApply = await measure(() => other.process(rm.value.message));
+  admin.confirmOwnCommit();
+  // Add one member: the commit, and the Welcome with the ratchet tree.
+  const joiner = generateIdentity();
+  const kp = await createKeyPackage(joiner);
+  const add = await measure(() => admin.commit({ kind: 'add', keyPackages: [kp.publicBytes] }));
+  const addApply = await measure(() => other.process(add.value.message));
+  admin.confirmOwnCommit();
+  const join = await measure(() => MlsGroup.join(joiner, kp, add.value.welcome!));
+  // A member's own update (the daily one, §3.7).
+  const up = await measure(() => other.commit({ kind: 'update' }));
+  const upApply = await measure(() => admin.process(up.value.message));
+  other.confirmOwnCommit();
+  const stateBytes = admin.export().length;
+  // Messages opened per second by one receiver (all from one sender, in order, as the relay delivers them).
+  const msgs: Uint8Array[] = [];
+  const body = new TextEncoder().encode(JSON.stringify({ id: 'AAECAwQFBgcICQoLDA0ODw', ts: Date.now(), name: 'George', type: 'text', text: 'Bonjour Jacques, c\'est George. '.repeat(3) }));
+  const enc = await measure(async () => { for (let i = 0; i < messages; i++) msgs.push(await admin.encrypt(body, Buffer.from('AAECAwQFBgcICQoLDA0ODw'))); });
+  const open = await measure(async () => { for (const m of msgs) { const r = await other.process(m); if (r.kind !== 'application') throw new Error('not opened'); } });
+  return {
+    members: n,
+    remove: { makeCpuMs: rm.cpuMs, applyCpuMs: rmApply.cpuMs, bytes: rm.value.message.length },
+    add: { makeCpuMs: add.cpuMs, applyCpuMs: addApply.cpuMs, bytes: add.value.message.length, welcomeBytes: add.value.welcome!.length },
+    joinCpuMs: join.cpuMs,
+    update: { makeCpuMs: up.cpuMs, applyCpuMs: upApply.cpuMs, bytes: up.value.message.length },
+    stateBytes,
+    sealedPerS: messages / (enc.wallMs / 1000),
+    openedPerS: messages / (open.wallMs / 1000),
+    openCpuUs: (open.cpuMs * 1000) / messages,
+    messageBytes: msgs[0]!.length,
+  };
+}
+
 async function main(): Promise<void> {
-  console.log(`node ${process.version}, cipher suite 1, ts-mls 1.6.4 through src/core/mls; ${MESSAGES} messages per size`);
+  const sizes = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [10, 50, 200];
+  const MESSAGES = 2000;
+  const kb = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
+  const ms = (n: number): string => `${n.toFixed(1)} ms`;
+  console.log(`node ${process.version}, cipher suite 1, ts-mls through src/core/mls; ${MESSAGES} messages per size`);
   console.log('members | commit           | make (CPU)  | apply (CPU) | commit size | Welcome size');
   for (const n of sizes) {
-    const { ids, admin, other } = await room(n);
-    const rows: string[] = [];
-    const row = (what: string, make: { cpuMs: number }, apply: { cpuMs: number }, size: number, welcome?: number): void => {
-      rows.push(`${String(n).padStart(7)} | ${what.padEnd(16)} | ${ms(make.cpuMs).padStart(11)} | ${ms(apply.cpuMs).padStart(11)} | ${kb(size).padStart(11)} | ${welcome === undefined ? '' : kb(welcome)}`);
-    };
-    // Remove a member in the middle of the tree (the issue's target: ≤ 200 ms CPU at 50).
-    const victim = ids[Math.floor(n / 2)]!.publicKey;
-    const rm = await measure(() => admin.commit({ kind: 'remove', identityKeys: [victim] }));
-    const rmApply = await measure(() => other.process(rm.value.message));
-    admin.confirmOwnCommit();
-    row('remove 1', rm, rmApply, rm.value.message.length);
-    // Add one member: the commit, and the Welcome with the ratchet tree.
-    const joiner = generateIdentity();
-    const kp = await createKeyPackage(joiner);
-    const add = await measure(() => admin.commit({ kind: 'add', keyPackages: [kp.publicBytes] }));
-    const addApply = await measure(() => other.process(add.value.message));
-    admin.confirmOwnCommit();
-    row('add 1', add, addApply, add.value.message.length, add.value.welcome!.length);
-    const join = await measure(() => MlsGroup.join(joiner, kp, add.value.welcome!));
-    rows.push(`${String(n).padStart(7)} | ${'join (Welcome)'.padEnd(16)} | ${''.padStart(11)} | ${ms(join.cpuMs).padStart(11)} |`);
-    // A member's own update (the daily one, §3.7).
-    const up = await measure(() => other.commit({ kind: 'update' }));
-    const upApply = await measure(() => admin.process(up.value.message));
-    other.confirmOwnCommit();
-    row('update (own)', up, upApply, up.value.message.length);
-    // State size, as saved at rest.
-    const state = admin.export().length;
-    for (const r of rows) console.log(r);
-    // Messages opened per second by one receiver (all from one sender, in order, as the relay delivers them).
-    const msgs: Uint8Array[] = [];
-    const body = new TextEncoder().encode(JSON.stringify({ id: 'AAECAwQFBgcICQoLDA0ODw', ts: Date.now(), name: 'George', type: 'text', text: 'Bonjour Jacques, c\'est George. '.repeat(3) }));
-    const enc = await measure(async () => { for (let i = 0; i < MESSAGES; i++) msgs.push(await admin.encrypt(body)); });
-    const open = await measure(async () => { for (const m of msgs) { const r = await other.process(m); if (r.kind !== 'application') throw new Error('not opened'); } });
-    console.log(`${String(n).padStart(7)} | messages: ${Math.round(MESSAGES / (enc.wallMs / 1000))}/s sealed, ${Math.round(MESSAGES / (open.wallMs / 1000))}/s opened (${(open.cpuMs * 1000 / MESSAGES).toFixed(0)} µs CPU each), ${msgs[0]!.length} B each; saved state ${kb(state)}`);
+    const f = await measureSize(n, MESSAGES);
+    const row = (what: string, c: CommitFigures, welcome?: number): void =>
+      console.log(`${String(n).padStart(7)} | ${what.padEnd(16)} | ${ms(c.makeCpuMs).padStart(11)} | ${ms(c.applyCpuMs).padStart(11)} | ${kb(c.bytes).padStart(11)} | ${welcome === undefined ? '' : kb(welcome)}`);
+    row('remove 1', f.remove);
+    row('add 1', f.add, f.add.welcomeBytes);
+    console.log(`${String(n).padStart(7)} | ${'join (Welcome)'.padEnd(16)} | ${''.padStart(11)} | ${ms(f.joinCpuMs).padStart(11)} |`);
+    row('update (own)', f.update);
+    console.log(`${String(n).padStart(7)} | messages: ${Math.round(f.sealedPerS)}/s sealed, ${Math.round(f.openedPerS)}/s opened (${f.openCpuUs.toFixed(0)} µs CPU each), ${f.messageBytes} B each; saved state ${kb(f.stateBytes)}`);
   }
 }
 
-main().catch((err: unknown) => { console.error(err); process.exit(1); });
+if (require.main === module) main().catch((err: unknown) => { console.error(err); process.exit(1); });

@@ -51,6 +51,7 @@ baselines, named in each section.
 | \`extension-host\` | in code-server + Chromium: activation time as VS Code records it; panel open to first paint on 10 000 messages | built-in extensions' activation; panel on a 10-message room |
 | \`pg-store\` | the PostgreSQL store alone (no relay): acked appends/s at 64 in flight for 1 and 3 instances, one room and a room each; ack latency at 500 msg/s | bare \`pg\` clients inserting 64 rows per transaction |
 | \`relay-cluster\` | relay processes: 1 on the embedded store, 1 on PostgreSQL, 3 on one PostgreSQL: acked msg/s at 64 in flight, ack p50/p99 at 500 msg/s, fan-out 1 → 50 spread over the relays (deliveries/s, relay and PostgreSQL CPU per delivery) | bare \`pg\` clients inserting 64 rows per transaction, same run |
+| \`private-rooms\` | private rooms (MLS) at 10, 50, 200 members: CPU and size of a remove, an add and its Welcome, an own update; messages opened/s; a joiner's join request to its first message shown through the relay, the admin online | node:crypto floor of each operation; a link room's join to first message |
 
 Latencies are exact percentiles over every sample (nearest rank), taken with
 \`process.hrtime.bigint()\` after a warm-up; \`n\` is given for each. Everything above this line is

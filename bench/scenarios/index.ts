@@ -10,7 +10,8 @@ import { idleMemory } from './idleMemory';
 import { manyRooms } from './manyRooms';
 import { openVerify } from './openVerify';
 import { pgStore } from './pgStore';
+import { privateRooms } from './privateRooms';
 import { relayCluster } from './relayCluster';
 import { restart } from './restart';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster, privateRooms];

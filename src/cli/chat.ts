@@ -23,6 +23,8 @@ import { runInteractiveChat } from './chatTty';
 import { SMC_VERSION } from '../node/version';
 import { jsonLine, terminalSafe } from './terminalText';
 import { JoinRefusedError, encodeSaved, freshMeta, isPrivateInvite, joinByInvite, parsePrivateInvite } from '../core/private/index';
+import { inviteId } from '../core/mls/index';
+import { keyPackageKeeper } from './joinKeyPackage';
 import { runPrivateChat, type PrivateTarget } from './chatPrivate';
 import { isPrivateRoom, loadPrivate, markPrivate, pendingJoins, savePrivate, setPendingJoin } from './privateStores';
 
@@ -315,15 +317,18 @@ async function joinPrivate(flags: ChatFlags, session: HomeStores, displayName: s
   const status = (text: string): void => void process.stderr.write(`smc chat: ${terminalSafe(text)}\n`);
   status(`asking to join private room "${inv.name}" on ${relay}...`);
   let outcome;
+  // §3.8: the KeyPackage waits for its Welcome across restarts (src/cli/joinKeyPackage.ts).
+  const keyPackage = keyPackageKeeper(session, inviteId(inv.secret));
   try {
     outcome = await joinByInvite({
-      invite: inv, identity: session.identity, displayName, agent: `smc-cli/${SMC_VERSION}`, timeoutMs: flags.timeoutMs, status,
+      invite: inv, identity: session.identity, displayName, agent: `smc-cli/${SMC_VERSION}`, timeoutMs: flags.timeoutMs, status, keyPackage,
       transport: flags.tlsFingerprint !== undefined ? createTlsTransportFactory(flags.tlsFingerprint) : createTcpTransport,
       ...(flags.debug ? { log: (event: string, fields?: Record<string, unknown>) => void process.stderr.write(`smc debug: ${terminalSafe(event)} ${jsonLine(fields ?? {})}\n`) } : {}),
     });
   } catch (err) {
     if (err instanceof JoinRefusedError) {
       status(`not added: ${err.message}`);
+      if (err.reason !== 'timeout') await keyPackage.forget();
       return err.reason === 'timeout' ? CHAT_EXIT.notAdded : CHAT_EXIT.refused;
     }
     throw err;
@@ -334,6 +339,7 @@ async function joinPrivate(flags: ChatFlags, session: HomeStores, displayName: s
   await session.rooms.upsert({ room: outcome.room, name: inv.name, relay, lastSeq: 0 });
   await markPrivate(session, outcome.room, true);
   await setPendingJoin(session, { name: inv.name, relay, invite: '' }, false);
+  await keyPackage.forget();
   status(`added to private room "${inv.name}"; from now on: ${smcCommand()} chat ${shellQuote(inv.name)}`);
   return { room: outcome.room, name: inv.name, host: inv.host, port: inv.port, relay, group: outcome.group, meta };
 }

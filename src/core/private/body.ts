@@ -1,7 +1,6 @@
 // The bodies of a private room's messages (docs/protocol.md §3.3): b64u(0x02 || MLSMessage).
-// 0x01 stays the link-room envelope (§2.4). Parts (0x03) of a message longer than a body are
-// specified too; this client does not send them (its commits and messages fit one body) and
-// drops one it receives, which a later change joins.
+// 0x01 stays the link-room envelope (§2.4). Parts (0x03) of a message longer than a body
+// (§3.3.1) are cut and joined by parts.ts (RoomParts, roomBodies).
 import { decodeB64u, encodeB64u } from '../crypto/b64u';
 
 export const MLS_BODY_VERSION = 0x02;

@@ -6,4 +6,4 @@ export { HistoryStore, MemoryHistoryLog, HISTORY_KEY_BYTES, type HistoryLog, typ
 export { decodeSaved, encodeSaved, freshMeta, type PrivateMeta, type SavedPrivateRoom, type InviteRecord } from './meta';
 export { formatPrivateInvite, isPrivateInvite, parsePrivateInvite, type PrivateInvite } from './privateInvite';
 export { parseRoomContent } from './content';
-export { LobbyDesk, JoinRefusedError, joinByInvite, refusalText, LOBBY_ADMIN_NAME, type JoinOutcome, type RefusalReason } from './lobby';
+export { LobbyDesk, JoinRefusedError, joinByInvite, refusalText, LOBBY_ADMIN_NAME, type JoinOutcome, type KeyPackageKeeper, type RefusalReason } from './lobby';

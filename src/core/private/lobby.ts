@@ -9,12 +9,20 @@
 //   join_request  {"kp": b64u(mls_key_package), "name": display name}
 //   welcome       {"for": fingerprint, "welcome": b64u(mls_welcome), "room": room id, "seq": the add's seq}
 //   join_refused  {"for": fingerprint, "reason": "used" | "expired" | "revoked" | "removed"}
+//   welcome_part  {"for": fingerprint, "part": b64u(part)}   a `welcome` text too long for one envelope,
+//                 in parts (§3.3.1, §3.4 "A Welcome in parts")
 import { decodeB64u, encodeB64u } from '../crypto/b64u';
 import { fingerprint, type Identity } from '../crypto/identity';
 import { RelayClient } from '../client/relayClient';
 import { type ChatMessage, type ClientLog, type PresenceUpdate, type TransportFactory } from '../client/types';
-import { MlsGroup, createKeyPackage, inviteLobbyKey, inviteId as inviteIdOf, readKeyPackage, type CommitIntent } from '../mls/index';
+import {
+  MlsGroup, createKeyPackage, exportOwnKeyPackage, importOwnKeyPackage, inviteLobbyKey, inviteId as inviteIdOf, readKeyPackage,
+  type CommitIntent, type OwnKeyPackage,
+} from '../mls/index';
 import { deriveRoomId } from '../crypto/roomKey';
+import { MAX_TEXT_BYTES } from '../crypto/payload';
+import { LIMITS } from '../wire/frames';
+import { LOBBY_JOINER_LIMITS, PartJoiner, splitIntoParts } from './parts';
 import type { PrivateRoom } from './privateRoom';
 import type { PrivateInvite } from './privateInvite';
 
@@ -28,10 +36,30 @@ export const REFUSE_AFTER_EXPIRY_MS = 7 * 24 * 3_600_000;
 
 export type RefusalReason = 'used' | 'expired' | 'revoked' | 'removed';
 
+/** §3.4: the chunk of a welcome_part, so that its envelope text stays within MAX_TEXT_BYTES. */
+export const WELCOME_CHUNK_BYTES = 12_000;
+
+/**
+ * §3.4 "A Welcome in parts": the lobby envelopes (type, text) that carry a `welcome` text: the
+ * text itself when it fits one envelope, else its parts (§3.3.1) as welcome_part envelopes.
+ */
+export function welcomeEnvelopes(forFingerprint: string, text: string): { type: string; text: string }[] {
+  if (Buffer.byteLength(text, 'utf8') <= MAX_TEXT_BYTES) return [{ type: 'welcome', text }];
+  return splitIntoParts(Buffer.from(text, 'utf8'), WELCOME_CHUNK_BYTES)
+    .map((part) => ({ type: 'welcome_part', text: JSON.stringify({ for: forFingerprint, part: encodeB64u(part) }) }));
+}
+
 function parseText(m: ChatMessage): Record<string, unknown> | undefined {
   if (m.text === undefined || m.text.length > 60_000) return undefined;
+  return parseJsonObject(m.text);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A JSON object from text or UTF-8 bytes, or undefined. */
+function parseJsonObject(source: string | Uint8Array): Record<string, unknown> | undefined {
   try {
-    const v = JSON.parse(m.text) as unknown;
+    const v = JSON.parse(typeof source === 'string' ? source : utf8.decode(source)) as unknown;
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
@@ -141,7 +169,8 @@ export class LobbyDesk {
         if (w === undefined) continue;
         this.waiting.delete(identityKey.toString('hex'));
         this.room.announceAdded(w.invite, w.identityKey, w.name);
-        this.client.sendControl(w.lobby, 'welcome', JSON.stringify({ for: w.fingerprint, welcome: encodeB64u(welcome), room: this.room.room, seq }));
+        const text = JSON.stringify({ for: w.fingerprint, welcome: encodeB64u(welcome), room: this.room.room, seq });
+        for (const e of welcomeEnvelopes(w.fingerprint, text)) this.client.sendControl(w.lobby, e.type, e.text);
       }
     })().catch((err: unknown) => this.log('lobby_failure', { error: String(err) }));
   }
@@ -163,6 +192,48 @@ export interface JoinByInviteOptions {
   log?: ClientLog;
   /** Said when no admin is online (and again when one is). */
   status?: (text: string) => void;
+  /** Where the KeyPackage's private keys wait for the Welcome, across restarts (§3.8). */
+  keyPackage?: KeyPackageKeeper;
+}
+
+/**
+ * §3.8: keeps a joiner's KeyPackage (b64u of exportOwnKeyPackage: its private keys, a secret)
+ * until its Welcome arrives. The caller forgets it once the joined room's state is saved.
+ */
+export interface KeyPackageKeeper {
+  load(): Promise<string | undefined>;
+  save(text: string): Promise<void>;
+  forget(): Promise<void>;
+}
+
+/** A KeyPackage still valid for this long is used again after a restart (an admin has time to add it). */
+const KEY_PACKAGE_REUSE_MARGIN_S = 3_600n;
+
+/**
+ * A joiner that asked before (its KeyPackage was kept) looks for its Welcome this far back in the
+ * lobby: the first catch-up and then older pages of LIMITS.maxLimit, as far as the relay keeps
+ * (§1.6 retain, 10 000 by default), so that messages written after the Welcome (by other
+ * joiners, or by anyone holding the invite) cannot hide it.
+ */
+const LOBBY_PAGES_BACK = 10;
+
+/** The KeyPackage kept from an earlier run, while valid, or a new one (kept before it is sent). */
+async function ownKeyPackage(o: JoinByInviteOptions, log: ClientLog): Promise<{ own: OwnKeyPackage; kept: boolean }> {
+  const kept = await o.keyPackage?.load();
+  if (kept !== undefined) {
+    try {
+      const own = await importOwnKeyPackage(decodeB64u(kept), o.identity);
+      const now = BigInt(Math.floor(Date.now() / 1000));
+      const leaf = own.keyPackage.leafNode;
+      if (leaf.leafNodeSource === 'key_package' && leaf.lifetime.notAfter > now + KEY_PACKAGE_REUSE_MARGIN_S) return { own, kept: true };
+      log('key_package_expired', {});
+    } catch {
+      log('key_package_unreadable', {});
+    }
+  }
+  const own = await createKeyPackage(o.identity);
+  await o.keyPackage?.save(encodeB64u(exportOwnKeyPackage(own)));
+  return { own, kept: false };
 }
 
 /** A join that could not happen (refused, or no admin before the timeout). */
@@ -175,12 +246,14 @@ export class JoinRefusedError extends Error {
 
 /** The joiner's side (§3.4 steps 2 and 4): asks in the lobby, waits for the Welcome or a refusal. */
 export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome> {
-  const own = await createKeyPackage(o.identity);
+  const { own, kept } = await ownKeyPackage(o, o.log ?? (() => undefined));
   const me = fingerprint(o.identity.publicKey);
   const lobbyKey = inviteLobbyKey(o.invite.secret);
   const client = new RelayClient({
     host: o.invite.host, port: o.invite.port, agent: o.agent, identity: o.identity, displayName: o.displayName, transport: o.transport,
     ...(o.log !== undefined ? { log: o.log } : {}),
+    // Asked before: the Welcome may be behind later messages (LOBBY_PAGES_BACK).
+    ...(kept ? { tuning: { initialHistory: LIMITS.maxLimit, historyLimit: LIMITS.maxLimit } } : {}),
   });
   const lobby = deriveRoomId(lobbyKey);
   const log = o.log ?? (() => undefined);
@@ -192,7 +265,9 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
       const timer = setTimeout(() => reject(new JoinRefusedError('timeout', saidWaiting === true
         ? 'no admin of the room came online before the timeout; try again later'
         : 'no admin added you before the timeout; try again later')), o.timeoutMs);
+      let settled = false;
       const done = (f: () => void): void => {
+        settled = true;
         clearTimeout(timer);
         f();
       };
@@ -213,11 +288,34 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
         const p = client.presence(lobby);
         saidWaiting = !adminOnline(p);
         if (saidWaiting) o.status?.('no admin of the room is online; waiting for one to add you');
+        if (kept) {
+          void (async () => {
+            for (let i = 0; i < LOBBY_PAGES_BACK && !settled; i++) if (!(await client.loadOlder(lobby)).more) break;
+          })().catch((err: unknown) => log('lobby_history_failed', { error: String(err) }));
+        }
       });
       client.on('error', (e) => {
         if (e.code === 'room_refused' || e.code === 'relay_too_old') done(() => reject(e));
         else log('lobby_error', { code: e.code });
       });
+      // §3.4 "A Welcome in parts": sets kept per sender (the envelope's verified identity).
+      const parts = new PartJoiner(LOBBY_JOINER_LIMITS);
+      const onWelcome = (v: Record<string, unknown>): void => {
+        if (typeof v.welcome !== 'string' || typeof v.room !== 'string' || typeof v.seq !== 'number') return;
+        const room = v.room;
+        const seq = v.seq;
+        let welcome: Buffer;
+        try {
+          welcome = decodeB64u(v.welcome);
+        } catch {
+          return log('welcome_not_for_us', {});
+        }
+        void MlsGroup.join(o.identity, own, welcome).then(
+          (group) => done(() => resolve({ group, room, seq })),
+          // A Welcome for an earlier KeyPackage of ours, or junk: not this one.
+          () => log('welcome_not_for_us', {}),
+        );
+      };
       client.on('message', (m) => {
         if (m.room !== lobby || m.own) return;
         const v = parseText(m);
@@ -227,14 +325,21 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
           if (reason !== undefined) done(() => reject(new JoinRefusedError(reason, refusalText(reason))));
           return;
         }
-        if (m.type !== 'welcome' || typeof v.welcome !== 'string' || typeof v.room !== 'string' || typeof v.seq !== 'number') return;
-        const room = v.room;
-        const seq = v.seq;
-        void MlsGroup.join(o.identity, own, decodeB64u(v.welcome)).then(
-          (group) => done(() => resolve({ group, room, seq })),
-          // A Welcome for an earlier KeyPackage of ours, or junk: not this one.
-          () => log('welcome_not_for_us', {}),
-        );
+        if (m.type === 'welcome') return onWelcome(v);
+        if (m.type !== 'welcome_part' || typeof v.part !== 'string') return;
+        let bytes: Buffer;
+        try {
+          bytes = decodeB64u(v.part);
+        } catch {
+          return log('welcome_part_refused', { reason: 'not b64u' });
+        }
+        const out = parts.addBytes(m.fingerprint, bytes, Date.now());
+        if (out.kind === 'dropped' || out.kind === 'failed') return log('welcome_part_refused', { reason: out.reason });
+        if (out.kind !== 'whole') return;
+        const whole = parseJsonObject(out.whole);
+        // The joined text must be a welcome for us (§3.4), then it is that welcome envelope.
+        if (whole === undefined || whole.for !== me) return log('welcome_part_refused', { reason: 'joined parts are not a welcome for us' });
+        onWelcome(whole);
       });
       client.connect();
       client.join({ key: lobbyKey, name: 'lobby' });

@@ -26,6 +26,7 @@ import { DEFAULT_TUNING } from '../client/relayClient';
 import { relayErrorMessage } from '../client/relayErrors';
 import { ClientError, type ChatMessage, type ClientLog, type ClientTuning, type ConnectionState, type TransportFactory } from '../client/types';
 import { decodeMlsBody, encodeMlsBody } from './body';
+import { RoomParts } from './parts';
 import { DEFAULT_INVITE_MS, MAX_INVITE_MS, MAX_INVITE_USES, encodeControl, encodeRoomPayload, parseRoomContent, type ControlContent } from './content';
 import type { HistoryRecord, HistoryStore } from './historyStore';
 import { encodeSaved, type PrivateMeta } from './meta';
@@ -161,6 +162,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private group: MlsGroup;
   private readonly meta: PrivateMeta;
   private readonly slots = new Map<number, Slot>();
+  private readonly parts = new RoomParts();
   private readonly requests = new Map<number, Request>();
   private readonly outbox: OwnSend[] = [];
   /** Ids of own messages sent in an earlier run and not acked then (§3.8: not opened again). */
@@ -955,7 +957,8 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private async apply(seq: number, slot: Slot): Promise<boolean> {
     if (this.group.removed) return false;
     if (slot.kind === 'own') return this.applyOwn(seq, slot);
-    const bytes = decodeMlsBody(slot.body);
+    // §3.3.1: a body is one MLSMessage, or a part of one, joined at the seq of its last part.
+    const bytes = this.parts.take(seq, slot.body, (reason) => this.log('part_refused', { seq, reason }));
     if (bytes === undefined) {
       this.log('not_an_mls_message', { seq });
       return false;

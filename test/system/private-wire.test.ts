@@ -1,0 +1,177 @@
+// What the relay and the network see of a private room (docs/protocol.md §3, §2.8): a TCP proxy
+// between three `smc chat --json` members and a real relay records every byte, while an admin
+// creates a private room, invites two members (the invite's lobby, its join requests and
+// Welcomes), they talk, and the admin removes one. Then neither the bytes on the wire, nor any
+// file in the relay's data directory, nor the relay's logs hold a plaintext, a display name,
+// the room's name, an invite's secret or its lobby key, an identity seed or public key, a
+// history key or the owner key: raw, base64, base64url or hex. Needs `node scripts/build.mjs`.
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deriveMessageKey, deriveRoomId, identityFromSeed } from '../../src/core/crypto/index';
+import { inviteLobbyKey } from '../../src/core/mls/index';
+import { parsePrivateInvite } from '../../src/core/private/index';
+import { JsonChat, runSmc } from '../helpers/cliProcess';
+import { RelayProcess } from '../helpers/relayProcess';
+import { until } from '../helpers/until';
+
+/** A recording TCP proxy in front of the relay. */
+class RecordingProxy {
+  readonly captured: Buffer[] = [];
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(relayPort: number) {
+    this.server = createServer((client) => {
+      const upstream = connect({ host: '127.0.0.1', port: relayPort });
+      this.sockets.add(client).add(upstream);
+      client.on('data', (c: Buffer) => { this.captured.push(Buffer.from(c)); upstream.write(c); });
+      upstream.on('data', (c: Buffer) => { this.captured.push(Buffer.from(c)); client.write(c); });
+      const close = (): void => { client.destroy(); upstream.destroy(); };
+      client.on('close', close).on('error', close);
+      upstream.on('close', close).on('error', close);
+    });
+  }
+
+  static async start(relayPort: number): Promise<RecordingProxy> {
+    const p = new RecordingProxy(relayPort);
+    await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', r));
+    return p;
+  }
+
+  get port(): number {
+    return (this.server.address() as { port: number }).port;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise((r) => this.server.close(r));
+  }
+}
+
+/** The forms in which a secret could leak: raw, base64, base64url, hex. */
+function forms(label: string, bytes: Buffer): [string, Buffer][] {
+  return [
+    [`${label} (raw)`, bytes],
+    [`${label} (base64)`, Buffer.from(bytes.toString('base64').replace(/=+$/, ''))],
+    [`${label} (base64url)`, Buffer.from(bytes.toString('base64url'))],
+    [`${label} (hex)`, Buffer.from(bytes.toString('hex'))],
+    [`${label} (HEX)`, Buffer.from(bytes.toString('hex').toUpperCase())],
+  ];
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
+
+describe('private rooms: what the relay and the network see (recording proxy)', function () {
+  this.timeout(180_000);
+  let dir: string;
+  let relay: RelayProcess;
+  let proxy: RecordingProxy;
+  const chats: JsonChat[] = [];
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'smc-private-wire-'));
+    relay = await RelayProcess.start({ dataDir: join(dir, 'relay') });
+    proxy = await RecordingProxy.start(relay.port);
+  });
+
+  afterEach(async () => {
+    for (const c of chats.splice(0)) c.kill();
+    await proxy.stop();
+    await relay.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('three members, two invites, a removal: no plaintext, name, key or invite secret on the wire, in the relay\'s files or logs', async () => {
+    const tag = randomBytes(6).toString('hex');
+    const home = (who: string): string => join(dir, who);
+    const names = { alice: `Alice-${tag}`, bob: `Bob-${tag}`, carol: `Carol-${tag}` };
+    const roomName = `room-${tag}`;
+    const chat = (who: string, args: string[]): JsonChat => {
+      const c = new JsonChat(home(who), args);
+      chats.push(c);
+      return c;
+    };
+    const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> =>
+      until(what, check, 90_000, () => chats.map((c) => `${c.stderr.slice(-6).join('\n')}\n${JSON.stringify(c.lines.slice(-4))}`).join('\n---\n'));
+
+    const made = runSmc(home('alice'), ['room', 'new', '--private', '--name', roomName, '--relay', `127.0.0.1:${proxy.port}`]);
+    assert.equal(made.code, 0, made.stderr);
+    const alice = chat('alice', ['--name', names.alice, roomName]);
+    const invites: string[] = [];
+    const invite = async (): Promise<string> => {
+      const before = alice.lines.filter((l) => l.event === 'invite').length;
+      alice.send('/invite');
+      await wait('an invite', () => alice.lines.filter((l) => l.event === 'invite').length > before);
+      const link = String(alice.lines.filter((l) => l.event === 'invite')[before]!.invite);
+      invites.push(link);
+      return link;
+    };
+    const bob = chat('bob', ['--name', names.bob, '--timeout', '60', await invite()]);
+    await wait('bob added', () => alice.lines.some((l) => l.event === 'member_added' && l.name === names.bob));
+    const carol = chat('carol', ['--name', names.carol, '--timeout', '60', await invite()]);
+    await wait('carol added', () => bob.lines.some((l) => l.event === 'member_added' && l.name === names.carol));
+
+    const texts = [`alice secret ${tag}`, `bob secret ${tag}`, `carol secret ${tag}`, `after the removal ${tag}`];
+    alice.send(texts[0]!);
+    bob.send(texts[1]!);
+    carol.send(texts[2]!);
+    // Each reads the two others (a member's own messages are not printed back to it).
+    await wait('everyone reads everyone', () => [alice, bob, carol].every((c, i) => texts.slice(0, 3).every((t, j) => i === j || c.texts().includes(t))));
+    alice.send(`/remove ${names.carol}`);
+    assert.equal(await carol.exit, 7);
+    alice.send(texts[3]!);
+    await wait('bob reads after the removal', () => bob.texts().includes(texts[3]!));
+    alice.end();
+    bob.end();
+    assert.equal(await alice.exit, 0);
+    assert.equal(await bob.exit, 0);
+    await relay.stop(); // graceful: everything on disk, every log line out
+
+    const secrets: [string, Buffer][] = [
+      ...texts.flatMap((t, i) => forms(`plaintext ${i}`, Buffer.from(t))),
+      ...[...Object.values(names), roomName].flatMap((n) => forms(`name ${n}`, Buffer.from(n))),
+      [`tag ${tag} anywhere`, Buffer.from(tag)],
+    ];
+    for (const [i, link] of invites.entries()) {
+      const I = parsePrivateInvite(link).secret;
+      const lobbyKey = inviteLobbyKey(I);
+      secrets.push(...forms(`invite ${i} secret`, I), ...forms(`invite ${i} lobby key`, lobbyKey), ...forms(`invite ${i} lobby message key`, deriveMessageKey(lobbyKey)));
+    }
+    for (const who of ['alice', 'bob', 'carol'] as const) {
+      const stored = JSON.parse(readFileSync(join(home(who), 'secrets.json'), 'utf8')) as Record<string, string>;
+      const id = identityFromSeed(Buffer.from(stored['smc.identity']!, 'base64url'));
+      secrets.push(...forms(`${who} identity seed`, id.seed), ...forms(`${who} identity public key`, id.publicKey));
+      for (const [k, v] of Object.entries(stored)) {
+        if (k.startsWith('smc.history.')) secrets.push(...forms(`${who} history key`, Buffer.from(v, 'base64url')));
+        if (k.startsWith('smc.mls.')) {
+          const meta = (JSON.parse(v) as { meta: { ownerSeed?: string } }).meta;
+          if (meta.ownerSeed !== undefined) secrets.push(...forms(`${who} owner seed`, Buffer.from(meta.ownerSeed, 'base64url')));
+        }
+      }
+    }
+    assert.ok(secrets.some(([what]) => what.startsWith('alice owner seed')), 'the creator\'s owner seed is checked');
+    assert.ok(secrets.filter(([what]) => what.includes('history key (raw)')).length >= 2, 'history keys are checked');
+
+    const wire = Buffer.concat(proxy.captured);
+    assert.ok(wire.length > 20_000, 'the proxy saw the conversation, the lobbies and the Welcomes');
+    // The recording is of the right conversation: the lobbies' room ids (public) are in it.
+    for (const link of invites) assert.notEqual(wire.indexOf(deriveRoomId(inviteLobbyKey(parsePrivateInvite(link).secret))), -1, 'a lobby id on the wire');
+    const files = filesUnder(join(dir, 'relay'));
+    assert.ok(files.length > 0);
+    const logs = Buffer.from(JSON.stringify(relay.logs) + relay.otherOutput.join(''));
+    assert.ok(logs.length > 100, 'the relay logged');
+    const stores: [string, Buffer][] = [['the bytes on the wire', wire], ['the relay\'s logs', logs], ...files.map((f): [string, Buffer] => [f, readFileSync(f)])];
+    for (const [where, bytes] of stores) {
+      for (const [what, needle] of secrets) assert.equal(bytes.indexOf(needle), -1, `${what} found in ${where}`);
+    }
+  });
+});
