@@ -123,6 +123,7 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
       } else if (n.channel === PRIVATE_CHANNEL) {
         const [room, generation, epoch, seq] = n.payload.split(' ');
         const seen = { room: room ?? '', generation: Number(generation), epoch: Number(epoch), seq: Number(seq) };
+        this.privateRooms.forget(seen.room);
         if (Number.isSafeInteger(seen.generation) && Number.isSafeInteger(seen.epoch) && Number.isSafeInteger(seen.seq)
           && this.feed.raiseGeneration(seen.room, seen.generation)) this.emitReset(seen);
       } else if (n.channel === EPHEMERAL_CHANNEL) {

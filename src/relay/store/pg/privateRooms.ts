@@ -22,6 +22,16 @@ export interface PgPrivateRecord extends PrivateRoomRecord {
 
 /** Rooms whose records are kept in memory at most (each up to MAX_EPOCHS × about 100 bytes). */
 const CACHED_ROOMS = 256;
+/**
+ * Link rooms (no record) remembered, and for how long. Every join asks whether its room is
+ * private; without this a link room's join would wait for a query, and a burst of one
+ * connection's joins and leaves would no longer reach presence together (§1.4 coalescing). A
+ * room becomes private only by its first reset (its id is the hash of its owner key, which no
+ * link room's key can give), which forgets it here on the relay that stores it and, by NOTIFY,
+ * on the others; the time bounds a NOTIFY missed.
+ */
+const LINK_ROOMS = 10_000;
+const LINK_ROOM_MS = 5_000;
 
 interface EpochRow {
   epoch: string;
@@ -38,11 +48,24 @@ function epochOf(r: EpochRow): EpochKey {
 export class PgPrivateRooms {
   /** Insertion order is recency: a read moves its room to the end. */
   private readonly cache = new Map<string, PgPrivateRecord>();
+  /** Rooms read as link rooms, and until when that holds (insertion order: oldest first). */
+  private readonly linkRooms = new Map<string, number>();
 
   constructor(private readonly db: Database) {}
 
   /** The room's record, or undefined for a room never reset (a link room). */
-  async read(room: string): Promise<PgPrivateRecord | undefined> {
+  read(room: string): Promise<PgPrivateRecord | undefined> {
+    const until = this.linkRooms.get(room);
+    if (until !== undefined && until > Date.now()) return Promise.resolve(undefined);
+    return this.readRecord(room);
+  }
+
+  /** `room` was reset (here, or another relay said so): it is no link room. */
+  forget(room: string): void {
+    this.linkRooms.delete(room);
+  }
+
+  private async readRecord(room: string): Promise<PgPrivateRecord | undefined> {
     const cached = this.cache.get(room);
     const last = cached?.epochs[cached.epochs.length - 1];
     // One round trip: the room's row, and the epochs the cache lacks if its generation holds.
@@ -56,6 +79,12 @@ export class PgPrivateRooms {
     const head = rows[0];
     if (head === undefined) {
       this.cache.delete(room);
+      this.linkRooms.delete(room);
+      this.linkRooms.set(room, Date.now() + LINK_ROOM_MS);
+      if (this.linkRooms.size > LINK_ROOMS) {
+        const oldest = this.linkRooms.keys().next().value;
+        if (oldest !== undefined) this.linkRooms.delete(oldest);
+      }
       return undefined;
     }
     const generation = Number(head.generation);
@@ -94,6 +123,7 @@ export class PgPrivateRooms {
     if (row?.outcome === 'owner' || row?.outcome === 'stale') return { result: { ok: false, reason: row.outcome }, generation };
     if (row?.outcome !== 'ok') throw new Error('the database did not answer the reset');
     this.cache.delete(room);
+    this.forget(room);
     return { result: { ok: true, seq: Number(row.seq) }, generation };
   }
 
