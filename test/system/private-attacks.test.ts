@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { JsonChat, type SmcRun } from '../helpers/cliProcess';
 import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
 import { until } from '../helpers/until';
+import { GateProxy } from '../helpers/gateProxy';
 
 type Line = Record<string, unknown>;
 
@@ -151,6 +152,35 @@ describe('private rooms under attack (real relay, smc chat --json)', function ()
     for (const t of ['m1 written on a full disk', 'm3 after the restart', 'm4 after the restart']) {
       assert.equal(alice.texts().filter((x) => x === t).length, 1,
         `${t}: shown once by alice (m1 ${leftUnsaved ? 'left before its state was saved (§3.8)' : 'waited for its save'}); alice shows ${JSON.stringify(alice.texts())}`);
+    }
+  });
+
+  it('a member killed (kill -9) between saving its pending commit and sending it: restarted, it sends the commit (or gives it up) and its messages flow again (§3.3, §3.8)', async () => {
+    const proxy = await GateProxy.start(relay.port);
+    try {
+      const alice = await aliceCreates();
+      // bob reaches the relay through the proxy (a private room's id does not depend on the address).
+      const link = (await invite(alice)).replace(`:${relay.port}/`, `:${proxy.port}/`);
+      const bob = await joins('bob', link, alice);
+      bob.send('bob before');
+      await waitFor(() => alice.texts().includes('bob before'), 'alice reads bob');
+      // bob's /update: its pending commit is saved (§3.8), then the send never reaches the relay
+      // (the same as a kill -9 right after the save).
+      proxy.dropToRelay = (f) => f.t === 'send' && f.epoch !== undefined;
+      bob.send('/update');
+      await waitFor(() => proxy.droppedToRelay.length > 0, 'the commit dropped');
+      bob.kill();
+      await bob.exit;
+      proxy.dropToRelay = () => false;
+      const bob2 = chat('bob', ['--name', 'bob', 'team']);
+      alice.send('alice after bob\'s restart');
+      await waitFor(() => bob2.texts().includes('alice after bob\'s restart'), 'bob, restarted, reads');
+      bob2.send('bob after his restart');
+      // On main: the restored pending commit is never sent (its frame lived in memory only), and
+      // while it is pending neither a message nor another commit of bob's goes out.
+      await waitFor(() => alice.texts().includes('bob after his restart'), 'alice reads what bob wrote after his restart');
+    } finally {
+      await proxy.close();
     }
   });
 });
