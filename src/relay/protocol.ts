@@ -28,8 +28,9 @@ import { parseClientFrame } from '../core/wire/validate';
 import { generateChallenge, verifyJoinProof } from '../core/crypto/roomAuth';
 import type { AdminToken } from './adminToken';
 import type { RelayLogger } from './log';
-import type { RelayOptions } from './options';
+import { DEFAULT_RELAY_OPTIONS, type RelayOptions } from './options';
 import { PresenceCoalescer } from './presence';
+import { RoomQuota } from './roomQuota';
 import { KeyedBuckets, TokenBucket } from './rateLimiter';
 import { streamNewest, type ReplyBudget, type ReplyResult, type ReplyTarget } from './replyReader';
 import { Room, holdBack, releaseHeld, type Member, type RoomPeer } from './room';
@@ -74,7 +75,7 @@ export interface SessionLink extends RoomPeer, ReplyTarget {
 
 export type ProtocolOptions = Pick<
   RelayOptions, 'maxFrame' | 'maxOutput' | 'rate' | 'burst' | 'joinRatePerIp' | 'allowV1Joins'
->;
+> & Partial<Pick<RelayOptions, 'roomBytes'>>;
 
 export interface ProtocolDeps {
   /** The embedded store, or the rooms of a relay in a cluster (issue 9, store/pg/clusterRooms.ts). */
@@ -97,6 +98,8 @@ export class RelayProtocol {
   private readonly presence: PresenceCoalescer;
   /** §1.9: join proofs checked per remote address, across its connections. */
   private readonly joinProofsByAddress: KeyedBuckets;
+  /** §1.7 `room_quota`: the bytes each room may still store this hour. */
+  readonly roomQuota: RoomQuota;
   private appendsInFlight = 0;
   private appendsDrained: (() => void) | undefined;
   /**
@@ -121,6 +124,7 @@ export class RelayProtocol {
     });
     this.presence = new PresenceCoalescer(options.maxFrame);
     this.joinProofsByAddress = new KeyedBuckets(options.joinRatePerIp, JOIN_PROOF_BURST_PER_RATE * options.joinRatePerIp);
+    this.roomQuota = new RoomQuota(options.roomBytes ?? DEFAULT_RELAY_OPTIONS.roomBytes);
   }
 
   /** A new connection's session (before its hello). */
@@ -315,6 +319,8 @@ export class Session implements PrivateSession {
     return this.helloedValue;
   }
 
+  /** Sends refused with room_quota (the first is logged). */
+  private roomQuotaCount = 0;
   /** Frames refused with rate_limited (for the connection's log line). */
   get rateLimited(): number {
     return this.rateLimitedCount;
@@ -595,6 +601,16 @@ export class Session implements PrivateSession {
       link.write(encodeAck({ t: 'ack', rid: frame.rid, room: frame.room, id: frame.id }));
       this.relay.publishEphemeral(frame.room, frame.id, frame.body, link);
       return;
+    }
+    // §1.7: what one room may store, whichever connection sends (the relay cannot read a
+    // body, so it bounds bytes); a commit of a private room is stored like any message.
+    const now = Date.now();
+    if (!this.relay.roomQuota.take(frame.room, frame.body.length, now)) {
+      if (this.roomQuotaCount++ === 0) this.relay.deps.log.info('limit', { limit: 'room_quota', conn: link.id, addr: link.address });
+      const perHour = this.relay.roomQuota.bytesPerHour;
+      const budget = perHour >= 1024 * 1024 ? `${Math.round(perHour / (1024 * 1024))} MiB` : `${perHour} bytes`;
+      const secs = Math.ceil(this.relay.roomQuota.waitFor(frame.room, frame.body.length, now) / 1000);
+      return this.fail('room_quota', `this room has stored as much as this relay accepts per room (${budget} an hour); room for this message in about ${secs} s`, frame.rid);
     }
     if (frame.epoch !== undefined && frame.next !== undefined && frame.rot !== undefined) {
       return commitPrivate(this, { ...frame, epoch: frame.epoch, next: frame.next, rot: frame.rot });

@@ -20,6 +20,8 @@ import { RelayController } from './relayController';
 import { StatusBar } from './statusBar';
 import { JoinUriHandler } from './uriHandler';
 import { Walkthrough } from './walkthrough';
+import { registerFeatureCommands } from './featureCommands';
+import { shouldNotify } from './notifyPolicy';
 import { markInvisible } from '../shared/visibleText';
 
 /** The test-only API returned by activate() (src/shared/messages.ts): no secrets. */
@@ -95,10 +97,12 @@ class Extension extends Disposable {
   readonly panels: ChatPanelManager;
   private readonly lastNotified = new Map<string, number>();
   private lastConnectionError: string | undefined;
+  private notifyLog: (event: string, fields?: Record<string, unknown>) => void = () => undefined;
 
   constructor(context: vscode.ExtensionContext) {
     super();
     const logs = this._register(new Logs());
+    this.notifyLog = logs.log;
     const state = stateStore(context.globalState);
     const knownKeys = new KnownKeys(state);
     const shownIds = new ShownIdsState(state);
@@ -155,7 +159,8 @@ class Extension extends Disposable {
       if (e.affectsConfiguration('smc.displayName')) this.session.setDisplayName(readSettings().displayName);
       if (e.affectsConfiguration('smc')) this.status.update();
     }));
-    this._register(toDisposable(this.session.on('incoming', (room, item) => this.notify(room, item.name))));
+    this._register(toDisposable(this.session.on('incoming', (room, item) => this.notify(room, item.name, item.mentionsMe === true))));
+    for (const d of registerFeatureCommands(this.session, () => this.panels.open())) this._register(d);
     this._register(toDisposable(this.session.on('error', (e) => {
       // Connection failures are reported by the Connect command; others the user should see.
       if (e.code === 'connection_failed') this.lastConnectionError = e.message;
@@ -164,16 +169,26 @@ class Extension extends Disposable {
     })));
   }
 
-  private notify(room: string, sender: string): void {
-    if (!readSettings().notifications) return;
+  private notify(room: string, sender: string, mentioned: boolean): void {
+    // A mention notifies even when notifications are otherwise off; a muted room never does
+    // (docs/extension.md "Notifications").
+    const muted = this.session.isMuted(room);
+    if (!shouldNotify({ muted, notifications: readSettings().notifications, mentioned })) {
+      if (mentioned) this.notifyLog('mention not notified', { room, muted });
+      return;
+    }
     const panel = this.panels.panel;
-    if (panel?.visible && panel.panel.active && vscode.window.state.focused) return;
+    if (panel?.visible && panel.panel.active && vscode.window.state.focused) {
+      if (mentioned) this.notifyLog('mention not notified', { room, reason: 'the chat is in view' });
+      return;
+    }
     const now = Date.now();
-    if (now - (this.lastNotified.get(room) ?? 0) < NOTIFY_INTERVAL_MS) return;
+    if (!mentioned && now - (this.lastNotified.get(room) ?? 0) < NOTIFY_INTERVAL_MS) return;
     this.lastNotified.set(room, now);
     const entry = this.session.rooms.find((r) => r.room === room);
+    const where = notificationText(entry?.name ?? 'a room');
     void vscode.window
-      .showInformationMessage(`SMC: new message from ${notificationText(sender)} in ${notificationText(entry?.name ?? 'a room')}.`, 'Open Chat')
+      .showInformationMessage(mentioned ? `SMC: ${notificationText(sender)} mentioned you in ${where}.` : `SMC: new message from ${notificationText(sender)} in ${where}.`, 'Open Chat')
       .then(async (choice) => {
         if (choice !== 'Open Chat') return;
         if (this.session.currentRoom?.room !== room) await this.session.setCurrent(room);
