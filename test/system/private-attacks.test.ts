@@ -110,7 +110,7 @@ describe('private rooms under attack (real relay, smc chat --json)', function ()
     return c;
   }
 
-  it('a full disk under the member\'s state (secrets.json cannot be saved): no message leaves before the state it was sealed under is saved (§3.8), so a restart never re-uses its key and the next message is not lost', async function () {
+  it('a full disk under the member\'s state (secrets.json cannot be saved): no message leaves before the state it was sealed under is saved (§3.8); after a kill -9 and a restart every message arrives once', async function () {
     // bob's $SMC_HOME on a small file system of its own, his history on another one: the state
     // save (a whole new secrets.json) fails with ENOSPC while the small history appends still fit.
     if (!mountTmpfs(home('bob'), '4m')) this.skip();
