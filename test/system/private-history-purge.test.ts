@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
@@ -111,5 +111,59 @@ describe('a delete purges the private room history store (§2.3 "Order", §3.8; 
       assert.ok(h.shown.some((p) => p.includes('"type":"delete"')), `${who}: the delete`);
       assert.ok(h.shown.some((p) => p.includes(`"id":"${id}"`) && p.includes('"type":"text"')), `${who}: the deleted message's record (id, seq) stays`);
     }
+  });
+
+  it('a purge killed between its synced temp file and the rename leaves the old history whole; the next start purges it', async () => {
+    const home = join(dir, 'carol');
+    const room = 'C'.repeat(22);
+    const key = Buffer.alloc(32, 7);
+    const sender = 'cc'.repeat(32);
+    const lines = [
+      { seq: 1, ts: 1, id: 'a'.repeat(22), epoch: 1, sender, p: JSON.stringify({ id: 'a'.repeat(22), ts: 1, name: 'carol', type: 'text', text: 'SECRET-TEXT' }) },
+      { seq: 2, ts: 2, id: 'b'.repeat(22), epoch: 1, sender, p: JSON.stringify({ id: 'b'.repeat(22), ts: 2, name: 'carol', type: 'text', text: 'kept' }) },
+      { seq: 3, ts: 3, id: 'c'.repeat(22), epoch: 1, sender, p: JSON.stringify({ id: 'c'.repeat(22), ts: 3, name: 'carol', type: 'delete', target: 'a'.repeat(22) }) },
+    ];
+    const out = join(__dirname, '..', '..', 'src');
+    const script = join(dir, 'purge-child.js');
+    // The child writes the three records, then purges; it stops at the worst moment (the new
+    // file written and synced, not renamed yet) and is killed there, as a power cut would.
+    writeFileSync(script, `
+      const { HistoryStore } = require(${JSON.stringify(join(out, 'core', 'private', 'historyStore.js'))});
+      const { FileHistoryLog } = require(${JSON.stringify(join(out, 'node', 'historyFile.js'))});
+      const log = new FileHistoryLog(${JSON.stringify(room)}, ${JSON.stringify(home)}, {
+        beforeRename: () => { process.stdout.write('go\\n'); return new Promise(() => {}); },
+      });
+      const h = new HistoryStore(${JSON.stringify(room)}, Buffer.alloc(32, 7), log, { purgeIntervalMs: 600000 });
+      (async () => {
+        for (const r of ${JSON.stringify(lines)}) await h.append(r);
+        await h.flush();
+      })();
+    `);
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.on('error', reject);
+      child.stdout.once('data', () => { child.kill('SIGKILL'); resolve(); });
+    });
+    await new Promise((r) => child.once('exit', r));
+    const historyDir = join(home, 'history');
+    assert.equal(readdirSync(historyDir).length, 2, 'the killed purge left its temp file');
+    // The old file is whole: every record opens, the secret among them (not purged yet) ...
+    const log = new FileHistoryLog(room, home);
+    assert.deepEqual(readdirSync(historyDir), [`${room}.log`], 'opening the log removes the temp file');
+    const store = new HistoryStore(room, key, log);
+    const raw = await store.decryptAll();
+    assert.equal(raw.damaged, 0);
+    assert.equal(raw.values.length, 3);
+    assert.ok(raw.values.some((v) => String(v.p).includes('SECRET-TEXT')));
+    // ... never shown, and purged by the next start.
+    const { records } = await store.load();
+    assert.equal(records.length, 3);
+    assert.ok(!records.some((r) => r.p.includes('SECRET-TEXT')));
+    await store.flush();
+    const after = await store.decryptAll();
+    assert.equal(after.damaged, 0);
+    assert.equal(after.values.length, 3);
+    assert.ok(!after.values.some((v) => String(v.p).includes('SECRET-TEXT')));
+    assert.ok(after.values.some((v) => String(v.p).includes('kept')));
   });
 });
