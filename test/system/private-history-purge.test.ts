@@ -113,6 +113,41 @@ describe('a delete purges the private room history store (§2.3 "Order", §3.8; 
     }
   });
 
+  it('members killed (kill -9) right after the delete: their next start purges what the delete removed', async () => {
+    const home = (who: string): string => join(dir, who);
+    const made = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${relay.port}`]);
+    assert.equal(made.code, 0, made.stderr);
+    const alice = new JsonChat(home('alice'), ['--name', 'alice', 'team']);
+    chats.push(alice);
+    alice.send('/invite');
+    const inv = await until('an invite', () => alice.lines.find((l) => l.event === 'invite'), 60_000);
+    const bob = new JsonChat(home('bob'), ['--name', 'bob', '--timeout', '60', String(inv.invite)]);
+    chats.push(bob);
+    await until('bob added', () => alice.lines.find((l) => l.event === 'member_added'), 60_000);
+    const secret = `killed ${randomBytes(9).toString('hex')}`;
+    alice.send(secret);
+    const got = await until('bob has the secret', () => bob.lines.find((l) => l.text === secret), 60_000);
+    alice.send(JSON.stringify({ type: 'delete', target: String(got.id) }));
+    await until('bob has the delete', () => bob.lines.find((l) => l.type === 'delete' && l.change === 'deleted'), 60_000);
+    alice.kill();
+    bob.kill();
+    await alice.exit;
+    await bob.exit;
+    // Restarted (they catch up and end): the store is purged at its load, flushed at the exit.
+    for (const [who, args] of [['alice', ['--name', 'alice', 'team']], ['bob', ['--name', 'bob', 'team']]] as const) {
+      const again = new JsonChat(home(who), [...args]);
+      chats.push(again);
+      again.end();
+      assert.equal(await again.exit, 0, again.stderr.join('\n'));
+    }
+    const room = readdirSync(join(home('alice'), 'history')).find((n) => n.endsWith('.log'))!.slice(0, -4);
+    for (const who of ['alice', 'bob']) {
+      const h = await historyOf(home(who), room);
+      for (const p of [...h.plain, ...h.shown]) assert.ok(!p.includes(secret.slice(7)), `${who}'s history still holds the deleted text: ${p}`);
+      assert.ok(h.shown.some((p) => p.includes('"type":"delete"')), `${who}: the delete`);
+    }
+  });
+
   it('a purge killed between its synced temp file and the rename leaves the old history whole; the next start purges it', async () => {
     const home = join(dir, 'carol');
     const room = 'C'.repeat(22);
