@@ -117,7 +117,8 @@ export class RelayProtocol {
     this.cluster = deps.store instanceof ClusterRooms ? deps.store : undefined;
     this.log = deps.store instanceof ClusterRooms ? deps.store.log : deps.store;
     this.cluster?.attach({
-      publish: (room, seq, ts, id, body, origin) => this.publish(room, seq, ts, id, body, origin),
+      publish: (room, seq, ts, id, body, origin, epoch) => this.publish(room, seq, ts, id, body, origin, epoch),
+      rekey: (room, epoch, seq, except) => this.rekey(room, epoch, seq, except),
       publishEphemeral: (room, id, body) => this.rooms.get(room)?.fanOut(Buffer.from(encodeEphemeralMsg(room, id, body)), undefined),
       presence: (room, presence) => this.clusterPresence(room, presence),
       hasMembers: (room) => (this.rooms.get(room)?.size ?? 0) > 0,
@@ -142,12 +143,14 @@ export class RelayProtocol {
   /**
    * §3.6: the room's key changed (a commit at `seq` began `epoch`, or a reset): every member,
    * the sender included, gets `rekey` after what it was sent before, and is no longer in the room.
+   * `except` (a cluster's feed, for the sender of a commit this relay stored): not yet, it gets
+   * its ack first and its rekey after (privateRooms.ts commitPrivate).
    */
-  rekey(roomId: string, epoch: number, seq: number): void {
+  rekey(roomId: string, epoch: number, seq: number, except?: RoomPeer): void {
     const room = this.rooms.get(roomId);
     if (!room) return;
-    room.fanOut(Buffer.from(encodeRekey({ t: 'rekey', room: roomId, epoch, seq })), undefined);
-    for (const peer of [...room.members.keys()]) this.sessions.get(peer)?.endMembership(roomId);
+    room.fanOut(Buffer.from(encodeRekey({ t: 'rekey', room: roomId, epoch, seq })), except);
+    for (const peer of [...room.members.keys()]) if (peer !== except) this.sessions.get(peer)?.endMembership(roomId);
   }
 
   /** Sends that are not yet durable, on every connection (for the shutdown log). */
