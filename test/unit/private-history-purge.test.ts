@@ -51,6 +51,8 @@ describe('private room history: deletes and edits purge the store (§2.3 "Order"
     const { records } = await h.load();
     assert.deepEqual(records.map((r) => r.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert.deepEqual(JSON.parse(records[0]!.p), { id: secret.id, ts: 1, name: 'alice', type: 'text', text: '' });
+    assert.equal(records[0]!.deleted, true);
+    assert.equal(records[6]!.deleted, undefined);
     assert.equal(JSON.parse(records[3]!.p).reply.to, secret.id);
     assert.match(records[6]!.p, /"stays"/);
     assert.equal(h.rewrites, 1);
@@ -91,6 +93,8 @@ describe('private room history: deletes and edits purge the store (§2.3 "Order"
     await h.flush();
     let all = await everything(h);
     assert.ok(!all.includes('FIRST') && !all.includes('SECOND') && all.includes('THIRD'), all);
+    // The message itself shows the winning text (for a UI that does not replay the edits).
+    assert.equal(JSON.parse((await h.load()).records[0]!.p).text, 'THIRD');
     const own = rec(0, ALICE, { type: 'edit', target: m.id, text: 'FOURTH' });
     await h.append(own);
     await h.flush();

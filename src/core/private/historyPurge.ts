@@ -33,13 +33,15 @@ const p = (payload: Record<string, unknown>): string => JSON.stringify(payload);
  * The records to replace, by index in `lines`, with their new value (the same seq, id, ts,
  * epoch and sender: paging, acks and the outbox see the same ids and seqs as before):
  * - the target of a valid delete keeps only `{id, ts, name, type: "text", text: ""}` (so that a
- *   replay still meets a content message for the delete to apply to, and shows "deleted");
+ *   replay still meets a content message for the delete to apply to, and shows "deleted"), and
+ *   the record is marked `deleted: true` (HistoryRecord.deleted) for a UI that does not replay;
  * - every other record that acts on it (edits, reactions, chunks of a deleted file, by anyone)
  *   keeps only `{id, ts, name, type, target}`, which no longer parses: a replay skips it and
  *   the outbox never sends it again;
  * - a reply to it keeps its `to` and `from`, its `quote` (an excerpt of the deleted text) empty;
- * - a message edited by its sender with an acked edit loses its own text (a caption: removed)
- *   and mentions, and the edits of lower seq theirs: the winning edit carries what shows.
+ * - a message edited by its sender with an acked edit takes the winning edit's text (a caption:
+ *   removed when empty) and mentions in place of its own, and the edits of lower seq lose their
+ *   text: the old texts are gone, and the message shows the same with or without its edits.
  * A message already in that state is not listed again, so that a store with nothing left to
  * drop is not rewritten.
  */
@@ -66,9 +68,9 @@ export function planPurge(lines: readonly OpenedLine[]): Map<number, Record<stri
     return t !== undefined && CONTENT_TYPES.includes(t.payload.type) ? t : undefined;
   };
   const out = new Map<number, Record<string, unknown>>();
-  const replace = (m: Message, payload: Record<string, unknown>): void => {
+  const replace = (m: Message, payload: Record<string, unknown>, extra: Record<string, unknown> = {}): void => {
     const text = p(payload);
-    if (lines[m.index]!.value!.p !== text) out.set(m.index, { ...lines[m.index]!.value!, p: text });
+    if (lines[m.index]!.value!.p !== text) out.set(m.index, { ...lines[m.index]!.value!, ...extra, p: text });
   };
   /** The record's payload as planned so far (a reply's quote may already be emptied). */
   const current = (m: Message): Record<string, unknown> => JSON.parse((out.get(m.index) ?? lines[m.index]!.value!).p as string) as Record<string, unknown>;
@@ -83,7 +85,7 @@ export function planPurge(lines: readonly OpenedLine[]): Map<number, Record<stri
   }
   for (const m of all) {
     const x = m.payload;
-    if (deleted.has(m.id) && CONTENT_TYPES.includes(x.type)) replace(m, { ...base(x), type: 'text', text: '' });
+    if (deleted.has(m.id) && CONTENT_TYPES.includes(x.type)) replace(m, { ...base(x), type: 'text', text: '' }, { deleted: true });
     else if (x.type !== 'delete' && x.target !== undefined && deleted.has(x.target)) replace(m, { ...base(x), type: x.type, target: x.target });
     else if (x.reply !== undefined && deleted.has(x.reply.to) && x.reply.quote !== '') {
       replace(m, { ...current(m), reply: { ...x.reply, quote: '' } });
@@ -102,10 +104,14 @@ export function planPurge(lines: readonly OpenedLine[]): Map<number, Record<stri
   for (const [id, list] of edits) {
     const winner = list.reduce((a, b) => (b.seq > a.seq ? b : a));
     const target = byId.get(id)!;
+    // The winning edit's text and mentions are folded into the message, so that a UI that shows
+    // records without replaying their edits shows what a replay shows.
     const original = current(target);
+    const won = winner.payload;
     delete original.mentions;
-    if (target.payload.type === 'text') original.text = '';
+    if (target.payload.type === 'text' || (won.text ?? '') !== '') original.text = won.text ?? '';
     else delete original.text;
+    if (won.mentions !== undefined) original.mentions = won.mentions;
     replace(target, original);
     for (const e of list) if (e !== winner) replace(e, { ...base(e.payload), type: 'edit', target: id, text: '' });
   }

@@ -56,6 +56,11 @@ export interface HistoryRecord {
   sender: string;
   /** The payload P as decrypted (§3.3), a JSON string. */
   p: string;
+  /**
+   * A delete by its sender purged it (§3.8 "Deletes and edits at rest"): `p` keeps only
+   * `{id, ts, name, type: "text", text: ""}`; a UI that does not replay the deletes shows it deleted.
+   */
+  deleted?: true;
 }
 
 const SEPARATOR = Buffer.from([0]);
