@@ -115,8 +115,15 @@ export async function writeFileAtomic(path: string, data: string, hooks: AtomicW
   }
 }
 
-/** Removes temp files a crashed writer left behind (they never hold the only copy of anything). */
-function removeStaleTemps(dir: string, file: string): void {
+/** A temp file (writeFileAtomic's, an outbox entry's) older than this is a crashed writer's. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/**
+ * Removes temp files a crashed writer left behind (they never hold the only copy of anything).
+ * Young ones are left: they may be another store's write in flight (another process, or another
+ * store on the same folder in this one), whose rename would fail if its temp went.
+ */
+export function removeStaleTemps(dir: string, file: string): void {
   const prefix = `.${file}.`;
   let names: string[];
   try {
@@ -127,7 +134,7 @@ function removeStaleTemps(dir: string, file: string): void {
   for (const n of names) {
     if (n.startsWith(prefix) && n.endsWith('.tmp')) {
       try {
-        unlinkSync(join(dir, n));
+        if (Date.now() - lstatSync(join(dir, n)).mtimeMs > STALE_TEMP_MS) unlinkSync(join(dir, n));
       } catch {
         // Another process may have just renamed or removed it.
       }
@@ -268,8 +275,6 @@ export class FileStateStore implements StateStore {
 /** Room ids and message ids are base64url (docs/protocol.md §1.4, §1.5): safe as file names. */
 const B64U_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 /** outbox/ROOM/<order>.<id>.json: the order (16 digits, ms and a counter) sorts as sent. */
-/** An outbox temp file older than this is a crashed writer's. */
-const STALE_TEMP_MS = 60 * 60 * 1000;
 const OUTBOX_FILE = /^(\d{16})\.([A-Za-z0-9_-]{1,64})\.json$/;
 /** An outbox entry is one envelope (at most a 1 MiB frame, docs/protocol.md §1.1) in JSON: anything larger is not ours. */
 const OUTBOX_ENTRY_MAX_BYTES = 2 * 1024 * 1024;

@@ -4,11 +4,11 @@
 // open and is skipped by the reader). A purge (§3.8 "Deletes and edits at rest") replaces the
 // whole file atomically (writeFileAtomic: temp file, fsync, rename, fsync of the directory), so a
 // crash leaves the old file or the new one; a temp file a crash left behind is removed on open.
-import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HistoryLog } from '../core/private/historyStore';
-import { smcHome, writeFileAtomic, type AtomicWriteHooks } from './fileStores';
+import { removeStaleTemps, smcHome, writeFileAtomic, type AtomicWriteHooks } from './fileStores';
 
 const ROOM_ID = /^[A-Za-z0-9_-]{22}$/;
 
@@ -63,20 +63,3 @@ export class FileHistoryLog implements HistoryLog {
   }
 }
 
-/** writeFileAtomic's temp files (`.<room>.log.<hex>.tmp`) a crashed rewrite left: never the only copy. */
-function removeStaleTemps(dir: string, file: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    if (!n.startsWith(`.${file}.`) || !n.endsWith('.tmp')) continue;
-    try {
-      unlinkSync(join(dir, n));
-    } catch {
-      // Another process may have just renamed or removed it.
-    }
-  }
-}

@@ -3,7 +3,7 @@
 // file or the new one, never a partial one).
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deriveRoomId, generateRoomKey } from '../../src/core/crypto';
@@ -55,6 +55,21 @@ describe('file stores', () => {
     await b.delete('never');
     assert.equal(await a.get('x'), undefined);
     assert.deepEqual(JSON.parse(readFileSync(a.path, 'utf8')), JSON.parse('{"y":"2","__proto__":"3"}'));
+  });
+
+  it('a store opened on the folder leaves another store\'s temp file in flight, and removes a crashed writer\'s old one', async () => {
+    new FileSecretStore(dir);
+    const young = join(dir, '.secrets.json.aaaaaaaaaaaa.tmp');
+    const old = join(dir, '.secrets.json.bbbbbbbbbbbb.tmp');
+    writeFileSync(young, '{}', { mode: 0o600 });
+    writeFileSync(old, '{}', { mode: 0o600 });
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(old, twoHoursAgo, twoHoursAgo);
+    new FileSecretStore(dir);
+    // The young one may be another store's write between its fsync and its rename (a flaky
+    // ENOENT on that rename came from this: every temp was removed at open).
+    assert.ok(existsSync(young), 'a temp file in flight was removed');
+    assert.ok(!existsSync(old), 'a crashed writer\'s temp file was kept');
   });
 
   it('refuses a secrets file readable by group or others, with the file name and the fix', async () => {
@@ -138,7 +153,11 @@ describe('file stores', () => {
     assert.equal(left.length, 1, 'the killed writer left its temp file');
     assert.equal(readFileSync(join(dir, left[0]!), 'utf8'), '{"k":"new"}');
     assert.equal(await store.get('k'), 'old');
-    // Opening the store again removes what the killed writer left behind.
+    // Opening the store again removes what the killed writer left behind, once it is old
+    // enough not to be a write in flight (see the next test).
+    assert.equal(await new FileSecretStore(dir).get('k'), 'old');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(join(dir, left[0]!), twoHoursAgo, twoHoursAgo);
     assert.equal(await new FileSecretStore(dir).get('k'), 'old');
     assert.deepEqual(readdirSync(dir), ['secrets.json']);
   });

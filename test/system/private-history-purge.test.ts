@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
@@ -183,6 +183,11 @@ describe('a delete purges the private room history store (§2.3 "Order", §3.8; 
     const historyDir = join(home, 'history');
     assert.equal(readdirSync(historyDir).length, 2, 'the killed purge left its temp file');
     // The old file is whole: every record opens, the secret among them (not purged yet) ...
+    // Opening the log removes the temp file once it is old enough not to be a rewrite in
+    // flight (src/node/fileStores.ts removeStaleTemps).
+    const temp = readdirSync(historyDir).find((n) => n.endsWith('.tmp'))!;
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(join(historyDir, temp), twoHoursAgo, twoHoursAgo);
     const log = new FileHistoryLog(room, home);
     assert.deepEqual(readdirSync(historyDir), [`${room}.log`], 'opening the log removes the temp file');
     const store = new HistoryStore(room, key, log);
