@@ -4,9 +4,8 @@
 // `/` is a command and `//` sends a line beginning with `/`.
 import { createInterface } from 'node:readline';
 import { ClientError, RelayClient, type ChatMessage } from '../core/client/index';
-import { LobbyDesk, LOBBY_ADMIN_NAME, PrivateRoom, type MembershipEvent, type PrivateMeta } from '../core/private/index';
+import { LobbyDesk, LOBBY_ADMIN_NAME, PrivateRoom, parsePrivateInvite, type MembershipEvent, type PrivateMeta } from '../core/private/index';
 import { inviteId, type MlsGroup } from '../core/mls/index';
-import { decodeB64u } from '../core/crypto/b64u';
 import type { TransportFactory } from '../core/client/index';
 import { SMC_VERSION } from '../node/version';
 import { ANSI, PLAIN, formatMessage, jsonMessage, type Style } from './chatFormat';
@@ -183,9 +182,13 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
         }
         case '/revoke': {
           await firstSync;
-          const inv = /[?]join=1#([A-Za-z0-9_-]{43})$/.exec(rest);
-          if (inv === null) throw new ClientError('invalid_message', 'usage: /revoke INVITE (the smc://… link)');
-          room.revoke(inviteId(decodeB64u(inv[1]!)));
+          let secret: Buffer;
+          try {
+            secret = parsePrivateInvite(rest).secret;
+          } catch {
+            throw new ClientError('invalid_message', 'usage: /revoke INVITE (the smc://… link)');
+          }
+          room.revoke(inviteId(secret));
           return;
         }
         case '/update':

@@ -30,7 +30,7 @@ import { RoomParts } from './parts';
 import { DEFAULT_INVITE_MS, MAX_INVITE_MS, MAX_INVITE_USES, encodeControl, encodeRoomPayload, parseRoomContent, type ControlContent } from './content';
 import type { HistoryRecord, HistoryStore } from './historyStore';
 import { encodeSaved, type PrivateMeta } from './meta';
-import { formatPrivateInvite } from './privateInvite';
+import { formatPrivateInvite, inviteAdminOf } from './privateInvite';
 
 /** Who did something, as a UI shows it. */
 export interface Actor {
@@ -88,6 +88,8 @@ export interface PrivateRoomOptions {
   name: string;
   host: string;
   port: number;
+  /** §1.8: the relay's certificate SHA-256 (64 hex digits) when it speaks TLS; invites then carry it (§3.4). */
+  tls?: string;
   agent: string;
   transport: TransportFactory;
   identity: Identity;
@@ -316,7 +318,11 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const secret = generateInviteSecret();
     const id = inviteIdOf(secret);
     const ts = this.now();
-    const link = formatPrivateInvite({ host: this.options.host, port: this.options.port, name: this.options.name, secret });
+    // §3.4: the invite names its admin (whose refusals the joiner believes) and, on TLS, the pin.
+    const link = formatPrivateInvite({
+      host: this.options.host, port: this.options.port, name: this.options.name, secret, admin: inviteAdminOf(this.options.identity.publicKey),
+      ...(this.options.tls !== undefined ? { tls: { fingerprint: this.options.tls } } : {}),
+    });
     this.sendControl({ id: generateMessageId(), ts, name: this.displayName, type: 'invite', invite: id, secret: encodeB64u(secret), uses, expires: ts + ttl });
     this.emit('invite', { invite: link, inviteId: id, uses, expires: ts + ttl });
     return link;
