@@ -8,6 +8,7 @@ import { LobbyDesk, LOBBY_ADMIN_NAME, PrivateRoom, parsePrivateInvite, type Memb
 import { inviteId, type MlsGroup } from '../core/mls/index';
 import type { TransportFactory } from '../core/client/index';
 import { SMC_VERSION } from '../node/version';
+import { createTlsTransportFactory } from '../node/tcpTransport';
 import { ANSI, PLAIN, formatMessage, jsonMessage, type Style } from './chatFormat';
 import { LineWriter } from './chatOutput';
 import { CHAT_EXIT, type HomeStores } from './homeStores';
@@ -20,6 +21,8 @@ export interface PrivateTarget {
   host: string;
   port: number;
   relay: string;
+  /** §1.8: the relay's pinned certificate SHA-256, when it speaks TLS (stored with setTlsPin). */
+  tls?: string;
   group: MlsGroup;
   meta: PrivateMeta;
 }
@@ -56,7 +59,9 @@ function byText(e: { by: { name?: string; fingerprint: string } }): string {
   return e.by.name ?? e.by.fingerprint;
 }
 
-export async function runPrivateChat(session: HomeStores, target: PrivateTarget, flags: PrivateFlags, displayName: string, transport: TransportFactory): Promise<number> {
+export async function runPrivateChat(session: HomeStores, target: PrivateTarget, flags: PrivateFlags, displayName: string, plainOrFlagTransport: TransportFactory): Promise<number> {
+  // §1.8: a room on a TLS relay speaks TLS pinned to its stored certificate (room and lobbies alike).
+  const transport = target.tls !== undefined ? createTlsTransportFactory(target.tls) : plainOrFlagTransport;
   const err = (msg: string): void => void process.stderr.write(`smc chat: ${terminalSafe(msg)}\n`);
   if (target.meta.removedBy !== undefined) {
     const by = target.meta.removedBy.name ?? target.meta.removedBy.fingerprint;
@@ -70,7 +75,7 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
   const stored = await history.load();
   const agent = `smc-cli/${SMC_VERSION}`;
   const room = new PrivateRoom({
-    room: target.room, name: target.name, host: target.host, port: target.port, agent, transport,
+    room: target.room, name: target.name, host: target.host, port: target.port, agent, transport, ...(target.tls !== undefined ? { tls: target.tls } : {}),
     identity: session.identity, displayName, group: target.group, meta: target.meta,
     save: (text) => savePrivate(session, target.room, text), history, ...(log !== undefined ? { log } : {}),
   });

@@ -315,7 +315,11 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
       });
       client.on('error', (e) => {
         if (e.code === 'room_refused' || e.code === 'relay_too_old') done(() => reject(e));
-        else log('lobby_error', { code: e.code });
+        else {
+          log('lobby_error', { code: e.code });
+          // The relay cannot be reached (or is not the pinned one, §1.8): said once per outage; the wait goes on.
+          if (e.code === 'connection_failed') o.status?.(e.message);
+        }
       });
       // §3.4 "A Welcome in parts": sets kept per sender (the envelope's verified identity).
       const parts = new PartJoiner(LOBBY_JOINER_LIMITS);
