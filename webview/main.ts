@@ -2,7 +2,9 @@
 // sees a key. Only the @vscode-elements components used are imported (bundle size).
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
-import type { ChatItem, ConnectionView, PanelCommand, PanelSnapshot } from '../src/shared/messages';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import type { ChatItem, ConnectionView, MentionCandidate, PanelCommand, PanelSnapshot } from '../src/shared/messages';
+import { QUICK_EMOJI, completeMention, looksLikeOneEmoji, mentionQuery } from './features';
 import { WEBVIEW_LIMITS } from '../src/shared/messages';
 import { WebviewMessenger, type VsCodeApi } from './messenger';
 import {
@@ -10,7 +12,8 @@ import {
   type Action, type ViewState,
 } from './model';
 import { codicon, identityBadge, itemSignature, renderItem } from './render';
-import { displayName } from './text';
+import { displayName, formatTime, visibleLine } from './text';
+import { MembersPane } from './members';
 
 declare function acquireVsCodeApi(): VsCodeApi;
 
@@ -71,7 +74,32 @@ presenceToggle.setAttribute('icon', 'account');
 presenceToggle.setAttribute('aria-expanded', 'false');
 presenceToggle.setAttribute('aria-controls', 'presence-panel');
 headerActions.prepend(presenceToggle);
+function toolButton(id: string, label: string, icon: string): HTMLElement {
+  const b = document.createElement('vscode-button');
+  b.id = id;
+  b.setAttribute('secondary', '');
+  b.setAttribute('icon', icon);
+  b.setAttribute('aria-label', label);
+  b.title = label;
+  return b;
+}
+// Search in this machine's copy of the room (never sent to the relay), and the room's mute.
+const searchToggle = toolButton('search-toggle', 'Search this room', 'search');
+searchToggle.setAttribute('aria-expanded', 'false');
+searchToggle.setAttribute('aria-controls', 'search-bar');
+const muteToggle = toolButton('mute-toggle', 'Mute notifications of this room', 'bell');
+muteToggle.setAttribute('aria-pressed', 'false');
+headerActions.prepend(searchToggle, muteToggle);
 header.append(roomTitle, connection, headerActions);
+const searchBar = h('div', { id: 'search-bar', role: 'search' });
+searchBar.hidden = true;
+const searchInput = document.createElement('vscode-textfield');
+searchInput.id = 'search';
+searchInput.setAttribute('placeholder', 'Search this room (on this machine only)');
+searchInput.setAttribute('aria-label', 'Search this room');
+const searchStatus = h('div', { id: 'search-status', role: 'status' });
+const searchResults = h('ul', { id: 'search-results', 'aria-label': 'Search results' });
+searchBar.append(searchInput, searchStatus, searchResults);
 
 const layout = h('div', { id: 'layout' });
 const timeline = h('div', { id: 'timeline' });
@@ -111,7 +139,29 @@ sendButton.setAttribute('aria-label', 'Send');
 sendButton.textContent = 'Send';
 const composerError = h('div', { id: 'composer-error', role: 'alert' });
 form.append(composer, sendButton);
-app.append(header, layout, offlineBanner, typingEl, form, composerError);
+// Above the composer: what it is doing (a reply, an edit), the reaction picker, @ completion.
+const replyBar = h('div', { id: 'reply-bar', class: 'composer-bar' });
+replyBar.hidden = true;
+const editBar = h('div', { id: 'edit-bar', class: 'composer-bar' });
+editBar.hidden = true;
+const emojiPicker = h('div', { id: 'emoji-picker', class: 'composer-bar', role: 'dialog', 'aria-label': 'React with an emoji' });
+emojiPicker.hidden = true;
+const mentionList = h('ul', { id: 'mention-list', role: 'listbox', 'aria-label': 'Members to mention' });
+mentionList.hidden = true;
+const attachButton = document.createElement('vscode-button');
+attachButton.id = 'attach';
+attachButton.setAttribute('secondary', '');
+attachButton.setAttribute('icon', 'attach');
+attachButton.setAttribute('aria-label', 'Send a file');
+attachButton.title = 'Send a file (or paste an image into the message box)';
+form.prepend(attachButton);
+app.append(header, searchBar, layout, offlineBanner, typingEl, replyBar, editBar, emojiPicker, mentionList, form, composerError);
+
+// Private rooms (webview/members.ts): the room's kind, its members, a removed member's banner.
+const members = new MembersPane(messenger, (e) => showError(e));
+roomTitle.after(members.kindBadge);
+aside.prepend(members.section);
+form.before(members.removedBanner);
 
 // ---- rendering -----------------------------------------------------------------------
 
@@ -295,6 +345,7 @@ function renderTimeline(): void {
   newBelow.hidden = !(state.hasNewer || (!stick && !isNearBottom() && unread > 0));
   newBelow.textContent = unread > 0 ? `${unread} new message${unread === 1 ? '' : 's'}` : 'Jump to newest';
   newBelow.setAttribute('aria-label', newBelow.textContent);
+  fillImages();
 }
 
 function render(): void {
@@ -304,6 +355,12 @@ function render(): void {
   const canWrite = loaded && state.room !== undefined;
   form.hidden = !canWrite;
   (headerActions.querySelector('[data-command="smc.copyInvite"]') as HTMLElement | null)?.toggleAttribute('hidden', !canWrite);
+  searchToggle.hidden = !canWrite;
+  muteToggle.hidden = !canWrite;
+  muteToggle.setAttribute('aria-pressed', String(muted));
+  muteToggle.setAttribute('icon', muted ? 'bell-slash' : 'bell');
+  muteToggle.title = muted ? 'Notifications of this room are muted (click to unmute)' : 'Mute notifications of this room';
+  muteToggle.setAttribute('aria-label', muteToggle.title);
   renderEmptyState();
   renderPresence();
   renderTyping();
@@ -433,13 +490,22 @@ function switchDraft(room: string | undefined): void {
 
 async function send(): Promise<void> {
   const text = composer.value;
+  if (editing !== undefined) {
+    await finishEdit(text);
+    return;
+  }
   if (text.trim().length === 0) return;
   composerError.textContent = '';
   composer.value = '';
   saveDraft();
   const room = draftRoom;
+  const replyTo = replyingTo?.key;
+  // Fingerprints picked by completion whose @name is still in the text (§2.3.2).
+  const mentions = picked.filter((p) => text.includes(`@${p.name}`)).map((p) => p.fingerprint);
   try {
-    await messenger.request('send', { text });
+    await messenger.request('send', { text, ...(replyTo !== undefined ? { replyTo } : {}), ...(mentions.length > 0 ? { mentions: [...new Set(mentions)] } : {}) });
+    cancelReply();
+    picked = [];
     scrollToNewest();
   } catch (e) {
     // The reader may have switched rooms meanwhile: the text goes back to its own room's draft.
@@ -463,6 +529,8 @@ function openLink(link: HTMLElement): void {
 
 let lastTyping = 0;
 composer.addEventListener('input', () => {
+  void updateMentions();
+  if (editing !== undefined) return;
   saveDraft();
   const now = Date.now();
   if (now - lastTyping > 3_000 && composer.value.length > 0) {
@@ -472,6 +540,13 @@ composer.addEventListener('input', () => {
 });
 
 composer.addEventListener('keydown', (e: KeyboardEvent) => {
+  if (mentionKey(e)) return;
+  if (e.key === 'Escape' && (replyingTo !== undefined || editing !== undefined)) {
+    e.preventDefault();
+    cancelReply();
+    cancelEdit();
+    return;
+  }
   // Enter sends; Shift+Enter is a new line; nothing while an IME is composing (keyCode 229).
   if (e.key === 'Enter' && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey && !e.isComposing && e.keyCode !== 229) {
     e.preventDefault();
@@ -501,6 +576,7 @@ document.addEventListener('click', (e) => {
     messenger.request('runCommand', { command: command as PanelCommand }).catch(showError);
     return;
   }
+  if (featureClick(target)) return;
   const verify = target.closest<HTMLElement>('.verify-member');
   if (verify?.dataset.name && verify.dataset.fingerprint) {
     messenger.request('verifyMember', { name: verify.dataset.name, fingerprint: verify.dataset.fingerprint }).catch(showError);
@@ -511,6 +587,7 @@ document.addEventListener('click', (e) => {
   if (!key) return;
   if (target.closest('.retry')) messenger.request('retry', { key }).catch(showError);
   else if (target.closest('.open-snippet')) messenger.request('openSnippet', { key }).catch(showError);
+  else messageAction(target, key);
 });
 
 // Middle clicks do nothing; Enter on a focused link asks like a click does.
@@ -527,6 +604,404 @@ document.addEventListener('keydown', (e) => {
     openLink(link);
   }
 });
+
+// ---- chat features (docs/protocol.md §2.3.1-2.3.6) ------------------------------------
+
+/** The message the composer replies to (§2.3.1). */
+let replyingTo: ChatItem | undefined;
+/** The own message the composer edits (§2.3.4), and the draft it put aside. */
+let editing: { key: string; draft: string } | undefined;
+/** Members picked with @ completion (their fingerprints go in `mentions`, §2.3.2). */
+let picked: MentionCandidate[] = [];
+let muted = false;
+/** The message the reaction picker is open for. */
+let reactingTo: string | undefined;
+/** Decoded images by message key: re-rendered items draw again without asking the host. */
+const images = new Map<string, ImageBitmap>();
+const imagesLoading = new Set<string>();
+
+function itemByKey(key: string): ChatItem | undefined {
+  return state.items.find((x) => x.key === key);
+}
+
+function bar(el: HTMLElement, icon: string, label: string, text: string, cancel: string): void {
+  el.replaceChildren(codicon(icon), h('span', { class: 'bar-label' }, label), h('span', { class: 'bar-text' }, text));
+  const x = h('button', { type: 'button', class: 'bar-cancel', 'aria-label': cancel, title: cancel });
+  x.append(codicon('close'));
+  el.append(x);
+  el.hidden = false;
+}
+
+function startReply(item: ChatItem): void {
+  cancelEdit();
+  replyingTo = item;
+  const quote = visibleLine((item.text ?? item.file?.name ?? item.snippet?.path ?? '').replace(/\s+/g, ' ')).slice(0, 120);
+  bar(replyBar, 'reply', `Replying to ${displayName(item.name)}:`, quote, 'Cancel the reply');
+  composer.focus();
+}
+
+function cancelReply(): void {
+  replyingTo = undefined;
+  replyBar.hidden = true;
+}
+
+function startEdit(item: ChatItem): void {
+  cancelReply();
+  if (editing === undefined) editing = { key: item.key, draft: composer.value };
+  else editing.key = item.key;
+  composer.value = item.text ?? '';
+  bar(editBar, 'edit', 'Editing your message', '(Enter saves, Escape cancels)', 'Cancel the edit');
+  composer.focus();
+}
+
+function cancelEdit(): void {
+  if (editing === undefined) return;
+  composer.value = editing.draft;
+  editing = undefined;
+  editBar.hidden = true;
+}
+
+async function finishEdit(text: string): Promise<void> {
+  const e = editing;
+  if (e === undefined) return;
+  composerError.textContent = '';
+  try {
+    await messenger.request('edit', { key: e.key, text });
+    cancelEdit();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function openPicker(key: string): void {
+  reactingTo = key;
+  const item = itemByKey(key);
+  emojiPicker.replaceChildren(h('span', { class: 'bar-label' }, `React to ${item ? displayName(item.name) : 'the message'}:`));
+  for (const emoji of QUICK_EMOJI) {
+    const b = h('button', { type: 'button', class: 'pick-emoji', 'aria-label': `React with ${emoji}` }, emoji);
+    b.dataset.emoji = emoji;
+    emojiPicker.append(b);
+  }
+  const other = h('input', { type: 'text', id: 'emoji-input', 'aria-label': 'Any emoji', placeholder: 'any emoji', maxlength: '16' });
+  const add = h('button', { type: 'button', class: 'pick-emoji-other' }, 'React');
+  const x = h('button', { type: 'button', class: 'bar-cancel', 'aria-label': 'Close the emoji picker', title: 'Close' });
+  x.append(codicon('close'));
+  emojiPicker.append(other, add, x);
+  emojiPicker.hidden = false;
+  (emojiPicker.querySelector('.pick-emoji') as HTMLElement | null)?.focus();
+}
+
+function closePicker(): void {
+  reactingTo = undefined;
+  emojiPicker.hidden = true;
+}
+
+function react(key: string, emoji: string): void {
+  messenger.request('react', { key, emoji }).catch(showError);
+}
+
+/** Scrolls to a message (a reply's original, a search result), loading it first when it is not in the window. */
+async function jumpTo(key: string): Promise<void> {
+  if (!itemByKey(key)) {
+    try {
+      const page = await messenger.request('loadAround', { key });
+      if (!page.found) {
+        showError(new Error('That message is no longer in this room\'s history on this machine or the relay.'));
+        return;
+      }
+      pinned = false;
+      dispatch({ type: 'around', items: page.items, hasOlder: page.hasOlder, hasNewer: page.hasNewer });
+    } catch (e) {
+      showError(e);
+      return;
+    }
+  }
+  const el = rendered.get(key)?.el;
+  if (!el) return;
+  pinned = false;
+  el.scrollIntoView({ block: 'center' });
+  el.classList.add('flash');
+  el.setAttribute('tabindex', '-1');
+  el.focus({ preventScroll: true });
+  setTimeout(() => el.classList.remove('flash'), 2_000);
+}
+
+/** Clicks outside a message's own buttons: quotes, references, the picker, search results, @ completion. */
+function featureClick(target: HTMLElement): boolean {
+  const quote = target.closest<HTMLElement>('.reply-quote');
+  if (quote?.dataset.to) {
+    void jumpTo(quote.dataset.to);
+    return true;
+  }
+  const ref = target.closest<HTMLElement>('.code-ref');
+  if (ref?.dataset.path && ref.dataset.line) {
+    messenger.request('openRef', { path: ref.dataset.path, line: Number(ref.dataset.line) }).catch(showError);
+    return true;
+  }
+  const hit = target.closest<HTMLElement>('.search-hit');
+  if (hit?.dataset.key) {
+    void jumpTo(hit.dataset.key);
+    return true;
+  }
+  const option = target.closest<HTMLElement>('.mention-option');
+  if (option?.dataset.index) {
+    chooseMention(Number(option.dataset.index));
+    return true;
+  }
+  if (target.closest('#reply-bar .bar-cancel')) {
+    cancelReply();
+    return true;
+  }
+  if (target.closest('#edit-bar .bar-cancel')) {
+    cancelEdit();
+    return true;
+  }
+  if (target.closest('#emoji-picker .bar-cancel')) {
+    closePicker();
+    return true;
+  }
+  const pick = target.closest<HTMLElement>('.pick-emoji');
+  if (pick?.dataset.emoji && reactingTo) {
+    react(reactingTo, pick.dataset.emoji);
+    closePicker();
+    return true;
+  }
+  if (target.closest('.pick-emoji-other') && reactingTo) {
+    const input = emojiPicker.querySelector<HTMLInputElement>('#emoji-input');
+    const emoji = input?.value.trim() ?? '';
+    if (!looksLikeOneEmoji(emoji)) {
+      showError(new Error('Type or paste one emoji.'));
+      return true;
+    }
+    react(reactingTo, emoji);
+    closePicker();
+    return true;
+  }
+  return false;
+}
+
+/** A click inside a message: its action bar, reactions, file and patch buttons. */
+function messageAction(target: HTMLElement, key: string): void {
+  const item = itemByKey(key);
+  if (!item) return;
+  if (target.closest('.act-reply')) startReply(item);
+  else if (target.closest('.act-react')) openPicker(key);
+  else if (target.closest('.act-edit')) startEdit(item);
+  else if (target.closest('.act-delete')) messenger.request('deleteMessage', { key }).catch(showError);
+  else if (target.closest('.reaction')) {
+    const emoji = target.closest<HTMLElement>('.reaction')?.dataset.emoji;
+    if (emoji) react(key, emoji);
+  } else if (target.closest('.save-file')) messenger.request('saveFile', { key }).catch(showError);
+  else if (target.closest('.preview-patch')) messenger.request('previewPatch', { key }).catch(showError);
+  else if (target.closest('.apply-patch')) messenger.request('applyPatch', { key }).catch(showError);
+}
+
+// -- @ completion (§2.3.2) --
+
+let candidates: MentionCandidate[] = [];
+let activeCandidate = 0;
+let mentionAt: { at: number; caret: number } | undefined;
+
+function caretOf(): number {
+  return composer.wrappedElement?.selectionStart ?? composer.value.length;
+}
+
+async function updateMentions(): Promise<void> {
+  const text = composer.value;
+  const caret = caretOf();
+  const q = mentionQuery(text, caret);
+  if (!q) {
+    closeMentions();
+    return;
+  }
+  try {
+    const r = await messenger.request('mentionCandidates', { prefix: q.prefix });
+    if (composer.value !== text) return; // typed on meanwhile: the next input asks again
+    candidates = r.candidates;
+  } catch {
+    candidates = [];
+  }
+  if (candidates.length === 0) {
+    closeMentions();
+    return;
+  }
+  mentionAt = { at: q.at, caret };
+  activeCandidate = 0;
+  renderMentions();
+}
+
+function renderMentions(): void {
+  mentionList.replaceChildren();
+  candidates.forEach((c, i) => {
+    const li = h('li', { class: 'mention-option', role: 'option', 'aria-selected': String(i === activeCandidate) });
+    li.dataset.index = String(i);
+    li.append(h('span', { class: 'name' }, displayName(c.name)), h('span', { class: 'fingerprint' }, c.shortFingerprint));
+    mentionList.append(li);
+  });
+  mentionList.hidden = false;
+}
+
+function closeMentions(): void {
+  candidates = [];
+  mentionAt = undefined;
+  mentionList.hidden = true;
+}
+
+function chooseMention(i: number): void {
+  const c = candidates[i];
+  const at = mentionAt;
+  if (!c || !at) return;
+  const next = completeMention(composer.value, at.at, at.caret, c.name);
+  composer.value = next.text;
+  composer.wrappedElement?.setSelectionRange(next.caret, next.caret);
+  if (!picked.some((p) => p.fingerprint === c.fingerprint)) picked.push(c);
+  closeMentions();
+  composer.focus();
+  if (editing === undefined) saveDraft();
+}
+
+/** Keys while the completion list is open; true when the key was for it. */
+function mentionKey(e: KeyboardEvent): boolean {
+  if (mentionList.hidden || candidates.length === 0) return false;
+  if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+    e.preventDefault();
+    activeCandidate = (activeCandidate + (e.key === 'ArrowDown' ? 1 : candidates.length - 1)) % candidates.length;
+    renderMentions();
+    return true;
+  }
+  if (e.key === 'Enter' || e.key === 'Tab') {
+    e.preventDefault();
+    chooseMention(activeCandidate);
+    return true;
+  }
+  if (e.key === 'Escape') {
+    e.preventDefault();
+    closeMentions();
+    return true;
+  }
+  return false;
+}
+
+// -- search (this machine's copy only; never sent to the relay) --
+
+let searchTimer: ReturnType<typeof setTimeout> | undefined;
+async function runSearch(): Promise<void> {
+  const query = searchInput.value.trim();
+  searchResults.replaceChildren();
+  if (query === '') {
+    searchStatus.textContent = '';
+    return;
+  }
+  try {
+    const r = await messenger.request('search', { query });
+    if (searchInput.value.trim() !== query) return;
+    searchStatus.textContent = r.hits.length === 0 ? `No match in the ${r.searched} messages on this machine.` : `${r.hits.length} match${r.hits.length === 1 ? '' : 'es'} in the ${r.searched} messages on this machine`;
+    const now = Date.now();
+    for (const hit of r.hits) {
+      const li = h('li', { class: 'search-hit', tabindex: '0', role: 'button' });
+      li.dataset.key = hit.key;
+      li.append(h('span', { class: 'name' }, displayName(hit.name)), h('span', { class: 'time' }, formatTime(hit.ts, now)), h('span', { class: 'excerpt' }, hit.excerpt));
+      searchResults.append(li);
+    }
+  } catch (e) {
+    searchStatus.textContent = e instanceof Error ? e.message : String(e);
+  }
+}
+searchInput.addEventListener('input', () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => void runSearch(), 150);
+});
+searchInput.addEventListener('keydown', (e: KeyboardEvent) => {
+  if (e.key === 'Enter') {
+    clearTimeout(searchTimer);
+    void runSearch();
+  } else if (e.key === 'Escape') {
+    searchBar.hidden = true;
+    searchToggle.setAttribute('aria-expanded', 'false');
+  }
+});
+searchResults.addEventListener('keydown', (e: KeyboardEvent) => {
+  const hit = (e.target as HTMLElement | null)?.closest<HTMLElement>('.search-hit');
+  if (hit?.dataset.key && e.key === 'Enter') void jumpTo(hit.dataset.key);
+});
+searchToggle.addEventListener('click', () => {
+  searchBar.hidden = !searchBar.hidden;
+  searchToggle.setAttribute('aria-expanded', String(!searchBar.hidden));
+  if (!searchBar.hidden) searchInput.focus();
+});
+muteToggle.addEventListener('click', () => {
+  const next = !muted;
+  messenger.request('setMuted', { muted: next }).then(() => {
+    muted = next;
+    render();
+  }).catch(showError);
+});
+
+// -- files and pasted images (§2.3.5) --
+
+attachButton.addEventListener('click', () => messenger.request('pickFile', {}).catch(showError));
+
+function toBase64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(b64: string): Uint8Array<ArrayBuffer> {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+composer.addEventListener('paste', (e: ClipboardEvent) => {
+  const files = Array.from(e.clipboardData?.files ?? []);
+  if (files.length === 0) return;
+  e.preventDefault();
+  for (const f of files.slice(0, 4)) {
+    if (f.size > WEBVIEW_LIMITS.maxFileBytes) {
+      showError(new Error(`${f.name || 'The pasted file'} is larger than 8 MiB and cannot be sent.`));
+      continue;
+    }
+    const ext = f.type === 'image/png' ? 'png' : f.type === 'image/jpeg' ? 'jpg' : f.type === 'image/gif' ? 'gif' : f.type === 'image/webp' ? 'webp' : 'bin';
+    const name = f.name && f.name !== 'image.png' ? f.name : `pasted-${new Date().toISOString().slice(0, 19).replace(/[T:]/g, '-')}.${ext}`;
+    void f.arrayBuffer().then((buf) => messenger.request('sendFileBytes', { name, mime: f.type, data: toBase64(new Uint8Array(buf)) }))
+      .then(() => scrollToNewest())
+      .catch(showError);
+  }
+});
+
+/**
+ * Draws the previews of verified images (§2.3.5 "Images") from bytes the host hands over,
+ * decoded here with createImageBitmap into a canvas: no URL is made, so the CSP's img-src stays
+ * as strict as it is. A file the host will not preview shows no image.
+ */
+function fillImages(): void {
+  for (const holder of Array.from(messagesEl.querySelectorAll<HTMLElement>('.image-preview'))) {
+    const key = holder.dataset.key;
+    if (!key || holder.dataset.drawn === 'true') continue;
+    const bitmap = images.get(key);
+    if (bitmap) {
+      const canvas = document.createElement('canvas');
+      canvas.width = bitmap.width;
+      canvas.height = bitmap.height;
+      canvas.getContext('2d')?.drawImage(bitmap, 0, 0);
+      holder.replaceChildren(canvas);
+      holder.dataset.drawn = 'true';
+      continue;
+    }
+    if (imagesLoading.has(key)) continue;
+    imagesLoading.add(key);
+    messenger.request('imageBytes', { key })
+      .then(async (r) => createImageBitmap(new Blob([fromBase64(r.data)], { type: r.mime })))
+      .then((b) => {
+        images.set(key, b);
+        fillImages();
+      })
+      .catch(() => holder.append(document.createTextNode('(no preview)')))
+      .finally(() => imagesLoading.delete(key));
+  }
+}
 
 // ---- host events ----------------------------------------------------------------------
 
@@ -548,6 +1023,7 @@ async function refreshWindow(s: PanelSnapshot): Promise<void> {
 }
 
 function showSnapshot(s: PanelSnapshot): void {
+  members.roomChanged(s.room?.room);
   const sameRoom = loaded && state.room !== undefined && s.room?.room === state.room.room;
   if (sameRoom && !pinned && state.items.length > 0) {
     olderStalled = false;
@@ -556,6 +1032,12 @@ function showSnapshot(s: PanelSnapshot): void {
   }
   loaded = true;
   olderStalled = false;
+  muted = s.muted === true;
+  if (s.room?.room !== state.room?.room) {
+    cancelReply();
+    cancelEdit();
+    closePicker();
+  }
   switchDraft(s.room?.room);
   // A redraw is not news: screen readers should not read the whole window again.
   messagesEl.setAttribute('aria-busy', 'true');
@@ -572,7 +1054,8 @@ messenger.on('item', (p) => {
   // Read as it arrives when the reader watches the live end of a visible panel (and nothing
   // above is unread, model.ts): no "New messages" divider for it.
   const watching = document.visibilityState === 'visible' && pinned && !state.hasNewer;
-  dispatch({ type: 'item', room: p.room, item: p.item, seen: watching });
+  dispatch({ type: 'item', room: p.room, item: p.item, seen: watching, ...(p.update === true ? { update: true } : {}) });
+  if (p.item.deleted) images.delete(p.item.key);
 });
 messenger.on('presence', (p) => dispatch({ type: 'presence', room: p.room, presence: p.presence }));
 messenger.on('typing', (p) => dispatch({ type: 'typing', room: p.room, name: p.name, shortFingerprint: p.shortFingerprint, keyChanged: p.keyChanged === true, now: Date.now() }));

@@ -38,7 +38,9 @@ export interface ViewState {
 export type Action =
   | { type: 'snapshot'; snapshot: PanelSnapshot }
   /** `seen`: the reader watches the live end, so the item is read as it arrives (no marker). */
-  | { type: 'item'; room: string; item: ChatItem; seen?: boolean }
+  | { type: 'item'; room: string; item: ChatItem; seen?: boolean; update?: boolean }
+  /** A window around one item (a reply's original, a search result), replacing the window. */
+  | { type: 'around'; items: ChatItem[]; hasOlder: boolean; hasNewer: boolean }
   /** The timeline's tail, replacing a window cut at the newest end ("Jump to newest"). */
   | { type: 'newest'; items: ChatItem[]; hasOlder: boolean }
   /** A snapshot of the room shown, while the reader is scrolled up: fresh copies of the window. */
@@ -128,6 +130,8 @@ export function reduce(state: ViewState, action: Action): ViewState {
     case 'item': {
       if (action.room !== state.room?.room) return state;
       const known = state.items.some((x) => x.key === action.item.key);
+      // A change of an item outside the window (an edit, a reaction) is not a new message.
+      if (action.update === true && !known) return state;
       const typing = state.typing.filter((t) => t.shortFingerprint !== action.item.shortFingerprint || t.name !== action.item.name);
       if (!known && state.hasNewer) {
         // The window does not reach the live end: the item joins the timeline on the host and
@@ -144,6 +148,10 @@ export function reduce(state: ViewState, action: Action): ViewState {
       // Seen as it arrives only while nothing above it is unread: an existing marker stays.
       const seen = action.seen === true && !action.item.own && seq !== undefined && seq > state.markerSeq && unreadMarkerKey(state) === undefined;
       return seen ? { ...state, items, hasOlder, typing, markerSeq: seq } : { ...state, items, hasOlder, typing };
+    }
+    case 'around': {
+      const items = action.items.slice(0, max);
+      return { ...state, items, hasOlder: action.hasOlder, hasNewer: action.hasNewer || items.length < action.items.length, pendingNewer: 0 };
     }
     case 'newest': {
       const items = action.items.slice(-max);

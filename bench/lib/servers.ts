@@ -119,7 +119,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<ServerProcess
   const owned = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'smc-bench-relay-'));
   if (owned) ownedDirs.add(dataDir);
-  const args = [CLI, 'relay', '--host', '127.0.0.1', '--port', '0', '--data', dataDir, '--rate', '0',
+  const args = [CLI, 'relay', '--host', '127.0.0.1', '--port', '0', '--data', dataDir, '--rate', '0', '--room-bytes', '0',
     '--max-conns-per-ip', '1000000', '--join-rate-per-ip', '0', '--log-per-addr', '0', ...(opts.extraArgs ?? [])];
   const env = { ...process.env };
   // Flags win over the environment; drop any SMC_RELAY_* the caller's shell may carry.

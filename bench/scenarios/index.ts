@@ -13,5 +13,6 @@ import { pgStore } from './pgStore';
 import { privateRooms } from './privateRooms';
 import { relayCluster } from './relayCluster';
 import { restart } from './restart';
+import { panelFeatures } from '../panelFeatures';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster, privateRooms];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster, privateRooms, panelFeatures];

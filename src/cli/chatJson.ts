@@ -7,7 +7,9 @@ import { createInterface } from 'node:readline';
 import { ClientError } from '../core/client/index';
 import type { ChatContext } from './chatContext';
 import { CHAT_EXIT } from './homeStores';
-import { jsonMessage, jsonUnverifiable } from './chatFormat';
+import { PLAIN, jsonMessage, jsonUnverifiable } from './chatFormat';
+import { FeatureError, linkFeatureRoom, parseJsonInput, type FeatureInput } from './chatFeatures';
+import { FeatureScreen } from './chatFeatureScreen';
 import { LineWriter } from './chatOutput';
 import { terminalSafe } from './terminalText';
 
@@ -24,15 +26,38 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
     process.exit(CHAT_EXIT.other);
   });
 
+  let refused = 0;
+  // §2.3.1-2.3.5: objects in (README "--json objects in") and the fields out.
+  const features = new FeatureScreen(linkFeatureRoom(client, room), (l) => out.line(l), (l) => {
+    refused++;
+    err(l);
+  }, PLAIN);
+  let synced = false;
   let markSynced = (): void => undefined;
   const firstSync = new Promise<void>((resolve) => (markSynced = resolve));
   client.on('synced', (s) => {
-    if (s.room === room) markSynced();
+    if (s.room !== room) return;
+    synced = true;
+    markSynced();
+    sendWaiting();
   });
   client.on('message', (m) => {
     // Shown in an earlier run and back as the history it was (§2.8): printed then, not again.
-    if (m.room === room && m.shownBefore !== true && (!m.own || flags.own)) out.line(jsonMessage(m, flags.own));
+    if (m.room === room && m.shownBefore !== true && (!m.own || flags.own)) out.line(features.messageJson(m, flags.own));
   });
+  // Reactions, edits and deletes as the messages they are, with what they did. Own ones sent
+  // now are printed (with --own) when acked, as other own messages.
+  const sentIds = new Set<string>();
+  client.on('effects', (e) => {
+    if (e.room !== room || e.effect.shownBefore === true || sentIds.has(e.effect.id) || e.effect.seq === undefined) return;
+    if (!e.effect.own || flags.own) out.line(features.effectJson(e, flags.own));
+  });
+  client.on('file', (e) => {
+    if (e.room !== room) return;
+    const line = features.fileJson(e);
+    if (line !== undefined) out.line(line);
+  });
+  const saves = new Set<Promise<void>>();
   client.on('unverifiable', (u) => {
     if (u.room === room) out.line(jsonUnverifiable(u));
   });
@@ -63,7 +88,6 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
   client.connect();
   client.join({ key: ctx.key, name: ctx.roomName, lastSeq: ctx.lastSeq });
 
-  let refused = 0;
   let queued = 0;
   const input = createInterface({ input: process.stdin, crlfDelay: Infinity });
   // Lines read while the outbox is full (ClientTuning.outboxLimit) wait here, in order, and
@@ -80,8 +104,46 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
     clearTimeout(stallTimer);
     stallTimer = waiting.length > 0 ? setTimeout(markStalled, flags.timeoutMs) : undefined;
   };
+  /** A file being read and queued: the lines after it wait. */
+  let busy = false;
+  const ownShown = (m: ReturnType<typeof client.sendText>['message']): void => {
+    queued++;
+    sentIds.add(m.id);
+    if (flags.own) sentNow.set(m.id, m);
+  };
+  /** An object line (README "--json objects in"); false when it must wait (not synced, a file before it). */
+  const sendObject = (input: FeatureInput): boolean => {
+    // Every object names a message or waits behind a file: after the first catch-up, in order.
+    if (!synced || busy) return false;
+    if (input.kind === 'save') {
+      const p = features.saveLater(input.file, input.path);
+      saves.add(p);
+      void p.finally(() => saves.delete(p));
+      return true;
+    }
+    // Sent at once (a file once read); the promise settles with its report on stderr.
+    const run = features.run(input, ownShown);
+    if (input.kind !== 'file') return true;
+    busy = true;
+    void run.finally(() => {
+      busy = false;
+      sendWaiting();
+    });
+    return true;
+  };
   /** Sends one line; false when the outbox is full (the line is kept for later). */
   const send = (line: string): boolean => {
+    let input: FeatureInput | undefined;
+    try {
+      input = parseJsonInput(line);
+    } catch (e) {
+      if (!(e instanceof FeatureError)) throw e;
+      refused++;
+      err(`not sent: ${e.message}`);
+      return true;
+    }
+    if (input !== undefined) return sendObject(input);
+    if (busy) return false;
     try {
       const o = client.sendText(room, line);
       queued++;
@@ -122,7 +184,7 @@ export async function runJsonChat(ctx: ChatContext): Promise<number> {
   const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), flags.timeoutMs)));
   const outcome = early !== 'ended'
     ? early
-    : await Promise.race([Promise.all([firstSync, allQueued.then(() => client.drain())]).then(([, d]) => d), timedOut, refusedByRelay]);
+    : await Promise.race([Promise.all([firstSync, allQueued.then(() => features.settled()).then(() => client.drain()), allQueued.then(() => Promise.all([...saves]))]).then(([, d]) => d), timedOut, refusedByRelay]);
   clearTimeout(timer);
   out.flush();
   let code: number = refused > 0 ? CHAT_EXIT.other : CHAT_EXIT.ok;

@@ -9,11 +9,17 @@ import { inviteId, type MlsGroup } from '../core/mls/index';
 import type { TransportFactory } from '../core/client/index';
 import { SMC_VERSION } from '../node/version';
 import { createTlsTransportFactory } from '../node/tcpTransport';
-import { ANSI, PLAIN, formatMessage, jsonMessage, type Style } from './chatFormat';
+import { ANSI, PLAIN, type Style } from './chatFormat';
 import { LineWriter } from './chatOutput';
 import { CHAT_EXIT, type HomeStores } from './homeStores';
 import { forgetPrivate, historyStoreFor, savePrivate } from './privateStores';
 import { jsonLine, terminalSafe } from './terminalText';
+import { FEATURE_HELP, parseJsonInput } from './chatFeatures';
+import { LocalFeatureRoom } from './chatFeatureRoom';
+import { copyChatFields } from '../core/client/index';
+import { parsePayload } from '../core/crypto/payload';
+import { CONTENT_TYPES } from '../core/payload/index';
+import { FeatureScreen } from './chatFeatureScreen';
 
 export interface PrivateTarget {
   room: string;
@@ -45,6 +51,7 @@ const HELP = [
   '  /fingerprint                      your own fingerprint',
   '  /leave                            leave the room for good (its state and history here are deleted)',
   '  /stop                             exit (you stay a member)',
+  ...FEATURE_HELP,
 ].join('\n');
 
 /** `24h`, `30m`, `7d`, `90s`: the lifetime of an invite in ms, or undefined. */
@@ -92,26 +99,61 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
   const info = (text: string): void => (flags.json ? err(text) : out.line(style.dim(`-- ${terminalSafe(text)} --`)));
   const event = (o: Record<string, unknown>): void => out.line(jsonLine(o));
 
-  // Interactive: what this client kept of the room (§3.8: the relay's copies no one can open again).
-  if (!flags.json && flags.history > 0) {
-    for (const r of stored.records.slice(-flags.history)) {
-      try {
-        const p = JSON.parse(r.p) as { type?: string; name?: string; text?: string; ts?: number };
-        if (p.type !== 'text') continue;
-        const fp = room.members().find((m) => m.identityKey === r.sender)?.fingerprint ?? r.sender.slice(0, 16);
-        out.line(formatMessage({
-          room: target.room, seq: r.seq, ts: p.ts ?? r.ts, id: r.id, name: p.name ?? '?', fingerprint: fp, shortFingerprint: fp.slice(0, 9),
-          type: 'text', text: p.text ?? '', verified: true, keyChanged: false, own: r.sender === self, history: true,
-        }, style));
-      } catch {
-        // a record that does not parse is not shown
-      }
-    }
-  }
-
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (finish = resolve));
-  room.on('message', (m: ChatMessage) => out.line(flags.json ? jsonMessage(m, false) : formatMessage(m, style)));
+  // §2.3.1-2.3.5 (§3.3: the same payload as link rooms): numbered messages, replies,
+  // reactions, edits, deletes and files, shown and refused as in link rooms (chatFeatureScreen.ts).
+  let refused = 0;
+  /** While the stored history is replayed: its messages and file lines, shown at its end. */
+  let replaying: { messages: ChatMessage[]; lines: string[] } | undefined;
+  const features = new LocalFeatureRoom(target.room, room.fingerprint, room, {
+    message: (m) => {
+      if (replaying !== undefined) replaying.messages.push(m);
+      else out.line(flags.json ? screen.messageJson(m, false) : screen.line(m));
+    },
+    effects: (e) => {
+      if (replaying !== undefined) return;
+      if (e.effect.own && e.effect.seq === undefined && flags.json) return;
+      const l = flags.json ? screen.effectJson(e, false) : screen.effectLine(e);
+      if (l !== undefined) out.line(l);
+    },
+    file: (e) => {
+      const l = flags.json ? screen.fileJson(e) : screen.fileLine(e);
+      if (l !== undefined && replaying !== undefined) replaying.lines.push(l);
+      else if (l !== undefined) out.line(l);
+    },
+  });
+  const screen = new FeatureScreen(features, (l) => out.line(l), (l) => {
+    refused++;
+    err(l);
+  }, style);
+  room.on('message', (m: ChatMessage) => features.receive(m));
+
+  // Interactive: what this client kept of the room (§3.8: the relay's copies no one can open
+  // again), through the features as live messages are, and shown once all are in: a message
+  // deleted since shows as deleted, never its text; an edited one its last text.
+  if (!flags.json && flags.history > 0) {
+    replaying = { messages: [], lines: [] };
+    for (const r of stored.records.slice(-flags.history)) {
+      const parsed = parsePayload(Buffer.from(r.p, 'utf8'));
+      // A control message (§3.4) or a record that does not parse is not shown.
+      if (!parsed.ok) continue;
+      const p = parsed.payload;
+      const fp = room.members().find((m) => m.identityKey === r.sender)?.fingerprint ?? r.sender.slice(0, 16);
+      const m: ChatMessage = {
+        room: target.room, seq: r.seq, ts: p.ts, id: r.id, name: p.name, fingerprint: fp, shortFingerprint: fp.slice(0, 9),
+        type: p.type, verified: true, keyChanged: false, own: r.sender === self, history: true,
+      };
+      if (p.text !== undefined) m.text = p.text;
+      if (p.snippet !== undefined) m.snippet = p.snippet;
+      copyChatFields(p, m);
+      features.receive(m);
+    }
+    const held = replaying;
+    replaying = undefined;
+    for (const m of held.messages) if (CONTENT_TYPES.includes(m.type)) out.line(screen.line(m));
+    for (const l of held.lines) out.line(l);
+  }
   const membership = (kind: 'member_added' | 'member_removed') => (e: MembershipEvent): void => {
     if (flags.json) event({ event: kind, name: e.name ?? null, fingerprint: e.fingerprint, by: byText(e), byFingerprint: e.by.fingerprint });
     else info(`${byText(e)} ${kind === 'member_added' ? 'added' : 'removed'} ${e.name ?? e.fingerprint}`);
@@ -142,6 +184,7 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
   room.on('dropped', (intent) => log?.('intent_dropped', { kind: intent.kind }));
   room.on('error', (e: ClientError) => err(e.message));
   room.on('outgoing', (o) => {
+    features.outgoing(o);
     if (o.state === 'failed') err(`not sent: ${o.error ?? 'refused by the relay'}`);
   });
   let markSynced = (): void => undefined;
@@ -221,6 +264,8 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
           for (const l of HELP.split('\n')) out.line(l);
           return;
         default:
+          await firstSync;
+          if (await screen.command(cmd!, rest)) return;
           throw new ClientError('invalid_message', `unknown command ${cmd}; /help lists them (// sends a line beginning with /)`);
       }
     } catch (e) {
@@ -230,7 +275,6 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
     }
   };
 
-  let refused = 0;
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, ...(tty ? { output: process.stdout, prompt: `${terminalSafe(displayName)}> `, terminal: true } : {}) });
   let chain = Promise.resolve();
   rl.on('line', (raw) => {
@@ -238,8 +282,23 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
       const line = raw;
       if (line.length === 0) return;
       if (line.startsWith('/') && !line.startsWith('//')) return command(line);
+      // --json objects (README "Replies, reactions, edits and files"), after the catch-up.
+      let input;
       try {
-        room.sendText(line.startsWith('//') ? line.slice(1) : line);
+        input = flags.json ? parseJsonInput(line) : undefined;
+      } catch (e) {
+        refused++;
+        err(`not sent: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+      if (input !== undefined) {
+        await firstSync;
+        if (input.kind === 'save') return screen.saveLater(input.file, input.path);
+        return screen.run(input, () => undefined);
+      }
+      try {
+        const sent = features.sendText(line.startsWith('//') ? line.slice(1) : line);
+        if (tty) out.line(screen.line(sent));
       } catch (e) {
         if (!(e instanceof ClientError)) throw e;
         refused++;

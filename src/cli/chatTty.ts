@@ -8,10 +8,12 @@ import { shortOfFingerprint } from '../core/crypto/index';
 import { nameKey, namesLookAlike } from '../core/keys/index';
 import type { ChatContext } from './chatContext';
 import { CHAT_EXIT, LAST_NAME_STATE } from './homeStores';
-import { ANSI, PLAIN, formatMessage, formatUnverifiable, type Style } from './chatFormat';
+import { ANSI, PLAIN, formatUnverifiable, type Style } from './chatFormat';
 import { terminalSafe } from './terminalText';
 import { LineWriter } from './chatOutput';
 import { countPresence, presenceChanges, type PresenceCount, type PresenceEntry } from './presenceDiff';
+import { FEATURE_HELP, linkFeatureRoom } from './chatFeatures';
+import { FeatureScreen } from './chatFeatureScreen';
 
 const HELP = [
   'Commands:',
@@ -20,6 +22,7 @@ const HELP = [
   '                  when several keys claim NAME, lists them all and asks which one is NAME\'s',
   '  /fingerprint    your own full fingerprint',
   '  /name NAME      change your display name (others see it at once in /who)',
+  ...FEATURE_HELP,
   '  /help           this list',
   '  /stop           leave the room and exit (also Ctrl-C, or Ctrl-D on an empty line)',
   'Anything else is sent as a message (Markdown, at most 16 KiB). Commands are not sent, and typing',
@@ -90,6 +93,29 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     if (e.fingerprints.size > KEYS_PER_NAME) e.fingerprints.delete(e.fingerprints.keys().next().value!);
   };
 
+  // §2.3.1-2.3.5: messages are numbered ([N]) for /reply N and the others. A catch-up comes
+  // oldest first, so a message's edits, delete and reactions come after it: its lines wait
+  // until the catch-up is in, then show each message as it is now (never a deleted text).
+  const features = new FeatureScreen(linkFeatureRoom(client, room), (l) => out.line(l), (l) => out.line(style.warn(`!! ${terminalSafe(l)}`)), style);
+  const catchUp: (() => string | undefined)[] = [];
+  const show = (line: () => string | undefined): void => {
+    if (firstSync) catchUp.push(line);
+    else {
+      const l = line();
+      if (l !== undefined) out.line(l);
+    }
+  };
+  client.on('effects', (e) => {
+    if (e.room !== room) return;
+    // During the catch-up the messages show their effects when they are printed.
+    if (firstSync) return;
+    const l = features.effectLine(e);
+    if (l !== undefined) out.line(l);
+  });
+  client.on('file', (e) => {
+    if (e.room === room) show(() => features.fileLine(e));
+  });
+
   let historyShown = 0;
   let firstSync = true;
   client.on('message', (m: ChatMessage) => {
@@ -106,7 +132,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
       queueMicrotask(renderPrompt);
     }
     if (m.history && firstSync) historyShown++;
-    out.line(formatMessage(m, style));
+    show(() => features.line(m));
   });
   client.on('unverifiable', (u) => {
     if (u.room === room) out.line(formatUnverifiable(u, style));
@@ -117,6 +143,10 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
   client.on('synced', (s) => {
     if (s.room !== room || !firstSync) return;
     firstSync = false;
+    for (const line of catchUp.splice(0)) {
+      const l = line();
+      if (l !== undefined) out.line(l);
+    }
     roomEmpty = s.head === 0;
     if (historyShown > 0) {
       info(rejoin
@@ -146,7 +176,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     if (o.room !== room) return;
     if (!restoredSaid) info('not confirmed by the relay when you last left, so sent again:');
     restoredSaid = true;
-    out.line(formatMessage(o.message, style));
+    out.line(features.line(o.message));
   });
   client.on('outgoing', (o) => {
     // The client's error already says "Not delivered yet: ...".
@@ -333,7 +363,15 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
         case '/fingerprint': out.line(`Your fingerprint: ${style.bold(client.fingerprint)}`); break;
         case '/name': rename(arg); break;
         case '/stop': case '/quit': case '/exit': void stop(); return;
-        default: out.line(`Unknown command ${terminalSafe(cmd ?? '')}; /help lists them.`);
+        default: {
+          // The features' commands (/reply, /react, /edit, /delete, /send-file, /save).
+          const line = text.slice((cmd ?? '').length).trimStart();
+          void features.command(cmd ?? '', line).then((known) => {
+            if (!known) out.line(`Unknown command ${terminalSafe(cmd ?? '')}; /help lists them.`);
+            if (!stopping) rl.prompt(true);
+          });
+          return;
+        }
       }
       if (!stopping) rl.prompt(true);
       return;
@@ -341,7 +379,7 @@ export async function runInteractiveChat(ctx: ChatContext): Promise<number> {
     if (text.length === 0) return void rl.prompt(true);
     try {
       const sent = client.sendText(room, line);
-      out.line(formatMessage(sent.message, style));
+      out.line(features.line(sent.message));
     } catch (e) {
       if (!(e instanceof ClientError)) throw e;
       out.line(style.warn(`!! not sent: ${terminalSafe(e.message)}`));

@@ -183,7 +183,7 @@ async function runRelay(args: string[]): Promise<number> {
   log.info('start', {
     version: SMC_VERSION, pid: process.pid, data: dataDir,
     postgres: options.postgres === undefined ? undefined : redactPostgresUrl(options.postgres), maxFrame: options.maxFrame, retain: options.retain,
-    rate: options.rate, burst: options.burst, maxConns: options.maxConns, maxConnsPerIp: options.maxConnsPerIp, joinRatePerIp: options.joinRatePerIp,
+    rate: options.rate, burst: options.burst, maxConns: options.maxConns, maxConnsPerIp: options.maxConnsPerIp, joinRatePerIp: options.joinRatePerIp, roomBytes: options.roomBytes,
     maxOutput: options.maxOutput, maxOutputTotal: options.maxOutputTotal, allowV1Joins: options.allowV1Joins,
     logPerAddr: options.logPerAddr, admin: adminToken.enabled,
   });

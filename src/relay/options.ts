@@ -21,6 +21,11 @@ export interface RelayOptions {
    * 0 lifts the limit (a load generator or a trusted proxy that is one address for many people).
    */
   joinRatePerIp: number;
+  /**
+   * §1.7 `room_quota`: bytes of stored bodies one room may take in per hour (all at once, then
+   * refilled continuously), whichever connection sends; 0 lifts the bound.
+   */
+  roomBytes: number;
   /** Bytes accepted for one connection and not yet handed to the OS (§1.7 slow readers). */
   maxOutput: number;
   /**
@@ -76,6 +81,7 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   maxConns: LIMITS.maxConnections,
   maxConnsPerIp: LIMITS.maxConnectionsPerIp,
   joinRatePerIp: 32,
+  roomBytes: 256 * 1024 * 1024,
   maxOutput: LIMITS.maxOutputBytes,
   maxOutputTotal: 64 * 1024 * 1024,
   logFormat: 'text',
@@ -177,6 +183,7 @@ export const OPTION_SPECS: readonly AnyOptionSpec[] = [
   { key: 'maxConns', flag: 'max-conns', env: 'SMC_RELAY_MAX_CONNS', arg: 'N', help: 'connections in all', parse: integer('--max-conns', 1, 10_000_000) },
   { key: 'maxConnsPerIp', flag: 'max-conns-per-ip', env: 'SMC_RELAY_MAX_CONNS_PER_IP', arg: 'N', help: 'connections per remote address', parse: integer('--max-conns-per-ip', 1, 10_000_000) },
   { key: 'joinRatePerIp', flag: 'join-rate-per-ip', env: 'SMC_RELAY_JOIN_RATE_PER_IP', arg: 'N', help: 'join proofs checked per second per remote address, burst 8×N (0 = no limit)', parse: integer('--join-rate-per-ip', 0, 1_000_000) },
+  { key: 'roomBytes', flag: 'room-bytes', env: 'SMC_RELAY_ROOM_BYTES', arg: 'BYTES', help: 'bytes of messages one room may store per hour, refilled continuously (0 = no limit)', parse: integer('--room-bytes', 0, Number.MAX_SAFE_INTEGER) },
   { key: 'maxOutput', flag: 'max-output', env: 'SMC_RELAY_MAX_OUTPUT', arg: 'BYTES', help: 'output queued for one connection before it is closed as a slow reader', parse: integer('--max-output', 65536, 1024 * 1024 * 1024) },
   { key: 'maxOutputTotal', flag: 'max-output-total', env: 'SMC_RELAY_MAX_OUTPUT_TOTAL', arg: 'BYTES', help: 'output queued for all connections together; over it the most stalled readers are closed', parse: integer('--max-output-total', 1024 * 1024, 64 * 1024 * 1024 * 1024) },
   {

@@ -127,8 +127,8 @@ export function readOnlyHistory(s: PrivateSession, frame: HistoryFrame, until: n
   );
 }
 
-/** The store's private-room part; a store without one (a cluster's, for now) serves link rooms only. */
-export function privateRoomStoreOf(relay: RelayProtocol): PrivateRoomStore | undefined {
+/** The store's private-room part (the embedded store's, or a cluster's: store/pg/clusterRooms.ts); a store without one serves link rooms only. */
+export function privateRoomStoreOf(relay: RelayProtocol): PrivateRoomStore<SessionLink> | undefined {
   const store = relay.deps.store;
   return 'privateRooms' in store ? store.privateRooms : undefined;
 }
@@ -213,11 +213,12 @@ export function commitPrivate(s: PrivateSession, frame: SendFrame & { epoch: num
       log.info('commit_refused', { conn: link.id, addr: link.address, code: 'auth_failed' });
       return s.fail('auth_failed', 'the rotation does not verify under the room\'s current epoch key', frame.rid);
     }
-    return store.appendCommit(frame.room, frame.id, frame.body, frame.epoch, next).then((result) => {
+    return store.appendCommit(frame.room, frame.id, frame.body, frame.epoch, next, link).then((result) => {
       if (result.stale) return staleEpoch(result.epoch, result.seq);
       ack(result.seq, result.ts, result.epoch);
       if (result.duplicate) return;
-      s.relay.publish(frame.room, result.seq, result.ts, frame.id, frame.body, link, result.epoch);
+      // In a cluster the store's feed forwarded it already, and rekeyed the others (store/pg/clusterRooms.ts).
+      if (!s.relay.publishesFromStore) s.relay.publish(frame.room, result.seq, result.ts, frame.id, frame.body, link, result.epoch);
       s.relay.rekey(frame.room, result.epoch, result.seq);
     });
   }).catch((err: unknown) => {

@@ -28,8 +28,9 @@ import { parseClientFrame } from '../core/wire/validate';
 import { generateChallenge, verifyJoinProof } from '../core/crypto/roomAuth';
 import type { AdminToken } from './adminToken';
 import type { RelayLogger } from './log';
-import type { RelayOptions } from './options';
+import { DEFAULT_RELAY_OPTIONS, type RelayOptions } from './options';
 import { PresenceCoalescer } from './presence';
+import { RoomQuota } from './roomQuota';
 import { KeyedBuckets, TokenBucket } from './rateLimiter';
 import { streamNewest, type ReplyBudget, type ReplyResult, type ReplyTarget } from './replyReader';
 import { Room, holdBack, releaseHeld, type Member, type RoomPeer } from './room';
@@ -74,7 +75,7 @@ export interface SessionLink extends RoomPeer, ReplyTarget {
 
 export type ProtocolOptions = Pick<
   RelayOptions, 'maxFrame' | 'maxOutput' | 'rate' | 'burst' | 'joinRatePerIp' | 'allowV1Joins'
->;
+> & Partial<Pick<RelayOptions, 'roomBytes'>>;
 
 export interface ProtocolDeps {
   /** The embedded store, or the rooms of a relay in a cluster (issue 9, store/pg/clusterRooms.ts). */
@@ -97,6 +98,8 @@ export class RelayProtocol {
   private readonly presence: PresenceCoalescer;
   /** §1.9: join proofs checked per remote address, across its connections. */
   private readonly joinProofsByAddress: KeyedBuckets;
+  /** §1.7 `room_quota`: the bytes each room may still store this hour. */
+  readonly roomQuota: RoomQuota;
   private appendsInFlight = 0;
   private appendsDrained: (() => void) | undefined;
   /**
@@ -114,13 +117,15 @@ export class RelayProtocol {
     this.cluster = deps.store instanceof ClusterRooms ? deps.store : undefined;
     this.log = deps.store instanceof ClusterRooms ? deps.store.log : deps.store;
     this.cluster?.attach({
-      publish: (room, seq, ts, id, body, origin) => this.publish(room, seq, ts, id, body, origin),
+      publish: (room, seq, ts, id, body, origin, epoch) => this.publish(room, seq, ts, id, body, origin, epoch),
+      rekey: (room, epoch, seq, except) => this.rekey(room, epoch, seq, except),
       publishEphemeral: (room, id, body) => this.rooms.get(room)?.fanOut(Buffer.from(encodeEphemeralMsg(room, id, body)), undefined),
       presence: (room, presence) => this.clusterPresence(room, presence),
       hasMembers: (room) => (this.rooms.get(room)?.size ?? 0) > 0,
     });
     this.presence = new PresenceCoalescer(options.maxFrame);
     this.joinProofsByAddress = new KeyedBuckets(options.joinRatePerIp, JOIN_PROOF_BURST_PER_RATE * options.joinRatePerIp);
+    this.roomQuota = new RoomQuota(options.roomBytes ?? DEFAULT_RELAY_OPTIONS.roomBytes);
   }
 
   /** A new connection's session (before its hello). */
@@ -138,12 +143,14 @@ export class RelayProtocol {
   /**
    * §3.6: the room's key changed (a commit at `seq` began `epoch`, or a reset): every member,
    * the sender included, gets `rekey` after what it was sent before, and is no longer in the room.
+   * `except` (a cluster's feed, for the sender of a commit this relay stored): not yet, it gets
+   * its ack first and its rekey after (privateRooms.ts commitPrivate).
    */
-  rekey(roomId: string, epoch: number, seq: number): void {
+  rekey(roomId: string, epoch: number, seq: number, except?: RoomPeer): void {
     const room = this.rooms.get(roomId);
     if (!room) return;
-    room.fanOut(Buffer.from(encodeRekey({ t: 'rekey', room: roomId, epoch, seq })), undefined);
-    for (const peer of [...room.members.keys()]) this.sessions.get(peer)?.endMembership(roomId);
+    room.fanOut(Buffer.from(encodeRekey({ t: 'rekey', room: roomId, epoch, seq })), except);
+    for (const peer of [...room.members.keys()]) if (peer !== except) this.sessions.get(peer)?.endMembership(roomId);
   }
 
   /** Sends that are not yet durable, on every connection (for the shutdown log). */
@@ -315,6 +322,8 @@ export class Session implements PrivateSession {
     return this.helloedValue;
   }
 
+  /** Sends refused with room_quota (the first is logged). */
+  private roomQuotaCount = 0;
   /** Frames refused with rate_limited (for the connection's log line). */
   get rateLimited(): number {
     return this.rateLimitedCount;
@@ -595,6 +604,16 @@ export class Session implements PrivateSession {
       link.write(encodeAck({ t: 'ack', rid: frame.rid, room: frame.room, id: frame.id }));
       this.relay.publishEphemeral(frame.room, frame.id, frame.body, link);
       return;
+    }
+    // §1.7: what one room may store, whichever connection sends (the relay cannot read a
+    // body, so it bounds bytes); a commit of a private room is stored like any message.
+    const now = Date.now();
+    if (!this.relay.roomQuota.take(frame.room, frame.body.length, now)) {
+      if (this.roomQuotaCount++ === 0) this.relay.deps.log.info('limit', { limit: 'room_quota', conn: link.id, addr: link.address });
+      const perHour = this.relay.roomQuota.bytesPerHour;
+      const budget = perHour >= 1024 * 1024 ? `${Math.round(perHour / (1024 * 1024))} MiB` : `${perHour} bytes`;
+      const secs = Math.ceil(this.relay.roomQuota.waitFor(frame.room, frame.body.length, now) / 1000);
+      return this.fail('room_quota', `this room has stored as much as this relay accepts per room (${budget} an hour); room for this message in about ${secs} s`, frame.rid);
     }
     if (frame.epoch !== undefined && frame.next !== undefined && frame.rot !== undefined) {
       return commitPrivate(this, { ...frame, epoch: frame.epoch, next: frame.next, rot: frame.rot });

@@ -55,8 +55,12 @@ export interface SnippetView {
 /** One line of the timeline as the webview sees it. `key` is the message id (§1.2). */
 export interface ChatItem {
   key: string;
-  /** `unverifiable`: a message that failed §2.4; nothing of it but its place is shown. */
-  kind: 'message' | 'unverifiable';
+  /**
+   * `unverifiable`: a message that failed §2.4; nothing of it but its place is shown.
+   * `membership`: a private room's membership event ("alice added bob", §3.5), made by the
+   * host from an applied commit, never from a message's content.
+   */
+  kind: 'message' | 'unverifiable' | 'membership';
   seq?: number;
   ts: number;
   name: string;
@@ -79,6 +83,86 @@ export interface ChatItem {
   keyChanged: boolean;
   /** The user compared this sender's fingerprint over another channel (Verify…) and it matched. */
   identityVerified?: boolean;
+  // ---- chat features (docs/protocol.md §2.3.1-2.3.6); all optional, absent on plain items ----
+  /** §2.3.1: what this message replies to (the original's text and sender when the host has it). */
+  reply?: ReplyView;
+  /** §2.3.2: this installation's user is in `mentions`. */
+  mentionsMe?: boolean;
+  /** §2.3.2: the `@name` strings of the text that bind to a listed fingerprint (highlighted). */
+  mentionNames?: string[];
+  /** §2.3.3: the reactions shown on this message. */
+  reactions?: ReactionItem[];
+  /** §2.3.4: edited by its sender's key. */
+  edited?: boolean;
+  /** §2.3.4: deleted by its sender's key: nothing of its content is left. */
+  deleted?: boolean;
+  /** §2.3.5: a file message and how far it has come. */
+  file?: FileView;
+  /** §2.3.6: a shared diff. */
+  patch?: PatchView;
+}
+
+/** §2.3.1 as the panel shows it. */
+export interface ReplyView {
+  /** The original's id. */
+  to: string;
+  /** The original's text when the host has it, else the replier's quote; always plain text. */
+  quote: string;
+  /** The original's sender name when the host has the original. */
+  name?: string;
+  /** The host has the original and its sender is not the reply's `from` (the replier's claim). */
+  mismatch?: boolean;
+  /** The original is deleted. */
+  deleted?: boolean;
+}
+
+/** §2.3.3: one emoji on a message. */
+export interface ReactionItem {
+  emoji: string;
+  count: number;
+  /** Who reacted (display names), for the hover text. */
+  names: string[];
+  /** This installation's key is among them (clicking again removes it). */
+  mine: boolean;
+}
+
+/** §2.3.5: a file message's state in this panel. */
+export interface FileView {
+  name: string;
+  size: number;
+  mime: string;
+  state: 'sending' | 'receiving' | 'complete' | 'failed';
+  received: number;
+  chunks: number;
+  /** Why it failed (hash mismatch, evicted...), for the user. */
+  error?: string;
+  /** Complete, and a previewable raster image by its type and signature (§2.3.5 "Images"). */
+  image?: boolean;
+}
+
+/** §2.3.6: a shared diff, shown inert in the panel. */
+export interface PatchView {
+  root: string;
+  base?: string;
+  paths: string[];
+  diff: string;
+}
+
+/** A member the composer can complete an @mention to. */
+export interface MentionCandidate {
+  name: string;
+  fingerprint: string;
+  shortFingerprint: string;
+}
+
+/** One search result (docs/extension.md "Search": this machine's copy only). */
+export interface SearchHit {
+  key: string;
+  seq?: number;
+  ts: number;
+  name: string;
+  /** Plain text around the match. */
+  excerpt: string;
 }
 
 export interface MemberView {
@@ -118,6 +202,8 @@ export interface PanelSnapshot {
   lastReadSeq: number;
   selfName: string;
   selfShortFingerprint?: string;
+  /** Notifications for this room are muted (docs/extension.md "Notifications"). */
+  muted?: boolean;
 }
 
 /** Commands the panel may ask the host to run (its empty state and toolbar buttons). */
@@ -132,10 +218,11 @@ export const PANEL_COMMANDS = [
 export type PanelCommand = (typeof PANEL_COMMANDS)[number];
 
 /** Direction webview -> host. Each entry is [request, response]. */
-export interface WebviewRequests {
+export interface WebviewRequests extends PrivateRequests {
   /** The webview is listening; the host answers with the first snapshot and only then posts. */
   ready: [Record<string, never>, PanelSnapshot];
-  send: [{ text: string }, { key: string }];
+  /** `replyTo`: the key replied to (§2.3.1); `mentions`: fingerprints picked by @ completion (§2.3.2). */
+  send: [{ text: string; replyTo?: string; mentions?: string[] }, { key: string }];
   retry: [{ key: string }, null];
   typing: [Record<string, never>, null];
   loadOlder: [{ before: string }, { items: ChatItem[]; hasOlder: boolean }];
@@ -154,17 +241,86 @@ export interface WebviewRequests {
   markRead: [{ seq: number }, null];
   verifyMember: [{ name: string; fingerprint: string }, null];
   runCommand: [{ command: PanelCommand }, null];
+  // ---- chat features (docs/protocol.md §2.3.1-2.3.6) ----
+  /** Toggles one own reaction (§2.3.3). */
+  react: [{ key: string; emoji: string }, null];
+  edit: [{ key: string; text: string }, null];
+  /** The host asks for confirmation first. */
+  deleteMessage: [{ key: string }, null];
+  /** Members whose name starts like `prefix` (the composer's @ completion). */
+  mentionCandidates: [{ prefix: string }, { candidates: MentionCandidate[] }];
+  /** Search this machine's copy of the room's history. */
+  search: [{ query: string }, { hits: SearchHit[]; searched: number }];
+  /** A window of items around `key` (loading older history from the relay when needed). */
+  loadAround: [{ key: string }, { items: ChatItem[]; hasOlder: boolean; hasNewer: boolean; found: boolean }];
+  /** A pasted file (bytes as base64); the host checks the name, type and size again. */
+  sendFileBytes: [{ name: string; mime: string; data: string }, { key: string }];
+  /** The host's open dialog. */
+  pickFile: [Record<string, never>, null];
+  /** The host's save dialog. */
+  saveFile: [{ key: string }, null];
+  /** A verified image's bytes (base64), only when previewable (§2.3.5 "Images"). */
+  imageBytes: [{ key: string }, { mime: string; data: string }];
+  /** The diff editor on the shared patch. */
+  previewPatch: [{ key: string }, null];
+  /** Applies the shared patch after a confirmation. */
+  applyPatch: [{ key: string }, null];
+  /** A `path:line` reference in a message, opened in the reader's workspace (path guard). */
+  openRef: [{ path: string; line: number }, null];
+  setMuted: [{ muted: boolean }, null];
 }
 
 /** Direction host -> webview: notifications, no response. */
-export interface HostEvents {
+export interface HostEvents extends PrivateEvents {
   snapshot: PanelSnapshot;
-  item: { room: string; item: ChatItem };
+  /** `update`: a change of an item (an edit, a reaction, a file's progress), never a new one. */
+  item: { room: string; item: ChatItem; update?: boolean };
   presence: { room: string; presence: PresenceView };
   /** keyChanged (§2.4): the typist's name is known in the room under another key. */
   typing: { room: string; name: string; shortFingerprint: string; keyChanged?: boolean };
   connection: { state: ConnectionView; relay: string };
   focusComposer: Record<string, never>;
+}
+
+// ---- Private rooms (docs/protocol.md §3; host: src/vscode/privatePanel.ts, webview: webview/members.ts)
+// Webview DOM: #room-kind[data-kind=private|link], #members (list, aria-label "Members"),
+//   .member[data-fingerprint][data-role=admin|member][data-self], .member .remove-member,
+//   .member .promote-member, #invite-member, #removed-banner .forget-room,
+//   .message[data-kind=membership].
+
+export interface PrivateMemberView {
+  name?: string;
+  fingerprint: string;
+  shortFingerprint: string;
+  role: 'admin' | 'member';
+  self: boolean;
+}
+
+/** What kind the current room is; for a private room, its members and this member's place. */
+export interface RoomKindView {
+  room: string;
+  kind: 'private' | 'link';
+  /** Private rooms: whether this member is an admin (offers Invite, Remove, Promote). */
+  admin?: boolean;
+  members?: PrivateMemberView[];
+  /** Private rooms: this member was removed, by this name or fingerprint. */
+  removedBy?: string;
+}
+
+export interface PrivateRequests {
+  /** The current room's kind and members (null: no room). */
+  roomKind: [Record<string, never>, RoomKindView | null];
+  /** An admin makes a single-use invite; the host copies it and shows it once (never to the webview). */
+  privateInvite: [Record<string, never>, null];
+  /** The host checks the role and asks the user to confirm. */
+  privateRemove: [{ fingerprint: string }, null];
+  privatePromote: [{ fingerprint: string }, null];
+  /** Forgets the current private room here (state, history, its key), after a confirmation. */
+  privateForget: [Record<string, never>, null];
+}
+
+export interface PrivateEvents {
+  roomKind: RoomKindView;
 }
 
 export type RequestName = keyof WebviewRequests;
@@ -197,4 +353,10 @@ export const WEBVIEW_LIMITS = {
   pageSize: 50,
   /** Items the webview keeps in memory at once (a bounded window over the timeline). */
   windowSize: 300,
+  /** §2.3.5: a pasted file is at most 8 MiB (base64: 4/3 of it). */
+  maxFileBytes: 8 * 1024 * 1024,
+  /** The search box's query, in characters. */
+  maxQueryChars: 200,
+  /** Search results shown at most. */
+  maxSearchHits: 100,
 } as const;

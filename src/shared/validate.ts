@@ -34,17 +34,75 @@ function key(p: Record<string, unknown>, field: string): string | undefined {
   return undefined;
 }
 
+function fingerprintField(p: Record<string, unknown>): string | undefined {
+  return typeof p.fingerprint === 'string' && FINGERPRINT_PATTERN.test(p.fingerprint) ? undefined : '"fingerprint" must be a fingerprint';
+}
+
 const checks: { [N in RequestName]: PayloadCheck } = {
   ready: (p) => onlyFields(p, []),
   typing: (p) => onlyFields(p, []),
   send: (p) => {
-    const extra = onlyFields(p, ['text']);
+    const extra = onlyFields(p, ['text', 'replyTo', 'mentions']);
     if (extra) return extra;
     if (typeof p.text !== 'string') return '"text" must be a string';
     if (p.text.trim().length === 0) return '"text" is empty';
     if (utf8Length(p.text) > WEBVIEW_LIMITS.maxTextBytes) return '"text" is longer than 16 KiB';
+    if (p.replyTo !== undefined && key(p, 'replyTo')) return key(p, 'replyTo');
+    if (p.mentions !== undefined) {
+      // §2.3.2: 1-32 fingerprints.
+      if (!Array.isArray(p.mentions) || p.mentions.length > 32 || !p.mentions.every((f) => typeof f === 'string' && FINGERPRINT_PATTERN.test(f))) {
+        return '"mentions" must be at most 32 fingerprints';
+      }
+    }
     return undefined;
   },
+  // ---- chat features (docs/protocol.md §2.3.1-2.3.6) ----
+  react: (p) => {
+    const bad = onlyFields(p, ['key', 'emoji']) ?? key(p, 'key');
+    if (bad) return bad;
+    // §2.3.3: one emoji of at most 64 bytes; the host checks RGI_Emoji when it sends.
+    return typeof p.emoji === 'string' && p.emoji.length > 0 && utf8Length(p.emoji) <= 64 ? undefined : '"emoji" must be one emoji';
+  },
+  edit: (p) => {
+    const bad = onlyFields(p, ['key', 'text']) ?? key(p, 'key');
+    if (bad) return bad;
+    if (typeof p.text !== 'string') return '"text" must be a string';
+    if (utf8Length(p.text) > WEBVIEW_LIMITS.maxTextBytes) return '"text" is longer than 16 KiB';
+    return undefined;
+  },
+  deleteMessage: (p) => onlyFields(p, ['key']) ?? key(p, 'key'),
+  mentionCandidates: (p) => {
+    const bad = onlyFields(p, ['prefix']);
+    if (bad) return bad;
+    return typeof p.prefix === 'string' && [...p.prefix].length <= WEBVIEW_LIMITS.maxNameChars ? undefined : '"prefix" must be at most 64 characters';
+  },
+  search: (p) => {
+    const bad = onlyFields(p, ['query']);
+    if (bad) return bad;
+    return typeof p.query === 'string' && p.query.length <= WEBVIEW_LIMITS.maxQueryChars ? undefined : `"query" must be at most ${WEBVIEW_LIMITS.maxQueryChars} characters`;
+  },
+  loadAround: (p) => onlyFields(p, ['key']) ?? key(p, 'key'),
+  sendFileBytes: (p) => {
+    const bad = onlyFields(p, ['name', 'mime', 'data']);
+    if (bad) return bad;
+    if (typeof p.name !== 'string' || p.name.length === 0 || utf8Length(p.name) > 255) return '"name" must be 1 to 255 bytes';
+    if (typeof p.mime !== 'string' || p.mime.length > 127) return '"mime" must be at most 127 characters';
+    const maxChars = Math.ceil(WEBVIEW_LIMITS.maxFileBytes / 3) * 4;
+    if (typeof p.data !== 'string' || p.data.length > maxChars || !/^[A-Za-z0-9+/]*={0,2}$/.test(p.data)) return '"data" must be base64 of at most 8 MiB';
+    return undefined;
+  },
+  pickFile: (p) => onlyFields(p, []),
+  saveFile: (p) => onlyFields(p, ['key']) ?? key(p, 'key'),
+  imageBytes: (p) => onlyFields(p, ['key']) ?? key(p, 'key'),
+  previewPatch: (p) => onlyFields(p, ['key']) ?? key(p, 'key'),
+  applyPatch: (p) => onlyFields(p, ['key']) ?? key(p, 'key'),
+  openRef: (p) => {
+    const bad = onlyFields(p, ['path', 'line']);
+    if (bad) return bad;
+    if (typeof p.path !== 'string' || p.path.length === 0 || p.path.length > 1024) return '"path" must be 1 to 1024 characters';
+    return Number.isSafeInteger(p.line) && (p.line as number) >= 1 ? undefined : '"line" must be a positive integer';
+  },
+  setMuted: (p) => onlyFields(p, ['muted']) ?? (typeof p.muted === 'boolean' ? undefined : '"muted" must be a boolean'),
   retry: (p) => onlyFields(p, ['key']) ?? key(p, 'key'),
   openSnippet: (p) => onlyFields(p, ['key']) ?? key(p, 'key'),
   loadOlder: (p) => onlyFields(p, ['before']) ?? key(p, 'before'),
@@ -82,6 +140,12 @@ const checks: { [N in RequestName]: PayloadCheck } = {
     }
     return undefined;
   },
+  // ---- private rooms (PrivateRequests): the host checks roles itself, this only the shape.
+  roomKind: (p) => onlyFields(p, []),
+  privateInvite: (p) => onlyFields(p, []),
+  privateRemove: (p) => onlyFields(p, ['fingerprint']) ?? fingerprintField(p),
+  privatePromote: (p) => onlyFields(p, ['fingerprint']) ?? fingerprintField(p),
+  privateForget: (p) => onlyFields(p, []),
   runCommand: (p) => {
     const extra = onlyFields(p, ['command']);
     if (extra) return extra;

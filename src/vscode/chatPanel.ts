@@ -8,6 +8,11 @@ import type { ChatSession } from './chatSession';
 import { Disposable, toDisposable } from './lifecycle';
 import { PanelMessenger, type RequestHandlers } from './panelMessenger';
 import { openSnippet } from './snippetOpener';
+import { openCodeRef } from './codeRefs';
+import { checkPatch, previewPatch } from './diffShare';
+import { fileToSave, imageBytes, pickAndSendFile, saveWithDialog, sendPastedFile } from './files';
+import { privateHandlers, watchPrivate } from './privatePanel';
+import type { PrivateRooms } from './privateSession';
 import { isSafeHref } from '../shared/validate';
 import { markInvisible, shownAddress } from '../shared/visibleText';
 
@@ -19,6 +24,8 @@ export interface PanelDeps {
   session: ChatSession;
   selfName: () => string;
   log: (event: string, fields?: Record<string, unknown>) => void;
+  /** Private rooms (src/vscode/privatePanel.ts): the members pane's requests and updates. */
+  privateRooms: PrivateRooms;
 }
 
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
@@ -65,7 +72,7 @@ export class ChatPanel extends Disposable {
     panel.webview.html = panelHtml(panel.webview, deps.extensionUri);
     this.updateTitle();
 
-    this._register(toDisposable(session.on('item', (room, item) => this.messenger.post('item', { room, item }))));
+    this._register(toDisposable(session.on('item', (room, item, update) => this.messenger.post('item', { room, item, ...(update === true ? { update } : {}) }))));
     this._register(toDisposable(session.on('presence', (room, presence) => this.messenger.post('presence', { room, presence }))));
     this._register(toDisposable(session.on('typing', (room, name, shortFingerprint, keyChanged) => this.messenger.post('typing', { room, name, shortFingerprint, ...(keyChanged ? { keyChanged } : {}) }))));
     this._register(toDisposable(session.on('connection', (state, relay) => this.messenger.post('connection', { state, relay }))));
@@ -76,6 +83,7 @@ export class ChatPanel extends Disposable {
     this._register(toDisposable(session.on('resync', (room) => {
       if (room === session.currentRoom?.room) this.postSnapshot();
     })));
+    this._register(toDisposable(watchPrivate(session, deps.privateRooms, (view) => this.messenger.post('roomKind', view))));
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(this.disposedEmitter);
   }
@@ -105,7 +113,9 @@ export class ChatPanel extends Disposable {
     const { session } = this.deps;
     return {
       ready: () => session.snapshot(this.deps.selfName()),
-      send: async ({ text }) => ({ key: (await session.sendText(text)).key }),
+      send: async ({ text, replyTo, mentions }) => ({
+        key: (replyTo === undefined && mentions === undefined ? await session.sendText(text) : await session.sendRich(text, { ...(replyTo !== undefined ? { replyTo } : {}), ...(mentions !== undefined ? { mentions } : {}) })).key,
+      }),
       retry: ({ key }) => {
         session.retry(key);
         return null;
@@ -170,7 +180,70 @@ export class ChatPanel extends Disposable {
         void vscode.commands.executeCommand(command);
         return null;
       },
+      // ---- chat features (docs/protocol.md §2.3.1-2.3.6) ----
+      react: async ({ key, emoji }) => {
+        await session.react(key, emoji);
+        return null;
+      },
+      edit: async ({ key, text }) => {
+        await session.edit(key, text);
+        return null;
+      },
+      // Dialogs may stay open longer than a panel request waits (WEBVIEW_LIMITS.requestTimeoutMs):
+      // what can be checked at once is, and the dialog's outcome is reported by the host.
+      deleteMessage: ({ key }) => {
+        const del = { title: 'Delete for Everyone' };
+        this.later(async () => {
+          const choice = await vscode.window.showWarningMessage(
+            'Delete this message for everyone?',
+            { modal: true, detail: 'Every member\'s SMC removes its text from their view and their local copy. The relay keeps the encrypted message until its retention drops it, and anyone who copied the text keeps it.' },
+            del,
+          );
+          if (choice === del) await session.deleteMessage(key);
+        });
+        return null;
+      },
+      mentionCandidates: ({ prefix }) => ({ candidates: session.mentionCandidates(prefix) }),
+      search: ({ query }) => session.search(query),
+      loadAround: ({ key }) => session.loadAround(key),
+      sendFileBytes: async ({ name, mime, data }) => ({ key: await sendPastedFile(session, name, mime, data) }),
+      pickFile: () => {
+        this.later(() => pickAndSendFile(session));
+        return null;
+      },
+      saveFile: ({ key }) => {
+        const file = fileToSave(session, key);
+        this.later(() => saveWithDialog(file));
+        return null;
+      },
+      imageBytes: ({ key }) => imageBytes(session, key),
+      previewPatch: async ({ key }) => {
+        await previewPatch(session, key);
+        return null;
+      },
+      applyPatch: async ({ key }) => {
+        const { confirm } = await checkPatch(session, key);
+        this.later(confirm);
+        return null;
+      },
+      openRef: async ({ path, line }) => {
+        await openCodeRef(path, line, this.panel.viewColumn);
+        return null;
+      },
+      setMuted: async ({ muted }) => {
+        const room = session.currentRoom;
+        if (room) await session.setMuted(room.room, muted);
+        return null;
+      },
+      ...privateHandlers(session, this.deps.privateRooms),
     };
+  }
+
+  /** Work that waits for the user (a dialog): its failure is shown by the host, not the panel. */
+  private later(work: () => Promise<void>): void {
+    work().catch((e: unknown) => {
+      void vscode.window.showErrorMessage(`SMC: ${e instanceof Error ? e.message : String(e)}`);
+    });
   }
 
   override dispose(): void {

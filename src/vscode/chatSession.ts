@@ -13,10 +13,16 @@ import { formatHostPort, parseHostPort } from '../core/hostPort';
 import { displayNameProblem, namesLookAlike } from '../core/keys/displayName';
 import type {
   ChatMessage, ConnectionState, Identity, JoinOptions, KnownKeysLike, OutgoingMessage,
-  PresenceUpdate, RelayClientEvents, RoomHandle, Snippet,
+  OutgoingUpdate, PresenceUpdate, RelayClientEvents, RoomHandle, Snippet,
 } from '../core/client/types';
-import { WEBVIEW_LIMITS, type ChatItem, type PanelSnapshot, type PresenceView, type RoomView } from '../shared/messages';
+import { WEBVIEW_LIMITS, type ChatItem, type MentionCandidate, type PanelSnapshot, type PresenceView, type RoomView, type SearchHit } from '../shared/messages';
+import { CONTENT_TYPES, MAX_MENTIONS, makeQuote, resolveMentions, type PatchShare } from '../core/payload';
+import type { OutgoingContent, OutgoingFile, OutgoingFileContent } from '../core/client/types';
+import { nameKey } from '../core/keys/displayName';
 import { itemFromMessage, Timeline } from './timeline';
+import { RoomFeatures, type FeatureChanges } from './roomFeatures';
+import { searchItems } from './search';
+import type { RoomBackend } from './privateSession';
 
 /** The parts of RelayClient the session uses (src/core/client/relayClient.ts). */
 export interface ClientLike {
@@ -32,6 +38,10 @@ export interface ClientLike {
   setTyping(room: string): void;
   loadOlder(room: string): Promise<{ more: boolean }>;
   setDisplayName(name: string): void;
+  /** §2.3.1-2.3.6: a message of any chat type (reply, mentions, reaction, edit, delete, patch). */
+  sendPayload(room: string, content: OutgoingContent): OutgoingMessage;
+  /** §2.3.5: the file message (returned) and its chunks, paced. */
+  sendFile(room: string, file: OutgoingFileContent): OutgoingFile;
 }
 
 export interface ClientParams {
@@ -96,6 +106,8 @@ export interface SessionDeps {
   log: (event: string, fields?: Record<string, unknown>) => void;
   /** The clients' un-acked messages (globalState, src/core/keys/outboxState.ts): forgotten with their room. */
   outbox?: { forget(room: string): Promise<void> };
+  /** Private rooms (src/vscode/privateSession.ts) live on their own connections, not this client's. */
+  isPrivateRoom?: (room: string) => boolean;
 }
 
 export interface SessionEvents {
@@ -103,8 +115,8 @@ export interface SessionEvents {
   connection: [state: ConnectionState, relay: string];
   /** The current room changed (or its entry did). */
   room: [room: RoomEntry | undefined];
-  /** An item to show at the live end of a timeline, or a changed one. */
-  item: [room: string, item: ChatItem];
+  /** An item to show at the live end of a timeline, or a changed one (`update`: never a new one). */
+  item: [room: string, item: ChatItem, update?: boolean];
   /** Items went into the middle of a timeline: views should redraw it from a snapshot. */
   resync: [room: string];
   presence: [room: string, presence: PresenceView];
@@ -117,6 +129,8 @@ export interface SessionEvents {
 }
 
 const CURRENT_ROOM_KEY = 'smc.currentRoom';
+/** Room ids whose notifications are muted (not secret). */
+export const MUTED_ROOMS_KEY = 'smc.mutedRooms';
 /**
  * Room id -> the pinned certificate fingerprint of its relay, for rooms on TLS relays (§1.8).
  * Not a secret (a certificate's fingerprint is public); kept beside the room list.
@@ -130,6 +144,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   private clientPin: string | undefined;
   private unsubscribe: (() => void)[] = [];
   private readonly timelines = new Map<string, Timeline>();
+  /** Per room: edits, deletes, reactions, files (docs/protocol.md §2.3.1-2.3.6). */
+  private readonly featuresByRoom = new Map<string, RoomFeatures>();
   private readonly presenceByRoom = new Map<string, PresenceView>();
   /** The last presence of each room as the client reported it, to redraw after a verification. */
   private readonly lastPresence = new Map<string, PresenceUpdate>();
@@ -204,6 +220,16 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     return t;
   }
 
+  /** The chat features of a room (effects, files, names). */
+  features(room: string): RoomFeatures {
+    let f = this.featuresByRoom.get(room);
+    if (!f) {
+      f = new RoomFeatures(() => this.ownFingerprint);
+      this.featuresByRoom.set(room, f);
+    }
+    return f;
+  }
+
   snapshot(selfName: string): PanelSnapshot {
     const entry = this.currentRoom;
     const base: PanelSnapshot = {
@@ -231,7 +257,20 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       hasOlder: first ? tl.countOlderThan(first.key) > 0 || tl.relayHasOlder : tl.relayHasOlder,
       presence: this.presenceByRoom.get(entry.room) ?? base.presence,
       lastReadSeq: entry.lastSeq,
+      ...(this.isMuted(entry.room) ? { muted: true } : {}),
     };
+  }
+
+  /** Notifications of a room are muted (docs/extension.md "Notifications"). */
+  isMuted(room: string): boolean {
+    return (this.deps.state.get<string[]>(MUTED_ROOMS_KEY) ?? []).includes(room);
+  }
+
+  async setMuted(room: string, muted: boolean): Promise<void> {
+    const rooms = new Set(this.deps.state.get<string[]>(MUTED_ROOMS_KEY) ?? []);
+    if (muted) rooms.add(room);
+    else rooms.delete(room);
+    await this.deps.state.update(MUTED_ROOMS_KEY, [...rooms]);
   }
 
   // ---- connection -------------------------------------------------------------------
@@ -321,6 +360,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     for (const e of this.deps.rooms.all()) {
       // A room whose invite pins another certificate (or none) is not on this connection.
       if (e.relay !== relay || this.tlsPin(e.room) !== this.clientPin) continue;
+      if (this.deps.isPrivateRoom?.(e.room) === true) continue;
       const key = await this.deps.keys.roomKey(e.room);
       if (!key) {
         this.deps.log('room key missing', { room: e.room });
@@ -343,6 +383,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       this.emit('connection', state, this.clientRelay);
     });
     on('message', (m) => this.onMessage(m));
+    on('effects', (e) => this.applyFeatureChanges(e.room, this.features(e.room).onEffect(e)));
+    on('file', (f) => this.applyFeatureChanges(f.room, this.features(f.room).onFile(f)));
     on('unverifiable', (m) => {
       const result = this.timeline(m.room).addUnverifiable(m, Date.now());
       const item = this.timeline(m.room).get(m.id);
@@ -380,14 +422,34 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   }
 
   private onMessage(m: ChatMessage): void {
-    const item = itemFromMessage(m, m.own ? 'sent' : 'received');
+    const features = this.features(m.room);
+    const changes = features.onMessage(m);
+    const tl = this.timeline(m.room);
+    let item = itemFromMessage(m, m.own ? 'sent' : 'received');
     if (!m.own && !m.keyChanged && this.deps.knownKeys.isVerified(m.room, m.name, m.fingerprint)) item.identityVerified = true;
-    const result = this.timeline(m.room).add(item);
-    const stored = this.timeline(m.room).get(m.id) ?? item;
+    if (CONTENT_TYPES.includes(m.type)) item = features.decorate(item, (k) => tl.get(k));
+    const result = tl.add(item);
+    const stored = tl.get(m.id) ?? item;
     this.publish(m.room, stored, result);
+    this.applyFeatureChanges(m.room, changes, m.id);
     if (!m.own && !m.history && result === 'appended') {
       this.emit('incoming', m.room, stored);
       this.emit('unread', this.unreadCount());
+    }
+  }
+
+  /** Redraws the items an effect, a chunk or an original changed; purges deleted ones (§2.3 "Order"). */
+  private applyFeatureChanges(room: string, changes: FeatureChanges, except?: string): void {
+    const tl = this.timeline(room);
+    const features = this.features(room);
+    const keys = new Set([...changes.deleted, ...changes.changed]);
+    for (const key of keys) {
+      if (key === except) continue;
+      const item = tl.get(key);
+      if (!item || item.kind !== 'message') continue;
+      const next = features.decorate(item, (k) => tl.get(k));
+      tl.replace(next);
+      this.emit('item', room, tl.get(key) ?? next, true);
     }
   }
 
@@ -479,6 +541,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     await this.deps.outbox?.forget(room);
     await this.setTlsPin(room, undefined);
     this.timelines.delete(room);
+    this.featuresByRoom.delete(room);
     this.presenceByRoom.delete(room);
     this.lastPresence.delete(room);
     if (this.deps.state.get<string>(CURRENT_ROOM_KEY) === room) await this.deps.state.update(CURRENT_ROOM_KEY, undefined);
@@ -500,6 +563,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   /** Queues a text message in the current room; it is sent once connected. */
   async sendText(text: string): Promise<ChatItem> {
     const room = this.requireRoom();
+    if (this.deps.isPrivateRoom?.(room.room) === true) return this.addOwn(room.room, this.backendOf(room.room).sendText(text));
     await this.ensureClient();
     const out = this.requireClient().sendText(room.room, text);
     return this.addOwn(room.room, out);
@@ -507,17 +571,148 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
 
   async sendSnippet(snippet: Snippet, caption?: string): Promise<ChatItem> {
     const room = this.requireRoom();
+    if (this.deps.isPrivateRoom?.(room.room) === true) throw new Error('Sharing a selection in a private room is not supported yet.');
     await this.ensureClient();
     const out = this.requireClient().sendSnippet(room.room, snippet, caption);
     return this.addOwn(room.room, out);
   }
 
   private addOwn(room: string, out: OutgoingMessage): ChatItem {
-    const item = itemFromMessage(out.message, out.state);
-    this.timeline(room).add(item);
-    const stored = this.timeline(room).get(item.key) ?? item;
+    const m = out.message;
+    const features = this.features(room);
+    const changes = features.onMessage(m);
+    const tl = this.timeline(room);
+    let item = itemFromMessage(out.message, out.state);
+    if (CONTENT_TYPES.includes(m.type)) item = features.decorate(item, (k) => tl.get(k));
+    tl.add(item);
+    const stored = tl.get(item.key) ?? item;
     this.emit('item', room, stored);
+    this.applyFeatureChanges(room, changes, item.key);
     return stored;
+  }
+
+  // ---- chat features (docs/protocol.md §2.3.1-2.3.6) ----------------------------------
+
+  /** The members @names bind to (§2.3.2): keys seen in the room and online, with their names. */
+  private mentionMembers(room: string): { name: string; fingerprint: string }[] {
+    const online = (this.presenceByRoom.get(room)?.members ?? [])
+      .filter((m) => m.name !== undefined && m.fingerprint !== undefined && !m.self)
+      .map((m) => ({ name: m.name!, fingerprint: m.fingerprint! }));
+    return this.features(room).members(online).filter((m) => m.fingerprint !== this.ownFingerprint);
+  }
+
+  /** Members whose name starts like `prefix` (compared as names look, §2.4), for @ completion. */
+  mentionCandidates(prefix: string): MentionCandidate[] {
+    const room = this.currentRoom;
+    if (!room) return [];
+    const want = nameKey(prefix);
+    return this.mentionMembers(room.room)
+      .filter((m) => want === '' || nameKey(m.name).startsWith(want))
+      .slice(0, 20)
+      .map((m) => ({ name: m.name, fingerprint: m.fingerprint, shortFingerprint: shortOfFingerprint(m.fingerprint) }));
+  }
+
+  /**
+   * A text with a reply and mentions (§2.3.1, §2.3.2): the quote is made from the original as
+   * this host holds it; mentions are what the text's @names bind to, plus the members picked by
+   * completion (an ambiguous @name binds nobody unless picked).
+   */
+  async sendRich(text: string, opts: { replyTo?: string; mentions?: string[] }): Promise<ChatItem> {
+    const room = this.requireRoom();
+    const members = this.mentionMembers(room.room);
+    const resolved = resolveMentions(text, members).mentions;
+    const picked = (opts.mentions ?? []).filter((fp) => members.some((m) => m.fingerprint === fp));
+    const mentions = [...new Set([...resolved, ...picked])].slice(0, MAX_MENTIONS);
+    const payload: OutgoingContent = { type: 'text', text };
+    if (opts.replyTo !== undefined) {
+      const original = this.timeline(room.room).get(opts.replyTo);
+      if (!original || original.kind !== 'message' || original.deleted) throw new Error('The message you reply to is no longer available.');
+      payload.reply = { to: original.key, from: original.fingerprint, quote: makeQuote(RoomFeatures.searchableText(original)) };
+    }
+    if (mentions.length > 0) payload.mentions = mentions;
+    if (payload.reply === undefined && payload.mentions === undefined) return this.sendText(text);
+    await this.ensureClient();
+    return this.addOwn(room.room, this.requireClient().sendPayload(room.room, payload));
+  }
+
+  private ownContent(key: string): { room: RoomEntry; item: ChatItem } {
+    const room = this.requireRoom();
+    const item = this.timeline(room.room).get(key);
+    if (!item || item.kind !== 'message' || !CONTENT_TYPES.includes(item.type) || item.deleted) throw new Error('This message is no longer available.');
+    return { room, item };
+  }
+
+  /** Toggles the own reaction `emoji` on a message (§2.3.3: the same reaction again removes it). */
+  async react(key: string, emoji: string): Promise<void> {
+    const { room } = this.ownContent(key);
+    await this.ensureClient();
+    // The core applies an effect at once and says so (`effects`); it is no item of its own.
+    this.requireClient().sendPayload(room.room, { type: 'reaction', target: key, emoji });
+  }
+
+  /** Edits an own message (§2.3.4): only the original sender's key can, so only own ones are offered. */
+  async edit(key: string, text: string): Promise<void> {
+    const { room, item } = this.ownContent(key);
+    if (!item.own) throw new Error('Only your own messages can be edited.');
+    if (item.type === 'text' && text.trim() === '') throw new Error('An edit cannot be empty; delete the message instead.');
+    const mentions = resolveMentions(text, this.mentionMembers(room.room)).mentions;
+    await this.ensureClient();
+    this.requireClient().sendPayload(room.room, { type: 'edit', target: key, text, ...(mentions.length > 0 ? { mentions } : {}) });
+  }
+
+  /** Deletes an own message for everyone (§2.3.4); the relay keeps the ciphertext until retention (§1.6). */
+  async deleteMessage(key: string): Promise<void> {
+    const { room, item } = this.ownContent(key);
+    if (!item.own) throw new Error('Only your own messages can be deleted.');
+    await this.ensureClient();
+    this.requireClient().sendPayload(room.room, { type: 'delete', target: key });
+  }
+
+  /** Sends a file (§2.3.5); its bytes stay here for the own preview and saving. */
+  async sendFile(file: OutgoingFileContent): Promise<ChatItem> {
+    const room = this.requireRoom();
+    await this.ensureClient();
+    const out = this.requireClient().sendFile(room.room, file);
+    const info = out.message.file;
+    if (info) this.features(room.room).ownFile(out.id, info, Buffer.from(file.bytes));
+    return this.addOwn(room.room, out);
+  }
+
+  /** Shares a diff (§2.3.6). */
+  async sendPatch(patch: PatchShare, caption?: string): Promise<ChatItem> {
+    const room = this.requireRoom();
+    await this.ensureClient();
+    return this.addOwn(room.room, this.requireClient().sendPayload(room.room, { type: 'patch', patch, ...(caption ? { text: caption } : {}) }));
+  }
+
+  /** Search in the current room's history held here; never sent to the relay. */
+  search(query: string): { hits: SearchHit[]; searched: number } {
+    const room = this.currentRoom;
+    if (!room) return { hits: [], searched: 0 };
+    const tl = this.timeline(room.room);
+    return { hits: searchItems(tl.all(), query, WEBVIEW_LIMITS.maxSearchHits), searched: tl.size };
+  }
+
+  /**
+   * A window around `key` (a reply's original, a search result): from the host's copy, after
+   * loading older pages from the relay while the key is not there yet (at most `maxPages`).
+   */
+  async loadAround(key: string, maxPages = 40): Promise<{ items: ChatItem[]; hasOlder: boolean; hasNewer: boolean; found: boolean }> {
+    const room = this.currentRoom;
+    if (!room) return { items: [], hasOlder: false, hasNewer: false, found: false };
+    const tl = this.timeline(room.room);
+    for (let page = 0; !tl.get(key) && tl.relayHasOlder && this.client?.state === 'connected' && page < maxPages; page++) {
+      this.loadingOlder.add(room.room);
+      try {
+        const r = await this.client.loadOlder(room.room);
+        tl.relayHasOlder = r.more;
+      } finally {
+        this.loadingOlder.delete(room.room);
+      }
+    }
+    const around = tl.around(key, WEBVIEW_LIMITS.pageSize, WEBVIEW_LIMITS.pageSize);
+    if (around) return { ...around, found: true };
+    return { ...this.loadNewest(), hasNewer: false, found: false };
   }
 
   retry(key: string): void {
@@ -632,6 +827,37 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
 
   async dispose(): Promise<void> {
     await this.dropClient();
+  }
+
+  // ---- private rooms (src/vscode/privateSession.ts): their own connections, these timelines ----
+
+  private readonly backends = new Map<string, RoomBackend>();
+
+  setBackend(room: string, backend: RoomBackend | undefined): void {
+    if (backend === undefined) this.backends.delete(room);
+    else this.backends.set(room, backend);
+  }
+
+  private backendOf(room: string): RoomBackend {
+    const b = this.backends.get(room);
+    if (b === undefined) throw new Error('This private room is not connected yet: connect to its relay first (SMC: Connect to Relay).');
+    return b;
+  }
+
+  /** A private room's message, shown as the client's are. */
+  deliver(m: ChatMessage): void {
+    this.onMessage(m);
+  }
+
+  deliverOutgoing(u: OutgoingUpdate): void {
+    const item = this.timeline(u.room).applyOutgoing(u);
+    if (item) this.emit('item', u.room, item);
+  }
+
+  /** An item the host made itself (a membership event, kind `membership`). */
+  showItem(room: string, item: ChatItem): void {
+    const result = this.timeline(room).add(item);
+    this.publish(room, this.timeline(room).get(item.key) ?? item, result);
   }
 
   protected override listenerFailed(event: string, err: unknown): void {

@@ -8,13 +8,16 @@ import { formatInvite, parseInvite, InviteError } from '../core/crypto/invite';
 import type { ClientError, ConnectionState } from '../core/client/types';
 import { formatHostPort, parseHostPort } from '../core/hostPort';
 import type { ChatPanelManager } from './chatPanel';
-import type { ChatSession } from './chatSession';
+import type { ChatSession, RoomEntry } from './chatSession';
 import { isLoopback, readSettings } from './config';
 import type { LogFn } from './log';
 import type { RelayController } from './relayController';
 import type { StatusBar } from './statusBar';
 import type { Walkthrough } from './walkthrough';
 import { markInvisible } from '../shared/visibleText';
+import { isPrivateInvite, parsePrivateInvite } from '../core/private/privateInvite';
+import type { PrivateRooms } from './privateSession';
+import { inviteToCurrent } from './privatePanel';
 
 export interface CommandDeps {
   session: ChatSession;
@@ -24,6 +27,8 @@ export interface CommandDeps {
   log: LogFn;
   /** Ticks the walkthrough's steps as their work gets done. */
   walkthrough?: Walkthrough;
+  /** Private rooms (docs/protocol.md §3): created, joined, opened and left here too. */
+  privateRooms: PrivateRooms;
 }
 
 const CONNECT_WAIT_MS = 10_000;
@@ -97,8 +102,8 @@ export class Commands {
       reg('smc.shareSelection', () => this.shareSelection()),
       reg('smc.showFingerprint', () => this.showFingerprint()),
       reg('smc.connect', () => this.connect()),
-      reg('smc.disconnect', () => this.d.session.disconnect()),
-      reg('smc.toggleConnection', () => (this.d.session.connectionState === 'offline' ? this.connect() : this.d.session.disconnect())),
+      reg('smc.disconnect', () => this.disconnect()),
+      reg('smc.toggleConnection', () => (this.d.session.connectionState === 'offline' ? this.connect() : this.disconnect())),
     ];
   }
 
@@ -118,6 +123,11 @@ export class Commands {
     return addr !== undefined && addr.port === s.localRelayPort && (isLoopback(addr.host) || addr.host === s.localRelayHost);
   }
 
+  private async disconnect(): Promise<void> {
+    await this.d.privateRooms.stopAll();
+    await this.d.session.disconnect();
+  }
+
   /** Connects with progress; if nothing answers, says so and offers the next step. */
   async connect(): Promise<void> {
     const { session } = this.d;
@@ -130,6 +140,8 @@ export class Commands {
         return waiting;
       },
     );
+    // Private rooms have a connection each (they retry by themselves while the relay is away).
+    void this.d.privateRooms.startAll().catch((e: unknown) => this.d.log('private rooms failed to start', { error: e instanceof Error ? e.message : String(e) }));
     if (outcome === 'connected' || outcome === 'offline' || session.connectionState === 'connected') return;
     if (isPinMismatch(reason)) {
       // Not "no relay": something answers with another certificate. Never trusted; said plainly.
@@ -161,6 +173,14 @@ export class Commands {
   }
 
   private async createRoom(): Promise<void> {
+    const kind = await vscode.window.showQuickPick(
+      [
+        { label: '$(shield) Private room', detail: 'Members managed: invite, remove and promote them. Forward secrecy: a removed member reads nothing that follows.', id: 'private' as const },
+        { label: '$(link) Link room', detail: 'Anyone with the link reads and writes everything, history included.', id: 'link' as const },
+      ],
+      { title: 'SMC: Create Room', placeHolder: 'Which kind of room?', ignoreFocusOut: true },
+    );
+    if (kind === undefined) return;
     const name = await vscode.window.showInputBox({
       title: 'SMC: Create Room',
       prompt: 'A name for the room. It travels inside the invite link; the relay never sees it.',
@@ -172,6 +192,7 @@ export class Commands {
     const s = readSettings();
     if (s.relayTlsProblem !== undefined) throw new Error(s.relayTlsProblem);
     const relay = formatHostPort(s.relayHost, s.relayPort);
+    if (kind.id === 'private') return this.createPrivateRoom(name.trim(), relay, s.relayTlsFingerprint !== undefined);
     const key = generateRoomKey();
     const entry = await this.d.session.addRoom(key, deriveRoomId(key), name.trim(), relay, s.relayTlsFingerprint);
     key.fill(0);
@@ -185,6 +206,54 @@ export class Commands {
       });
     await this.connect();
   }
+
+  /** §3.6: a private room, with this member as its admin; invites are made in the panel. */
+  private async createPrivateRoom(name: string, relay: string, tls: boolean): Promise<void> {
+    if (tls) throw new Error('Private rooms on TLS relays (smc.relay.tlsFingerprint) are not supported yet.');
+    const entry = await this.d.privateRooms.create(name, relay);
+    await this.d.session.setCurrent(entry.room);
+    this.d.walkthrough?.complete('room');
+    this.d.panels.open(true);
+    void vscode.window.showInformationMessage(
+      `Private room "${markInvisible(entry.name)}" created on ${relay}; you are its admin. Invite people with Invite in the chat panel (a single-use link, valid 24 hours).`,
+    );
+    await this.connect();
+    await this.d.privateRooms.start(entry.room);
+  }
+
+  /** §3.4: asks to join with a private room's invite; waits (cancellable) until an admin's client adds us. */
+  private async joinPrivate(text: string): Promise<void> {
+    let name: string;
+    try {
+      name = parsePrivateInvite(text).name;
+    } catch (e) {
+      throw new Error(e instanceof InviteError ? `This invite link is not valid: ${e.message}.` : 'This invite link is not valid.');
+    }
+    const shownName = markInvisible(name);
+    let joining: Promise<RoomEntry> | undefined;
+    const entry = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `SMC: asking to join private room "${shownName}"`, cancellable: true },
+      async (progress, token) => {
+        progress.report({ message: 'waiting for an admin to add you…' });
+        // "no admin of the room is online; waiting for one to add you" (§3.4), as the core says it.
+        joining = this.d.privateRooms.join(text, (status) => progress.report({ message: `${status}…` }));
+        const cancelled = new Promise<undefined>((resolve) => token.onCancellationRequested(() => resolve(undefined)));
+        // A refusal is an Error that says why (§3.4), from PrivateRooms.join.
+        return Promise.race([joining, cancelled]);
+      },
+    );
+    if (entry === undefined) {
+      // Cancelled: the request ends with its timeout; if an admin adds us meanwhile, the room is kept.
+      joining?.catch(() => undefined);
+      return;
+    }
+    await this.d.session.setCurrent(entry.room);
+    this.d.walkthrough?.complete('room');
+    this.d.panels.open(true);
+    await this.connect();
+    await this.d.privateRooms.start(entry.room);
+  }
+
 
   /** Joins from an invite (argument, or asked), or from a room name + passphrase (§2.6). */
   async joinRoom(arg?: unknown): Promise<void> {
@@ -206,7 +275,8 @@ export class Commands {
         validateInput: (v) => {
           if (v.trim() === '') return undefined;
           try {
-            parseInvite(v);
+            if (isPrivateInvite(v)) parsePrivateInvite(v);
+            else parseInvite(v);
             return undefined;
           } catch (e) {
             return e instanceof InviteError ? `Not a valid invite: ${e.message}.` : 'Not a valid invite.';
@@ -220,6 +290,7 @@ export class Commands {
   }
 
   async joinFromInvite(text: string): Promise<void> {
+    if (isPrivateInvite(text)) return this.joinPrivate(text);
     let invite;
     try {
       invite = parseInvite(text);
@@ -304,13 +375,20 @@ export class Commands {
       { modal: true, detail: 'You can join again only with a new invite link (or the passphrase).' },
       'Leave Room',
     );
-    if (choice === 'Leave Room') await this.d.session.leaveRoom(room);
+    if (choice !== 'Leave Room') return;
+    if (this.d.privateRooms.isPrivate(room)) await this.d.privateRooms.forget(room);
+    await this.d.session.leaveRoom(room);
   }
 
   private async copyInvite(): Promise<void> {
     const entry = this.d.session.currentRoom;
     if (!entry) {
       await this.pickRoom('SMC: Copy Invite Link');
+      return;
+    }
+    if (this.d.privateRooms.isPrivate(entry.room)) {
+      await inviteToCurrent(this.d.session, this.d.privateRooms);
+      this.d.walkthrough?.complete('invite');
       return;
     }
     const key = await this.d.session.roomKey(entry.room);

@@ -20,6 +20,10 @@ import { RelayController } from './relayController';
 import { StatusBar } from './statusBar';
 import { JoinUriHandler } from './uriHandler';
 import { Walkthrough } from './walkthrough';
+import { registerFeatureCommands } from './featureCommands';
+import { shouldNotify } from './notifyPolicy';
+import { PrivateRooms } from './privateSession';
+import { FileHistoryLog } from '../node/historyFile';
 import { markInvisible } from '../shared/visibleText';
 
 /** The test-only API returned by activate() (src/shared/messages.ts): no secrets. */
@@ -93,20 +97,25 @@ class Extension extends Disposable {
   readonly status: StatusBar;
   readonly relay: RelayController;
   readonly panels: ChatPanelManager;
+  readonly privateRooms: PrivateRooms;
   private readonly lastNotified = new Map<string, number>();
   private lastConnectionError: string | undefined;
+  private notifyLog: (event: string, fields?: Record<string, unknown>) => void = () => undefined;
 
   constructor(context: vscode.ExtensionContext) {
     super();
     const logs = this._register(new Logs());
+    this.notifyLog = logs.log;
     const state = stateStore(context.globalState);
     const knownKeys = new KnownKeys(state);
     const shownIds = new ShownIdsState(state);
     // Un-acked messages (sealed envelopes) persist in globalState: a killed extension host loses none (§1.5).
     const outbox = new OutboxState(state);
     const rooms = new RoomList(state);
+    const secrets = secretStore(context.secrets);
+    const keys = migratingKeys(new KeyStore(secrets), rooms, state, knownKeys, logs.log);
     this.session = new ChatSession({
-      keys: migratingKeys(new KeyStore(secretStore(context.secrets)), rooms, state, knownKeys, logs.log),
+      keys,
       rooms,
       knownKeys,
       state,
@@ -114,6 +123,7 @@ class Extension extends Disposable {
       fingerprint,
       log: logs.log,
       outbox,
+      isPrivateRoom: (room) => this.privateRooms.isPrivate(room),
       // The ids shown per room persist in globalState, so that a relay cannot replay an earlier
       // message under a new seq after a restart (docs/protocol.md §2.8).
       // A room from an smcs:// invite (or smc.relay.tlsFingerprint) talks TLS pinned to its
@@ -127,18 +137,39 @@ class Extension extends Disposable {
         outbox,
       }),
     });
+    // Private rooms (docs/protocol.md §3): their MLS state and history key in SecretStorage, their
+    // history encrypted in the global storage folder; each room on its own connection.
+    this.privateRooms = new PrivateRooms({
+      secrets, state, rooms,
+      identity: () => keys.identity(),
+      displayName: () => readSettings().displayName,
+      historyLog: (room) => new FileHistoryLog(room, context.globalStorageUri.fsPath),
+      transport: createTcpTransport,
+      agent: `smc-vscode/${SMC_VERSION}`,
+      log: logs.log,
+      sink: this.session,
+    });
+    this._register(toDisposable(() => void this.privateRooms.stopAll()));
+    this._register(toDisposable(this.session.on('connection', (s) => {
+      if (s === 'connected') void this.privateRooms.startAll();
+    })));
+    // A relay that is away is retried by each room's connection, as for link rooms: not an error to show.
+    this._register(toDisposable(this.privateRooms.on('error', (e) => {
+      if (e.code === 'connection_failed') return;
+      void vscode.window.showErrorMessage(`SMC: ${e.message}`);
+    })));
     this._register(toDisposable(() => void this.session.dispose()));
     this.status = this._register(new StatusBar(this.session));
     this.relay = this._register(new RelayController(context, logs));
     const selfName = (): string => readSettings().displayName;
-    this.panels = this._register(new ChatPanelManager({ extensionUri: context.extensionUri, session: this.session, selfName, log: logs.log }));
+    this.panels = this._register(new ChatPanelManager({ extensionUri: context.extensionUri, session: this.session, selfName, log: logs.log, privateRooms: this.privateRooms }));
 
     const walkthrough = new Walkthrough(context.extension.id, logs.log);
     // Reaching any relay (the team's, or this machine's) is what the walkthrough's first step asks.
     this._register(toDisposable(this.session.on('connection', (s) => {
       if (s === 'connected') walkthrough.complete('relay');
     })));
-    const commands = new Commands({ session: this.session, relay: this.relay, panels: this.panels, status: this.status, log: logs.log, walkthrough });
+    const commands = new Commands({ session: this.session, relay: this.relay, panels: this.panels, status: this.status, log: logs.log, walkthrough, privateRooms: this.privateRooms });
     for (const d of commands.register()) this._register(d);
     this._register(vscode.window.registerUriHandler(new JoinUriHandler((invite) => commands.joinFromInvite(invite))));
     this._register(
@@ -155,7 +186,8 @@ class Extension extends Disposable {
       if (e.affectsConfiguration('smc.displayName')) this.session.setDisplayName(readSettings().displayName);
       if (e.affectsConfiguration('smc')) this.status.update();
     }));
-    this._register(toDisposable(this.session.on('incoming', (room, item) => this.notify(room, item.name))));
+    this._register(toDisposable(this.session.on('incoming', (room, item) => this.notify(room, item.name, item.mentionsMe === true))));
+    for (const d of registerFeatureCommands(this.session, () => this.panels.open())) this._register(d);
     this._register(toDisposable(this.session.on('error', (e) => {
       // Connection failures are reported by the Connect command; others the user should see.
       if (e.code === 'connection_failed') this.lastConnectionError = e.message;
@@ -164,16 +196,26 @@ class Extension extends Disposable {
     })));
   }
 
-  private notify(room: string, sender: string): void {
-    if (!readSettings().notifications) return;
+  private notify(room: string, sender: string, mentioned: boolean): void {
+    // A mention notifies even when notifications are otherwise off; a muted room never does
+    // (docs/extension.md "Notifications").
+    const muted = this.session.isMuted(room);
+    if (!shouldNotify({ muted, notifications: readSettings().notifications, mentioned })) {
+      if (mentioned) this.notifyLog('mention not notified', { room, muted });
+      return;
+    }
     const panel = this.panels.panel;
-    if (panel?.visible && panel.panel.active && vscode.window.state.focused) return;
+    if (panel?.visible && panel.panel.active && vscode.window.state.focused) {
+      if (mentioned) this.notifyLog('mention not notified', { room, reason: 'the chat is in view' });
+      return;
+    }
     const now = Date.now();
-    if (now - (this.lastNotified.get(room) ?? 0) < NOTIFY_INTERVAL_MS) return;
+    if (!mentioned && now - (this.lastNotified.get(room) ?? 0) < NOTIFY_INTERVAL_MS) return;
     this.lastNotified.set(room, now);
     const entry = this.session.rooms.find((r) => r.room === room);
+    const where = notificationText(entry?.name ?? 'a room');
     void vscode.window
-      .showInformationMessage(`SMC: new message from ${notificationText(sender)} in ${notificationText(entry?.name ?? 'a room')}.`, 'Open Chat')
+      .showInformationMessage(mentioned ? `SMC: ${notificationText(sender)} mentioned you in ${where}.` : `SMC: new message from ${notificationText(sender)} in ${where}.`, 'Open Chat')
       .then(async (choice) => {
         if (choice !== 'Open Chat') return;
         if (this.session.currentRoom?.room !== room) await this.session.setCurrent(room);
@@ -200,6 +242,7 @@ class Extension extends Disposable {
     // A reload or a closing window leaves the local relay running (a terminal client may use
     // it, and the next window adopts it); its lease ends it if no window comes back.
     this.relay.detach();
+    await this.privateRooms.stopAll();
     await this.session.dispose();
   }
 }

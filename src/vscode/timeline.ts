@@ -97,6 +97,34 @@ export class Timeline {
   }
 
   /**
+   * Replaces an item as it is (no merge: an edit or a delete removes fields), in its place.
+   * False when the key is not here.
+   */
+  replace(item: ChatItem): boolean {
+    const existing = this.byKey.get(item.key);
+    if (!existing) return false;
+    const next: ChatItem = { ...item };
+    if (existing.seq !== undefined && next.seq === undefined) next.seq = existing.seq;
+    this.items[this.items.indexOf(existing)] = next;
+    this.byKey.set(item.key, next);
+    return true;
+  }
+
+  /** Every item, oldest first (search reads them; never handed to the webview whole). */
+  all(): readonly ChatItem[] {
+    return this.items;
+  }
+
+  /** Up to `before` items older than `key`, the item, and up to `after` newer; undefined when not here. */
+  around(key: string, before: number, after: number): { items: ChatItem[]; hasOlder: boolean; hasNewer: boolean } | undefined {
+    const at = this.indexOf(key);
+    if (at === -1) return undefined;
+    const start = Math.max(0, at - before);
+    const end = Math.min(this.items.length, at + 1 + after);
+    return { items: this.items.slice(start, end), hasOlder: start > 0 || this.relayHasOlder, hasNewer: end < this.items.length };
+  }
+
+  /**
    * Applies an outgoing state change (§1.5 ack) to an own message; undefined if unknown.
    * `waiting`: a failure that is only the connection being down (the message stays queued).
    */

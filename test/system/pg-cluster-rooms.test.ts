@@ -65,6 +65,11 @@ class Relay implements ClusterSink {
     return (this.rooms.get(roomId)?.size ?? 0) > 0;
   }
 
+  /** §3.6 private rooms: this suite keeps to link rooms (pg-private-cluster covers rekey). */
+  rekey(): void {
+    throw new Error('no private room in this suite');
+  }
+
   /** What the relay does with an ephemeral send: its own members now, the others through the store. */
   ephemeral(roomId: string, id: string, body: string, origin: RoomPeer): void {
     this.publishEphemeral(roomId, id, body, origin);

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { PostgresServer } from '../helpers/postgres';
+import { Database } from '../../src/relay/store/pg/database';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
 import { StoreUnavailableError, type FeedMessage } from '../../src/relay/store/pg/types';
 import { until } from '../helpers/until';
@@ -19,9 +20,12 @@ const key = (): string => randomBytes(16).toString('base64url');
 const oneTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
 
+/** The child relay's sessions, as pg_stat_activity names them. */
+const CHILD_APPLICATION = 'smc-relay-killed-child';
+
 /** Child mode (SMC_PG_RELAY_CHILD=url): a relay's store appending 64 at a time, printing each ack. */
 async function childRelay(url: string, room: string): Promise<void> {
-  const store = new PgStore({ url, retain: 100_000 });
+  const store = new PgStore({ url, retain: 100_000, applicationName: CHILD_APPLICATION });
   await store.open();
   process.stdout.write('ready\n');
   const loop = async (): Promise<void> => {
@@ -47,6 +51,30 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
   after(async () => {
     await Promise.all(stores.splice(0).map((s) => s.close()));
     await pg?.destroy();
+  });
+
+  it('PostgreSQL SIGKILLed while a transaction holds a pooled connection between two statements: the store goes down, the process lives on', async () => {
+    const url = await pg.createDatabase();
+    const db = new Database({ url, channels: [], backoffMinMs: 50, backoffMaxMs: 200 });
+    await db.open(async () => undefined);
+    let downs = 0;
+    db.onDown(() => downs++);
+    try {
+      const work = db.transaction(async (client) => {
+        await client.query('SELECT 1');
+        await pg.kill();
+        // No query of ours runs now: the connection's 'error' must reach a listener (before
+        // the fix nothing listened, and the process died of an unhandled 'error' event).
+        await until('the store to notice the database went away', () => downs > 0);
+      });
+      await assert.rejects(work, StoreUnavailableError);
+      await pg.startServer();
+      await until('the store up again', () => db.state === 'up', 60_000);
+      assert.deepEqual(await db.query('SELECT 1 AS one'), [{ one: 1 }]);
+    } finally {
+      await db.close();
+      if (pg.pid === undefined) await pg.startServer();
+    }
   });
 
   it('a relay SIGKILLed mid-stream: what it acked is stored once, seqs stay contiguous, resends get the original seqs', async () => {
@@ -90,6 +118,12 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
     child.kill('SIGKILL');
     await exited;
     const ackedAtKill = new Map(acked);
+    // The dead relay's last transaction may still commit after its death (its backend learns of
+    // it only when it answers): count the rows once its sessions are gone.
+    await until('the dead relay\'s sessions to end', async () => {
+      const rows = await pg.sql('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [CHILD_APPLICATION]);
+      return rows[0]?.n === 0;
+    });
     await until('the survivor to keep storing', () => (mine.size >= 300 ? true : undefined));
     running = false;
     await Promise.all(loops);

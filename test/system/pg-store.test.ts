@@ -242,7 +242,7 @@ describe('PostgreSQL store', function () {
       await blocker.query('LOCK TABLE smc_messages IN ACCESS EXCLUSIVE MODE');
       reads.push(store.range(room, 0, 10, 10));
       await until('the one read connection to be busy', async () => {
-        const rows = await pg.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT seq%'");
+        const rows = await pg.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT m.seq%'");
         return rows.length > 0 ? true : undefined;
       });
       for (let i = 0; i < 5; i++) reads.push(store.range(room, 0, 10, 10));

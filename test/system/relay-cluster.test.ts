@@ -321,7 +321,7 @@ describe('relay cluster: three relays on one PostgreSQL', function () {
       const migrated = await RelayProcess.run(['relay', '--migrate-only', '--data', data, '--log-format', 'json'], { SMC_RELAY_POSTGRES: url }, 30_000);
       assert.equal(migrated.code, 0, migrated.stderr);
       const tables = await pg.sql("SELECT tablename FROM pg_tables WHERE tablename LIKE 'smc_%' ORDER BY 1", [], dbName(url));
-      assert.deepEqual(tables.map((t) => t.tablename), ['smc_instances', 'smc_messages', 'smc_presence', 'smc_rooms', 'smc_schema_migrations']);
+      assert.deepEqual(tables.map((t) => t.tablename), ['smc_instances', 'smc_messages', 'smc_presence', 'smc_private_epochs', 'smc_private_rooms', 'smc_rooms', 'smc_schema_migrations']);
       const again = await RelayProcess.run(['relay', '--migrate-only', '--postgres', url, '--data', data], {}, 30_000);
       assert.equal(again.code, 0, again.stderr);
       const usage = await RelayProcess.run(['relay', '--migrate-only', '--data', data], {}, 30_000);

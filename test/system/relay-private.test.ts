@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { makeJoinProof, type RoomAuthKey } from '../../src/core/crypto/roomAuth';
 import { epochAuthKey, makeReset, makeRotation, privateRoomId } from '../../src/core/mls/epochAuth';
 import { LineClient, RelayProcess, randomId, randomRoom, type Frame } from '../helpers/relayProcess';
+import { RELAY_STORES } from '../helpers/relayStores';
 
 function newKey(): RoomAuthKey {
   return epochAuthKey(randomBytes(32));
@@ -42,13 +43,16 @@ class PrivateRoom {
   }
 }
 
-describe('relay private rooms (PROTOCOL.md §3.6)', function () {
+// Once on the embedded store (private.log) and once on PostgreSQL (issue 10 on a cluster's store).
+for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3.6)${store.suffix}`, function () {
   this.timeout(60_000);
   const clients: LineClient[] = [];
   const relays: RelayProcess[] = [];
+  before(() => store.setUp());
+  after(() => store.tearDown());
 
   async function start(options: { args?: string[]; dataDir?: string } = {}): Promise<RelayProcess> {
-    const relay = await RelayProcess.start(options);
+    const relay = await RelayProcess.start({ ...options, args: [...store.args(), ...(options.args ?? [])] });
     relays.push(relay);
     return relay;
   }

@@ -223,3 +223,15 @@ describe('edits, deletes and reactions (§2.3.3, §2.3.4)', () => {
     }
   });
 });
+
+describe('RoomEffects memory bound (maxMessages)', () => {
+  it('forgets the oldest messages past maxMessages; an effect on a forgotten one waits as pending', () => {
+    const fx = new RoomEffects({ maxMessages: 3 });
+    const ids = ['AAAAAAAAAAAAAAAAAAAAA0', 'AAAAAAAAAAAAAAAAAAAAA1', 'AAAAAAAAAAAAAAAAAAAAA2', 'AAAAAAAAAAAAAAAAAAAAA3'];
+    for (const id of ids) fx.add({ id, signer: 'S', payload: { id, ts: 1, name: 'a', type: 'text', text: id } });
+    assert.equal(fx.view(ids[0]!), undefined);
+    assert.equal(fx.view(ids[3]!)?.text, ids[3]);
+    const edit = { id: 'BBBBBBBBBBBBBBBBBBBBB0', signer: 'S', payload: { id: 'BBBBBBBBBBBBBBBBBBBBB0', ts: 2, name: 'a', type: 'edit', target: ids[0]!, text: 'x' } };
+    assert.deepEqual(fx.add(edit).map((c) => c.kind), ['pending']);
+  });
+});

@@ -418,7 +418,7 @@ describe('relay frames: parse (§1.3-§1.7)', () => {
 describe('ERROR_CODES (§1.7)', () => {
   it('retryable: exactly the codes whose refused send the client sends again', () => {
     const retryable = Object.entries(ERROR_CODES).filter(([, v]) => v.retryable).map(([k]) => k).sort();
-    assert.deepEqual(retryable, ['internal', 'not_joined', 'rate_limited', 'shutting_down']);
+    assert.deepEqual(retryable, ['internal', 'not_joined', 'rate_limited', 'room_quota', 'shutting_down']);
     assert.equal(isRetryable('rate_limited'), true);
     assert.equal(isRetryable('auth_failed'), false);
     assert.equal(isRetryable('a_later_code'), false);

@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { TypedEmitter } from '../../src/core/client/emitter';
 import type {
-  ChatMessage, ConnectionState, JoinOptions, OutgoingMessage, RelayClientEvents, RoomHandle, Snippet,
+  ChatMessage, ConnectionState, JoinOptions, OutgoingContent, OutgoingFile, OutgoingFileContent, OutgoingMessage, RelayClientEvents, RoomHandle, Snippet,
 } from '../../src/core/client/types';
 import { deriveRoomId, encodeB64u, fingerprint, generateIdentity } from '../../src/core/crypto';
 import { KeyStore, KnownKeys, MemorySecretStore, MemoryStateStore, RoomList } from '../../src/core/keys';
@@ -52,6 +52,14 @@ class FakeClient extends TypedEmitter<RelayClientEvents> implements ClientLike {
   sendSnippet(room: string, snippet: Snippet): OutgoingMessage {
     this.sent.push({ room, snippet });
     return this.out(room, { type: 'snippet', snippet });
+  }
+  payloads: OutgoingContent[] = [];
+  sendPayload(room: string, content: OutgoingContent): OutgoingMessage {
+    this.payloads.push(content);
+    return this.out(room, content);
+  }
+  sendFile(room: string, file: OutgoingFileContent): OutgoingFile {
+    return { ...this.out(room, { type: 'file', text: file.text }), chunks: 0, done: Promise.resolve() };
   }
   retry(): void {}
   setTyping(): void {}
@@ -102,6 +110,21 @@ function setup(settings: SessionSettings = { relayHost: '127.0.0.1', relayPort: 
 }
 
 describe('chat session', () => {
+  it('marks an incoming message that lists the own fingerprint as a mention (issue 12), and only that one', async () => {
+    const { session, clients } = setup();
+    const key = randomBytes(32);
+    const room = deriveRoomId(key);
+    await session.addRoom(key, room, 'Team', '127.0.0.1:7878');
+    await session.connect();
+    const c = clients[0]!;
+    const own = fingerprint(c.params.identity.publicKey);
+    const got: { text?: string; mentionsMe?: boolean }[] = [];
+    session.on('incoming', (_r, item) => got.push({ text: item.text, mentionsMe: item.mentionsMe }));
+    c.fire('message', incoming(room, 1, { text: '@alice look', mentions: [own] }));
+    c.fire('message', incoming(room, 2, { text: '@alice fake' }));
+    assert.deepEqual(got, [{ text: '@alice look', mentionsMe: true }, { text: '@alice fake', mentionsMe: undefined }]);
+  });
+
   it('parses and formats relay addresses, IPv6 included', () => {
     assert.deepEqual(parseRelay('127.0.0.1:7878'), { host: '127.0.0.1', port: 7878 });
     assert.deepEqual(parseRelay('[::1]:7878'), { host: '::1', port: 7878 });

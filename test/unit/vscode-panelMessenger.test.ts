@@ -48,6 +48,13 @@ function handlers(calls: string[]): RequestHandlers {
     markRead: none('markRead'), verifyMember: none('verifyMember'), runCommand: none('runCommand'),
     loadOlder: () => ({ items: [], hasOlder: false }), loadNewer: () => ({ items: [], hasNewer: false }),
     loadNewest: () => ({ items: [], hasOlder: false }), loadRange: () => ({ items: [], hasOlder: false, hasNewer: false }),
+    react: none('react'), edit: none('edit'), deleteMessage: none('deleteMessage'), pickFile: none('pickFile'),
+    saveFile: none('saveFile'), previewPatch: none('previewPatch'), applyPatch: none('applyPatch'), openRef: none('openRef'),
+    setMuted: none('setMuted'), mentionCandidates: () => ({ candidates: [] }), search: () => ({ hits: [], searched: 0 }),
+    loadAround: () => ({ items: [], hasOlder: false, hasNewer: false, found: false }),
+    sendFileBytes: () => ({ key: 'K'.repeat(22) }), imageBytes: () => ({ mime: 'image/png', data: '' }),
+    roomKind: () => null, privateInvite: none('privateInvite'), privateRemove: none('privateRemove'),
+    privatePromote: none('privatePromote'), privateForget: none('privateForget'),
   };
 }
 

@@ -24,6 +24,30 @@ describe('webview message validator', () => {
     }
   });
 
+  it('checks the chat features\' requests (issue 12): keys, emoji, fingerprints, sizes, lines', () => {
+    const good: [string, unknown][] = [
+      ['send', { text: 'hi', replyTo: KEY, mentions: [FP] }], ['react', { key: KEY, emoji: '👍' }], ['edit', { key: KEY, text: '' }],
+      ['deleteMessage', { key: KEY }], ['mentionCandidates', { prefix: 'Bo' }], ['search', { query: 'relay crash' }],
+      ['loadAround', { key: KEY }], ['sendFileBytes', { name: 'a.png', mime: 'image/png', data: 'iVBORw0KGgo=' }], ['pickFile', {}],
+      ['saveFile', { key: KEY }], ['imageBytes', { key: KEY }], ['previewPatch', { key: KEY }], ['applyPatch', { key: KEY }],
+      ['openRef', { path: 'src/a.ts', line: 3 }], ['setMuted', { muted: true }],
+    ];
+    for (const [name, payload] of good) {
+      const r = validateWebviewMessage(req(name, payload));
+      assert.equal(r.ok, true, `${name} ${JSON.stringify(payload)} was refused: ${r.ok ? '' : r.error}`);
+    }
+    const bad: [string, unknown][] = [
+      ['send', { text: 'hi', replyTo: '../x' }], ['send', { text: 'hi', mentions: ['21fe 31df'] }],
+      ['send', { text: 'hi', mentions: Array.from({ length: 33 }, () => FP) }], ['react', { key: KEY, emoji: '👍'.repeat(20) }],
+      ['react', { key: KEY }], ['edit', { key: KEY, text: 'x'.repeat(16_385) }], ['search', { query: 'x'.repeat(201) }],
+      ['sendFileBytes', { name: '', mime: 'image/png', data: '' }], ['sendFileBytes', { name: 'a', mime: 'image/png', data: '<script>' }],
+      ['sendFileBytes', { name: 'a', mime: 'x', data: 'A'.repeat(Math.ceil((8 * 1024 * 1024) / 3) * 4 + 4) }],
+      ['openRef', { path: 'a.ts', line: 0 }], ['openRef', { path: 'a.ts', line: 1.5 }], ['openRef', { path: '', line: 1 }],
+      ['setMuted', { muted: 'yes' }], ['pickFile', { path: '/etc/passwd' }],
+    ];
+    for (const [name, payload] of bad) assert.equal(validateWebviewMessage(req(name, payload)).ok, false, `${name} ${JSON.stringify(payload).slice(0, 80)} was accepted`);
+  });
+
   it('refuses frames that are not plain request objects', () => {
     for (const raw of [null, undefined, 1, 'x', [], [req('ready', {})], new Date(), Object.create({ kind: 'request' })]) {
       assert.equal(validateWebviewMessage(raw).ok, false, String(raw));

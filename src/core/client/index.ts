@@ -2,3 +2,5 @@
 export * from './types';
 export { RelayClient, DEFAULT_TUNING } from './relayClient';
 export { relayErrorMessage } from './relayErrors';
+export { RoomFeatures, applyView, copyChatFields } from './roomFeatures';
+export type { FeatureOutput, RoomFeatureLimits } from './roomFeatures';

@@ -10,6 +10,7 @@ import type { CatchUpItem, Opened, RoomState, SyncState, VerifyingItem } from '.
 import type {
   ChatMessage, ClientLog, KnownKeysLike, PresenceMemberInfo, PresenceUpdate, TypingEvent, UnverifiableMessage,
 } from './types';
+import { copyChatFields } from './roomFeatures';
 import { errorText, safeId } from './util';
 
 /**
@@ -137,6 +138,7 @@ export class Opener {
     };
     if (p.text !== undefined) message.text = p.text;
     if (p.snippet !== undefined) message.snippet = p.snippet;
+    copyChatFields(p, message);
     return { kind: 'msg', seq, message };
   }
 

@@ -22,6 +22,8 @@ export interface OutboxEntry {
   failTimer?: ReturnType<typeof setTimeout>;
   /** Being saved to the OutboxStore: not sent (nor anything after it in its room) until saved. */
   saving?: boolean;
+  /** A file's chunk (§2.3.5): the id of its file message. Paced (ClientTuning.chunkRate). */
+  chunkOf?: string;
 }
 
 export class Outbox {

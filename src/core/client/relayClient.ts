@@ -14,6 +14,7 @@ import {
   RoomCipher, PayloadError, PayloadTooLargeError, fingerprint, shortFingerprint, generateMessageId,
 } from '../crypto/index';
 import type { Payload, Snippet } from '../crypto/index';
+import { fileMessages } from '../payload/fileTransfer';
 import { LIMITS } from '../wire/frames';
 import type {
   ReceivedEphemeralAck, ReceivedEphemeralMsg, ReceivedError, ReceivedStoredAck, ReceivedStoredMsg, RelayFrameFailure,
@@ -26,6 +27,7 @@ import { RelayLink, type RoutedFrame } from './link';
 import { Opener } from './opener';
 import type { OutboxEntry } from './outbox';
 import { RecentIds } from './recentIds';
+import { RoomFeatures, copyChatFields } from './roomFeatures';
 import { relayErrorMessage } from './relayErrors';
 import type { OpenRequest, RoomState } from './roomState';
 import { RoomSync } from './roomSync';
@@ -34,7 +36,8 @@ import { SeqSaver } from './seqSaver';
 import { SeqTracker } from './seqTracker';
 import {
   ClientError, type ChatMessage, type ClientLog, type ClientTuning, type ConnectionState, type JoinOptions,
-  type OutgoingMessage, type PresenceUpdate, type RelayClientEvents, type RelayClientOptions, type RoomHandle,
+  type MessageView, type OutgoingContent, type OutgoingFile, type OutgoingFileContent, type OutgoingMessage,
+  type OutgoingUpdate, type PresenceUpdate, type RelayClientEvents, type RelayClientOptions, type ReplyRef, type RoomHandle,
 } from './types';
 import { errorText, safeId, safeName } from './util';
 
@@ -54,10 +57,29 @@ export const DEFAULT_TUNING: ClientTuning = {
   shownIds: LIMITS.retain,
   typingIntervalMs: 3_000,
   lastSeqFlushMs: 1_000,
+  // §2.3.5 chunks below §1.7's 100/s, burst 200: a file never trips rate_limited, and leaves
+  // the rest of the rate to the user's messages and typing indicators.
+  chunkRate: 80,
+  chunkBurst: 100,
   // What a killed client keeps for its next run (§1.5): bounded, in a store, in memory.
   outboxLimit: 2_000,
   outboxBytes: 16 * 1024 * 1024,
 };
+
+/** §2.3: the types sendPayload sends (a file and its chunks go through sendFile). */
+const PAYLOAD_TYPES: readonly string[] = ['text', 'snippet', 'patch', 'reaction', 'edit', 'delete'];
+
+/** A file being sent: its parts acked so far, and its sendFile promise. */
+interface Upload {
+  room: string;
+  file: string;
+  chunks: number;
+  /** Entries (the file message and its chunks) not acked yet. */
+  unacked: Set<string>;
+  acked: number;
+  resolve(): void;
+  reject(err: ClientError): void;
+}
 
 export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private readonly tuning: ClientTuning;
@@ -70,6 +92,10 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
   private readonly sender: Sender;
   private readonly opener: Opener;
   private readonly sync: RoomSync;
+  /** Per room, its reactions, edits, deletes and files (§2.3.1-2.3.5). */
+  private readonly features = new Map<string, RoomFeatures>();
+  /** Files being sent, by room/file id. */
+  private readonly uploads = new Map<string, Upload>();
   /** Rooms whose presence the last close made unknown (said after the state says why). */
   private presenceLost: string[] = [];
 
@@ -100,7 +126,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       },
     );
     this.sender = new Sender(this.link, this.rooms, this.tuning, {
-      outgoing: (u) => this.emit('outgoing', u),
+      outgoing: (u, e) => this.onOutgoing(u, e),
       rejoin: (room) => this.sync.rejoin(room),
       log,
       error: (err) => this.emit('error', err),
@@ -114,7 +140,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       },
       {
         log,
-        message: (m) => this.emit('message', m),
+        message: (m) => this.onShown(m),
         unverifiable: (u) => this.emit('unverifiable', u),
         typing: (t) => this.emit('typing', t),
         presence: (p) => this.emit('presence', p),
@@ -204,6 +230,7 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
       oldest: Number.POSITIVE_INFINITY, more: false, lastTypingAt: 0, gapFilling: false,
     };
     this.rooms.set(rs.room, rs);
+    this.features.set(rs.room, new RoomFeatures(rs.room, this.ownFingerprint, {}, this.log));
     this.restoreOutbox(rs);
     if (this.link.connected) this.sync.join(rs);
     return { room: rs.room, name: rs.name };
@@ -218,8 +245,14 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     if (rs === undefined) return;
     this.sync.saver.flush(rs);
     this.rooms.delete(room);
+    this.features.delete(room);
     this.opener.forgetPresence(room);
     this.sender.dropRoom(room);
+    for (const [k, u] of this.uploads) {
+      if (u.room !== room) continue;
+      this.uploads.delete(k);
+      u.reject(new ClientError('unknown_room', 'The room was left before the file was sent; it is sent when the room is joined again.', room));
+    }
     if (!this.link.connected || !rs.joined) return;
     await new Promise<void>((resolve) => {
       this.link.request({ t: 'leave', room }, { kind: 'leave', resolve });
@@ -241,6 +274,85 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
    */
   sendControl(room: string, type: string, text: string): OutgoingMessage {
     return this.enqueue(room, { type, text });
+  }
+
+  /**
+   * Sends a message of docs/protocol.md §2.3, §2.3.1-2.3.4, §2.3.6: a text, snippet or patch
+   * (with an optional `reply` and `mentions`), or a reaction, edit or delete of a loaded message
+   * (`target`). Refused with ClientError `invalid_message` (a rule of §2.3, an edit or delete of
+   * someone else's message, a target not loaded) or `message_too_large`; nothing is sent then.
+   * An effect applies here at once: the `effects` event says so before this returns.
+   */
+  sendPayload(room: string, content: OutgoingContent): OutgoingMessage {
+    const features = this.features.get(room);
+    if (features === undefined) throw new ClientError('unknown_room', 'This room is not joined.', room);
+    if (!PAYLOAD_TYPES.includes(content.type)) {
+      throw new ClientError('invalid_message', `This message cannot be sent: a "${safeName(String(content.type))}" message is not one sendPayload sends${String(content.type) === 'file' ? ' (sendFile sends files)' : ''}.`, room);
+    }
+    if (content.type === 'text' && (content.text ?? '') === '') throw new ClientError('invalid_message', 'An empty message cannot be sent.', room);
+    const problem = features.outgoingProblem(content);
+    if (problem !== undefined) throw new ClientError('invalid_message', `This message cannot be sent: ${problem}.`, room);
+    const p: Omit<Payload, 'id' | 'ts' | 'name'> = { type: content.type };
+    for (const f of ['text', 'snippet', 'reply', 'mentions', 'target', 'emoji', 'patch'] as const) {
+      if (content[f] !== undefined) (p as Record<string, unknown>)[f] = content[f];
+    }
+    return this.enqueue(room, p);
+  }
+
+  /**
+   * Sends a file (docs/protocol.md §2.3.5, 0 to 8 MiB): its file message, then its chunks,
+   * sealed now and queued together in the outbox (so that a restart sends what the relay did
+   * not ack), paced below the relay's rate (ClientTuning.chunkRate). All or nothing: a file
+   * over 8 MiB is `message_too_large`, a name or media type against §2.3.5 `invalid_message`,
+   * and one the outbox cannot hold whole `outbox_full`. Progress: `file` events (`uploading`,
+   * `uploaded`) and the returned `done`.
+   */
+  sendFile(room: string, file: OutgoingFileContent): OutgoingFile {
+    const rs = this.rooms.get(room);
+    const features = this.features.get(room);
+    if (rs === undefined || features === undefined) throw new ClientError('unknown_room', 'This room is not joined.', room);
+    const id = generateMessageId();
+    const ts = Date.now();
+    const sealed = this.sealOrThrow(room, () => {
+      const { file: fp, chunks } = fileMessages({
+        id, ts, name: this.displayName, fileName: file.name, bytes: file.bytes,
+        ...(file.mime !== undefined ? { mime: file.mime } : {}),
+        ...(file.text !== undefined && file.text !== '' ? { text: file.text } : {}),
+        ...(file.reply !== undefined ? { reply: file.reply } : {}),
+        ...(file.mentions !== undefined ? { mentions: file.mentions } : {}),
+      }, generateMessageId);
+      return [fp, ...chunks].map((p) => ({ p, body: rs.cipher.seal(p, this.options.identity) }));
+    });
+    this.sender.checkCapacity(sealed.reduce((n, x) => n + x.body.length, 0), sealed.length);
+    const chunks = sealed.length - 1;
+    let resolve!: () => void;
+    let reject!: (err: ClientError) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // A caller that does not wait for `done` must not get an unhandled rejection.
+    done.catch(() => undefined);
+    const upload: Upload = { room, file: id, chunks, unacked: new Set(sealed.map((x) => x.p.id)), acked: 0, resolve, reject };
+    this.uploads.set(`${room}/${id}`, upload);
+    let first: OutgoingMessage | undefined;
+    for (const { p, body } of sealed) {
+      const message = this.ownMessage(room, p);
+      const out = this.queue(rs, message, body, p.type === 'file-chunk' ? id : undefined);
+      first ??= out;
+      if (p.type === 'file') for (const e of features.sent(message)) this.emit('effects', e);
+    }
+    return { ...first!, chunks, done };
+  }
+
+  /** §2.3.1: the `reply` for a loaded message of a room (its sender and a quote of its text), or undefined. */
+  replyTo(room: string, id: string): ReplyRef | undefined {
+    return this.features.get(room)?.replyTo(id);
+  }
+
+  /** A loaded content message as it shows now (edits, delete and reactions applied). */
+  view(room: string, id: string): MessageView | undefined {
+    return this.features.get(room)?.view(id);
   }
 
   /** Sends a failed message again now (same id, so the relay cannot store it twice). */
@@ -329,7 +441,44 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     if (f.seq === undefined) return; // §1.5: an ephemeral send's ack has no seq.
     const e = this.sender.outbox.get(f.room, f.id);
     this.sync.onAckedSeq(f.room, f.id, f.seq, e !== undefined);
-    if (e !== undefined) this.sender.acked(e, f.seq);
+    if (e === undefined) return;
+    this.sender.acked(e, f.seq);
+    // §2.3 "Order": an own edit ranks by its seq once acked.
+    if (e.chunkOf === undefined) for (const ev of this.features.get(f.room)?.acked(e.message) ?? []) this.emit('effects', ev);
+  }
+
+  /** A verified message, past the replay checks: to the room's features, then to the UI. */
+  private onShown(m: ChatMessage): void {
+    const features = this.features.get(m.room);
+    if (features === undefined) return void this.emit('message', m);
+    const out = features.receive(m);
+    if (out.message !== undefined) this.emit('message', out.message);
+    for (const e of out.effects) this.emit('effects', e);
+    for (const f of out.files) this.emit('file', f);
+  }
+
+  /** The sender's updates: a chunk's is its file's progress (one `outgoing` per file, not per part). */
+  private onOutgoing(u: OutgoingUpdate, e: OutboxEntry): void {
+    const upload = this.uploads.get(`${u.room}/${e.chunkOf ?? e.id}`);
+    if (e.chunkOf === undefined) this.emit('outgoing', u);
+    if (upload === undefined) {
+      if (e.chunkOf !== undefined && u.state === 'failed') this.log('chunk_failed', { room: u.room, file: safeId(e.chunkOf), error: u.error });
+      return;
+    }
+    if (u.state === 'failed' && e.held) {
+      this.uploads.delete(`${upload.room}/${upload.file}`);
+      upload.reject(new ClientError('relay_error', `The file could not be sent: ${u.error ?? 'refused by the relay'}`, u.room));
+      return;
+    }
+    if (u.state !== 'sent' || !upload.unacked.delete(u.id)) return;
+    if (e.chunkOf !== undefined) {
+      upload.acked++;
+      this.emit('file', { room: u.room, file: upload.file, state: 'uploading', acked: upload.acked, chunks: upload.chunks });
+    }
+    if (upload.unacked.size > 0) return;
+    this.uploads.delete(`${upload.room}/${upload.file}`);
+    this.emit('file', { room: u.room, file: upload.file, state: 'uploaded', chunks: upload.chunks });
+    upload.resolve();
   }
 
   private onError(f: ReceivedError): void {
@@ -362,28 +511,49 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     this.sync.saver.flushAll();
   }
 
-  private enqueue(room: string, content: Pick<Payload, 'type' | 'text' | 'snippet'>): OutgoingMessage {
+  private enqueue(room: string, content: Omit<Payload, 'id' | 'ts' | 'name'>): OutgoingMessage {
     const rs = this.rooms.get(room);
     if (rs === undefined) throw new ClientError('unknown_room', 'This room is not joined.', room);
     const id = generateMessageId();
     const payload: Payload = { id, ts: Date.now(), name: this.displayName, ...content };
-    let body: string;
+    const body = this.sealOrThrow(room, () => rs.cipher.seal(payload, this.options.identity));
+    this.sender.checkCapacity(body.length);
+    const message = this.ownMessage(room, payload);
+    const out = this.queue(rs, message, body);
+    for (const e of this.features.get(room)?.sent(message) ?? []) this.emit('effects', e);
+    return out;
+  }
+
+  /** Seals with the payload rules (§2.3) turned into the ClientErrors a UI shows. */
+  private sealOrThrow<T>(room: string, seal: () => T): T {
     try {
-      body = rs.cipher.seal(payload, this.options.identity);
+      return seal();
     } catch (err) {
       if (err instanceof PayloadTooLargeError) throw new ClientError('message_too_large', err.message, room);
       if (err instanceof PayloadError) throw new ClientError('invalid_message', err.message, room);
       throw err;
     }
-    this.sender.checkCapacity(body.length);
+  }
+
+  /** An own message as it shows before its ack. */
+  private ownMessage(room: string, payload: Payload): ChatMessage {
     const message: ChatMessage = {
-      room, ts: payload.ts, id, name: this.displayName, fingerprint: this.ownFingerprint,
+      room, ts: payload.ts, id: payload.id, name: payload.name, fingerprint: this.ownFingerprint,
       shortFingerprint: this.ownShort, type: payload.type, verified: true, keyChanged: false, own: true, history: false,
     };
     if (payload.text !== undefined) message.text = payload.text;
     if (payload.snippet !== undefined) message.snippet = payload.snippet;
+    copyChatFields(payload, message);
+    // A chunk's bytes are in its sealed body already: not held a second time (§2.3.5, 8 MiB).
+    delete message.data;
+    return message;
+  }
+
+  /** Queues a sealed own message in the outbox (checked for capacity by the caller). */
+  private queue(rs: RoomState, message: ChatMessage, body: string, chunkOf?: string): OutgoingMessage {
+    const { room, id } = message;
     rs.seen.add(id);
-    const entry: OutboxEntry = { room, id, body, state: 'sending', message, held: false };
+    const entry: OutboxEntry = { room, id, body, state: 'sending', message, held: false, ...(chunkOf !== undefined ? { chunkOf } : {}) };
     if (rs.refused !== undefined) {
       // §1.9: this room cannot be joined on this relay; the message waits, failed, for a retry.
       this.sender.add(entry, `Not sent: the relay refused room "${safeName(rs.name)}" (${rs.refused}).`);
@@ -430,15 +600,15 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
         continue;
       }
       const p = r.payload;
-      const message: ChatMessage = {
-        room: rs.room, ts: p.ts, id: k.id, name: p.name, fingerprint: this.ownFingerprint, shortFingerprint: this.ownShort,
-        type: p.type, verified: true, keyChanged: false, own: true, history: false,
-      };
-      if (p.text !== undefined) message.text = p.text;
-      if (p.snippet !== undefined) message.snippet = p.snippet;
+      const message = this.ownMessage(rs.room, { ...p, id: k.id });
       rs.seen.add(k.id);
-      this.emit('restored', { room: rs.room, id: k.id, state: 'sending', message });
-      this.sender.restore({ room: rs.room, id: k.id, body: k.body, state: 'sending', message, held: false });
+      // A file's chunks go again as its parts, paced, not reported one by one (§2.3.5).
+      const chunkOf = p.type === 'file-chunk' ? p.target : undefined;
+      if (chunkOf === undefined) {
+        this.emit('restored', { room: rs.room, id: k.id, state: 'sending', message });
+        for (const e of this.features.get(rs.room)?.sent(message) ?? []) this.emit('effects', e);
+      }
+      this.sender.restore({ room: rs.room, id: k.id, body: k.body, state: 'sending', message, held: false, ...(chunkOf !== undefined ? { chunkOf } : {}) });
     }
   }
 

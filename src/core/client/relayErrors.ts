@@ -3,6 +3,7 @@
 
 const MESSAGES: Record<string, string> = {
   rate_limited: 'Sending faster than the relay allows; messages are being sent again more slowly.',
+  room_quota: 'This room has stored as much as the relay accepts per room for now (its hourly bound); sent again automatically as room frees up.',
   too_many_rooms: 'This relay allows at most 32 rooms per connection. Leave a room, then join again.',
   server_busy: 'The relay is at its connection limit; retrying later.',
   shutting_down: 'The relay is shutting down; reconnecting when it is back.',

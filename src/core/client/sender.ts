@@ -20,7 +20,8 @@ import { errorText, safeId, unref } from './util';
 export const SEND_WINDOW = 64;
 
 export interface SenderHooks {
-  outgoing(update: OutgoingUpdate): void;
+  /** An entry's state changed (`entry` as queued: a chunk's update is a file's progress). */
+  outgoing(update: OutgoingUpdate, entry: OutboxEntry): void;
   /** A send was refused with not_joined (§1.7): the room is joined again. */
   rejoin(room: string): void;
   /** With an OutboxStore: what the store's failures are told to. */
@@ -36,6 +37,9 @@ export class Sender {
   /** §1.7 rate_limited: also spaces join retries (RelayClient), one backoff for both. */
   readonly rateBackoff: Backoff;
   private drainWaiters: (() => void)[] = [];
+  /** Chunk tokens (§2.3.5 paced below §1.7's rate): refilled at chunkRate per second up to chunkBurst. */
+  private chunkTokens: number;
+  private chunkRefilledAt = Date.now();
 
   constructor(
     private readonly link: RelayLink,
@@ -45,16 +49,17 @@ export class Sender {
     private readonly store?: OutboxStore,
   ) {
     this.rateBackoff = new Backoff(tuning.rateLimitBaseMs, tuning.rateLimitMaxMs);
+    this.chunkTokens = tuning.chunkBurst;
   }
 
   /**
    * Throws `outbox_full` when a message of `bodyChars` would go over the bound: the caller
    * refuses it before queuing anything (a refused message is the user's to send again).
    */
-  checkCapacity(bodyChars: number): void {
+  checkCapacity(bodyChars: number, count = 1): void {
     const { outboxLimit, outboxBytes } = this.tuning;
     const waiting = 'They are sent as soon as the relay confirms the ones before them; send this one again then.';
-    if (this.outbox.size >= outboxLimit) {
+    if (this.outbox.size + count > outboxLimit) {
       throw new ClientError('outbox_full', `Not sent: ${outboxLimit} messages already wait for the relay, as many as this client keeps. ${waiting}`);
     }
     if (this.outbox.bytes + bodyChars > outboxBytes) {
@@ -72,7 +77,7 @@ export class Sender {
       return;
     }
     this.armFailTimer(entry);
-    this.hooks.outgoing({ room: entry.room, id: entry.id, state: 'sending' });
+    this.hooks.outgoing({ room: entry.room, id: entry.id, state: 'sending' }, entry);
     this.pump();
   }
 
@@ -141,7 +146,7 @@ export class Sender {
     this.rateBackoff.reset();
     e.message.seq = seq;
     e.state = 'sent';
-    this.hooks.outgoing({ room: e.room, id: e.id, state: 'sent', seq });
+    this.hooks.outgoing({ room: e.room, id: e.id, state: 'sent', seq }, e);
     this.checkDrain();
     this.pump();
   }
@@ -155,7 +160,7 @@ export class Sender {
     if (isRetryable(code)) {
       // §1.7 (ERROR_CODES `retryable`): the refused frame was not processed; send it again
       // later, same id.
-      if (code === 'internal') this.setState(e, 'failed', relayErrorMessage(code));
+      if (code === 'internal' || code === 'room_quota') this.setState(e, 'failed', relayErrorMessage(code));
       if (code === 'not_joined') this.hooks.rejoin(room);
       const delay = this.rateBackoff.next();
       this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delay);
@@ -191,7 +196,8 @@ export class Sender {
       }
       return;
     }
-    // A room's messages go in order: one still being saved holds back those after it.
+    // A room's messages go in order: one still being saved holds back those after it, and so
+    // does a chunk waiting for its token.
     const saving = new Set<string>();
     for (const e of this.outbox.values()) {
       if (this.inFlight >= SEND_WINDOW) break;
@@ -199,6 +205,10 @@ export class Sender {
       if (e.rid !== undefined || e.held || saving.has(e.room)) continue;
       const rs = this.rooms.get(e.room);
       if (rs === undefined || !rs.joined) continue;
+      if (e.chunkOf !== undefined && !this.takeChunkToken()) {
+        saving.add(e.room);
+        continue;
+      }
       const rid = this.link.reserveRid();
       const line = JSON.stringify({ t: 'send', rid, room: e.room, id: e.id, body: e.body });
       // §1.1: a relay configured with a smaller maxFrame would close the connection on this
@@ -216,6 +226,30 @@ export class Sender {
       this.link.track(rid, { kind: 'send', room: e.room, id: e.id });
       this.link.writeLine(line);
     }
+  }
+
+  /**
+   * §2.3.5 chunks go out at most chunkBurst at once, then chunkRate per second, below the
+   * relay's §1.7 rate (100/s, burst 200), so that a file never trips `rate_limited` and leaves
+   * room for the user's messages. False: none now; the pump runs again when one is due.
+   */
+  private takeChunkToken(): boolean {
+    const { chunkRate, chunkBurst } = this.tuning;
+    if (chunkRate <= 0) return true;
+    const now = Date.now();
+    this.chunkTokens = Math.min(chunkBurst, this.chunkTokens + ((now - this.chunkRefilledAt) * chunkRate) / 1000);
+    this.chunkRefilledAt = now;
+    if (this.chunkTokens >= 1) {
+      this.chunkTokens -= 1;
+      return true;
+    }
+    if (this.pumpTimer === undefined) {
+      this.pumpTimer = setTimeout(() => {
+        this.pumpTimer = undefined;
+        this.pump();
+      }, Math.max(1, Math.ceil(((1 - this.chunkTokens) * 1000) / chunkRate)));
+    }
+    return false;
   }
 
   /** Saves a new message before its send goes out; if the store fails, it is sent all the same. */
@@ -256,7 +290,7 @@ export class Sender {
   private setState(e: OutboxEntry, state: 'sending' | 'failed', error?: string): void {
     e.state = state;
     e.error = error;
-    this.hooks.outgoing(error === undefined ? { room: e.room, id: e.id, state } : { room: e.room, id: e.id, state, error });
+    this.hooks.outgoing(error === undefined ? { room: e.room, id: e.id, state } : { room: e.room, id: e.id, state, error }, e);
   }
 
   private checkDrain(): void {

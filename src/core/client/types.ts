@@ -5,8 +5,11 @@
 
 import type { Identity, SignatureVerifier, Snippet } from '../crypto/index';
 import type { OutboxStore } from '../keys/stores';
+import type { ChatFields, FileInfo, PatchShare, ReplyRef } from '../payload/fields';
+import type { FileTransferErrorCode } from '../payload/fileTransfer';
+import type { MessageView, ReactionView } from '../payload/effects';
 
-export type { Identity, Snippet };
+export type { Identity, Snippet, ChatFields, FileInfo, PatchShare, ReplyRef, MessageView, ReactionView };
 
 // ---- transport ------------------------------------------------------------------------
 
@@ -126,6 +129,13 @@ export interface ClientTuning {
   typingIntervalMs: number;
   /** How often lastSeq is handed to saveLastSeq at most. */
   lastSeqFlushMs: number;
+  /**
+   * File chunks (docs/protocol.md §2.3.5) are paced below the relay's send rate (§1.7: 100/s,
+   * burst 200 by default) so that an 8 MiB file never trips `rate_limited`: at most
+   * `chunkBurst` at once, then `chunkRate` per second (defaults 100 and 80).
+   */
+  chunkRate: number;
+  chunkBurst: number;
   /** Un-acked messages at most (all rooms); one more is refused with `outbox_full`. */
   outboxLimit: number;
   /** Bytes of sealed envelopes (body characters) un-acked at most; past it, `outbox_full`. */
@@ -136,8 +146,16 @@ export interface ClientTuning {
 
 export type ConnectionState = 'offline' | 'connecting' | 'connected';
 
-/** A verified message, ready to show. Unverifiable ones are `UnverifiableMessage`. */
-export interface ChatMessage {
+/**
+ * A verified message, ready to show. Unverifiable ones are `UnverifiableMessage`. It carries
+ * the fields of docs/protocol.md §2.3.1-2.3.6 its type takes (ChatFields: `reply`, `mentions`,
+ * `target`, `emoji`, `file`, `patch`; `index` and `data` only on a `file-chunk`, which
+ * RelayClient never emits: it assembles chunks into `file` events). RelayClient emits content
+ * messages (text, snippet, file, patch) and types it does not know as `message`, with the
+ * effects already known applied (`edited`, `deleted`, `reactions`); reactions, edits and
+ * deletes come as `effects` events.
+ */
+export interface ChatMessage extends ChatFields {
   room: string;
   /** Relay seq (§1.4); absent only for messages of this client not yet acked. */
   seq?: number;
@@ -166,6 +184,78 @@ export interface ChatMessage {
    * such messages; one that only prints (the terminal) must not print it again.
    */
   shownBefore?: boolean;
+  /** §2.3.4: an edit by the sender's key applies; `text` (and `mentions`) are the edited ones. */
+  edited?: boolean;
+  /** §2.3.4: deleted by the sender's key: no text, snippet, file, patch, reply or reactions are left. */
+  deleted?: boolean;
+  /** §2.3.3: the reactions on, each with the fingerprints that have it on. */
+  reactions?: ReactionView[];
+}
+
+/**
+ * What a reaction, edit or delete did (docs/protocol.md §2.3 "Who may act on a message",
+ * §2.3.3, §2.3.4), as `effects` events. `view` is the target as it shows now, when loaded.
+ */
+export interface EffectEvent {
+  room: string;
+  /** The reaction, edit or delete itself (verified; an own one not acked yet has no seq). */
+  effect: ChatMessage;
+  target: string;
+  /**
+   * `edited`/`deleted`/`reactions`: the target shows differently now (redraw it from `view`;
+   * on `deleted`, purge its text from anything kept). `unchanged`: it applies but does not
+   * change what shows (an older edit, a target already deleted). `pending`: the target is not
+   * loaded yet; applied when it comes (the target's `message` then shows it). `refused`: not
+   * applied (`why`), e.g. an edit under another key than the target's.
+   */
+  change: 'edited' | 'deleted' | 'reactions' | 'unchanged' | 'pending' | 'refused';
+  why?: 'not_the_sender' | 'not_content';
+  view?: MessageView;
+}
+
+/**
+ * A file's progress (docs/protocol.md §2.3.5), as `file` events; `file` is the id of its `file`
+ * message. Received: `receiving` (parts so far), then `complete` with the verified bytes
+ * (handed over once: the client keeps none) or `failed` (nothing of it is kept). Sent by this
+ * client: `uploading` as the relay acks its parts, then `uploaded`.
+ */
+export type FileEvent = { room: string; file: string } & (
+  | { state: 'receiving'; received: number; chunks: number }
+  | { state: 'complete'; info: FileInfo; fingerprint: string; bytes: Uint8Array }
+  /** `evicted`: dropped unfinished to keep the room's bound of bytes being assembled (32 MiB). */
+  | { state: 'failed'; reason: FileTransferErrorCode | 'evicted'; error: string }
+  | { state: 'uploading'; acked: number; chunks: number }
+  | { state: 'uploaded'; chunks: number }
+);
+
+/**
+ * What sendPayload sends: a content message (`text`, `snippet`, `patch`, with an optional
+ * `reply` and `mentions`) or an effect (`reaction`, `edit`, `delete` with its `target`). Files
+ * go through sendFile. The rules of docs/protocol.md §2.3 apply (ClientError
+ * `invalid_message` / `message_too_large`).
+ */
+export interface OutgoingContent {
+  type: 'text' | 'snippet' | 'patch' | 'reaction' | 'edit' | 'delete';
+  text?: string;
+  snippet?: Snippet;
+  reply?: ReplyRef;
+  mentions?: string[];
+  target?: string;
+  emoji?: string;
+  patch?: PatchShare;
+}
+
+/** What sendFile sends (§2.3.5): the bytes, the name and media type the others see. */
+export interface OutgoingFileContent {
+  /** The name shown (sendableFileName makes one from a local name); a suggestion to the others. */
+  name: string;
+  /** Media type; application/octet-stream when absent. */
+  mime?: string;
+  bytes: Uint8Array;
+  /** Optional caption. */
+  text?: string;
+  reply?: ReplyRef;
+  mentions?: string[];
 }
 
 /** A message that failed one of the steps of §2.4: never its content. */
@@ -192,6 +282,17 @@ export interface OutgoingMessage {
   id: string;
   state: OutgoingState;
   message: ChatMessage;
+}
+
+/** What sendFile returns: the file message, and its parts' fate. */
+export interface OutgoingFile extends OutgoingMessage {
+  chunks: number;
+  /**
+   * Resolves when the relay acked the file message and every part; rejects with a ClientError
+   * when one is refused for good. Does not time out (parts wait in the outbox, and a restart
+   * sends them again).
+   */
+  done: Promise<void>;
 }
 
 export interface PresenceMemberInfo {
@@ -282,6 +383,10 @@ export interface RelayClientEvents {
   presence: [update: PresenceUpdate];
   typing: [event: TypingEvent];
   synced: [event: SyncedEvent];
+  /** A reaction, edit or delete arrived, or was sent by this client (§2.3.3, §2.3.4). */
+  effects: [event: EffectEvent];
+  /** A file's progress, received or sent (§2.3.5). */
+  file: [event: FileEvent];
   error: [error: ClientError];
 }
 

@@ -69,9 +69,15 @@ export interface EffectLimits {
   maxPendingTextBytes: number;
   /** §2.3.3: distinct emoji shown on one message. */
   maxEmojiPerMessage: number;
+  /**
+   * Messages remembered (content and the ids of the others): past it the oldest are forgotten,
+   * so that a long session's memory stays bounded; an effect on a forgotten message waits as
+   * pending (bounded above) like one whose target is not loaded.
+   */
+  maxMessages: number;
 }
 
-export const DEFAULT_EFFECT_LIMITS: EffectLimits = { maxPending: 1_000, maxPendingTextBytes: 4 * 1024 * 1024, maxEmojiPerMessage: 64 };
+export const DEFAULT_EFFECT_LIMITS: EffectLimits = { maxPending: 1_000, maxPendingTextBytes: 4 * 1024 * 1024, maxEmojiPerMessage: 64, maxMessages: 20_000 };
 
 interface EditEntry {
   id: string;
@@ -123,7 +129,21 @@ export class RoomEffects {
     if (CONTENT_TYPES.includes(type)) return this.addContent(m);
     if (EFFECT_TYPES.includes(type)) return this.addEffect(m);
     if (!this.others.has(m.id)) this.others.set(m.id, {});
+    this.keepBound();
     return [];
+  }
+
+  /** maxMessages: the oldest remembered go first (Maps iterate in insertion order). */
+  private keepBound(): void {
+    const pendingIds = new Set<string>();
+    while (this.contents.size > this.limits.maxMessages) this.contents.delete(this.contents.keys().next().value!);
+    if (this.others.size <= this.limits.maxMessages) return;
+    for (const e of this.pendingOrder) pendingIds.add(e.id);
+    for (const id of this.others.keys()) {
+      if (this.others.size <= this.limits.maxMessages) break;
+      // A pending effect stays known while it waits (the pending bound drops it otherwise).
+      if (!pendingIds.has(id)) this.others.delete(id);
+    }
   }
 
   /** The view of a content message, or undefined if none was added under this id. */
@@ -160,6 +180,7 @@ export class RoomEffects {
     }
     const state: ContentState = { message: m, edits: [], deleted: false, reactions: new Map() };
     this.contents.set(m.id, state);
+    this.keepBound();
     const changes: EffectChange[] = [{ kind: 'shown', id: m.id }];
     const waiting = this.pending.get(m.id);
     if (waiting !== undefined) {
@@ -192,6 +213,7 @@ export class RoomEffects {
       return [];
     }
     this.others.set(m.id, { target, seq: m.seq });
+    this.keepBound();
     const state = this.contents.get(target);
     if (state !== undefined) return this.apply(m, state);
     if (this.others.has(target)) return [{ kind: 'refused', id: m.id, target, why: 'not_content' }];

@@ -25,6 +25,7 @@ import { RelayLink, type RoutedFrame } from '../client/link';
 import { DEFAULT_TUNING } from '../client/relayClient';
 import { relayErrorMessage } from '../client/relayErrors';
 import { ClientError, type ChatMessage, type ClientLog, type ClientTuning, type ConnectionState, type TransportFactory } from '../client/types';
+import { copyChatFields } from '../client/roomFeatures';
 import { decodeMlsBody, encodeMlsBody } from './body';
 import { RoomParts, roomBodies } from './parts';
 import { MLS_PART_VERSION } from './body';
@@ -414,7 +415,16 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
 
   // ---- sending --------------------------------------------------------------------------
 
-  private enqueue(content: Pick<Payload, 'type' | 'text'>): ChatMessage {
+  /**
+   * Any payload of docs/protocol.md §2.3 (§3.3: the same P as in link rooms): replies,
+   * reactions, edits, deletes, files and their chunks (src/cli/chatFeatureRoom.ts). The rules of
+   * §2.3 apply (ClientError invalid_message / message_too_large).
+   */
+  sendPayload(content: Omit<Payload, 'id' | 'ts' | 'name'>): ChatMessage {
+    return this.enqueue(content);
+  }
+
+  private enqueue(content: Omit<Payload, 'id' | 'ts' | 'name'>): ChatMessage {
     if (this.group.removed) throw new ClientError('invalid_message', 'You were removed from this room.', this.room);
     const id = generateMessageId();
     const payload: Payload = { id, ts: this.now(), name: this.displayName, ...content };
@@ -939,7 +949,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         const e = this.outbox.find((x) => x.id === r.id);
         if (e === undefined) return;
         e.rid = undefined;
-        if (f.code === 'not_joined' || f.code === 'rate_limited' || f.code === 'internal' || f.code === 'shutting_down') {
+        if (f.code === 'not_joined' || f.code === 'rate_limited' || f.code === 'internal' || f.code === 'shutting_down' || f.code === 'room_quota') {
           if (f.code !== 'not_joined') setTimeout(() => this.pump(), 500);
           return;
         }
@@ -1302,6 +1312,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     if (seq !== undefined) m.seq = seq;
     if (p.text !== undefined) m.text = p.text;
     if (p.snippet !== undefined) m.snippet = p.snippet;
+    copyChatFields(p, m);
     return m;
   }
 

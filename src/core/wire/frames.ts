@@ -61,6 +61,8 @@ export const ERROR_CODES = {
   not_joined: { closes: false, retryable: true },
   too_many_rooms: { closes: false, retryable: false },
   rate_limited: { closes: false, retryable: true },
+  // §1.7: over the room's budget of stored bytes per hour; the client sends it again later.
+  room_quota: { closes: false, retryable: true },
   auth_required: { closes: false, retryable: false },
   auth_failed: { closes: false, retryable: false },
   server_busy: { closes: true, retryable: false },

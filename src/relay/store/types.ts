@@ -94,7 +94,7 @@ export type CommitResult =
  * database implements it with a transaction; each change of one room is atomic and serialised
  * with the room's other changes (a compare-and-set on the epoch).
  */
-export interface PrivateRoomStore {
+export interface PrivateRoomStore<Origin = unknown> {
   /** The room's record, or undefined for a room that was never reset (a link room). */
   privateRoom(room: string): Promise<PrivateRoomRecord | undefined>;
   /**
@@ -116,7 +116,9 @@ export interface PrivateRoomStore {
    * room's current epoch is still `epoch - 1` (the relay verified the rotation under that
    * epoch's key); otherwise `stale` with the current epoch and the seq of the commit that began
    * `epoch` (or, when that one is no longer known, of the current epoch). A commit whose id
-   * already began an epoch is answered from it with `duplicate: true`.
+   * already began an epoch is answered from it with `duplicate: true`. `origin` is the sending
+   * connection: a cluster's store forwards the commit from its feed to every member but it
+   * (as `append` in store/pg/clusterRooms.ts); the embedded store does not need it.
    */
-  appendCommit(room: string, id: string, body: string, epoch: number, authPub: Buffer): Promise<CommitResult>;
+  appendCommit(room: string, id: string, body: string, epoch: number, authPub: Buffer, origin?: Origin): Promise<CommitResult>;
 }

@@ -200,6 +200,14 @@ export class Database {
       throw this.unavailable();
     }
     let broken = false;
+    // Checked out, the client has no listener of the pool's: the database going away while no
+    // query of ours runs on it (between two statements) would emit an 'error' nobody handles,
+    // and that ends the process. Ours takes the store down instead.
+    const onError = (err: Error): void => {
+      broken = true;
+      this.fail(err);
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -216,6 +224,7 @@ export class Database {
       });
       throw err;
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
     }
   }

@@ -17,7 +17,16 @@
 // every relay of the cluster, never backwards within a room. One round trip per batch: on a
 // loaded machine each round trip costs a wake-up of the relay and of the backend.
 // After the commit, a NOTIFY (room, head) per room: the doorbell for the other relays.
+//
+// A private room's commit (docs/protocol.md §3.6) takes the same road, as a batch of its own:
+// the function smc_append_commit checks the room's epoch and stores the message and the new
+// epoch in one transaction, under the private room's row lock, so that of two commits for one
+// epoch (on any relays) exactly one is stored. Going through the group commit keeps what the
+// feed and the doorbells need: the commit is pending (the feed waits for its answer before it
+// shows a row of it), handed to the feed with its origin and epoch, and rung to the other relays.
 import type { Client } from 'pg';
+import { MAX_EPOCHS } from '../privateLog';
+import type { CommitResult } from '../types';
 import type { Database } from './database';
 import { isConnectionError } from './database';
 import { StoreBusyError, StoreUnavailableError, StoreWriteError, type AppendResult } from './types';
@@ -48,10 +57,17 @@ export interface CommittedMessage<Origin> {
   id: string;
   body: string;
   origin: Origin | undefined;
+  /** §3.6: a private room's commit, with the epoch it began. */
+  epoch?: number;
 }
 
 interface Waiter {
   resolve: (r: AppendResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface CommitWaiter {
+  resolve: (r: CommitResult) => void;
   reject: (e: Error) => void;
 }
 
@@ -64,6 +80,8 @@ interface Pending<Origin> {
   origin: Origin | undefined;
   /** The first waiter is the original append; later ones are duplicates of it (§1.5). */
   waiters: Waiter[];
+  /** §3.6: a commit, with the epoch it begins and its key; always a batch of its own. */
+  commit?: { epoch: number; authPub: Buffer; waiters: CommitWaiter[] };
 }
 
 /** Attempts of one batch when its transaction must be retried (a conflict, a deadlock). */
@@ -110,35 +128,79 @@ export class GroupCommit<Origin> {
   append(room: string, id: string, body: string, origin: Origin | undefined): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject };
-      if (this.closed) return reject(new StoreWriteError('the store is closed', 'ECLOSED'));
-      if (this.db.state !== 'up') {
-        this.stats.rejectedUnavailable++;
-        return reject(new StoreUnavailableError('the database is unreachable; the relay is reconnecting'));
-      }
-      if (!KEY_RE.test(room) || !KEY_RE.test(id)) return reject(new StoreWriteError('room and id must be 1-64 chars of [A-Za-z0-9_-]', 'EINVAL'));
       const key = room + '\u0000' + id;
+      if (!this.admissible(room, id, reject)) return;
       const first = this.pending.get(key);
       if (first !== undefined) {
+        if (first.commit !== undefined) return reject(new StoreWriteError('a commit with this id is being stored; send it again', 'EPENDING'));
         first.waiters.push(waiter);
         return;
       }
-      const bytes = Buffer.byteLength(body, 'utf8');
-      if (bytes === 0 || bytes > this.options.maxBodyBytes) {
-        return reject(new StoreWriteError(`body must be 1-${this.options.maxBodyBytes} bytes, got ${bytes}`, 'EINVAL'));
-      }
-      // PostgreSQL text cannot hold NUL: such a body would fail its whole group, the other
-      // senders' messages with it. Refused here, alone (the relay only passes b64u, §1.2).
-      if (body.includes('\u0000')) return reject(new StoreWriteError('body contains a NUL character', 'EINVAL'));
-      if (this.queue.length >= this.options.maxQueued || this.queuedBytes + bytes > this.options.maxQueuedBytes) {
-        this.stats.rejectedBusy++;
-        return reject(new StoreBusyError(`more than ${this.options.maxQueued} messages (or ${this.options.maxQueuedBytes} bytes) are waiting for the database`));
-      }
-      const p: Pending<Origin> = { key, room, id, body, bytes, origin, waiters: [waiter] };
-      this.pending.set(key, p);
-      this.queue.push(p);
-      this.queuedBytes += bytes;
-      this.schedule();
+      this.enqueue(key, room, id, body, origin, reject, (p) => p.waiters.push(waiter));
     });
+  }
+
+  /**
+   * §3.6: stores a private room's commit and the epoch it begins, in one transaction of its
+   * own, only while the room is in `epoch - 1` (smc_append_commit). A second append of the same
+   * commit meanwhile waits for the first one's answer and gets it as a duplicate.
+   */
+  appendCommit(room: string, id: string, body: string, epoch: number, authPub: Buffer, origin: Origin | undefined): Promise<CommitResult> {
+    return new Promise<CommitResult>((resolve, reject) => {
+      const waiter: CommitWaiter = { resolve, reject };
+      const key = room + '\u0000' + id;
+      if (!this.admissible(room, id, reject)) return;
+      const first = this.pending.get(key);
+      if (first !== undefined) {
+        if (first.commit === undefined) return reject(new StoreWriteError('a message with this id is being stored; send it again', 'EPENDING'));
+        first.commit.waiters.push(waiter);
+        return;
+      }
+      this.enqueue(key, room, id, body, origin, reject, (p) => {
+        p.commit = { epoch, authPub, waiters: [waiter] };
+      });
+    });
+  }
+
+  /** The store takes appends now, and room and id have the schema's form; else rejects (false). */
+  private admissible(room: string, id: string, reject: (e: Error) => void): boolean {
+    if (this.closed) {
+      reject(new StoreWriteError('the store is closed', 'ECLOSED'));
+      return false;
+    }
+    if (this.db.state !== 'up') {
+      this.stats.rejectedUnavailable++;
+      reject(new StoreUnavailableError('the database is unreachable; the relay is reconnecting'));
+      return false;
+    }
+    if (!KEY_RE.test(room) || !KEY_RE.test(id)) {
+      reject(new StoreWriteError('room and id must be 1-64 chars of [A-Za-z0-9_-]', 'EINVAL'));
+      return false;
+    }
+    return true;
+  }
+
+  private enqueue(
+    key: string, room: string, id: string, body: string, origin: Origin | undefined, reject: (e: Error) => void,
+    addWaiter: (p: Pending<Origin>) => void,
+  ): void {
+    const bytes = Buffer.byteLength(body, 'utf8');
+    if (bytes === 0 || bytes > this.options.maxBodyBytes) {
+      return reject(new StoreWriteError(`body must be 1-${this.options.maxBodyBytes} bytes, got ${bytes}`, 'EINVAL'));
+    }
+    // PostgreSQL text cannot hold NUL: such a body would fail its whole group, the other
+    // senders' messages with it. Refused here, alone (the relay only passes b64u, §1.2).
+    if (body.includes('\u0000')) return reject(new StoreWriteError('body contains a NUL character', 'EINVAL'));
+    if (this.queue.length >= this.options.maxQueued || this.queuedBytes + bytes > this.options.maxQueuedBytes) {
+      this.stats.rejectedBusy++;
+      return reject(new StoreBusyError(`more than ${this.options.maxQueued} messages (or ${this.options.maxQueuedBytes} bytes) are waiting for the database`));
+    }
+    const p: Pending<Origin> = { key, room, id, body, bytes, origin, waiters: [] };
+    addWaiter(p);
+    this.pending.set(key, p);
+    this.queue.push(p);
+    this.queuedBytes += bytes;
+    this.schedule();
   }
 
   /** Whether an append of (room, id) is waiting or in a transaction (not yet answered). */
@@ -173,13 +235,20 @@ export class GroupCommit<Origin> {
     while (this.queue.length > 0 && this.busyWriters.length < this.db.writers) {
       const batch: Array<Pending<Origin>> = [];
       const rest: Array<Pending<Origin>> = [];
+      // Rooms whose appends wait behind a commit that waits: they keep their order (§3.6 commits
+      // are a batch of their own).
+      const behindCommit = new Set<string>();
       let bytes = 0;
       for (const p of this.queue) {
-        const fits = batch.length < this.options.maxBatch && (batch.length === 0 || bytes + p.bytes <= this.options.maxBatchBytes);
-        if (fits && !this.roomsInFlight.has(p.room)) {
+        const fits = batch.length < this.options.maxBatch && (batch.length === 0 || bytes + p.bytes <= this.options.maxBatchBytes)
+          && batch[0]?.commit === undefined && (p.commit === undefined || batch.length === 0);
+        if (fits && !this.roomsInFlight.has(p.room) && !behindCommit.has(p.room)) {
           batch.push(p);
           bytes += p.bytes;
-        } else rest.push(p);
+        } else {
+          rest.push(p);
+          if (p.commit !== undefined) behindCommit.add(p.room);
+        }
       }
       if (batch.length === 0) return; // every queued room is in flight: the next run takes them
       this.queue = rest;
@@ -215,6 +284,8 @@ export class GroupCommit<Origin> {
   }
 
   private async transaction(client: Client, writer: number, batch: Array<Pending<Origin>>): Promise<void> {
+    const only = batch[0];
+    if (only?.commit !== undefined) return this.commitTransaction(client, writer, only, only.commit);
     // One statement in autocommit: its implicit transaction commits (WAL flushed, with
     // synchronous_commit on) before the answer comes back. A failure anywhere, COMMIT
     // included, rolls all of it back, the seq allocation too.
@@ -253,15 +324,61 @@ export class GroupCommit<Origin> {
       p.waiters.forEach((w, k) => w.resolve({ seq: at.seq, ts: at.ts, duplicate: at.duplicate || k > 0 }));
     });
     this.settled(new Set(batch.map((p) => p.room)));
-    if (heads.size > 0) {
-      // The doorbell, after the commit and in a transaction of its own that does not wait for
-      // the disk: a NOTIFY inside the append's transaction would hold PostgreSQL's global
-      // notify lock across our WAL flush and serialise every relay's commits. A doorbell lost
-      // (a crash right now) is made up by the feed's poll. Rooms and ids are [A-Za-z0-9_-]
-      // (checked in append), seqs integers: safe to inline in this one simple query.
-      const calls = [...heads].map(([r, h]) => `pg_notify('${MESSAGE_CHANNEL}', '${r} ${h}')`).join(', ');
-      this.doorbells[writer] = client.query(`BEGIN; SET LOCAL synchronous_commit TO off; SELECT ${calls}; COMMIT`).then(() => undefined, () => undefined);
+    this.ring(client, writer, heads);
+  }
+
+  private ring(client: Client, writer: number, heads: Map<string, number>): void {
+    if (heads.size === 0) return;
+    // The doorbell, after the commit and in a transaction of its own that does not wait for
+    // the disk: a NOTIFY inside the append's transaction would hold PostgreSQL's global
+    // notify lock across our WAL flush and serialise every relay's commits. A doorbell lost
+    // (a crash right now) is made up by the feed's poll. Rooms and ids are [A-Za-z0-9_-]
+    // (checked in append), seqs integers: safe to inline in this one simple query.
+    const calls = [...heads].map(([r, h]) => `pg_notify('${MESSAGE_CHANNEL}', '${r} ${h}')`).join(', ');
+    this.doorbells[writer] = client.query(`BEGIN; SET LOCAL synchronous_commit TO off; SELECT ${calls}; COMMIT`).then(() => undefined, () => undefined);
+  }
+
+  /** §3.6: one commit, in one autocommit statement (smc_append_commit, schema.ts). */
+  private async commitTransaction(client: Client, writer: number, p: Pending<Origin>, commit: NonNullable<Pending<Origin>['commit']>): Promise<void> {
+    const result = await client.query<{ outcome: string; seq: string; ts: string; epoch: string }>({
+      name: 'smc_append_commit',
+      text: 'SELECT outcome, seq, ts, epoch FROM smc_append_commit($1, $2, $3, $4, $5, $6)',
+      values: [p.room, p.id, p.body, commit.epoch, commit.authPub, MAX_EPOCHS],
+    });
+    const row = result.rows[0];
+    this.stats.commits++;
+    const seq = Number(row?.seq ?? 0);
+    const ts = Number(row?.ts ?? 0);
+    const epoch = Number(row?.epoch ?? 0);
+    let answer: CommitResult | Error;
+    switch (row?.outcome) {
+      case 'stored':
+        this.stats.appended++;
+        // Durable, message and epoch together. To the feed (with its epoch), then the answer.
+        this.committed([{ room: p.room, seq, ts, id: p.id, body: p.body, origin: p.origin, epoch }], new Map([[p.room, seq]]));
+        answer = { stale: false, seq, ts, duplicate: false, epoch };
+        break;
+      case 'duplicate':
+      case 'message':
+        this.stats.duplicates++;
+        answer = { stale: false, seq, ts, duplicate: true, epoch };
+        break;
+      case 'stale':
+        answer = { stale: true, epoch, seq };
+        break;
+      case 'none':
+        answer = new StoreWriteError('not a private room', 'EINVAL');
+        break;
+      default:
+        answer = new StoreWriteError('the database did not place the commit', 'EPLACE');
     }
+    this.pending.delete(p.key);
+    commit.waiters.forEach((w, k) => {
+      if (answer instanceof Error) w.reject(answer);
+      else w.resolve(k > 0 && !answer.stale ? { ...answer, duplicate: true } : answer);
+    });
+    this.settled(new Set([p.room]));
+    if (row?.outcome === 'stored') this.ring(client, writer, new Map([[p.room, seq]]));
   }
 
   private failBatch(batch: Array<Pending<Origin>>, err: unknown): void {
@@ -280,7 +397,7 @@ export class GroupCommit<Origin> {
     }
     for (const p of batch) {
       this.pending.delete(p.key);
-      for (const w of p.waiters) w.reject(error);
+      for (const w of [...p.waiters, ...(p.commit?.waiters ?? [])]) w.reject(error);
     }
     this.settled(new Set(batch.map((p) => p.room)));
   }
@@ -292,7 +409,7 @@ export class GroupCommit<Origin> {
     this.stats.rejectedUnavailable += queued.length;
     for (const p of queued) {
       this.pending.delete(p.key);
-      for (const w of p.waiters) w.reject(error);
+      for (const w of [...p.waiters, ...(p.commit?.waiters ?? [])]) w.reject(error);
     }
     if (queued.length > 0) this.settled(new Set(queued.map((p) => p.room)));
     this.notifyIdle();

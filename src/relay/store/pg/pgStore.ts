@@ -9,10 +9,14 @@ import { Feed } from './feed';
 import { GroupCommit, MESSAGE_CHANNEL, type CommitStats } from './groupCommit';
 import { ClusterPresence, PRESENCE_CHANNEL } from './presence';
 import { Retention } from './retention';
+import { PgPrivateRooms, type PgPrivateRecord } from './privateRooms';
 import { migrate } from './schema';
 import type {
-  AppendResult, ClusterStore, ClusterStoreEvents, FeedMessage, RoomPresence, StoredMessage,
+  AppendResult, ClusterStore, ClusterStoreEvents, CommitResult, FeedMessage, ResetResult, ResetSeen, RoomPresence, StoredMessage,
 } from './types';
+
+/** §3.6: the channel on which a relay that reset a private room tells the others ("room generation epoch seq"). */
+export const PRIVATE_CHANNEL = 'smc_private';
 
 export interface PgStoreOptions {
   /** `postgres://user@host:port/db?sslmode=verify-full...`; PGPASSWORD, ~/.pgpass and PG* apply. */
@@ -72,6 +76,8 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
   private readonly messageListeners: Array<ClusterStoreEvents<Origin>['message']> = [];
   private readonly presenceListeners: Array<ClusterStoreEvents<Origin>['presence']> = [];
   private readonly ephemeralListeners: Array<ClusterStoreEvents<Origin>['ephemeral']> = [];
+  private readonly resetListeners: Array<ClusterStoreEvents<Origin>['reset']> = [];
+  private readonly privateRooms: PgPrivateRooms;
   private readonly ephemeralRelay: EphemeralRelay;
   private readonly log: NonNullable<PgStoreOptions['log']>;
   private opened = false;
@@ -80,7 +86,7 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
     this.log = options.log ?? (() => undefined);
     this.db = new Database({
       url: options.url,
-      channels: [MESSAGE_CHANNEL, PRESENCE_CHANNEL, EPHEMERAL_CHANNEL],
+      channels: [MESSAGE_CHANNEL, PRESENCE_CHANNEL, EPHEMERAL_CHANNEL, PRIVATE_CHANNEL],
       readers: options.readers,
       writers: options.writers,
       maxWaitingReads: options.maxWaitingReads,
@@ -91,7 +97,11 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
       log: this.log,
     });
     this.retention = new Retention(this.db, { retain: options.retain }, this.log);
-    this.feed = new Feed<Origin>(this.db, (m) => this.emitMessage(m), (room, id) => this.commit.isPending(room, id), options.pollMs ?? 1_000, this.log);
+    this.feed = new Feed<Origin>(
+      this.db, (m) => this.emitMessage(m), (room, id) => this.commit.isPending(room, id), options.pollMs ?? 1_000, this.log,
+      (reset) => this.emitReset(reset),
+    );
+    this.privateRooms = new PgPrivateRooms(this.db);
     this.commit = new GroupCommit<Origin>(this.db, {
       maxQueued: options.maxQueued ?? 10_000,
       maxQueuedBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
@@ -110,6 +120,12 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
       if (n.channel === MESSAGE_CHANNEL) this.feed.doorbell(n.payload);
       else if (n.channel === PRESENCE_CHANNEL && this.feed.isWatched(n.payload)) {
         for (const l of this.presenceListeners) l(n.payload);
+      } else if (n.channel === PRIVATE_CHANNEL) {
+        const [room, generation, epoch, seq] = n.payload.split(' ');
+        const seen = { room: room ?? '', generation: Number(generation), epoch: Number(epoch), seq: Number(seq) };
+        this.privateRooms.forget(seen.room);
+        if (Number.isSafeInteger(seen.generation) && Number.isSafeInteger(seen.epoch) && Number.isSafeInteger(seen.seq)
+          && this.feed.raiseGeneration(seen.room, seen.generation)) this.emitReset(seen);
       } else if (n.channel === EPHEMERAL_CHANNEL) {
         const m = this.ephemeralRelay.received(n.payload);
         if (m !== undefined && this.feed.isWatched(m.room)) for (const l of this.ephemeralListeners) l(m);
@@ -171,14 +187,54 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
 
   async range(room: string, after: number, before: number, limit: number): Promise<StoredMessage[]> {
     if (limit <= 0 || before <= after + 1) return [];
-    const rows = await this.db.query<{ seq: string; ts: string; id: string; body: string }>(
-      `SELECT seq, ts, id, body FROM (
-         SELECT seq, ts, id, body FROM smc_messages
+    // §3.6: a commit that began one of the epochs kept since the room's last reset carries its
+    // epoch, in catch-up and history as live (as the embedded store's epochStartedAt).
+    const rows = await this.db.query<{ seq: string; ts: string; id: string; body: string; epoch: string | null }>(
+      `SELECT m.seq, m.ts, m.id, m.body, e.epoch FROM (
+         SELECT room, seq, ts, id, body FROM smc_messages
          WHERE room = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4
-       ) newest ORDER BY seq`,
+       ) m LEFT JOIN smc_private_epochs e ON e.room = m.room AND e.seq = m.seq AND e.id = m.id
+       ORDER BY m.seq`,
       [room, after, before, limit],
     );
-    return rows.map((r) => ({ seq: Number(r.seq), ts: Number(r.ts), id: r.id, body: r.body }));
+    return rows.map((r) => (r.epoch === null
+      ? { seq: Number(r.seq), ts: Number(r.ts), id: r.id, body: r.body }
+      : { seq: Number(r.seq), ts: Number(r.ts), id: r.id, body: r.body, epoch: Number(r.epoch) }));
+  }
+
+  // ---- private rooms (§3.6, privateRooms.ts) ----
+
+  privateRoom(room: string): Promise<PgPrivateRecord | undefined> {
+    return this.privateRooms.read(room);
+  }
+
+  async resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer, refuse = 0): Promise<ResetResult> {
+    const { result, generation } = await this.privateRooms.reset(room, owner, epoch, authPub, refuse);
+    if (!result.ok) return result;
+    // This relay rekeys its own members (the relay's reset handler); its own NOTIFY is no news.
+    this.feed.raiseGeneration(room, generation);
+    // The other relays rekey theirs. A NOTIFY lost (the database went away right now) is made
+    // up by the feed's poll of the generations.
+    this.db.query('SELECT pg_notify($1, $2)', [PRIVATE_CHANNEL, `${room} ${generation} ${epoch} ${result.seq}`]).catch((err: unknown) => {
+      this.log('pg.private_notify_failed', { room, error: err instanceof Error ? err.message : String(err) });
+    });
+    return result;
+  }
+
+  appendCommit(room: string, id: string, body: string, epoch: number, authPub: Buffer, origin?: Origin): Promise<CommitResult> {
+    return this.commit.appendCommit(room, id, body, epoch, authPub, origin);
+  }
+
+  reach(room: string, seq: number, timeoutMs: number): Promise<void> {
+    return this.feed.reach(room, seq, timeoutMs);
+  }
+
+  privateState(room: string): { commitSeq: number; generation: number } | undefined {
+    return this.feed.privateState(room);
+  }
+
+  raiseGeneration(room: string, generation: number): boolean {
+    return this.feed.raiseGeneration(room, generation);
   }
 
   async oldest(room: string): Promise<number> {
@@ -223,7 +279,12 @@ export class PgStore<Origin = unknown> implements ClusterStore<Origin> {
   on<E extends keyof ClusterStoreEvents<Origin>>(event: E, listener: ClusterStoreEvents<Origin>[E]): void {
     if (event === 'message') this.messageListeners.push(listener as ClusterStoreEvents<Origin>['message']);
     else if (event === 'presence') this.presenceListeners.push(listener as ClusterStoreEvents<Origin>['presence']);
+    else if (event === 'reset') this.resetListeners.push(listener as ClusterStoreEvents<Origin>['reset']);
     else this.ephemeralListeners.push(listener as ClusterStoreEvents<Origin>['ephemeral']);
+  }
+
+  private emitReset(reset: ResetSeen): void {
+    for (const l of this.resetListeners) l(reset);
   }
 
   private emitMessage(m: FeedMessage<Origin>): void {

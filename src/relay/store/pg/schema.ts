@@ -129,6 +129,153 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX smc_presence_room_joined ON smc_presence (room, joined);
     `,
   },
+  {
+    version: 3,
+    name: 'private rooms',
+    sql: `
+      -- docs/protocol.md §3.6: a private room's record at the relay. One row per private room:
+      -- its owner key, the epoch it is in, and how many resets it has had (a relay that keeps
+      -- the epochs in memory knows from \`generation\` that a reset replaced them). The row is
+      -- the room's lock for resets and commits: each takes it FOR UPDATE first.
+      CREATE TABLE smc_private_rooms (
+        room       text   PRIMARY KEY CHECK (room ~ '^[A-Za-z0-9_-]{1,64}$'),
+        owner      bytea  NOT NULL CHECK (octet_length(owner) = 32),
+        epoch      bigint NOT NULL CHECK (epoch >= 0),
+        generation bigint NOT NULL CHECK (generation >= 0)
+      );
+      -- Every epoch since the room's last reset (at most the newest p_max_epochs): its auth public
+      -- key, and the seq, ts and id of the commit that began it (for the reset's epoch: the
+      -- room's head then, the reset's time, and the id '').
+      CREATE TABLE smc_private_epochs (
+        room  text   NOT NULL REFERENCES smc_private_rooms (room),
+        epoch bigint NOT NULL CHECK (epoch >= 0),
+        auth  bytea  NOT NULL CHECK (octet_length(auth) = 32),
+        seq   bigint NOT NULL CHECK (seq >= 0),
+        ts    bigint NOT NULL,
+        id    text   NOT NULL CHECK (id = '' OR id ~ '^[A-Za-z0-9_-]{1,64}$'),
+        PRIMARY KEY (room, epoch)
+      );
+      -- Catch-up, history and the feed read a message's epoch by (room, seq), when it began one.
+      CREATE INDEX smc_private_epochs_seq ON smc_private_epochs (room, seq);
+
+      -- §3.6 reset: makes p_room a private room of p_owner at p_epoch with p_auth, or sets it
+      -- again. 'owner': another owner key holds the room. 'stale': below the oldest epoch kept,
+      -- or that epoch's very key again while later epochs exist. Otherwise 'ok' with the seq the
+      -- epoch starts at (the room's head) and the room's new generation.
+      -- p_refuse > 0 is a repair (§3.6 "Repair"): the room must hold p_epoch with exactly p_auth,
+      -- not as its current epoch, and epoch p_epoch + 1 must have begun at seq p_refuse (the
+      -- refused commit); then the epochs after p_epoch go, p_epoch is current again (its earlier
+      -- epochs kept), and the generation rises as for a reset. Otherwise 'stale'.
+      CREATE FUNCTION smc_private_reset(p_room text, p_owner bytea, p_epoch bigint, p_auth bytea, p_refuse bigint)
+      RETURNS TABLE (outcome text, seq bigint, generation bigint)
+      LANGUAGE plpgsql AS $fn$
+      #variable_conflict use_column
+      DECLARE
+        v_owner bytea;
+        v_generation bigint;
+        v_anchor smc_private_epochs%ROWTYPE;
+        v_epochs bigint;
+        v_head bigint;
+        v_at smc_private_epochs%ROWTYPE;
+        v_next_seq bigint;
+      BEGIN
+        -- A repair is of a room that exists; a reset may create it.
+        IF p_refuse <= 0 THEN
+          INSERT INTO smc_private_rooms (room, owner, epoch, generation) VALUES (p_room, p_owner, p_epoch, 0) ON CONFLICT DO NOTHING;
+        END IF;
+        SELECT p.owner, p.generation INTO v_owner, v_generation FROM smc_private_rooms p WHERE p.room = p_room FOR UPDATE;
+        IF NOT FOUND THEN
+          RETURN QUERY SELECT 'stale'::text, 0::bigint, 0::bigint;
+          RETURN;
+        END IF;
+        IF v_owner <> p_owner THEN
+          RETURN QUERY SELECT 'owner'::text, 0::bigint, v_generation;
+          RETURN;
+        END IF;
+        v_head := coalesce((SELECT r.head FROM smc_rooms r WHERE r.room = p_room), 0);
+        IF p_refuse > 0 THEN
+          SELECT * INTO v_at FROM smc_private_epochs e WHERE e.room = p_room AND e.epoch = p_epoch;
+          SELECT e.seq INTO v_next_seq FROM smc_private_epochs e WHERE e.room = p_room AND e.epoch = p_epoch + 1;
+          IF v_at.auth IS DISTINCT FROM p_auth OR v_next_seq IS DISTINCT FROM p_refuse THEN
+            RETURN QUERY SELECT 'stale'::text, 0::bigint, v_generation;
+            RETURN;
+          END IF;
+          DELETE FROM smc_private_epochs e WHERE e.room = p_room AND e.epoch > p_epoch;
+          UPDATE smc_private_rooms p SET epoch = p_epoch, generation = v_generation + 1 WHERE p.room = p_room;
+          RETURN QUERY SELECT 'ok'::text, v_head, v_generation + 1;
+          RETURN;
+        END IF;
+        SELECT * INTO v_anchor FROM smc_private_epochs e WHERE e.room = p_room ORDER BY e.epoch LIMIT 1;
+        IF FOUND THEN
+          SELECT count(*) INTO v_epochs FROM smc_private_epochs e WHERE e.room = p_room;
+          IF p_epoch < v_anchor.epoch OR (p_epoch = v_anchor.epoch AND p_auth = v_anchor.auth AND v_epochs > 1) THEN
+            RETURN QUERY SELECT 'stale'::text, 0::bigint, v_generation;
+            RETURN;
+          END IF;
+        END IF;
+        DELETE FROM smc_private_epochs e WHERE e.room = p_room;
+        INSERT INTO smc_private_epochs (room, epoch, auth, seq, ts, id)
+          VALUES (p_room, p_epoch, p_auth, v_head, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint, '');
+        UPDATE smc_private_rooms p SET epoch = p_epoch, generation = v_generation + 1 WHERE p.room = p_room;
+        RETURN QUERY SELECT 'ok'::text, v_head, v_generation + 1;
+      END
+      $fn$;
+
+      -- §3.6 commit: stores p_body as the next message of p_room AND moves the room to p_epoch
+      -- with p_auth, in this one transaction (the caller runs it in autocommit: both or
+      -- neither survive a crash), only while the room is still in p_epoch - 1. Under the private
+      -- room's row lock, so that of two commits for one epoch, on any relays, exactly one is
+      -- stored. Outcomes: 'stored' (seq, ts, epoch); 'duplicate' (p_id already began an epoch:
+      -- that one's seq, ts, epoch); 'message' (p_id is a plain message of the room: its seq and
+      -- ts, the current epoch; nothing stored); 'stale' (epoch: the current one, seq: the
+      -- commit that began p_epoch, or the current epoch's start when that one is not kept);
+      -- 'none' (not a private room).
+      CREATE FUNCTION smc_append_commit(p_room text, p_id text, p_body text, p_epoch bigint, p_auth bytea, p_max_epochs integer)
+      RETURNS TABLE (outcome text, seq bigint, ts bigint, epoch bigint)
+      LANGUAGE plpgsql AS $fn$
+      #variable_conflict use_column
+      DECLARE
+        v_current bigint;
+        v_seq bigint;
+        v_ts bigint;
+      BEGIN
+        SELECT p.epoch INTO v_current FROM smc_private_rooms p WHERE p.room = p_room FOR UPDATE;
+        IF NOT FOUND THEN
+          RETURN QUERY SELECT 'none'::text, 0::bigint, 0::bigint, 0::bigint;
+          RETURN;
+        END IF;
+        -- A resend of a commit stored already (§1.5): its first answer.
+        RETURN QUERY SELECT 'duplicate'::text, e.seq, e.ts, e.epoch FROM smc_private_epochs e WHERE e.room = p_room AND e.id = p_id LIMIT 1;
+        IF FOUND THEN
+          RETURN;
+        END IF;
+        IF v_current <> p_epoch - 1 THEN
+          RETURN QUERY SELECT 'stale'::text, coalesce(
+            (SELECT e.seq FROM smc_private_epochs e WHERE e.room = p_room AND e.epoch = p_epoch),
+            (SELECT e.seq FROM smc_private_epochs e WHERE e.room = p_room AND e.epoch = v_current), 0), 0::bigint, v_current;
+          RETURN;
+        END IF;
+        -- The room's seq, as smc_append allocates it: under the room's row lock, in this
+        -- transaction (a rollback leaves no gap). Lock order: private room, then room; smc_append
+        -- takes room rows only, so the two never wait for each other in a cycle.
+        INSERT INTO smc_rooms (room) VALUES (p_room) ON CONFLICT DO NOTHING;
+        PERFORM 1 FROM smc_rooms r WHERE r.room = p_room FOR UPDATE;
+        RETURN QUERY SELECT 'message'::text, m.seq, m.ts, v_current FROM smc_messages m WHERE m.room = p_room AND m.id = p_id LIMIT 1;
+        IF FOUND THEN
+          RETURN;
+        END IF;
+        UPDATE smc_rooms r SET head = r.head + 1,
+          last_ts = GREATEST(r.last_ts, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+          WHERE r.room = p_room RETURNING r.head, r.last_ts INTO v_seq, v_ts;
+        INSERT INTO smc_messages (room, seq, ts, id, body) VALUES (p_room, v_seq, v_ts, p_id, p_body);
+        INSERT INTO smc_private_epochs (room, epoch, auth, seq, ts, id) VALUES (p_room, p_epoch, p_auth, v_seq, v_ts, p_id);
+        UPDATE smc_private_rooms p SET epoch = p_epoch WHERE p.room = p_room;
+        DELETE FROM smc_private_epochs e WHERE e.room = p_room AND e.epoch <= p_epoch - p_max_epochs;
+        RETURN QUERY SELECT 'stored'::text, v_seq, v_ts, p_epoch;
+      END
+      $fn$;
+    `,
+  },
 ];
 
 /** Applies the migrations not yet applied; returns the versions it applied. */
@@ -169,11 +316,15 @@ export async function migrate(client: ClientBase, migrations: readonly Migration
 /** What the migrations create and every relay needs; a dump of the tables alone lacks some. */
 const REQUIRED_OBJECTS = [
   ['smc_append(text[],text[],text[])', 'function', 'to_regprocedure'],
+  ['smc_private_reset(text,bytea,bigint,bytea,bigint)', 'function', 'to_regprocedure'],
+  ['smc_append_commit(text,text,text,bigint,bytea,integer)', 'function', 'to_regprocedure'],
   ['smc_presence_joined', 'sequence', 'to_regclass'],
   ['smc_messages', 'table', 'to_regclass'],
   ['smc_rooms', 'table', 'to_regclass'],
   ['smc_instances', 'table', 'to_regclass'],
   ['smc_presence', 'table', 'to_regclass'],
+  ['smc_private_rooms', 'table', 'to_regclass'],
+  ['smc_private_epochs', 'table', 'to_regclass'],
 ] as const;
 
 /**

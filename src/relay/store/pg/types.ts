@@ -7,9 +7,11 @@
 //   (docs/protocol.md §1.5) whichever relay stored a message;
 // - presence of every relay's members, with expiry for a relay that died (§1.4).
 // Stored bodies stay opaque ciphertext (§1.2): the database sees what a relay sees, no more.
-import type { AppendResult, StoredMessage } from '../types';
+import type { AppendResult, CommitResult, ResetResult, StoredMessage } from '../types';
+import type { ResetSeen } from './feed';
+import type { PgPrivateRecord } from './privateRooms';
 
-export type { AppendResult, StoredMessage };
+export type { AppendResult, CommitResult, PgPrivateRecord, ResetResult, ResetSeen, StoredMessage };
 
 /** One message of the feed: a stored message of a watched room. */
 export interface FeedMessage<Origin> extends StoredMessage {
@@ -41,6 +43,8 @@ export interface ClusterStoreEvents<Origin> {
   presence(room: string): void;
   /** An ephemeral message (§1.5) another relay received for a watched room. */
   ephemeral(message: { room: string; id: string; body: string }): void;
+  /** §3.6: a watched private room was reset by another relay (or a reset this relay missed). */
+  reset(reset: ResetSeen): void;
 }
 
 export interface ClusterStore<Origin = unknown> {
@@ -89,6 +93,27 @@ export interface ClusterStore<Origin = unknown> {
    */
   publishEphemeral(room: string, id: string, body: string): void;
   on<E extends keyof ClusterStoreEvents<Origin>>(event: E, listener: ClusterStoreEvents<Origin>[E]): void;
+
+  // ---- private rooms (docs/protocol.md §3.6; store/types.ts PrivateRoomStore) ----
+  /** The room's record with its reset generation, or undefined for a link room. */
+  privateRoom(room: string): Promise<PgPrivateRecord | undefined>;
+  /**
+   * As PrivateRoomStore.resetPrivateRoom, for every relay of the cluster; the others get `reset`.
+   * `refuse` > 0: a repair (§3.6), which cuts the epochs after `epoch` (store/pg/schema.ts).
+   */
+  resetPrivateRoom(room: string, owner: Buffer, epoch: number, authPub: Buffer, refuse?: number): Promise<ResetResult>;
+  /**
+   * As PrivateRoomStore.appendCommit, through the group commit: the commit then reaches the feed
+   * (with its epoch and `origin`) as any message, on every relay.
+   */
+  appendCommit(room: string, id: string, body: string, epoch: number, authPub: Buffer, origin?: Origin): Promise<CommitResult>;
+  /** Resolves once the feed of a watched room has delivered up to `seq` (at once if not watched). */
+  reach(room: string, seq: number, timeoutMs: number): Promise<void>;
+  /** The feed's highest delivered commit and known reset generation of a watched room. */
+  privateState(room: string): { commitSeq: number; generation: number } | undefined;
+  /** Notes a reset generation seen in a record; true when it is news (the room's members here must be rekeyed). */
+  raiseGeneration(room: string, generation: number): boolean;
+
   /** Finishes the appends in flight, removes this instance's presence, closes every connection. */
   close(): Promise<void>;
 }

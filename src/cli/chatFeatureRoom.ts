@@ -1,0 +1,142 @@
+// The chat features (docs/protocol.md §2.3.1-2.3.5) for a room whose client is not RelayClient:
+// a private room (§3.3: the payload P is the same, sealed by MLS). Its verified messages go
+// through a RoomFeatures here, as RelayClient's do for link rooms, and its sends through the
+// same checks, so that `smc chat` shows and refuses the same things in both kinds of room.
+import { ClientError, RoomFeatures, type ChatMessage, type EffectEvent, type FileEvent, type OutgoingContent, type OutgoingFileContent } from '../core/client/index';
+import { PayloadTooLargeError, type Payload } from '../core/crypto/payload';
+import { fileMessages } from '../core/payload/index';
+import type { FeatureRoom } from './chatFeatures';
+
+/** What a private room offers to send: any §2.3 payload, checked by encodePayload (ClientError). */
+export interface PayloadSender {
+  sendText(text: string): ChatMessage;
+  sendPayload(content: Omit<Payload, 'id' | 'ts' | 'name'>): ChatMessage;
+}
+
+export interface LocalFeatureEvents {
+  message(m: ChatMessage): void;
+  effects(e: EffectEvent): void;
+  file(e: FileEvent): void;
+}
+
+interface Upload {
+  file: string;
+  chunks: number;
+  unacked: Set<string>;
+  acked: number;
+  resolve(): void;
+  reject(err: ClientError): void;
+}
+
+export class LocalFeatureRoom implements FeatureRoom {
+  private readonly features: RoomFeatures;
+  private readonly uploads = new Map<string, Upload>();
+  /** Chunk id -> its file's upload. */
+  private readonly chunkOf = new Map<string, Upload>();
+
+  constructor(
+    private readonly room: string,
+    ownFingerprint: string,
+    private readonly sender: PayloadSender,
+    private readonly events: LocalFeatureEvents,
+  ) {
+    this.features = new RoomFeatures(room, ownFingerprint);
+  }
+
+  /** A verified message of the room: to the features, then to the events (chunks become file events). */
+  receive(m: ChatMessage): void {
+    const out = this.features.receive(m);
+    if (out.message !== undefined) this.events.message(out.message);
+    for (const e of out.effects) this.events.effects(e);
+    for (const f of out.files) this.events.file(f);
+  }
+
+  /** An own message's fate (the private room's `outgoing`): a file's progress. */
+  outgoing(o: { id: string; state: string; error?: string }): void {
+    const upload = this.chunkOf.get(o.id) ?? this.uploads.get(o.id);
+    if (upload === undefined) return;
+    if (o.state === 'failed') {
+      this.forget(upload);
+      upload.reject(new ClientError('relay_error', `The file could not be sent: ${o.error ?? 'refused by the relay'}`));
+      return;
+    }
+    if (o.state !== 'sent' || !upload.unacked.delete(o.id)) return;
+    if (o.id !== upload.file) {
+      upload.acked++;
+      this.events.file({ room: this.room, file: upload.file, state: 'uploading', acked: upload.acked, chunks: upload.chunks });
+    }
+    if (upload.unacked.size > 0) return;
+    this.forget(upload);
+    this.events.file({ room: this.room, file: upload.file, state: 'uploaded', chunks: upload.chunks });
+    upload.resolve();
+  }
+
+  sendText(text: string): ChatMessage {
+    return this.sent(this.sender.sendText(text));
+  }
+
+  sendPayload(content: OutgoingContent): ChatMessage {
+    const problem = this.features.outgoingProblem(content);
+    if (problem !== undefined) throw new ClientError('invalid_message', `This message cannot be sent: ${problem}.`);
+    const p: Omit<Payload, 'id' | 'ts' | 'name'> = { type: content.type };
+    for (const f of ['text', 'snippet', 'reply', 'mentions', 'target', 'emoji', 'patch'] as const) {
+      if (content[f] !== undefined) (p as Record<string, unknown>)[f] = content[f];
+    }
+    return this.sent(this.sender.sendPayload(p));
+  }
+
+  /**
+   * §2.3.5: the file message, then its chunks (their `target` is the id the room gave the file
+   * message). Checked whole before anything is sent: over 8 MiB, or a name against the rules.
+   */
+  sendFile(file: OutgoingFileContent): { message: ChatMessage; chunks: number; done: Promise<void> } {
+    let parts: ReturnType<typeof fileMessages>;
+    try {
+      parts = fileMessages({
+        id: 'AAAAAAAAAAAAAAAAAAAAAA', ts: 0, name: 'x', fileName: file.name, bytes: file.bytes,
+        ...(file.mime !== undefined ? { mime: file.mime } : {}),
+        ...(file.text !== undefined && file.text !== '' ? { text: file.text } : {}),
+        ...(file.reply !== undefined ? { reply: file.reply } : {}),
+        ...(file.mentions !== undefined ? { mentions: file.mentions } : {}),
+      }, () => 'AAAAAAAAAAAAAAAAAAAAAA');
+    } catch (err) {
+      if (err instanceof PayloadTooLargeError) throw new ClientError('message_too_large', err.message, this.room);
+      throw err;
+    }
+    const strip = ({ id: _id, ts: _ts, name: _name, ...rest }: Payload): Omit<Payload, 'id' | 'ts' | 'name'> => rest;
+    const message = this.sent(this.sender.sendPayload(strip(parts.file)));
+    let resolve!: () => void;
+    let reject!: (err: ClientError) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    done.catch(() => undefined);
+    const upload: Upload = { file: message.id, chunks: parts.chunks.length, unacked: new Set([message.id]), acked: 0, resolve, reject };
+    this.uploads.set(message.id, upload);
+    for (const c of parts.chunks) {
+      const sent = this.sender.sendPayload({ ...strip(c), target: message.id });
+      upload.unacked.add(sent.id);
+      this.chunkOf.set(sent.id, upload);
+    }
+    return { message, chunks: parts.chunks.length, done };
+  }
+
+  replyTo(id: string): ReturnType<FeatureRoom['replyTo']> {
+    return this.features.replyTo(id);
+  }
+
+  view(id: string): ReturnType<FeatureRoom['view']> {
+    return this.features.view(id);
+  }
+
+  private sent(m: ChatMessage): ChatMessage {
+    for (const e of this.features.sent(m)) this.events.effects(e);
+    return m;
+  }
+
+  private forget(upload: Upload): void {
+    this.uploads.delete(upload.file);
+    for (const id of upload.unacked) this.chunkOf.delete(id);
+  }
+}
