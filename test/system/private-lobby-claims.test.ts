@@ -14,7 +14,8 @@ import { until } from '../helpers/until';
 import { generateIdentity } from '../../src/core/crypto/index';
 import { RelayClient, type ChatMessage } from '../../src/core/client/index';
 import { inviteLobbyKey } from '../../src/core/mls/index';
-import { parsePrivateInvite } from '../../src/core/private/index';
+import { newPrivateRoom, parsePrivateInvite } from '../../src/core/private/index';
+import { decodeB64u, encodeB64u } from '../../src/core/crypto/b64u';
 import { createTcpTransport } from '../../src/node/tcpTransport';
 
 describe('private rooms: a stranger with the invite in the lobby', function () {
@@ -57,20 +58,33 @@ describe('private rooms: a stranger with the invite in the lobby', function () {
   }
 
   /** A stranger in the invite's lobby under the presence name `admin`, refusing every request when asked to. */
-  async function stranger(link: string, refuse: boolean): Promise<{ requests: ChatMessage[] }> {
-    const s = new RelayClient({ host: '127.0.0.1', port: relay.port, agent: 'smc-attack/0', identity: generateIdentity(), displayName: 'admin', transport: createTcpTransport });
+  async function stranger(link: string, refuse: boolean | 'own-group'): Promise<{ requests: ChatMessage[]; welcomes: number }> {
+    const identity = generateIdentity();
+    const s = new RelayClient({ host: '127.0.0.1', port: relay.port, agent: 'smc-attack/0', identity, displayName: 'admin', transport: createTcpTransport });
     strangers.push(s);
     s.on('error', () => undefined);
     const requests: ChatMessage[] = [];
+    const out = { requests, welcomes: 0 };
     s.connect();
     const lobby = s.join({ key: inviteLobbyKey(parsePrivateInvite(link).secret), name: 'lobby' }).room;
     s.on('message', (m) => {
       if (m.room !== lobby || m.type !== 'join_request' || m.own) return;
       requests.push(m);
-      if (refuse) s.sendControl(lobby, 'join_refused', JSON.stringify({ for: m.fingerprint, reason: 'used' }));
+      if (refuse === true) s.sendControl(lobby, 'join_refused', JSON.stringify({ for: m.fingerprint, reason: 'used' }));
+      if (refuse === 'own-group') {
+        // A group of the stranger's own making, with the joiner's KeyPackage added: a valid Welcome.
+        void (async () => {
+          const own = await newPrivateRoom(identity);
+          const kp = decodeB64u(String((JSON.parse(m.text!) as { kp: string }).kp));
+          const { welcome } = await own.group.commit({ kind: 'add', keyPackages: [kp] });
+          own.group.confirmOwnCommit();
+          s.sendControl(lobby, 'welcome', JSON.stringify({ for: m.fingerprint, welcome: encodeB64u(welcome!), room: own.room, seq: 0 }));
+          out.welcomes++;
+        })();
+      }
     });
     await until('the stranger is in the lobby', () => s.presence(lobby)?.members.some((m) => m.self), 30_000);
-    return { requests };
+    return out;
   }
 
   it('a stranger named admin is not "an admin is online", and its join_refused is a claim: the joiner keeps waiting and is added', async () => {
@@ -105,5 +119,25 @@ describe('private rooms: a stranger with the invite in the lobby', function () {
     await wait('the stranger refused bob', () => s.requests.length > 0);
     assert.equal(await bob.exit, 9, bob.stderr.join('\n'));
     assert.ok(bob.stderr.some((l) => /not added: .*claimed/.test(l)), bob.stderr.join('\n'));
+  });
+
+  it('a Welcome into a group of the stranger\'s own making is dropped: the joiner waits, and the real admin adds it', async () => {
+    const link = await inviteThenOffline();
+    const s = await stranger(link, 'own-group');
+    const bob = chat('bob', ['--name', 'bob', '--timeout', '120', '--debug', link]);
+    await wait('the stranger sent bob a Welcome', () => s.welcomes > 0);
+    await wait('bob dropped it', () => bob.stderr.some((l) => l.includes('welcome_refused')) || bob.child.exitCode !== null);
+    assert.ok(!bob.stderr.some((l) => l.includes('added to private room')), bob.stderr.join('\n'));
+    const alice = chat('alice', ['--name', 'alice', 'team']);
+    await wait('bob joined the real room', () => bob.stderr.some((l) => l.includes('added to private room "team"')) || bob.child.exitCode !== null);
+    alice.send('the real room');
+    await wait('bob reads', () => bob.texts().includes('the real room'));
+    bob.send('/members');
+    const members = await wait('members', () => bob.lines.find((l) => l.event === 'members'));
+    assert.deepEqual((members.members as { name: string }[]).map((m) => m.name).sort(), ['alice', 'bob']);
+    bob.end();
+    alice.end();
+    assert.equal(await bob.exit, 0);
+    assert.equal(await alice.exit, 0);
   });
 });
