@@ -334,6 +334,8 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
   rl.close();
   await desk.stop();
   await room.disconnect();
+  // §3.8: what a delete removed leaves the history file too before this process ends.
+  await history.flush().catch((e: unknown) => err(`the history could not be purged of deleted messages (it is, at the next start): ${e instanceof Error ? e.message : String(e)}`));
   // `smc room list` shows how far this member got (unless it left and the room is forgotten).
   if (session.rooms.get(target.room) !== undefined) await session.rooms.setLastSeq(target.room, room.applied);
   out.flush();

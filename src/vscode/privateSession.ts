@@ -305,6 +305,8 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
     this.deps.sink.setBackend(room, undefined);
     await live.desk.stop();
     await live.room.disconnect();
+    // §3.8 "Deletes and edits at rest": a purge still due (they are batched) is done now.
+    await live.history.flush().catch(() => undefined);
   }
 
   async stopAll(): Promise<void> {
@@ -434,6 +436,8 @@ export function historyItem(room: string, r: HistoryRecord, selfHex: string):
     type: payload.type, verified: true, keyChanged: false, own: r.sender === selfHex, history: true,
   };
   if (r.seq > 0) m.seq = r.seq;
+  // §3.8: a record a delete purged keeps its place and shows as deleted, never as an empty text.
+  if (r.deleted === true) return { kind: 'message', message: { ...m, type: 'text', deleted: true } };
   if (payload.text !== undefined) m.text = payload.text;
   if (payload.snippet !== undefined) m.snippet = payload.snippet;
   return { kind: 'message', message: m };

@@ -33,6 +33,15 @@ describe('extension private rooms: words and history items', () => {
     assert.ok(own !== undefined && own.kind === 'message' && own.message.own);
   });
 
+  it('a record a delete purged (§3.8) shows as deleted, never as an empty text', () => {
+    const purged = { ...rec(other, 'd'.repeat(22), { id: 'd'.repeat(22), ts: 1, name: 'bob', type: 'text', text: '' }), deleted: true as const };
+    const r = historyItem('R'.repeat(22), purged, self);
+    assert.ok(r !== undefined && r.kind === 'message');
+    assert.equal(r.message.deleted, true);
+    assert.equal(r.message.text, undefined);
+    assert.equal(r.message.seq, 5);
+  });
+
   it('a membership event comes back only from this client\'s own record: another member cannot forge one', () => {
     const fp = fingerprint(Buffer.from(other, 'hex'));
     const mine = historyItem('R'.repeat(22), rec(self, 'mb-5-0', { type: MEMBERSHIP_TYPE, text: 'alice added bob', by: fp }), self);

@@ -39,6 +39,12 @@ export interface PrivateMeta {
    * owner's client repairs a room it left blocked). Cleared when the epoch changes.
    */
   refusedCommits?: number[];
+  /**
+   * §3.3, §3.8: the wire id of our pending commit, saved with it, so that a client killed
+   * between the save and the send sends it again after a restart under the same id (the relay
+   * dedups by id, §1.5). Only read while the restored state holds a pending commit.
+   */
+  pendingCommitId?: string;
 }
 
 export function freshMeta(now: number): PrivateMeta {

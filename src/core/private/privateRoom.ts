@@ -111,9 +111,11 @@ export interface PrivateTuning {
   updateAfterMs: number;
   /** §3.7: how often that is checked (default 1 h, plus a random delay of up to as much). */
   updateCheckMs: number;
+  /** §3.8: after a save that failed (a full disk), what waits is tried again this much later (default 5 s). */
+  saveRetryMs: number;
 }
 
-const PRIVATE_DEFAULTS: PrivateTuning = { updateAfterMs: 24 * 3_600_000, updateCheckMs: 3_600_000 };
+const PRIVATE_DEFAULTS: PrivateTuning = { updateAfterMs: 24 * 3_600_000, updateCheckMs: 3_600_000, saveRetryMs: 5_000 };
 
 /** §3.6 "Repair": a blocked member joins again after 1 s, doubling up to 30 s. */
 const BLOCKED_RETRY_FIRST_MS = 1_000;
@@ -309,6 +311,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     this.closed = true;
     if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
     if (this.blockedTimer !== undefined) clearTimeout(this.blockedTimer);
+    if (this.saveRetry !== undefined) clearTimeout(this.saveRetry);
     await this.work;
     await this.save();
     await this.link.disconnect();
@@ -511,7 +514,9 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         let batch: OwnSend[] = [];
         let sealed = 0;
         const flush = async (): Promise<void> => {
-          if (sealed > 0) await this.save();
+          // Also when this pass sealed nothing: an earlier pass may have sealed and failed to
+          // save (a full disk), and what it sealed must not leave until the save succeeds.
+          if (sealed > 0 || this.unsavedSeals()) await this.saveOrRetry();
           for (const e of batch) if (e.rid === undefined && e.body !== undefined && !this.group.removed) this.writeSend(e);
           batch = [];
           sealed = 0;
@@ -550,6 +555,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     }
     const plaintext = this.plaintextOf(e);
     const message = await this.group.encrypt(plaintext, Buffer.from(e.id, 'utf8'));
+    this.sealCount++;
     e.body = encodeMlsBody(message);
     e.parts = undefined;
     e.epoch = this.group.epoch;
@@ -622,6 +628,19 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
 
   /** §3.3: makes our next commit, if none is pending, and sends it with the epoch rotation (§3.6). */
   private async nextIntent(): Promise<void> {
+    const unsent = this.group.pendingCommit;
+    if (unsent !== undefined && this.commitSend === undefined && this.retry === undefined) {
+      // A pending commit with no frame: restored (saved, then the process died before or while
+      // sending it, and the catch-up did not meet it), or its save failed. It goes under its
+      // saved id (the relay dedups, §1.5) once the state holding it is saved (§3.8).
+      if (!this.joined || !this.synced || this.group.removed) return;
+      const id = this.meta.pendingCommitId ?? generateMessageId();
+      this.meta.pendingCommitId = id;
+      await this.saveOrRetry();
+      this.commitSend = await this.commitFrame(id, unsent.message);
+      this.writeCommit();
+      return;
+    }
     if (this.group.pendingCommit !== undefined || this.commitSend !== undefined || this.retry !== undefined) return;
     if (!this.joined || !this.synced || this.group.removed) return;
     // Our own messages go first: they were written under the epoch the commit ends.
@@ -638,25 +657,30 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         this.emit('error', new ClientError('invalid_message', `Could not ${intent.kind}: ${err.message}`, this.room));
         continue;
       }
-      const current = epochAuthKey(await this.group.epochAuthSeed());
-      const nextSeed = await this.group.pendingEpochAuthSeed();
-      const next = epochAuthKey(nextSeed!);
-      const nextEpoch = this.group.epoch + 1n;
-      const { next: nextPub, rot } = makeRotation(current, this.room, nextEpoch, next);
       const id = generateMessageId();
-      // §3.8: the pending commit is saved before it is sent, so a crash never leaves on the
-      // relay a commit its author cannot recognise.
-      await this.save();
-      // §3.3.1: a commit too long for one body goes in parts, its rotation on the last one.
-      const body = encodeMlsBody(pending.message);
-      const parts = this.partsOf(body, id);
-      this.commitSend = {
-        id, frame: { t: 'send', room: this.room, id, body: parts?.at(-1)?.body ?? body, epoch: Number(nextEpoch), next: nextPub, rot },
-        ...(parts !== undefined ? { parts: parts.slice(0, -1) } : {}),
-      };
+      // §3.8: the pending commit is saved (with its wire id) before it is sent, so a crash
+      // never leaves on the relay a commit its author cannot recognise.
+      this.meta.pendingCommitId = id;
+      await this.saveOrRetry();
+      this.commitSend = await this.commitFrame(id, pending.message);
       this.writeCommit();
       return;
     }
+  }
+
+  /** §3.6: the frame of our pending commit, with the rotation of the room's auth key. */
+  private async commitFrame(id: string, message: Uint8Array): Promise<CommitSend> {
+    const current = epochAuthKey(await this.group.epochAuthSeed());
+    const next = epochAuthKey((await this.group.pendingEpochAuthSeed())!);
+    const nextEpoch = this.group.epoch + 1n;
+    const { next: nextPub, rot } = makeRotation(current, this.room, nextEpoch, next);
+    // §3.3.1: a commit too long for one body goes in parts, its rotation on the last one.
+    const body = encodeMlsBody(message);
+    const parts = this.partsOf(body, id);
+    return {
+      id, frame: { t: 'send', room: this.room, id, body: parts?.at(-1)?.body ?? body, epoch: Number(nextEpoch), next: nextPub, rot },
+      ...(parts !== undefined ? { parts: parts.slice(0, -1) } : {}),
+    };
   }
 
   private writeCommit(): void {
@@ -1335,7 +1359,39 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const writes = this.historyWrites;
     this.historyWrites = [];
     await Promise.all(writes);
+    const sealed = this.sealCount;
     await this.options.save(encodeSaved({ state: this.group.export(), meta: this.meta }));
+    this.savedSealCount = sealed;
+  }
+
+  /**
+   * §3.8: a save that must succeed before something is sent. When it fails (a full disk), the
+   * error goes up (nothing is sent) and the send is tried again later, save first.
+   */
+  private async saveOrRetry(): Promise<void> {
+    try {
+      await this.save();
+    } catch (err) {
+      if (this.saveRetry === undefined && !this.closed) {
+        this.saveRetry = setTimeout(() => {
+          this.saveRetry = undefined;
+          this.pump();
+        }, this.tuning.saveRetryMs);
+        this.saveRetry.unref?.();
+      }
+      throw new Error(`nothing was sent: the room's state could not be saved (${err instanceof Error ? err.message : String(err)}); trying again`);
+    }
+  }
+
+  private saveRetry?: ReturnType<typeof setTimeout>;
+
+  /** Messages sealed (MLS keys used, §3.8) and the count the last successful save covered. */
+  private sealCount = 0;
+  private savedSealCount = 0;
+
+  /** Whether a message was sealed under a state not saved yet (it must not be sent, §3.8). */
+  private unsavedSeals(): boolean {
+    return this.sealCount !== this.savedSealCount;
   }
 
   private saveTimer?: ReturnType<typeof setTimeout>;

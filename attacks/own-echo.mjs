@@ -1,0 +1,41 @@
+// Attack: kill -9 a member right after its message is acked (ack recorded, state with the new
+// `applied` not yet saved); restart: is its own message shown again, or opened again?
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+const CLI = '/work/wt/k-attack/dist/cli.js';
+const dir = mkdtempSync(join(tmpdir(), 'k-own-'));
+const relay = spawn(process.execPath, [CLI, 'relay', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--data', join(dir, 'relay')]);
+const port = await new Promise((res) => createInterface({ input: relay.stdout }).on('line', (l) => { const j = JSON.parse(l); if (j.port) res(j.port); }));
+const chat = (who, args) => {
+  const c = spawn(process.execPath, [CLI, 'chat', '--json', ...args], { env: { ...process.env, SMC_HOME: join(dir, who) } });
+  c.lines = []; c.err = [];
+  createInterface({ input: c.stdout }).on('line', (l) => c.lines.push(JSON.parse(l)));
+  createInterface({ input: c.stderr }).on('line', (l) => c.err.push(l));
+  c.say = (t) => c.stdin.write(t + '\n');
+  c.texts = () => c.lines.filter((l) => l.text !== undefined).map((l) => l.text);
+  return c;
+};
+const wait = async (f, what, ms = 60000) => { const end = Date.now() + ms; while (!f()) { if (Date.now() > end) throw new Error('timeout ' + what); await new Promise((r) => setTimeout(r, 20)); } };
+spawnSync(process.execPath, [CLI, 'room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${port}`], { env: { ...process.env, SMC_HOME: join(dir, 'alice') } });
+const alice = chat('alice', ['--name', 'alice', 'team']);
+alice.say('/invite');
+await wait(() => alice.lines.some((l) => l.event === 'invite'), 'invite');
+const link = alice.lines.find((l) => l.event === 'invite').invite;
+const bob = chat('bob', ['--name', 'bob', '--timeout', '60', link]);
+await wait(() => alice.lines.some((l) => l.event === 'member_added'), 'added');
+alice.say('hi'); await wait(() => bob.texts().includes('hi'), 'bob reads');
+const N = Number(process.env.N ?? 5);
+for (let i = 0; i < N; i++) bob.say('own' + i);
+await wait(() => alice.texts().includes('own' + (N - 1)), 'alice reads');
+bob.kill('SIGKILL');
+await new Promise((r) => bob.on('exit', r));
+const bob2 = chat('bob', ['--name', 'bob', 'team']);
+alice.say('after'); await wait(() => bob2.texts().includes('after'), 'bob2 reads');
+bob2.say('bob2 says'); await wait(() => alice.texts().includes('bob2 says'), 'alice reads bob2');
+console.log('bob2 lines', JSON.stringify(bob2.lines.map((l) => [l.text, l.own, l.history, l.seq])));
+console.log('bob2 err', bob2.err);
+console.log('alice texts', alice.texts());
+for (const c of [alice, bob2]) c.kill('SIGKILL'); relay.kill('SIGKILL');
