@@ -302,7 +302,8 @@ async function resolvePrivate(flags: ChatFlags, session: HomeStores): Promise<Pr
   const loaded = await loadPrivate(session, entry.room, session.identity);
   if (loaded === undefined) throw new CliError(`the state of private room "${entry.name}" is missing from ${session.home}/secrets.json; ask an admin for a new invite`, CHAT_EXIT.other);
   const { host, port } = parseRelayAddress(entry.relay);
-  return { room: entry.room, name: entry.name, host, port, relay: entry.relay, group: loaded.group, meta: loaded.meta };
+  const tls = flags.tlsFingerprint ?? tlsPin(session, entry.room);
+  return { room: entry.room, name: entry.name, host, port, relay: entry.relay, group: loaded.group, meta: loaded.meta, ...(tls !== undefined ? { tls } : {}) };
 }
 
 /** §3.4: asks to join with a private room's invite, waits to be added (--timeout), stores the room. */
@@ -329,7 +330,7 @@ async function joinPrivate(flags: ChatFlags, session: HomeStores, displayName: s
   try {
     outcome = await joinByInvite({
       invite: inv, identity: session.identity, displayName, agent: `smc-cli/${SMC_VERSION}`, timeoutMs: flags.timeoutMs, status, keyPackage,
-      transport: flags.tlsFingerprint !== undefined ? createTlsTransportFactory(flags.tlsFingerprint) : createTcpTransport,
+      transport: inv.tls !== undefined ? createTlsTransportFactory(inv.tls.fingerprint) : createTcpTransport,
       ...(flags.debug ? { log: (event: string, fields?: Record<string, unknown>) => void process.stderr.write(`smc debug: ${terminalSafe(event)} ${jsonLine(fields ?? {})}\n`) } : {}),
     });
   } catch (err) {
@@ -345,10 +346,11 @@ async function joinPrivate(flags: ChatFlags, session: HomeStores, displayName: s
   await savePrivate(session, outcome.room, encodeSaved({ state: outcome.group.export(), meta }));
   await session.rooms.upsert({ room: outcome.room, name: inv.name, relay, lastSeq: 0 });
   await markPrivate(session, outcome.room, true);
+  await setTlsPin(session, outcome.room, inv.tls?.fingerprint);
   await setPendingJoin(session, { name: inv.name, relay, invite: '' }, false);
   await keyPackage.forget();
   status(`added to private room "${inv.name}"; from now on: ${smcCommand()} chat ${shellQuote(inv.name)}`);
-  return { room: outcome.room, name: inv.name, host: inv.host, port: inv.port, relay, group: outcome.group, meta };
+  return { room: outcome.room, name: inv.name, host: inv.host, port: inv.port, relay, group: outcome.group, meta, ...(inv.tls !== undefined ? { tls: inv.tls.fingerprint } : {}) };
 }
 
 async function chat(args: string[]): Promise<number> {

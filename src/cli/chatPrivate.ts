@@ -4,11 +4,11 @@
 // `/` is a command and `//` sends a line beginning with `/`.
 import { createInterface } from 'node:readline';
 import { ClientError, RelayClient, type ChatMessage } from '../core/client/index';
-import { LobbyDesk, LOBBY_ADMIN_NAME, PrivateRoom, type MembershipEvent, type PrivateMeta } from '../core/private/index';
+import { LobbyDesk, LOBBY_ADMIN_NAME, PrivateRoom, parsePrivateInvite, type MembershipEvent, type PrivateMeta } from '../core/private/index';
 import { inviteId, type MlsGroup } from '../core/mls/index';
-import { decodeB64u } from '../core/crypto/b64u';
 import type { TransportFactory } from '../core/client/index';
 import { SMC_VERSION } from '../node/version';
+import { createTlsTransportFactory } from '../node/tcpTransport';
 import { ANSI, PLAIN, type Style } from './chatFormat';
 import { LineWriter } from './chatOutput';
 import { CHAT_EXIT, type HomeStores } from './homeStores';
@@ -27,6 +27,8 @@ export interface PrivateTarget {
   host: string;
   port: number;
   relay: string;
+  /** §1.8: the relay's pinned certificate SHA-256, when it speaks TLS (stored with setTlsPin). */
+  tls?: string;
   group: MlsGroup;
   meta: PrivateMeta;
 }
@@ -64,7 +66,9 @@ function byText(e: { by: { name?: string; fingerprint: string } }): string {
   return e.by.name ?? e.by.fingerprint;
 }
 
-export async function runPrivateChat(session: HomeStores, target: PrivateTarget, flags: PrivateFlags, displayName: string, transport: TransportFactory): Promise<number> {
+export async function runPrivateChat(session: HomeStores, target: PrivateTarget, flags: PrivateFlags, displayName: string, plainOrFlagTransport: TransportFactory): Promise<number> {
+  // §1.8: a room on a TLS relay speaks TLS pinned to its stored certificate (room and lobbies alike).
+  const transport = target.tls !== undefined ? createTlsTransportFactory(target.tls) : plainOrFlagTransport;
   const err = (msg: string): void => void process.stderr.write(`smc chat: ${terminalSafe(msg)}\n`);
   if (target.meta.removedBy !== undefined) {
     const by = target.meta.removedBy.name ?? target.meta.removedBy.fingerprint;
@@ -78,7 +82,7 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
   const stored = await history.load();
   const agent = `smc-cli/${SMC_VERSION}`;
   const room = new PrivateRoom({
-    room: target.room, name: target.name, host: target.host, port: target.port, agent, transport,
+    room: target.room, name: target.name, host: target.host, port: target.port, agent, transport, ...(target.tls !== undefined ? { tls: target.tls } : {}),
     identity: session.identity, displayName, group: target.group, meta: target.meta,
     save: (text) => savePrivate(session, target.room, text), history, ...(log !== undefined ? { log } : {}),
   });
@@ -226,9 +230,13 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
         }
         case '/revoke': {
           await firstSync;
-          const inv = /[?]join=1#([A-Za-z0-9_-]{43})$/.exec(rest);
-          if (inv === null) throw new ClientError('invalid_message', 'usage: /revoke INVITE (the smc://… link)');
-          room.revoke(inviteId(decodeB64u(inv[1]!)));
+          let secret: Buffer;
+          try {
+            secret = parsePrivateInvite(rest).secret;
+          } catch {
+            throw new ClientError('invalid_message', 'usage: /revoke INVITE (the smc://… link)');
+          }
+          room.revoke(inviteId(secret));
           return;
         }
         case '/update':

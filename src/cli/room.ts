@@ -22,7 +22,7 @@ import { forgetPrivate, isPrivateRoom, markPrivate, savePrivate, setPendingJoin 
 function help(): string {
   return [
     'Usage: smc room new --name NAME [--relay HOST:PORT] [--tls-fingerprint SHA256]',
-    '       smc room new --private --name NAME [--relay HOST:PORT]',
+    '       smc room new --private --name NAME [--relay HOST:PORT] [--tls-fingerprint SHA256]',
     '       smc room join [--invite-file FILE]',
     '       smc room list',
     '       smc room forget NAME [--relay HOST:PORT]',
@@ -113,14 +113,15 @@ async function roomNew(args: string[]): Promise<number> {
       `${smcCommand()} room forget ${shellQuote(name)}${relayArg(session, name, relay)}`, CHAT_EXIT.other);
   }
   if (values.private === true) {
-    if (pin !== undefined) throw usageError('private rooms on TLS relays (--tls-fingerprint) are not supported yet');
     // docs/protocol.md §3.6: the owner key names the room; the relay learns it at the first smc chat.
     const created = await newPrivateRoom(session.identity);
     await savePrivate(session, created.room, encodeSaved({ state: created.group.export(), meta: created.meta }));
     await session.rooms.upsert({ room: created.room, name, relay, lastSeq: 0 });
     await markPrivate(session, created.room, true);
+    // §1.8, §3.4: on a TLS relay the pin is kept as a link room's, and every invite carries it.
+    await setTlsPin(session, created.room, pin);
     process.stdout.write([
-      `Created private room "${terminalSafe(name)}" on relay ${relay}; you are its admin.`,
+      `Created private room "${terminalSafe(name)}" on relay ${relay}${pin !== undefined ? ' (TLS, certificate pinned)' : ''}; you are its admin.`,
       `Open it:   ${terminalSafe(chatCommandFor(name, relayArg(session, name, relay)))}`,
       'Then invite people with /invite (a single-use link, valid 24 h; /invite --uses N --expires 7d for more).',
       '',

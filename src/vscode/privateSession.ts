@@ -131,6 +131,8 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
    */
   async join(inviteText: string, status: (text: string) => void, timeoutMs = JOIN_TIMEOUT_MS): Promise<RoomEntry> {
     const invite = parsePrivateInvite(inviteText);
+    // src/core parses smcs:// private invites now (smc chat joins them); this panel has no pin for its rooms yet.
+    if (invite.tls !== undefined) throw new Error('Private rooms on TLS relays (smcs://) are not supported in VS Code yet; join with smc chat.');
     const relay = formatHostPort(invite.host, invite.port);
     const clash = this.deps.rooms.all().find((r) => r.name === invite.name && r.relay === relay && !this.isPrivate(r.room));
     if (clash !== undefined) throw new Error(`A link room named "${invite.name}" on ${relay} is already here; leave it first.`);

@@ -112,7 +112,7 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       admin.send(`/invite${args}`);
       await waitFor(() => events(admin, 'invite').length > before, 'an invite');
       const link = String(events(admin, 'invite')[before]!.invite);
-      assert.match(link, /^smc:\/\/127\.0\.0\.1:\d+\/team\?join=1#[A-Za-z0-9_-]{43}$/);
+      assert.match(link, /^smc:\/\/127\.0\.0\.1:\d+\/team\?join=1&by=[0-9a-f]{32}#[A-Za-z0-9_-]{43}$/);
       return link;
     }
 

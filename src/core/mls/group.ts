@@ -430,8 +430,17 @@ export class MlsGroup {
 
   private memberAt(leafIndex: number): MlsMember {
     const node = this.state.ratchetTree[leafIndex * 2];
-    const member = node?.nodeType === 'leaf' ? memberFromLeaf(leafIndex, node.leaf.credential, node.leaf.signaturePublicKey) : undefined;
+    if (node?.nodeType !== 'leaf') throw new MlsError('bad_credential', `leaf ${leafIndex} is not an SMC member`);
+    const leaf = node.leaf;
+    // The sender of every message is looked up here: its §3.2 checks (strict key checks, the
+    // fingerprint's SHA-256) are made once per leaf node, and the cached answer is taken only
+    // while the leaf's index, signature key and credential are still the bytes it was made from.
+    const cached = memberCache.get(leaf);
+    if (cached !== undefined && cached.member.leafIndex === leafIndex && cached.signatureKey.equals(leaf.signaturePublicKey)
+      && leaf.credential.credentialType === 'basic' && cached.member.identityKey.equals(leaf.credential.identity)) return cached.member;
+    const member = memberFromLeaf(leafIndex, leaf.credential, leaf.signaturePublicKey);
     if (member === undefined) throw new MlsError('bad_credential', `leaf ${leafIndex} is not an SMC member`);
+    memberCache.set(leaf, { member, signatureKey: Buffer.from(leaf.signaturePublicKey) });
     return member;
   }
 
@@ -443,6 +452,9 @@ export class MlsGroup {
     if (!this.self().identityKey.equals(this.identity.publicKey)) throw new MlsError('bad_state', 'the group state belongs to another identity');
   }
 }
+
+/** memberAt's checked members, per leaf node object of ts-mls (dropped with the node). */
+const memberCache = new WeakMap<object, { member: MlsMember; signatureKey: Buffer }>();
 
 function membersOf(state: ClientState): MlsMember[] {
   const members: MlsMember[] = [];

@@ -24,7 +24,7 @@ import { MAX_TEXT_BYTES } from '../crypto/payload';
 import { LIMITS } from '../wire/frames';
 import { LOBBY_JOINER_LIMITS, PartJoiner, splitIntoParts } from './parts';
 import type { PrivateRoom } from './privateRoom';
-import type { PrivateInvite } from './privateInvite';
+import { fingerprintHex, type PrivateInvite } from './privateInvite';
 
 /** §3.4: the presence name an admin's lobby connection goes by. */
 export const LOBBY_ADMIN_NAME = 'admin';
@@ -244,7 +244,16 @@ export class JoinRefusedError extends Error {
   }
 }
 
-/** The joiner's side (§3.4 steps 2 and 4): asks in the lobby, waits for the Welcome or a refusal. */
+/** Refusal claims from identities the joiner cannot check that are shown, at most (§3.4 "Who the joiner believes"). */
+const CLAIMS_SHOWN = 3;
+
+/**
+ * The joiner's side (§3.4 steps 2 and 4): asks in the lobby, waits for the Welcome or a refusal.
+ * §3.4 "Who the joiner believes": the lobby is a link room anyone with the invite writes in, so
+ * a refusal ends the join only when the inviting admin (the invite's `by`) signed it, "an admin
+ * is online" is said only of that admin's tag, and a Welcome counts only when its sender is an
+ * admin of the group it opens, with the inviting admin a member of it.
+ */
 export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome> {
   const { own, kept } = await ownKeyPackage(o, o.log ?? (() => undefined));
   const me = fingerprint(o.identity.publicKey);
@@ -257,24 +266,33 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
   });
   const lobby = deriveRoomId(lobbyKey);
   const log = o.log ?? (() => undefined);
+  const inviter = o.invite.admin;
+  const byInviter = (fp: string | undefined): boolean => inviter !== undefined && fp !== undefined && fingerprintHex(fp) === inviter;
   log('invite_lobby', { invite: inviteIdOf(o.invite.secret) });
   try {
     return await new Promise<JoinOutcome>((resolve, reject) => {
       let asked = false;
       let saidWaiting: boolean | undefined;
-      const timer = setTimeout(() => reject(new JoinRefusedError('timeout', saidWaiting === true
-        ? 'no admin of the room came online before the timeout; try again later'
-        : 'no admin added you before the timeout; try again later')), o.timeoutMs);
+      /** Refusals signed by identities that are not the inviting admin: claims, not answers. */
+      const claims: RefusalReason[] = [];
+      const timer = setTimeout(() => {
+        const claimed = claims.length === 0 ? ''
+          : ` (a refusal, "${[...new Set(claims)].join('", "')}", was claimed by someone who is not the admin who made the invite; not believed)`;
+        reject(new JoinRefusedError('timeout', (saidWaiting === true && inviter !== undefined
+          ? 'no admin of the room came online before the timeout; try again later'
+          : 'no admin added you before the timeout; try again later') + claimed));
+      }, o.timeoutMs);
       let settled = false;
       const done = (f: () => void): void => {
         settled = true;
         clearTimeout(timer);
         f();
       };
+      // §3.4: only the inviting admin's tag says an admin is online (a hint: tags can be shown again).
       const adminOnline = (p: PresenceUpdate | undefined): boolean =>
-        p !== undefined && p.members.some((m) => !m.self && m.verified && m.name === LOBBY_ADMIN_NAME);
+        p !== undefined && p.members.some((m) => !m.self && m.verified && m.name === LOBBY_ADMIN_NAME && byInviter(m.fingerprint));
       client.on('presence', (p) => {
-        if (p.room !== lobby || !asked) return;
+        if (p.room !== lobby || !asked || inviter === undefined) return;
         const online = adminOnline(p);
         if (online === !saidWaiting && saidWaiting !== undefined) return;
         if (!online && saidWaiting !== true) o.status?.('no admin of the room is online; waiting for one to add you');
@@ -287,7 +305,8 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
         client.sendControl(lobby, 'join_request', JSON.stringify({ kp: encodeB64u(own.publicBytes), name: o.displayName }));
         const p = client.presence(lobby);
         saidWaiting = !adminOnline(p);
-        if (saidWaiting) o.status?.('no admin of the room is online; waiting for one to add you');
+        if (inviter === undefined) o.status?.('waiting for an admin to add you (this invite does not say which admin made it, so this client cannot tell whether one is online)');
+        else if (saidWaiting) o.status?.('no admin of the room is online; waiting for one to add you');
         if (kept) {
           void (async () => {
             for (let i = 0; i < LOBBY_PAGES_BACK && !settled; i++) if (!(await client.loadOlder(lobby)).more) break;
@@ -296,11 +315,15 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
       });
       client.on('error', (e) => {
         if (e.code === 'room_refused' || e.code === 'relay_too_old') done(() => reject(e));
-        else log('lobby_error', { code: e.code });
+        else {
+          log('lobby_error', { code: e.code });
+          // The relay cannot be reached (or is not the pinned one, §1.8): said once per outage; the wait goes on.
+          if (e.code === 'connection_failed') o.status?.(e.message);
+        }
       });
       // §3.4 "A Welcome in parts": sets kept per sender (the envelope's verified identity).
       const parts = new PartJoiner(LOBBY_JOINER_LIMITS);
-      const onWelcome = (v: Record<string, unknown>): void => {
+      const onWelcome = (v: Record<string, unknown>, sender: string): void => {
         if (typeof v.welcome !== 'string' || typeof v.room !== 'string' || typeof v.seq !== 'number') return;
         const room = v.room;
         const seq = v.seq;
@@ -311,7 +334,16 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
           return log('welcome_not_for_us', {});
         }
         void MlsGroup.join(o.identity, own, welcome).then(
-          (group) => done(() => resolve({ group, room, seq })),
+          (group) => {
+            if (settled) return;
+            // §3.4: `room` and `seq` are believed from an admin of the group the Welcome opens,
+            // and that group must hold the inviting admin (else it is a stranger's own group).
+            if (!group.admins().some((k) => fingerprint(k) === sender)) return log('welcome_refused', { reason: 'its sender is not an admin of its group' });
+            if (inviter !== undefined && !group.members().some((x) => fingerprintHex(x.fingerprint) === inviter)) {
+              return log('welcome_refused', { reason: 'the admin who made the invite is not a member of its group' });
+            }
+            done(() => resolve({ group, room, seq }));
+          },
           // A Welcome for an earlier KeyPackage of ours, or junk: not this one.
           () => log('welcome_not_for_us', {}),
         );
@@ -322,10 +354,19 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
         if (v === undefined || v.for !== me) return;
         if (m.type === 'join_refused' && typeof v.reason === 'string') {
           const reason = (['used', 'expired', 'revoked', 'removed'] as const).find((r) => r === v.reason);
-          if (reason !== undefined) done(() => reject(new JoinRefusedError(reason, refusalText(reason))));
+          if (reason === undefined || settled) return;
+          if (byInviter(m.fingerprint)) return done(() => reject(new JoinRefusedError(reason, refusalText(reason))));
+          // §3.4: anyone holding the invite can write this; a claim, shown, and the wait goes on.
+          claims.push(reason);
+          if (claims.length > 64) claims.shift();
+          if (claims.length <= CLAIMS_SHOWN) {
+            o.status?.(`"${m.name}" (${m.fingerprint}) claims that ${refusalText(reason)}; ${inviter !== undefined
+              ? 'it is not the admin who made the invite, so this client does not believe it'
+              : 'this invite does not say which admin made it, so this client cannot check that'} and goes on waiting until the timeout`);
+          }
           return;
         }
-        if (m.type === 'welcome') return onWelcome(v);
+        if (m.type === 'welcome') return onWelcome(v, m.fingerprint);
         if (m.type !== 'welcome_part' || typeof v.part !== 'string') return;
         let bytes: Buffer;
         try {
@@ -339,7 +380,7 @@ export async function joinByInvite(o: JoinByInviteOptions): Promise<JoinOutcome>
         const whole = parseJsonObject(out.whole);
         // The joined text must be a welcome for us (§3.4), then it is that welcome envelope.
         if (whole === undefined || whole.for !== me) return log('welcome_part_refused', { reason: 'joined parts are not a welcome for us' });
-        onWelcome(whole);
+        onWelcome(whole, m.fingerprint);
       });
       client.connect();
       client.join({ key: lobbyKey, name: 'lobby' });

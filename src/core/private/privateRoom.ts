@@ -27,11 +27,12 @@ import { relayErrorMessage } from '../client/relayErrors';
 import { ClientError, type ChatMessage, type ClientLog, type ClientTuning, type ConnectionState, type TransportFactory } from '../client/types';
 import { copyChatFields } from '../client/roomFeatures';
 import { decodeMlsBody, encodeMlsBody } from './body';
-import { RoomParts } from './parts';
+import { RoomParts, roomBodies } from './parts';
+import { MLS_PART_VERSION } from './body';
 import { DEFAULT_INVITE_MS, MAX_INVITE_MS, MAX_INVITE_USES, encodeControl, encodeRoomPayload, parseRoomContent, type ControlContent } from './content';
 import type { HistoryRecord, HistoryStore } from './historyStore';
 import { encodeSaved, type PrivateMeta } from './meta';
-import { formatPrivateInvite } from './privateInvite';
+import { formatPrivateInvite, inviteAdminOf } from './privateInvite';
 
 /** Who did something, as a UI shows it. */
 export interface Actor {
@@ -89,6 +90,8 @@ export interface PrivateRoomOptions {
   name: string;
   host: string;
   port: number;
+  /** §1.8: the relay's certificate SHA-256 (64 hex digits) when it speaks TLS; invites then carry it (§3.4). */
+  tls?: string;
   agent: string;
   transport: TransportFactory;
   identity: Identity;
@@ -125,7 +128,20 @@ const MAX_REFUSED_COMMITS = 256;
 /** A seq's content, once known: a stored message, or the ack of one of ours. */
 type Slot =
   | { kind: 'msg'; id: string; body: string; ts: number | undefined; epoch: number | undefined }
-  | { kind: 'own'; id: string; ts: number | undefined };
+  | { kind: 'own'; id: string; ts: number | undefined; part?: string; partOnly?: boolean };
+
+/** §3.3.1: one part of an own message or commit too long for one body, sent as its own `send`. */
+interface PartSend {
+  id: string;
+  body: string;
+  acked?: boolean;
+}
+
+/** Whether a body is a part (0x03, §3.3.1) rather than a whole MLS message. */
+function isPartBody(body: string): boolean {
+  // b64u of a first byte 0x03 begins with 'A' followed by one of [w-z] (0b000000 11....).
+  return body.length >= 2 && Buffer.from(body.slice(0, 4), 'base64url')[0] === MLS_PART_VERSION;
+}
 
 /** An own application message, from the moment it is written to the moment the relay acks it. */
 interface OwnSend {
@@ -134,6 +150,8 @@ interface OwnSend {
   /** For a control message (§3.4): its content, sealed as it is. */
   control?: ControlContent;
   body?: string;
+  /** §3.3.1: the body in parts when it is longer than a body may be; the last part goes by `id`. */
+  parts?: PartSend[];
   epoch?: bigint;
   rid?: number;
   /** Written to the history store (the outbox, §3.8) when it was written; awaited before it is sealed. */
@@ -146,6 +164,8 @@ interface OwnSend {
 interface CommitSend {
   id: string;
   frame: ClientFrame & { t: 'send' };
+  /** §3.3.1: a commit in parts: these go first as plain sends; `frame` carries the last part and the rotation. */
+  parts?: PartSend[];
   rid?: number;
 }
 
@@ -153,6 +173,7 @@ type Request =
   | { kind: 'join' }
   | { kind: 'reset'; refuse?: number }
   | { kind: 'send'; id: string }
+  | { kind: 'part'; id: string }
   | { kind: 'commit'; id: string }
   | { kind: 'history'; before: number };
 
@@ -320,7 +341,11 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const secret = generateInviteSecret();
     const id = inviteIdOf(secret);
     const ts = this.now();
-    const link = formatPrivateInvite({ host: this.options.host, port: this.options.port, name: this.options.name, secret });
+    // §3.4: the invite names its admin (whose refusals the joiner believes) and, on TLS, the pin.
+    const link = formatPrivateInvite({
+      host: this.options.host, port: this.options.port, name: this.options.name, secret, admin: inviteAdminOf(this.options.identity.publicKey),
+      ...(this.options.tls !== undefined ? { tls: { fingerprint: this.options.tls } } : {}),
+    });
     this.sendControl({ id: generateMessageId(), ts, name: this.displayName, type: 'invite', invite: id, secret: encodeB64u(secret), uses, expires: ts + ttl });
     this.emit('invite', { invite: link, inviteId: id, uses, expires: ts + ttl });
     return link;
@@ -532,6 +557,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const message = await this.group.encrypt(plaintext, Buffer.from(e.id, 'utf8'));
     this.sealCount++;
     e.body = encodeMlsBody(message);
+    e.parts = undefined;
     e.epoch = this.group.epoch;
   }
 
@@ -543,17 +569,55 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     e.payload = { ...e.payload, id: fresh };
     if (e.control !== undefined) e.control = { ...e.control, id: fresh };
     e.body = undefined;
+    e.parts = undefined;
     e.rid = undefined;
     e.recorded = undefined;
     this.ownIds.delete(old);
     await this.options.history.superseded(old);
   }
 
+  /** §1.2, §3.3.1: the longest body the relay takes (its welcome's maxFrame - 512). */
+  private get maxBodyChars(): number {
+    return this.link.maxFrame - 512;
+  }
+
+  /**
+   * §3.3.1: cuts an MLS body longer than the relay takes into parts; the last one goes by
+   * `lastId` (the message's wire id), the others by ids of their own. Undefined when it fits.
+   */
+  private partsOf(body: string, lastId: string): PartSend[] | undefined {
+    if (body.length <= this.maxBodyChars) return undefined;
+    const bodies = roomBodies(decodeMlsBody(body)!, this.maxBodyChars);
+    this.log('sent_in_parts', { id: lastId, parts: bodies.length });
+    return bodies.map((b, i) => ({ id: i === bodies.length - 1 ? lastId : generateMessageId(), body: b }));
+  }
+
+  /** Writes the parts not acked yet, in order (the same ids again after a reconnect: the relay dedups, §1.5). */
+  private writeParts(parts: readonly PartSend[]): void {
+    for (const p of parts) {
+      if (p.acked === true) continue;
+      const rid = this.link.reserveRid();
+      this.requests.set(rid, { kind: 'part', id: p.id });
+      this.link.write({ t: 'send', rid, room: this.room, id: p.id, body: p.body });
+    }
+  }
+
   private writeSend(e: OwnSend): void {
+    e.parts ??= this.partsOf(e.body!, e.id);
+    if (e.parts !== undefined) this.writeParts(e.parts.slice(0, -1));
     const rid = this.link.reserveRid();
     e.rid = rid;
     this.requests.set(rid, { kind: 'send', id: e.id });
-    this.link.write({ t: 'send', rid, room: this.room, id: e.id, body: e.body! });
+    this.link.write({ t: 'send', rid, room: this.room, id: e.id, body: e.parts?.at(-1)?.body ?? e.body! });
+  }
+
+  /** An own part of a message or commit in flight, not its last (which goes by the message's id). */
+  private ownPart(id: string): PartSend | undefined {
+    for (const e of this.outbox) {
+      const p = e.parts?.slice(0, -1).find((x) => x.id === id);
+      if (p !== undefined) return p;
+    }
+    return this.commitSend?.parts?.find((x) => x.id === id);
   }
 
   private queueIntent(intent: CommitIntent): void {
@@ -610,12 +674,19 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const next = epochAuthKey((await this.group.pendingEpochAuthSeed())!);
     const nextEpoch = this.group.epoch + 1n;
     const { next: nextPub, rot } = makeRotation(current, this.room, nextEpoch, next);
-    return { id, frame: { t: 'send', room: this.room, id, body: encodeMlsBody(message), epoch: Number(nextEpoch), next: nextPub, rot } };
+    // §3.3.1: a commit too long for one body goes in parts, its rotation on the last one.
+    const body = encodeMlsBody(message);
+    const parts = this.partsOf(body, id);
+    return {
+      id, frame: { t: 'send', room: this.room, id, body: parts?.at(-1)?.body ?? body, epoch: Number(nextEpoch), next: nextPub, rot },
+      ...(parts !== undefined ? { parts: parts.slice(0, -1) } : {}),
+    };
   }
 
   private writeCommit(): void {
     const c = this.commitSend;
     if (c === undefined || !this.link.writable || !this.joined) return;
+    if (c.parts !== undefined) this.writeParts(c.parts);
     const rid = this.link.reserveRid();
     c.rid = rid;
     this.requests.set(rid, { kind: 'commit', id: c.id });
@@ -829,7 +900,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
       const bytes = restored === undefined ? undefined : decodeMlsBody(f.body);
       const header = bytes === undefined ? undefined : this.group.peek(bytes);
       if (restored !== undefined && header !== undefined) restored.epoch = header.epoch;
-      this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts });
+      this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, ...(isPartBody(f.body) ? { part: f.body } : {}) });
     } else {
       this.slots.set(f.seq, { kind: 'msg', id: f.id, body: f.body, ts: f.ts, epoch: f.epoch });
     }
@@ -843,10 +914,18 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     if (r?.kind === 'commit' && this.commitSend?.id === f.id) {
       // §3.6: the relay took our commit as the end of this epoch.
       this.lastCommitId = f.id;
-      if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts });
+      const body = this.commitSend.frame.body;
+      if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, ...(isPartBody(body) ? { part: body } : {}) });
       this.commitSend = undefined;
+    } else if (r?.kind === 'part') {
+      // §3.3.1: an own part; at its seq it goes into our sets as into every member's (the same bounds).
+      const p = this.ownPart(f.id);
+      if (p === undefined) return;
+      p.acked = true;
+      if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, part: p.body, partOnly: true });
     } else if (this.outbox.some((e) => e.id === f.id)) {
-      if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts });
+      const last = this.outbox.find((e) => e.id === f.id)?.parts?.at(-1);
+      if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, ...(last !== undefined ? { part: last.body } : {}) });
     } else {
       return;
     }
@@ -885,6 +964,10 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
           await this.save();
           this.emit('error', new ClientError('relay_error', relayErrorMessage(f.code), this.room, f.code));
         });
+        return;
+      case 'part':
+        // Not stored: the whole message (or commit) goes again, its acked parts skipped.
+        if (f.code === 'rate_limited' || f.code === 'internal') setTimeout(() => this.pump(), 500);
         return;
       case 'send': {
         const e = this.outbox.find((x) => x.id === r.id);
@@ -990,7 +1073,12 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   /** Applies one seq; true when the group changed epoch (its state is saved at once). */
   private async apply(seq: number, slot: Slot): Promise<boolean> {
     if (this.group.removed) return false;
-    if (slot.kind === 'own') return this.applyOwn(seq, slot);
+    if (slot.kind === 'own') {
+      // §3.3.1: our own parts count in our sets at their seqs, as in everyone's; what they join is ours.
+      if (slot.part !== undefined) this.parts.take(seq, slot.part);
+      if (slot.partOnly === true) return false;
+      return this.applyOwn(seq, slot);
+    }
     // §3.3.1: a body is one MLSMessage, or a part of one, joined at the seq of its last part.
     const bytes = this.parts.take(seq, slot.body, (reason) => this.log('part_refused', { seq, reason }));
     if (bytes === undefined) {
