@@ -224,9 +224,9 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
     await dialog().waitFor({ state: 'detached', timeout: 30_000 });
     const invite = await waitFor('the invite on the clipboard', async () => {
       const t = await clipboardText();
-      return t.includes('?join=1#') ? t : undefined;
+      return /\?join=1(&[^#]*)?#/.test(t) ? t : undefined;
     }, 30_000);
-    assert.match(invite, new RegExp(`^smc://127\\.0\\.0\\.1:${relayPort}/e2e-private\\?join=1#[A-Za-z0-9_-]{43}$`));
+    assert.match(invite, new RegExp(`^smc://127\\.0\\.0\\.1:${relayPort}/e2e-private\\?join=1&by=[0-9a-f]{32}#[A-Za-z0-9_-]{43}$`));
     // The invite's secret is nowhere in the webview's DOM.
     const secret = invite.split('#')[1]!;
     const frame = await wb.webviewFrame();

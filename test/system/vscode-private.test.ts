@@ -147,7 +147,7 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
     await until(() => alice.private.liveRoom(entry.room)?.state === 'connected', 'alice connected');
     // The first invite needs the room synced; retry until the core accepts it.
     const { link } = await alice.private.invite(entry.room);
-    assert.match(link, /\?join=1#[A-Za-z0-9_-]{43}$/);
+    assert.match(link, /\?join=1&by=[0-9a-f]{32}#[A-Za-z0-9_-]{43}$/);
 
     const statuses: string[] = [];
     const joined = await bob.private.join(link, (s) => statuses.push(s), 60_000);
@@ -183,7 +183,7 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
     alice.private.promote(entry.room, bobFp);
     await until(() => bob.private.view(entry.room).admin === true, 'bob promoted');
     assert.equal(alice.private.view(entry.room).members?.find((m) => m.fingerprint === bobFp)?.role, 'admin');
-    assert.match((await bob.private.invite(entry.room)).link, /\?join=1#/);
+    assert.match((await bob.private.invite(entry.room)).link, /\?join=1&by=[0-9a-f]{32}#/);
     assert.throws(() => alice.private.promote(entry.room, bobFp), /already an admin/);
 
     alice.private.remove(entry.room, bobFp);
