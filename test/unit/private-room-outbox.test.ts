@@ -33,6 +33,8 @@ interface Setup {
   /** Every frame the client wrote, with the number of saves completed at that moment. */
   writes: { t: string; id?: string; saves: number }[];
   saves: () => number;
+  /** While true, every save fails as on a full disk (ENOSPC). */
+  disk: { full: boolean };
   open(): PrivateRoom;
 }
 
@@ -44,6 +46,7 @@ async function setup(): Promise<Setup> {
   const history = new HistoryStore(created.room, Buffer.alloc(32, 3), log);
   const writes: Setup['writes'] = [];
   let saves = 0;
+  const disk = { full: false };
   const factory: TransportFactory = (host, port) => {
     const t = ds.factory(host, port);
     const write = t.write.bind(t);
@@ -55,16 +58,17 @@ async function setup(): Promise<Setup> {
     return t;
   };
   const s: Setup = {
-    ds, id, roomId: created.room, group: created.group, meta: created.meta, log, history, writes, saves: () => saves,
+    ds, id, roomId: created.room, group: created.group, meta: created.meta, log, history, writes, saves: () => saves, disk,
     open: () => new PrivateRoom({
       room: created.room, name: 'team', host: '127.0.0.1', port: 7878, agent: 'test', transport: factory, identity: id, displayName: 'alice',
       group: created.group, meta: created.meta, history,
       // A slow disk: a send that did not wait for the save would overtake it.
       save: async () => {
         await new Promise((resolve) => setTimeout(resolve, 15));
+        if (disk.full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
         saves++;
       },
-      tuning: { reconnectBaseMs: 10, reconnectMaxMs: 50 },
+      tuning: { reconnectBaseMs: 10, reconnectMaxMs: 50, saveRetryMs: 50 },
     }),
   };
   return s;
@@ -94,6 +98,30 @@ describe('private room outbox and saves (docs/protocol.md §3.3, §3.8)', functi
     // Each is in the history with its ack (the outbox is empty after a restart).
     const stored = await s.history.load();
     assert.deepEqual(stored.records.filter((r) => ids.includes(r.id) && r.seq > 0).length, 100);
+    await room.disconnect();
+  });
+
+  it('a full disk: a message sealed under a state that could not be saved does not leave until a save succeeds (§3.8)', async () => {
+    // The same rule as test/system/private-attacks.test.ts's full-disk case, without a tmpfs.
+    const s = await setup();
+    const room = s.open();
+    const errors: string[] = [];
+    room.on('error', (e) => errors.push(e.message));
+    await synced(room);
+    s.disk.full = true;
+    const m1 = room.sendText('written on a full disk').id;
+    await until(() => errors.some((m) => m.includes('ENOSPC')), 'the failed save reported');
+    // It is tried again by itself (not only when something else happens in the room), and no
+    // later pass over the outbox sends it while the save fails.
+    const retriesBefore = errors.length;
+    await until(() => errors.length >= retriesBefore + 2, 'two more failed retries');
+    assert.ok(!s.writes.some((w) => w.t === 'send' && w.id === m1), 'm1 left while its state could not be saved');
+    const savesBefore = s.saves();
+    s.disk.full = false;
+    await until(() => s.writes.some((w) => w.t === 'send' && w.id === m1), 'm1 sent once the disk has room');
+    const sent = s.writes.find((w) => w.t === 'send' && w.id === m1)!;
+    assert.ok(sent.saves > savesBefore, 'm1 left before the save that covers it');
+    await room.drain();
     await room.disconnect();
   });
 
