@@ -15,9 +15,8 @@ import { CHAT_EXIT, type HomeStores } from './homeStores';
 import { forgetPrivate, historyStoreFor, savePrivate } from './privateStores';
 import { jsonLine, terminalSafe } from './terminalText';
 import { FEATURE_HELP, parseJsonInput } from './chatFeatures';
-import { LocalFeatureRoom } from './chatFeatureRoom';
-import { copyChatFields } from '../core/client/index';
-import { parsePayload } from '../core/crypto/payload';
+import { LocalFeatureRoom } from '../core/private/featureRoom';
+import { messageOfRecord } from '../core/private/historyMessage';
 import { CONTENT_TYPES } from '../core/payload/index';
 import { FeatureScreen } from './chatFeatureScreen';
 
@@ -135,19 +134,9 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
   if (!flags.json && flags.history > 0) {
     replaying = { messages: [], lines: [] };
     for (const r of stored.records.slice(-flags.history)) {
-      const parsed = parsePayload(Buffer.from(r.p, 'utf8'));
       // A control message (§3.4) or a record that does not parse is not shown.
-      if (!parsed.ok) continue;
-      const p = parsed.payload;
-      const fp = room.members().find((m) => m.identityKey === r.sender)?.fingerprint ?? r.sender.slice(0, 16);
-      const m: ChatMessage = {
-        room: target.room, seq: r.seq, ts: p.ts, id: r.id, name: p.name, fingerprint: fp, shortFingerprint: fp.slice(0, 9),
-        type: p.type, verified: true, keyChanged: false, own: r.sender === self, history: true,
-      };
-      if (p.text !== undefined) m.text = p.text;
-      if (p.snippet !== undefined) m.snippet = p.snippet;
-      copyChatFields(p, m);
-      features.receive(m);
+      const m = messageOfRecord(target.room, r, self);
+      if (m !== undefined) features.receive(m);
     }
     const held = replaying;
     replaying = undefined;

@@ -1,11 +1,12 @@
-// The chat features (docs/protocol.md §2.3.1-2.3.5) for a room whose client is not RelayClient:
+// The chat features (docs/protocol.md §2.3.1-2.3.6) for a room whose client is not RelayClient:
 // a private room (§3.3: the payload P is the same, sealed by MLS). Its verified messages go
 // through a RoomFeatures here, as RelayClient's do for link rooms, and its sends through the
-// same checks, so that `smc chat` shows and refuses the same things in both kinds of room.
-import { ClientError, RoomFeatures, type ChatMessage, type EffectEvent, type FileEvent, type OutgoingContent, type OutgoingFileContent } from '../core/client/index';
-import { PayloadTooLargeError, type Payload } from '../core/crypto/payload';
-import { fileMessages } from '../core/payload/index';
-import type { FeatureRoom } from './chatFeatures';
+// same checks, so that `smc chat` and the panel show and refuse the same things in both kinds
+// of room. No MLS here: the room is only a PayloadSender.
+import { RoomFeatures } from '../client/roomFeatures';
+import { ClientError, type ChatMessage, type EffectEvent, type FileEvent, type MessageView, type OutgoingContent, type OutgoingFileContent, type ReplyRef } from '../client/types';
+import { PayloadTooLargeError, type Payload } from '../crypto/payload';
+import { fileMessages } from '../payload/fileTransfer';
 
 /** What a private room offers to send: any §2.3 payload, checked by encodePayload (ClientError). */
 export interface PayloadSender {
@@ -28,7 +29,14 @@ interface Upload {
   reject(err: ClientError): void;
 }
 
-export class LocalFeatureRoom implements FeatureRoom {
+/** A file being sent: its message, how many chunks follow it, and when all are acked. */
+export interface FileSend {
+  message: ChatMessage;
+  chunks: number;
+  done: Promise<void>;
+}
+
+export class LocalFeatureRoom {
   private readonly features: RoomFeatures;
   private readonly uploads = new Map<string, Upload>();
   /** Chunk id -> its file's upload. */
@@ -89,7 +97,7 @@ export class LocalFeatureRoom implements FeatureRoom {
    * §2.3.5: the file message, then its chunks (their `target` is the id the room gave the file
    * message). Checked whole before anything is sent: over 8 MiB, or a name against the rules.
    */
-  sendFile(file: OutgoingFileContent): { message: ChatMessage; chunks: number; done: Promise<void> } {
+  sendFile(file: OutgoingFileContent): FileSend {
     let parts: ReturnType<typeof fileMessages>;
     try {
       parts = fileMessages({
@@ -122,11 +130,11 @@ export class LocalFeatureRoom implements FeatureRoom {
     return { message, chunks: parts.chunks.length, done };
   }
 
-  replyTo(id: string): ReturnType<FeatureRoom['replyTo']> {
+  replyTo(id: string): ReplyRef | undefined {
     return this.features.replyTo(id);
   }
 
-  view(id: string): ReturnType<FeatureRoom['view']> {
+  view(id: string): MessageView | undefined {
     return this.features.view(id);
   }
 
