@@ -190,13 +190,15 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     return this.ownFingerprint;
   }
 
-  /** Who is online in a link room (presence); in a private room, its members (it has no presence, §3). */
   onlineCount(room?: string): number {
     const r = room ?? this.currentRoom?.room;
-    if (r === undefined) return 0;
-    const backend = this.privateBackend(r);
-    if (backend !== undefined) return backend.memberCount();
-    return this.presenceByRoom.get(r)?.online ?? 0;
+    return r ? (this.presenceByRoom.get(r)?.online ?? 0) : 0;
+  }
+
+  /** A private room's member count (it has no presence, §3), undefined for a link room or one not open here. */
+  privateMemberCount(room?: string): number | undefined {
+    const r = room ?? this.currentRoom?.room;
+    return r === undefined ? undefined : this.privateBackend(r)?.memberCount();
   }
 
   unreadCount(): number {

@@ -191,6 +191,43 @@ describe('chat session', () => {
     assert.equal(session.currentRoom?.lastSeq, 3, 'read marks are bounded by what was shown');
   });
 
+  it('re-keys an own message that goes again under a new id (§3.3): its item, its file bytes, the replies that quote it', async () => {
+    const { session, clients, emitted } = setup();
+    const key = randomBytes(32);
+    const room = deriveRoomId(key);
+    await session.addRoom(key, room, 'Team', '127.0.0.1:7878');
+    await session.connect();
+    const c = clients[0]!;
+    c.fire('message', incoming(room, 1));
+    const own = await session.sendText('the original words');
+    const bytes = randomBytes(1000);
+    session.features(room).ownFile(own.key, { name: 'a.bin', size: bytes.length, mime: 'application/octet-stream', sha256: 'a'.repeat(64), chunks: 1 }, bytes);
+    // Bob replies to it before it was renamed (his reply names the old id).
+    c.fire('message', incoming(room, 2, { id: 'r'.repeat(22), text: 'a reply', reply: { to: own.key, from: fingerprint(c.params.identity.publicKey), quote: 'the original words' } }));
+    const to = 'N'.repeat(22);
+    emitted.length = 0;
+    assert.equal(session.renameOwn(room, own.key, to), true);
+    const tl = session.timeline(room);
+    assert.equal(tl.get(own.key), undefined);
+    assert.equal(tl.get(to)?.text, 'the original words');
+    assert.equal(tl.get(to)?.own, true);
+    // In its place (an own message not yet acked stays last among them), the others unchanged.
+    assert.deepEqual(tl.all().map((i) => i.key), [incoming(room, 1).id, 'r'.repeat(22), to]);
+    assert.ok(session.features(room).fileBytes(to)?.equals(bytes), 'the bytes did not follow');
+    assert.equal(session.features(room).fileBytes(own.key), undefined);
+    assert.equal(tl.get('r'.repeat(22))?.reply?.to, to, 'the reply still names the old id');
+    assert.equal(tl.get('r'.repeat(22))?.reply?.quote, 'the original words');
+    assert.ok(emitted.some((e) => e.startsWith('resync')), 'the panel is not asked to redraw');
+    // Its ack under the new id reaches it.
+    c.fire('outgoing', { room, id: to, state: 'sent', seq: 3 });
+    assert.equal(tl.get(to)?.state, 'sent');
+    // Not another's, not an unknown one, not onto a key already there.
+    assert.equal(session.renameOwn(room, 'r'.repeat(22), 'M'.repeat(22)), false);
+    assert.equal(session.renameOwn(room, 'Q'.repeat(22), 'M'.repeat(22)), false);
+    assert.equal(session.renameOwn(room, to, incoming(room, 1).id), false);
+    assert.equal(tl.size, 3);
+  });
+
   it('asks views to redraw when history lands in the middle, and pages older from the relay', async () => {
     const { session, clients, emitted } = setup();
     const key = randomBytes(32);
