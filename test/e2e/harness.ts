@@ -554,6 +554,16 @@ export class Workbench {
     return this.page.frameLocator('iframe.webview').first().frameLocator('#active-frame');
   }
 
+  /**
+   * SMC: Open Chat, then waits until the panel shows `ready` (a selector in the webview; its
+   * composer by default). `closeEditors` first closes every editor (the panel opens afresh).
+   */
+  async openChat(opts: { ready?: string; closeEditors?: boolean } = {}): Promise<void> {
+    if (opts.closeEditors === true) await this.runCommand('View: Close All Editors');
+    await this.runCommand('SMC: Open Chat');
+    await this.webview().locator(opts.ready ?? '#composer').waitFor({ state: 'visible', timeout: 60_000 });
+  }
+
   /** The content frame of the first webview as a Playwright Frame, for `evaluate`. */
   async webviewFrame(): Promise<Frame> {
     const outer = await this.page.locator('iframe.webview').first().elementHandle({ timeout: 60_000 });
