@@ -748,12 +748,18 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
       return;
     }
     // §3.3: a private room's refused message left its outbox; it is written again under a new id
-    // (the same content), and its item follows it there.
+    // (the same content), and its item follows it there. Only a failed own one (a forged request
+    // for one in flight would send it twice).
+    const tl = this.timeline(room.room);
+    const failed = tl.get(key);
+    if (failed === undefined || !failed.own || failed.state !== 'failed') throw new Error('Only a message that failed can be sent again.');
     const out = this.backendOf(room.room).resend(key);
     if (out === undefined) throw new Error('This message can no longer be sent again here; write it again.');
-    const tl = this.timeline(room.room);
     this.renameOwn(room.room, key, out.id);
-    const item = tl.applyOutgoing({ room: room.room, id: out.id, state: 'sending' });
+    // Sending again: the refusal's words go (replace, not a merge, which would keep them).
+    const { error: _error, waiting: _waiting, ...rest } = tl.get(out.id) ?? failed;
+    tl.replace({ ...rest, key: out.id, state: 'sending' });
+    const item = tl.get(out.id);
     if (out.message.file !== undefined) {
       const bytes = this.features(room.room).fileBytes(out.id);
       if (bytes !== undefined) this.features(room.room).ownFile(out.id, out.message.file, bytes);

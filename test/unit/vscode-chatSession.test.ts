@@ -228,6 +228,66 @@ describe('chat session', () => {
     assert.equal(tl.size, 3);
   });
 
+  it('a private room\'s Retry writes a refused message again under a new id; one in flight or another\'s is refused', async () => {
+    const secrets = new MemorySecretStore();
+    const state = new MemoryStateStore();
+    const rooms = new RoomList(state);
+    const session = new ChatSession({
+      keys: new KeyStore(secrets), rooms, knownKeys: new KnownKeys(state), state,
+      settings: () => ({ relayHost: '127.0.0.1', relayPort: 7878, displayName: 'alice' }),
+      createClient: (p) => new FakeClient(p), fingerprint, log: () => undefined,
+      isPrivateRoom: (r) => r === room,
+    });
+    const room = 'P'.repeat(22);
+    await rooms.upsert({ room, name: 'private', relay: '127.0.0.1:7878', lastSeq: 0 });
+    await session.setCurrent(room);
+    const own = await session.ownIdentityFingerprint();
+    const sent: string[] = [];
+    let n = 0;
+    const out = (text: string): OutgoingMessage => {
+      const id = `id${n++}`.padEnd(22, 'x');
+      sent.push(text);
+      return { room, id, state: 'sending', message: { room, ts: 1, id, name: 'alice', fingerprint: own, shortFingerprint: 'X', type: 'text', text, verified: true, keyChanged: false, own: true, history: false } };
+    };
+    const held = new Map<string, string>();
+    session.setBackend(room, {
+      sendText: (t) => {
+        const o = out(t);
+        held.set(o.id, t);
+        return o;
+      },
+      sendSnippet: () => { throw new Error('unused'); },
+      sendPayload: () => { throw new Error('unused'); },
+      sendFile: () => { throw new Error('unused'); },
+      resend: (id) => {
+        const t = held.get(id);
+        return t === undefined ? undefined : out(t);
+      },
+      members: () => [],
+      memberCount: () => 1,
+    });
+    const first = await session.sendText('refused once');
+    // In flight: Retry (a forged panel request) would send it twice.
+    assert.throws(() => session.retry(first.key), /Only a message that failed/);
+    session.deliverOutgoing({ room, id: first.key, state: 'failed', error: 'refused' });
+    session.retry(first.key);
+    assert.deepEqual(sent, ['refused once', 'refused once']);
+    const tl = session.timeline(room);
+    assert.equal(tl.get(first.key), undefined);
+    const again = tl.get('id1'.padEnd(22, 'x'));
+    assert.equal(again?.text, 'refused once');
+    assert.equal(again?.state, 'sending');
+    assert.equal(again?.error, undefined);
+    assert.equal(tl.size, 1);
+    // Another member's message, and one whose content is no longer held here.
+    session.deliver({ room, seq: 4, ts: 2, id: 'b'.repeat(22), name: 'bob', fingerprint: FP_B, shortFingerprint: 'B', type: 'text', text: 'hi', verified: true, keyChanged: false, own: false, history: false });
+    assert.throws(() => session.retry('b'.repeat(22)), /Only a message that failed/);
+    held.clear();
+    session.deliverOutgoing({ room, id: again!.key, state: 'failed', error: 'refused' });
+    assert.throws(() => session.retry(again!.key), /write it again/);
+    assert.equal(session.privateMemberCount(), 1);
+  });
+
   it('asks views to redraw when history lands in the middle, and pages older from the relay', async () => {
     const { session, clients, emitted } = setup();
     const key = randomBytes(32);
