@@ -259,6 +259,10 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
     await panel().locator('#messages .message[data-state="sent"]', { hasText: 'Hello Bob, private' }).waitFor({ state: 'visible', timeout: 30_000 });
     bob.send('Hi Alice, bob here');
     await panel().locator('#messages .message', { hasText: 'Hi Alice, bob here' }).waitFor({ state: 'visible', timeout: 60_000 });
+    // A private room has no presence (§3): the status bar and the panel count its members, not "0 online".
+    await wb.statusItem(/e2e-private · 2 members/).first().waitFor({ state: 'visible', timeout: 60_000 });
+    // (The toggle shows in a narrow panel only: its words are checked, not its visibility.)
+    await panel().locator('#presence-toggle', { hasText: '2 members' }).waitFor({ state: 'attached', timeout: 60_000 });
     await wb.screenshot('private-room-members');
   });
 
@@ -346,7 +350,8 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
   it('in the private room: a pasted image reaches Bob byte for byte and is previewed; Bob\'s file is saved through the save dialog, byte-identical', async () => {
     const red = png(40, 30, [220, 20, 20]);
     await (await wb.webviewFrame()).evaluate(PASTE(red.toString('base64'), 'image.png', 'image/png'));
-    const done = await bobGot('the pasted image at Bob', (l) => l.event === 'file' && l.state === 'complete' && l.name === 'image.png');
+    // A pasted file is named by its time (pasted-….png).
+    const done = await bobGot('the pasted image at Bob', (l) => l.event === 'file' && l.state === 'complete' && l.mime === 'image/png' && /^pasted-.*\.png$/.test(String(l.name)));
     keys.image = String(done.file);
     const savedImage = join(bob.home, 'image-at-bob.png');
     bob.send(JSON.stringify({ type: 'save', file: keys.image, path: savedImage }));
@@ -416,8 +421,8 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
       window.__csp = [];
       document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
     })()`);
-    bob.send('<img src=x onerror=alert(1)> **bold** [x](javascript:alert(1)) @Alice');
-    const hostile = await keyOf('onerror');
+    bob.send('hostile text <img src=x onerror=alert(1)> **bold** [x](javascript:alert(1)) @Alice');
+    const hostile = await keyOf('hostile text');
     // Bob replies to it: the quote (made from the hostile text) is shown as text.
     bob.send(JSON.stringify({ type: 'reply', to: hostile, text: 'hostile reply <script>alert(1)</script>' }));
     const quote = item('hostile reply').locator('.reply-quote');
@@ -502,7 +507,8 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
     await wb.waitUntilReady();
     await wb.openChat({ ready: '#room-kind[data-kind="private"]' });
     for (const text of ['Hello Bob, private', 'Hi Alice, bob here', 'after bob left']) {
-      await panel().locator('#messages .message', { hasText: text }).waitFor({ state: 'visible', timeout: 60_000 });
+      // .first(): a reply quoting one holds its text too.
+      await panel().locator('#messages .message', { hasText: text }).first().waitFor({ state: 'visible', timeout: 60_000 });
     }
     // The chat features came back from the history too (§3.8: replayed through the features):
     // the reply's quote, the reaction, the edit, the delete, the files (previewed, savable), the patch.
