@@ -422,7 +422,7 @@ describe('extension private rooms: the chat features through ChatSession and a r
 
     // The MLS members with their names are who @ binds to (not presence: a private room has none).
     assert.deepEqual(alice.session.mentionCandidates('b').map((c) => c.name), ['bob']);
-    assert.equal(alice.session.onlineCount(entry.room), 2, 'a private room counts its members');
+    assert.equal(alice.session.privateMemberCount(entry.room), 2, 'a private room counts its members');
 
     const first = await alice.session.sendText('first words');
     await until(() => tl(bob).get(first.key)?.text === 'first words', 'bob reads the first');
