@@ -8,7 +8,8 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JsonChat, runSmc } from '../helpers/cliProcess';
+import { type JsonChat } from '../helpers/cliProcess';
+import { PrivateChats } from '../helpers/privateRoom';
 import { RelayProcess } from '../helpers/relayProcess';
 import { until } from '../helpers/until';
 import { generateIdentity } from '../../src/core/crypto/index';
@@ -22,40 +23,27 @@ describe('private rooms: a stranger with the invite in the lobby', function () {
   this.timeout(180_000);
   let dir: string;
   let relay: RelayProcess;
-  const chats: JsonChat[] = [];
+  let chats: PrivateChats;
   const strangers: RelayClient[] = [];
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smc-lobby-'));
     relay = await RelayProcess.start({ dataDir: join(dir, 'relay') });
+    chats = new PrivateChats(dir, 90_000);
   });
 
   afterEach(async () => {
-    for (const c of chats.splice(0)) c.kill();
+    chats.killAll();
     for (const s of strangers.splice(0)) await s.disconnect();
     await relay.cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const home = (who: string): string => join(dir, who);
-  const chat = (who: string, args: string[]): JsonChat => {
-    const c = new JsonChat(home(who), args);
-    chats.push(c);
-    return c;
-  };
-  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> =>
-    until(what, check, 90_000, () => chats.map((c) => `${c.stderr.slice(-6).join('\n')}\n${JSON.stringify(c.lines.slice(-4))}`).join('\n---\n'));
+  const chat = (who: string, args: string[]): JsonChat => chats.chat(who, args);
+  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => chats.wait(what, check);
 
   /** alice makes "team" and an invite, then goes offline (no admin in the lobby). */
-  async function inviteThenOffline(): Promise<string> {
-    assert.equal(runSmc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${relay.port}`]).code, 0);
-    const alice = chat('alice', ['--name', 'alice', 'team']);
-    alice.send('/invite');
-    const link = String((await wait('an invite', () => alice.lines.find((l) => l.event === 'invite'))).invite);
-    alice.end();
-    assert.equal(await alice.exit, 0);
-    return link;
-  }
+  const inviteThenOffline = (): Promise<string> => chats.inviteThenOffline(`127.0.0.1:${relay.port}`);
 
   /** A stranger in the invite's lobby under the presence name `admin`, refusing every request when asked to. */
   async function stranger(link: string, refuse: boolean | 'own-group'): Promise<{ requests: ChatMessage[]; welcomes: number }> {
@@ -101,8 +89,7 @@ describe('private rooms: a stranger with the invite in the lobby', function () {
     assert.ok(!bob.stderr.some((l) => l.includes('an admin is online')), `a stranger named admin was taken for one:\n${bob.stderr.join('\n')}`);
     // The real admin comes: now it is said, and bob is added.
     const alice = chat('alice', ['--name', 'alice', 'team']);
-    await wait('bob joined', () => bob.stderr.some((l) => l.includes('added to private room "team"')) || bob.child.exitCode !== null);
-    assert.ok(bob.stderr.some((l) => l.includes('added to private room "team"')), bob.stderr.join('\n'));
+    await chats.joined(bob);
     assert.ok(bob.stderr.some((l) => l.includes('an admin is online')), bob.stderr.join('\n'));
     alice.send('welcome, bob');
     await wait('bob reads', () => bob.texts().includes('welcome, bob'));

@@ -14,9 +14,8 @@ import { join } from 'node:path';
 import { deriveMessageKey, deriveRoomId, identityFromSeed } from '../../src/core/crypto/index';
 import { inviteLobbyKey } from '../../src/core/mls/index';
 import { parsePrivateInvite } from '../../src/core/private/index';
-import { JsonChat, runSmc } from '../helpers/cliProcess';
+import { PrivateChats, privateRoomWith } from '../helpers/privateRoom';
 import { RelayProcess } from '../helpers/relayProcess';
-import { until } from '../helpers/until';
 
 /** A recording TCP proxy in front of the relay. */
 class RecordingProxy {
@@ -75,16 +74,17 @@ describe('private rooms: what the relay and the network see (recording proxy)', 
   let dir: string;
   let relay: RelayProcess;
   let proxy: RecordingProxy;
-  const chats: JsonChat[] = [];
+  let chats: PrivateChats;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smc-private-wire-'));
     relay = await RelayProcess.start({ dataDir: join(dir, 'relay') });
     proxy = await RecordingProxy.start(relay.port);
+    chats = new PrivateChats(dir, 90_000);
   });
 
   afterEach(async () => {
-    for (const c of chats.splice(0)) c.kill();
+    chats.killAll();
     await proxy.stop();
     await relay.cleanup();
     rmSync(dir, { recursive: true, force: true });
@@ -92,33 +92,13 @@ describe('private rooms: what the relay and the network see (recording proxy)', 
 
   it('three members, two invites, a removal: no plaintext, name, key or invite secret on the wire, in the relay\'s files or logs', async () => {
     const tag = randomBytes(6).toString('hex');
-    const home = (who: string): string => join(dir, who);
+    const home = (who: string): string => chats.home(who);
     const names = { alice: `Alice-${tag}`, bob: `Bob-${tag}`, carol: `Carol-${tag}` };
     const roomName = `room-${tag}`;
-    const chat = (who: string, args: string[]): JsonChat => {
-      const c = new JsonChat(home(who), args);
-      chats.push(c);
-      return c;
-    };
-    const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> =>
-      until(what, check, 90_000, () => chats.map((c) => `${c.stderr.slice(-6).join('\n')}\n${JSON.stringify(c.lines.slice(-4))}`).join('\n---\n'));
+    const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => chats.wait(what, check);
 
-    const made = runSmc(home('alice'), ['room', 'new', '--private', '--name', roomName, '--relay', `127.0.0.1:${proxy.port}`]);
-    assert.equal(made.code, 0, made.stderr);
-    const alice = chat('alice', ['--name', names.alice, roomName]);
-    const invites: string[] = [];
-    const invite = async (): Promise<string> => {
-      const before = alice.lines.filter((l) => l.event === 'invite').length;
-      alice.send('/invite');
-      await wait('an invite', () => alice.lines.filter((l) => l.event === 'invite').length > before);
-      const link = String(alice.lines.filter((l) => l.event === 'invite')[before]!.invite);
-      invites.push(link);
-      return link;
-    };
-    const bob = chat('bob', ['--name', names.bob, '--timeout', '60', await invite()]);
-    await wait('bob added', () => alice.lines.some((l) => l.event === 'member_added' && l.name === names.bob));
-    const carol = chat('carol', ['--name', names.carol, '--timeout', '60', await invite()]);
-    await wait('carol added', () => bob.lines.some((l) => l.event === 'member_added' && l.name === names.carol));
+    // Two invites: bob's, then carol's (carol seen added by alice and bob).
+    const { admin: alice, members: [bob, carol], invites } = await privateRoomWith(chats, `127.0.0.1:${proxy.port}`, ['bob', 'carol'], { room: roomName, names });
 
     const texts = [`alice secret ${tag}`, `bob secret ${tag}`, `carol secret ${tag}`, `after the removal ${tag}`];
     alice.send(texts[0]!);
