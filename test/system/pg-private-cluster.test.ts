@@ -11,7 +11,7 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { makeJoinProof, type RoomAuthKey } from '../../src/core/crypto/roomAuth';
 import { epochAuthKey, makeReset, makeRotation, privateRoomId } from '../../src/core/mls/epochAuth';
-import { PostgresServer } from '../helpers/postgres';
+import { postgresPerTest } from '../helpers/postgres';
 import { LineClient, RelayProcess, randomId, type Frame } from '../helpers/relayProcess';
 import { until } from '../helpers/until';
 
@@ -55,13 +55,12 @@ const plain = (room: string): Record<string, unknown> => ({ t: 'send', room, id:
 
 describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', function () {
   this.timeout(180_000);
-  let pg: PostgresServer;
-  let url: string;
+  const postgres = postgresPerTest();
   const relays: RelayProcess[] = [];
   const clients: LineClient[] = [];
 
   const startRelay = async (): Promise<RelayProcess> => {
-    const relay = await RelayProcess.start({ args: ['--postgres', url, '--rate', '0'], startTimeoutMs: 30_000 });
+    const relay = await RelayProcess.start({ args: ['--postgres', postgres.url, '--rate', '0'], startTimeoutMs: 30_000 });
     relays.push(relay);
     return relay;
   };
@@ -83,19 +82,10 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
     return joined;
   };
   const epochRows = async (room: string): Promise<Array<{ epoch: number; seq: number; id: string }>> => {
-    const rows = await pg.sql('SELECT epoch, seq, id FROM smc_private_epochs WHERE room = $1 ORDER BY epoch', [room], new URL(url).pathname.slice(1));
+    const rows = await postgres.sql('SELECT epoch, seq, id FROM smc_private_epochs WHERE room = $1 ORDER BY epoch', [room]);
     return rows.map((r) => ({ epoch: Number(r.epoch), seq: Number(r.seq), id: String(r.id) }));
   };
 
-  before(async () => {
-    pg = await PostgresServer.start();
-  });
-  after(async () => {
-    await pg?.destroy();
-  });
-  beforeEach(async () => {
-    url = await pg.createDatabase();
-  });
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
       for (const relay of relays) console.log(relay.otherOutput.join('').slice(-3000), JSON.stringify(relay.logs.slice(-30)));
@@ -312,11 +302,11 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
       c.send({ ...commit, rid: 99 });
       // Kill at a different moment each round: at once, or a few milliseconds into the commit.
       if (round > 0) await new Promise((resolve) => setTimeout(resolve, round));
-      await pg.kill();
+      await postgres.pg.kill();
       const reply = await c.next((f) => f.rid === 99, 20_000);
-      await pg.startServer();
+      await postgres.pg.startServer();
       const rows = await epochRows(r.room);
-      const stored = await pg.sql('SELECT seq FROM smc_messages WHERE room = $1 AND id = $2', [r.room, commit.id], new URL(url).pathname.slice(1));
+      const stored = await postgres.sql('SELECT seq FROM smc_messages WHERE room = $1 AND id = $2', [r.room, commit.id]);
       if (rows.length > before) {
         assert.equal(stored.length, 1, 'the epoch is there: so is its message');
         assert.deepEqual(rows[rows.length - 1], { epoch: epoch + 1, seq: Number(stored[0]?.seq), id: commit.id });
