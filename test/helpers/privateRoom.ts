@@ -1,10 +1,14 @@
 // Private rooms as the system tests set them up (docs/protocol.md §3.4): real `smc` processes,
 // each member with its own $SMC_HOME below one folder. `PrivateChats` keeps the running chats
 // (to kill them after a test) and waits on them, saying on a timeout what each printed last;
-// `privateRoomWith` makes a room, invites and joins its members, as most tests start.
+// `privateRoomWith` makes a room, invites and joins its members, as most tests start;
+// `privateRoomSuite` is the per-test folder, relay and chats of a suite.
 import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonChat, runSmcAsync, type ChatLine, type SmcRun } from './cliProcess';
+import { RelayProcess } from './relayProcess';
 import { until } from './until';
 
 /** The lines of `c`'s output that are the event `event` (`invite`, `member_added`, ...). */
@@ -121,4 +125,46 @@ export async function privateRoomWith<const M extends readonly string[]>(
   }
   // One chat a name of `members`, in its order: the tuple type says so.
   return { made, admin: creator, members: joined as PrivateRoomSetup<M>['members'], invites };
+}
+
+/** What `privateRoomSuite` gives a test: its folder, its relay, its chats. */
+export interface PrivateRoomSuite {
+  readonly dir: string;
+  readonly relay: RelayProcess;
+  readonly chats: PrivateChats;
+  /** `127.0.0.1:PORT` of the relay. */
+  readonly relayAddr: string;
+}
+
+/**
+ * The hooks of a private-room suite in the calling `describe`: for each test a folder of its own
+ * (`prefix`…), a real relay with its data in `dir/relay` (`relayArgs` added), and `PrivateChats`
+ * waiting `timeoutMs` by default; after it every chat is killed, the relay stopped and the
+ * folder removed. A suite's own afterEach registered before this call runs first.
+ */
+export function privateRoomSuite(prefix: string, { timeoutMs = 60_000, relayArgs = [] }: { timeoutMs?: number; relayArgs?: string[] } = {}): PrivateRoomSuite {
+  let current: { dir: string; relay: RelayProcess; chats: PrivateChats } | undefined;
+  const now = (): { dir: string; relay: RelayProcess; chats: PrivateChats } => {
+    if (current === undefined) throw new Error('no test is running');
+    return current;
+  };
+  beforeEach(async () => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    const relay = await RelayProcess.start({ dataDir: join(dir, 'relay'), args: relayArgs });
+    current = { dir, relay, chats: new PrivateChats(dir, timeoutMs) };
+  });
+  afterEach(async () => {
+    if (current === undefined) return;
+    const { dir, relay, chats } = current;
+    current = undefined;
+    chats.killAll();
+    await relay.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get dir() { return now().dir; },
+    get relay() { return now().relay; },
+    get chats() { return now().chats; },
+    get relayAddr() { return `127.0.0.1:${now().relay.port}`; },
+  };
 }

@@ -4,12 +4,11 @@
 // saved only to the path given. Needs `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
+import { CLI_PATH } from '../helpers/relayProcess';
 import { type JsonChat } from '../helpers/cliProcess';
-import { PrivateChats, privateRoomWith } from '../helpers/privateRoom';
+import { privateRoomSuite, privateRoomWith } from '../helpers/privateRoom';
 import { Terminal, hasTmux, shq } from '../helpers/terminal';
 import { until } from '../helpers/until';
 
@@ -17,27 +16,14 @@ type Line = Record<string, unknown>;
 
 describe('chat features in a private room (smc chat --json, real relay)', function () {
   this.timeout(120_000);
-  let dir: string;
-  let relay: RelayProcess;
-  let chats: PrivateChats;
-
   before(function () {
     if (!hasTmux) throw new Error('tmux is required (apt-get install tmux)');
   });
 
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'smc-private-features-'));
-    relay = await RelayProcess.start();
-    chats = new PrivateChats(dir);
-  });
-
-  afterEach(async () => {
-    chats.killAll();
-    await relay.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = privateRoomSuite('smc-private-features-');
 
   it('reply, reaction, edit (another\'s refused), delete and a file, as in a link room', async () => {
+    const { dir, relay, chats } = suite;
     const { admin: alice, members: [bob] } = await privateRoomWith(chats, `127.0.0.1:${relay.port}`, ['bob']);
     const find = (c: JsonChat, pred: (l: Line) => boolean): Line | undefined => c.lines.find(pred);
 

@@ -7,12 +7,10 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RelayProcess } from '../helpers/relayProcess';
 import { type JsonChat } from '../helpers/cliProcess';
-import { PrivateChats, privateRoomWith } from '../helpers/privateRoom';
+import { privateRoomSuite, privateRoomWith } from '../helpers/privateRoom';
 import { until } from '../helpers/until';
 import { HistoryStore } from '../../src/core/private';
 import { FileHistoryLog } from '../../src/node/historyFile';
@@ -35,23 +33,10 @@ async function historyOf(home: string, room: string): Promise<{ raw: string; pla
 
 describe('a delete purges the private room history store (§2.3 "Order", §3.8; real relay)', function () {
   this.timeout(120_000);
-  let dir: string;
-  let relay: RelayProcess;
-  let chats: PrivateChats;
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'smc-history-purge-'));
-    relay = await RelayProcess.start();
-    chats = new PrivateChats(dir);
-  });
-
-  afterEach(async () => {
-    chats.killAll();
-    await relay.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = privateRoomSuite('smc-history-purge-');
 
   it('the deleted text, its edit, and a reply\'s quote of it are in no record of either member once both stopped', async () => {
+    const { relay, chats } = suite;
     const home = (who: string): string => chats.home(who);
     const { admin: alice, members: [bob] } = await privateRoomWith(chats, `127.0.0.1:${relay.port}`, ['bob']);
     const find = (c: JsonChat, pred: (l: Line) => boolean): Line | undefined => c.lines.find(pred);
@@ -96,6 +81,7 @@ describe('a delete purges the private room history store (§2.3 "Order", §3.8; 
   });
 
   it('members killed (kill -9) right after the delete: their next start purges what the delete removed', async () => {
+    const { relay, chats } = suite;
     const home = (who: string): string => chats.home(who);
     const { admin: alice, members: [bob] } = await privateRoomWith(chats, `127.0.0.1:${relay.port}`, ['bob']);
     const secret = `killed ${randomBytes(9).toString('hex')}`;
@@ -122,6 +108,7 @@ describe('a delete purges the private room history store (§2.3 "Order", §3.8; 
   });
 
   it('a purge killed between its synced temp file and the rename leaves the old history whole; the next start purges it', async () => {
+    const { dir } = suite;
     const home = join(dir, 'carol');
     const room = 'C'.repeat(22);
     const key = Buffer.alloc(32, 7);

@@ -5,12 +5,9 @@
 // real admin adds it. Real `smc chat --json` processes, a real relay, 127.0.0.1.
 // Needs `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
 import { type JsonChat } from '../helpers/cliProcess';
-import { PrivateChats } from '../helpers/privateRoom';
-import { RelayProcess } from '../helpers/relayProcess';
+import { privateRoomSuite } from '../helpers/privateRoom';
 import { until } from '../helpers/until';
 import { generateIdentity } from '../../src/core/crypto/index';
 import { RelayClient, type ChatMessage } from '../../src/core/client/index';
@@ -21,34 +18,24 @@ import { createTcpTransport } from '../../src/node/tcpTransport';
 
 describe('private rooms: a stranger with the invite in the lobby', function () {
   this.timeout(180_000);
-  let dir: string;
-  let relay: RelayProcess;
-  let chats: PrivateChats;
   const strangers: RelayClient[] = [];
 
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'smc-lobby-'));
-    relay = await RelayProcess.start({ dataDir: join(dir, 'relay') });
-    chats = new PrivateChats(dir, 90_000);
-  });
-
+  // Before privateRoomSuite's own: the strangers leave while the relay still runs.
   afterEach(async () => {
-    chats.killAll();
     for (const s of strangers.splice(0)) await s.disconnect();
-    await relay.cleanup();
-    rmSync(dir, { recursive: true, force: true });
   });
+  const suite = privateRoomSuite('smc-lobby-', { timeoutMs: 90_000 });
 
-  const chat = (who: string, args: string[]): JsonChat => chats.chat(who, args);
-  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => chats.wait(what, check);
+  const chat = (who: string, args: string[]): JsonChat => suite.chats.chat(who, args);
+  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => suite.chats.wait(what, check);
 
   /** alice makes "team" and an invite, then goes offline (no admin in the lobby). */
-  const inviteThenOffline = (): Promise<string> => chats.inviteThenOffline(`127.0.0.1:${relay.port}`);
+  const inviteThenOffline = (): Promise<string> => suite.chats.inviteThenOffline(`127.0.0.1:${suite.relay.port}`);
 
   /** A stranger in the invite's lobby under the presence name `admin`, refusing every request when asked to. */
   async function stranger(link: string, refuse: boolean | 'own-group'): Promise<{ requests: ChatMessage[]; welcomes: number }> {
     const identity = generateIdentity();
-    const s = new RelayClient({ host: '127.0.0.1', port: relay.port, agent: 'smc-attack/0', identity, displayName: 'admin', transport: createTcpTransport });
+    const s = new RelayClient({ host: '127.0.0.1', port: suite.relay.port, agent: 'smc-attack/0', identity, displayName: 'admin', transport: createTcpTransport });
     strangers.push(s);
     s.on('error', () => undefined);
     const requests: ChatMessage[] = [];
@@ -76,6 +63,7 @@ describe('private rooms: a stranger with the invite in the lobby', function () {
   }
 
   it('a stranger named admin is not "an admin is online", and its join_refused is a claim: the joiner keeps waiting and is added', async () => {
+    const { chats } = suite;
     const link = await inviteThenOffline();
     const bob = chat('bob', ['--name', 'bob', '--timeout', '120', link]);
     await wait('bob says no admin is online', () => bob.stderr.some((l) => l.includes('no admin of the room is online')));

@@ -5,12 +5,10 @@
 // KeyPackage he sent before the kill, and joins. Real processes, real relay, 127.0.0.1.
 // Needs `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type JsonChat } from '../helpers/cliProcess';
-import { PrivateChats } from '../helpers/privateRoom';
-import { RelayProcess } from '../helpers/relayProcess';
+import { privateRoomSuite } from '../helpers/privateRoom';
 import { generateIdentity } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
 import { inviteLobbyKey } from '../../src/core/mls/index';
@@ -19,27 +17,14 @@ import { createTcpTransport } from '../../src/node/tcpTransport';
 
 describe('private rooms: a joiner killed while it waits joins after a restart', function () {
   this.timeout(180_000);
-  let dir: string;
-  let relay: RelayProcess;
-  let chats: PrivateChats;
+  const suite = privateRoomSuite('smc-joiner-', { timeoutMs: 90_000 });
 
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'smc-joiner-'));
-    relay = await RelayProcess.start({ dataDir: join(dir, 'relay') });
-    chats = new PrivateChats(dir, 90_000);
-  });
-
-  afterEach(async () => {
-    chats.killAll();
-    await relay.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const home = (who: string): string => chats.home(who);
-  const chat = (who: string, args: string[]): JsonChat => chats.chat(who, args);
-  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => chats.wait(what, check);
+  const home = (who: string): string => suite.chats.home(who);
+  const chat = (who: string, args: string[]): JsonChat => suite.chats.chat(who, args);
+  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => suite.chats.wait(what, check);
 
   it('kill -9 while waiting for an admin; the admin adds it meanwhile; the restarted joiner opens that Welcome', async () => {
+    const { relay, chats } = suite;
     const link = await chats.inviteThenOffline(`127.0.0.1:${relay.port}`);
 
     const bob = chat('bob', ['--name', 'bob', '--timeout', '120', link]);
@@ -69,6 +54,7 @@ describe('private rooms: a joiner killed while it waits joins after a restart', 
   });
 
   it('restarted after its Welcome went out, behind 1 300 messages a stranger with the invite wrote in the lobby: it still finds it', async () => {
+    const { relay, chats } = suite;
     const link = await chats.inviteThenOffline(`127.0.0.1:${relay.port}`);
     const bob = chat('bob', ['--name', 'bob', '--timeout', '120', link]);
     await wait('bob waits for an admin', () => bob.stderr.some((l) => l.includes('no admin of the room is online')));
