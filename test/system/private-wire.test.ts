@@ -7,8 +7,7 @@
 // history key or the owner key: raw, base64, base64url or hex. Needs `node scripts/build.mjs`.
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deriveMessageKey, deriveRoomId, identityFromSeed } from '../../src/core/crypto/index';
@@ -16,58 +15,7 @@ import { inviteLobbyKey } from '../../src/core/mls/index';
 import { parsePrivateInvite } from '../../src/core/private/index';
 import { PrivateChats, privateRoomWith } from '../helpers/privateRoom';
 import { RelayProcess } from '../helpers/relayProcess';
-
-/** A recording TCP proxy in front of the relay. */
-class RecordingProxy {
-  readonly captured: Buffer[] = [];
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-
-  private constructor(relayPort: number) {
-    this.server = createServer((client) => {
-      const upstream = connect({ host: '127.0.0.1', port: relayPort });
-      this.sockets.add(client).add(upstream);
-      client.on('data', (c: Buffer) => { this.captured.push(Buffer.from(c)); upstream.write(c); });
-      upstream.on('data', (c: Buffer) => { this.captured.push(Buffer.from(c)); client.write(c); });
-      const close = (): void => { client.destroy(); upstream.destroy(); };
-      client.on('close', close).on('error', close);
-      upstream.on('close', close).on('error', close);
-    });
-  }
-
-  static async start(relayPort: number): Promise<RecordingProxy> {
-    const p = new RecordingProxy(relayPort);
-    await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', r));
-    return p;
-  }
-
-  get port(): number {
-    return (this.server.address() as { port: number }).port;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server.close(r));
-  }
-}
-
-/** The forms in which a secret could leak: raw, base64, base64url, hex. */
-function forms(label: string, bytes: Buffer): [string, Buffer][] {
-  return [
-    [`${label} (raw)`, bytes],
-    [`${label} (base64)`, Buffer.from(bytes.toString('base64').replace(/=+$/, ''))],
-    [`${label} (base64url)`, Buffer.from(bytes.toString('base64url'))],
-    [`${label} (hex)`, Buffer.from(bytes.toString('hex'))],
-    [`${label} (HEX)`, Buffer.from(bytes.toString('hex').toUpperCase())],
-  ];
-}
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
-}
+import { RecordingProxy, filesUnder, forms } from '../helpers/recordingProxy';
 
 describe('private rooms: what the relay and the network see (recording proxy)', function () {
   this.timeout(180_000);
