@@ -23,14 +23,18 @@ describe('private rooms: a joiner killed while it waits joins after a restart', 
   const chat = (who: string, args: string[]): JsonChat => suite.chats.chat(who, args);
   const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => suite.chats.wait(what, check);
 
-  it('kill -9 while waiting for an admin; the admin adds it meanwhile; the restarted joiner opens that Welcome', async () => {
-    const { relay, chats } = suite;
-    const link = await chats.inviteThenOffline(`127.0.0.1:${relay.port}`);
-
+  /** alice invites and goes offline; bob asks to join, is told no admin is online, and is killed (kill -9). Returns the invite. */
+  async function bobKilledWhileWaiting(): Promise<string> {
+    const link = await suite.chats.inviteThenOffline(suite.relayAddr);
     const bob = chat('bob', ['--name', 'bob', '--timeout', '120', link]);
     await wait('bob waits for an admin', () => bob.stderr.some((l) => l.includes('no admin of the room is online')));
     bob.kill();
     await bob.exit;
+    return link;
+  }
+
+  it('kill -9 while waiting for an admin; the admin adds it meanwhile; the restarted joiner opens that Welcome', async () => {
+    const link = await bobKilledWhileWaiting();
     // While bob waits the secret of his KeyPackage is kept as the other secrets are, never in clear elsewhere.
     const secrets = JSON.parse(readFileSync(join(home('bob'), 'secrets.json'), 'utf8')) as Record<string, string>;
     assert.equal(Object.keys(secrets).filter((k) => k.startsWith('smc.joining.')).length, 1);
@@ -55,11 +59,7 @@ describe('private rooms: a joiner killed while it waits joins after a restart', 
 
   it('restarted after its Welcome went out, behind 1 300 messages a stranger with the invite wrote in the lobby: it still finds it', async () => {
     const { relay, chats } = suite;
-    const link = await chats.inviteThenOffline(`127.0.0.1:${relay.port}`);
-    const bob = chat('bob', ['--name', 'bob', '--timeout', '120', link]);
-    await wait('bob waits for an admin', () => bob.stderr.some((l) => l.includes('no admin of the room is online')));
-    bob.kill();
-    await bob.exit;
+    const link = await bobKilledWhileWaiting();
     const alice = chat('alice', ['--name', 'alice', 'team']);
     await wait('alice adds bob', () => alice.lines.some((l) => l.event === 'member_added' && l.name === 'bob'));
     // More than one catch-up (§1.4: at most 1 000) of junk after the Welcome.
