@@ -381,18 +381,8 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
     const out = bob.client.sendFile(bob.room, { name: 'build.log', mime: 'text/plain', bytes });
     const save = wb.webview().locator(`.message[data-key="${out.id}"] .save-file`);
     await save.waitFor({ state: 'visible', timeout: 90_000 });
-    await save.click();
     const target = join(workspace, 'saved-build.log');
-    // VS Code's own save dialog (a quick input in code-server), which completes what is typed:
-    // the path is typed until it reads exactly, then accepted.
-    const input = wb.quickInput.locator('input');
-    await input.waitFor({ state: 'visible', timeout: 30_000 });
-    await waitFor('the path in the save dialog', async () => {
-      await input.fill(target);
-      return (await input.inputValue()) === target ? true : undefined;
-    }, 30_000, 500);
-    await wb.page.keyboard.press('Enter');
-    await waitFor('the saved file', () => (existsSync(target) && readFileSync(target).length === bytes.length ? true : undefined), 30_000);
+    await wb.saveAs(() => save.click(), target, join(workspace, 'build.log'), bytes.length);
     assert.ok(readFileSync(target).equals(bytes), 'the saved file differs from the one sent');
   });
 

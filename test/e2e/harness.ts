@@ -9,7 +9,7 @@
 // host and anything the extension spawned (such as a local relay).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdirSync, mkdtempSync, writeFileSync, createWriteStream, readFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, createWriteStream, readFileSync, existsSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, delimiter } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -419,6 +419,31 @@ export class Workbench {
 
   get quickInput(): Locator {
     return this.page.locator('.quick-input-widget');
+  }
+
+  /**
+   * Saves through VS Code's save dialog (a quick input in code-server, which completes what is
+   * typed): `open` opens it, the path is typed until it reads exactly `target`, then accepted,
+   * and the file must have `size` bytes. The dialog reads a typed path asynchronously: an Enter
+   * that comes first (a loaded machine) accepts the path it offered, `offered`. That file is
+   * removed and the dialog opened again, at most three times; the product is not at fault.
+   */
+  async saveAs(open: () => Promise<void>, target: string, offered: string, size: number): Promise<void> {
+    const input = this.quickInput.locator('input');
+    for (let attempt = 1; ; attempt++) {
+      await open();
+      await input.waitFor({ state: 'visible', timeout: 30_000 });
+      await waitFor('the path in the save dialog', async () => {
+        await input.fill(target);
+        return (await input.inputValue()) === target ? true : undefined;
+      }, 30_000, 500);
+      await this.page.keyboard.press('Enter');
+      const saved = (path: string): boolean => existsSync(path) && statSync(path).isFile() && statSync(path).size === size;
+      const where = await waitFor('the saved file', () => (saved(target) ? 'target' : target !== offered && saved(offered) ? 'offered' : undefined), 30_000);
+      if (where === 'target') return;
+      if (attempt === 3) throw new Error(`the save dialog saved to the path it offered (${offered}) three times, never to ${target}`);
+      rmSync(offered);
+    }
   }
 
   /**

@@ -370,16 +370,10 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
     keys.bobFile = await keyOf('the build log');
     const save = byKey(keys.bobFile).locator('.save-file');
     await save.waitFor({ state: 'visible', timeout: 90_000 });
-    await save.click();
     const target = join(workspace, 'saved-build.log');
-    const input = wb.quickInput.locator('input');
-    await input.waitFor({ state: 'visible', timeout: 30_000 });
-    await waitFor('the path in the save dialog', async () => {
-      await input.fill(target);
-      return (await input.inputValue()) === target ? true : undefined;
-    }, 30_000, 500);
-    await wb.page.keyboard.press('Enter');
-    await waitFor('the saved file', () => (existsSync(target) && readFileSync(target).length === bytes.length ? true : undefined), 30_000);
+    // The dialog offers the file's name as the panel shows it (sanitized, §2.3.5) in the workspace.
+    const offered = join(workspace, (await byKey(keys.bobFile).locator('.file-name').textContent()) ?? '');
+    await wb.saveAs(() => save.click(), target, offered, bytes.length);
     assert.ok(readFileSync(target).equals(bytes), 'the saved file differs from the one sent');
     await wb.openChat({ closeEditors: true });
   });
