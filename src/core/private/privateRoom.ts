@@ -69,6 +69,12 @@ export interface PrivateRoomEvents {
   control: [content: ControlContent, sender: MlsMember];
   /** Caught up with the relay after a join. */
   synced: [event: { room: string; applied: number }];
+  /**
+   * §3.3: an own message that was stale for everyone goes again under a new id (`to`); so does
+   * what targets it in the outbox (a file's chunks, an edit, a delete, a reaction, a reply),
+   * each under a new id of its own, the target now `to`. A UI re-keys what it shows of `from`.
+   */
+  renamed: [event: { from: string; to: string }];
   /** Own message acked (`sent`) or given up. */
   outgoing: [update: { id: string; state: 'sent' | 'failed'; seq?: number; error?: string }];
   /** A commit of ours took effect at its seq (the Welcome of an add goes out then). */
@@ -191,6 +197,12 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private readonly outbox: OwnSend[] = [];
   /** Ids of own messages sent in an earlier run and not acked then (§3.8: not opened again). */
   private readonly ownIds = new Set<string>();
+  /**
+   * §3.3: the old ids (and parts, §3.3.1) of own messages that went again under a new id. The
+   * relay may hold a copy under one and ack it late: its seq is ours (it fills its slot, never
+   * opened as someone else's message, never recorded as sent), until it is applied.
+   */
+  private readonly retired = new Map<string, { part?: string; partOnly?: boolean }>();
   private commitSend: CommitSend | undefined;
   /** Intents waiting their turn (one commit of ours is pending at a time, §3.3). */
   private readonly intents: CommitIntent[] = [];
@@ -561,19 +573,49 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     e.epoch = this.group.epoch;
   }
 
-  /** §3.3: an own message goes again under a new id; the old one is no message any more. */
-  private async renew(e: OwnSend): Promise<void> {
-    const old = e.id;
-    const fresh = generateMessageId();
-    e.id = fresh;
-    e.payload = { ...e.payload, id: fresh };
-    if (e.control !== undefined) e.control = { ...e.control, id: fresh };
-    e.body = undefined;
-    e.parts = undefined;
-    e.rid = undefined;
-    e.recorded = undefined;
-    this.ownIds.delete(old);
-    await this.options.history.superseded(old);
+  /**
+   * §3.3: an own message goes again under a new id; the old one is no message any more. What
+   * targets it in the outbox (chunks, edits, deletes, reactions, replies) is renewed with it:
+   * it now targets the new id, under a new id of its own (its old copy, if sent, names the old
+   * target, and the relay would take the same id for a copy it has, §1.5), and so on for what
+   * targets that. Each is in the history under its new id with its old one's end, in one
+   * batch, so that a restart at any moment finds it once, with its new target (§3.8).
+   */
+  private async renew(first: OwnSend): Promise<void> {
+    const writes: Promise<void>[] = [];
+    const queue = [first];
+    for (let e = queue.shift(); e !== undefined; e = queue.shift()) {
+      const old = e.id;
+      const fresh = generateMessageId();
+      this.retire(e);
+      e.id = fresh;
+      e.payload = { ...e.payload, id: fresh };
+      if (e.control !== undefined) e.control = { ...e.control, id: fresh };
+      e.body = undefined;
+      e.parts = undefined;
+      e.rid = undefined;
+      e.restoredEpoch = undefined;
+      e.recorded = this.record(e);
+      e.recorded.catch(() => undefined);
+      writes.push(e.recorded, this.options.history.superseded(old));
+      this.ownIds.delete(old);
+      this.emit('renamed', { from: old, to: fresh });
+      for (const d of this.outbox) {
+        const target = d.payload.target === old;
+        const reply = d.payload.reply !== undefined && d.payload.reply.to === old;
+        if (d === e || (!target && !reply)) continue;
+        d.payload = { ...d.payload, ...(target ? { target: fresh } : {}), ...(reply ? { reply: { ...d.payload.reply!, to: fresh } } : {}) };
+        if (!queue.includes(d)) queue.push(d);
+      }
+    }
+    await Promise.all(writes);
+  }
+
+  /** §3.3: the ids an own message may be on the relay under, before it goes again under a new one. */
+  private retire(e: OwnSend): void {
+    const last = e.parts?.at(-1);
+    this.retired.set(e.id, last !== undefined ? { part: last.body } : {});
+    for (const p of e.parts?.slice(0, -1) ?? []) if (p.acked !== true) this.retired.set(p.id, { part: p.body, partOnly: true });
   }
 
   /** §1.2, §3.3.1: the longest body the relay takes (its welcome's maxFrame - 512). */
@@ -893,7 +935,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private onStored(f: ReceivedStoredMsg): void {
     if (f.seq <= this.meta.applied || this.slots.has(f.seq)) return;
     // §3.8: an own message of an earlier run comes back in a catch-up: it is ours, not opened.
-    if (this.ownIds.has(f.id) || this.outbox.some((e) => e.id === f.id)) {
+    if (this.ownIds.has(f.id) || this.retired.has(f.id) || this.outbox.some((e) => e.id === f.id)) {
       // A message of an earlier run, restored: the epoch it was sealed in is in its header
       // (§3.3: stale for everyone when a lower seq ended that epoch).
       const restored = this.outbox.find((e) => e.id === f.id && e.epoch === undefined);
@@ -917,15 +959,17 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
       const body = this.commitSend.frame.body;
       if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, ...(isPartBody(body) ? { part: body } : {}) });
       this.commitSend = undefined;
-    } else if (r?.kind === 'part') {
+    } else if (r?.kind === 'part' && this.ownPart(f.id) !== undefined) {
       // §3.3.1: an own part; at its seq it goes into our sets as into every member's (the same bounds).
-      const p = this.ownPart(f.id);
-      if (p === undefined) return;
+      const p = this.ownPart(f.id)!;
       p.acked = true;
       if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, part: p.body, partOnly: true });
     } else if (this.outbox.some((e) => e.id === f.id)) {
       const last = this.outbox.find((e) => e.id === f.id)?.parts?.at(-1);
       if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, ...(last !== undefined ? { part: last.body } : {}) });
+    } else if (this.retired.has(f.id)) {
+      // §3.3: the late ack of an old id (a message that went again under a new one): its seq is ours.
+      if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, ...this.retired.get(f.id) });
     } else {
       return;
     }
@@ -1076,7 +1120,10 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     if (slot.kind === 'own') {
       // §3.3.1: our own parts count in our sets at their seqs, as in everyone's; what they join is ours.
       if (slot.part !== undefined) this.parts.take(seq, slot.part);
-      if (slot.partOnly === true) return false;
+      if (slot.partOnly === true) {
+        this.retired.delete(slot.id);
+        return false;
+      }
       return this.applyOwn(seq, slot);
     }
     // §3.3.1: a body is one MLSMessage, or a part of one, joined at the seq of its last part.
@@ -1133,6 +1180,8 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const i = this.outbox.findIndex((e) => e.id === slot.id);
     const e = i >= 0 ? this.outbox[i] : undefined;
     this.ownIds.delete(slot.id);
+    // §3.3: an old id of a message that went again under a new one: its seq is no message of ours.
+    if (this.retired.delete(slot.id)) return false;
     if (e === undefined) {
       this.historyWrite(this.options.history.acked(slot.id, seq));
       return false;
