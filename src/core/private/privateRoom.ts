@@ -23,6 +23,7 @@ import type { ReceivedError, ReceivedStoredAck, ReceivedStoredMsg } from '../wir
 import { TypedEmitter } from '../client/emitter';
 import { RelayLink, type RoutedFrame } from '../client/link';
 import { DEFAULT_TUNING } from '../client/relayClient';
+import { TokenBucket } from '../client/tokenBucket';
 import { relayErrorMessage } from '../client/relayErrors';
 import { ClientError, type ChatMessage, type ClientLog, type ClientTuning, type ConnectionState, type TransportFactory } from '../client/types';
 import { copyChatFields } from '../client/roomFeatures';
@@ -164,6 +165,8 @@ interface OwnSend {
   recorded?: Promise<void>;
   /** Restored from the history after a restart: the epoch it was written in (§3.3: same id only in that epoch). */
   restoredEpoch?: number;
+  /** Sealed under a state that is saved (§3.8): it may leave, when its turn and its tokens come. */
+  ready?: boolean;
 }
 
 /** A commit of ours on its way to the relay (sent again, same id, after a reconnect). */
@@ -226,6 +229,14 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private updateTimer?: ReturnType<typeof setTimeout>;
   private closed = false;
   private displayName: string;
+  /**
+   * §1.7: own messages and their parts leave paced below the relay's rate, as link rooms pace a
+   * file's chunks (ClientTuning.chunkRate, chunkBurst: 80 a second after 100), so that a file's
+   * hundreds of sends never trip `rate_limited`. Commits and resets are not paced (they are
+   * few, and the rest of the rate is theirs).
+   */
+  private readonly sendTokens: TokenBucket;
+  private paceTimer?: ReturnType<typeof setTimeout>;
 
   constructor(private readonly options: PrivateRoomOptions) {
     super();
@@ -237,6 +248,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     this.now = options.now ?? Date.now;
     this.tuning = { ...PRIVATE_DEFAULTS, ...options.tuning };
     const tuning: ClientTuning = { ...DEFAULT_TUNING, ...options.tuning };
+    this.sendTokens = new TokenBucket(tuning.chunkRate, tuning.chunkBurst);
     this.link = new RelayLink(
       { host: options.host, port: options.port, agent: options.agent, transport: options.transport, tuning },
       {
@@ -322,6 +334,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
+    if (this.paceTimer !== undefined) clearTimeout(this.paceTimer);
     if (this.blockedTimer !== undefined) clearTimeout(this.blockedTimer);
     if (this.saveRetry !== undefined) clearTimeout(this.saveRetry);
     await this.work;
@@ -529,7 +542,8 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
           // Also when this pass sealed nothing: an earlier pass may have sealed and failed to
           // save (a full disk), and what it sealed must not leave until the save succeeds.
           if (sealed > 0 || this.unsavedSeals()) await this.saveOrRetry();
-          for (const e of batch) if (e.rid === undefined && e.body !== undefined && !this.group.removed) this.writeSend(e);
+          for (const e of batch) if (e.body !== undefined) e.ready = true;
+          this.writeReady();
           batch = [];
           sealed = 0;
         };
@@ -570,7 +584,32 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     this.sealCount++;
     e.body = encodeMlsBody(message);
     e.parts = undefined;
+    e.ready = false;
     e.epoch = this.group.epoch;
+  }
+
+  /**
+   * Writes, in order, the own messages sealed under a saved state (§3.8) and not in flight, while
+   * the pace allows (§1.7); the rest go when their tokens come (the pump runs again then).
+   */
+  private writeReady(): void {
+    if (!this.link.writable || !this.joined || !this.synced || this.closed || this.group.removed) return;
+    if (this.commitSend !== undefined || this.group.pendingCommit !== undefined) return;
+    for (const e of this.outbox) {
+      if (e.rid !== undefined || e.ready !== true || e.body === undefined || e.epoch !== this.group.epoch) continue;
+      e.parts ??= this.partsOf(e.body, e.id);
+      const sends = e.parts === undefined ? 1 : e.parts.filter((p, i) => i === e.parts!.length - 1 || p.acked !== true).length;
+      if (!this.sendTokens.take(sends)) {
+        if (this.paceTimer === undefined && !this.closed) {
+          this.paceTimer = setTimeout(() => {
+            this.paceTimer = undefined;
+            this.pump();
+          }, this.sendTokens.waitMs(sends));
+        }
+        return;
+      }
+      this.writeSend(e);
+    }
   }
 
   /**
@@ -594,6 +633,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
       e.body = undefined;
       e.parts = undefined;
       e.rid = undefined;
+      e.ready = false;
       e.restoredEpoch = undefined;
       e.recorded = this.record(e);
       e.recorded.catch(() => undefined);
@@ -1018,7 +1058,16 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         if (e === undefined) return;
         e.rid = undefined;
         if (f.code === 'not_joined' || f.code === 'rate_limited' || f.code === 'internal' || f.code === 'shutting_down' || f.code === 'room_quota') {
-          if (f.code !== 'not_joined') setTimeout(() => this.pump(), 500);
+          if (f.code === 'not_joined') return;
+          // Not stored, while later ones of ours may be: sealed again (a new generation of our
+          // MLS sender ratchet) rather than sent again as it was, which, stored after them,
+          // would be further out of order than members' keys are kept for (§3.3): lost for all.
+          if (e.payload.type !== 'proposal') {
+            e.body = undefined;
+            e.parts = undefined;
+            e.ready = false;
+          }
+          setTimeout(() => this.pump(), 500);
           return;
         }
         this.outbox.splice(this.outbox.indexOf(e), 1);
