@@ -3,7 +3,10 @@
 //      baseline: a bare case-folded substring scan over the same texts.
 //   2. An 8 MiB file from one RelayClient to another through the real relay (sealed, chunked,
 //      paced, assembled and verified); MB/s and the receiving process's memory; baseline: the
-//      same bytes as 280 plain text messages of the same size through the same relay.
+//      same bytes as 280 plain text messages of the same size through the same relay. Then the
+//      same file through a relay at its default limits (--rate 100, --burst 200): MB/s, the
+//      rate_limited refusals the sender got (none: the client paces below them) and the peak
+//      heap and RSS growth (this was bench/fileTransfer.ts).
 //   3. The panel in code-server + Chromium on a room of 10 000 messages of which 2 000 carry
 //      reactions and 500 are edited: open to first paint, and scrolling up through history (ms
 //      per page of older items); baseline: a room of 10 000 plain messages, same run.
@@ -22,6 +25,7 @@ import { productionExtensionCopy } from './lib/productionBuild';
 import { seedMessages } from './lib/seed';
 import { startRelay } from './lib/servers';
 import { nowNs } from './lib/stats';
+import { RelayProcess } from '../test/helpers/relayProcess';
 
 const WORDS = ['relay', 'build', 'flaky', 'port', 'race', 'green', 'helper', 'panel', 'merge', 'review', 'crash', 'deploy'];
 
@@ -66,17 +70,32 @@ function benchSearch(count: number): { ms: number; baselineMs: number; hits: num
   return { ms: median(times), baselineMs: median(base), hits, runs };
 }
 
-/** 2. An 8 MiB file from Bob to Alice through the relay, and the same bytes as text messages. */
-async function benchFile(port: number, ctx: RunContext): Promise<{ fileMBs: number; textMBs: number; rssDelta: number; chunks: number }> {
+const FILE_BYTES = 8 * 1024 * 1024;
+
+interface Pair {
+  alice: { c: RelayClient; room: string };
+  bob: { c: RelayClient; room: string };
+  /** The relay's `error` codes Bob was sent (rate_limited, ...). */
+  bobErrors: string[];
+}
+
+/** Alice and Bob in one room of the relay at `port`, both present, for the time of `fn`. */
+async function withPair<T>(port: number, fn: (p: Pair) => Promise<T>): Promise<T> {
   const key = generateRoomKey();
-  const mk = (name: string): { c: RelayClient; room: string } => {
-    const c = new RelayClient({ host: '127.0.0.1', port, agent: 'bench-files', identity: generateIdentity(), displayName: name, transport: createTcpTransport });
+  const bobErrors: string[] = [];
+  const mk = (name: string, errors?: string[]): { c: RelayClient; room: string } => {
+    const c = new RelayClient({
+      host: '127.0.0.1', port, agent: 'bench-files', identity: generateIdentity(), displayName: name, transport: createTcpTransport,
+      log: (event, fields) => {
+        if (event === 'relay_error') errors?.push(String(fields?.code));
+      },
+    });
     const room = c.join({ key, name: 'files' }).room;
     c.connect();
     return { c, room };
   };
   const alice = mk('Alice');
-  const bob = mk('Bob');
+  const bob = mk('Bob', bobErrors);
   try {
     await new Promise<void>((res) => {
       const off = alice.c.on('presence', (p) => {
@@ -86,11 +105,40 @@ async function benchFile(port: number, ctx: RunContext): Promise<{ fileMBs: numb
         }
       });
     });
-    const size = 8 * 1024 * 1024;
-    const bytes = Buffer.alloc(size);
-    for (let i = 0; i < size; i += 4) bytes.writeUInt32LE((i * 2654435761) >>> 0, i);
-    global.gc?.();
-    const rss0 = process.memoryUsage().rss;
+    return await fn({ alice, bob, bobErrors });
+  } finally {
+    await alice.c.disconnect();
+    await bob.c.disconnect();
+  }
+}
+
+interface FileFigures {
+  ns: number;
+  chunks: number;
+  /** RSS growth of this process from the start to the verified bytes. */
+  rssDelta: number;
+  /** Peak heap and RSS growth while the file went (sampled every 20 ms). */
+  peakHeapDelta: number;
+  peakRssDelta: number;
+  /** rate_limited errors the relay sent Bob while the file went. */
+  rateLimited: number;
+}
+
+/** An 8 MiB file from Bob to Alice, verified byte for byte on arrival. */
+async function sendBigFile({ alice, bob, bobErrors }: Pair): Promise<FileFigures> {
+  const bytes = Buffer.alloc(FILE_BYTES);
+  for (let i = 0; i < FILE_BYTES; i += 4) bytes.writeUInt32LE((i * 2654435761) >>> 0, i);
+  global.gc?.();
+  const { rss: rss0, heapUsed: heap0 } = process.memoryUsage();
+  let peakHeap = heap0;
+  let peakRss = rss0;
+  const sampler = setInterval(() => {
+    const m = process.memoryUsage();
+    peakHeap = Math.max(peakHeap, m.heapUsed);
+    peakRss = Math.max(peakRss, m.rss);
+  }, 20);
+  const errorsBefore = bobErrors.length;
+  try {
     const t0 = nowNs();
     const got = new Promise<Uint8Array>((res, rej) => {
       alice.c.on('file', (f) => {
@@ -100,14 +148,28 @@ async function benchFile(port: number, ctx: RunContext): Promise<{ fileMBs: numb
     });
     const out = bob.c.sendFile(bob.room, { name: 'big.bin', mime: 'application/octet-stream', bytes });
     const received = await got;
-    const fileNs = nowNs() - t0;
+    const ns = nowNs() - t0;
     const rssDelta = process.memoryUsage().rss - rss0;
     if (!Buffer.from(received).equals(bytes)) throw new Error('the 8 MiB file arrived different');
     await out.done;
-    ctx.log(`panel-features: 8 MiB in ${fmt.s(fileNs)}`);
+    return {
+      ns, chunks: out.chunks, rssDelta, peakHeapDelta: peakHeap - heap0, peakRssDelta: peakRss - rss0,
+      rateLimited: bobErrors.slice(errorsBefore).filter((c) => c === 'rate_limited').length,
+    };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/** 2. An 8 MiB file from Bob to Alice through the relay, and the same bytes as text messages. */
+async function benchFile(port: number, ctx: RunContext): Promise<{ fileMBs: number; textMBs: number; rssDelta: number; chunks: number }> {
+  return withPair(port, async (pair) => {
+    const file = await sendBigFile(pair);
+    ctx.log(`panel-features: 8 MiB in ${fmt.s(file.ns)}`);
+    const { alice, bob } = pair;
     // Baseline: the same number of payloads of the same size as plain text, as fast as acks allow.
     const text = 'x'.repeat(16_000);
-    const n = Math.ceil(size / text.length);
+    const n = Math.ceil(FILE_BYTES / text.length);
     let seen = 0;
     const t1 = nowNs();
     const all = new Promise<void>((res) => alice.c.on('message', () => {
@@ -116,10 +178,22 @@ async function benchFile(port: number, ctx: RunContext): Promise<{ fileMBs: numb
     for (let i = 0; i < n; i++) bob.c.sendText(bob.room, text);
     await all;
     const textNs = nowNs() - t1;
-    return { fileMBs: size / 1e6 / (fileNs / 1e9), textMBs: (n * text.length) / 1e6 / (textNs / 1e9), rssDelta, chunks: out.chunks };
+    return { fileMBs: FILE_BYTES / 1e6 / (file.ns / 1e9), textMBs: (n * text.length) / 1e6 / (textNs / 1e9), rssDelta: file.rssDelta, chunks: file.chunks };
+  });
+}
+
+/**
+ * 2b. The same file through a relay at its default limits (`smc relay` with no --rate: 100/s,
+ * burst 200, §1.7), `runs` times: the client's pacing must keep it below them.
+ */
+async function benchFileAtDefaultLimits(runs: number): Promise<FileFigures[]> {
+  const relay = await RelayProcess.start();
+  try {
+    const out: FileFigures[] = [];
+    for (let i = 0; i < runs; i++) out.push(await withPair(relay.port, sendBigFile));
+    return out;
   } finally {
-    await alice.c.disconnect();
-    await bob.c.disconnect();
+    await relay.cleanup();
   }
 }
 
@@ -211,6 +285,15 @@ export const panelFeatures: Scenario = {
         { name: 'memory of the receiving process while the 8 MiB file is assembled (RSS growth)', value: fmt.mib(f.rssDelta), baseline: '8.0 MiB (the file itself)', target: '—' },
       );
       r.notes.push('File: the sender paces chunks at the client core\'s chunkRate (80/s, burst 100, below the relay\'s 100/s burst 200, src/core/client), so an 8 MiB file of 280 chunks takes at least about 2.3 s; the text baseline is sent as fast as the outbox allows (64 in flight) with the relay\'s rate limit off (--rate 0). Both clients and the bench run in one Node process, so the RSS growth counts both sides.');
+      const runs = ctx.quick ? 1 : 3;
+      const limited = await benchFileAtDefaultLimits(runs);
+      const mbs = limited.map((x) => FILE_BYTES / 1e6 / (x.ns / 1e9));
+      r.metrics.push(
+        { name: `8 MiB file through a relay at its default limits (--rate 100, --burst 200; median of ${runs})`, value: `${median(mbs).toFixed(2)} MB/s`, baseline: '—', target: '—' },
+        { name: 'rate_limited refusals the sender got from that relay (all runs)', value: fmt.int(limited.reduce((n, x) => n + x.rateLimited, 0)), baseline: '0 (the client paces below the limits)', target: '0', met: limited.every((x) => x.rateLimited === 0) },
+        { name: 'peak growth of heap / RSS of the process of both clients while the file goes (largest of the runs)', value: `${fmt.mib(Math.max(...limited.map((x) => x.peakHeapDelta)))} / ${fmt.mib(Math.max(...limited.map((x) => x.peakRssDelta)))}`, baseline: '8.0 MiB (the file itself)', target: '—' },
+      );
+      r.notes.push(`File at the default limits: a relay started as \`smc relay\` starts (no --rate 0; test/helpers/relayProcess.ts), ${runs} run(s) of a fresh pair of clients each; memory is sampled every 20 ms. Per run: ${limited.map((x) => `${fmt.s(x.ns)}, ${x.rateLimited} rate_limited`).join('; ')}.`);
       let paths: HostPaths;
       try {
         paths = hostPathsFromEnv();

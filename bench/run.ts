@@ -52,6 +52,9 @@ baselines, named in each section.
 | \`pg-store\` | the PostgreSQL store alone (no relay): acked appends/s at 64 in flight for 1 and 3 instances, one room and a room each; ack latency at 500 msg/s | bare \`pg\` clients inserting 64 rows per transaction |
 | \`relay-cluster\` | relay processes: 1 on the embedded store, 1 on PostgreSQL, 3 on one PostgreSQL: acked msg/s at 64 in flight, ack p50/p99 at 500 msg/s, fan-out 1 → 50 spread over the relays (deliveries/s, relay and PostgreSQL CPU per delivery) | bare \`pg\` clients inserting 64 rows per transaction, same run |
 | \`private-rooms\` | private rooms (MLS) at 10, 50, 200 members: CPU and size of a remove, an add and its Welcome, an own update; messages opened/s; a joiner's join request to its first message shown through the relay, the admin online | node:crypto floor of each operation; a link room's join to first message |
+| \`private-send-rate\` | one private-room member with the real stores of \`smc chat\` (MLS state in secrets.json, history log): messages sent at once, acked/s | a link room's RelayClient, same relay |
+| \`private-commit\` | a private room's commit → ack (§3.6) on the embedded store, on PostgreSQL, on two relays of one PostgreSQL (and → \`rekey\` on the other relay) | a plain message of the same room → ack |
+| \`panel-features\` | search over 10 000 messages; an 8 MiB file through the relay (and at its default limits: rate_limited refusals, peak memory); the panel on 10 000 messages with reactions and edits: open, scroll | bare substring scan; the same bytes as text messages; a room of plain messages |
 
 Latencies are exact percentiles over every sample (nearest rank), taken with
 \`process.hrtime.bigint()\` after a warm-up; \`n\` is given for each. Everything above this line is

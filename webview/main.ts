@@ -158,7 +158,7 @@ form.prepend(attachButton);
 app.append(header, searchBar, layout, offlineBanner, typingEl, replyBar, editBar, emojiPicker, mentionList, form, composerError);
 
 // Private rooms (webview/members.ts): the room's kind, its members, a removed member's banner.
-const members = new MembersPane(messenger, (e) => showError(e));
+const members = new MembersPane(messenger, (e) => showError(e), () => renderPresence());
 roomTitle.after(members.kindBadge);
 aside.prepend(members.section);
 form.before(members.removedBanner);
@@ -199,8 +199,10 @@ function renderEmptyState(): void {
 
 function renderPresence(): void {
   presenceTitle.textContent = `Online (${state.presence.online})`;
-  presenceToggle.textContent = `${state.presence.online} online`;
-  presenceToggle.setAttribute('aria-label', `Members online (${state.presence.online})`);
+  // A private room has no presence (docs/protocol.md §3): the toggle counts its members.
+  const privateMembers = members.privateMemberCount;
+  presenceToggle.textContent = privateMembers !== undefined ? `${privateMembers} member${privateMembers === 1 ? '' : 's'}` : `${state.presence.online} online`;
+  presenceToggle.setAttribute('aria-label', privateMembers !== undefined ? `Members (${privateMembers})` : `Members online (${state.presence.online})`);
   presenceToggle.hidden = !state.room;
   presenceList.replaceChildren();
   for (const m of state.presence.members) {

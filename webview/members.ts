@@ -45,8 +45,10 @@ export class MembersPane {
   readonly removedBanner = el('div', { id: 'removed-banner', role: 'alert' });
   private room: string | undefined;
   private asked = 0;
+  /** The current private room's member count (undefined: a link room, or not known yet). */
+  privateMemberCount: number | undefined;
 
-  constructor(private readonly messenger: WebviewMessenger, private readonly showError: (e: unknown) => void) {
+  constructor(private readonly messenger: WebviewMessenger, private readonly showError: (e: unknown) => void, private readonly shown: () => void = () => undefined) {
     this.kindBadge.hidden = true;
     this.section.hidden = true;
     this.removedBanner.hidden = true;
@@ -73,6 +75,8 @@ export class MembersPane {
   }
 
   private show(v: RoomKindView | undefined): void {
+    this.privateMemberCount = v?.kind === 'private' && v.removedBy === undefined ? (v.members?.length ?? 0) : undefined;
+    this.shown();
     if (v === undefined) {
       this.kindBadge.hidden = true;
       this.section.hidden = true;

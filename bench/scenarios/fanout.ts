@@ -1,8 +1,9 @@
 // Scenario 1 (issue 2 §4): fan-out. One publisher and 50 subscribers in one room, 200-char
 // bodies, sent as fast as the server takes them. Reports delivered msg/s and server CPU per
 // delivery (utime + stime from /proc), the real relay against the bare baseline.
-import { LineConn, NumberedIds, randomBody, randomRoom } from '../lib/lineConn';
-import { closeAll, connectMany } from '../lib/load';
+import { fanoutWindow } from '../lib/fanoutLoad';
+import { LineConn, randomRoom } from '../lib/lineConn';
+import { connectMany } from '../lib/load';
 import { cpuSeconds } from '../lib/proc';
 import { fmt, result, type RunContext, type Scenario } from '../lib/report';
 import { startBaseline, startRelay, type ServerProcess, withServer } from '../lib/servers';
@@ -33,58 +34,15 @@ async function measure(server: ServerProcess, warmMs: number, runMs: number): Pr
   await pub.hello();
   await pub.join(cipher, 1);
   await sleep(300); // let the coalesced presence frames (§1.4) go out before counting
-  let disconnected = 0;
-  for (const s of subs) {
-    s.startCounting();
-    s.socket.once('close', () => disconnected++);
-  }
-
-  const ids = new NumberedIds();
-  const body = randomBody(BODY_CHARS);
-  let sent = 0;
-  let acked = 0;
-  let running = true;
-  const delivered = (): number => subs.reduce((a, s) => a + s.counted, 0);
-  const pump = (): void => {
-    if (!running) return;
-    // Flow control: the load generator must not let the server pile up output it cannot read.
-    const lag = sent - delivered() / SUBSCRIBERS;
-    while (running && sent - acked < WINDOW && lag + (sent - acked) < MAX_LAG) {
-      pub.write(`{"t":"send","rid":${sent + 10},"room":"${room}","id":"${ids.id(sent)}","body":"${body}"}`);
-      sent++;
-    }
-  };
-  pub.onLine((line) => {
-    if (line.includes('"t":"ack"')) {
-      acked++;
-      pump();
-    }
-  });
-  const ticker = setInterval(pump, 1);
-  pump();
-
-  await sleep(warmMs);
-  const d0 = delivered();
-  const s0 = sent;
-  const c0 = cpuSeconds(server.pid);
-  const t0 = performance.now();
-  await sleep(runMs);
-  const d1 = delivered();
-  const s1 = sent;
-  const c1 = cpuSeconds(server.pid);
-  const t1 = performance.now();
-  running = false;
-  clearInterval(ticker);
-  closeAll([pub, ...subs]);
-  const deliveries = d1 - d0;
-  const secs = (t1 - t0) / 1000;
+  const w = await fanoutWindow(pub, subs, room, { window: WINDOW, maxLag: MAX_LAG, bodyChars: BODY_CHARS, warmMs, runMs, meters: [() => cpuSeconds(server.pid)] });
+  const cpu = w.used[0] ?? NaN;
   return {
-    deliveriesPerS: deliveries / secs,
-    sentPerS: (s1 - s0) / secs,
-    cpuUsPerDelivery: ((c1 - c0) * 1e6) / deliveries,
-    cpuShare: (c1 - c0) / secs,
-    deliveries,
-    disconnected,
+    deliveriesPerS: w.deliveries / w.secs,
+    sentPerS: w.sent / w.secs,
+    cpuUsPerDelivery: (cpu * 1e6) / w.deliveries,
+    cpuShare: cpu / w.secs,
+    deliveries: w.deliveries,
+    disconnected: w.disconnected,
   };
 }
 

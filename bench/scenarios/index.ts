@@ -14,5 +14,7 @@ import { privateRooms } from './privateRooms';
 import { relayCluster } from './relayCluster';
 import { restart } from './restart';
 import { panelFeatures } from '../panelFeatures';
+import { privateCommit } from '../privateCommit';
+import { privateSendRate } from '../privateSendRate';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster, privateRooms, panelFeatures];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster, privateRooms, privateSendRate, privateCommit, panelFeatures];

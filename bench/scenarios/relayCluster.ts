@@ -13,6 +13,7 @@
 // Run alone: node scripts/build.mjs && npx tsc -p tsconfig.json --outDir out && node out/bench/scenarios/relayCluster.js [--quick]
 import { readdirSync, readFileSync } from 'node:fs';
 import { PostgresServer } from '../../test/helpers/postgres';
+import { fanoutWindow } from '../lib/fanoutLoad';
 import { LineConn, NumberedIds, randomBody, randomRoom } from '../lib/lineConn';
 import { closeAll, paced } from '../lib/load';
 import { clockTicks, cpuSeconds } from '../lib/proc';
@@ -145,52 +146,11 @@ async function fanout(relays: ServerProcess[], dbCpu: () => number, warmMs: numb
   await pub.hello();
   await pub.join(cipher, 1);
   await sleep(500); // presence frames (§1.4) out of the way before counting
-  let disconnected = 0;
-  for (const s of subs) {
-    s.startCounting();
-    s.socket.once('close', () => disconnected++);
-  }
-  const ids = new NumberedIds();
-  const body = randomBody(BODY_CHARS);
-  let sent = 0;
-  let acked = 0;
-  let running = true;
-  const delivered = (): number => subs.reduce((a, s) => a + s.counted, 0);
-  const pump = (): void => {
-    if (!running) return;
-    const lag = sent - delivered() / SUBSCRIBERS;
-    while (running && sent - acked < FANOUT_WINDOW && lag + (sent - acked) < MAX_LAG) {
-      pub.write(`{"t":"send","rid":${sent + 10},"room":"${cipher.room}","id":"${ids.id(sent)}","body":"${body}"}`);
-      sent++;
-    }
-  };
-  pub.onLine((line) => {
-    if (line.includes('"t":"ack"')) {
-      acked++;
-      pump();
-    }
-  });
-  const ticker = setInterval(pump, 1);
-  pump();
-  await sleep(warmMs);
-  const d0 = delivered();
-  const s0 = sent;
-  const c0 = relaysCpu(relays);
-  const db0 = dbCpu();
-  const t0 = performance.now();
-  await sleep(runMs);
-  const d1 = delivered();
-  const s1 = sent;
-  const cpu = relaysCpu(relays) - c0;
-  const db = dbCpu() - db0;
-  const secs = (performance.now() - t0) / 1000;
-  running = false;
-  clearInterval(ticker);
-  closeAll([pub, ...subs]);
-  const deliveries = d1 - d0;
+  const w = await fanoutWindow(pub, subs, cipher.room, { window: FANOUT_WINDOW, maxLag: MAX_LAG, bodyChars: BODY_CHARS, warmMs, runMs, meters: [() => relaysCpu(relays), dbCpu] });
+  const [cpu = NaN, db = NaN] = w.used;
   return {
-    deliveriesPerS: deliveries / secs, sentPerS: (s1 - s0) / secs, cpuUsPerDelivery: (cpu * 1e6) / deliveries,
-    dbCpuUsPerDelivery: (db * 1e6) / deliveries, disconnected, deliveries,
+    deliveriesPerS: w.deliveries / w.secs, sentPerS: w.sent / w.secs, cpuUsPerDelivery: (cpu * 1e6) / w.deliveries,
+    dbCpuUsPerDelivery: (db * 1e6) / w.deliveries, disconnected: w.disconnected, deliveries: w.deliveries,
   };
 }
 

@@ -12,7 +12,7 @@ import { shortOfFingerprint } from '../core/crypto/identity';
 import { formatHostPort, parseHostPort } from '../core/hostPort';
 import { displayNameProblem, namesLookAlike } from '../core/keys/displayName';
 import type {
-  ChatMessage, ConnectionState, Identity, JoinOptions, KnownKeysLike, OutgoingMessage,
+  ChatMessage, ConnectionState, EffectEvent, FileEvent, Identity, JoinOptions, KnownKeysLike, OutgoingMessage,
   OutgoingUpdate, PresenceUpdate, RelayClientEvents, RoomHandle, Snippet,
 } from '../core/client/types';
 import { WEBVIEW_LIMITS, type ChatItem, type MentionCandidate, type PanelSnapshot, type PresenceView, type RoomView, type SearchHit } from '../shared/messages';
@@ -193,6 +193,12 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   onlineCount(room?: string): number {
     const r = room ?? this.currentRoom?.room;
     return r ? (this.presenceByRoom.get(r)?.online ?? 0) : 0;
+  }
+
+  /** A private room's member count (it has no presence, §3), undefined for a link room or one not open here. */
+  privateMemberCount(room?: string): number | undefined {
+    const r = room ?? this.currentRoom?.room;
+    return r === undefined ? undefined : this.privateBackend(r)?.memberCount();
   }
 
   unreadCount(): number {
@@ -563,7 +569,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   /** Queues a text message in the current room; it is sent once connected. */
   async sendText(text: string): Promise<ChatItem> {
     const room = this.requireRoom();
-    if (this.deps.isPrivateRoom?.(room.room) === true) return this.addOwn(room.room, this.backendOf(room.room).sendText(text));
+    if (this.isPrivate(room.room)) return this.addOwn(room.room, this.backendOf(room.room).sendText(text));
     await this.ensureClient();
     const out = this.requireClient().sendText(room.room, text);
     return this.addOwn(room.room, out);
@@ -571,7 +577,7 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
 
   async sendSnippet(snippet: Snippet, caption?: string): Promise<ChatItem> {
     const room = this.requireRoom();
-    if (this.deps.isPrivateRoom?.(room.room) === true) throw new Error('Sharing a selection in a private room is not supported yet.');
+    if (this.isPrivate(room.room)) return this.addOwn(room.room, this.backendOf(room.room).sendSnippet(snippet, caption));
     await this.ensureClient();
     const out = this.requireClient().sendSnippet(room.room, snippet, caption);
     return this.addOwn(room.room, out);
@@ -595,6 +601,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
 
   /** The members @names bind to (§2.3.2): keys seen in the room and online, with their names. */
   private mentionMembers(room: string): { name: string; fingerprint: string }[] {
+    // A private room's members are its MLS group (§3.4), with the names they gave.
+    if (this.isPrivate(room)) return this.privateBackend(room)?.members() ?? [];
     const online = (this.presenceByRoom.get(room)?.members ?? [])
       .filter((m) => m.name !== undefined && m.fingerprint !== undefined && !m.self)
       .map((m) => ({ name: m.name!, fingerprint: m.fingerprint! }));
@@ -631,8 +639,14 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     }
     if (mentions.length > 0) payload.mentions = mentions;
     if (payload.reply === undefined && payload.mentions === undefined) return this.sendText(text);
+    return this.addOwn(room.room, await this.sendPayloadIn(room.room, payload));
+  }
+
+  /** A §2.3 payload in a room: its private room's backend, else the link-room client. */
+  private async sendPayloadIn(room: string, content: OutgoingContent): Promise<OutgoingMessage> {
+    if (this.isPrivate(room)) return this.backendOf(room).sendPayload(content);
     await this.ensureClient();
-    return this.addOwn(room.room, this.requireClient().sendPayload(room.room, payload));
+    return this.requireClient().sendPayload(room, content);
   }
 
   private ownContent(key: string): { room: RoomEntry; item: ChatItem } {
@@ -645,9 +659,8 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   /** Toggles the own reaction `emoji` on a message (§2.3.3: the same reaction again removes it). */
   async react(key: string, emoji: string): Promise<void> {
     const { room } = this.ownContent(key);
-    await this.ensureClient();
     // The core applies an effect at once and says so (`effects`); it is no item of its own.
-    this.requireClient().sendPayload(room.room, { type: 'reaction', target: key, emoji });
+    await this.sendPayloadIn(room.room, { type: 'reaction', target: key, emoji });
   }
 
   /** Edits an own message (§2.3.4): only the original sender's key can, so only own ones are offered. */
@@ -656,33 +669,45 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     if (!item.own) throw new Error('Only your own messages can be edited.');
     if (item.type === 'text' && text.trim() === '') throw new Error('An edit cannot be empty; delete the message instead.');
     const mentions = resolveMentions(text, this.mentionMembers(room.room)).mentions;
-    await this.ensureClient();
-    this.requireClient().sendPayload(room.room, { type: 'edit', target: key, text, ...(mentions.length > 0 ? { mentions } : {}) });
+    await this.sendPayloadIn(room.room, { type: 'edit', target: key, text, ...(mentions.length > 0 ? { mentions } : {}) });
   }
 
   /** Deletes an own message for everyone (§2.3.4); the relay keeps the ciphertext until retention (§1.6). */
   async deleteMessage(key: string): Promise<void> {
     const { room, item } = this.ownContent(key);
     if (!item.own) throw new Error('Only your own messages can be deleted.');
-    await this.ensureClient();
-    this.requireClient().sendPayload(room.room, { type: 'delete', target: key });
+    await this.sendPayloadIn(room.room, { type: 'delete', target: key });
   }
 
   /** Sends a file (§2.3.5); its bytes stay here for the own preview and saving. */
   async sendFile(file: OutgoingFileContent): Promise<ChatItem> {
     const room = this.requireRoom();
-    await this.ensureClient();
-    const out = this.requireClient().sendFile(room.room, file);
+    let out: OutgoingFile;
+    if (this.isPrivate(room.room)) {
+      out = this.backendOf(room.room).sendFile(file);
+      this.watchUpload(room.room, out);
+    } else {
+      await this.ensureClient();
+      out = this.requireClient().sendFile(room.room, file);
+    }
     const info = out.message.file;
     if (info) this.features(room.room).ownFile(out.id, info, Buffer.from(file.bytes));
     return this.addOwn(room.room, out);
   }
 
+  /** A private room's file whose message or a chunk the relay refused for good: its item says so. */
+  private watchUpload(room: string, out: OutgoingFile): void {
+    out.done.catch((err: unknown) => {
+      this.applyFeatureChanges(room, this.features(room).onFile({
+        room, file: out.id, state: 'failed', reason: 'evicted', error: err instanceof Error ? err.message : String(err),
+      }));
+    });
+  }
+
   /** Shares a diff (§2.3.6). */
   async sendPatch(patch: PatchShare, caption?: string): Promise<ChatItem> {
     const room = this.requireRoom();
-    await this.ensureClient();
-    return this.addOwn(room.room, this.requireClient().sendPayload(room.room, { type: 'patch', patch, ...(caption ? { text: caption } : {}) }));
+    return this.addOwn(room.room, await this.sendPayloadIn(room.room, { type: 'patch', patch, ...(caption ? { text: caption } : {}) }));
   }
 
   /** Search in the current room's history held here; never sent to the relay. */
@@ -717,7 +742,31 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
 
   retry(key: string): void {
     const room = this.currentRoom;
-    if (room) this.client?.retry(room.room, key);
+    if (!room) return;
+    if (!this.isPrivate(room.room)) {
+      this.client?.retry(room.room, key);
+      return;
+    }
+    // §3.3: a private room's refused message left its outbox; it is written again under a new id
+    // (the same content), and its item follows it there. Only a failed own one (a forged request
+    // for one in flight would send it twice).
+    const tl = this.timeline(room.room);
+    const failed = tl.get(key);
+    if (failed === undefined || !failed.own || failed.state !== 'failed') throw new Error('Only a message that failed can be sent again.');
+    const out = this.backendOf(room.room).resend(key);
+    if (out === undefined) throw new Error('This message can no longer be sent again here; write it again.');
+    this.renameOwn(room.room, key, out.id);
+    // Sending again: the refusal's words go (replace, not a merge, which would keep them).
+    const { error: _error, waiting: _waiting, ...rest } = tl.get(out.id) ?? failed;
+    tl.replace({ ...rest, key: out.id, state: 'sending' });
+    const item = tl.get(out.id);
+    if (out.message.file !== undefined) {
+      const bytes = this.features(room.room).fileBytes(out.id);
+      if (bytes !== undefined) this.features(room.room).ownFile(out.id, out.message.file, bytes);
+      if ('done' in out) this.watchUpload(room.room, out);
+      this.applyFeatureChanges(room.room, { changed: [out.id], deleted: [] });
+    }
+    if (item) this.emit('item', room.room, item);
   }
 
   typing(): void {
@@ -838,6 +887,15 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
     else this.backends.set(room, backend);
   }
 
+  private isPrivate(room: string): boolean {
+    return this.deps.isPrivateRoom?.(room) === true;
+  }
+
+  /** The backend of a private room that is open here, else undefined. */
+  private privateBackend(room: string): RoomBackend | undefined {
+    return this.isPrivate(room) ? this.backends.get(room) : undefined;
+  }
+
   private backendOf(room: string): RoomBackend {
     const b = this.backends.get(room);
     if (b === undefined) throw new Error('This private room is not connected yet: connect to its relay first (SMC: Connect to Relay).');
@@ -852,6 +910,32 @@ export class ChatSession extends TypedEmitter<SessionEvents> {
   deliverOutgoing(u: OutgoingUpdate): void {
     const item = this.timeline(u.room).applyOutgoing(u);
     if (item) this.emit('item', u.room, item);
+  }
+
+  /** A private room's reaction, edit or delete, as the client's `effects`. */
+  deliverEffects(e: EffectEvent): void {
+    this.applyFeatureChanges(e.room, this.features(e.room).onEffect(e));
+  }
+
+  /** A private room's file progress, as the client's `file`. */
+  deliverFile(e: FileEvent): void {
+    this.applyFeatureChanges(e.room, this.features(e.room).onFile(e));
+  }
+
+  /**
+   * An own message that goes again under a new id (§3.3: stale in its epoch, or refused and
+   * written again): its item and its feature state (view, file, replies to it) move from `from`
+   * to `to`. The panel redraws the room (an item's key changed). False when `from` is not here.
+   */
+  renameOwn(room: string, from: string, to: string): boolean {
+    const tl = this.timeline(room);
+    const item = tl.get(from);
+    if (item === undefined || !item.own || from === to || tl.get(to) !== undefined) return false;
+    const changes = this.features(room).rekey(from, to);
+    if (!tl.rekey(from, to)) return false;
+    this.applyFeatureChanges(room, changes);
+    this.emit('resync', room);
+    return true;
   }
 
   /** An item the host made itself (a membership event, kind `membership`). */

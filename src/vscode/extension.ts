@@ -160,6 +160,8 @@ class Extension extends Disposable {
     })));
     this._register(toDisposable(() => void this.session.dispose()));
     this.status = this._register(new StatusBar(this.session));
+    // A private room's member count is in the status (it has no presence).
+    this._register(toDisposable(this.privateRooms.on('changed', () => this.status.update())));
     this.relay = this._register(new RelayController(context, logs));
     const selfName = (): string => readSettings().displayName;
     this.panels = this._register(new ChatPanelManager({ extensionUri: context.extensionUri, session: this.session, selfName, log: logs.log, privateRooms: this.privateRooms }));

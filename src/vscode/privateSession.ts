@@ -11,13 +11,18 @@
 // (not a secret). No vscode import: unit-tested in plain Node against a real relay.
 import { TypedEmitter } from '../core/client/emitter';
 import { RelayClient } from '../core/client/relayClient';
-import { ClientError, type ChatMessage, type ClientLog, type OutgoingMessage, type OutgoingUpdate, type TransportFactory } from '../core/client/types';
+import {
+  ClientError, type ChatMessage, type ClientLog, type EffectEvent, type FileEvent, type OutgoingContent, type OutgoingFile,
+  type OutgoingFileContent, type OutgoingMessage, type OutgoingUpdate, type Snippet, type TransportFactory,
+} from '../core/client/types';
 import { decodeB64u, encodeB64u } from '../core/crypto/b64u';
-import { fingerprint, shortOfFingerprint, type Identity } from '../core/crypto/identity';
+import { shortOfFingerprint, type Identity } from '../core/crypto/identity';
 import { secureRandom } from '../core/crypto/primitives';
 import { formatHostPort, parseHostPort } from '../core/hostPort';
 // Light modules only: what carries MLS comes from ./privateParts on first use (see mlsParts).
-import { parseRoomContent } from '../core/private/content';
+import { isFingerprintForm } from '../core/payload/fields';
+import { LocalFeatureRoom } from '../core/private/featureRoom';
+import { messageOfRecord } from '../core/private/historyMessage';
 import { HISTORY_KEY_BYTES, HistoryStore, type HistoryLog, type HistoryRecord } from '../core/private/historyStore';
 import { decodeSaved, encodeSaved, freshMeta, type PrivateMeta } from '../core/private/meta';
 import { parsePrivateInvite } from '../core/private/privateInvite';
@@ -34,18 +39,49 @@ export interface PrivateSecrets {
   delete(key: string): Promise<void>;
 }
 
-/** What a room of another kind needs from ChatSession (src/vscode/chatSession.ts, its private-room hooks). */
+/**
+ * What a room of another kind needs from ChatSession (src/vscode/chatSession.ts, its private-room
+ * hooks): the events RelayClient gives it for link rooms (message, outgoing, effects, file).
+ */
 export interface TimelineSink {
   deliver(m: ChatMessage): void;
   deliverOutgoing(u: OutgoingUpdate): void;
+  /** A reaction, edit or delete applied (§2.3.3, §2.3.4), as RelayClient's `effects`. */
+  deliverEffects(e: EffectEvent): void;
+  /** A file's progress (§2.3.5), as RelayClient's `file`. */
+  deliverFile(e: FileEvent): void;
   showItem(room: string, item: ChatItem): void;
   setBackend(room: string, backend: RoomBackend | undefined): void;
 }
 
-/** How ChatSession sends in a room that is not on its link-room client. */
+/** A member @names bind to (§2.3.2). */
+export interface BackendMember {
+  name: string;
+  fingerprint: string;
+}
+
+/**
+ * How ChatSession sends in a room that is not on its link-room client: every §2.3 payload,
+ * through the same checks as link rooms (LocalFeatureRoom: ClientError when refused).
+ */
 export interface RoomBackend {
   sendText(text: string): OutgoingMessage;
+  sendSnippet(snippet: Snippet, caption?: string): OutgoingMessage;
+  sendPayload(content: OutgoingContent): OutgoingMessage;
+  sendFile(file: OutgoingFileContent): OutgoingFile;
+  /**
+   * A message the relay refused for good (§3.3: it is not in the outbox any more), written again
+   * under a new id; undefined when its content is no longer held here (then it is not offered).
+   */
+  resend(id: string): OutgoingMessage | OutgoingFile | undefined;
+  /** The room's other members with a name (§3.4: the MLS group, not presence). */
+  members(): BackendMember[];
+  /** How many members the group has, this one included. */
+  memberCount(): number;
 }
+
+/** Own sends kept for a resend after a refusal (their content; files hold their bytes), at most. */
+export const MAX_RESENDABLE = 64;
 
 export interface PrivateRoomsDeps {
   secrets: PrivateSecrets;
@@ -82,10 +118,14 @@ const mlsParts = (): Promise<MlsParts> => (loadingParts ??= import('./privatePar
 
 interface LiveRoom {
   room: PrivateRoom;
+  features: LocalFeatureRoom;
   desk: LobbyDesk;
   history: HistoryStore;
   offs: (() => void)[];
 }
+
+/** What an own send was, to write it again after the relay refused it. */
+type Resend = { kind: 'payload'; content: OutgoingContent } | { kind: 'file'; file: OutgoingFileContent };
 
 export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
   private readonly live = new Map<string, LiveRoom>();
@@ -202,23 +242,36 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
     const history = await this.historyStore(room);
     const stored = await history.load();
     const self = identity.publicKey.toString('hex');
-    this.showHistory(room, stored.records, self);
     const displayName = this.deps.displayName();
     const pr = new PrivateRoom({
       room, name: entry.name, host: addr.host, port: addr.port, agent: this.deps.agent, transport: this.deps.transport,
       identity, displayName, group, meta, history, log: this.deps.log,
       save: (t) => this.deps.secrets.store(mlsSecret(room), t),
     });
+    // §2.3.1-2.3.6 (§3.3: the same payload as link rooms): checked, applied and assembled as
+    // RelayClient does for link rooms; ChatSession's RoomFeatures hears the same events.
+    const features = new LocalFeatureRoom(room, pr.fingerprint, pr, {
+      message: (m) => this.deps.sink.deliver(m),
+      effects: (e) => this.deps.sink.deliverEffects(e),
+      file: (e) => this.deps.sink.deliverFile(e),
+    });
+    this.showHistory(room, features, stored.records, self);
     // §3.3, §3.8: own messages the relay never acked go out again (the history is the outbox).
     pr.restorePending(stored.records);
     const desk = new LobbyDesk(pr, new RelayClient({
       host: addr.host, port: addr.port, agent: this.deps.agent, identity, displayName: LOBBY_ADMIN_NAME, transport: this.deps.transport, log: this.deps.log,
     }), this.deps.log);
-    const live: LiveRoom = { room: pr, desk, history, offs: [] };
+    const live: LiveRoom = { room: pr, features, desk, history, offs: [] };
     const changed = (): void => this.emit('changed', room);
+    const resendable = new Map<string, Resend>();
     live.offs.push(
-      pr.on('message', (m) => this.deps.sink.deliver(m)),
-      pr.on('outgoing', (u) => this.deps.sink.deliverOutgoing({ room, ...u })),
+      pr.on('message', (m) => features.receive(m)),
+      pr.on('outgoing', (u) => {
+        // Acked: nothing to write again. Refused: kept for Retry (resend), the newest MAX_RESENDABLE.
+        if (u.state === 'sent') resendable.delete(u.id);
+        features.outgoing(u);
+        this.deps.sink.deliverOutgoing({ room, ...u });
+      }),
       pr.on('member_added', (e) => void this.membership(live, 'added', e).then(changed)),
       pr.on('member_removed', (e) => void this.membership(live, 'removed', e).then(changed)),
       pr.on('removed', (e) => void this.onRemoved(live, e.by)),
@@ -233,24 +286,60 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
       pr.on('repaired', (e) => void this.notice(live, e.seq, 'the room is repaired: the refused commit is undone')),
     );
     this.live.set(room, live);
-    this.deps.sink.setBackend(room, {
-      sendText: (t) => {
-        const message = pr.sendText(t);
-        return { room, id: message.id, state: 'sending', message };
-      },
-    });
+    this.deps.sink.setBackend(room, this.backend(room, pr, features, resendable));
     pr.connect();
     desk.start();
     this.emit('changed', room);
   }
 
-  /** §3.8: what this member kept of the room, as the timeline shows it (text, snippets, membership events). */
-  private showHistory(room: string, records: HistoryRecord[], selfHex: string): void {
+  /** How ChatSession sends in this room: through the features' checks, every §2.3 type. */
+  private backend(room: string, pr: PrivateRoom, features: LocalFeatureRoom, resendable: Map<string, Resend>): RoomBackend {
+    const outgoing = (message: ChatMessage): OutgoingMessage => ({ room, id: message.id, state: 'sending', message });
+    const keep = (id: string, r: Resend): void => {
+      resendable.set(id, r);
+      for (const old of resendable.keys()) {
+        if (resendable.size <= MAX_RESENDABLE) break;
+        resendable.delete(old);
+      }
+    };
+    const payload = (content: OutgoingContent): OutgoingMessage => {
+      const out = outgoing(features.sendPayload(content));
+      // Effects (reactions, edits, deletes) are no items: a refused one is not offered again.
+      if (content.type === 'text' || content.type === 'snippet' || content.type === 'patch') keep(out.id, { kind: 'payload', content });
+      return out;
+    };
+    const file = (f: OutgoingFileContent): OutgoingFile => {
+      const sent = features.sendFile(f);
+      keep(sent.message.id, { kind: 'file', file: f });
+      return { ...outgoing(sent.message), chunks: sent.chunks, done: sent.done };
+    };
+    return {
+      sendText: (text) => payload({ type: 'text', text }),
+      sendSnippet: (snippet, caption) => payload({ type: 'snippet', snippet, ...(caption !== undefined && caption !== '' ? { text: caption } : {}) }),
+      sendPayload: payload,
+      sendFile: file,
+      resend: (id) => {
+        const r = resendable.get(id);
+        if (r === undefined) return undefined;
+        resendable.delete(id);
+        return r.kind === 'file' ? file(r.file) : payload(r.content);
+      },
+      members: () => pr.members().filter((m) => !m.self && m.name !== undefined).map((m) => ({ name: m.name!, fingerprint: m.fingerprint })),
+      memberCount: () => pr.members().length,
+    };
+  }
+
+  /**
+   * §3.8: what this member kept of the room, replayed through the features as it arrived (a
+   * reaction, an edit or a delete applies again to its target, a file's chunks assemble again),
+   * and the membership events this client wrote itself.
+   */
+  private showHistory(room: string, features: LocalFeatureRoom, records: HistoryRecord[], selfHex: string): void {
     for (const r of records) {
       const item = historyItem(room, r, selfHex);
       if (item === undefined) continue;
       if (item.kind === 'membership') this.deps.sink.showItem(room, item);
-      else this.deps.sink.deliver(item.message);
+      else features.receive(item.message);
     }
   }
 
@@ -402,8 +491,9 @@ export function membershipItem(room: string, id: string, seq: number, ts: number
 }
 
 /**
- * One history record as the timeline shows it (§3.8): a message (text or snippet), a membership
- * event this client wrote itself (its own identity, an id of its own prefix), or nothing.
+ * One history record as the timeline gets it (§3.8): a message of any §2.3 type as it arrived
+ * (messageOfRecord; the features apply it), a membership event this client wrote itself (its own
+ * identity, an id of its own prefix), or nothing.
  */
 export function historyItem(room: string, r: HistoryRecord, selfHex: string):
   { kind: 'message'; message: ChatMessage } | ChatItem & { kind: 'membership' } | undefined {
@@ -418,27 +508,9 @@ export function historyItem(room: string, r: HistoryRecord, selfHex: string):
   if (p.type === MEMBERSHIP_TYPE) {
     // Only this client's own records: another member's message of that type is not an event.
     if (r.sender !== selfHex || !r.id.startsWith(MEMBERSHIP_ID_PREFIX) || typeof p.text !== 'string' || typeof p.by !== 'string') return undefined;
-    if (!/^[0-9A-F]{4}( [0-9A-F]{4}){7}$/.test(p.by)) return undefined;
+    if (!isFingerprintForm(p.by)) return undefined;
     return { ...membershipItem(room, r.id, r.seq, r.ts, p.text.slice(0, 200), p.by), kind: 'membership' };
   }
-  const parsed = parseRoomContent(Buffer.from(r.p, 'utf8'));
-  if (!parsed.ok || parsed.content.type !== 'payload') return undefined;
-  const payload = parsed.content.payload;
-  if (payload.type !== 'text' && payload.type !== 'snippet') return undefined;
-  let fp: string;
-  try {
-    fp = fingerprint(Buffer.from(r.sender, 'hex'));
-  } catch {
-    return undefined;
-  }
-  const m: ChatMessage = {
-    room, ts: payload.ts, id: payload.id, name: payload.name, fingerprint: fp, shortFingerprint: shortOfFingerprint(fp),
-    type: payload.type, verified: true, keyChanged: false, own: r.sender === selfHex, history: true,
-  };
-  if (r.seq > 0) m.seq = r.seq;
-  // §3.8: a record a delete purged keeps its place and shows as deleted, never as an empty text.
-  if (r.deleted === true) return { kind: 'message', message: { ...m, type: 'text', deleted: true } };
-  if (payload.text !== undefined) m.text = payload.text;
-  if (payload.snippet !== undefined) m.snippet = payload.snippet;
-  return { kind: 'message', message: m };
+  const message = messageOfRecord(room, r, selfHex);
+  return message === undefined ? undefined : { kind: 'message', message };
 }

@@ -142,6 +142,43 @@ export class RoomFeatures {
     this.hold(id, bytes);
   }
 
+  /**
+   * An own message's new id (§3.3: it goes again under it): its view, file and bytes move, and
+   * the replies to it now name it (what the core retargets in the outbox, this shows). Says
+   * which items to redraw: the replies.
+   */
+  rekey(from: string, to: string): FeatureChanges {
+    const out = none();
+    const move = <V>(m: Map<string, V>): void => {
+      const v = m.get(from);
+      if (v === undefined) return;
+      m.delete(from);
+      m.set(to, v);
+    };
+    const view = this.views.get(from);
+    if (view !== undefined) this.views.set(from, { ...view, id: to });
+    move(this.views);
+    move(this.bytes);
+    move(this.fileViews);
+    const replies = this.replies.get(from);
+    this.replies.delete(from);
+    if (replies !== undefined) {
+      const set = this.replies.get(to) ?? new Set<string>();
+      for (const r of replies) {
+        set.add(r);
+        const rv = this.views.get(r);
+        if (rv?.reply?.to === from) this.views.set(r, { ...rv, reply: { ...rv.reply, to } });
+        out.changed.push(r);
+      }
+      this.replies.set(to, set);
+    }
+    // The message itself may be a reply: it is one of its original's replies under its new id.
+    for (const set of this.replies.values()) {
+      if (set.delete(from)) set.add(to);
+    }
+    return out;
+  }
+
   /** A complete file's verified bytes, or undefined (not complete, deleted, or no longer held). */
   fileBytes(id: string): Buffer | undefined {
     return this.bytes.get(id);

@@ -25,7 +25,9 @@ export class StatusBar extends Disposable {
 
   update(): void {
     const room = this.session.currentRoom;
+    const members = this.session.privateMemberCount();
     const v = statusView({
+      ...(members !== undefined ? { members } : {}),
       state: this.session.connectionState,
       relay: this.session.relay,
       roomName: room?.name,

@@ -9,6 +9,8 @@ export interface StatusInput {
   relay: string;
   roomName?: string;
   online: number;
+  /** A private room: its members (it has no presence, docs/protocol.md §3), said instead of "online". */
+  members?: number;
   unread: number;
   /** Where the unread messages are, room by room (the tooltip names them). */
   unreadRooms?: { name: string; count: number }[];
@@ -30,11 +32,15 @@ function plain(s: string): string {
   return [...cleaned].length > 32 ? `${[...cleaned].slice(0, 32).join('')}…` : cleaned;
 }
 
+function count(i: StatusInput): string {
+  return i.members !== undefined ? `${i.members} member${i.members === 1 ? '' : 's'}` : `${i.online} online`;
+}
+
 export function statusView(i: StatusInput): StatusView {
   let text: string;
   let action: string;
   if (i.state === 'connected') {
-    text = i.roomName !== undefined ? `$(lock) ${plain(i.roomName)} · ${i.online} online` : '$(plug) SMC connected';
+    text = i.roomName !== undefined ? `$(lock) ${plain(i.roomName)} · ${count(i)}` : '$(plug) SMC connected';
     action = 'Click to disconnect.';
   } else if (i.state === 'connecting') {
     text = '$(sync~spin) SMC connecting…';
@@ -47,7 +53,7 @@ export function statusView(i: StatusInput): StatusView {
   const lines = [
     i.state === 'connected' ? `SMC: connected to ${i.relay}` : i.state === 'connecting' ? `SMC: connecting to ${i.relay}` : `SMC: offline (relay ${i.relay})`,
   ];
-  if (i.roomName !== undefined) lines.push(`Room: ${markInvisible(i.roomName)}${i.state === 'connected' ? ` (${i.online} online)` : ''}`);
+  if (i.roomName !== undefined) lines.push(`Room: ${markInvisible(i.roomName)}${i.state === 'connected' ? ` (${count(i)})` : ''}`);
   if (i.unread > 0) {
     const where = (i.unreadRooms ?? []).filter((r) => r.count > 0).map((r) => `${r.count} in ${plain(r.name)}`);
     lines.push(`${i.unread} unread message${i.unread === 1 ? '' : 's'}${where.length > 0 ? `: ${where.join(', ')}` : ''}`);

@@ -110,6 +110,20 @@ export class Timeline {
     return true;
   }
 
+  /**
+   * Gives an item a new key in its place (an own message that goes again under a new id, §3.3).
+   * False when `from` is not here or `to` already is.
+   */
+  rekey(from: string, to: string): boolean {
+    const existing = this.byKey.get(from);
+    if (!existing || this.byKey.has(to)) return false;
+    const next: ChatItem = { ...existing, key: to };
+    this.items[this.items.indexOf(existing)] = next;
+    this.byKey.delete(from);
+    this.byKey.set(to, next);
+    return true;
+  }
+
   /** Every item, oldest first (search reads them; never handed to the webview whole). */
   all(): readonly ChatItem[] {
     return this.items;

@@ -268,8 +268,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     invite = newRoomInvite(cliHome, `127.0.0.1:${relayPort}`, 'e2e-team');
     await joinWithInvite(invite);
     await wb.statusItem(/e2e-team/).first().waitFor({ state: 'visible', timeout: 60_000 });
-    await wb.runCommand('SMC: Open Chat');
-    await wb.webview().locator('#composer').waitFor({ state: 'visible', timeout: 60_000 });
+    await wb.openChat();
   });
 
   it('keeps the room key out of the browser: SecretStorage holds it encrypted, nothing else holds it', async () => {
@@ -338,9 +337,7 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
     await wb.page.locator('.tabs-container .tab.active', { hasText: 'SMC:' }).waitFor({ state: 'visible', timeout: 30_000 });
 
     // Share Selection from an editor in the chat's group shows the chat beside it, not over it.
-    await wb.runCommand('View: Close All Editors');
-    await wb.runCommand('SMC: Open Chat');
-    await wb.webview().locator('#composer').waitFor({ state: 'visible', timeout: 60_000 });
+    await wb.openChat({ closeEditors: true });
     await wb.runCommand('View: Join All Editor Groups');
     await wb.openFile('src/greet.ts');
     await wb.selectLines(1, 1);

@@ -554,15 +554,28 @@ export class Workbench {
     return this.page.frameLocator('iframe.webview').first().frameLocator('#active-frame');
   }
 
+  /**
+   * SMC: Open Chat, then waits until the panel shows `ready` (a selector in the webview; its
+   * composer by default). `closeEditors` first closes every editor (the panel opens afresh).
+   */
+  async openChat(opts: { ready?: string; closeEditors?: boolean } = {}): Promise<void> {
+    if (opts.closeEditors === true) await this.runCommand('View: Close All Editors');
+    await this.runCommand('SMC: Open Chat');
+    await this.webview().locator(opts.ready ?? '#composer').waitFor({ state: 'visible', timeout: 60_000 });
+  }
+
   /** The content frame of the first webview as a Playwright Frame, for `evaluate`. */
   async webviewFrame(): Promise<Frame> {
-    const outer = await this.page.locator('iframe.webview').first().elementHandle({ timeout: 60_000 });
-    const outerFrame = await outer.contentFrame();
-    if (!outerFrame) throw new Error('the webview iframe has no frame');
-    const inner = await outerFrame.locator('#active-frame').elementHandle({ timeout: 60_000 });
-    const frame = await inner.contentFrame();
-    if (!frame) throw new Error('the webview has no active frame');
-    return frame;
+    // Just after a reload or an Open Chat the iframe can be there before its document (no frame
+    // yet, or one that is replaced): asked again until both frames are attached.
+    return waitFor('the webview\'s active frame', async () => {
+      const outer = await this.page.locator('iframe.webview').first().elementHandle({ timeout: 60_000 });
+      const outerFrame = await outer.contentFrame();
+      if (!outerFrame) return undefined;
+      const inner = await outerFrame.locator('#active-frame').elementHandle({ timeout: 60_000 }).catch(() => undefined);
+      const frame = await inner?.contentFrame();
+      return frame ?? undefined;
+    }, 60_000);
   }
 
   /**

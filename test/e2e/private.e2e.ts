@@ -3,17 +3,21 @@
 // client (`smc chat --json`) as the other member. Alice creates a private room in the panel,
 // invites Bob from it, chats with him, and removes him (his smc chat exits 7 and prints nothing
 // after); then Carol, an admin in the terminal, adds Alice by an invite and removes her, and
-// Alice's panel says so and offers to leave. The steps run in order and share one code-server.
+// Alice's panel says so and offers to leave. In between, every chat feature of issue 12 in the
+// private room (reply, reactions, edit, delete, a pasted image, a saved file, search, Share Diff, a
+// hostile corpus), and after a reload they are all there again from the local history.
+// The steps run in order and share one code-server.
 import { strict as assert } from 'node:assert';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type { Browser, Frame } from 'playwright-core';
 import {
-  CodeServer, Workbench, REPO_ROOT, freePort, hostPathsFromEnv, launchBrowser, makeTempDir, spawnGroup, stopAll, waitFor,
+  CodeServer, Workbench, REPO_ROOT, RESULTS_DIR, freePort, hostPathsFromEnv, launchBrowser, makeTempDir, spawnGroup, stopAll, waitFor,
 } from './harness';
+import { CANVAS_PIXEL, PASTE, png } from './media';
 
 const CLI = join(REPO_ROOT, 'dist', 'cli.js');
 /** `smc chat` exit codes (src/cli/homeStores.ts CHAT_EXIT). */
@@ -138,6 +142,13 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
     const paths = hostPathsFromEnv();
     workspace = makeTempDir('ws-private');
     writeFileSync(join(workspace, 'README.md'), '# private rooms\n');
+    mkdirSync(join(workspace, 'src'));
+    writeFileSync(join(workspace, 'src', 'page.html'), '<p>hello</p>\n');
+    // A git repository, so that SMC: Share Diff has a working tree to diff.
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: workspace, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'e2e', GIT_AUTHOR_EMAIL: 'e2e@example.com', GIT_COMMITTER_NAME: 'e2e', GIT_COMMITTER_EMAIL: 'e2e@example.com' } });
+    git('init', '-q');
+    git('add', '.');
+    git('commit', '-q', '-m', 'start');
     homes = makeTempDir('private-homes');
     relayPort = await freePort();
     server = await CodeServer.start(paths, {
@@ -201,8 +212,7 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
     await wb.pick(/Private room/);
     await wb.answerInput('e2e-private', { promptContains: 'A name for the room' });
     await wb.statusItem(/e2e-private/).first().waitFor({ state: 'visible', timeout: 60_000 });
-    await wb.runCommand('SMC: Open Chat');
-    await panel().locator('#room-kind[data-kind="private"]').waitFor({ state: 'visible', timeout: 60_000 });
+    await wb.openChat({ ready: '#room-kind[data-kind="private"]' });
     assert.equal(await panel().locator('#room-kind').textContent(), 'Private room');
     const self = panel().locator('#members .member[data-self="true"]');
     await self.waitFor({ state: 'visible', timeout: 60_000 });
@@ -249,7 +259,205 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
     await panel().locator('#messages .message[data-state="sent"]', { hasText: 'Hello Bob, private' }).waitFor({ state: 'visible', timeout: 30_000 });
     bob.send('Hi Alice, bob here');
     await panel().locator('#messages .message', { hasText: 'Hi Alice, bob here' }).waitFor({ state: 'visible', timeout: 60_000 });
+    // A private room has no presence (§3): the status bar and the panel count its members, not "0 online".
+    await wb.statusItem(/e2e-private · 2 members/).first().waitFor({ state: 'visible', timeout: 60_000 });
+    // (The toggle shows in a narrow panel only: its words are checked, not its visibility.)
+    await panel().locator('#presence-toggle', { hasText: '2 members' }).waitFor({ state: 'attached', timeout: 60_000 });
     await wb.screenshot('private-room-members');
+  });
+
+  /** The panel's item of a message, by its id. */
+  const byKey = (key: string) => panel().locator(`#messages .message[data-key="${key}"]`);
+  const item = (text: string | RegExp) => panel().locator('#messages .message', { hasText: text });
+  const keyOf = async (text: string | RegExp): Promise<string> => {
+    const el = item(text).last();
+    await el.waitFor({ state: 'visible', timeout: 60_000 });
+    return (await el.getAttribute('data-key')) ?? '';
+  };
+  async function typeAndSend(text: string): Promise<void> {
+    const composer = panel().locator('#composer textarea');
+    await composer.fill(text);
+    await composer.press('Enter');
+  }
+  /** Bob's received line whose fields match. */
+  const bobGot = (what: string, pred: (l: Line) => boolean): Promise<Line> => bob.waitFor(what, () => bob.lines.find(pred));
+  /** Items of the private room that the reload step finds again. */
+  const keys = { hello: '', bob: '', reply: '', edited: '', deleted: '', image: '', bobFile: '', patch: '' };
+
+  it('in the private room: a reply with its quote, reactions (toggled), an edit, a delete; Bob\'s edit of Alice\'s message is refused', async () => {
+    keys.hello = await keyOf('Hello Bob, private');
+    keys.bob = await keyOf('Hi Alice, bob here');
+    // Reply (§2.3.1) from the panel: Bob's client gets it naming his message, with its quote.
+    const target = byKey(keys.bob);
+    await target.hover();
+    await target.locator('.act-reply').click();
+    await panel().locator('#reply-bar', { hasText: 'Replying to bob' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await typeAndSend('Which part, bob?');
+    const reply = await bobGot('the reply at Bob', (l) => l.text === 'Which part, bob?');
+    assert.equal((reply.reply as { to?: string } | undefined)?.to, keys.bob);
+    assert.equal((reply.reply as { quote?: string } | undefined)?.quote, 'Hi Alice, bob here');
+    keys.reply = String(reply.id);
+    await byKey(keys.reply).locator('.reply-quote', { hasText: 'bob' }).waitFor({ state: 'visible', timeout: 30_000 });
+    // A click on the quote goes to the original.
+    await byKey(keys.reply).locator('.reply-quote').click();
+    await byKey(keys.bob).waitFor({ state: 'visible', timeout: 30_000 });
+
+    // Reactions (§2.3.3): Alice's 👍 on Bob's message reaches him; a second click takes it back.
+    await target.hover();
+    await target.locator('.act-react').click();
+    await panel().locator('#emoji-picker .pick-emoji', { hasText: '👍' }).click();
+    const thumbs = target.locator('.reaction', { hasText: '👍' });
+    await thumbs.waitFor({ state: 'visible', timeout: 30_000 });
+    await bobGot('Alice\'s 👍 at Bob', (l) => l.type === 'reaction' && l.emoji === '👍' && l.target === keys.bob);
+    // Bob reacts to Alice's message from his terminal: shown with his name.
+    bob.send(JSON.stringify({ type: 'reaction', target: keys.hello, emoji: '🎉' }));
+    const party = byKey(keys.hello).locator('.reaction', { hasText: '🎉' });
+    await party.waitFor({ state: 'visible', timeout: 60_000 });
+    assert.match((await party.getAttribute('title')) ?? '', /bob/);
+    await thumbs.click();
+    await thumbs.waitFor({ state: 'detached', timeout: 30_000 });
+    await bobGot('Alice\'s 👍 taken back at Bob', (l) => l.type === 'reaction' && l.emoji === '👍' && l.target === keys.bob && l !== bob.lines.find((x) => x.type === 'reaction' && x.emoji === '👍'));
+
+    // Edit (§2.3.4) of her own message; Bob sees it edited.
+    await typeAndSend('A private mesage');
+    keys.edited = String((await bobGot('the typo at Bob', (l) => l.text === 'A private mesage')).id);
+    const own = byKey(keys.edited);
+    await own.hover();
+    await own.locator('.act-edit').click();
+    await panel().locator('#edit-bar').waitFor({ state: 'visible', timeout: 30_000 });
+    await typeAndSend('A private message');
+    await own.locator('.edited').waitFor({ state: 'visible', timeout: 30_000 });
+    await bobGot('the edit at Bob', (l) => l.type === 'edit' && l.target === keys.edited && l.change === 'edited');
+    // Bob's client will not edit Alice's message (only its sender's key may, §2.3.4), and says why.
+    bob.send(JSON.stringify({ type: 'edit', target: keys.edited, text: 'bob was here' }));
+    await bob.waitFor('Bob told his edit is refused', () => bob.stderr.some((l) => /only its sender can edit/.test(l)));
+    assert.equal(await item('bob was here').count(), 0);
+    // Alice offers no edit or delete on Bob's messages.
+    await target.hover();
+    assert.equal(await target.locator('.act-edit, .act-delete').count(), 0);
+
+    // Delete (§2.3.4): asked first, then gone from both views.
+    await typeAndSend('soon deleted');
+    keys.deleted = String((await bobGot('the doomed one at Bob', (l) => l.text === 'soon deleted')).id);
+    const doomed = byKey(keys.deleted);
+    await doomed.hover();
+    await doomed.locator('.act-delete').click();
+    await wb.page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Delete for Everyone' }).click();
+    await doomed.locator('.deleted-text').waitFor({ state: 'visible', timeout: 30_000 });
+    await bobGot('the delete at Bob', (l) => l.type === 'delete' && l.target === keys.deleted && l.change === 'deleted');
+  });
+
+  it('in the private room: a pasted image reaches Bob byte for byte and is previewed; Bob\'s file is saved through the save dialog, byte-identical', async () => {
+    const red = png(40, 30, [220, 20, 20]);
+    await (await wb.webviewFrame()).evaluate(PASTE(red.toString('base64'), 'image.png', 'image/png'));
+    // A pasted file is named by its time (pasted-….png).
+    const done = await bobGot('the pasted image at Bob', (l) => l.event === 'file' && l.state === 'complete' && l.mime === 'image/png' && /^pasted-.*\.png$/.test(String(l.name)));
+    keys.image = String(done.file);
+    const savedImage = join(bob.home, 'image-at-bob.png');
+    bob.send(JSON.stringify({ type: 'save', file: keys.image, path: savedImage }));
+    await bobGot('Bob saved the image', (l) => l.event === 'saved' && l.file === keys.image);
+    assert.ok(readFileSync(savedImage).equals(red), 'the image Bob got is not the one pasted');
+    const drawn = await waitFor('Alice\'s own preview', async () => (await (await wb.webviewFrame()).evaluate(CANVAS_PIXEL(keys.image))) as { w: number; h: number } | undefined, 30_000);
+    assert.deepEqual([drawn.w, drawn.h], [40, 30]);
+
+    // Bob sends a file of 10 parts under a hostile name; Alice saves it through VS Code's dialog.
+    const bytes = Buffer.alloc(300_000);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + 3) & 0xff;
+    const hostileName = '<img src=x onerror=alert(1)>\u202Egol.exe';
+    const source = join(bob.home, hostileName);
+    writeFileSync(source, bytes);
+    bob.send(JSON.stringify({ type: 'file', path: source, text: 'the build log' }));
+    keys.bobFile = await keyOf('the build log');
+    const save = byKey(keys.bobFile).locator('.save-file');
+    await save.waitFor({ state: 'visible', timeout: 90_000 });
+    await save.click();
+    const target = join(workspace, 'saved-build.log');
+    const input = wb.quickInput.locator('input');
+    await input.waitFor({ state: 'visible', timeout: 30_000 });
+    await waitFor('the path in the save dialog', async () => {
+      await input.fill(target);
+      return (await input.inputValue()) === target ? true : undefined;
+    }, 30_000, 500);
+    await wb.page.keyboard.press('Enter');
+    await waitFor('the saved file', () => (existsSync(target) && readFileSync(target).length === bytes.length ? true : undefined), 30_000);
+    assert.ok(readFileSync(target).equals(bytes), 'the saved file differs from the one sent');
+    await wb.openChat({ closeEditors: true });
+  });
+
+  it('in the private room: search finds a message on this machine and jumps to it', async () => {
+    await panel().locator('#search-toggle').click();
+    await panel().locator('#search input').fill('bob here');
+    const hit = panel().locator('#search-results .search-hit', { hasText: 'Hi Alice, bob here' }).first();
+    await hit.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await hit.getAttribute('data-key'), keys.bob);
+    await hit.click();
+    await byKey(keys.bob).waitFor({ state: 'visible', timeout: 30_000 });
+    // A deleted message is not found (its text is gone from this machine's copy).
+    await panel().locator('#search input').fill('soon deleted');
+    await panel().locator('#search-status', { hasText: 'No match' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await panel().locator('#search-toggle').click();
+  });
+
+  it('in the private room: SMC: Share Diff sends the working tree\'s diff (hostile hunks shown inert); Bob gets the patch, Alice previews it', async () => {
+    writeFileSync(join(workspace, 'src', 'page.html'), '<p>hello</p>\n<script>alert(1)</script>\n<img src=x onerror=alert(1)>\n');
+    await wb.runCommand('View: Close All Editors');
+    await wb.runCommand('SMC: Share Diff');
+    const shared = await bobGot('the patch at Bob', (l) => l.type === 'patch');
+    keys.patch = String(shared.id);
+    const patch = shared.patch as { paths: string[]; diff: string };
+    assert.deepEqual(patch.paths, ['src/page.html']);
+    assert.match(patch.diff, /^\+<script>alert\(1\)<\/script>$/m);
+    execFileSync('git', ['checkout', '--', 'src/page.html'], { cwd: workspace });
+    await wb.openChat();
+    const patchItem = byKey(keys.patch);
+    await patchItem.locator('.preview-patch').click();
+    await wb.page.locator('.monaco-diff-editor').first().waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.openChat({ closeEditors: true });
+  });
+
+  it('in the private room: a hostile corpus through the new fields (text, mentions, reply quotes, file names, diff hunks) renders inert', async () => {
+    const f = await wb.webviewFrame();
+    await f.evaluate(`(() => {
+      window.__csp = [];
+      document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+    })()`);
+    bob.send('hostile text <img src=x onerror=alert(1)> **bold** [x](javascript:alert(1)) @Alice');
+    const hostile = await keyOf('hostile text');
+    // Bob replies to it: the quote (made from the hostile text) is shown as text.
+    bob.send(JSON.stringify({ type: 'reply', to: hostile, text: 'hostile reply <script>alert(1)</script>' }));
+    const quote = item('hostile reply').locator('.reply-quote');
+    await quote.waitFor({ state: 'visible', timeout: 60_000 });
+    assert.match((await quote.textContent()) ?? '', /<img src=x onerror=alert\(1\)>/);
+    bob.send(JSON.stringify({ type: 'reaction', target: hostile, emoji: '🧪' }));
+    await byKey(hostile).locator('.reaction', { hasText: '🧪' }).waitFor({ state: 'visible', timeout: 60_000 });
+    // The file name with markup and a bidi override: made sendable by Bob's client (§2.3.5: no
+    // <, >, or format character; a receiver refuses a name with them), shown as text.
+    const fileName = (await byKey(keys.bobFile).locator('.file-name').textContent()) ?? '';
+    assert.match(fileName, /_img src=x onerror=alert\(1\)__gol\.exe/);
+    assert.ok(!fileName.includes('\u202E'), 'a bidi override reached the DOM');
+    const live = await f.evaluate(`(() => ({
+      img: document.querySelectorAll('#messages img').length,
+      script: document.querySelectorAll('#messages script').length,
+      markupInQuote: document.querySelectorAll('.reply-quote strong, .reply-quote a, .reply-quote img').length,
+      patchEls: document.querySelectorAll('.patch pre.diff *:not(span)').length,
+      csp: window.__csp,
+    }))()`) as { img: number; script: number; markupInQuote: number; patchEls: number; csp: string[] };
+    assert.deepEqual(live, { img: 0, script: 0, markupInQuote: 0, patchEls: 0, csp: [] });
+  });
+
+  it('screenshots of a private room with its features in a dark and a light theme', async () => {
+    await byKey(keys.hello).scrollIntoViewIfNeeded();
+    const shots: string[] = [];
+    for (const [theme, file] of [['Dark Modern', 'private-features-dark'], ['Light Modern', 'private-features-light']] as const) {
+      await wb.setColorTheme(theme);
+      const bodyClass = theme.includes('Dark') ? 'vscode-dark' : 'vscode-light';
+      await panel().locator(`body.${bodyClass}`).waitFor({ state: 'attached', timeout: 30_000 });
+      await byKey(keys.hello).hover();
+      shots.push(await wb.screenshot(file));
+    }
+    await wb.setColorTheme('Dark Modern');
+    for (const s of shots) assert.ok(existsSync(s), `${s} not written`);
+    print(`screenshots in ${RESULTS_DIR}: ${shots.map((s) => s.split('/').pop()).join(', ')}`);
   });
 
   it('Remove asks first; then Bob\'s smc chat is told, exits 7 and prints nothing after', async () => {
@@ -297,11 +505,25 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
   it('after a window reload the private room comes back from its local history (messages and membership events) and reconnects', async () => {
     await wb.runCommand('Developer: Reload Window');
     await wb.waitUntilReady();
-    await wb.runCommand('SMC: Open Chat');
-    await panel().locator('#room-kind[data-kind="private"]').waitFor({ state: 'visible', timeout: 60_000 });
+    await wb.openChat({ ready: '#room-kind[data-kind="private"]' });
     for (const text of ['Hello Bob, private', 'Hi Alice, bob here', 'after bob left']) {
-      await panel().locator('#messages .message', { hasText: text }).waitFor({ state: 'visible', timeout: 60_000 });
+      // .first(): a reply quoting one holds its text too.
+      await panel().locator('#messages .message', { hasText: text }).first().waitFor({ state: 'visible', timeout: 60_000 });
     }
+    // The chat features came back from the history too (§3.8: replayed through the features):
+    // the reply's quote, the reaction, the edit, the delete, the files (previewed, savable), the patch.
+    await byKey(keys.reply).locator('.reply-quote', { hasText: 'bob' }).waitFor({ state: 'visible', timeout: 60_000 });
+    await byKey(keys.hello).locator('.reaction', { hasText: '🎉' }).waitFor({ state: 'visible', timeout: 60_000 });
+    assert.equal(await byKey(keys.bob).locator('.reaction').count(), 0, 'the reaction Alice took back is there again');
+    await byKey(keys.edited).locator('.edited').waitFor({ state: 'visible', timeout: 60_000 });
+    assert.match((await byKey(keys.edited).textContent()) ?? '', /A private message/);
+    await byKey(keys.deleted).locator('.deleted-text').waitFor({ state: 'visible', timeout: 60_000 });
+    assert.equal(await panel().locator('#messages .message', { hasText: 'soon deleted' }).count(), 0);
+    await byKey(keys.bobFile).locator('.save-file').waitFor({ state: 'visible', timeout: 60_000 });
+    const pixel = await waitFor('the pasted image drawn again', async () => (await (await wb.webviewFrame()).evaluate(CANVAS_PIXEL(keys.image))) as { rgb: number[] } | undefined, 60_000);
+    assert.deepEqual(pixel.rgb, [220, 20, 20]);
+    await byKey(keys.patch).locator('.preview-patch').waitFor({ state: 'visible', timeout: 60_000 });
+    await wb.screenshot('private-features-after-reload');
     for (const text of ['Alice added bob', 'Alice removed bob']) {
       await panel().locator('#messages .message[data-kind="membership"]', { hasText: text }).waitFor({ state: 'visible', timeout: 60_000 });
     }

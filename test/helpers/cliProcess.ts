@@ -1,5 +1,6 @@
 // The terminal client as tests run it: `node dist/cli.js` (after `node scripts/build.mjs`) with a
-// config folder of its own (SMC_HOME), either to its end (`runSmc`) or as a running
+// config folder of its own (SMC_HOME), either to its end (`runSmc`, or `runSmcAsync` where this
+// process must keep answering meanwhile) or as a running
 // `smc chat --json` (`JsonChat`: one line of stdin = one message, one JSON object per line of
 // stdout).
 import { strict as assert } from 'node:assert';
@@ -20,6 +21,26 @@ export interface SmcRun {
 export function runSmc(home: string, args: string[], input = '', timeoutMs = 30_000): SmcRun {
   const r = spawnSync(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home }, input, encoding: 'utf8', timeout: timeoutMs });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * `smc ARGS` to its end, like `runSmc`, without blocking this process (a Delivery Service or a
+ * proxy that lives in it must go on answering); killed after `timeoutMs`.
+ */
+export function runSmcAsync(home: string, args: string[], input = '', timeoutMs = 30_000): Promise<SmcRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
 }
 
 /** A running `smc chat --json ...args` and what it printed. */

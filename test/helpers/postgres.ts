@@ -325,3 +325,84 @@ function groupAlive(pgid: number): boolean {
     return false;
   }
 }
+
+/**
+ * The PostgreSQL of one mocha suite, as `postgresSuite` or `postgresPerTest` sets it up: `pg`
+ * is the server; `url`, `database` and `sql` speak of the running test's own database.
+ */
+export class SuitePostgres {
+  private server: PostgresServer | undefined;
+  private current: string | undefined;
+  private readonly closers: Array<() => Promise<void>> = [];
+
+  /** The server (started by the suite's `before`). */
+  get pg(): PostgresServer {
+    if (this.server === undefined) throw new Error('PostgreSQL is not started yet (use it in a test or a hook)');
+    return this.server;
+  }
+
+  /** The URL of the running test's fresh database (postgresPerTest only). */
+  get url(): string {
+    if (this.current === undefined) throw new Error('no database for this test: postgresPerTest() makes one per test');
+    return this.current;
+  }
+
+  /** The name of that database. */
+  get database(): string {
+    return new URL(this.url).pathname.slice(1);
+  }
+
+  /** One statement in the running test's database. */
+  sql(text: string, params: unknown[] = []): Promise<Array<Record<string, unknown>>> {
+    return this.pg.sql(text, params, this.database);
+  }
+
+  /** `thing`, closed with `close` after the test (postgresPerTest) or the suite (postgresSuite). */
+  closeAfter<T>(thing: T, close: (t: T) => Promise<void>): T {
+    this.closers.push(() => close(thing));
+    return thing;
+  }
+
+  /** Starts the server (a `before` hook). */
+  async start(options: PostgresOptions): Promise<void> {
+    this.server = await PostgresServer.start(options);
+  }
+
+  /** A fresh database for the next test (a `beforeEach` hook). */
+  async freshDatabase(): Promise<void> {
+    this.current = await this.pg.createDatabase();
+  }
+
+  /** Closes what was opened, all at once (an `afterEach` or `after` hook). */
+  async closeOpened(): Promise<void> {
+    await Promise.all(this.closers.splice(0).map((c) => c()));
+  }
+
+  /** Closes what is still open, then stops the server and removes its directory (an `after` hook). */
+  async destroy(): Promise<void> {
+    await this.closeOpened();
+    await this.server?.destroy();
+  }
+}
+
+/**
+ * One PostgreSQL server for the calling `describe`: started in `before`; in `after`, what
+ * `closeAfter` was given is closed and the server destroyed. Call it before the suite's own hooks.
+ */
+export function postgresSuite(options: PostgresOptions = {}): SuitePostgres {
+  const s = new SuitePostgres();
+  before(() => s.start(options));
+  after(() => s.destroy());
+  return s;
+}
+
+/**
+ * `postgresSuite`, and a fresh database for every test (`url`), what the test gave `closeAfter`
+ * closed after it.
+ */
+export function postgresPerTest(options: PostgresOptions = {}): SuitePostgres {
+  const s = postgresSuite(options);
+  beforeEach(() => s.freshDatabase());
+  afterEach(() => s.closeOpened());
+  return s;
+}

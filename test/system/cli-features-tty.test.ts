@@ -3,51 +3,25 @@
 // numbered messages, /reply, /react (toggling), /edit (own only), /delete, /send-file, /save,
 // and what others' effects and files look like. Needs tmux and `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
-import { JsonChat } from '../helpers/cliProcess';
-import { Terminal, hasTmux, shq } from '../helpers/terminal';
+import { ttySuite } from '../helpers/ttySuite';
 import { until } from '../helpers/until';
 
 describe('smc chat, interactive: replies, reactions, edits, files (tmux)', function () {
   this.timeout(90_000);
-  let dir: string;
-  let relay: RelayProcess;
-  let term: Terminal | undefined;
-  const others: JsonChat[] = [];
-
-  before(function () {
-    if (!hasTmux) throw new Error('tmux is required for the interactive tests (apt-get install tmux)');
-  });
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'smc-cli-feat-tty-'));
-    relay = await RelayProcess.start();
-  });
-
-  afterEach(async () => {
-    term?.kill();
-    term = undefined;
-    for (const o of others.splice(0)) o.kill();
-    await relay.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  // A folder and a relay a test, tmux required (CI installs it).
+  const tty = ttySuite('smc-cli-feat-tty-');
 
   it('/reply, /react twice, /edit of another\'s refused, their edit shown, /send-file, /save, /delete', async () => {
-    const relayAddr = `127.0.0.1:${relay.port}`;
-    const made = spawnSync(process.execPath, [CLI_PATH, 'room', 'new', '--name', 'feat', '--relay', relayAddr], { env: { ...process.env, SMC_HOME: join(dir, 'alice') }, encoding: 'utf8' });
-    const invite = /smc:\/\/[^\s']+/.exec(made.stdout)![0];
-    const bob = new JsonChat(join(dir, 'bob'), ['--own', '--name', 'bob', invite]);
-    others.push(bob);
+    const { dir } = tty;
+    const invite = tty.roomNew(tty.home('alice'), 'feat');
+    const bob = tty.other(tty.home('bob'), ['--own', '--name', 'bob', invite]);
     bob.send('is the relay up?');
     const first = await until('bob acked', () => bob.lines.find((l) => l.own === true));
 
-    term = new Terminal(`env SMC_HOME=${shq(join(dir, 'alice'))} NO_COLOR=1 ${shq(process.execPath)} ${shq(CLI_PATH)} chat --name alice --room feat`);
-    const t = term;
+    const t = tty.terminal(tty.home('alice'), '--name alice --room feat');
     await t.waitFor('history, numbered', (s) => /\[1\] \S+ bob \(\w{4} \w{4}\): is the relay up\?/.test(s) && s.includes('new messages appear below'));
 
     t.type('/reply 1 yes, since noon');

@@ -5,55 +5,29 @@
 // key change marking and /verify, unverifiable messages, escape sequences shown inert, /stop.
 // Needs tmux and `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deriveRoomId, generateIdentity, generateMessageId, parseInvite } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
-import { CLI_PATH, LineClient, RelayProcess, rememberRoomKey } from '../helpers/relayProcess';
+import { LineClient, rememberRoomKey } from '../helpers/relayProcess';
 import { createTcpTransport } from '../../src/node/tcpTransport';
-import { JsonChat } from '../helpers/cliProcess';
-import { Terminal, hasTmux, shq } from '../helpers/terminal';
+import { ttySuite } from '../helpers/ttySuite';
 import { until } from '../helpers/until';
 
 describe('smc chat, interactive in a terminal (tmux)', function () {
   this.timeout(60_000);
-  let dir: string;
-  let relay: RelayProcess;
-  let term: Terminal | undefined;
-  const others: JsonChat[] = [];
-
-  before(function () {
-    // CI installs tmux (apt); a machine without it cannot run this suite at all.
-    if (!hasTmux) throw new Error('tmux is required for the interactive tests (apt-get install tmux)');
-  });
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'smc-cli-tty-'));
-    relay = await RelayProcess.start();
-  });
-
-  afterEach(async () => {
-    term?.kill();
-    term = undefined;
-    for (const o of others.splice(0)) o.kill();
-    await relay.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  // A folder and a relay a test, tmux required (CI installs it).
+  const tty = ttySuite('smc-cli-tty-');
 
   it('shows history and live messages above an intact prompt; /who, /verify, /fingerprint, /stop', async () => {
-    const relayAddr = `127.0.0.1:${relay.port}`;
-    const made = spawnSync(process.execPath, [CLI_PATH, 'room', 'new', '--name', 'tty', '--relay', relayAddr], { env: { ...process.env, SMC_HOME: join(dir, 'alice') }, encoding: 'utf8' });
-    const invite = /smc:\/\/[^\s']+/.exec(made.stdout)![0];
+    const { dir, relay, relayAddr } = tty;
+    const invite = tty.roomNew(tty.home('alice'), 'tty');
 
-    const bob = new JsonChat(join(dir, 'bob'), ['--own', '--name', 'bob', invite]);
-    others.push(bob);
+    const bob = tty.other(tty.home('bob'), ['--own', '--name', 'bob', invite]);
     bob.send('an earlier message');
     await until('bob acked', () => bob.lines.length === 1);
 
-    term = new Terminal(`env SMC_HOME=${shq(join(dir, 'alice'))} NO_COLOR=1 ${shq(process.execPath)} ${shq(CLI_PATH)} chat --name alice --room tty`);
-    const t = term;
+    const t = tty.terminal(tty.home('alice'), '--name alice --room tty');
     await t.waitFor('history and the live marker', (s) => /bob \(\w{4} \w{4}\): an earlier message/.test(s) && s.includes('new messages appear below'));
     await t.waitFor('connected', (s) => s.includes(`connected to ${relayAddr}`));
     await t.waitFor('presence', (s) => s.includes('-- bob is here --'));
@@ -83,8 +57,7 @@ describe('smc chat, interactive in a terminal (tmux)', function () {
     await t.waitFor('/fingerprint', (s) => /Your fingerprint: (\w{4} ){7}\w{4}/.test(s));
 
     // Another key under the known name "bob": marked until verified.
-    const bob2 = new JsonChat(join(dir, 'bob2'), ['--own', '--name', 'bob', invite]);
-    others.push(bob2);
+    const bob2 = tty.other(tty.home('bob2'), ['--own', '--name', 'bob', invite]);
     bob2.send('impostor or new laptop');
     await t.waitFor('key change marked', (s) => /bob \(\w{4} \w{4}\) \[KEY CHANGED: verify with \/verify bob\]: impostor or new laptop/.test(s));
     const own = await until('bob2 acked', () => bob2.lines.find((l) => l.own === true));

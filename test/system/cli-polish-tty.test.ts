@@ -5,60 +5,29 @@
 // once, and a warning for a passphrase room with no messages and nobody in it.
 // Needs tmux and `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { deriveRoomId, generateIdentity, parseInvite } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
-import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
 import { createTcpTransport } from '../../src/node/tcpTransport';
-import { JsonChat } from '../helpers/cliProcess';
-import { Terminal, hasTmux, shq } from '../helpers/terminal';
+import { Terminal, shq } from '../helpers/terminal';
+import { ttySuite } from '../helpers/ttySuite';
 import { until } from '../helpers/until';
 
 describe('smc chat polish, interactive in a terminal (tmux)', function () {
   this.timeout(90_000);
-  let dir: string;
-  let relay: RelayProcess;
-  const terms: Terminal[] = [];
-  const others: JsonChat[] = [];
   const clients: RelayClient[] = [];
 
-  before(function () {
-    if (!hasTmux) throw new Error('tmux is required for the interactive tests (apt-get install tmux)');
-  });
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'smc-cli-polish-tty-'));
-    relay = await RelayProcess.start();
-  });
-
+  // Before ttySuite's own afterEach: the in-process members leave while the relay still runs.
   afterEach(async () => {
-    for (const t of terms.splice(0)) t.kill();
-    for (const o of others.splice(0)) o.kill();
     for (const c of clients.splice(0)) await c.disconnect().catch(() => undefined);
-    await relay.cleanup();
-    rmSync(dir, { recursive: true, force: true });
   });
-
-  const relayAddr = (): string => `127.0.0.1:${relay.port}`;
-
-  function roomNew(home: string, name: string): string {
-    const made = spawnSync(process.execPath, [CLI_PATH, 'room', 'new', '--name', name, '--relay', relayAddr()], { env: { ...process.env, SMC_HOME: home }, encoding: 'utf8' });
-    assert.equal(made.status, 0, made.stderr);
-    return /smc:\/\/[^\s']+/.exec(made.stdout)![0];
-  }
-
-  function terminal(home: string, args: string): Terminal {
-    const t = new Terminal(`env SMC_HOME=${shq(home)} NO_COLOR=1 ${shq(process.execPath)} ${shq(CLI_PATH)} chat ${args}`);
-    terms.push(t);
-    return t;
-  }
+  const tty = ttySuite('smc-cli-polish-tty-');
+  const home = (who: string): string => tty.home(who);
+  const terminal = (h: string, args: string): Terminal => tty.terminal(h, args);
 
   /** A member driven from the test, with every typing and presence event it gets. */
   async function member(invite: string, name: string): Promise<{ client: RelayClient; typing: string[]; presence: string[][] }> {
-    const client = new RelayClient({ host: '127.0.0.1', port: relay.port, agent: 'smc-test/0', identity: generateIdentity(), displayName: name, transport: createTcpTransport });
+    const client = new RelayClient({ host: '127.0.0.1', port: tty.relay.port, agent: 'smc-test/0', identity: generateIdentity(), displayName: name, transport: createTcpTransport });
     clients.push(client);
     const typing: string[] = [];
     const presence: string[][] = [];
@@ -81,10 +50,9 @@ describe('smc chat polish, interactive in a terminal (tmux)', function () {
   }
 
   it('a rejoin says "nothing new since you were last here"; /stop and Ctrl-D leave cleanly; Ctrl-D on text does nothing', async () => {
-    const alice = join(dir, 'alice');
-    const invite = roomNew(alice, 'r');
-    const bob = new JsonChat(join(dir, 'bob'), ['--own', '--name', 'bob', invite]);
-    others.push(bob);
+    const alice = home('alice');
+    const invite = tty.roomNew(alice, 'r');
+    const bob = tty.other(home('bob'), ['--own', '--name', 'bob', invite]);
     bob.send('m1');
     await until('bob acked', () => bob.lines.length === 1);
 
@@ -122,8 +90,8 @@ describe('smc chat polish, interactive in a terminal (tmux)', function () {
   });
 
   it('a /command shows nobody as typing; "(bob typing)" goes when bob leaves', async () => {
-    const alice = join(dir, 'alice');
-    const invite = roomNew(alice, 'r');
+    const alice = home('alice');
+    const invite = tty.roomNew(alice, 'r');
     const carol = await member(invite, 'carol');
     const t = terminal(alice, '--name alice --room r');
     await t.waitFor('carol here', (s) => s.includes('-- carol is here --'));
@@ -147,11 +115,11 @@ describe('smc chat polish, interactive in a terminal (tmux)', function () {
   });
 
   it('offline, an unsent message says "Not delivered yet" once', async () => {
-    const alice = join(dir, 'alice');
-    roomNew(alice, 'r');
+    const alice = home('alice');
+    tty.roomNew(alice, 'r');
     const t = terminal(alice, '--name alice --room r');
     await t.waitFor('connected', (s) => s.includes('connected to'));
-    await relay.kill();
+    await tty.relay.kill();
     await t.waitFor('reconnecting', (s) => s.includes('reconnecting'));
     t.type('while offline');
     t.enter();
@@ -162,20 +130,19 @@ describe('smc chat polish, interactive in a terminal (tmux)', function () {
   });
 
   it('a passphrase room with no messages and nobody in it says to check the passphrase', async () => {
-    const good = join(dir, 'good'), bad = join(dir, 'bad');
+    const good = home('good'), bad = home('bad');
     writeFileSync(good, 'correct horse battery staple\n');
     writeFileSync(bad, 'correct horse battery stapler\n');
-    const common = `--relay ${relayAddr()} --room standup --passphrase-file`;
-    const bob = new JsonChat(join(dir, 'bob'), ['--own', '--name', 'bob', '--relay', relayAddr(), '--room', 'standup', '--passphrase-file', good]);
-    others.push(bob);
+    const common = `--relay ${tty.relayAddr} --room standup --passphrase-file`;
+    const bob = tty.other(home('bob'), ['--own', '--name', 'bob', '--relay', tty.relayAddr, '--room', 'standup', '--passphrase-file', good]);
     bob.send('standup at 10');
     await until('bob acked', () => bob.lines.length === 1);
     bob.child.stdin!.end();
 
-    const typo = terminal(join(dir, 'carol'), `--name carol ${common} ${shq(bad)}`);
+    const typo = terminal(home('carol'), `--name carol ${common} ${shq(bad)}`);
     await typo.waitFor('warning', (s) => s.includes('!! Nobody is here and this room has no messages. If you expected others, check the passphrase: the name and passphrase must match exactly'));
 
-    const right = terminal(join(dir, 'alice'), `--name alice ${common} ${shq(good)}`);
+    const right = terminal(home('alice'), `--name alice ${common} ${shq(good)}`);
     await right.waitFor('history', (s) => s.includes('standup at 10') && s.includes('1 earlier message(s) above'));
     // Presence may come after the catch-up: ask /who until it is in (the check has run then).
     await until('/who lists alice', () => {

@@ -6,78 +6,21 @@
 // from another room, a replay: each is reported as unverifiable (or dropped as a duplicate),
 // never shown as content; a known name with a new key is marked keyChanged.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   RoomCipher, deriveMessageKey, generateIdentity, generateMessageId, generateRoomKey, parseInvite, type Identity,
 } from '../../src/core/crypto/index';
 import { RelayClient, type ChatMessage, type UnverifiableMessage } from '../../src/core/client/index';
-import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
+import { RelayProcess } from '../helpers/relayProcess';
+import { runSmcAsync } from '../helpers/cliProcess';
+import { RecordingProxy, filesUnder, forms, type ProxyFrame } from '../helpers/recordingProxy';
 import { createTcpTransport } from '../../src/node/tcpTransport';
-import { LineSplitter } from '../helpers/lines';
 import { until } from '../helpers/until';
 
-type Frame = Record<string, unknown> & { t: string };
-/** Rewrites one relay→client frame into the frames the client gets instead. */
-type Rewrite = (f: Frame) => Frame[];
-
-/** A recording, optionally malicious, TCP proxy in front of the relay. */
-class Proxy {
-  readonly server: Server;
-  readonly captured: Buffer[] = [];
-  /** Frames clients sent (parsed), to reuse in attacks. */
-  readonly fromClients: Frame[] = [];
-  rewrite: Rewrite | undefined;
-  private readonly sockets = new Set<Socket>();
-
-  private constructor(private readonly relayPort: number) {
-    this.server = createServer((client) => this.onClient(client));
-  }
-
-  static async start(relayPort: number): Promise<Proxy> {
-    const p = new Proxy(relayPort);
-    await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', r));
-    return p;
-  }
-
-  get port(): number {
-    return (this.server.address() as { port: number }).port;
-  }
-
-  private onClient(client: Socket): void {
-    const upstream = connect({ host: '127.0.0.1', port: this.relayPort });
-    this.sockets.add(client).add(upstream);
-    const down = new LineSplitter();
-    const up = new LineSplitter();
-    client.on('data', (chunk: Buffer) => {
-      this.captured.push(Buffer.from(chunk));
-      for (const line of up.push(chunk.toString('utf8'))) this.fromClients.push(JSON.parse(line) as Frame);
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      this.captured.push(Buffer.from(chunk));
-      for (const line of down.push(chunk.toString('utf8'))) {
-        const frames = this.rewrite ? this.rewrite(JSON.parse(line) as Frame) : [JSON.parse(line) as Frame];
-        for (const f of frames) client.write(JSON.stringify(f) + '\n');
-      }
-    });
-    const close = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', close).on('error', close);
-    upstream.on('close', close).on('error', close);
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server.close(r));
-  }
-}
+type Frame = ProxyFrame;
 
 class Member {
   readonly client: RelayClient;
@@ -106,42 +49,11 @@ class Member {
   }
 }
 
-/** The forms in which a secret could leak: raw, base64, base64url, hex. */
-function forms(label: string, bytes: Buffer): [string, Buffer][] {
-  return [
-    [`${label} (raw)`, bytes],
-    [`${label} (base64)`, Buffer.from(bytes.toString('base64').replace(/=+$/, ''))],
-    [`${label} (base64url)`, Buffer.from(bytes.toString('base64url'))],
-    [`${label} (hex)`, Buffer.from(bytes.toString('hex'))],
-    [`${label} (HEX)`, Buffer.from(bytes.toString('hex').toUpperCase())],
-  ];
-}
-
-/** Runs the CLI without blocking this process's event loop (the proxy lives here). */
-function smc(home: string, args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
-}
-
 describe('end-to-end privacy: what the relay and the network see', function () {
   this.timeout(30_000);
   let dir: string;
   let relay: RelayProcess;
-  let proxy: Proxy;
+  let proxy: RecordingProxy;
   const members: Member[] = [];
   const member = (...a: ConstructorParameters<typeof Member>): Member => {
     const m = new Member(...a);
@@ -152,7 +64,7 @@ describe('end-to-end privacy: what the relay and the network see', function () {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smc-privacy-'));
     relay = await RelayProcess.start({ dataDir: join(dir, 'relay') });
-    proxy = await Proxy.start(relay.port);
+    proxy = await RecordingProxy.start(relay.port);
   });
 
   afterEach(async () => {
@@ -185,11 +97,11 @@ describe('end-to-end privacy: what the relay and the network see', function () {
 
     // The terminal client through the same proxy, with an invite and its own name.
     const home = join(dir, 'carol');
-    const made = await smc(home, ['room', 'new', '--name', `room-${tag}`, '--relay', `127.0.0.1:${proxy.port}`]);
+    const made = await runSmcAsync(home, ['room', 'new', '--name', `room-${tag}`, '--relay', `127.0.0.1:${proxy.port}`]);
     const invite = /smc:\/\/[^\s']+/.exec(made.stdout)![0];
     const cliText = `cli secret ${tag}`;
     const cliName = `Carol-${tag}`;
-    const r = await smc(home, ['chat', '--json', '--name', cliName, invite], `${cliText}\n`);
+    const r = await runSmcAsync(home, ['chat', '--json', '--name', cliName, invite], `${cliText}\n`);
     assert.equal(r.code, 0, r.stderr);
     const cliKey = parseInvite(invite).key;
     const carolSeed = Buffer.from(JSON.parse(readFileSync(join(home, 'secrets.json'), 'utf8'))['smc.identity'] as string, 'base64url');

@@ -8,45 +8,41 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PostgresServer } from '../helpers/postgres';
+import { postgresSuite } from '../helpers/postgres';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
 
 describe('PostgreSQL store: backup and restore with pg_dump / pg_restore', function () {
   this.timeout(90_000);
-  let pg: PostgresServer;
+  const postgres = postgresSuite();
   let dir: string;
-  const stores: PgStore[] = [];
 
-  before(async () => {
-    pg = await PostgresServer.start();
+  before(() => {
     dir = mkdtempSync(join(tmpdir(), 'smc-pg-dump-'));
   });
-  after(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-    await pg?.destroy();
+  after(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 
   const open = async (url: string): Promise<PgStore> => {
     const store = new PgStore({ url, retain: 10_000 });
-    stores.push(store);
+    postgres.closeAfter(store, (s) => s.close());
     await store.open();
     return store;
   };
   const dump = (url: string, file: string, extra: string[] = []): void => {
-    execFileSync(join(pg.binDir, 'pg_dump'), ['--format=custom', `--file=${file}`, ...extra, url], { stdio: 'pipe' });
+    execFileSync(join(postgres.pg.binDir, 'pg_dump'), ['--format=custom', `--file=${file}`, ...extra, url], { stdio: 'pipe' });
   };
   const restore = (url: string, file: string): void => {
-    execFileSync(join(pg.binDir, 'pg_restore'), ['--no-owner', `--dbname=${url}`, file], { stdio: 'pipe' });
+    execFileSync(join(postgres.pg.binDir, 'pg_restore'), ['--no-owner', `--dbname=${url}`, file], { stdio: 'pipe' });
   };
 
   it('a dump of the whole database restores every message, dedup and the next seqs', async () => {
-    const url = await pg.createDatabase();
+    const url = await postgres.pg.createDatabase();
     const source = await open(url);
     const acked = await Promise.all(Array.from({ length: 30 }, (_, i) => source.append('room1', `id${i}`, `body${i}`)));
     const file = join(dir, 'whole.dump');
     dump(url, file);
-    const target = await pg.createDatabase('smc_restored');
+    const target = await postgres.pg.createDatabase('smc_restored');
     restore(target, file);
     const restored = await open(target);
     assert.equal(await restored.head('room1'), 30);
@@ -58,12 +54,12 @@ describe('PostgreSQL store: backup and restore with pg_dump / pg_restore', funct
   });
 
   it('a dump of the tables alone is refused at open, saying what to do', async () => {
-    const url = await pg.createDatabase();
+    const url = await postgres.pg.createDatabase();
     const source = await open(url);
     await source.append('room1', 'id0', 'body0');
     const file = join(dir, 'tables.dump');
     dump(url, file, ['--table=smc_*']);
-    const target = await pg.createDatabase('smc_partial');
+    const target = await postgres.pg.createDatabase('smc_partial');
     restore(target, file);
     const store = new PgStore({ url: target, retain: 10 });
     await assert.rejects(store.open(), /incomplete \(missing function smc_append.*whole database/);

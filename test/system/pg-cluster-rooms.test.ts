@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { PostgresServer } from '../helpers/postgres';
+import { postgresPerTest } from '../helpers/postgres';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
 import { ClusterRooms, type ClusterSink } from '../../src/relay/store/pg/clusterRooms';
 import { encodeEphemeralMsg, encodePresence, encodeStoredMsg } from '../../src/core/wire/relayFrames';
@@ -17,7 +17,6 @@ import { until } from '../helpers/until';
 
 const key = (): string => randomBytes(16).toString('base64url');
 const oneTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
-
 
 type Frame = Record<string, unknown> & { t: string };
 
@@ -100,29 +99,14 @@ class Relay implements ClusterSink {
 
 describe('PostgreSQL cluster rooms (the relay adapter)', function () {
   this.timeout(90_000);
-  let pg: PostgresServer;
-  let url: string;
-  const relays: Relay[] = [];
+  const postgres = postgresPerTest();
 
   const open = async (): Promise<Relay> => {
-    const relay = new Relay(new PgStore<RoomPeer>({ url, retain: 10_000, pollMs: 200, presenceTtlMs: 2_000 }));
-    relays.push(relay);
+    const relay = new Relay(new PgStore<RoomPeer>({ url: postgres.url, retain: 10_000, pollMs: 200, presenceTtlMs: 2_000 }));
+    postgres.closeAfter(relay, (r) => r.cluster.close());
     await relay.cluster.open();
     return relay;
   };
-
-  before(async () => {
-    pg = await PostgresServer.start();
-  });
-  after(async () => {
-    await pg?.destroy();
-  });
-  beforeEach(async () => {
-    url = await pg.createDatabase();
-  });
-  afterEach(async () => {
-    await Promise.all(relays.splice(0).map((r) => r.cluster.close()));
-  });
 
   it('fans out what either relay stores to every member once, in seq order, the sender excepted', async () => {
     const [a, b] = [await open(), await open()];
@@ -170,7 +154,7 @@ describe('PostgreSQL cluster rooms (the relay adapter)', function () {
     const results: Array<{ seq: number; dupAt: Peer; storedBy: Peer }> = [];
     for (let i = 0; i < 10; i++) {
       const id = key();
-      const locker = new Client({ connectionString: url });
+      const locker = new Client({ connectionString: postgres.url });
       await locker.connect();
       await locker.query('BEGIN');
       await locker.query('SELECT 1 FROM smc_rooms WHERE room = $1 FOR UPDATE', [room]);

@@ -4,31 +4,22 @@
 // ack, PROTOCOL.md §1.5) waits for the WAL flush. Against a real PostgreSQL started with
 // synchronous_commit = off as its default.
 import * as assert from 'node:assert/strict';
-import { PostgresServer } from '../helpers/postgres';
+import { postgresSuite } from '../helpers/postgres';
 import { Database, connectionConfig } from '../../src/relay/store/pg/database';
 
 describe('PostgreSQL store sessions: synchronous_commit on', function () {
   this.timeout(60_000);
-  let pg: PostgresServer;
-  const dbs: Database[] = [];
-
-  before(async () => {
-    pg = await PostgresServer.start({ settings: { synchronous_commit: 'off' } });
-  });
-  after(async () => {
-    await Promise.all(dbs.splice(0).map((d) => d.close()));
-    await pg?.destroy();
-  });
+  const postgres = postgresSuite({ settings: { synchronous_commit: 'off' } });
 
   const open = async (url: string): Promise<Database> => {
     const db = new Database({ url, channels: [], writers: 2, readers: 2 });
-    dbs.push(db);
+    postgres.closeAfter(db, (d) => d.close());
     await db.open(async () => undefined);
     return db;
   };
 
   it('the server default is off here (else this test proves nothing)', async () => {
-    const rows = await pg.sql('SHOW synchronous_commit');
+    const rows = await postgres.pg.sql('SHOW synchronous_commit');
     assert.equal(rows[0]?.synchronous_commit, 'off');
   });
 
@@ -37,7 +28,7 @@ describe('PostgreSQL store sessions: synchronous_commit on', function () {
     ['a URL whose options ask for it off', `?options=${encodeURIComponent('-c synchronous_commit=off -c work_mem=8MB')}`],
   ] as const) {
     it(`sets it on for every connection, with ${what}`, async () => {
-      const url = await pg.createDatabase();
+      const url = await postgres.pg.createDatabase();
       const db = await open(url + suffix);
       for (let i = 0; i < db.writers; i++) {
         const r = await db.writer(i).query<{ synchronous_commit: string }>('SHOW synchronous_commit');

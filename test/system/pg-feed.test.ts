@@ -5,13 +5,12 @@
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { PostgresServer } from '../helpers/postgres';
+import { postgresPerTest } from '../helpers/postgres';
 import { PgStore, type PgStoreOptions } from '../../src/relay/store/pg/pgStore';
 import type { FeedMessage } from '../../src/relay/store/pg/types';
 import { until } from '../helpers/until';
 
 const key = (): string => randomBytes(16).toString('base64url');
-
 
 /** What one relay's feed delivered, per room. */
 class Recorder {
@@ -32,29 +31,14 @@ const oneTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1
 
 describe('PostgreSQL store feed', function () {
   this.timeout(90_000);
-  let pg: PostgresServer;
-  let url: string;
-  const stores: Array<PgStore<string>> = [];
+  const postgres = postgresPerTest();
 
   const open = async (options: Partial<PgStoreOptions> = {}): Promise<PgStore<string>> => {
-    const store = new PgStore<string>({ url, retain: 10_000, ...options });
-    stores.push(store);
+    const store = new PgStore<string>({ url: postgres.url, retain: 10_000, ...options });
+    postgres.closeAfter(store, (s) => s.close());
     await store.open();
     return store;
   };
-
-  before(async () => {
-    pg = await PostgresServer.start();
-  });
-  after(async () => {
-    await pg?.destroy();
-  });
-  beforeEach(async () => {
-    url = await pg.createDatabase();
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-  });
 
   it('delivers every message of three relays to each, once, in seq order, with the origin of its own', async () => {
     const relays = [await open(), await open(), await open()];
@@ -103,7 +87,7 @@ describe('PostgreSQL store feed', function () {
     await until('seq 1', () => (rec.seqs(room).length === 1 ? true : undefined));
     // Anyone with access to the database can NOTIFY; the feed must stay exact.
     for (const payload of ['garbage', '', `${room} x`, `${room} 1e400`, `${room} 9007199254740991`, `${key()} 5`, `${room} -3`]) {
-      await pg.sql("SELECT pg_notify('smc_messages', $1)", [payload], new URL(url).pathname.slice(1));
+      await postgres.sql("SELECT pg_notify('smc_messages', $1)", [payload]);
     }
     await a.append(room, key(), 'two');
     await a.append(room, key(), 'three');
@@ -136,7 +120,7 @@ describe('PostgreSQL store feed', function () {
     await b.watch(room);
     // What a relay SIGKILLed between its COMMIT and its NOTIFY leaves: rows and head, no doorbell.
     const ids = [key(), key(), key()];
-    const raw = new Client({ connectionString: url });
+    const raw = new Client({ connectionString: postgres.url });
     raw.on('error', () => undefined);
     await raw.connect();
     try {
@@ -162,9 +146,9 @@ describe('PostgreSQL store feed', function () {
     await b.watch(room);
     await Promise.all(Array.from({ length: 50 }, () => a.append(room, key(), 'm')));
     await until('the first 50', () => (rec.seqs(room).length === 50 ? true : undefined));
-    const listeners = await pg.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'smc-feed-b' AND query LIKE 'LISTEN%'");
+    const listeners = await postgres.pg.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'smc-feed-b' AND query LIKE 'LISTEN%'");
     assert.equal(listeners.length, 1, 'one listener connection');
-    await pg.sql('SELECT pg_terminate_backend($1)', [listeners[0]?.pid]);
+    await postgres.pg.sql('SELECT pg_terminate_backend($1)', [listeners[0]?.pid]);
     // Appended while b is down or reconnecting: their doorbells are lost for b.
     await Promise.all(Array.from({ length: 100 }, () => a.append(room, key(), 'while b is away')));
     await until('b to have all 150', () => (rec.seqs(room).length >= 150 ? true : undefined));

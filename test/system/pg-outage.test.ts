@@ -10,7 +10,7 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
-import { PostgresServer } from '../helpers/postgres';
+import { postgresSuite } from '../helpers/postgres';
 import { Database } from '../../src/relay/store/pg/database';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
 import { StoreUnavailableError, type FeedMessage } from '../../src/relay/store/pg/types';
@@ -18,7 +18,6 @@ import { until } from '../helpers/until';
 
 const key = (): string => randomBytes(16).toString('base64url');
 const oneTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
-
 
 /** The child relay's sessions, as pg_stat_activity names them. */
 const CHILD_APPLICATION = 'smc-relay-killed-child';
@@ -42,19 +41,10 @@ const childUrl = process.env.SMC_PG_RELAY_CHILD;
 if (childUrl !== undefined) void childRelay(childUrl, process.env.SMC_PG_RELAY_ROOM ?? '');
 else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stream', function () {
   this.timeout(120_000);
-  let pg: PostgresServer;
-  const stores: PgStore[] = [];
-
-  before(async () => {
-    pg = await PostgresServer.start();
-  });
-  after(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-    await pg?.destroy();
-  });
+  const postgres = postgresSuite();
 
   it('PostgreSQL SIGKILLed while a transaction holds a pooled connection between two statements: the store goes down, the process lives on', async () => {
-    const url = await pg.createDatabase();
+    const url = await postgres.pg.createDatabase();
     const db = new Database({ url, channels: [], backoffMinMs: 50, backoffMaxMs: 200 });
     await db.open(async () => undefined);
     let downs = 0;
@@ -62,25 +52,25 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
     try {
       const work = db.transaction(async (client) => {
         await client.query('SELECT 1');
-        await pg.kill();
+        await postgres.pg.kill();
         // No query of ours runs now: the connection's 'error' must reach a listener (before
         // the fix nothing listened, and the process died of an unhandled 'error' event).
         await until('the store to notice the database went away', () => downs > 0);
       });
       await assert.rejects(work, StoreUnavailableError);
-      await pg.startServer();
+      await postgres.pg.startServer();
       await until('the store up again', () => db.state === 'up', 60_000);
       assert.deepEqual(await db.query('SELECT 1 AS one'), [{ one: 1 }]);
     } finally {
       await db.close();
-      if (pg.pid === undefined) await pg.startServer();
+      if (postgres.pg.pid === undefined) await postgres.pg.startServer();
     }
   });
 
   it('a relay SIGKILLed mid-stream: what it acked is stored once, seqs stay contiguous, resends get the original seqs', async () => {
-    const url = await pg.createDatabase();
+    const url = await postgres.pg.createDatabase();
     const other = new PgStore({ url, retain: 100_000, pollMs: 200 });
-    stores.push(other);
+    postgres.closeAfter(other, (s) => s.close());
     await other.open();
     const room = key();
     const feed: number[] = [];
@@ -121,7 +111,7 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
     // The dead relay's last transaction may still commit after its death (its backend learns of
     // it only when it answers): count the rows once its sessions are gone.
     await until('the dead relay\'s sessions to end', async () => {
-      const rows = await pg.sql('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [CHILD_APPLICATION]);
+      const rows = await postgres.pg.sql('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [CHILD_APPLICATION]);
       return rows[0]?.n === 0;
     });
     await until('the survivor to keep storing', () => (mine.size >= 300 ? true : undefined));
@@ -142,10 +132,10 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
   });
 
   it('loses no acked message, doubles none, and reconnects without a connection storm', async () => {
-    const url = await pg.createDatabase();
+    const url = await postgres.pg.createDatabase();
     const open = async (): Promise<PgStore> => {
       const s = new PgStore({ url, retain: 100_000, backoffMinMs: 100, backoffMaxMs: 1_000, pollMs: 500 });
-      stores.push(s);
+      postgres.closeAfter(s, (store) => store.close());
       await s.open();
       return s;
     };
@@ -181,7 +171,7 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
     const loops = relays.flatMap((s) => Array.from({ length: 32 }, () => loop(s)));
     await until('some acks before the crash', () => (acked.size >= 500 ? true : undefined));
 
-    await pg.kill();
+    await postgres.pg.kill();
     const ackedAtCrash = acked.size;
     // While the database is away, count every connection made to its port.
     let connections = 0;
@@ -193,7 +183,7 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
     });
     await new Promise<void>((resolve, reject) => {
       counter.once('error', reject);
-      counter.listen(pg.port, '127.0.0.1', () => resolve());
+      counter.listen(postgres.pg.port, '127.0.0.1', () => resolve());
     });
     const attemptsBefore = attempts;
     await new Promise((r) => setTimeout(r, 3_000));
@@ -206,7 +196,7 @@ else describe('PostgreSQL store when a relay or PostgreSQL is SIGKILLed mid-stre
     // in 3 s (sleeps ≥ 50, 100, 200, 400, 500, 500...). A storm would be thousands.
     assert.ok(connections <= 2 * 12, `one reconnect attempt at a time with backoff: ${connections} connections for ${attemptsDuring} refused appends`);
 
-    await pg.startServer();
+    await postgres.pg.startServer();
     await until('both relays to reconnect', () => (relays.every((s) => s.stats().state === 'up') ? true : undefined));
     const ackedAtRestart = acked.size;
     await until('acks again after the restart', () => (acked.size >= ackedAtRestart + 200 ? true : undefined));

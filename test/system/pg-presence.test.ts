@@ -8,7 +8,7 @@
 import * as assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { PostgresServer } from '../helpers/postgres';
+import { postgresPerTest } from '../helpers/postgres';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
 import { until } from '../helpers/until';
 
@@ -24,34 +24,23 @@ async function child(url: string, room: string): Promise<void> {
   setInterval(() => undefined, 60_000);
 }
 
-
 const childUrl = process.env.SMC_PG_PRESENCE_CHILD;
 if (childUrl !== undefined) {
   void child(childUrl, process.env.SMC_PG_PRESENCE_ROOM ?? '');
 } else {
   describe('PostgreSQL store presence', function () {
     this.timeout(60_000);
-    let pg: PostgresServer;
-    let url: string;
+    const postgres = postgresPerTest();
     const stores: PgStore[] = [];
     const children: ChildProcess[] = [];
 
     const open = async (): Promise<PgStore> => {
-      const store = new PgStore({ url, retain: 10, presenceTtlMs: TTL_MS });
+      const store = new PgStore({ url: postgres.url, retain: 10, presenceTtlMs: TTL_MS });
       stores.push(store);
       await store.open();
       return store;
     };
 
-    before(async () => {
-      pg = await PostgresServer.start();
-    });
-    after(async () => {
-      await pg?.destroy();
-    });
-    beforeEach(async () => {
-      url = await pg.createDatabase();
-    });
     afterEach(async () => {
       for (const c of children.splice(0)) c.kill('SIGKILL');
       await Promise.all(stores.splice(0).map((s) => s.close()));
@@ -94,7 +83,7 @@ if (childUrl !== undefined) {
         if (r === room) events.push(Date.now());
       });
       const proc = spawn(process.execPath, [__filename], {
-        env: { ...process.env, SMC_PG_PRESENCE_CHILD: url, SMC_PG_PRESENCE_ROOM: room },
+        env: { ...process.env, SMC_PG_PRESENCE_CHILD: postgres.url, SMC_PG_PRESENCE_ROOM: room },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       children.push(proc);
@@ -114,7 +103,7 @@ if (childUrl !== undefined) {
       proc.kill('SIGKILL');
       await until('the dead relay to leave presence', async () => ((await b.presence(room, 256)).online === 0 ? true : undefined), 10_000);
       await until('a presence event after the expiry', () => (events.length > eventsBefore ? true : undefined), 10_000);
-      const rows = await pg.sql('SELECT count(*)::int AS n FROM smc_presence', [], new URL(url).pathname.slice(1));
+      const rows = await postgres.sql('SELECT count(*)::int AS n FROM smc_presence');
       assert.equal(rows[0]?.n, 0, 'the expired instance\'s rows are deleted');
       assert.ok(Date.now() - killedAt < 10_000);
     });
@@ -127,8 +116,8 @@ if (childUrl !== undefined) {
       a.setPresence(room, 'a1', 't');
       await until('a1 listed', async () => ((await b.presence(room, 256)).online === 1 ? true : undefined));
       // Others expire `a` (as if it had been cut off for longer than the TTL).
-      await pg.sql('DELETE FROM smc_instances WHERE instance = $1', [a.instance], new URL(url).pathname.slice(1));
-      await pg.sql('DELETE FROM smc_presence WHERE instance = $1', [a.instance], new URL(url).pathname.slice(1));
+      await postgres.sql('DELETE FROM smc_instances WHERE instance = $1', [a.instance]);
+      await postgres.sql('DELETE FROM smc_presence WHERE instance = $1', [a.instance]);
       assert.equal((await b.presence(room, 256)).online, 0);
       await until('a to notice and announce itself again', async () => ((await b.presence(room, 256)).online === 1 ? true : undefined), 10_000);
     });

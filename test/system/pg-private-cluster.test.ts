@@ -9,59 +9,22 @@
 // The relay sees only keys and signatures, so the epoch keys are random Ed25519 keys.
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { makeJoinProof, type RoomAuthKey } from '../../src/core/crypto/roomAuth';
-import { epochAuthKey, makeReset, makeRotation, privateRoomId } from '../../src/core/mls/epochAuth';
-import { PostgresServer } from '../helpers/postgres';
+import { makeJoinProof } from '../../src/core/crypto/roomAuth';
+import { postgresPerTest } from '../helpers/postgres';
 import { LineClient, RelayProcess, randomId, type Frame } from '../helpers/relayProcess';
 import { until } from '../helpers/until';
-
-function newKey(): RoomAuthKey {
-  return epochAuthKey(randomBytes(32));
-}
-
-/** A private room as its owner's client sees it: the owner key, and a key per epoch. */
-class PrivateRoom {
-  readonly owner = newKey();
-  readonly room = privateRoomId(this.owner.publicKey);
-  readonly keys: RoomAuthKey[] = [];
-
-  key(epoch: number): RoomAuthKey {
-    while (this.keys.length <= epoch) this.keys.push(newKey());
-    return this.keys[epoch] as RoomAuthKey;
-  }
-
-  /** A reset (with `refuse`: a repair) signed for connection `c`'s challenge (§3.6). */
-  resetFrame(c: LineClient, epoch: number, refuse = 0): Record<string, unknown> {
-    return {
-      t: 'reset', room: this.room, epoch, ...(refuse > 0 ? { refuse } : {}),
-      ...makeReset(this.owner, c.challenge, this.room, BigInt(epoch), this.key(epoch), BigInt(refuse)),
-    };
-  }
-
-  joinFrame(c: LineClient, epoch: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-    return { t: 'join', room: this.room, ...makeJoinProof(this.key(epoch), c.challenge, this.room), ...extra };
-  }
-
-  /** A commit that ends `epoch` and starts epoch + 1 with `next` (default: the room's key for it). */
-  commitFrame(epoch: number, next: RoomAuthKey = this.key(epoch + 1)): Record<string, unknown> {
-    return {
-      t: 'send', room: this.room, id: randomId(), body: 'AgAB' + randomBytes(12).toString('base64url'), epoch: epoch + 1,
-      ...makeRotation(this.key(epoch), this.room, BigInt(epoch + 1), next),
-    };
-  }
-}
+import { PrivateRoomKeys, newKey } from '../helpers/privateRoomKeys';
 
 const plain = (room: string): Record<string, unknown> => ({ t: 'send', room, id: randomId(), body: 'AgAA' + randomBytes(6).toString('base64url') });
 
 describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', function () {
   this.timeout(180_000);
-  let pg: PostgresServer;
-  let url: string;
+  const postgres = postgresPerTest();
   const relays: RelayProcess[] = [];
   const clients: LineClient[] = [];
 
   const startRelay = async (): Promise<RelayProcess> => {
-    const relay = await RelayProcess.start({ args: ['--postgres', url, '--rate', '0'], startTimeoutMs: 30_000 });
+    const relay = await RelayProcess.start({ args: ['--postgres', postgres.url, '--rate', '0'], startTimeoutMs: 30_000 });
     relays.push(relay);
     return relay;
   };
@@ -77,25 +40,16 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
     return reply;
   };
   /** A full join under `epoch`'s key: joined, then synced; returns joined. */
-  const joinAt = async (c: LineClient, r: PrivateRoom, epoch: number, extra: Record<string, unknown> = {}): Promise<Frame> => {
+  const joinAt = async (c: LineClient, r: PrivateRoomKeys, epoch: number, extra: Record<string, unknown> = {}): Promise<Frame> => {
     const joined = await expect(c, r.joinFrame(c, epoch, extra), 'joined');
     await c.nextOfType('synced', (f) => f.room === r.room, 20_000);
     return joined;
   };
   const epochRows = async (room: string): Promise<Array<{ epoch: number; seq: number; id: string }>> => {
-    const rows = await pg.sql('SELECT epoch, seq, id FROM smc_private_epochs WHERE room = $1 ORDER BY epoch', [room], new URL(url).pathname.slice(1));
+    const rows = await postgres.sql('SELECT epoch, seq, id FROM smc_private_epochs WHERE room = $1 ORDER BY epoch', [room]);
     return rows.map((r) => ({ epoch: Number(r.epoch), seq: Number(r.seq), id: String(r.id) }));
   };
 
-  before(async () => {
-    pg = await PostgresServer.start();
-  });
-  after(async () => {
-    await pg?.destroy();
-  });
-  beforeEach(async () => {
-    url = await pg.createDatabase();
-  });
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
       for (const relay of relays) console.log(relay.otherOutput.join('').slice(-3000), JSON.stringify(relay.logs.slice(-30)));
@@ -106,7 +60,7 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
 
   it('a commit through relay A: members on relay B get it, then rekey; the member it removed is refused the new epoch on B', async () => {
     const [a, b] = [await startRelay(), await startRelay()];
-    const r = new PrivateRoom();
+    const r = new PrivateRoomKeys();
     const owner = await client(a);
     await expect(owner, r.resetFrame(owner, 0), 'reset_ok');
     const alice = await client(a);
@@ -153,7 +107,7 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
 
   it('commits racing on two relays for the same epoch: each round exactly one is stored, the other is stale_epoch with the winner\'s seq', async () => {
     const [a, b] = [await startRelay(), await startRelay()];
-    const r = new PrivateRoom();
+    const r = new PrivateRoomKeys();
     const owner = await client(a);
     await expect(owner, r.resetFrame(owner, 0), 'reset_ok');
     const ca = await client(a);
@@ -167,8 +121,8 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
       for (const c of [ca, cb, wa, wb]) await joinAt(c, r, e, { since: e });
       const keyA = newKey();
       const keyB = newKey();
-      const fa = r.commitFrame(e, keyA);
-      const fb = r.commitFrame(e, keyB);
+      const fa = r.commitFrame(e, { next: keyA });
+      const fb = r.commitFrame(e, { next: keyB });
       // Both written before either reply is read: the two relays store them at the same moment.
       const [ra, rb] = await Promise.all([ca.request(fa, 20_000), cb.request(fb, 20_000)]);
       const won = [ra, rb].filter((f) => f.t === 'ack');
@@ -196,7 +150,7 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
 
   it('a join on relay B racing a commit on relay A never leaves the joiner in the room under the ended epoch\'s key', async () => {
     const [a, b] = [await startRelay(), await startRelay()];
-    const r = new PrivateRoom();
+    const r = new PrivateRoomKeys();
     const owner = await client(a);
     await expect(owner, r.resetFrame(owner, 0), 'reset_ok');
     const keep = await client(b); // keeps the room watched on B
@@ -226,7 +180,7 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
 
   it('a reset through relay B rekeys the members on relay A; the creation reset replayed on relay A after commits is refused', async () => {
     const [a, b] = [await startRelay(), await startRelay()];
-    const r = new PrivateRoom();
+    const r = new PrivateRoomKeys();
     const owner = await client(b);
     const creation = r.resetFrame(owner, 0);
     await expect(owner, creation, 'reset_ok');
@@ -263,7 +217,7 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
 
   it('a repair through relay A (a commit every member refused) rekeys the members on relay B back to their epoch; the cut epoch\'s key is refused there', async () => {
     const [a, b] = [await startRelay(), await startRelay()];
-    const r = new PrivateRoom();
+    const r = new PrivateRoomKeys();
     const owner = await client(a);
     await expect(owner, r.resetFrame(owner, 0), 'reset_ok');
     const bob = await client(b);
@@ -277,7 +231,7 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
     await bob.nextOfType('rekey', () => true, 20_000);
     // The owner repairs through relay A: back to epoch 0, refusing the commit at bad.seq.
     const repair = await client(a);
-    await expect(repair, r.resetFrame(repair, 0, bad.seq as number), 'reset_ok');
+    await expect(repair, r.resetFrame(repair, 0, { refuse: bad.seq as number }), 'reset_ok');
     // Bob, on relay B, joins epoch 0 as a full member again; epoch 1's key is gone on B too.
     await joinAt(bob, r, 0);
     const other = await client(b);
@@ -289,12 +243,12 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
     const next = await expect(bob, r.commitFrame(0), 'ack');
     assert.deepEqual([next.epoch, next.seq], [1, (bad.seq as number) + 1]);
     // A replay of the repair on relay B: refused (its signature is over another connection's challenge).
-    await expect(other, r.resetFrame(repair, 0, bad.seq as number), 'error', 'auth_failed');
+    await expect(other, r.resetFrame(repair, 0, { refuse: bad.seq as number }), 'error', 'auth_failed');
   });
 
   it('PostgreSQL SIGKILLed while a commit is in flight: the commit is stored with its epoch, or not at all', async () => {
     const relay = await startRelay();
-    const r = new PrivateRoom();
+    const r = new PrivateRoomKeys();
     const owner = await client(relay);
     await expect(owner, r.resetFrame(owner, 0), 'reset_ok');
     owner.destroy();
@@ -312,11 +266,11 @@ describe('private rooms on a cluster: two relays on one PostgreSQL (§3.6)', fun
       c.send({ ...commit, rid: 99 });
       // Kill at a different moment each round: at once, or a few milliseconds into the commit.
       if (round > 0) await new Promise((resolve) => setTimeout(resolve, round));
-      await pg.kill();
+      await postgres.pg.kill();
       const reply = await c.next((f) => f.rid === 99, 20_000);
-      await pg.startServer();
+      await postgres.pg.startServer();
       const rows = await epochRows(r.room);
-      const stored = await pg.sql('SELECT seq FROM smc_messages WHERE room = $1 AND id = $2', [r.room, commit.id], new URL(url).pathname.slice(1));
+      const stored = await postgres.sql('SELECT seq FROM smc_messages WHERE room = $1 AND id = $2', [r.room, commit.id]);
       if (rows.length > before) {
         assert.equal(stored.length, 1, 'the epoch is there: so is its message');
         assert.deepEqual(rows[rows.length - 1], { epoch: epoch + 1, seq: Number(stored[0]?.seq), id: commit.id });

@@ -7,7 +7,7 @@
 // commits and resets, and the epochs kept at most MAX_EPOCHS.
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { PostgresServer } from '../helpers/postgres';
+import { postgresPerTest } from '../helpers/postgres';
 import { PgStore } from '../../src/relay/store/pg/pgStore';
 import { MAX_EPOCHS } from '../../src/relay/store/privateLog';
 
@@ -15,15 +15,13 @@ const key = (): string => randomBytes(16).toString('base64url');
 
 describe('PostgreSQL store: private rooms (§3.6)', function () {
   this.timeout(120_000);
-  let pg: PostgresServer;
-  let url: string;
-  const stores: PgStore[] = [];
+  const postgres = postgresPerTest();
   const owner = randomBytes(32);
   const keys = Array.from({ length: 16 }, () => randomBytes(32));
 
   const open = async (): Promise<PgStore> => {
-    const s = new PgStore({ url, retain: 100_000, pollMs: 200 });
-    stores.push(s);
+    const s = new PgStore({ url: postgres.url, retain: 100_000, pollMs: 200 });
+    postgres.closeAfter(s, (store) => store.close());
     await s.open();
     return s;
   };
@@ -31,19 +29,6 @@ describe('PostgreSQL store: private rooms (§3.6)', function () {
     const rec = await s.privateRoom(room);
     return rec?.epochs[rec.epochs.length - 1]?.epoch;
   };
-
-  before(async () => {
-    pg = await PostgresServer.start();
-  });
-  after(async () => {
-    await pg?.destroy();
-  });
-  beforeEach(async () => {
-    url = await pg.createDatabase();
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-  });
 
   it('reset keeps its owner; a commit moves the epoch only from the one before; a resent commit is its first copy; range carries the epoch', async () => {
     const s = await open();
@@ -125,7 +110,7 @@ describe('PostgreSQL store: private rooms (§3.6)', function () {
     const rec = await s.privateRoom(room);
     assert.equal(rec?.epochs.length, MAX_EPOCHS);
     assert.deepEqual([rec?.epochs[0]?.epoch, rec?.epochs.at(-1)?.epoch], [6, MAX_EPOCHS + 5]);
-    const rows = await pg.sql('SELECT count(*)::int AS n FROM smc_private_epochs WHERE room = $1', [room], new URL(url).pathname.slice(1));
+    const rows = await postgres.sql('SELECT count(*)::int AS n FROM smc_private_epochs WHERE room = $1', [room]);
     assert.equal(rows[0]?.n, MAX_EPOCHS);
   });
 });

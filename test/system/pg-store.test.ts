@@ -4,7 +4,7 @@
 // the bounded queue, migrations, retention, and the refusal of a server with fsync off.
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { PostgresServer } from '../helpers/postgres';
+import { postgresPerTest, postgresSuite } from '../helpers/postgres';
 import { PgStore, type PgStoreOptions } from '../../src/relay/store/pg/pgStore';
 import { StoreBusyError, StoreRefusedError, StoreUnavailableError, StoreWriteError, type AppendResult } from '../../src/relay/store/pg/types';
 import { MIGRATIONS } from '../../src/relay/store/pg/schema';
@@ -13,32 +13,16 @@ import { until } from '../helpers/until';
 const key = (): string => randomBytes(16).toString('base64url');
 const body = (n = 64): string => randomBytes(n).toString('base64url');
 
-
 describe('PostgreSQL store', function () {
   this.timeout(60_000);
-  let pg: PostgresServer;
-  let url: string;
-  const stores: PgStore[] = [];
+  const postgres = postgresPerTest();
 
   const open = async (options: Partial<PgStoreOptions> = {}): Promise<PgStore> => {
-    const store = new PgStore({ url, retain: 10_000, ...options });
-    stores.push(store);
+    const store = new PgStore({ url: postgres.url, retain: 10_000, ...options });
+    postgres.closeAfter(store, (s) => s.close());
     await store.open();
     return store;
   };
-
-  before(async () => {
-    pg = await PostgresServer.start();
-  });
-  after(async () => {
-    await pg?.destroy();
-  });
-  beforeEach(async () => {
-    url = await pg.createDatabase();
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-  });
 
   it('stores, reads back, and keeps ts non-decreasing', async () => {
     const store = await open();
@@ -113,7 +97,7 @@ describe('PostgreSQL store', function () {
       assert.equal(Number(ra.duplicate) + Number(rb.duplicate), 1, 'exactly one copy is the original');
     }
     assert.deepEqual(pairs.map(([r]) => r.seq).sort((x, y) => x - y), Array.from({ length: 300 }, (_, i) => i + 1));
-    const count = await pg.sql('SELECT count(*)::int AS n FROM smc_messages', [], dbName(url));
+    const count = await postgres.sql('SELECT count(*)::int AS n FROM smc_messages');
     assert.equal(count[0]?.n, 300);
   });
 
@@ -156,10 +140,10 @@ describe('PostgreSQL store', function () {
     await store.append(room, key(), 'first');
     // A deferred constraint trigger fails the COMMIT of any transaction holding the id "poison":
     // by then the head was incremented and the rows inserted; all of it must be rolled back.
-    const db = dbName(url);
-    await pg.sql(`CREATE FUNCTION smc_test_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+    const db = postgres.database;
+    await postgres.pg.sql(`CREATE FUNCTION smc_test_poison() RETURNS trigger LANGUAGE plpgsql AS $$
                   BEGIN IF NEW.id = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NULL; END $$`, [], db);
-    await pg.sql(`CREATE CONSTRAINT TRIGGER smc_test_poison AFTER INSERT ON smc_messages
+    await postgres.pg.sql(`CREATE CONSTRAINT TRIGGER smc_test_poison AFTER INSERT ON smc_messages
                   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION smc_test_poison()`, [], db);
     const good = key();
     const settled = await Promise.allSettled([store.append(room, good, 'good'), store.append(room, 'poison', 'bad')]);
@@ -174,21 +158,21 @@ describe('PostgreSQL store', function () {
     const store = await open({ applicationName: 'smc-gap-test', backoffMinMs: 20, backoffMaxMs: 200 });
     const room = key();
     await store.append(room, key(), 'first');
-    const db = dbName(url);
+    const db = postgres.database;
     // Hold a lock that blocks the INSERT, after the transaction has locked the room's row.
     const { Client } = await import('pg');
-    const blocker = new Client({ connectionString: url });
+    const blocker = new Client({ connectionString: postgres.url });
     await blocker.connect();
     try {
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE smc_messages IN SHARE MODE');
       const stuck = assert.rejects(store.append(room, key(), 'doomed'), StoreUnavailableError);
       const pid = await until('the writer to wait on the lock', async () => {
-        const rows = await pg.sql(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'smc-gap-test'
+        const rows = await postgres.pg.sql(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'smc-gap-test'
                                    AND wait_event_type = 'Lock' AND state = 'active'`, [db]);
         return rows[0]?.pid as number | undefined;
       });
-      await pg.sql('SELECT pg_terminate_backend($1)', [pid]);
+      await postgres.pg.sql('SELECT pg_terminate_backend($1)', [pid]);
       await stuck;
       await blocker.query('ROLLBACK');
     } finally {
@@ -205,7 +189,7 @@ describe('PostgreSQL store', function () {
     const room = key();
     await store.append(room, key(), 'warm');
     const { Client } = await import('pg');
-    const blocker = new Client({ connectionString: url });
+    const blocker = new Client({ connectionString: postgres.url });
     await blocker.connect();
     let accepted: Array<Promise<AppendResult>> = [];
     try {
@@ -213,7 +197,7 @@ describe('PostgreSQL store', function () {
       await blocker.query('SELECT * FROM smc_rooms WHERE room = $1 FOR UPDATE', [room]);
       accepted.push(store.append(room, key(), 'in flight'));
       await until('the transaction to wait on the room lock', async () => {
-        const rows = await pg.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'smc-busy-test' AND wait_event_type = 'Lock'`);
+        const rows = await postgres.pg.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'smc-busy-test' AND wait_event_type = 'Lock'`);
         return rows.length > 0 ? true : undefined;
       });
       for (let i = 0; i < 10; i++) accepted.push(store.append(room, key(), `queued ${i}`));
@@ -234,7 +218,7 @@ describe('PostgreSQL store', function () {
     const room = key();
     await store.append(room, key(), 'x');
     const { Client } = await import('pg');
-    const blocker = new Client({ connectionString: url });
+    const blocker = new Client({ connectionString: postgres.url });
     await blocker.connect();
     let reads: Array<Promise<unknown>> = [];
     try {
@@ -242,7 +226,7 @@ describe('PostgreSQL store', function () {
       await blocker.query('LOCK TABLE smc_messages IN ACCESS EXCLUSIVE MODE');
       reads.push(store.range(room, 0, 10, 10));
       await until('the one read connection to be busy', async () => {
-        const rows = await pg.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT m.seq%'");
+        const rows = await postgres.pg.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT m.seq%'");
         return rows.length > 0 ? true : undefined;
       });
       for (let i = 0; i < 5; i++) reads.push(store.range(room, 0, 10, 10));
@@ -259,16 +243,16 @@ describe('PostgreSQL store', function () {
   it('runs migrations once when three relays start at once, and again is a no-op', async () => {
     const [a, b, c] = await Promise.all([open(), open(), open()]);
     assert.ok(a && b && c);
-    const rows = await pg.sql('SELECT version FROM smc_schema_migrations ORDER BY version', [], dbName(url));
+    const rows = await postgres.sql('SELECT version FROM smc_schema_migrations ORDER BY version');
     assert.deepEqual(rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
-    assert.deepEqual(await PgStore.migrateOnly(url), [], 'nothing left to apply');
+    assert.deepEqual(await PgStore.migrateOnly(postgres.url), [], 'nothing left to apply');
     await (await open()).append(key(), key(), 'still works');
   });
 
   it('refuses a schema newer than it knows', async () => {
-    await PgStore.migrateOnly(url);
-    await pg.sql("INSERT INTO smc_schema_migrations (version, name) VALUES (9999, 'from the future')", [], dbName(url));
-    const store = new PgStore({ url, retain: 10 });
+    await PgStore.migrateOnly(postgres.url);
+    await postgres.sql("INSERT INTO smc_schema_migrations (version, name) VALUES (9999, 'from the future')", []);
+    const store = new PgStore({ url: postgres.url, retain: 10 });
     await assert.rejects(store.open(), /schema versions this relay does not know \(9999\)/);
   });
 
@@ -292,24 +276,14 @@ describe('PostgreSQL store', function () {
 
 describe('PostgreSQL store on a server with fsync off', function () {
   this.timeout(60_000);
-  let pg: PostgresServer;
-  before(async () => {
-    pg = await PostgresServer.start({ fsync: false });
-  });
-  after(async () => {
-    await pg?.destroy();
-  });
+  const postgres = postgresSuite({ fsync: false });
 
   it('refuses to start, saying why', async () => {
-    const store = new PgStore({ url: pg.url(), retain: 10 });
+    const store = new PgStore({ url: postgres.pg.url(), retain: 10 });
     await assert.rejects(store.open(), (e: unknown) => e instanceof StoreRefusedError && /fsync/.test(e.message) && /off/.test(e.message));
-    await assert.rejects(PgStore.migrateOnly(pg.url()), StoreRefusedError);
-    const tables = await pg.sql("SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE 'smc_%'");
+    await assert.rejects(PgStore.migrateOnly(postgres.pg.url()), StoreRefusedError);
+    const tables = await postgres.pg.sql("SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE 'smc_%'");
     assert.equal(tables[0]?.n, 0, 'nothing was created');
     await store.close();
   });
 });
-
-function dbName(u: string): string {
-  return new URL(u).pathname.slice(1);
-}

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PostgresServer } from '../helpers/postgres';
+import { postgresSuite } from '../helpers/postgres';
 import { REPO_ROOT } from '../helpers/relayProcess';
 import { Database } from '../../src/relay/store/pg/database';
 
@@ -15,24 +15,15 @@ const KEY = join(REPO_ROOT, 'test', 'helpers', 'tls', 'relay-test.key');
 
 describe('PostgreSQL store over TLS (sslmode)', function () {
   this.timeout(60_000);
-  let pg: PostgresServer;
-  const dbs: Database[] = [];
-
-  before(async () => {
-    pg = await PostgresServer.start({
-      files: { 'server.crt': readFileSync(CERT, 'utf8'), 'server.key': readFileSync(KEY, 'utf8') },
-      settings: { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' },
-    });
-  });
-  after(async () => {
-    await Promise.all(dbs.splice(0).map((d) => d.close()));
-    await pg?.destroy();
+  const postgres = postgresSuite({
+    files: { 'server.crt': readFileSync(CERT, 'utf8'), 'server.key': readFileSync(KEY, 'utf8') },
+    settings: { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' },
   });
 
   /** Opens a store's connections with `params`; resolves with whether the session is encrypted. */
   const encrypted = async (params: string): Promise<boolean> => {
-    const db = new Database({ url: `${pg.url()}?${params}`, channels: [], writers: 1, readers: 1, connectTimeoutMs: 10_000 });
-    dbs.push(db);
+    const db = new Database({ url: `${postgres.pg.url()}?${params}`, channels: [], writers: 1, readers: 1, connectTimeoutMs: 10_000 });
+    postgres.closeAfter(db, (d) => d.close());
     await db.open(async () => undefined);
     const rows = await db.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
     return rows[0]?.ssl === true;

@@ -3,32 +3,14 @@
 // --json` processes over TCP on 127.0.0.1, each member with its own $SMC_HOME.
 // Needs `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JsonChat, type SmcRun } from '../helpers/cliProcess';
-import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
-import { until } from '../helpers/until';
+import { type JsonChat } from '../helpers/cliProcess';
+import { RelayProcess } from '../helpers/relayProcess';
 import { GateProxy } from '../helpers/gateProxy';
-
-type Line = Record<string, unknown>;
-
-function smc(home: string, args: string[], input = '', timeoutMs = 30_000): Promise<SmcRun> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
+import { PrivateChats, privateRoomWith } from '../helpers/privateRoom';
 
 /** Mounts a tmpfs of `size` at `dir` (mode 0700); false when this process may not mount. */
 function mountTmpfs(dir: string, size: string): boolean {
@@ -65,50 +47,26 @@ describe('private rooms under attack (real relay, smc chat --json)', function ()
   this.timeout(180_000);
   let dir: string;
   let relay: RelayProcess;
-  const chats: JsonChat[] = [];
+  let chats: PrivateChats;
   const mounts: string[] = [];
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smc-private-attacks-'));
     relay = await RelayProcess.start({ dataDir: join(dir, 'relay') });
+    chats = new PrivateChats(dir);
   });
 
   afterEach(async () => {
-    for (const c of chats.splice(0)) c.kill();
+    chats.killAll();
     await relay.cleanup();
     for (const m of mounts.splice(0).reverse()) umount(m);
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const home = (who: string): string => join(dir, who);
+  const home = (who: string): string => chats.home(who);
   const relayArg = (): string => `127.0.0.1:${relay.port}`;
-  const chat = (who: string, args: string[]): JsonChat => {
-    const c = new JsonChat(home(who), args);
-    chats.push(c);
-    return c;
-  };
-  const events = (c: JsonChat, event: string): Line[] => c.lines.filter((l) => l.event === event);
-  const waitFor = <T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string): Promise<T> =>
-    until(what, check, 60_000, () => chats.map((c) => `${c.stderr.slice(-6).join('\n')}\n${JSON.stringify(c.lines.slice(-6))}`).join('\n---\n'));
-
-  async function aliceCreates(): Promise<JsonChat> {
-    const r = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', relayArg()]);
-    assert.equal(r.code, 0, r.stderr);
-    return chat('alice', ['--name', 'alice', 'team']);
-  }
-
-  async function invite(admin: JsonChat): Promise<string> {
-    const before = events(admin, 'invite').length;
-    admin.send('/invite');
-    await waitFor(() => events(admin, 'invite').length > before, 'an invite');
-    return String(events(admin, 'invite')[before]!.invite);
-  }
-
-  async function joins(who: string, link: string, admin: JsonChat): Promise<JsonChat> {
-    const c = chat(who, ['--name', who, '--timeout', '60', link]);
-    await waitFor(() => events(admin, 'member_added').some((e) => e.name === who), `${who} added`);
-    return c;
-  }
+  const chat = (who: string, args: string[]): JsonChat => chats.chat(who, args);
+  const waitFor = <T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string): Promise<T> => chats.wait(what, check);
 
   it('a full disk under the member\'s state (secrets.json cannot be saved): no message leaves before the state it was sealed under is saved (§3.8); after a kill -9 and a restart every message arrives once', async function () {
     // bob's $SMC_HOME on a small file system of its own, his history on another one: the state
@@ -117,8 +75,7 @@ describe('private rooms under attack (real relay, smc chat --json)', function ()
     mounts.push(home('bob'));
     if (!mountTmpfs(join(home('bob'), 'history'), '16m')) this.skip();
     mounts.push(join(home('bob'), 'history'));
-    const alice = await aliceCreates();
-    const bob = await joins('bob', await invite(alice), alice);
+    const { admin: alice, members: [bob] } = await privateRoomWith(chats, relayArg(), ['bob']);
     alice.send('hello bob');
     await waitFor(() => bob.texts().includes('hello bob'), 'bob reads');
     bob.send('before the disk fills');
@@ -158,10 +115,10 @@ describe('private rooms under attack (real relay, smc chat --json)', function ()
   it('a member killed (kill -9) between saving its pending commit and sending it: restarted, it sends the commit (or gives it up) and its messages flow again (§3.3, §3.8)', async () => {
     const proxy = await GateProxy.start(relay.port);
     try {
-      const alice = await aliceCreates();
+      const { admin: alice } = await privateRoomWith(chats, relayArg(), []);
       // bob reaches the relay through the proxy (a private room's id does not depend on the address).
-      const link = (await invite(alice)).replace(`:${relay.port}/`, `:${proxy.port}/`);
-      const bob = await joins('bob', link, alice);
+      const link = (await chats.invite(alice)).replace(`:${relay.port}/`, `:${proxy.port}/`);
+      const bob = await chats.join('bob', link, alice);
       bob.send('bob before');
       await waitFor(() => alice.texts().includes('bob before'), 'alice reads bob');
       // bob's /update: its pending commit is saved (§3.8), then the send never reaches the relay

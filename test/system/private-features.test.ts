@@ -3,63 +3,28 @@
 // react, edit (another's refused), delete and send a file that arrives byte-identical and is
 // saved only to the path given. Needs `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
-import { JsonChat, type SmcRun } from '../helpers/cliProcess';
+import { CLI_PATH } from '../helpers/relayProcess';
+import { type JsonChat } from '../helpers/cliProcess';
+import { privateRoomSuite, privateRoomWith } from '../helpers/privateRoom';
 import { Terminal, hasTmux, shq } from '../helpers/terminal';
 import { until } from '../helpers/until';
 
 type Line = Record<string, unknown>;
 
-/** `smc ARGS` to its end, without blocking this process. */
-function smc(home: string, args: string[]): Promise<SmcRun> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
-}
-
 describe('chat features in a private room (smc chat --json, real relay)', function () {
   this.timeout(120_000);
-  let dir: string;
-  let relay: RelayProcess;
-  const chats: JsonChat[] = [];
-
   before(function () {
     if (!hasTmux) throw new Error('tmux is required (apt-get install tmux)');
   });
 
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'smc-private-features-'));
-    relay = await RelayProcess.start();
-  });
-
-  afterEach(async () => {
-    for (const c of chats.splice(0)) c.kill();
-    await relay.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = privateRoomSuite('smc-private-features-');
 
   it('reply, reaction, edit (another\'s refused), delete and a file, as in a link room', async () => {
-    const home = (who: string): string => join(dir, who);
-    const made = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${relay.port}`]);
-    assert.equal(made.code, 0, made.stderr);
-    const alice = new JsonChat(home('alice'), ['--name', 'alice', 'team']);
-    chats.push(alice);
-    alice.send('/invite');
-    const inv = await until('an invite', () => alice.lines.find((l) => l.event === 'invite'), 60_000);
-    const bob = new JsonChat(home('bob'), ['--name', 'bob', '--timeout', '60', String(inv.invite)]);
-    chats.push(bob);
-    await until('bob added', () => alice.lines.find((l) => l.event === 'member_added'), 60_000);
+    const { dir, relay, chats } = suite;
+    const { admin: alice, members: [bob] } = await privateRoomWith(chats, `127.0.0.1:${relay.port}`, ['bob']);
     const find = (c: JsonChat, pred: (l: Line) => boolean): Line | undefined => c.lines.find(pred);
 
     alice.send('deploy at 5');
@@ -98,7 +63,7 @@ describe('chat features in a private room (smc chat --json, real relay)', functi
     // reply to it quoting nothing of it.
     alice.end();
     assert.equal(await alice.exit, 0, alice.stderr.join('\n'));
-    const term = new Terminal(`env SMC_HOME=${shq(home('alice'))} NO_COLOR=1 ${shq(process.execPath)} ${shq(CLI_PATH)} chat team`);
+    const term = new Terminal(`env SMC_HOME=${shq(chats.home('alice'))} NO_COLOR=1 ${shq(process.execPath)} ${shq(CLI_PATH)} chat team`);
     try {
       const screen = await term.waitFor('the stored history', (s) => /\[1\] .*alice .*: \[deleted\]/.test(s) && s.includes('ok'));
       assert.ok(!screen.includes('deploy at'), screen);

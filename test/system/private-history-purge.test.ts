@@ -7,29 +7,16 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
-import { JsonChat, type SmcRun } from '../helpers/cliProcess';
+import { type JsonChat } from '../helpers/cliProcess';
+import { privateRoomSuite, privateRoomWith } from '../helpers/privateRoom';
 import { until } from '../helpers/until';
 import { HistoryStore } from '../../src/core/private';
 import { FileHistoryLog } from '../../src/node/historyFile';
 import { decodeB64u } from '../../src/core/crypto/b64u';
 
 type Line = Record<string, unknown>;
-
-function smc(home: string, args: string[]): Promise<SmcRun> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
-}
 
 /** Everything a member's history file of `room` holds, decrypted with its own key (secrets.json). */
 async function historyOf(home: string, room: string): Promise<{ raw: string; plain: string[]; shown: string[] }> {
@@ -46,32 +33,12 @@ async function historyOf(home: string, room: string): Promise<{ raw: string; pla
 
 describe('a delete purges the private room history store (§2.3 "Order", §3.8; real relay)', function () {
   this.timeout(120_000);
-  let dir: string;
-  let relay: RelayProcess;
-  const chats: JsonChat[] = [];
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'smc-history-purge-'));
-    relay = await RelayProcess.start();
-  });
-
-  afterEach(async () => {
-    for (const c of chats.splice(0)) c.kill();
-    await relay.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = privateRoomSuite('smc-history-purge-');
 
   it('the deleted text, its edit, and a reply\'s quote of it are in no record of either member once both stopped', async () => {
-    const home = (who: string): string => join(dir, who);
-    const made = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${relay.port}`]);
-    assert.equal(made.code, 0, made.stderr);
-    const alice = new JsonChat(home('alice'), ['--name', 'alice', 'team']);
-    chats.push(alice);
-    alice.send('/invite');
-    const inv = await until('an invite', () => alice.lines.find((l) => l.event === 'invite'), 60_000);
-    const bob = new JsonChat(home('bob'), ['--name', 'bob', '--timeout', '60', String(inv.invite)]);
-    chats.push(bob);
-    await until('bob added', () => alice.lines.find((l) => l.event === 'member_added'), 60_000);
+    const { relay, chats } = suite;
+    const home = (who: string): string => chats.home(who);
+    const { admin: alice, members: [bob] } = await privateRoomWith(chats, `127.0.0.1:${relay.port}`, ['bob']);
     const find = (c: JsonChat, pred: (l: Line) => boolean): Line | undefined => c.lines.find(pred);
 
     const secret = `launch code ${randomBytes(9).toString('hex')}`;
@@ -114,16 +81,9 @@ describe('a delete purges the private room history store (§2.3 "Order", §3.8; 
   });
 
   it('members killed (kill -9) right after the delete: their next start purges what the delete removed', async () => {
-    const home = (who: string): string => join(dir, who);
-    const made = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${relay.port}`]);
-    assert.equal(made.code, 0, made.stderr);
-    const alice = new JsonChat(home('alice'), ['--name', 'alice', 'team']);
-    chats.push(alice);
-    alice.send('/invite');
-    const inv = await until('an invite', () => alice.lines.find((l) => l.event === 'invite'), 60_000);
-    const bob = new JsonChat(home('bob'), ['--name', 'bob', '--timeout', '60', String(inv.invite)]);
-    chats.push(bob);
-    await until('bob added', () => alice.lines.find((l) => l.event === 'member_added'), 60_000);
+    const { relay, chats } = suite;
+    const home = (who: string): string => chats.home(who);
+    const { admin: alice, members: [bob] } = await privateRoomWith(chats, `127.0.0.1:${relay.port}`, ['bob']);
     const secret = `killed ${randomBytes(9).toString('hex')}`;
     alice.send(secret);
     const got = await until('bob has the secret', () => bob.lines.find((l) => l.text === secret), 60_000);
@@ -135,8 +95,7 @@ describe('a delete purges the private room history store (§2.3 "Order", §3.8; 
     await bob.exit;
     // Restarted (they catch up and end): the store is purged at its load, flushed at the exit.
     for (const [who, args] of [['alice', ['--name', 'alice', 'team']], ['bob', ['--name', 'bob', 'team']]] as const) {
-      const again = new JsonChat(home(who), [...args]);
-      chats.push(again);
+      const again = chats.chat(who, [...args]);
       again.end();
       assert.equal(await again.exit, 0, again.stderr.join('\n'));
     }
@@ -149,6 +108,7 @@ describe('a delete purges the private room history store (§2.3 "Order", §3.8; 
   });
 
   it('a purge killed between its synced temp file and the rename leaves the old history whole; the next start purges it', async () => {
+    const { dir } = suite;
     const home = join(dir, 'carol');
     const room = 'C'.repeat(22);
     const key = Buffer.alloc(32, 7);

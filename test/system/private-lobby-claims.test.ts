@@ -5,11 +5,9 @@
 // real admin adds it. Real `smc chat --json` processes, a real relay, 127.0.0.1.
 // Needs `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { JsonChat, runSmc } from '../helpers/cliProcess';
-import { RelayProcess } from '../helpers/relayProcess';
+
+import { type JsonChat } from '../helpers/cliProcess';
+import { privateRoomSuite } from '../helpers/privateRoom';
 import { until } from '../helpers/until';
 import { generateIdentity } from '../../src/core/crypto/index';
 import { RelayClient, type ChatMessage } from '../../src/core/client/index';
@@ -20,47 +18,24 @@ import { createTcpTransport } from '../../src/node/tcpTransport';
 
 describe('private rooms: a stranger with the invite in the lobby', function () {
   this.timeout(180_000);
-  let dir: string;
-  let relay: RelayProcess;
-  const chats: JsonChat[] = [];
   const strangers: RelayClient[] = [];
 
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'smc-lobby-'));
-    relay = await RelayProcess.start({ dataDir: join(dir, 'relay') });
-  });
-
+  // Before privateRoomSuite's own: the strangers leave while the relay still runs.
   afterEach(async () => {
-    for (const c of chats.splice(0)) c.kill();
     for (const s of strangers.splice(0)) await s.disconnect();
-    await relay.cleanup();
-    rmSync(dir, { recursive: true, force: true });
   });
+  const suite = privateRoomSuite('smc-lobby-', { timeoutMs: 90_000 });
 
-  const home = (who: string): string => join(dir, who);
-  const chat = (who: string, args: string[]): JsonChat => {
-    const c = new JsonChat(home(who), args);
-    chats.push(c);
-    return c;
-  };
-  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> =>
-    until(what, check, 90_000, () => chats.map((c) => `${c.stderr.slice(-6).join('\n')}\n${JSON.stringify(c.lines.slice(-4))}`).join('\n---\n'));
+  const chat = (who: string, args: string[]): JsonChat => suite.chats.chat(who, args);
+  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => suite.chats.wait(what, check);
 
   /** alice makes "team" and an invite, then goes offline (no admin in the lobby). */
-  async function inviteThenOffline(): Promise<string> {
-    assert.equal(runSmc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${relay.port}`]).code, 0);
-    const alice = chat('alice', ['--name', 'alice', 'team']);
-    alice.send('/invite');
-    const link = String((await wait('an invite', () => alice.lines.find((l) => l.event === 'invite'))).invite);
-    alice.end();
-    assert.equal(await alice.exit, 0);
-    return link;
-  }
+  const inviteThenOffline = (): Promise<string> => suite.chats.inviteThenOffline(`127.0.0.1:${suite.relay.port}`);
 
   /** A stranger in the invite's lobby under the presence name `admin`, refusing every request when asked to. */
   async function stranger(link: string, refuse: boolean | 'own-group'): Promise<{ requests: ChatMessage[]; welcomes: number }> {
     const identity = generateIdentity();
-    const s = new RelayClient({ host: '127.0.0.1', port: relay.port, agent: 'smc-attack/0', identity, displayName: 'admin', transport: createTcpTransport });
+    const s = new RelayClient({ host: '127.0.0.1', port: suite.relay.port, agent: 'smc-attack/0', identity, displayName: 'admin', transport: createTcpTransport });
     strangers.push(s);
     s.on('error', () => undefined);
     const requests: ChatMessage[] = [];
@@ -88,6 +63,7 @@ describe('private rooms: a stranger with the invite in the lobby', function () {
   }
 
   it('a stranger named admin is not "an admin is online", and its join_refused is a claim: the joiner keeps waiting and is added', async () => {
+    const { chats } = suite;
     const link = await inviteThenOffline();
     const bob = chat('bob', ['--name', 'bob', '--timeout', '120', link]);
     await wait('bob says no admin is online', () => bob.stderr.some((l) => l.includes('no admin of the room is online')));
@@ -101,8 +77,7 @@ describe('private rooms: a stranger with the invite in the lobby', function () {
     assert.ok(!bob.stderr.some((l) => l.includes('an admin is online')), `a stranger named admin was taken for one:\n${bob.stderr.join('\n')}`);
     // The real admin comes: now it is said, and bob is added.
     const alice = chat('alice', ['--name', 'alice', 'team']);
-    await wait('bob joined', () => bob.stderr.some((l) => l.includes('added to private room "team"')) || bob.child.exitCode !== null);
-    assert.ok(bob.stderr.some((l) => l.includes('added to private room "team"')), bob.stderr.join('\n'));
+    await chats.joined(bob);
     assert.ok(bob.stderr.some((l) => l.includes('an admin is online')), bob.stderr.join('\n'));
     alice.send('welcome, bob');
     await wait('bob reads', () => bob.texts().includes('welcome, bob'));

@@ -5,12 +5,10 @@
 // KeyPackage he sent before the kill, and joins. Real processes, real relay, 127.0.0.1.
 // Needs `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { JsonChat, runSmc } from '../helpers/cliProcess';
-import { RelayProcess } from '../helpers/relayProcess';
-import { until } from '../helpers/until';
+import { type JsonChat } from '../helpers/cliProcess';
+import { privateRoomSuite } from '../helpers/privateRoom';
 import { generateIdentity } from '../../src/core/crypto/index';
 import { RelayClient } from '../../src/core/client/index';
 import { inviteLobbyKey } from '../../src/core/mls/index';
@@ -19,48 +17,29 @@ import { createTcpTransport } from '../../src/node/tcpTransport';
 
 describe('private rooms: a joiner killed while it waits joins after a restart', function () {
   this.timeout(180_000);
-  let dir: string;
-  let relay: RelayProcess;
-  const chats: JsonChat[] = [];
+  const suite = privateRoomSuite('smc-joiner-', { timeoutMs: 90_000 });
 
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'smc-joiner-'));
-    relay = await RelayProcess.start({ dataDir: join(dir, 'relay') });
-  });
+  const home = (who: string): string => suite.chats.home(who);
+  const chat = (who: string, args: string[]): JsonChat => suite.chats.chat(who, args);
+  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => suite.chats.wait(what, check);
 
-  afterEach(async () => {
-    for (const c of chats.splice(0)) c.kill();
-    await relay.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const home = (who: string): string => join(dir, who);
-  const chat = (who: string, args: string[]): JsonChat => {
-    const c = new JsonChat(home(who), args);
-    chats.push(c);
-    return c;
-  };
-  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> =>
-    until(what, check, 90_000, () => chats.map((c) => `${c.stderr.slice(-6).join('\n')}\n${JSON.stringify(c.lines.slice(-4))}`).join('\n---\n'));
-
-  it('kill -9 while waiting for an admin; the admin adds it meanwhile; the restarted joiner opens that Welcome', async () => {
-    const made = runSmc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${relay.port}`]);
-    assert.equal(made.code, 0, made.stderr);
-    let alice = chat('alice', ['--name', 'alice', 'team']);
-    alice.send('/invite');
-    const link = String((await wait('an invite', () => alice.lines.find((l) => l.event === 'invite'))).invite);
-    alice.end();
-    assert.equal(await alice.exit, 0);
-
+  /** alice invites and goes offline; bob asks to join, is told no admin is online, and is killed (kill -9). Returns the invite. */
+  async function bobKilledWhileWaiting(): Promise<string> {
+    const link = await suite.chats.inviteThenOffline(suite.relayAddr);
     const bob = chat('bob', ['--name', 'bob', '--timeout', '120', link]);
     await wait('bob waits for an admin', () => bob.stderr.some((l) => l.includes('no admin of the room is online')));
     bob.kill();
     await bob.exit;
+    return link;
+  }
+
+  it('kill -9 while waiting for an admin; the admin adds it meanwhile; the restarted joiner opens that Welcome', async () => {
+    const link = await bobKilledWhileWaiting();
     // While bob waits the secret of his KeyPackage is kept as the other secrets are, never in clear elsewhere.
     const secrets = JSON.parse(readFileSync(join(home('bob'), 'secrets.json'), 'utf8')) as Record<string, string>;
     assert.equal(Object.keys(secrets).filter((k) => k.startsWith('smc.joining.')).length, 1);
 
-    alice = chat('alice', ['--name', 'alice', 'team']);
+    const alice = chat('alice', ['--name', 'alice', 'team']);
     await wait('alice adds bob from his request', () => alice.lines.some((l) => l.event === 'member_added' && l.name === 'bob'));
 
     const again = chat('bob', ['--name', 'bob', '--timeout', '60', link]);
@@ -79,17 +58,9 @@ describe('private rooms: a joiner killed while it waits joins after a restart', 
   });
 
   it('restarted after its Welcome went out, behind 1 300 messages a stranger with the invite wrote in the lobby: it still finds it', async () => {
-    assert.equal(runSmc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${relay.port}`]).code, 0);
-    let alice = chat('alice', ['--name', 'alice', 'team']);
-    alice.send('/invite');
-    const link = String((await wait('an invite', () => alice.lines.find((l) => l.event === 'invite'))).invite);
-    alice.end();
-    assert.equal(await alice.exit, 0);
-    const bob = chat('bob', ['--name', 'bob', '--timeout', '120', link]);
-    await wait('bob waits for an admin', () => bob.stderr.some((l) => l.includes('no admin of the room is online')));
-    bob.kill();
-    await bob.exit;
-    alice = chat('alice', ['--name', 'alice', 'team']);
+    const { relay, chats } = suite;
+    const link = await bobKilledWhileWaiting();
+    const alice = chat('alice', ['--name', 'alice', 'team']);
     await wait('alice adds bob', () => alice.lines.some((l) => l.event === 'member_added' && l.name === 'bob'));
     // More than one catch-up (§1.4: at most 1 000) of junk after the Welcome.
     const stranger = new RelayClient({ host: '127.0.0.1', port: relay.port, agent: 'smc-attack/0', identity: generateIdentity(), displayName: 'admin', transport: createTcpTransport });
@@ -103,8 +74,7 @@ describe('private rooms: a joiner killed while it waits joins after a restart', 
     await stranger.drain();
     await stranger.disconnect();
     const again = chat('bob', ['--name', 'bob', '--timeout', '90', link]);
-    await wait('bob joined', () => again.stderr.some((l) => l.includes('added to private room "team"')) || again.child.exitCode !== null);
-    assert.ok(again.stderr.some((l) => l.includes('added to private room "team"')), again.stderr.join('\n'));
+    await chats.joined(again);
     alice.send('found it');
     await wait('bob reads', () => again.texts().includes('found it'));
     again.end();

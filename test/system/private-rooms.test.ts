@@ -8,12 +8,10 @@ import { strict as assert } from 'node:assert';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { JsonChat, type SmcRun } from '../helpers/cliProcess';
-import { CLI_PATH } from '../helpers/relayProcess';
+import { runSmcAsync as smc, type JsonChat } from '../helpers/cliProcess';
 import { RelayProcess } from '../helpers/relayProcess';
 import { PrivateDsServer } from '../helpers/privateDsServer';
-import { until } from '../helpers/until';
+import { PrivateChats, events } from '../helpers/privateRoom';
 import { LineClient } from '../helpers/lineClient';
 import { GateProxy } from '../helpers/gateProxy';
 import { FileSecretStore } from '../../src/node/fileStores';
@@ -34,43 +32,19 @@ interface Backend {
 
 const EXIT = { ok: 0, removed: 7, refused: 8, notAdded: 9 };
 
-const running: JsonChat[] = [];
-
-/**
- * `smc ARGS` to its end, without blocking this process (the spec's DS lives in it, and
- * spawnSync would stop it from answering).
- */
-function smc(home: string, args: string[], input = '', timeoutMs = 30_000): Promise<SmcRun> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
-
-
-/** Waits for a state (never for a time); on a timeout, says what the chats printed last. */
-function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string): Promise<T> {
-  return until(what, check, 60_000, () => running.map((c) => `${c.stderr.slice(-6).join('\n')}\n${JSON.stringify(c.lines.slice(-6))}`).join('\n---\n'));
-}
+// `smc` runs to its end without blocking this process (runSmcAsync): the spec's DS lives in it,
+// and spawnSync would stop it from answering.
 
 for (const kind of ['relay', 'spec-ds'] as const) {
   describe(`private rooms through ${kind === 'relay' ? 'the real relay' : 'the spec\'s Delivery Service'} (smc chat --json)`, function () {
     this.timeout(120_000);
     let dir: string;
     let backend: Backend;
-    const chats: JsonChat[] = [];
+    let chats: PrivateChats;
 
     beforeEach(async () => {
       dir = mkdtempSync(join(tmpdir(), 'smc-private-'));
+      chats = new PrivateChats(dir);
       if (kind === 'relay') {
         const dataDir = join(dir, 'relay');
         const relay = await RelayProcess.start({ dataDir });
@@ -82,53 +56,37 @@ for (const kind of ['relay', 'spec-ds'] as const) {
     });
 
     afterEach(async () => {
-      for (const c of chats.splice(0)) c.kill();
-      running.length = 0;
+      chats.killAll();
       await backend.stop();
       rmSync(dir, { recursive: true, force: true });
     });
 
-    const home = (who: string): string => join(dir, who);
+    const home = (who: string): string => chats.home(who);
     const relayArg = (): string => `127.0.0.1:${backend.port}`;
-    const chat = (who: string, args: string[]): JsonChat => {
-      const c = new JsonChat(home(who), args);
-      chats.push(c);
-      running.push(c);
-      return c;
-    };
-    const events = (c: JsonChat, event: string): Line[] => c.lines.filter((l) => l.event === event);
+    const chat = (who: string, args: string[]): JsonChat => chats.chat(who, args);
+    const waitFor = <T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string): Promise<T> => chats.wait(what, check);
 
     /** alice creates "team" and opens it; returns her running chat. */
     async function aliceCreates(): Promise<JsonChat> {
-      const r = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', relayArg()]);
-      assert.equal(r.code, 0, r.stderr);
+      const r = await chats.create(relayArg());
       assert.match(r.stdout, /Created private room "team"/);
       assert.match((await smc(home('alice'), ['room', 'list'])).stdout, /^team\t127\.0\.0\.1:\d+\tlast seen #0\tprivate$/m);
       return chat('alice', ['--name', 'alice', 'team']);
     }
 
     async function invite(admin: JsonChat, args = ''): Promise<string> {
-      const before = events(admin, 'invite').length;
-      admin.send(`/invite${args}`);
-      await waitFor(() => events(admin, 'invite').length > before, 'an invite');
-      const link = String(events(admin, 'invite')[before]!.invite);
+      const link = await chats.invite(admin, args);
       assert.match(link, /^smc:\/\/127\.0\.0\.1:\d+\/team\?join=1&by=[0-9a-f]{32}#[A-Za-z0-9_-]{43}$/);
       return link;
     }
 
     async function joins(who: string, link: string, admin: JsonChat, viaRoomJoin = false): Promise<JsonChat> {
-      let c: JsonChat;
-      if (viaRoomJoin) {
-        // The invite off the command line: smc room join stores it, smc chat NAME asks to join.
-        const stored = await smc(home(who), ['room', 'join'], link);
-        assert.equal(stored.code, 0, stored.stderr);
-        assert.match(stored.stdout, /Stored the invite to private room "team"/);
-        c = chat(who, ['--name', who, '--timeout', '60', 'team']);
-      } else {
-        c = chat(who, ['--name', who, '--timeout', '60', link]);
-      }
-      await waitFor(() => events(admin, 'member_added').some((e) => e.name === who), `${who} added`);
-      return c;
+      if (!viaRoomJoin) return chats.join(who, link, admin);
+      // The invite off the command line: smc room join stores it, smc chat NAME asks to join.
+      const stored = await smc(home(who), ['room', 'join'], link);
+      assert.equal(stored.code, 0, stored.stderr);
+      assert.match(stored.stdout, /Stored the invite to private room "team"/);
+      return chats.join(who, 'team', admin);
     }
 
     /**
@@ -456,8 +414,7 @@ for (const kind of ['relay', 'spec-ds'] as const) {
       it('the owner\'s client killed (kill -9) at the worst moment of a repair, its reset stored and reset_ok lost: restarted, the room works, the members are told', async () => {
         const proxy = await GateProxy.start(backend.port);
         try {
-          const r = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${proxy.port}`]);
-          assert.equal(r.code, 0, r.stderr);
+          await chats.create(`127.0.0.1:${proxy.port}`);
           const alice = chat('alice', ['--name', 'alice', 'team']);
           const bob = await joins('bob', await invite(alice), alice);
           const carol = await joins('carol', await invite(alice), alice);

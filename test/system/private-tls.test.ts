@@ -8,19 +8,20 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JsonChat, runSmc } from '../helpers/cliProcess';
+import { type JsonChat } from '../helpers/cliProcess';
+import { PrivateChats, privateRoomWith } from '../helpers/privateRoom';
 import { REPO_ROOT, RelayProcess } from '../helpers/relayProcess';
-import { until } from '../helpers/until';
 
 describe('private rooms on a TLS relay (smcs:// invites, pinned certificate)', function () {
   this.timeout(180_000);
   let dir: string;
   let relay: RelayProcess;
   let pin: string;
-  const chats: JsonChat[] = [];
+  let chats: PrivateChats;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smc-private-tls-'));
+    chats = new PrivateChats(dir, 90_000);
     const tls = join(REPO_ROOT, 'test', 'helpers', 'tls');
     relay = await RelayProcess.start({ dataDir: join(dir, 'relay'), args: ['--tls-cert', join(tls, 'relay-test.crt'), '--tls-key', join(tls, 'relay-test.key')] });
     pin = String((await relay.waitForLog((r) => r.event === 'listening')).fingerprint);
@@ -28,32 +29,22 @@ describe('private rooms on a TLS relay (smcs:// invites, pinned certificate)', f
   });
 
   afterEach(async () => {
-    for (const c of chats.splice(0)) c.kill();
+    chats.killAll();
     await relay.cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const home = (who: string): string => join(dir, who);
-  const chat = (who: string, args: string[]): JsonChat => {
-    const c = new JsonChat(home(who), args);
-    chats.push(c);
-    return c;
-  };
-  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> =>
-    until(what, check, 90_000, () => chats.map((c) => `${c.stderr.slice(-6).join('\n')}\n${JSON.stringify(c.lines.slice(-4))}`).join('\n---\n'));
+  const chat = (who: string, args: string[]): JsonChat => chats.chat(who, args);
+  const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => chats.wait(what, check);
 
   it('create, invite, join, chat, and reconnect by name, all pinned', async () => {
-    const made = runSmc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${relay.port}`, '--tls-fingerprint', pin.toUpperCase().replace(/(..)(?!$)/g, '$1:')]);
-    assert.equal(made.code, 0, made.stderr);
+    const { made, admin: alice } = await privateRoomWith(chats, `127.0.0.1:${relay.port}`, [], { createArgs: ['--tls-fingerprint', pin.toUpperCase().replace(/(..)(?!$)/g, '$1:')] });
     assert.match(made.stdout, /Created private room "team".*TLS, certificate pinned/);
-    const alice = chat('alice', ['--name', 'alice', 'team']);
-    alice.send('/invite');
-    const link = String((await wait('an invite', () => alice.lines.find((l) => l.event === 'invite'))).invite);
+    const link = await chats.invite(alice);
     assert.match(link, new RegExp(`^smcs://127\\.0\\.0\\.1:${relay.port}/team\\?join=1&fp=${pin}&by=[0-9a-f]{32}#[A-Za-z0-9_-]{43}$`));
 
     const bob = chat('bob', ['--name', 'bob', '--timeout', '60', link]);
-    await wait('bob joined', () => bob.stderr.some((l) => l.includes('added to private room "team"')) || bob.child.exitCode !== null);
-    assert.ok(bob.stderr.some((l) => l.includes('added to private room "team"')), bob.stderr.join('\n'));
+    await chats.joined(bob);
     alice.send('over tls, privately');
     await wait('bob reads', () => bob.texts().includes('over tls, privately'));
     bob.send('and back');
@@ -73,16 +64,14 @@ describe('private rooms on a TLS relay (smcs:// invites, pinned certificate)', f
 
   it('a wrong pin is refused: by the creator\'s smc chat, and by a joiner of an invite whose fp was altered', async () => {
     const wrong = (pin[0] === 'a' ? 'b' : 'a') + pin.slice(1);
-    assert.equal(runSmc(home('mallory'), ['room', 'new', '--private', '--name', 'mitm', '--relay', `127.0.0.1:${relay.port}`, '--tls-fingerprint', wrong]).code, 0);
+    await chats.create(`127.0.0.1:${relay.port}`, { who: 'mallory', room: 'mitm', args: ['--tls-fingerprint', wrong] });
     const m = chat('mallory', ['--name', 'mallory', '--timeout', '3', 'mitm']);
     m.end();
     assert.equal(await m.exit, 5, m.stderr.join('\n'));
     assert.ok(m.stderr.some((l) => l.includes('TLS certificate does not match') && l.includes(`got ${pin}`)), m.stderr.join('\n'));
 
-    assert.equal(runSmc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${relay.port}`, '--tls-fingerprint', pin]).code, 0);
-    const alice = chat('alice', ['--name', 'alice', 'team']);
-    alice.send('/invite');
-    const link = String((await wait('an invite', () => alice.lines.find((l) => l.event === 'invite'))).invite);
+    const { admin: alice } = await privateRoomWith(chats, `127.0.0.1:${relay.port}`, [], { createArgs: ['--tls-fingerprint', pin] });
+    const link = await chats.invite(alice);
     const bob = chat('bob', ['--name', 'bob', '--timeout', '5', link.replace(`fp=${pin}`, `fp=${wrong}`)]);
     assert.equal(await bob.exit, 9, bob.stderr.join('\n'));
     assert.ok(bob.stderr.some((l) => l.includes('TLS certificate does not match')), bob.stderr.join('\n'));

@@ -7,84 +7,32 @@
 // history key or the owner key: raw, base64, base64url or hex. Needs `node scripts/build.mjs`.
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deriveMessageKey, deriveRoomId, identityFromSeed } from '../../src/core/crypto/index';
 import { inviteLobbyKey } from '../../src/core/mls/index';
 import { parsePrivateInvite } from '../../src/core/private/index';
-import { JsonChat, runSmc } from '../helpers/cliProcess';
+import { PrivateChats, privateRoomWith } from '../helpers/privateRoom';
 import { RelayProcess } from '../helpers/relayProcess';
-import { until } from '../helpers/until';
-
-/** A recording TCP proxy in front of the relay. */
-class RecordingProxy {
-  readonly captured: Buffer[] = [];
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-
-  private constructor(relayPort: number) {
-    this.server = createServer((client) => {
-      const upstream = connect({ host: '127.0.0.1', port: relayPort });
-      this.sockets.add(client).add(upstream);
-      client.on('data', (c: Buffer) => { this.captured.push(Buffer.from(c)); upstream.write(c); });
-      upstream.on('data', (c: Buffer) => { this.captured.push(Buffer.from(c)); client.write(c); });
-      const close = (): void => { client.destroy(); upstream.destroy(); };
-      client.on('close', close).on('error', close);
-      upstream.on('close', close).on('error', close);
-    });
-  }
-
-  static async start(relayPort: number): Promise<RecordingProxy> {
-    const p = new RecordingProxy(relayPort);
-    await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', r));
-    return p;
-  }
-
-  get port(): number {
-    return (this.server.address() as { port: number }).port;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server.close(r));
-  }
-}
-
-/** The forms in which a secret could leak: raw, base64, base64url, hex. */
-function forms(label: string, bytes: Buffer): [string, Buffer][] {
-  return [
-    [`${label} (raw)`, bytes],
-    [`${label} (base64)`, Buffer.from(bytes.toString('base64').replace(/=+$/, ''))],
-    [`${label} (base64url)`, Buffer.from(bytes.toString('base64url'))],
-    [`${label} (hex)`, Buffer.from(bytes.toString('hex'))],
-    [`${label} (HEX)`, Buffer.from(bytes.toString('hex').toUpperCase())],
-  ];
-}
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
-}
+import { RecordingProxy, filesUnder, forms } from '../helpers/recordingProxy';
 
 describe('private rooms: what the relay and the network see (recording proxy)', function () {
   this.timeout(180_000);
   let dir: string;
   let relay: RelayProcess;
   let proxy: RecordingProxy;
-  const chats: JsonChat[] = [];
+  let chats: PrivateChats;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smc-private-wire-'));
     relay = await RelayProcess.start({ dataDir: join(dir, 'relay') });
     proxy = await RecordingProxy.start(relay.port);
+    chats = new PrivateChats(dir, 90_000);
   });
 
   afterEach(async () => {
-    for (const c of chats.splice(0)) c.kill();
+    chats.killAll();
     await proxy.stop();
     await relay.cleanup();
     rmSync(dir, { recursive: true, force: true });
@@ -92,33 +40,13 @@ describe('private rooms: what the relay and the network see (recording proxy)', 
 
   it('three members, two invites, a removal: no plaintext, name, key or invite secret on the wire, in the relay\'s files or logs', async () => {
     const tag = randomBytes(6).toString('hex');
-    const home = (who: string): string => join(dir, who);
+    const home = (who: string): string => chats.home(who);
     const names = { alice: `Alice-${tag}`, bob: `Bob-${tag}`, carol: `Carol-${tag}` };
     const roomName = `room-${tag}`;
-    const chat = (who: string, args: string[]): JsonChat => {
-      const c = new JsonChat(home(who), args);
-      chats.push(c);
-      return c;
-    };
-    const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> =>
-      until(what, check, 90_000, () => chats.map((c) => `${c.stderr.slice(-6).join('\n')}\n${JSON.stringify(c.lines.slice(-4))}`).join('\n---\n'));
+    const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => chats.wait(what, check);
 
-    const made = runSmc(home('alice'), ['room', 'new', '--private', '--name', roomName, '--relay', `127.0.0.1:${proxy.port}`]);
-    assert.equal(made.code, 0, made.stderr);
-    const alice = chat('alice', ['--name', names.alice, roomName]);
-    const invites: string[] = [];
-    const invite = async (): Promise<string> => {
-      const before = alice.lines.filter((l) => l.event === 'invite').length;
-      alice.send('/invite');
-      await wait('an invite', () => alice.lines.filter((l) => l.event === 'invite').length > before);
-      const link = String(alice.lines.filter((l) => l.event === 'invite')[before]!.invite);
-      invites.push(link);
-      return link;
-    };
-    const bob = chat('bob', ['--name', names.bob, '--timeout', '60', await invite()]);
-    await wait('bob added', () => alice.lines.some((l) => l.event === 'member_added' && l.name === names.bob));
-    const carol = chat('carol', ['--name', names.carol, '--timeout', '60', await invite()]);
-    await wait('carol added', () => bob.lines.some((l) => l.event === 'member_added' && l.name === names.carol));
+    // Two invites: bob's, then carol's (carol seen added by alice and bob).
+    const { admin: alice, members: [bob, carol], invites } = await privateRoomWith(chats, `127.0.0.1:${proxy.port}`, ['bob', 'carol'], { room: roomName, names });
 
     const texts = [`alice secret ${tag}`, `bob secret ${tag}`, `carol secret ${tag}`, `after the removal ${tag}`];
     alice.send(texts[0]!);

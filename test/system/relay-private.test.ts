@@ -4,44 +4,11 @@
 // across SIGTERM and SIGKILL, and the bound on signature checks. No MLS is needed here: the
 // relay sees only keys and signatures, so the epoch keys are random Ed25519 keys.
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
-import { makeJoinProof, type RoomAuthKey } from '../../src/core/crypto/roomAuth';
-import { epochAuthKey, makeReset, makeRotation, privateRoomId } from '../../src/core/mls/epochAuth';
+import { makeJoinProof } from '../../src/core/crypto/roomAuth';
+import { makeReset, makeRotation } from '../../src/core/mls/epochAuth';
 import { LineClient, RelayProcess, randomId, randomRoom, type Frame } from '../helpers/relayProcess';
 import { RELAY_STORES } from '../helpers/relayStores';
-
-function newKey(): RoomAuthKey {
-  return epochAuthKey(randomBytes(32));
-}
-
-/** A private room as its owner's client sees it: the owner key, and a key per epoch. */
-class PrivateRoom {
-  readonly owner = newKey();
-  readonly room = privateRoomId(this.owner.publicKey);
-  readonly keys: RoomAuthKey[] = [];
-
-  key(epoch: number): RoomAuthKey {
-    while (this.keys.length <= epoch) this.keys.push(newKey());
-    return this.keys[epoch] as RoomAuthKey;
-  }
-
-  /** §3.6: signed over `c`'s challenge; `refuse` > 0 makes it a repair. */
-  resetFrame(c: LineClient, epoch: number, owner: RoomAuthKey = this.owner, refuse = 0): Record<string, unknown> {
-    return { t: 'reset', room: this.room, epoch, ...(refuse > 0 ? { refuse } : {}), ...makeReset(owner, c.challenge, this.room, BigInt(epoch), this.key(epoch), BigInt(refuse)) };
-  }
-
-  joinFrame(c: LineClient, epoch: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-    return { t: 'join', room: this.room, ...makeJoinProof(this.key(epoch), c.challenge, this.room), ...extra };
-  }
-
-  /** A commit that ends `epoch` (signed with its key) and starts epoch + 1. */
-  commitFrame(epoch: number, id = randomId(), signer: RoomAuthKey = this.key(epoch)): Record<string, unknown> {
-    return {
-      t: 'send', room: this.room, id, body: 'AgAB' + randomBytes(12).toString('base64url'), epoch: epoch + 1,
-      ...makeRotation(signer, this.room, BigInt(epoch + 1), this.key(epoch + 1)),
-    };
-  }
-}
+import { PrivateRoomKeys, newKey } from '../helpers/privateRoomKeys';
 
 // Once on the embedded store (private.log) and once on PostgreSQL (issue 10 on a cluster's store).
 for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3.6)${store.suffix}`, function () {
@@ -72,14 +39,14 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
   }
 
   /** A full join: joined, synced; returns joined. */
-  async function joinAt(c: LineClient, r: PrivateRoom, epoch: number, extra: Record<string, unknown> = {}): Promise<Frame> {
+  async function joinAt(c: LineClient, r: PrivateRoomKeys, epoch: number, extra: Record<string, unknown> = {}): Promise<Frame> {
     const joined = await expect(c, r.joinFrame(c, epoch, extra), 'joined');
     await c.nextOfType('synced', (f) => f.room === r.room);
     return joined;
   }
 
-  async function created(relay: RelayProcess, epoch = 0): Promise<{ r: PrivateRoom; owner: LineClient }> {
-    const r = new PrivateRoom();
+  async function created(relay: RelayProcess, epoch = 0): Promise<{ r: PrivateRoomKeys; owner: LineClient }> {
+    const r = new PrivateRoomKeys();
     const owner = await client(relay);
     await expect(owner, r.resetFrame(owner, epoch), 'reset_ok');
     return { r, owner };
@@ -117,7 +84,7 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
     const { r, owner } = await created(relay);
     const thief = newKey();
     // Another owner key cannot take the room: its hash is not the room id...
-    await expect(owner, { ...r.resetFrame(owner, 0, thief), owner: makeReset(thief, owner.challenge, r.room, 0n, r.key(0)).owner }, 'error', 'auth_failed');
+    await expect(owner, { ...r.resetFrame(owner, 0, { owner: thief }), owner: makeReset(thief, owner.challenge, r.room, 0n, r.key(0)).owner }, 'error', 'auth_failed');
     // ...a forged signature under the real owner key...
     const forged = { ...r.resetFrame(owner, 3), sig: makeReset(thief, owner.challenge, r.room, 3n, r.key(3)).sig };
     await expect(owner, forged, 'error', 'auth_failed');
@@ -138,7 +105,7 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
 
   it('a reset seen on the wire and replayed cannot take the room back (a removed member would get back in): its signature covers the connection\'s challenge, and a reset never goes back', async () => {
     const relay = await start();
-    const r = new PrivateRoom();
+    const r = new PrivateRoomKeys();
     const owner = await client(relay);
     const creation = r.resetFrame(owner, 0);
     await expect(owner, creation, 'reset_ok');
@@ -188,14 +155,14 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
     assert.deepEqual([(await member.nextOfType('rekey')).epoch], [2]);
     // Repairs that do not match the relay's epochs: the wrong refused seq, the current epoch,
     // another key for epoch 1, a repair signed for another connection.
-    await expect(owner, r.resetFrame(owner, 1, r.owner, 4), 'error', 'auth_failed');
-    await expect(owner, r.resetFrame(owner, 3, r.owner, 4), 'error', 'auth_failed');
-    const other = new PrivateRoom();
+    await expect(owner, r.resetFrame(owner, 1, { refuse: 4 }), 'error', 'auth_failed');
+    await expect(owner, r.resetFrame(owner, 3, { refuse: 4 }), 'error', 'auth_failed');
+    const other = new PrivateRoomKeys();
     Object.assign(other, { owner: r.owner, room: r.room });
-    await expect(owner, other.resetFrame(owner, 1, r.owner, 3), 'error', 'auth_failed');
-    await expect(attacker, r.resetFrame(owner, 1, r.owner, 3), 'error', 'auth_failed');
+    await expect(owner, other.resetFrame(owner, 1, { refuse: 3 }), 'error', 'auth_failed');
+    await expect(attacker, r.resetFrame(owner, 1, { refuse: 3 }), 'error', 'auth_failed');
     // The owner's repair: back to epoch 1, refusing the commit at seq 3.
-    await expect(owner, r.resetFrame(owner, 1, r.owner, 3), 'reset_ok');
+    await expect(owner, r.resetFrame(owner, 1, { refuse: 3 }), 'reset_ok');
     member.drain();
     const mark = member.received.length;
     const j = await joinAt(member, r, 1, { since: 2 });
@@ -203,7 +170,7 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
     assert.deepEqual(member.received.slice(mark).filter((f) => f.t === 'msg').map((f) => [f.seq, f.epoch]), [[3, undefined], [4, undefined]]);
     await expect(attacker, r.joinFrame(attacker, 2), 'error', 'auth_failed');
     // The same repair again (a replay, or a resend) finds nothing to cut.
-    await expect(owner, r.resetFrame(owner, 1, r.owner, 3), 'error', 'auth_failed');
+    await expect(owner, r.resetFrame(owner, 1, { refuse: 3 }), 'error', 'auth_failed');
     // The room goes on in epoch 1: a message, then a real commit for epoch 1 ends it.
     await expect(member, { t: 'send', room: r.room, id: randomId(), body: 'AgAAAA' }, 'ack');
     r.keys.length = 2;
@@ -342,7 +309,7 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
     const relay = await start();
     const { r, owner } = await created(relay);
     await joinAt(owner, r, 0);
-    const forged = r.commitFrame(0, randomId(), newKey());
+    const forged = r.commitFrame(0, { signer: newKey() });
     await expect(owner, forged, 'error', 'auth_failed');
     await expect(owner, { ...r.commitFrame(0), epoch: 2 }, 'error', 'bad_request');
     const commit = r.commitFrame(0);
@@ -384,7 +351,7 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
       assert.equal(ro.head, 4);
       assert.deepEqual([(await old.nextOfType('rekey')).epoch], [2]);
       const thief = newKey();
-      await expect(c, { ...r.resetFrame(c, 0, thief), owner: makeReset(thief, c.challenge, r.room, 0n, r.key(0)).owner }, 'error', 'auth_failed');
+      await expect(c, { ...r.resetFrame(c, 0, { owner: thief }), owner: makeReset(thief, c.challenge, r.room, 0n, r.key(0)).owner }, 'error', 'auth_failed');
       const next = await expect(c, r.commitFrame(3), 'ack');
       assert.deepEqual([next.seq, next.epoch], [7, 4]);
       // A restart after a compaction-free SIGTERM again: the new epoch is there.
@@ -445,7 +412,7 @@ for (const store of RELAY_STORES) describe(`relay private rooms (PROTOCOL.md §3
     assert.ok(failed >= 40 && limited > 0, `${failed} checked, ${limited} refused`);
     // Forged commits from a member count against the same bucket.
     const forged: Frame[] = [];
-    for (let i = 0; i < 80; i++) forged.push(await owner.request(r.commitFrame(0, randomId(), newKey())));
+    for (let i = 0; i < 80; i++) forged.push(await owner.request(r.commitFrame(0, { signer: newKey() })));
     assert.ok(forged.some((f) => f.code === 'rate_limited'), 'commits are rate limited');
     assert.ok(forged.every((f) => f.code === 'rate_limited' || f.code === 'auth_failed'), JSON.stringify(forged.slice(0, 3)));
     await expect(attacker, { t: 'ping' }, 'pong');

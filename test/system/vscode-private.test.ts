@@ -4,10 +4,11 @@
 // role checks a forged panel request meets, the removal, a restart, Leave, and a joiner told
 // that no admin is online.
 import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChatMessage, OutgoingUpdate } from '../../src/core/client/types';
+import type { ChatMessage, EffectEvent, FileEvent, OutgoingUpdate } from '../../src/core/client/types';
 import { fingerprint, generateIdentity, type Identity } from '../../src/core/crypto/identity';
 import { MemoryHistoryLog, decodeSaved, type HistoryLog } from '../../src/core/private';
 import { createTcpTransport } from '../../src/node/tcpTransport';
@@ -18,6 +19,7 @@ import { RelayClient } from '../../src/core/client/relayClient';
 import { KeyStore, KnownKeys, MemorySecretStore, MemoryStateStore, RoomList } from '../../src/core/keys';
 import { ChatSession } from '../../src/vscode/chatSession';
 import { MEMBERSHIP_TYPE } from '../../src/vscode/privateText';
+import type { Timeline } from '../../src/vscode/timeline';
 import { RelayProcess } from '../helpers/relayProcess';
 
 function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
@@ -68,9 +70,13 @@ class Sink implements TimelineSink {
   readonly messages: ChatMessage[] = [];
   readonly outgoing: OutgoingUpdate[] = [];
   readonly items: ChatItem[] = [];
+  readonly effects: EffectEvent[] = [];
+  readonly files: FileEvent[] = [];
   readonly backends = new Map<string, RoomBackend>();
   deliver(m: ChatMessage): void { this.messages.push(m); }
   deliverOutgoing(u: OutgoingUpdate): void { this.outgoing.push(u); }
+  deliverEffects(e: EffectEvent): void { this.effects.push(e); }
+  deliverFile(e: FileEvent): void { this.files.push(e); }
   showItem(_room: string, item: ChatItem): void { this.items.push(item); }
   setBackend(room: string, b: RoomBackend | undefined): void {
     if (b === undefined) this.backends.delete(room);
@@ -312,7 +318,9 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
       assert.deepEqual(items.map((i) => [i.kind, i.text]), [['membership', 'alice added bob'], ['message', 'hello from the panel'], ['message', 'hello panel']]);
       assert.equal(items[2]!.name, 'bob');
       assert.deepEqual(linkJoins, [], 'the link client joined a private room');
-      await assert.rejects(() => session.sendSnippet({ lang: 'ts', path: 'a.ts', start: 1, end: 1, code: 'x' }), /not supported/);
+      // A selection goes to the private room too (it was "not supported yet" before issue 12).
+      const snip = await session.sendSnippet({ lang: 'ts', path: 'a.ts', start: 1, end: 1, code: 'x' });
+      await until(() => bob.sink.messages.some((m) => m.id === snip.key && m.snippet?.code === 'x'), 'bob gets the snippet');
 
       // A malicious member (its own client, not ours) sends a message of the membership type,
       // claiming an event: it stays a message (kind "message", shown as a type this version
@@ -329,5 +337,185 @@ describe('extension private rooms through a real relay (PrivateRooms)', function
     } finally {
       await session.dispose();
     }
+  });
+});
+
+/** A person's extension without VS Code: ChatSession with its PrivateRooms, over stores a restart keeps. */
+interface Panel {
+  name: string;
+  secrets: MemorySecretStore;
+  state: MemoryStateStore;
+  logs: Map<string, HistoryLog>;
+  session: ChatSession;
+  rooms: PrivateRooms;
+  incoming: ChatItem[];
+}
+
+function panel(name: string, relayPort: () => number, from?: Panel): Panel {
+  const secrets = from?.secrets ?? new MemorySecretStore();
+  const state = from?.state ?? new MemoryStateStore();
+  const logs = from?.logs ?? new Map<string, HistoryLog>();
+  const roomList = new RoomList(state);
+  const keys = new KeyStore(secrets);
+  const later: { rooms?: PrivateRooms } = {};
+  const session = new ChatSession({
+    keys, rooms: roomList, knownKeys: new KnownKeys(state), state,
+    settings: () => ({ relayHost: '127.0.0.1', relayPort: relayPort(), displayName: name }),
+    fingerprint, log: () => undefined,
+    isPrivateRoom: (room) => later.rooms?.isPrivate(room) === true,
+    createClient: (p) => new RelayClient({ ...p, agent: 'smc-vscode-test', transport: createTcpTransport }),
+  });
+  const rooms = new PrivateRooms({
+    secrets, state, rooms: roomList, identity: () => keys.identity(), displayName: () => name,
+    historyLog: (room) => {
+      let l = logs.get(room);
+      if (l === undefined) logs.set(room, (l = new MemoryHistoryLog()));
+      return l;
+    },
+    transport: createTcpTransport, agent: 'smc-vscode-test', log: () => undefined, sink: session,
+  });
+  later.rooms = rooms;
+  const incoming: ChatItem[] = [];
+  session.on('incoming', (_room, item) => incoming.push(item));
+  return { name, secrets, state, logs, session, rooms, incoming };
+}
+
+describe('extension private rooms: the chat features through ChatSession and a real relay', function () {
+  this.timeout(180_000);
+  let relay: RelayProcess;
+  let dir: string;
+  const panels: Panel[] = [];
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'smc-vscode-private-features-'));
+    relay = await RelayProcess.start({ dataDir: join(dir, 'relay') });
+  });
+
+  afterEach(async () => {
+    for (const p of panels.splice(0)) {
+      await p.rooms.stopAll();
+      await p.session.dispose();
+    }
+    await relay.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reply, mention, reaction toggle, edit (another\'s refused), delete, a file byte-identical, a patch, a snippet, search; a restart replays them from history', async () => {
+    const port = (): number => relay.port;
+    const alice = panel('alice', port);
+    const bob = panel('bob', port);
+    panels.push(alice, bob);
+    const entry = await alice.rooms.create('team', `127.0.0.1:${relay.port}`);
+    await alice.session.setCurrent(entry.room);
+    await alice.session.connect();
+    await alice.rooms.startAll();
+    await until(() => alice.rooms.liveRoom(entry.room)?.state === 'connected', 'alice connected');
+    const { link } = await alice.rooms.invite(entry.room);
+    await bob.rooms.join(link, () => undefined, 60_000);
+    await bob.session.setCurrent(entry.room);
+    await bob.session.connect();
+    await bob.rooms.start(entry.room);
+    await until(() => bob.rooms.liveRoom(entry.room)?.state === 'connected', 'bob connected');
+    await until(() => alice.session.mentionCandidates('b').length === 1, 'alice can @mention bob (an MLS member)');
+    const tl = (p: Panel): Timeline => p.session.timeline(entry.room);
+    const find = (p: Panel, pred: (i: ChatItem) => boolean): ChatItem | undefined => tl(p).all().find(pred);
+
+    // The MLS members with their names are who @ binds to (not presence: a private room has none).
+    assert.deepEqual(alice.session.mentionCandidates('b').map((c) => c.name), ['bob']);
+    assert.equal(alice.session.privateMemberCount(entry.room), 2, 'a private room counts its members');
+
+    const first = await alice.session.sendText('first words');
+    await until(() => tl(bob).get(first.key)?.text === 'first words', 'bob reads the first');
+
+    // Reply (§2.3.1) with an @mention (§2.3.2): alice hears it as a mention, the quote is the original's.
+    const reply = await bob.session.sendRich('@alice agreed', { replyTo: first.key });
+    await until(() => tl(alice).get(reply.key) !== undefined, 'alice gets the reply');
+    const got = tl(alice).get(reply.key)!;
+    assert.equal(got.reply?.to, first.key);
+    assert.equal(got.reply?.quote, 'first words');
+    assert.equal(got.mentionsMe, true);
+    assert.ok(alice.incoming.some((i) => i.key === reply.key && i.mentionsMe === true), 'the mention notifies');
+
+    // Reactions toggle (§2.3.3): bob's thumbs up shows at alice, the same again removes it.
+    await bob.session.react(first.key, '👍');
+    await until(() => tl(alice).get(first.key)?.reactions?.[0]?.count === 1, 'alice sees the reaction');
+    assert.deepEqual(tl(alice).get(first.key)!.reactions![0]!.names, ['bob']);
+    await until(() => tl(bob).get(first.key)?.reactions?.[0]?.mine === true, 'bob sees his own reaction');
+    await bob.session.react(first.key, '👍');
+    await until(() => tl(alice).get(first.key)?.reactions === undefined, 'the reaction is removed');
+
+    // Edit (§2.3.4): alice's own; bob's edit of it is refused by his host and by her client.
+    await alice.session.edit(first.key, 'first words, edited');
+    await until(() => tl(bob).get(first.key)?.edited === true, 'bob sees the edit');
+    assert.equal(tl(bob).get(first.key)!.text, 'first words, edited');
+    await until(() => tl(alice).get(reply.key)?.reply?.quote === 'first words, edited', 'the quote follows the edit');
+    await assert.rejects(() => bob.session.edit(first.key, 'forged'), /Only your own/);
+    await assert.rejects(() => bob.session.deleteMessage(first.key), /Only your own/);
+    // Bob's client bypassing his host's check: every receiver refuses it (only the sender's key may).
+    bob.rooms.liveRoom(entry.room)!.sendPayload({ type: 'edit', target: first.key, text: 'forged by bob' });
+    const marker = await bob.session.sendText('after the forgery');
+    await until(() => tl(alice).get(marker.key) !== undefined, 'alice gets what follows the forgery');
+    assert.equal(tl(alice).get(first.key)!.text, 'first words, edited');
+
+    // Delete (§2.3.4): gone from bob's view.
+    const doomed = await alice.session.sendText('soon gone');
+    await until(() => tl(bob).get(doomed.key)?.text === 'soon gone', 'bob reads the doomed one');
+    await alice.session.deleteMessage(doomed.key);
+    await until(() => tl(bob).get(doomed.key)?.deleted === true, 'bob sees the delete');
+    assert.equal(tl(bob).get(doomed.key)!.text, undefined);
+
+    // A file (§2.3.5) of several chunks, byte-identical on the other side.
+    const bytes = randomBytes(300_000);
+    const file = await alice.session.sendFile({ name: 'data.bin', mime: 'application/octet-stream', bytes });
+    await until(() => tl(bob).get(file.key)?.file?.state === 'complete', 'bob has the whole file');
+    assert.ok(bob.session.features(entry.room).fileBytes(file.key)!.equals(bytes), 'the file differs');
+    await until(() => tl(alice).get(file.key)?.file?.state === 'complete', 'alice sees her upload done');
+
+    // A patch (§2.3.6) and a snippet.
+    const diff = 'diff --git a/a.ts b/a.ts\n--- a/a.ts\n+++ b/a.ts\n@@ -1 +1 @@\n-x\n+y\n';
+    const patch = await alice.session.sendPatch({ root: '', paths: ['a.ts'], diff }, 'a fix');
+    await until(() => tl(bob).get(patch.key)?.patch?.diff === diff, 'bob gets the patch');
+    const snippet = await bob.session.sendSnippet({ lang: 'ts', path: 'src/a.ts', start: 3, end: 4, code: 'const a = 1;\n' }, 'look');
+    await until(() => tl(alice).get(snippet.key)?.snippet?.code === 'const a = 1;\n', 'alice gets the snippet');
+    assert.equal(tl(alice).get(snippet.key)!.text, 'look');
+
+    // Search over the private room's timeline.
+    assert.deepEqual(alice.session.search('edited').hits.map((h) => h.key), [first.key]);
+    const around = await alice.session.loadAround(first.key);
+    assert.equal(around.found, true);
+
+    await until(() => bob.rooms.liveRoom(entry.room)!.pendingCount === 0, 'bob acked');
+    await until(() => tl(bob).get(snippet.key)?.state === 'sent', 'bob\'s snippet acked');
+
+    // A restart of bob's extension: the history replays through the features.
+    const shownBefore = tl(bob).all().filter((i) => i.kind !== 'membership').map((i) => i.key);
+    const membershipBefore = tl(bob).all().filter((i) => i.kind === 'membership').map((i) => i.text);
+    await bob.rooms.stopAll();
+    await bob.session.dispose();
+    const bob2 = panel('bob', port, bob);
+    panels.splice(panels.indexOf(bob), 1, bob2);
+    await bob2.session.setCurrent(entry.room);
+    await bob2.rooms.start(entry.room);
+    const again = tl(bob2);
+    assert.equal(again.get(first.key)?.text, 'first words, edited');
+    assert.equal(again.get(first.key)?.edited, true);
+    assert.equal(again.get(first.key)?.reactions, undefined, 'the removed reaction is back');
+    assert.equal(again.get(reply.key)?.reply?.to, first.key);
+    assert.equal(again.get(reply.key)?.reply?.quote, 'first words, edited');
+    assert.equal(again.get(doomed.key)?.deleted, true);
+    assert.equal(again.get(doomed.key)?.text, undefined);
+    assert.equal(again.get(file.key)?.file?.state, 'complete');
+    assert.ok(bob2.session.features(entry.room).fileBytes(file.key)?.equals(bytes), 'the file after a restart differs');
+    assert.equal(again.get(patch.key)?.patch?.diff, diff);
+    assert.equal(again.get(snippet.key)?.snippet?.path, 'src/a.ts');
+    assert.equal(again.get(snippet.key)?.own, true);
+    assert.deepEqual(again.all().filter((i) => i.kind !== 'membership').map((i) => i.key), shownBefore, 'other items after the restart');
+    assert.deepEqual(again.all().filter((i) => i.kind === 'membership').map((i) => i.text), membershipBefore);
+    assert.ok(!again.all().some((i) => i.type === 'reaction' || i.type === 'edit' || i.type === 'delete' || i.type === 'file-chunk'), 'an effect shows as an item');
+    assert.equal(find(bob2, (i) => i.text === 'forged by bob'), undefined);
+    // And it goes on: a reaction after the restart reaches alice.
+    await until(() => bob2.rooms.liveRoom(entry.room)?.state === 'connected', 'bob connected again');
+    await bob2.session.react(first.key, '🎉');
+    await until(() => tl(alice).get(first.key)?.reactions?.[0]?.emoji === '🎉', 'alice sees the reaction after bob\'s restart');
   });
 });

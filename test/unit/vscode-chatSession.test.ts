@@ -191,6 +191,103 @@ describe('chat session', () => {
     assert.equal(session.currentRoom?.lastSeq, 3, 'read marks are bounded by what was shown');
   });
 
+  it('re-keys an own message that goes again under a new id (§3.3): its item, its file bytes, the replies that quote it', async () => {
+    const { session, clients, emitted } = setup();
+    const key = randomBytes(32);
+    const room = deriveRoomId(key);
+    await session.addRoom(key, room, 'Team', '127.0.0.1:7878');
+    await session.connect();
+    const c = clients[0]!;
+    c.fire('message', incoming(room, 1));
+    const own = await session.sendText('the original words');
+    const bytes = randomBytes(1000);
+    session.features(room).ownFile(own.key, { name: 'a.bin', size: bytes.length, mime: 'application/octet-stream', sha256: 'a'.repeat(64), chunks: 1 }, bytes);
+    // Bob replies to it before it was renamed (his reply names the old id).
+    c.fire('message', incoming(room, 2, { id: 'r'.repeat(22), text: 'a reply', reply: { to: own.key, from: fingerprint(c.params.identity.publicKey), quote: 'the original words' } }));
+    const to = 'N'.repeat(22);
+    emitted.length = 0;
+    assert.equal(session.renameOwn(room, own.key, to), true);
+    const tl = session.timeline(room);
+    assert.equal(tl.get(own.key), undefined);
+    assert.equal(tl.get(to)?.text, 'the original words');
+    assert.equal(tl.get(to)?.own, true);
+    // In its place (an own message not yet acked stays last among them), the others unchanged.
+    assert.deepEqual(tl.all().map((i) => i.key), [incoming(room, 1).id, 'r'.repeat(22), to]);
+    assert.ok(session.features(room).fileBytes(to)?.equals(bytes), 'the bytes did not follow');
+    assert.equal(session.features(room).fileBytes(own.key), undefined);
+    assert.equal(tl.get('r'.repeat(22))?.reply?.to, to, 'the reply still names the old id');
+    assert.equal(tl.get('r'.repeat(22))?.reply?.quote, 'the original words');
+    assert.ok(emitted.some((e) => e.startsWith('resync')), 'the panel is not asked to redraw');
+    // Its ack under the new id reaches it.
+    c.fire('outgoing', { room, id: to, state: 'sent', seq: 3 });
+    assert.equal(tl.get(to)?.state, 'sent');
+    // Not another's, not an unknown one, not onto a key already there.
+    assert.equal(session.renameOwn(room, 'r'.repeat(22), 'M'.repeat(22)), false);
+    assert.equal(session.renameOwn(room, 'Q'.repeat(22), 'M'.repeat(22)), false);
+    assert.equal(session.renameOwn(room, to, incoming(room, 1).id), false);
+    assert.equal(tl.size, 3);
+  });
+
+  it('a private room\'s Retry writes a refused message again under a new id; one in flight or another\'s is refused', async () => {
+    const secrets = new MemorySecretStore();
+    const state = new MemoryStateStore();
+    const rooms = new RoomList(state);
+    const session = new ChatSession({
+      keys: new KeyStore(secrets), rooms, knownKeys: new KnownKeys(state), state,
+      settings: () => ({ relayHost: '127.0.0.1', relayPort: 7878, displayName: 'alice' }),
+      createClient: (p) => new FakeClient(p), fingerprint, log: () => undefined,
+      isPrivateRoom: (r) => r === room,
+    });
+    const room = 'P'.repeat(22);
+    await rooms.upsert({ room, name: 'private', relay: '127.0.0.1:7878', lastSeq: 0 });
+    await session.setCurrent(room);
+    const own = await session.ownIdentityFingerprint();
+    const sent: string[] = [];
+    let n = 0;
+    const out = (text: string): OutgoingMessage => {
+      const id = `id${n++}`.padEnd(22, 'x');
+      sent.push(text);
+      return { room, id, state: 'sending', message: { room, ts: 1, id, name: 'alice', fingerprint: own, shortFingerprint: 'X', type: 'text', text, verified: true, keyChanged: false, own: true, history: false } };
+    };
+    const held = new Map<string, string>();
+    session.setBackend(room, {
+      sendText: (t) => {
+        const o = out(t);
+        held.set(o.id, t);
+        return o;
+      },
+      sendSnippet: () => { throw new Error('unused'); },
+      sendPayload: () => { throw new Error('unused'); },
+      sendFile: () => { throw new Error('unused'); },
+      resend: (id) => {
+        const t = held.get(id);
+        return t === undefined ? undefined : out(t);
+      },
+      members: () => [],
+      memberCount: () => 1,
+    });
+    const first = await session.sendText('refused once');
+    // In flight: Retry (a forged panel request) would send it twice.
+    assert.throws(() => session.retry(first.key), /Only a message that failed/);
+    session.deliverOutgoing({ room, id: first.key, state: 'failed', error: 'refused' });
+    session.retry(first.key);
+    assert.deepEqual(sent, ['refused once', 'refused once']);
+    const tl = session.timeline(room);
+    assert.equal(tl.get(first.key), undefined);
+    const again = tl.get('id1'.padEnd(22, 'x'));
+    assert.equal(again?.text, 'refused once');
+    assert.equal(again?.state, 'sending');
+    assert.equal(again?.error, undefined);
+    assert.equal(tl.size, 1);
+    // Another member's message, and one whose content is no longer held here.
+    session.deliver({ room, seq: 4, ts: 2, id: 'b'.repeat(22), name: 'bob', fingerprint: FP_B, shortFingerprint: 'B', type: 'text', text: 'hi', verified: true, keyChanged: false, own: false, history: false });
+    assert.throws(() => session.retry('b'.repeat(22)), /Only a message that failed/);
+    held.clear();
+    session.deliverOutgoing({ room, id: again!.key, state: 'failed', error: 'refused' });
+    assert.throws(() => session.retry(again!.key), /write it again/);
+    assert.equal(session.privateMemberCount(), 1);
+  });
+
   it('asks views to redraw when history lands in the middle, and pages older from the relay', async () => {
     const { session, clients, emitted } = setup();
     const key = randomBytes(32);

@@ -9,6 +9,10 @@ describe('status bar text', () => {
     assert.equal(statusView({ ...base, state: 'connecting' }).text, '$(sync~spin) SMC connecting…');
     assert.equal(statusView({ ...base, state: 'connected' }).text, '$(plug) SMC connected');
     assert.equal(statusView({ ...base, state: 'connected', roomName: 'Team', online: 3 }).text, '$(lock) Team · 3 online');
+    // A private room has no presence (§3): its members are counted instead of "0 online".
+    assert.equal(statusView({ ...base, state: 'connected', roomName: 'Team', online: 0, members: 2 }).text, '$(lock) Team · 2 members');
+    assert.equal(statusView({ ...base, state: 'connected', roomName: 'Solo', online: 0, members: 1 }).text, '$(lock) Solo · 1 member');
+    assert.match(statusView({ ...base, state: 'connected', roomName: 'Team', online: 0, members: 2 }).tooltip, /Room: Team \(2 members\)/);
   });
 
   it('adds the unread count and a tooltip with the relay and fingerprint', () => {
