@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { ClientError, type FileEvent } from '../../src/core/client/types';
 import { MAX_FILE_BYTES } from '../../src/core/payload/fields';
 import { MessageNumbers } from '../../src/cli/chatFeatures';
+import { RoomFeatures } from '../../src/core/client/roomFeatures';
+import type { ChatMessage } from '../../src/core/client/types';
 import { PrivateDs } from '../helpers/privateDs';
 import { pair, raceBobsUpdate, until, type Member } from './private-feature-harness';
 
@@ -127,6 +129,36 @@ describe('LocalFeatureRoom: the chat features of a private room (docs/protocol.m
     assert.equal(alice.features.view(file), undefined);
     assert.equal(alice.features.replyTo(to)?.to, to);
     await until(() => bob.files.some((f) => f.state === 'complete' && f.file === to), 'bob has it');
+  });
+
+  it('RoomFeatures.renamed: the content, its own edit and reaction, and a reply naming it follow the new id; others\' effects on it apply', () => {
+    const me = 'AAAA BBBB CCCC DDDD EEEE FFFF 0000 1111';
+    const other = '2222 3333 4444 5555 6666 7777 8888 9999';
+    const f = new RoomFeatures('room', me);
+    const msg = (id: string, fields: Partial<ChatMessage>, fp = me): ChatMessage => ({
+      room: 'room', ts: 1, id, name: 'x', fingerprint: fp, shortFingerprint: fp.slice(0, 4), type: 'text', verified: true, keyChanged: false, own: fp === me, history: false, ...fields,
+    });
+    const [old, fresh, edit, editFresh, reply] = ['O', 'N', 'E', 'F', 'R'].map((c) => c.repeat(22)) as [string, string, string, string, string];
+    f.sent(msg(old, { text: 'deploy at 5' }));
+    f.sent(msg(edit, { type: 'edit', target: old, text: 'deploy at 6' }));
+    f.sent(msg('X'.repeat(22), { type: 'reaction', target: old, emoji: '👍' }));
+    f.sent(msg(reply, { text: 'see above', reply: { to: old, from: me, quote: 'deploy at 5' } }));
+    f.renamed(old, fresh);
+    f.renamed(edit, editFresh);
+    assert.equal(f.view(old), undefined);
+    const v = f.view(fresh)!;
+    assert.equal(v.id, fresh);
+    assert.equal(v.text, 'deploy at 6');
+    assert.equal(v.reactions.length, 1);
+    assert.equal(f.view(reply)!.reply!.to, fresh);
+    // The own edit, acked under its new id, keeps applying (its seq ranks it).
+    f.acked(msg(editFresh, { type: 'edit', target: fresh, text: 'deploy at 6', seq: 10 }));
+    assert.equal(f.view(fresh)!.text, 'deploy at 6');
+    // Others' effects on the new id apply; on the old one they wait (nobody has that message).
+    const r = f.receive(msg('Y'.repeat(22), { type: 'reaction', target: fresh, emoji: '👀', seq: 11 }, other));
+    assert.equal(r.effects[0]!.change, 'reactions');
+    assert.equal(f.receive(msg('Z'.repeat(22), { type: 'reaction', target: old, emoji: '👀', seq: 12 }, other)).effects[0]!.change, 'pending');
+    assert.equal(f.outgoingProblem({ type: 'edit', target: fresh, text: 'at 7' }), undefined);
   });
 
   it("MessageNumbers.rename: a renamed message keeps its number, so /reply N names the new id", () => {
