@@ -61,6 +61,18 @@ export class MessageNumbers {
     return this.byId.get(id);
   }
 
+  /**
+   * A message goes on under a new id (docs/protocol.md §3.3, a private room's stale message
+   * sent again): it keeps its number, so that `/reply N` or `/edit N` names the new id.
+   */
+  rename(from: string, to: string): void {
+    const n = this.byId.get(from);
+    if (n === undefined || this.byId.has(to)) return;
+    this.byId.delete(from);
+    this.byId.set(to, n);
+    this.byNumber.set(n, to);
+  }
+
   id(n: number): string | undefined {
     return this.byNumber.get(n);
   }

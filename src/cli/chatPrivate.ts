@@ -121,12 +121,20 @@ export async function runPrivateChat(session: HomeStores, target: PrivateTarget,
       if (l !== undefined && replaying !== undefined) replaying.lines.push(l);
       else if (l !== undefined) out.line(l);
     },
+    // §3.3: an own message that was stale for everyone went again under a new id: it keeps its
+    // number; --json says so (README "Private rooms"), as what a script keeps of it has the old id.
+    renamed: (from, to) => {
+      screen.numbers.rename(from, to);
+      if (flags.json) event({ event: 'renamed', from, to });
+      else log?.('renamed', { from, to });
+    },
   });
   const screen = new FeatureScreen(features, (l) => out.line(l), (l) => {
     refused++;
     err(l);
   }, style);
   room.on('message', (m: ChatMessage) => features.receive(m));
+  room.on('renamed', (r) => features.renamed(r.from, r.to));
 
   // Interactive: what this client kept of the room (§3.8: the relay's copies no one can open
   // again), through the features as live messages are, and shown once all are in: a message

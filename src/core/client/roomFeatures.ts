@@ -130,6 +130,15 @@ export class RoomFeatures {
     return EFFECT_TYPES.includes(m.type) && changes.length > 0 ? this.effectEvents(m, changes) : [];
   }
 
+  /**
+   * An own message goes on under a new id (docs/protocol.md §3.3, a private room's stale
+   * message sent again): what is known of it, and what names it, follows, so that the effects
+   * of others on the new id apply and a reply or edit of it names the new id.
+   */
+  renamed(from: string, to: string): void {
+    this.effects.rename(from, to);
+  }
+
   /** The view of a loaded content message. */
   view(id: string): MessageView | undefined {
     return this.effects.view(id);

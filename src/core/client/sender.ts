@@ -13,6 +13,7 @@ import type { RelayLink } from './link';
 import { Outbox, type OutboxEntry } from './outbox';
 import { relayErrorMessage } from './relayErrors';
 import type { RoomState } from './roomState';
+import { TokenBucket } from './tokenBucket';
 import { ClientError, type ClientLog, type ClientTuning, type OutgoingUpdate } from './types';
 import { errorText, safeId, unref } from './util';
 
@@ -38,8 +39,7 @@ export class Sender {
   readonly rateBackoff: Backoff;
   private drainWaiters: (() => void)[] = [];
   /** Chunk tokens (§2.3.5 paced below §1.7's rate): refilled at chunkRate per second up to chunkBurst. */
-  private chunkTokens: number;
-  private chunkRefilledAt = Date.now();
+  private readonly chunkTokens: TokenBucket;
 
   constructor(
     private readonly link: RelayLink,
@@ -49,7 +49,7 @@ export class Sender {
     private readonly store?: OutboxStore,
   ) {
     this.rateBackoff = new Backoff(tuning.rateLimitBaseMs, tuning.rateLimitMaxMs);
-    this.chunkTokens = tuning.chunkBurst;
+    this.chunkTokens = new TokenBucket(tuning.chunkRate, tuning.chunkBurst);
   }
 
   /**
@@ -234,20 +234,12 @@ export class Sender {
    * room for the user's messages. False: none now; the pump runs again when one is due.
    */
   private takeChunkToken(): boolean {
-    const { chunkRate, chunkBurst } = this.tuning;
-    if (chunkRate <= 0) return true;
-    const now = Date.now();
-    this.chunkTokens = Math.min(chunkBurst, this.chunkTokens + ((now - this.chunkRefilledAt) * chunkRate) / 1000);
-    this.chunkRefilledAt = now;
-    if (this.chunkTokens >= 1) {
-      this.chunkTokens -= 1;
-      return true;
-    }
+    if (this.chunkTokens.take()) return true;
     if (this.pumpTimer === undefined) {
       this.pumpTimer = setTimeout(() => {
         this.pumpTimer = undefined;
         this.pump();
-      }, Math.max(1, Math.ceil(((1 - this.chunkTokens) * 1000) / chunkRate)));
+      }, this.chunkTokens.waitMs());
     }
     return false;
   }

@@ -167,6 +167,35 @@ export class RoomEffects {
     return view;
   }
 
+  /**
+   * An own message goes on under a new id (docs/protocol.md §3.3: it was stale, and went again
+   * under a new one no one else has seen yet): what this room knows of it (its content, edits
+   * and reactions, or the effect it is) moves there, and so does what names it (effects'
+   * targets, replies), so that effects on the new id apply to it. Nothing when `from` is unknown.
+   */
+  rename(from: string, to: string): void {
+    if (from === to || this.contents.has(to) || this.others.has(to)) return;
+    const content = this.contents.get(from);
+    if (content !== undefined) {
+      this.contents.delete(from);
+      content.message = { ...content.message, id: to, payload: { ...content.message.payload, id: to } };
+      this.contents.set(to, content);
+      for (const s of this.contents.values()) {
+        const reply = s.message.payload.reply;
+        if (reply?.to === from) s.message = { ...s.message, payload: { ...s.message.payload, reply: { ...reply, to } } };
+      }
+      for (const o of this.others.values()) if (o.target === from) o.target = to;
+      return;
+    }
+    const other = this.others.get(from);
+    if (other === undefined) return;
+    this.others.delete(from);
+    this.others.set(to, other);
+    // An own edit is known by its id among its target's edits (its ack gives it its seq).
+    const s = other.target === undefined ? undefined : this.contents.get(other.target);
+    for (const e of s?.edits ?? []) if (e.id === from) e.id = to;
+  }
+
   /** How many effects wait for their target. */
   pendingCount(): number {
     return this.pendingOrder.length;

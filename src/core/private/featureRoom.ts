@@ -18,6 +18,11 @@ export interface LocalFeatureEvents {
   message(m: ChatMessage): void;
   effects(e: EffectEvent): void;
   file(e: FileEvent): void;
+  /**
+   * §3.3: an own message goes on under a new id (the room's `renamed`), its bookkeeping here
+   * already moved: a UI re-keys what it shows of `from` (its number, its item, its features).
+   */
+  renamed?(from: string, to: string): void;
 }
 
 interface Upload {
@@ -128,6 +133,29 @@ export class LocalFeatureRoom {
       this.chunkOf.set(sent.id, upload);
     }
     return { message, chunks: parts.chunks.length, done };
+  }
+
+  /**
+   * The private room's `renamed` (§3.3): an own message that was stale for everyone went again
+   * under a new id. A file's upload follows it (it completes when the new ids are acked), the
+   * features know the message under its new id (a later edit, reply or reaction of it names
+   * the new id, and others' effects on it apply), then the UI is told.
+   */
+  renamed(from: string, to: string): void {
+    const upload = this.uploads.get(from) ?? this.chunkOf.get(from);
+    if (upload !== undefined) {
+      if (upload.unacked.delete(from)) upload.unacked.add(to);
+      if (upload.file === from) {
+        this.uploads.delete(from);
+        upload.file = to;
+        this.uploads.set(to, upload);
+      } else {
+        this.chunkOf.delete(from);
+        this.chunkOf.set(to, upload);
+      }
+    }
+    this.features.renamed(from, to);
+    this.events.renamed?.(from, to);
   }
 
   replyTo(id: string): ReplyRef | undefined {

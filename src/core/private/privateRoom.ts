@@ -23,6 +23,7 @@ import type { ReceivedError, ReceivedStoredAck, ReceivedStoredMsg } from '../wir
 import { TypedEmitter } from '../client/emitter';
 import { RelayLink, type RoutedFrame } from '../client/link';
 import { DEFAULT_TUNING } from '../client/relayClient';
+import { TokenBucket } from '../client/tokenBucket';
 import { relayErrorMessage } from '../client/relayErrors';
 import { ClientError, type ChatMessage, type ClientLog, type ClientTuning, type ConnectionState, type TransportFactory } from '../client/types';
 import { copyChatFields } from '../client/roomFeatures';
@@ -69,6 +70,12 @@ export interface PrivateRoomEvents {
   control: [content: ControlContent, sender: MlsMember];
   /** Caught up with the relay after a join. */
   synced: [event: { room: string; applied: number }];
+  /**
+   * §3.3: an own message that was stale for everyone goes again under a new id (`to`); so does
+   * what targets it in the outbox (a file's chunks, an edit, a delete, a reaction, a reply),
+   * each under a new id of its own, the target now `to`. A UI re-keys what it shows of `from`.
+   */
+  renamed: [event: { from: string; to: string }];
   /** Own message acked (`sent`) or given up. */
   outgoing: [update: { id: string; state: 'sent' | 'failed'; seq?: number; error?: string }];
   /** A commit of ours took effect at its seq (the Welcome of an add goes out then). */
@@ -158,6 +165,8 @@ interface OwnSend {
   recorded?: Promise<void>;
   /** Restored from the history after a restart: the epoch it was written in (§3.3: same id only in that epoch). */
   restoredEpoch?: number;
+  /** Sealed under a state that is saved (§3.8): it may leave, when its turn and its tokens come. */
+  ready?: boolean;
 }
 
 /** A commit of ours on its way to the relay (sent again, same id, after a reconnect). */
@@ -191,6 +200,12 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private readonly outbox: OwnSend[] = [];
   /** Ids of own messages sent in an earlier run and not acked then (§3.8: not opened again). */
   private readonly ownIds = new Set<string>();
+  /**
+   * §3.3: the old ids (and parts, §3.3.1) of own messages that went again under a new id. The
+   * relay may hold a copy under one and ack it late: its seq is ours (it fills its slot, never
+   * opened as someone else's message, never recorded as sent), until it is applied.
+   */
+  private readonly retired = new Map<string, { part?: string; partOnly?: boolean }>();
   private commitSend: CommitSend | undefined;
   /** Intents waiting their turn (one commit of ours is pending at a time, §3.3). */
   private readonly intents: CommitIntent[] = [];
@@ -214,6 +229,14 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private updateTimer?: ReturnType<typeof setTimeout>;
   private closed = false;
   private displayName: string;
+  /**
+   * §1.7: own messages and their parts leave paced below the relay's rate, as link rooms pace a
+   * file's chunks (ClientTuning.chunkRate, chunkBurst: 80 a second after 100), so that a file's
+   * hundreds of sends never trip `rate_limited`. Commits and resets are not paced (they are
+   * few, and the rest of the rate is theirs).
+   */
+  private readonly sendTokens: TokenBucket;
+  private paceTimer?: ReturnType<typeof setTimeout>;
 
   constructor(private readonly options: PrivateRoomOptions) {
     super();
@@ -225,6 +248,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     this.now = options.now ?? Date.now;
     this.tuning = { ...PRIVATE_DEFAULTS, ...options.tuning };
     const tuning: ClientTuning = { ...DEFAULT_TUNING, ...options.tuning };
+    this.sendTokens = new TokenBucket(tuning.chunkRate, tuning.chunkBurst);
     this.link = new RelayLink(
       { host: options.host, port: options.port, agent: options.agent, transport: options.transport, tuning },
       {
@@ -310,6 +334,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
+    if (this.paceTimer !== undefined) clearTimeout(this.paceTimer);
     if (this.blockedTimer !== undefined) clearTimeout(this.blockedTimer);
     if (this.saveRetry !== undefined) clearTimeout(this.saveRetry);
     await this.work;
@@ -517,7 +542,8 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
           // Also when this pass sealed nothing: an earlier pass may have sealed and failed to
           // save (a full disk), and what it sealed must not leave until the save succeeds.
           if (sealed > 0 || this.unsavedSeals()) await this.saveOrRetry();
-          for (const e of batch) if (e.rid === undefined && e.body !== undefined && !this.group.removed) this.writeSend(e);
+          for (const e of batch) if (e.body !== undefined) e.ready = true;
+          this.writeReady();
           batch = [];
           sealed = 0;
         };
@@ -558,22 +584,78 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     this.sealCount++;
     e.body = encodeMlsBody(message);
     e.parts = undefined;
+    e.ready = false;
     e.epoch = this.group.epoch;
   }
 
-  /** §3.3: an own message goes again under a new id; the old one is no message any more. */
-  private async renew(e: OwnSend): Promise<void> {
-    const old = e.id;
-    const fresh = generateMessageId();
-    e.id = fresh;
-    e.payload = { ...e.payload, id: fresh };
-    if (e.control !== undefined) e.control = { ...e.control, id: fresh };
-    e.body = undefined;
-    e.parts = undefined;
-    e.rid = undefined;
-    e.recorded = undefined;
-    this.ownIds.delete(old);
-    await this.options.history.superseded(old);
+  /**
+   * Writes, in order, the own messages sealed under a saved state (§3.8) and not in flight, while
+   * the pace allows (§1.7); the rest go when their tokens come (the pump runs again then).
+   */
+  private writeReady(): void {
+    if (!this.link.writable || !this.joined || !this.synced || this.closed || this.group.removed) return;
+    if (this.commitSend !== undefined || this.group.pendingCommit !== undefined) return;
+    for (const e of this.outbox) {
+      if (e.rid !== undefined || e.ready !== true || e.body === undefined || e.epoch !== this.group.epoch) continue;
+      e.parts ??= this.partsOf(e.body, e.id);
+      const sends = e.parts === undefined ? 1 : e.parts.filter((p, i) => i === e.parts!.length - 1 || p.acked !== true).length;
+      if (!this.sendTokens.take(sends)) {
+        if (this.paceTimer === undefined && !this.closed) {
+          this.paceTimer = setTimeout(() => {
+            this.paceTimer = undefined;
+            this.pump();
+          }, this.sendTokens.waitMs(sends));
+        }
+        return;
+      }
+      this.writeSend(e);
+    }
+  }
+
+  /**
+   * §3.3: an own message goes again under a new id; the old one is no message any more. What
+   * targets it in the outbox (chunks, edits, deletes, reactions, replies) is renewed with it:
+   * it now targets the new id, under a new id of its own (its old copy, if sent, names the old
+   * target, and the relay would take the same id for a copy it has, §1.5), and so on for what
+   * targets that. Each is in the history under its new id with its old one's end, in one
+   * batch, so that a restart at any moment finds it once, with its new target (§3.8).
+   */
+  private async renew(first: OwnSend): Promise<void> {
+    const writes: Promise<void>[] = [];
+    const queue = [first];
+    for (let e = queue.shift(); e !== undefined; e = queue.shift()) {
+      const old = e.id;
+      const fresh = generateMessageId();
+      this.retire(e);
+      e.id = fresh;
+      e.payload = { ...e.payload, id: fresh };
+      if (e.control !== undefined) e.control = { ...e.control, id: fresh };
+      e.body = undefined;
+      e.parts = undefined;
+      e.rid = undefined;
+      e.ready = false;
+      e.restoredEpoch = undefined;
+      e.recorded = this.record(e);
+      e.recorded.catch(() => undefined);
+      writes.push(e.recorded, this.options.history.superseded(old));
+      this.ownIds.delete(old);
+      this.emit('renamed', { from: old, to: fresh });
+      for (const d of this.outbox) {
+        const target = d.payload.target === old;
+        const reply = d.payload.reply !== undefined && d.payload.reply.to === old;
+        if (d === e || (!target && !reply)) continue;
+        d.payload = { ...d.payload, ...(target ? { target: fresh } : {}), ...(reply ? { reply: { ...d.payload.reply!, to: fresh } } : {}) };
+        if (!queue.includes(d)) queue.push(d);
+      }
+    }
+    await Promise.all(writes);
+  }
+
+  /** §3.3: the ids an own message may be on the relay under, before it goes again under a new one. */
+  private retire(e: OwnSend): void {
+    const last = e.parts?.at(-1);
+    this.retired.set(e.id, last !== undefined ? { part: last.body } : {});
+    for (const p of e.parts?.slice(0, -1) ?? []) if (p.acked !== true) this.retired.set(p.id, { part: p.body, partOnly: true });
   }
 
   /** §1.2, §3.3.1: the longest body the relay takes (its welcome's maxFrame - 512). */
@@ -893,7 +975,7 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
   private onStored(f: ReceivedStoredMsg): void {
     if (f.seq <= this.meta.applied || this.slots.has(f.seq)) return;
     // §3.8: an own message of an earlier run comes back in a catch-up: it is ours, not opened.
-    if (this.ownIds.has(f.id) || this.outbox.some((e) => e.id === f.id)) {
+    if (this.ownIds.has(f.id) || this.retired.has(f.id) || this.outbox.some((e) => e.id === f.id)) {
       // A message of an earlier run, restored: the epoch it was sealed in is in its header
       // (§3.3: stale for everyone when a lower seq ended that epoch).
       const restored = this.outbox.find((e) => e.id === f.id && e.epoch === undefined);
@@ -917,15 +999,17 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
       const body = this.commitSend.frame.body;
       if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, ...(isPartBody(body) ? { part: body } : {}) });
       this.commitSend = undefined;
-    } else if (r?.kind === 'part') {
+    } else if (r?.kind === 'part' && this.ownPart(f.id) !== undefined) {
       // §3.3.1: an own part; at its seq it goes into our sets as into every member's (the same bounds).
-      const p = this.ownPart(f.id);
-      if (p === undefined) return;
+      const p = this.ownPart(f.id)!;
       p.acked = true;
       if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, part: p.body, partOnly: true });
     } else if (this.outbox.some((e) => e.id === f.id)) {
       const last = this.outbox.find((e) => e.id === f.id)?.parts?.at(-1);
       if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, ...(last !== undefined ? { part: last.body } : {}) });
+    } else if (this.retired.has(f.id)) {
+      // §3.3: the late ack of an old id (a message that went again under a new one): its seq is ours.
+      if (f.seq > this.meta.applied) this.slots.set(f.seq, { kind: 'own', id: f.id, ts: f.ts, ...this.retired.get(f.id) });
     } else {
       return;
     }
@@ -974,7 +1058,16 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
         if (e === undefined) return;
         e.rid = undefined;
         if (f.code === 'not_joined' || f.code === 'rate_limited' || f.code === 'internal' || f.code === 'shutting_down' || f.code === 'room_quota') {
-          if (f.code !== 'not_joined') setTimeout(() => this.pump(), 500);
+          if (f.code === 'not_joined') return;
+          // Not stored, while later ones of ours may be: sealed again (a new generation of our
+          // MLS sender ratchet) rather than sent again as it was, which, stored after them,
+          // would be further out of order than members' keys are kept for (§3.3): lost for all.
+          if (e.payload.type !== 'proposal') {
+            e.body = undefined;
+            e.parts = undefined;
+            e.ready = false;
+          }
+          setTimeout(() => this.pump(), 500);
           return;
         }
         this.outbox.splice(this.outbox.indexOf(e), 1);
@@ -1076,7 +1169,10 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     if (slot.kind === 'own') {
       // §3.3.1: our own parts count in our sets at their seqs, as in everyone's; what they join is ours.
       if (slot.part !== undefined) this.parts.take(seq, slot.part);
-      if (slot.partOnly === true) return false;
+      if (slot.partOnly === true) {
+        this.retired.delete(slot.id);
+        return false;
+      }
       return this.applyOwn(seq, slot);
     }
     // §3.3.1: a body is one MLSMessage, or a part of one, joined at the seq of its last part.
@@ -1133,6 +1229,8 @@ export class PrivateRoom extends TypedEmitter<PrivateRoomEvents> {
     const i = this.outbox.findIndex((e) => e.id === slot.id);
     const e = i >= 0 ? this.outbox[i] : undefined;
     this.ownIds.delete(slot.id);
+    // §3.3: an old id of a message that went again under a new one: its seq is no message of ours.
+    if (this.retired.delete(slot.id)) return false;
     if (e === undefined) {
       this.historyWrite(this.options.history.acked(slot.id, seq));
       return false;
