@@ -52,6 +52,8 @@ export interface TimelineSink {
   deliverFile(e: FileEvent): void;
   showItem(room: string, item: ChatItem): void;
   setBackend(room: string, backend: RoomBackend | undefined): void;
+  /** §3.3: an own message went again under a new id (renewed, or written again by Retry); its item follows. */
+  renameOwn(room: string, from: string, to: string): boolean;
 }
 
 /** A member @names bind to (§2.3.2). */
@@ -250,10 +252,20 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
     });
     // §2.3.1-2.3.6 (§3.3: the same payload as link rooms): checked, applied and assembled as
     // RelayClient does for link rooms; ChatSession's RoomFeatures hears the same events.
+    const resendable = new Map<string, Resend>();
     const features = new LocalFeatureRoom(room, pr.fingerprint, pr, {
       message: (m) => this.deps.sink.deliver(m),
       effects: (e) => this.deps.sink.deliverEffects(e),
       file: (e) => this.deps.sink.deliverFile(e),
+      // §3.3 "What targets a renewed message is renewed with it": the item, its feature state
+      // and a Retry's content follow the new id, so that what the user does next names it.
+      renamed: (from, to) => {
+        this.deps.sink.renameOwn(room, from, to);
+        const r = resendable.get(from);
+        if (r === undefined) return;
+        resendable.delete(from);
+        resendable.set(to, r);
+      },
     });
     this.showHistory(room, features, stored.records, self);
     // §3.3, §3.8: own messages the relay never acked go out again (the history is the outbox).
@@ -263,9 +275,9 @@ export class PrivateRooms extends TypedEmitter<PrivateRoomsEvents> {
     }), this.deps.log);
     const live: LiveRoom = { room: pr, features, desk, history, offs: [] };
     const changed = (): void => this.emit('changed', room);
-    const resendable = new Map<string, Resend>();
     live.offs.push(
       pr.on('message', (m) => features.receive(m)),
+      pr.on('renamed', (r) => features.renamed(r.from, r.to)),
       pr.on('outgoing', (u) => {
         // Acked: nothing to write again. Refused: kept for Retry (resend), the newest MAX_RESENDABLE.
         if (u.state === 'sent') resendable.delete(u.id);

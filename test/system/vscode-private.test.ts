@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChatMessage, EffectEvent, FileEvent, OutgoingUpdate } from '../../src/core/client/types';
+import type { ChatMessage, EffectEvent, FileEvent, OutgoingUpdate, TransportFactory } from '../../src/core/client/types';
 import { fingerprint, generateIdentity, type Identity } from '../../src/core/crypto/identity';
 import { MemoryHistoryLog, decodeSaved, type HistoryLog } from '../../src/core/private';
 import { createTcpTransport } from '../../src/node/tcpTransport';
@@ -73,11 +73,16 @@ class Sink implements TimelineSink {
   readonly effects: EffectEvent[] = [];
   readonly files: FileEvent[] = [];
   readonly backends = new Map<string, RoomBackend>();
+  readonly renamed: { from: string; to: string }[] = [];
   deliver(m: ChatMessage): void { this.messages.push(m); }
   deliverOutgoing(u: OutgoingUpdate): void { this.outgoing.push(u); }
   deliverEffects(e: EffectEvent): void { this.effects.push(e); }
   deliverFile(e: FileEvent): void { this.files.push(e); }
   showItem(_room: string, item: ChatItem): void { this.items.push(item); }
+  renameOwn(_room: string, from: string, to: string): boolean {
+    this.renamed.push({ from, to });
+    return true;
+  }
   setBackend(room: string, b: RoomBackend | undefined): void {
     if (b === undefined) this.backends.delete(room);
     else this.backends.set(room, b);
@@ -351,7 +356,22 @@ interface Panel {
   incoming: ChatItem[];
 }
 
-function panel(name: string, relayPort: () => number, from?: Panel): Panel {
+/** A way to the relay that can lose what is written (a link that dropped without a word). */
+class LossyTransport {
+  losing = false;
+  readonly factory: TransportFactory = (host, port) => {
+    const t = createTcpTransport(host, port);
+    return {
+      write: (line) => {
+        if (!this.losing) t.write(line);
+      },
+      close: () => t.close(),
+      on: (event, listener) => t.on(event, listener),
+    };
+  };
+}
+
+function panel(name: string, relayPort: () => number, from?: Panel, opts: { transport?: TransportFactory } = {}): Panel {
   const secrets = from?.secrets ?? new MemorySecretStore();
   const state = from?.state ?? new MemoryStateStore();
   const logs = from?.logs ?? new Map<string, HistoryLog>();
@@ -372,7 +392,7 @@ function panel(name: string, relayPort: () => number, from?: Panel): Panel {
       if (l === undefined) logs.set(room, (l = new MemoryHistoryLog()));
       return l;
     },
-    transport: createTcpTransport, agent: 'smc-vscode-test', log: () => undefined, sink: session,
+    transport: opts.transport ?? createTcpTransport, agent: 'smc-vscode-test', log: () => undefined, sink: session,
   });
   later.rooms = rooms;
   const incoming: ChatItem[] = [];
@@ -398,6 +418,61 @@ describe('extension private rooms: the chat features through ChatSession and a r
     }
     await relay.cleanup();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an own message gone stale (written before a restart, bob\'s update came meanwhile, §3.3) goes again under a new id: alice\'s item follows it, and what she does next names it', async () => {
+    const port = (): number => relay.port;
+    const wire = new LossyTransport();
+    const alice = panel('alice', port, undefined, { transport: wire.factory });
+    const bob = panel('bob', port);
+    panels.push(alice, bob);
+    const entry = await alice.rooms.create('team', `127.0.0.1:${relay.port}`);
+    await alice.session.setCurrent(entry.room);
+    await alice.session.connect();
+    await alice.rooms.startAll();
+    await until(() => alice.rooms.liveRoom(entry.room)?.state === 'connected', 'alice connected');
+    const { link } = await alice.rooms.invite(entry.room);
+    await bob.rooms.join(link, () => undefined, 60_000);
+    await bob.session.setCurrent(entry.room);
+    await bob.session.connect();
+    await bob.rooms.start(entry.room);
+    const tl = (p: Panel): Timeline => p.session.timeline(entry.room);
+    const warm = await alice.session.sendText('before the race');
+    await until(() => tl(bob).get(warm.key)?.text === 'before the race', 'bob reads alice');
+    const bobRoom = bob.rooms.liveRoom(entry.room)!;
+    await until(() => alice.rooms.liveRoom(entry.room)!.epoch === bobRoom.epoch, 'both in one epoch');
+
+    // Alice writes into a link that lost it, and her VS Code stops: the message waits in her
+    // history (the outbox, §3.8) under the epoch it was written in. Bob's update ends that epoch.
+    wire.losing = true;
+    const stale = await alice.session.sendText('written in the old epoch');
+    await until(() => alice.logs.get(entry.room) !== undefined, 'alice has a history');
+    await alice.rooms.stopAll();
+    await alice.session.dispose();
+    panels.splice(panels.indexOf(alice), 1);
+    const epoch = bobRoom.epoch;
+    bobRoom.update();
+    await until(() => bobRoom.epoch > epoch, 'bob applied his update');
+
+    // Alice starts again: the message goes under a new id in the new epoch, and her item follows it.
+    const again = panel('alice', port, alice);
+    panels.push(again);
+    await again.session.setCurrent(entry.room);
+    await again.session.connect();
+    await again.rooms.startAll();
+    const shown = (p: Panel): ChatItem[] => tl(p).all().filter((i) => i.text === 'written in the old epoch');
+    await until(() => shown(bob).length === 1, 'bob reads it, renewed');
+    const renewed = shown(bob)[0]!.key;
+    assert.notEqual(renewed, stale.key, 'the renewed message goes by a new id');
+    await until(() => shown(again)[0]?.key === renewed, 'alice\'s item follows the new id');
+    assert.equal(tl(again).get(stale.key), undefined, 'no item is left under the dead id');
+    assert.equal(shown(again).length, 1, 'shown once');
+    await until(() => tl(again).get(renewed)?.state === 'sent', 'alice\'s item is sent under the new id');
+
+    // What alice does next names the new id: bob sees her edit and her reaction.
+    await again.session.edit(renewed, 'written again, edited');
+    await again.session.react(renewed, '🎉');
+    await until(() => tl(bob).get(renewed)?.text === 'written again, edited' && tl(bob).get(renewed)?.reactions?.[0]?.emoji === '🎉', 'bob sees the edit and the reaction');
   });
 
   it('reply, mention, reaction toggle, edit (another\'s refused), delete, a file byte-identical, a patch, a snippet, search; a restart replays them from history', async () => {
