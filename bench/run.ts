@@ -55,6 +55,7 @@ baselines, named in each section.
 | \`private-send-rate\` | one private-room member with the real stores of \`smc chat\` (MLS state in secrets.json, history log): messages sent at once, acked/s | a link room's RelayClient, same relay |
 | \`private-commit\` | a private room's commit → ack (§3.6) on the embedded store, on PostgreSQL, on two relays of one PostgreSQL (and → \`rekey\` on the other relay) | a plain message of the same room → ack |
 | \`panel-features\` | search over 10 000 messages; an 8 MiB file through the relay (and at its default limits: rate_limited refusals, peak memory); the panel on 10 000 messages with reactions and edits: open, scroll | bare substring scan; the same bytes as text messages; a room of plain messages |
+| \`private-file\` | an 8 MiB file in a private room (one MLS seal per chunk, paced at 80 chunks/s after 100) through one relay at its default limits: MiB/s to the receiver's verified bytes, rate_limited refusals | the same file in a link room, same relay, same run |
 
 Latencies are exact percentiles over every sample (nearest rank), taken with
 \`process.hrtime.bigint()\` after a warm-up; \`n\` is given for each. Everything above this line is

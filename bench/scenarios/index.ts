@@ -16,5 +16,6 @@ import { restart } from './restart';
 import { panelFeatures } from '../panelFeatures';
 import { privateCommit } from '../privateCommit';
 import { privateSendRate } from '../privateSendRate';
+import { privateFile } from '../privateFile';
 
-export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster, privateRooms, privateSendRate, privateCommit, panelFeatures];
+export const SCENARIOS: Scenario[] = [fanout, durableAcks, manyRooms, idleMemory, restart, openVerify, clientJoin, chatJson, bundleSize, extensionHost, pgStore, relayCluster, privateRooms, privateSendRate, privateCommit, panelFeatures, privateFile];
