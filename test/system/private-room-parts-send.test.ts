@@ -52,6 +52,9 @@ describe('private rooms: messages and commits sent in parts (§3.3.1)', function
     member.on('error', () => undefined);
     const dump = (): string => `${admin!.logs.slice(-10).join('\n')}\n---\n${logs.slice(-10).join('\n')}`;
     const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> => until(what, check, 90_000, dump);
+    // The room exists at the relay once the admin's creation is taken (§3.6); a join before
+    // that is refused (auth_failed, not retried), which under load made this test flaky.
+    await wait('the admin in its room', () => admin!.room.state === 'connected' && !admin!.room.committing);
     member.connect();
     await wait('the member is caught up', () => member!.applied >= 0 && member!.state === 'connected');
 
