@@ -14,7 +14,7 @@ import {
   RoomCipher, PayloadError, PayloadTooLargeError, fingerprint, shortFingerprint, generateMessageId,
 } from '../crypto/index';
 import type { Payload, Snippet } from '../crypto/index';
-import { fileMessages } from '../payload/fileTransfer';
+import { filePayloads, uploadDone } from './fileSend';
 import { LIMITS } from '../wire/frames';
 import type {
   ReceivedEphemeralAck, ReceivedEphemeralMsg, ReceivedError, ReceivedStoredAck, ReceivedStoredMsg, RelayFrameFailure,
@@ -314,25 +314,12 @@ export class RelayClient extends TypedEmitter<RelayClientEvents> {
     const id = generateMessageId();
     const ts = Date.now();
     const sealed = this.sealOrThrow(room, () => {
-      const { file: fp, chunks } = fileMessages({
-        id, ts, name: this.displayName, fileName: file.name, bytes: file.bytes,
-        ...(file.mime !== undefined ? { mime: file.mime } : {}),
-        ...(file.text !== undefined && file.text !== '' ? { text: file.text } : {}),
-        ...(file.reply !== undefined ? { reply: file.reply } : {}),
-        ...(file.mentions !== undefined ? { mentions: file.mentions } : {}),
-      }, generateMessageId);
+      const { file: fp, chunks } = filePayloads(file, id, ts, this.displayName, generateMessageId);
       return [fp, ...chunks].map((p) => ({ p, body: rs.cipher.seal(p, this.options.identity) }));
     });
     this.sender.checkCapacity(sealed.reduce((n, x) => n + x.body.length, 0), sealed.length);
     const chunks = sealed.length - 1;
-    let resolve!: () => void;
-    let reject!: (err: ClientError) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    // A caller that does not wait for `done` must not get an unhandled rejection.
-    done.catch(() => undefined);
+    const { done, resolve, reject } = uploadDone();
     const upload: Upload = { room, file: id, chunks, unacked: new Set(sealed.map((x) => x.p.id)), acked: 0, resolve, reject };
     this.uploads.set(`${room}/${id}`, upload);
     let first: OutgoingMessage | undefined;

@@ -6,7 +6,7 @@
 import { RoomFeatures } from '../client/roomFeatures';
 import { ClientError, type ChatMessage, type EffectEvent, type FileEvent, type MessageView, type OutgoingContent, type OutgoingFileContent, type ReplyRef } from '../client/types';
 import { PayloadTooLargeError, type Payload } from '../crypto/payload';
-import { fileMessages } from '../payload/fileTransfer';
+import { filePayloads, uploadDone } from '../client/fileSend';
 
 /** What a private room offers to send: any §2.3 payload, checked by encodePayload (ClientError). */
 export interface PayloadSender {
@@ -103,28 +103,17 @@ export class LocalFeatureRoom {
    * message). Checked whole before anything is sent: over 8 MiB, or a name against the rules.
    */
   sendFile(file: OutgoingFileContent): FileSend {
-    let parts: ReturnType<typeof fileMessages>;
+    let parts: ReturnType<typeof filePayloads>;
     try {
-      parts = fileMessages({
-        id: 'AAAAAAAAAAAAAAAAAAAAAA', ts: 0, name: 'x', fileName: file.name, bytes: file.bytes,
-        ...(file.mime !== undefined ? { mime: file.mime } : {}),
-        ...(file.text !== undefined && file.text !== '' ? { text: file.text } : {}),
-        ...(file.reply !== undefined ? { reply: file.reply } : {}),
-        ...(file.mentions !== undefined ? { mentions: file.mentions } : {}),
-      }, () => 'AAAAAAAAAAAAAAAAAAAAAA');
+      // The ids, time and name are the room's to give (sendPayload): placeholders until then.
+      parts = filePayloads(file, 'AAAAAAAAAAAAAAAAAAAAAA', 0, 'x', () => 'AAAAAAAAAAAAAAAAAAAAAA');
     } catch (err) {
       if (err instanceof PayloadTooLargeError) throw new ClientError('message_too_large', err.message, this.room);
       throw err;
     }
     const strip = ({ id: _id, ts: _ts, name: _name, ...rest }: Payload): Omit<Payload, 'id' | 'ts' | 'name'> => rest;
     const message = this.sent(this.sender.sendPayload(strip(parts.file)));
-    let resolve!: () => void;
-    let reject!: (err: ClientError) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    done.catch(() => undefined);
+    const { done, resolve, reject } = uploadDone();
     const upload: Upload = { file: message.id, chunks: parts.chunks.length, unacked: new Set([message.id]), acked: 0, resolve, reject };
     this.uploads.set(message.id, upload);
     for (const c of parts.chunks) {
