@@ -176,3 +176,16 @@ export async function raceBobsUpdate(ds: PrivateDs, bob: Member, alicesSends: ()
   ds.release(true);
 }
 
+
+/** Per test: a fresh in-memory DS, and the members the test opened (`open`), disconnected after it. */
+export function dsPerTest(): { ds: PrivateDs; open: Member[] } {
+  const t = { ds: new PrivateDs(), open: [] as Member[] };
+  beforeEach(() => {
+    t.ds = new PrivateDs();
+    t.open = [];
+  });
+  afterEach(async () => {
+    for (const m of t.open) await m.room.disconnect();
+  });
+  return t;
+}

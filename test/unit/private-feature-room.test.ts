@@ -11,8 +11,7 @@ import { MAX_FILE_BYTES } from '../../src/core/payload/fields';
 import { MessageNumbers } from '../../src/cli/chatFeatures';
 import { RoomFeatures } from '../../src/core/client/roomFeatures';
 import type { ChatMessage } from '../../src/core/client/types';
-import { PrivateDs } from '../helpers/privateDs';
-import { pair, raceBobsUpdate, until, type Member } from './private-feature-harness';
+import { pair, raceBobsUpdate, until, type Member, dsPerTest } from './private-feature-harness';
 
 /** Whether `p` settled (a microtask turn later), and how. */
 async function settled(p: Promise<void>): Promise<'pending' | 'resolved' | 'rejected'> {
@@ -27,21 +26,11 @@ const uploads = (m: Member): Extract<FileEvent, { state: 'uploading' | 'uploaded
 
 describe('LocalFeatureRoom: the chat features of a private room (docs/protocol.md §2.3, §3.3)', function () {
   this.timeout(60_000);
-  let ds: PrivateDs;
-  let open: Member[] = [];
-
-  beforeEach(() => {
-    ds = new PrivateDs();
-    open = [];
-  });
-
-  afterEach(async () => {
-    for (const m of open) await m.room.disconnect();
-  });
+  const s = dsPerTest();
 
   it("refuses, before anything is sent, an edit or delete of another's message and an effect on a message not loaded", async () => {
-    const { alice, bob } = await pair(ds);
-    open = [alice, bob];
+    const { alice, bob } = await pair(s.ds);
+    s.open = [alice, bob];
     const fromBob = bob.features.sendText('from bob');
     await until(() => alice.messages.some((m) => m.id === fromBob.id), 'alice has it');
     await alice.room.drain();
@@ -63,8 +52,8 @@ describe('LocalFeatureRoom: the chat features of a private room (docs/protocol.m
   });
 
   it('refuses a file over 8 MiB with message_too_large, and sends nothing of it', async () => {
-    const { alice, bob } = await pair(ds);
-    open = [alice, bob];
+    const { alice, bob } = await pair(s.ds);
+    s.open = [alice, bob];
     const sentBefore = alice.wire.sent.length;
     const recordsBefore = (await alice.history.load()).records.length;
     assert.throws(() => alice.features.sendFile({ name: 'big.bin', bytes: Buffer.alloc(MAX_FILE_BYTES + 1) }),
@@ -79,8 +68,8 @@ describe('LocalFeatureRoom: the chat features of a private room (docs/protocol.m
   });
 
   it("reports the upload's progress, and done resolves only once the file message and every chunk are acked", async () => {
-    const { alice, bob } = await pair(ds);
-    open = [alice, bob];
+    const { alice, bob } = await pair(s.ds);
+    s.open = [alice, bob];
     // The last chunk's ack is late: the others' progress shows, done waits.
     let last = '';
     const first = alice.wire.sent.length;
@@ -100,8 +89,8 @@ describe('LocalFeatureRoom: the chat features of a private room (docs/protocol.m
   });
 
   it('a chunk the relay refuses fails the upload: done rejects with the reason', async () => {
-    const { alice, bob } = await pair(ds);
-    open = [alice, bob];
+    const { alice, bob } = await pair(s.ds);
+    s.open = [alice, bob];
     const first = alice.wire.sent.length;
     alice.wire.refusing = (f) => (alice.wire.sent.indexOf(String(f.id)) === first + 2 ? 'bad_request' : undefined);
     const sent = alice.features.sendFile({ name: 'plan.bin', bytes: randomBytes(100_000) });
@@ -111,11 +100,11 @@ describe('LocalFeatureRoom: the chat features of a private room (docs/protocol.m
   });
 
   it('renamed(): a stale file message and its chunks under new ids, the upload still completes under the new id', async () => {
-    const { alice, bob } = await pair(ds);
-    open = [alice, bob];
+    const { alice, bob } = await pair(s.ds);
+    s.open = [alice, bob];
     let done: Promise<void> | undefined;
     let file = '';
-    await raceBobsUpdate(ds, bob, () => 3, () => {
+    await raceBobsUpdate(s.ds, bob, () => 3, () => {
       const sent = alice.features.sendFile({ name: 'plan.bin', bytes: randomBytes(50_000) });
       file = sent.message.id;
       done = sent.done;

@@ -10,29 +10,18 @@ import { MlsGroup } from '../../src/core/mls';
 import { decodeSaved } from '../../src/core/private';
 import { messageOfRecord } from '../../src/core/private/historyMessage';
 import type { FileEvent } from '../../src/core/client/types';
-import { PrivateDs } from '../helpers/privateDs';
-import { member, pair, raceBobsUpdate, until, type Member } from './private-feature-harness';
+import { member, pair, raceBobsUpdate, until, type Member, dsPerTest } from './private-feature-harness';
 
 const complete = (m: Member): Extract<FileEvent, { state: 'complete' }> | undefined =>
   m.files.find((f): f is Extract<FileEvent, { state: 'complete' }> => f.state === 'complete');
 
 describe('private room: what targets a renewed message is renewed with it (docs/protocol.md §3.3)', function () {
   this.timeout(90_000);
-  let ds: PrivateDs;
-  let open: Member[] = [];
-
-  beforeEach(() => {
-    ds = new PrivateDs();
-    open = [];
-  });
-
-  afterEach(async () => {
-    for (const m of open) await m.room.disconnect();
-  });
+  const s = dsPerTest();
 
   for (const lateAcks of [false, true]) it(`a file whose message went stale goes again with its chunks retargeted: bob gets it whole, alice's upload completes${lateAcks ? ' (the old ids known only from late acks)' : ''}`, async () => {
-    const { alice, bob } = await pair(ds);
-    open = [alice, bob];
+    const { alice, bob } = await pair(s.ds);
+    s.open = [alice, bob];
     // The acks of alice's chunks come after her file message's stale seq is applied (a relay
     // that answers late): the old ids' copies in the catch-up after the rekey, or (lateAcks)
     // those acks alone, must fill their seqs as own: not stall the room, not be opened.
@@ -43,7 +32,7 @@ describe('private room: what targets a renewed message is renewed with it (docs/
     const bytes = randomBytes(100_000);
     let done: Promise<void> | undefined;
     const before = alice.wire.sent.length;
-    await raceBobsUpdate(ds, bob, () => 5, () => {
+    await raceBobsUpdate(s.ds, bob, () => 5, () => {
       const sent = alice.features.sendFile({ name: 'plan.bin', bytes });
       file = sent.message.id;
       assert.equal(sent.chunks, 4);
@@ -66,7 +55,7 @@ describe('private room: what targets a renewed message is renewed with it (docs/
     assert.ok(alice.files.some((f) => f.state === 'uploaded' && f.file === got.file));
     await alice.room.drain();
     // Nothing stalls: alice applied every seq of the relay, and her history holds the new ids only, acked.
-    const stored = ds.rooms.get(alice.room.room)!.messages;
+    const stored = s.ds.rooms.get(alice.room.room)!.messages;
     await until(() => alice.room.applied === stored.length, 'alice applied every seq');
     const { records } = await alice.history.load();
     const renamedFrom = new Set(alice.renames.map((r) => r.from));
@@ -82,13 +71,13 @@ describe('private room: what targets a renewed message is renewed with it (docs/
 
   it('an edit, a reaction and a reply (in parts, §3.3.1) of a stale message follow it; a later reaction on the new id applies', async () => {
     // Small frames for alice: the long reply goes in parts, acked after the rename.
-    const { alice, bob } = await pair(ds, 8_192);
-    open = [alice, bob];
+    const { alice, bob } = await pair(s.ds, 8_192);
+    s.open = [alice, bob];
     let first = '';
     alice.wire.holding = (f) => f.id !== first;
     const long = 'x'.repeat(12_000);
     const parts = (): number => Number(alice.logs.filter((l) => l.event === 'sent_in_parts').at(-1)?.fields?.parts ?? 1);
-    await raceBobsUpdate(ds, bob, () => 3 + parts(), () => {
+    await raceBobsUpdate(s.ds, bob, () => 3 + parts(), () => {
       const m = alice.features.sendText('deploy at 5');
       first = m.id;
       alice.features.sendPayload({ type: 'edit', target: m.id, text: 'deploy at 6' });
@@ -114,7 +103,7 @@ describe('private room: what targets a renewed message is renewed with it (docs/
     alice.features.sendPayload({ type: 'reaction', target: renamed.to, emoji: '👍' });
     await until(() => bob.features.view(renamed.to)!.reactions.length === 0, 'the toggle applied');
     await alice.room.drain();
-    const stored = ds.rooms.get(alice.room.room)!.messages;
+    const stored = s.ds.rooms.get(alice.room.room)!.messages;
     await until(() => alice.room.applied === stored.length, 'alice applied every seq');
     // The old ids' parts and copies were own: none opened, no part refused.
     const opened = alice.logs.filter((l) => ['stale', 'message_refused', 'not_of_this_group', 'part_refused', 'not_an_mls_message'].includes(l.event));
@@ -122,29 +111,29 @@ describe('private room: what targets a renewed message is renewed with it (docs/
   });
 
   it('a restart right after the stale seq, before anything went again: the chunks keep their new target', async () => {
-    const { roomId, alice, bob } = await pair(ds);
-    open = [bob];
+    const { roomId, alice, bob } = await pair(s.ds);
+    s.open = [bob];
     const bytes = randomBytes(70_000);
     // alice's process is killed once her file message is found stale: nothing of it leaves again.
     alice.room.on('renamed', () => (alice.stall.on = true));
     let file = '';
-    await raceBobsUpdate(ds, bob, () => 4, () => {
+    await raceBobsUpdate(s.ds, bob, () => 4, () => {
       file = alice.features.sendFile({ name: 'plan.bin', bytes }).message.id;
     });
     await until(() => alice.logs.some((l) => l.event === 'own_message_stale') && alice.renames.length === 4, 'the renames');
     await new Promise((r) => setTimeout(r, 200));
     alice.wire.dead = true;
-    const sendsBefore = ds.rooms.get(roomId)!.messages.length;
+    const sendsBefore = s.ds.rooms.get(roomId)!.messages.length;
     const saved = decodeSaved(alice.saved[alice.saved.length - 1]!);
-    const back = member(ds, roomId, alice.id, 'alice', await MlsGroup.import(saved.state, alice.id), saved.meta, { log: alice.log });
-    open = [bob, back];
+    const back = member(s.ds, roomId, alice.id, 'alice', await MlsGroup.import(saved.state, alice.id), saved.meta, { log: alice.log });
+    s.open = [bob, back];
     back.room.restorePending((await back.history.load()).records);
     back.room.connect();
     await until(() => complete(bob) !== undefined, 'bob has the file whole');
     assert.ok(Buffer.from(complete(bob)!.bytes).equals(bytes));
     // It went under the ids the renames gave, written before the crash (no second rename).
     assert.equal(complete(bob)!.file, alice.renames.find((r) => r.from === file)!.to);
-    assert.ok(ds.rooms.get(roomId)!.messages.length > sendsBefore);
+    assert.ok(s.ds.rooms.get(roomId)!.messages.length > sendsBefore);
     await back.room.drain();
   });
 });
