@@ -400,6 +400,22 @@ function panel(name: string, relayPort: () => number, from?: Panel, opts: { tran
   return { name, secrets, state, logs, session, rooms, incoming };
 }
 
+/** Alice's new private room on the relay at `port`, bob added by her desk; both connected, it current for both. */
+async function roomOfTwo(alice: Panel, bob: Panel, port: number): Promise<RoomEntry> {
+  const entry = await alice.rooms.create('team', `127.0.0.1:${port}`);
+  await alice.session.setCurrent(entry.room);
+  await alice.session.connect();
+  await alice.rooms.startAll();
+  await until(() => alice.rooms.liveRoom(entry.room)?.state === 'connected', 'alice connected');
+  const { link } = await alice.rooms.invite(entry.room);
+  await bob.rooms.join(link, () => undefined, 60_000);
+  await bob.session.setCurrent(entry.room);
+  await bob.session.connect();
+  await bob.rooms.start(entry.room);
+  await until(() => bob.rooms.liveRoom(entry.room)?.state === 'connected', 'bob connected');
+  return entry;
+}
+
 describe('extension private rooms: the chat features through ChatSession and a real relay', function () {
   this.timeout(180_000);
   let relay: RelayProcess;
@@ -426,16 +442,7 @@ describe('extension private rooms: the chat features through ChatSession and a r
     const alice = panel('alice', port, undefined, { transport: wire.factory });
     const bob = panel('bob', port);
     panels.push(alice, bob);
-    const entry = await alice.rooms.create('team', `127.0.0.1:${relay.port}`);
-    await alice.session.setCurrent(entry.room);
-    await alice.session.connect();
-    await alice.rooms.startAll();
-    await until(() => alice.rooms.liveRoom(entry.room)?.state === 'connected', 'alice connected');
-    const { link } = await alice.rooms.invite(entry.room);
-    await bob.rooms.join(link, () => undefined, 60_000);
-    await bob.session.setCurrent(entry.room);
-    await bob.session.connect();
-    await bob.rooms.start(entry.room);
+    const entry = await roomOfTwo(alice, bob, relay.port);
     const tl = (p: Panel): Timeline => p.session.timeline(entry.room);
     const warm = await alice.session.sendText('before the race');
     await until(() => tl(bob).get(warm.key)?.text === 'before the race', 'bob reads alice');
@@ -480,17 +487,7 @@ describe('extension private rooms: the chat features through ChatSession and a r
     const alice = panel('alice', port);
     const bob = panel('bob', port);
     panels.push(alice, bob);
-    const entry = await alice.rooms.create('team', `127.0.0.1:${relay.port}`);
-    await alice.session.setCurrent(entry.room);
-    await alice.session.connect();
-    await alice.rooms.startAll();
-    await until(() => alice.rooms.liveRoom(entry.room)?.state === 'connected', 'alice connected');
-    const { link } = await alice.rooms.invite(entry.room);
-    await bob.rooms.join(link, () => undefined, 60_000);
-    await bob.session.setCurrent(entry.room);
-    await bob.session.connect();
-    await bob.rooms.start(entry.room);
-    await until(() => bob.rooms.liveRoom(entry.room)?.state === 'connected', 'bob connected');
+    const entry = await roomOfTwo(alice, bob, relay.port);
     await until(() => alice.session.mentionCandidates('b').length === 1, 'alice can @mention bob (an MLS member)');
     const tl = (p: Panel): Timeline => p.session.timeline(entry.room);
     const find = (p: Panel, pred: (i: ChatItem) => boolean): ChatItem | undefined => tl(p).all().find(pred);
