@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, Frame } from 'playwright-core';
 import {
-  CodeServer, Workbench, REPO_ROOT, RESULTS_DIR, freePort, hostPathsFromEnv, launchBrowser, makeTempDir, stopAll, waitFor,
+  aliceSettings, screenshotFailures, CodeServer, Workbench, REPO_ROOT, RESULTS_DIR, freePort, hostPathsFromEnv, launchBrowser, makeTempDir, stopAll, waitFor,
 } from './harness';
 import { JsonChat, newRoomInvite } from './cli';
 import { seedRoom, sendEnvelopes } from './seed';
@@ -205,30 +205,14 @@ describe('SMC in a real browser: a panel in code-server and a terminal client', 
       name: 'alice',
       workspace,
       install: [vsix],
-      settings: {
-        'workbench.colorTheme': 'Default Dark Modern',
-        'smc.displayName': 'Alice',
-        'smc.relay.host': '127.0.0.1',
-        'smc.relay.port': relayPort,
-        'smc.localRelay.host': '127.0.0.1',
-        'smc.localRelay.port': relayPort,
-        'smc.notifications': false,
-        // The relay SMC: Start Relay leaves behind stops 30 s after this code-server is gone,
-        // even if a step fails before SMC: Stop Relay (docs/extension.md "The local relay").
-        'smc.localRelay.leaseSeconds': 30,
-      },
+      settings: aliceSettings(relayPort),
     });
     browser = await launchBrowser(paths);
     wb = await Workbench.open(browser, server);
     print(`extension installed from ${vsix}`);
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && wb) {
-      const name = `failed-${(this.currentTest.title || 'step').replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`;
-      await wb.screenshot(name).catch(() => undefined);
-    }
-  });
+  screenshotFailures('', () => wb);
 
   after(async function () {
     this.timeout(60_000);

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, Frame } from 'playwright-core';
 import {
-  CodeServer, Workbench, RESULTS_DIR, freePort, hostPathsFromEnv, launchBrowser, makeTempDir, stopAll, waitFor,
+  aliceSettings, screenshotFailures, CodeServer, Workbench, RESULTS_DIR, freePort, hostPathsFromEnv, launchBrowser, makeTempDir, stopAll, waitFor,
 } from './harness';
 import { CANVAS_PIXEL, PASTE, png } from './media';
 import { seedRoom } from './seed';
@@ -109,28 +109,13 @@ describe('SMC chat features in a real browser (issue 12): reply, react, edit, de
       name: 'alice-features',
       workspace,
       install: [vsix],
-      settings: {
-        'workbench.colorTheme': 'Default Dark Modern',
-        'smc.displayName': 'Alice',
-        'smc.relay.host': '127.0.0.1',
-        'smc.relay.port': relayPort,
-        'smc.localRelay.host': '127.0.0.1',
-        'smc.localRelay.port': relayPort,
-        // Quiet: only a mention notifies (docs/extension.md "Notifications").
-        'smc.notifications': false,
-        'smc.localRelay.leaseSeconds': 30,
-      },
+      settings: aliceSettings(relayPort),
     });
     browser = await launchBrowser(paths);
     wb = await Workbench.open(browser, server);
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && wb) {
-      const name = `failed-features-${(this.currentTest.title || 'step').replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`;
-      await wb.screenshot(name).catch(() => undefined);
-    }
-  });
+  screenshotFailures('features-', () => wb);
 
   after(async function () {
     this.timeout(60_000);

@@ -166,6 +166,37 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
+/**
+ * Alice's user settings in the e2e suites: the dark theme, her name, the relay at `relayPort`
+ * (also where SMC: Start Relay listens), notifications quiet (only a mention notifies, docs/
+ * extension.md "Notifications"), and a 30 s lease, so that the relay SMC: Start Relay leaves
+ * behind stops 30 s after this code-server is gone, even if a step fails before SMC: Stop Relay
+ * (docs/extension.md "The local relay").
+ */
+export function aliceSettings(relayPort: number): Record<string, unknown> {
+  return {
+    'workbench.colorTheme': 'Default Dark Modern',
+    'smc.displayName': 'Alice',
+    'smc.relay.host': '127.0.0.1',
+    'smc.relay.port': relayPort,
+    'smc.localRelay.host': '127.0.0.1',
+    'smc.localRelay.port': relayPort,
+    'smc.notifications': false,
+    'smc.localRelay.leaseSeconds': 30,
+  };
+}
+
+/** After each failed test of the suite: a screenshot of the workbench, `failed-PREFIXtitle`. */
+export function screenshotFailures(prefix: string, workbench: () => Workbench | undefined): void {
+  afterEach(async function () {
+    const wb = workbench();
+    if (this.currentTest?.state === 'failed' && wb) {
+      const name = `failed-${prefix}${(this.currentTest.title || 'step').replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`;
+      await wb.screenshot(name).catch(() => undefined);
+    }
+  });
+}
+
 export function makeTempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `smc-${prefix}-`));
 }

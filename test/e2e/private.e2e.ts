@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type { Browser, Frame } from 'playwright-core';
 import {
-  CodeServer, Workbench, REPO_ROOT, RESULTS_DIR, freePort, hostPathsFromEnv, launchBrowser, makeTempDir, spawnGroup, stopAll, waitFor,
+  aliceSettings, screenshotFailures, CodeServer, Workbench, REPO_ROOT, RESULTS_DIR, freePort, hostPathsFromEnv, launchBrowser, makeTempDir, spawnGroup, stopAll, waitFor,
 } from './harness';
 import { CANVAS_PIXEL, PASTE, png } from './media';
 
@@ -155,27 +155,13 @@ describe('SMC private rooms in a real browser: the panel and terminal clients th
       name: 'alice-private',
       workspace,
       install: [vsix],
-      settings: {
-        'workbench.colorTheme': 'Default Dark Modern',
-        'smc.displayName': 'Alice',
-        'smc.relay.host': '127.0.0.1',
-        'smc.relay.port': relayPort,
-        'smc.localRelay.host': '127.0.0.1',
-        'smc.localRelay.port': relayPort,
-        'smc.notifications': false,
-        'smc.localRelay.leaseSeconds': 30,
-      },
+      settings: aliceSettings(relayPort),
     });
     browser = await launchBrowser(paths);
     wb = await Workbench.open(browser, server);
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && wb) {
-      const name = `failed-private-${(this.currentTest.title || 'step').replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`;
-      await wb.screenshot(name).catch(() => undefined);
-    }
-  });
+  screenshotFailures('private-', () => wb);
 
   after(async function () {
     this.timeout(60_000);
