@@ -25,3 +25,8 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** `until` for a plain condition, condition first (the private-room suites' order); resolves once it holds. */
+export async function untilTrue(cond: () => boolean, what: string, timeoutMs = UNTIL_TIMEOUT_MS): Promise<void> {
+  await until(what, cond, timeoutMs, undefined, 5);
+}

@@ -21,18 +21,10 @@ import { ChatSession } from '../../src/vscode/chatSession';
 import { MEMBERSHIP_TYPE } from '../../src/vscode/privateText';
 import type { Timeline } from '../../src/vscode/timeline';
 import { RelayProcess } from '../helpers/relayProcess';
+import { untilTrue } from '../helpers/until';
 
-function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) return resolve();
-      if (Date.now() - start > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
+/** Waits until `cond` holds, 60 s at most (test/helpers/until.ts). */
+const until = (cond: () => boolean, what: string, ms = 60_000): Promise<void> => untilTrue(cond, what, ms);
 
 class MapSecrets {
   readonly map = new Map<string, string>();

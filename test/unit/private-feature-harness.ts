@@ -8,18 +8,10 @@ import { HistoryStore, MemoryHistoryLog, PrivateRoom, freshMeta, newPrivateRoom,
 import { LocalFeatureRoom } from '../../src/core/private/featureRoom';
 import type { ChatMessage, EffectEvent, FileEvent, Transport, TransportEvents, TransportFactory } from '../../src/core/client/types';
 import { PrivateDs } from '../helpers/privateDs';
+import { untilTrue } from '../helpers/until';
 
-export function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) return resolve();
-      if (Date.now() - start > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
+/** Waits until `cond` holds, 30 s at most (test/helpers/until.ts). */
+export const until = (cond: () => boolean, what: string, ms = 30_000): Promise<void> => untilTrue(cond, what, ms);
 
 /**
  * A member's way to the DS: it can hold the acks of its own sends (a relay that answers late),

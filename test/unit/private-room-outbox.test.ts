@@ -9,18 +9,10 @@ import { HistoryStore, MemoryHistoryLog, PrivateRoom, newPrivateRoom, type Priva
 import type { MlsGroup } from '../../src/core/mls';
 import type { TransportFactory } from '../../src/core/client/types';
 import { PrivateDs } from '../helpers/privateDs';
+import { untilTrue } from '../helpers/until';
 
-function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) return resolve();
-      if (Date.now() - start > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
+/** Waits until `cond` holds, 20 s at most (test/helpers/until.ts). */
+const until = (cond: () => boolean, what: string, ms = 20_000): Promise<void> => untilTrue(cond, what, ms);
 
 interface Setup {
   ds: PrivateDs;

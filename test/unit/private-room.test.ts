@@ -13,6 +13,7 @@ import {
 import { encodeMlsBody } from '../../src/core/private/body';
 import type { ChatMessage } from '../../src/core/client/types';
 import { PrivateDs } from '../helpers/privateDs';
+import { untilTrue } from '../helpers/until';
 
 interface Member {
   id: Identity;
@@ -26,17 +27,8 @@ interface Member {
   events: string[];
 }
 
-function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) return resolve();
-      if (Date.now() - start > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
+/** Waits until `cond` holds, 20 s at most (test/helpers/until.ts). */
+const until = (cond: () => boolean, what: string, ms = 20_000): Promise<void> => untilTrue(cond, what, ms);
 
 function member(ds: PrivateDs, roomId: string, id: Identity, name: string, group: MlsGroup, meta: PrivateMeta): Member {
   const saved: string[] = [];
