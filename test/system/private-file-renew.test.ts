@@ -6,29 +6,16 @@
 // written in an epoch that is over, and sends them under new ids, the chunks naming the file's
 // new id: bob gets it whole. Needs `node scripts/build.mjs` first.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, RelayProcess } from '../helpers/relayProcess';
-import { JsonChat, type SmcRun } from '../helpers/cliProcess';
+import { RelayProcess } from '../helpers/relayProcess';
+import { JsonChat, runSmcAsync } from '../helpers/cliProcess';
 import { GateProxy } from '../helpers/gateProxy';
 import { until } from '../helpers/until';
 
 type Line = Record<string, unknown>;
-
-function smc(home: string, args: string[]): Promise<SmcRun> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SMC_HOME: home } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
-}
 
 describe('a private room\'s file sent again under new ids after a restart (smc chat --json, real relay)', function () {
   this.timeout(180_000);
@@ -59,7 +46,7 @@ describe('a private room\'s file sent again under new ids after a restart (smc c
     };
     const wait = <T>(what: string, check: () => T | undefined | false): Promise<T> =>
       until(what, check, 60_000, () => chats.map((c) => `${c.stderr.slice(-5).join('\n')}\n${JSON.stringify(c.lines.slice(-5))}`).join('\n---\n'));
-    const made = await smc(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${proxy.port}`]);
+    const made = await runSmcAsync(home('alice'), ['room', 'new', '--private', '--name', 'team', '--relay', `127.0.0.1:${proxy.port}`]);
     assert.equal(made.code, 0, made.stderr);
     const alice = chat('alice', ['--name', 'alice', 'team']);
     alice.send('/invite');

@@ -15,6 +15,19 @@ export function filePayloads(file: OutgoingFileContent, id: string, ts: number, 
   }, newId);
 }
 
+/** A file being sent: how many chunks follow its message, which of its sends are not acked yet, and its `done`. */
+export interface FileUpload {
+  /** The file message's id. */
+  file: string;
+  chunks: number;
+  /** The ids of the file message and its chunks not acked yet. */
+  unacked: Set<string>;
+  /** Chunks acked so far. */
+  acked: number;
+  resolve(): void;
+  reject(err: ClientError): void;
+}
+
 /** An upload's `done`, settled by the sender; a caller that never waits for it gets no unhandled rejection. */
 export function uploadDone(): { done: Promise<void>; resolve(): void; reject(err: ClientError): void } {
   let resolve!: () => void;

@@ -14,7 +14,7 @@ import {
   RoomCipher, PayloadError, PayloadTooLargeError, fingerprint, shortFingerprint, generateMessageId,
 } from '../crypto/index';
 import type { Payload, Snippet } from '../crypto/index';
-import { filePayloads, uploadDone } from './fileSend';
+import { filePayloads, uploadDone, type FileUpload } from './fileSend';
 import { LIMITS } from '../wire/frames';
 import type {
   ReceivedEphemeralAck, ReceivedEphemeralMsg, ReceivedError, ReceivedStoredAck, ReceivedStoredMsg, RelayFrameFailure,
@@ -69,16 +69,9 @@ export const DEFAULT_TUNING: ClientTuning = {
 /** §2.3: the types sendPayload sends (a file and its chunks go through sendFile). */
 const PAYLOAD_TYPES: readonly string[] = ['text', 'snippet', 'patch', 'reaction', 'edit', 'delete'];
 
-/** A file being sent: its parts acked so far, and its sendFile promise. */
-interface Upload {
+/** A file being sent in a room of this client. */
+interface Upload extends FileUpload {
   room: string;
-  file: string;
-  chunks: number;
-  /** Entries (the file message and its chunks) not acked yet. */
-  unacked: Set<string>;
-  acked: number;
-  resolve(): void;
-  reject(err: ClientError): void;
 }
 
 export class RelayClient extends TypedEmitter<RelayClientEvents> {

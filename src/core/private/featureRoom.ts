@@ -6,7 +6,7 @@
 import { RoomFeatures } from '../client/roomFeatures';
 import { ClientError, type ChatMessage, type EffectEvent, type FileEvent, type MessageView, type OutgoingContent, type OutgoingFileContent, type ReplyRef } from '../client/types';
 import { PayloadTooLargeError, type Payload } from '../crypto/payload';
-import { filePayloads, uploadDone } from '../client/fileSend';
+import { filePayloads, uploadDone, type FileUpload } from '../client/fileSend';
 
 /** What a private room offers to send: any §2.3 payload, checked by encodePayload (ClientError). */
 export interface PayloadSender {
@@ -25,14 +25,6 @@ export interface LocalFeatureEvents {
   renamed?(from: string, to: string): void;
 }
 
-interface Upload {
-  file: string;
-  chunks: number;
-  unacked: Set<string>;
-  acked: number;
-  resolve(): void;
-  reject(err: ClientError): void;
-}
 
 /** A file being sent: its message, how many chunks follow it, and when all are acked. */
 export interface FileSend {
@@ -43,9 +35,9 @@ export interface FileSend {
 
 export class LocalFeatureRoom {
   private readonly features: RoomFeatures;
-  private readonly uploads = new Map<string, Upload>();
+  private readonly uploads = new Map<string, FileUpload>();
   /** Chunk id -> its file's upload. */
-  private readonly chunkOf = new Map<string, Upload>();
+  private readonly chunkOf = new Map<string, FileUpload>();
 
   constructor(
     private readonly room: string,
@@ -114,7 +106,7 @@ export class LocalFeatureRoom {
     const strip = ({ id: _id, ts: _ts, name: _name, ...rest }: Payload): Omit<Payload, 'id' | 'ts' | 'name'> => rest;
     const message = this.sent(this.sender.sendPayload(strip(parts.file)));
     const { done, resolve, reject } = uploadDone();
-    const upload: Upload = { file: message.id, chunks: parts.chunks.length, unacked: new Set([message.id]), acked: 0, resolve, reject };
+    const upload: FileUpload = { file: message.id, chunks: parts.chunks.length, unacked: new Set([message.id]), acked: 0, resolve, reject };
     this.uploads.set(message.id, upload);
     for (const c of parts.chunks) {
       const sent = this.sender.sendPayload({ ...strip(c), target: message.id });
@@ -160,7 +152,7 @@ export class LocalFeatureRoom {
     return m;
   }
 
-  private forget(upload: Upload): void {
+  private forget(upload: FileUpload): void {
     this.uploads.delete(upload.file);
     for (const id of upload.unacked) this.chunkOf.delete(id);
   }
