@@ -6,13 +6,22 @@
 import type { ChatItem, RoomKindView } from '../src/shared/messages';
 import type { WebviewMessenger } from './messenger';
 import { displayName } from './text';
-import { button } from './dom';
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   if (text !== undefined) e.textContent = text;
   return e;
+}
+
+function button(className: string, label: string, icon: string, secondary = true): HTMLElement {
+  const b = document.createElement('vscode-button');
+  b.className = className;
+  b.setAttribute('icon', icon);
+  if (secondary) b.setAttribute('secondary', '');
+  b.setAttribute('aria-label', label);
+  b.textContent = label;
+  return b;
 }
 
 /** A membership event's line in the timeline ("alice added bob"), set apart from messages. */

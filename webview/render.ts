@@ -8,7 +8,6 @@ import { renderMarkdown } from './markdown';
 import { sanitizedFragment } from './sanitize';
 import { displayName, formatTime, neutraliseBidi, visibleLine } from './text';
 import { renderMembership } from './members';
-import { button } from './dom';
 
 /**
  * Rendered Markdown by source text: items leaving and re-entering the window are not parsed
@@ -37,6 +36,16 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, t
   if (className) e.className = className;
   if (text !== undefined) e.textContent = text;
   return e;
+}
+
+function button(className: string, label: string, icon: string, secondary = true): HTMLElement {
+  const b = document.createElement('vscode-button');
+  b.className = className;
+  b.setAttribute('icon', icon);
+  if (secondary) b.setAttribute('secondary', '');
+  b.setAttribute('aria-label', label);
+  b.textContent = label;
+  return b;
 }
 
 export function codicon(name: string, label?: string): HTMLElement {
